@@ -7,7 +7,8 @@ override OP: u32 = 0;
 
 struct Params {
   n: u32,
-  _pad0: u32,
+  inf_bits: u32, // 0x7f800000: WGSL rejects an infinite constant, so the host passes +inf's bits
+
   _pad1: u32,
   _pad2: u32,
 }
@@ -26,8 +27,10 @@ fn combine(a: f32, b: f32) -> f32 {
 fn load(i: u32) -> f32 {
   let v = f32(x[i]);
   if (OP == 0u) { return v; }
-  // max |x| propagates NaN (max() may drop it): a NaN becomes +inf so the caller sees non-finite.
-  return select(abs(v), bitcast<f32>(0x7f800000u), v != v);
+  // max |x| must not lose NaN (max() may drop it, and compilers may fold v != v): test the bits, and turn NaN
+  // into +inf so the caller sees a non-finite result.
+  let is_nan = (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+  return select(abs(v), bitcast<f32>(p.inf_bits), is_nan);
 }
 
 @compute @workgroup_size(WG)

@@ -85,8 +85,8 @@ export async function download(
   const encoder = gpu.device.createCommandEncoder();
   encoder.copyBufferToBuffer(buffer, 0, staging, 0, buffer.size);
   gpu.device.queue.submit([encoder.finish()]);
-  await gpu.pipelines.check();
   await staging.mapAsync(GPUMapMode.READ);
+  await gpu.settle(); // compile errors, device loss, rejected work: typed errors rather than poisoned data
   const bytes = staging.getMappedRange().slice(0);
   staging.destroy();
   return decode(bytes, dtype, length);

@@ -96,6 +96,35 @@ export class Gpu {
   }
 
   /**
+   * Called after waiting on the GPU: throws, as typed errors and in this order, a kernel that failed to compile,
+   * device loss, and any other error the device reported (then the submitted work did not run).
+   */
+  async settle(): Promise<void> {
+    try {
+      await this.pipelines.check();
+    } catch (error) {
+      this.takeUncapturedErrors(); // consequences of the failed compile: the compile error says it all
+      throw error;
+    }
+    this.assertAlive();
+    this.throwReportedErrors();
+  }
+
+  /**
+   * Throws the first error the device reported outside any error scope (an invalid bind group or command
+   * buffer: the submitted work did not run) as a typed error. Called after waiting on the GPU.
+   */
+  throwReportedErrors(): void {
+    const [first, ...rest] = this.takeUncapturedErrors();
+    if (!first) return;
+    const more = rest.length > 0 ? ` (and ${rest.length} more)` : '';
+    if (first.constructor.name === 'GPUOutOfMemoryError') {
+      throw new GpuOutOfMemoryError(`out of GPU memory: ${first.message}${more}`);
+    }
+    throw new GpuValidationError(`the GPU rejected submitted work: ${first.message}${more}`);
+  }
+
+  /**
    * Runs `fn` inside validation and out-of-memory error scopes and throws the first error as a typed
    * GpuError, naming `what`. Use around pipeline creation and allocation, not around every dispatch.
    */

@@ -39,7 +39,7 @@ function cacheKey(program: Program, precision: Precision): string {
 /**
  * Compiles and caches compute pipelines. Creation is synchronous so kernels can be recorded without awaiting;
  * compile errors are collected asynchronously and surfaced, as GpuValidationError naming the kernel and the
- * WGSL line, by `check()` (which readbacks call before waiting on the GPU).
+ * WGSL line, by `check()` (called by `Gpu.settle()` after every wait on the GPU).
  */
 export class PipelineCache {
   readonly #pipelines = new Map<string, GPUComputePipeline>();
@@ -61,12 +61,12 @@ export class PipelineCache {
     if (cached) return cached;
 
     const code = wgslPreamble(this.precision, program.aliases) + program.source;
+    this.device.pushErrorScope('validation');
     let module = this.#modules.get(code);
     if (!module) {
       module = this.device.createShaderModule({ label: program.name, code });
       this.#modules.set(code, module);
     }
-    this.device.pushErrorScope('validation');
     const pipeline = this.device.createComputePipeline({
       label: `${program.name}.${program.entryPoint}`,
       layout: 'auto',
@@ -98,8 +98,9 @@ export class PipelineCache {
     const detail = messages
       .map((m) => `  line ${m.lineNum}:${m.linePos}: ${m.message}\n    ${lines[m.lineNum - 1]?.trim() ?? ''}`)
       .join('\n');
-    // Poison the cache entry so a retry compiles again instead of dispatching an invalid pipeline.
+    // Drop the cache entries so a retry compiles again instead of dispatching an invalid pipeline.
     this.#pipelines.delete(cacheKey(program, this.precision));
+    this.#modules.delete(code);
     throw new GpuValidationError(
       `kernel '${program.name}' (entry '${program.entryPoint}') failed to compile` +
         (detail ? `:\n${detail}` : `: ${error?.message ?? 'unknown error'}`),

@@ -89,13 +89,19 @@ export class PendingRead {
   async read(): Promise<ArrayBuffer> {
     if (this.#done) throw new Error('PendingRead.read() may be called once');
     this.#done = true;
-    await this.gpu.pipelines.check();
     this.gpu.assertAlive();
     try {
       await this.staging.mapAsync(GPUMapMode.READ, 0, this.size);
     } catch (cause) {
       this.gpu.assertAlive();
       throw cause;
+    }
+    try {
+      await this.gpu.settle();
+    } catch (error) {
+      this.staging.unmap();
+      this.onRelease(this.staging);
+      throw error;
     }
     const copy = this.staging.getMappedRange(0, this.size).slice(0);
     this.staging.unmap();
@@ -143,15 +149,23 @@ export class CommandRecorder {
       );
     }
     if (x === 0 || y === 0 || z === 0) return; // empty tensors: nothing to do
-    const pipeline = this.gpu.pipelines.get(program);
     const entries: GPUBindGroupEntry[] = [];
-    if (args.uniforms) entries.push({ binding: 0, resource: this.#uniforms.place(args.uniforms) });
     const first = args.uniforms ? 1 : 0;
+    const alignment = this.gpu.limits.minStorageBufferOffsetAlignment;
     args.buffers.forEach((binding, i) => {
       if (binding === null) return;
       const resource = 'buffer' in binding ? binding : { buffer: binding };
+      if ((resource.offset ?? 0) % alignment !== 0) {
+        throw new GpuLimitError(
+          `kernel '${program.name}': binding ${first + i} starts at byte ${resource.offset}, which is not a ` +
+            `multiple of this GPU's minStorageBufferOffsetAlignment (${alignment})`,
+        );
+      }
       entries.push({ binding: first + i, resource });
     });
+    // Checked arguments first, so a refused dispatch leaves nothing behind.
+    const pipeline = this.gpu.pipelines.get(program);
+    if (args.uniforms) entries.push({ binding: 0, resource: this.#uniforms.place(args.uniforms) });
     const bindGroup = this.gpu.device.createBindGroup({
       label: program.name,
       layout: pipeline.getBindGroupLayout(0),
@@ -212,9 +226,8 @@ export class CommandRecorder {
   /** Submits and waits for the GPU to finish, surfacing compile errors and device loss as typed errors. */
   async submitAndWait(): Promise<void> {
     this.submit();
-    await this.gpu.pipelines.check();
     await this.gpu.device.queue.onSubmittedWorkDone();
-    this.gpu.assertAlive();
+    await this.gpu.settle();
   }
 
   destroy(): void {

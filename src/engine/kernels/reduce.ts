@@ -5,6 +5,7 @@ import { uniforms, type BufferBinding, type CommandRecorder, type TensorRef } fr
 import reduceWgsl from '../../../shaders/reduce.wgsl?raw';
 
 const WG = 256;
+const INF_BITS = 0x7f800000;
 /** Stage-1 workgroups at most; also the length of the partials buffer. */
 export const REDUCE_PARTIALS = 256;
 
@@ -31,12 +32,12 @@ export function reduce(
     overrides: { WG, OP },
   });
   rec.dispatch(program(x.dtype), {
-    uniforms: uniforms().u32(n).u32(0).u32(0).u32(0),
+    uniforms: uniforms().u32(n).u32(INF_BITS).u32(0).u32(0),
     buffers: [x.binding, partials],
     workgroups: [groups],
   });
   rec.dispatch(program('f32'), {
-    uniforms: uniforms().u32(groups).u32(0).u32(0).u32(0),
+    uniforms: uniforms().u32(groups).u32(INF_BITS).u32(0).u32(0),
     buffers: [partials, out],
     workgroups: [1],
   });
