@@ -45,7 +45,7 @@ export function roundToF16(values: ArrayLike<number>): Float64Array {
   return out;
 }
 
-export function toF16Array(values: ArrayLike<number>): Uint16Array {
+export function toF16Array(values: ArrayLike<number>): Uint16Array<ArrayBuffer> {
   const out = new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) out[i] = f32ToF16Bits(values[i]);
   return out;
