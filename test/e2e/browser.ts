@@ -1,0 +1,54 @@
+// Real headless Chromium (Debian's, never a downloaded one) against the app served by Vite on loopback.
+// Chromium's WebGPU here is SwiftShader (a CPU fallback adapter without shader-f16: the f32 path).
+import { mkdirSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { createServer, type ViteDevServer } from 'vite';
+
+export const ARTIFACTS = 'test-results/e2e';
+
+const CHROMIUM_ARGS = [
+  '--enable-unsafe-webgpu',
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+
+export interface App {
+  url: string;
+  browser: Browser;
+  close(): Promise<void>;
+}
+
+export async function startApp(): Promise<App> {
+  const server: ViteDevServer = await createServer({
+    configFile: 'vite.config.ts',
+    logLevel: 'warn',
+    server: { host: '127.0.0.1', port: 0, strictPort: false, hmr: false },
+  });
+  await server.listen();
+  const address = server.httpServer?.address();
+  if (!address || typeof address === 'string') throw new Error('vite did not report a port');
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: CHROMIUM_ARGS,
+  });
+  mkdirSync(ARTIFACTS, { recursive: true });
+  return {
+    url: `http://127.0.0.1:${address.port}/`,
+    browser,
+    async close() {
+      await browser.close();
+      await server.close();
+    },
+  };
+}
+
+/** Fails the test on uncaught page errors, which otherwise only show up as a timeout. */
+export function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  return errors;
+}
