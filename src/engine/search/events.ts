@@ -1,0 +1,93 @@
+// The study's append-only event log (one JSON object per line). The first event describes the study;
+// every later one records a single state change. Replaying the events rebuilds the study exactly.
+import type { PrunerSpec } from './pruners/index.ts';
+import type { SamplerSpec } from './samplers/index.ts';
+import type { Params, SpaceSpec } from './space.ts';
+import type { Direction, Json } from './types.ts';
+
+export const LOG_VERSION = 1;
+
+export interface StudyStartEvent {
+  type: 'study';
+  version: number;
+  space: SpaceSpec;
+  sampler: SamplerSpec;
+  pruner: PrunerSpec;
+  direction: Direction;
+  seed: number;
+}
+export interface AskEvent {
+  type: 'ask';
+  number: number;
+  params: Params;
+  /** Sampler memory stored with the trial (e.g. GP hyperparameters); absent when empty. */
+  system?: Record<string, Json>;
+}
+export interface ReportEvent {
+  type: 'report';
+  number: number;
+  step: number;
+  /** null encodes a NaN/infinite report, which JSON cannot carry. */
+  value: number | null;
+}
+export interface TellEvent {
+  type: 'tell';
+  number: number;
+  state: 'complete' | 'pruned' | 'failed';
+  value?: number;
+}
+/** Population-based training: at `step` the trial copied `donor`'s checkpoint and continued with `params`. */
+export interface PbtEvent {
+  type: 'pbt';
+  number: number;
+  step: number;
+  donor: number;
+  params: Params;
+}
+
+export type StudyEvent = StudyStartEvent | AskEvent | ReportEvent | TellEvent | PbtEvent;
+
+const isObj = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+
+/** Structural check of one decoded line; semantic checks (trial exists, order) happen on replay. */
+export function parseEvent(raw: unknown): StudyEvent {
+  if (!isObj(raw)) throw new Error('event is not an object');
+  switch (raw.type) {
+    case 'study':
+      if (!isObj(raw.space)) throw new Error('study event: space must be an object');
+      if (raw.direction !== 'minimize' && raw.direction !== 'maximize')
+        throw new Error("study event: direction must be 'minimize' or 'maximize'");
+      if (typeof raw.seed !== 'number') throw new Error('study event: seed must be a number');
+      if (raw.version !== LOG_VERSION)
+        throw new Error(`study event: unsupported version ${JSON.stringify(raw.version)}`);
+      return raw as unknown as StudyStartEvent;
+    case 'ask':
+      if (!isIndex(raw.number)) throw new Error('ask event: number must be a non-negative integer');
+      if (!isObj(raw.params)) throw new Error('ask event: params must be an object');
+      if (raw.system !== undefined && !isObj(raw.system))
+        throw new Error('ask event: system must be an object');
+      return raw as unknown as AskEvent;
+    case 'report':
+      if (!isIndex(raw.number)) throw new Error('report event: number must be a non-negative integer');
+      if (!isIndex(raw.step)) throw new Error('report event: step must be a non-negative integer');
+      if (raw.value !== null && typeof raw.value !== 'number')
+        throw new Error('report event: value must be a number');
+      return raw as unknown as ReportEvent;
+    case 'tell':
+      if (!isIndex(raw.number)) throw new Error('tell event: number must be a non-negative integer');
+      if (raw.state !== 'complete' && raw.state !== 'pruned' && raw.state !== 'failed')
+        throw new Error("tell event: state must be 'complete', 'pruned' or 'failed'");
+      if (raw.state === 'complete' && !(typeof raw.value === 'number' && Number.isFinite(raw.value)))
+        throw new Error('tell event: a complete trial needs a finite value');
+      return raw as unknown as TellEvent;
+    case 'pbt':
+      if (!isIndex(raw.number) || !isIndex(raw.donor) || !isIndex(raw.step))
+        throw new Error('pbt event: number, donor and step must be non-negative integers');
+      if (!isObj(raw.params)) throw new Error('pbt event: params must be an object');
+      return raw as unknown as PbtEvent;
+    default:
+      throw new Error(`unknown event type ${JSON.stringify(raw.type)}`);
+  }
+}

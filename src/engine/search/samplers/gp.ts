@@ -1,0 +1,191 @@
+// Bayesian optimisation with a GP (Matérn-5/2 ARD) and log expected improvement, after Optuna's GPSampler:
+// Sobol start-up trials, standardised objective, hyperparameters fitted by L-BFGS warm-started from the
+// previous trial's fit (stored with that trial, so a reloaded study continues identically), pending
+// trials conditioned in at the current best value (constant liar), and the acquisition maximised over
+// random + local candidates followed by projected gradient ascent on the best few.
+import { UnitEncoding } from '../encoding.ts';
+import { GpPosterior, fitTheta } from '../gp-model.ts';
+import { dLogH, logH } from '../special.ts';
+import type { Json, SampleContext, Sampler, Suggestion, TrialRecord } from '../types.ts';
+import { minimiseSign } from '../types.ts';
+import { createSobolSampler } from './sobol.ts';
+
+export interface GpOptions {
+  /** Trials drawn from the Sobol sequence before the GP takes over. Default 10. */
+  nStartupTrials?: number;
+  /** Random candidates scored before refinement. Default 1024 (fewer beyond 100 trials). */
+  nCandidates?: number;
+  /** How the pending trials are imputed: the best value so far (default) or the mean. */
+  constantLiar?: 'best' | 'mean';
+}
+
+interface Acquisition {
+  value: number;
+  grad?: Float64Array;
+}
+
+export function createGpSampler(options: GpOptions = {}): Sampler {
+  const nStartup = options.nStartupTrials ?? 10;
+  const nCandidatesOpt = options.nCandidates ?? 1024;
+  const liar = options.constantLiar ?? 'best';
+  if (!Number.isInteger(nStartup) || nStartup < 1)
+    throw new Error(`gp sampler: nStartupTrials must be a positive integer (got ${nStartup})`);
+  if (!Number.isInteger(nCandidatesOpt) || nCandidatesOpt < 1)
+    throw new Error(`gp sampler: nCandidates must be a positive integer (got ${nCandidatesOpt})`);
+  if (liar !== 'best' && liar !== 'mean')
+    throw new Error(`gp sampler: constantLiar must be 'best' or 'mean'`);
+  const startup = createSobolSampler();
+
+  return {
+    name: 'gp',
+    sample(ctx: SampleContext): Suggestion {
+      const complete = ctx.trials.filter((t) => t.state === 'complete' && Number.isFinite(t.value));
+      if (complete.length < nStartup) return startup.sample(ctx);
+      const pending = ctx.trials.filter((t) => t.state === 'running');
+      const enc = new UnitEncoding(ctx.space);
+      const dims = enc.dims;
+      const n = complete.length;
+
+      // Observations in minimisation form, standardised.
+      const sign = minimiseSign(ctx.direction);
+      const raw = complete.map((t) => sign * (t.value as number));
+      const mean = raw.reduce((a, b) => a + b, 0) / n;
+      const sd = Math.sqrt(raw.reduce((a, b) => a + (b - mean) ** 2, 0) / n) || 1;
+      const y = Float64Array.from(raw, (v) => (v - mean) / sd);
+      const x = new Float64Array(n * dims);
+      complete.forEach((t, i) => enc.encode(t.params, x.subarray(i * dims, (i + 1) * dims)));
+
+      const warm = lastTheta(ctx.trials, dims);
+      const theta = fitTheta(x, y, n, dims, {
+        init: warm,
+        restarts: n <= 40 ? 2 : 0,
+        maxIterations: n <= 100 ? 50 : 25,
+        rng: ctx.rng,
+      });
+
+      // Condition on the pending trials at the lie value so no one proposes their neighbourhood again.
+      let yBest = Infinity;
+      for (const v of y) yBest = Math.min(yBest, v);
+      const lie = liar === 'best' ? yBest : 0;
+      const m = n + pending.length;
+      const xAll = new Float64Array(m * dims);
+      xAll.set(x);
+      pending.forEach((t, i) => enc.encode(t.params, xAll.subarray((n + i) * dims, (n + i + 1) * dims)));
+      const yAll = new Float64Array(m);
+      yAll.set(y);
+      yAll.fill(lie, n);
+      const gp = GpPosterior.create(xAll, yAll, m, dims, theta);
+      const system: Record<string, Json> = { gp: Array.from(theta) };
+      if (!gp) return { ...startup.sample(ctx), system };
+
+      const gMean = new Float64Array(dims);
+      const gVar = new Float64Array(dims);
+      const acq = (p: Float64Array, withGrad: boolean): Acquisition => {
+        const { mean: mu, variance } = withGrad ? gp.predict(p, gMean, gVar) : gp.predict(p);
+        const sigma = Math.sqrt(variance);
+        const z = (yBest - mu) / sigma;
+        const lh = logH(z);
+        const value = lh + Math.log(sigma);
+        if (!withGrad) return { value };
+        // log EI = log h(z) + log σ, z = (f* − μ)/σ.
+        const dh = dLogH(z, lh);
+        const grad = new Float64Array(dims);
+        for (let d = 0; d < dims; d++) {
+          const dSigma = gVar[d] / (2 * sigma);
+          const dz = (-gMean[d] - z * dSigma) / sigma;
+          grad[d] = dh * dz + dSigma / sigma;
+        }
+        return { value, grad };
+      };
+
+      // 1. Candidates: uniform draws, plus perturbations of the best observed points.
+      const nCand = Math.max(128, Math.min(nCandidatesOpt, Math.floor(2.5e7 / (m * m + m * dims))));
+      const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => y[a] - y[b]);
+      const candidates: Float64Array[] = [];
+      for (let c = 0; c < nCand; c++) {
+        const p = new Float64Array(dims);
+        const local = c % 4 === 3; // a quarter of the budget near the incumbents
+        if (local)
+          p.set(x.subarray(order[c % Math.min(5, n)] * dims, (order[c % Math.min(5, n)] + 1) * dims));
+        for (const { def, offset, width } of enc.slots) {
+          if (def.kind === 'categorical') {
+            if (local && ctx.rng.random() < 0.8) continue;
+            p.fill(0, offset, offset + width);
+            p[offset + ctx.rng.int(width)] = 1;
+          } else if (local) {
+            p[offset] = Math.min(1, Math.max(0, p[offset] + 0.05 * ctx.rng.normal()));
+          } else {
+            p[offset] = ctx.rng.random();
+          }
+        }
+        candidates.push(enc.canonicalize(p));
+      }
+      const scored = candidates.map((p) => ({ p, v: acq(p, false).value }));
+      scored.sort((a, b) => b.v - a.v);
+
+      // 2. Projected gradient ascent on the continuous coordinates of the best few.
+      let best = scored[0];
+      for (const start of scored.slice(0, 5)) {
+        const refined = refine(start.p, start.v, enc.continuous, (p) => acq(p, true));
+        const rounded = enc.canonicalize(Float64Array.from(refined));
+        const v = acq(rounded, false).value;
+        if (v > best.v) best = { p: rounded, v };
+      }
+      // 3. One sweep over each categorical's choices at the winner.
+      for (const { def, offset, width } of enc.slots) {
+        if (def.kind !== 'categorical') continue;
+        for (let k = 0; k < width; k++) {
+          const p = Float64Array.from(best.p);
+          p.fill(0, offset, offset + width);
+          p[offset + k] = 1;
+          enc.canonicalize(p);
+          const v = acq(p, false).value;
+          if (v > best.v) best = { p, v };
+        }
+      }
+      return { params: enc.decode(best.p), system };
+    },
+  };
+}
+
+/** Latest θ stored by this sampler with a matching dimension, for warm-starting the fit. */
+function lastTheta(trials: readonly TrialRecord[], dims: number): Float64Array | undefined {
+  for (let i = trials.length - 1; i >= 0; i--) {
+    const g = trials[i].system.gp;
+    if (Array.isArray(g) && g.length === dims + 2 && g.every((v) => typeof v === 'number'))
+      return Float64Array.from(g as number[]);
+  }
+  return undefined;
+}
+
+function refine(
+  start: Float64Array,
+  startValue: number,
+  coords: readonly number[],
+  f: (p: Float64Array) => Acquisition,
+): Float64Array {
+  if (coords.length === 0) return start;
+  let p = Float64Array.from(start);
+  let cur = f(p);
+  if (!Number.isFinite(cur.value)) return start;
+  let value = Math.max(cur.value, startValue);
+  let step = 0.05;
+  for (let it = 0; it < 30 && step > 1e-5; it++) {
+    const g = cur.grad as Float64Array;
+    let gmax = 0;
+    for (const c of coords) gmax = Math.max(gmax, Math.abs(g[c]));
+    if (gmax < 1e-10) break;
+    const q = Float64Array.from(p);
+    for (const c of coords) q[c] = Math.min(1, Math.max(0, p[c] + (step * g[c]) / gmax));
+    const next = f(q);
+    if (next.value > value) {
+      p = q;
+      cur = next;
+      value = next.value;
+      step *= 1.5;
+    } else {
+      step *= 0.4;
+    }
+  }
+  return p;
+}

@@ -1,0 +1,111 @@
+// Tree-structured Parzen Estimator with Optuna's defaults: random start-up (delegated to the random
+// sampler), γ(n) = min(⌈0.1·n⌉, 25), 24 candidates from l(x) ranked by log l(x) − log g(x). Unconditional
+// parameters are modelled jointly (multivariate TPE); a conditional parameter, once its condition holds,
+// gets a univariate TPE over the trials where it was present (Optuna's fallback outside the intersection
+// space). Pruned trials rank after complete ones (deeper and better first); running trials always go to
+// the "bad" group (Optuna's constant_liar), so parallel workers do not pile onto the same region.
+import { isActive } from '../space.ts';
+import type { Params, SampledDef } from '../space.ts';
+import type { SampleContext, Sampler, Suggestion, TrialRecord } from '../types.ts';
+import { minimiseSign } from '../types.ts';
+import { ParzenEstimator, defaultWeights } from './parzen.ts';
+import { createRandomSampler } from './random.ts';
+import type { Rng } from '../rng.ts';
+
+export interface TpeOptions {
+  nStartupTrials?: number;
+  nEiCandidates?: number;
+  /** Treat running trials as bad observations. Default true. */
+  constantLiar?: boolean;
+}
+
+export const defaultGamma = (n: number): number => Math.min(Math.ceil(0.1 * n), 25);
+
+export function createTpeSampler(options: TpeOptions = {}): Sampler {
+  const nStartup = options.nStartupTrials ?? 10;
+  const nCandidates = options.nEiCandidates ?? 24;
+  const constantLiar = options.constantLiar ?? true;
+  if (!Number.isInteger(nStartup) || nStartup < 0)
+    throw new Error(`tpe sampler: nStartupTrials must be a non-negative integer (got ${nStartup})`);
+  if (!Number.isInteger(nCandidates) || nCandidates < 1)
+    throw new Error(`tpe sampler: nEiCandidates must be a positive integer (got ${nCandidates})`);
+  if (typeof constantLiar !== 'boolean') throw new Error('tpe sampler: constantLiar must be a boolean');
+  const random = createRandomSampler();
+
+  return {
+    name: 'tpe',
+    sample(ctx: SampleContext): Suggestion {
+      const finished = ctx.trials.filter(isFinished);
+      if (finished.length < nStartup) return random.sample(ctx);
+      const sign = minimiseSign(ctx.direction);
+      const running = constantLiar ? ctx.trials.filter((t) => t.state === 'running') : [];
+      const params: Params = {};
+      const joint = ctx.space.sampled.filter((d) => d.condition === undefined);
+      if (joint.length > 0)
+        Object.assign(params, sampleGroup(joint, finished, running, sign, nCandidates, ctx.rng));
+      for (const def of ctx.space.sampled) {
+        if (def.condition === undefined || !isActive(def, params)) continue;
+        const has = (t: TrialRecord): boolean => t.params[def.name] !== undefined;
+        Object.assign(
+          params,
+          sampleGroup([def], finished.filter(has), running.filter(has), sign, nCandidates, ctx.rng),
+        );
+      }
+      return { params };
+    },
+  };
+}
+
+function isFinished(t: TrialRecord): boolean {
+  if (t.state === 'complete') return Number.isFinite(t.value);
+  return t.state === 'pruned';
+}
+
+/** Sort key for the split: complete trials by value, then pruned ones by (deepest step, best last value). */
+function rankKey(t: TrialRecord, sign: number): [number, number, number] {
+  if (t.state === 'complete') return [0, 0, sign * (t.value as number)];
+  const last = t.intermediate[t.intermediate.length - 1];
+  return last ? [1, -last[0], sign * last[1]] : [2, 0, 0];
+}
+
+function sampleGroup(
+  defs: readonly SampledDef[],
+  finished: readonly TrialRecord[],
+  running: readonly TrialRecord[],
+  sign: number,
+  nCandidates: number,
+  rng: Rng,
+): Params {
+  const keyed = finished.map((t) => ({ t, key: rankKey(t, sign) }));
+  keyed.sort(
+    (a, b) => a.key[0] - b.key[0] || a.key[1] - b.key[1] || a.key[2] - b.key[2] || a.t.number - b.t.number,
+  );
+  const nBelow = defaultGamma(finished.length);
+  const byNumber = (a: TrialRecord, b: TrialRecord): number => a.number - b.number;
+  const below = keyed
+    .slice(0, nBelow)
+    .map((k) => k.t)
+    .sort(byNumber);
+  const above = [...keyed.slice(nBelow).map((k) => k.t), ...running].sort(byNumber);
+  const l = new ParzenEstimator(
+    defs,
+    below.map((t) => t.params),
+    defaultWeights(below.length),
+  );
+  const g = new ParzenEstimator(
+    defs,
+    above.map((t) => t.params),
+    defaultWeights(above.length),
+  );
+  let best: Params = {};
+  let bestScore = -Infinity;
+  for (let c = 0; c < nCandidates; c++) {
+    const x = l.sample(rng);
+    const score = l.logPdf(x) - g.logPdf(x);
+    if (score > bestScore || c === 0) {
+      bestScore = score;
+      best = x;
+    }
+  }
+  return best;
+}

@@ -1,0 +1,366 @@
+// The ask/tell study. All state changes go through one `#apply(event)`, used both live (then the event is
+// appended to the log and passed to `onEvent`) and when replaying a log, so a reloaded study is the same
+// object an uninterrupted one would be. Randomness for trial n comes from Rng(seed, 'trial', n).
+import { LOG_VERSION, parseEvent } from './events.ts';
+import type { AskEvent, PbtEvent, ReportEvent, StudyEvent, StudyStartEvent, TellEvent } from './events.ts';
+import { createPruner } from './pruners/index.ts';
+import type { PrunerSpec } from './pruners/index.ts';
+import { Rng } from './rng.ts';
+import { SAMPLER_NAMES, createSampler } from './samplers/index.ts';
+import type { SamplerSpec } from './samplers/index.ts';
+import { containsParams, createSpace, resolveParams } from './space.ts';
+import type { Params, SearchSpace, SpaceSpec } from './space.ts';
+import type { Direction, Json, Pruner, Sampler, TrialRecord, TrialState } from './types.ts';
+import { minimiseSign } from './types.ts';
+
+export interface StudyOptions {
+  space: SpaceSpec;
+  /** Default 'tpe' (as Optuna). */
+  sampler?: SamplerSpec;
+  /** Default 'minimize'. */
+  direction?: Direction;
+  /** Default 0. Any safe integer. */
+  seed?: number;
+  /** Default 'none'. */
+  pruner?: PrunerSpec;
+  /** Called with every event as it is appended to the log. */
+  onEvent?: (event: StudyEvent) => void;
+}
+
+export interface LineageEntry {
+  step: number;
+  donor: number;
+  params: Params;
+}
+
+type MutableTrial = {
+  number: number;
+  params: Params;
+  state: TrialState;
+  value: number | undefined;
+  intermediate: [number, number][];
+  system: Record<string, Json>;
+  lineage: LineageEntry[];
+};
+
+export type TellResult = number | { state: 'complete'; value: number } | { state: 'pruned' | 'failed' };
+
+/** Handle returned by `ask()`: the worker's view of one trial. */
+export class Trial {
+  readonly #study: Study;
+  readonly number: number;
+
+  constructor(study: Study, number: number) {
+    this.#study = study;
+    this.number = number;
+  }
+
+  /** Current parameters (PBT may change them mid-trial); a fresh plain object. */
+  get params(): Params {
+    return { ...this.#study.trial(this.number).params };
+  }
+
+  get state(): TrialState {
+    return this.#study.trial(this.number).state;
+  }
+
+  report(step: number, value: number): void {
+    this.#study.report(this.number, step, value);
+  }
+
+  shouldPrune(): boolean {
+    return this.#study.shouldPrune(this.number);
+  }
+}
+
+export class Study {
+  readonly space: SearchSpace;
+  readonly direction: Direction;
+  readonly seed: number;
+  readonly samplerSpec: SamplerSpec;
+  readonly prunerSpec: PrunerSpec;
+  readonly sampler: Sampler;
+  readonly pruner: Pruner;
+  readonly #events: StudyEvent[] = [];
+  readonly #trials: MutableTrial[] = [];
+  #onEvent: ((event: StudyEvent) => void) | undefined;
+
+  /** Use `createStudy` or `loadStudy`. */
+  constructor(options: StudyOptions) {
+    if (typeof options !== 'object' || options === null)
+      throw new Error('createStudy: expected an options object');
+    const direction = options.direction ?? 'minimize';
+    if (direction !== 'minimize' && direction !== 'maximize')
+      throw new Error(
+        `createStudy: direction must be 'minimize' or 'maximize' (got ${JSON.stringify(direction)})`,
+      );
+    const seed = options.seed ?? 0;
+    if (!Number.isSafeInteger(seed))
+      throw new Error(`createStudy: seed must be a safe integer (got ${seed})`);
+    if (options.onEvent !== undefined && typeof options.onEvent !== 'function')
+      throw new Error('createStudy: onEvent must be a function');
+    this.space = createSpace(options.space);
+    this.direction = direction;
+    this.seed = seed;
+    this.samplerSpec = options.sampler ?? 'tpe';
+    this.prunerSpec = options.pruner ?? 'none';
+    try {
+      this.sampler = createSampler(this.samplerSpec);
+    } catch (e) {
+      throw new Error(
+        `createStudy: sampler: ${(e as Error).message} (expected one of ${SAMPLER_NAMES.join(', ')})`,
+      );
+    }
+    try {
+      this.pruner = createPruner(this.prunerSpec);
+    } catch (e) {
+      throw new Error(`createStudy: pruner: ${(e as Error).message}`);
+    }
+    this.#onEvent = options.onEvent;
+    this.#emit({
+      type: 'study',
+      version: LOG_VERSION,
+      space: this.space.spec,
+      sampler: this.samplerSpec,
+      pruner: this.prunerSpec,
+      direction,
+      seed,
+    });
+  }
+
+  /** All trials so far, as plain records (shared, do not mutate). */
+  get trials(): readonly TrialRecord[] {
+    return this.#trials;
+  }
+
+  /** Best complete trial, or undefined while none has completed. */
+  get bestTrial(): TrialRecord | undefined {
+    const sign = minimiseSign(this.direction);
+    let best: MutableTrial | undefined;
+    for (const t of this.#trials)
+      if (
+        t.state === 'complete' &&
+        (best === undefined || sign * (t.value as number) < sign * (best.value as number))
+      )
+        best = t;
+    return best;
+  }
+
+  get bestValue(): number | undefined {
+    return this.bestTrial?.value;
+  }
+
+  trial(number: number): TrialRecord {
+    return this.#get(number, 'trial');
+  }
+
+  /** The events so far (a copy). */
+  get events(): StudyEvent[] {
+    return this.#events.slice();
+  }
+
+  /** The event log as JSON lines (newline-terminated). */
+  log(): string {
+    return this.#events.map((e) => JSON.stringify(e) + '\n').join('');
+  }
+
+  /** Set (or clear) the live event listener, e.g. after `loadStudy`. */
+  set onEvent(listener: ((event: StudyEvent) => void) | undefined) {
+    this.#onEvent = listener;
+  }
+
+  /** Start trial number `trials.length` with the sampler's suggestion. */
+  ask(): Trial {
+    const number = this.#trials.length;
+    const rng = new Rng(this.seed, 'trial', number);
+    const suggestion = this.sampler.sample({
+      space: this.space,
+      trials: this.#trials,
+      number,
+      direction: this.direction,
+      rng,
+      seed: this.seed,
+    });
+    const params = resolveParams(this.space, suggestion.params, rng);
+    const event: AskEvent = { type: 'ask', number, params };
+    if (suggestion.system && Object.keys(suggestion.system).length > 0) event.system = suggestion.system;
+    this.#emit(event);
+    return new Trial(this, number);
+  }
+
+  report(number: number, step: number, value: number): void {
+    if (typeof value !== 'number') throw new Error(`report: value must be a number (got ${typeof value})`);
+    this.#emit({ type: 'report', number, step, value: Number.isFinite(value) ? value : null });
+  }
+
+  shouldPrune(number: number): boolean {
+    const trial = this.#get(number, 'shouldPrune');
+    if (trial.state !== 'running') return false;
+    return this.pruner.prune({ trial, trials: this.#trials, direction: this.direction });
+  }
+
+  /** Finish a trial with its objective value, or as pruned / failed. A non-finite value marks it failed. */
+  tell(trial: Trial | number, result: TellResult): void {
+    const number = typeof trial === 'number' ? trial : trial?.number;
+    let event: TellEvent;
+    if (typeof result === 'number') {
+      event = Number.isFinite(result)
+        ? { type: 'tell', number, state: 'complete', value: result }
+        : { type: 'tell', number, state: 'failed' };
+    } else if (typeof result === 'object' && result !== null) {
+      if (result.state === 'complete') {
+        if (!(typeof result.value === 'number' && Number.isFinite(result.value)))
+          throw new Error('tell: a complete trial needs a finite value');
+        event = { type: 'tell', number, state: 'complete', value: result.value };
+      } else if (result.state === 'pruned' || result.state === 'failed') {
+        event = { type: 'tell', number, state: result.state };
+      } else {
+        throw new Error(`tell: state must be 'complete', 'pruned' or 'failed'`);
+      }
+    } else {
+      throw new Error('tell: expected a value or { state }');
+    }
+    this.#emit(event);
+  }
+
+  /** Record a PBT exploit/explore decision: the trial continues from `donor`'s checkpoint with `params`. */
+  recordPbt(number: number, step: number, donor: number, params: Params): void {
+    this.#emit({ type: 'pbt', number, step, donor, params });
+  }
+
+  lineage(number: number): readonly LineageEntry[] {
+    return this.#get(number, 'lineage').lineage;
+  }
+
+  #get(number: number, what: string): MutableTrial {
+    const t = Number.isInteger(number) ? this.#trials[number] : undefined;
+    if (!t) throw new Error(`${what}: no trial number ${number}`);
+    return t;
+  }
+
+  #emit(event: StudyEvent): void {
+    this.applyEvent(event);
+    this.#onEvent?.(event);
+  }
+
+  /** Validate and apply one event, appending it to the log. Throws (leaving the study unchanged) if invalid. */
+  applyEvent(event: StudyEvent): void {
+    switch (event.type) {
+      case 'study':
+        if (this.#events.length > 0) throw new Error('study event: only allowed as the first event');
+        break;
+      case 'ask': {
+        if (event.number !== this.#trials.length)
+          throw new Error(`ask: expected trial number ${this.#trials.length}, got ${event.number}`);
+        if (!containsParams(this.space, event.params))
+          throw new Error(`ask: params of trial ${event.number} are not in the space`);
+        this.#trials.push({
+          number: event.number,
+          params: { ...event.params },
+          state: 'running',
+          value: undefined,
+          intermediate: [],
+          system: event.system ? structuredClone(event.system) : {},
+          lineage: [],
+        });
+        break;
+      }
+      case 'report': {
+        const t = this.#running(event, 'report');
+        if (!Number.isInteger(event.step) || event.step < 0)
+          throw new Error(`report: step must be a non-negative integer (got ${event.step})`);
+        const last = t.intermediate[t.intermediate.length - 1];
+        if (last && event.step <= last[0])
+          throw new Error(
+            `report: step ${event.step} of trial ${t.number} is not after its last step ${last[0]}`,
+          );
+        t.intermediate.push([event.step, event.value === null ? NaN : event.value]);
+        break;
+      }
+      case 'tell': {
+        const t = this.#running(event, 'tell');
+        t.state = event.state;
+        t.value = event.state === 'complete' ? event.value : undefined;
+        break;
+      }
+      case 'pbt': {
+        const t = this.#running(event, 'pbt');
+        this.#get(event.donor, 'pbt donor');
+        if (!containsParams(this.space, event.params))
+          throw new Error(`pbt: params of trial ${event.number} are not in the space`);
+        t.params = { ...event.params };
+        t.lineage.push({ step: event.step, donor: event.donor, params: { ...event.params } });
+        break;
+      }
+    }
+    this.#events.push(event);
+  }
+
+  #running(event: ReportEvent | TellEvent | PbtEvent, what: string): MutableTrial {
+    const t = this.#get(event.number, what);
+    if (t.state !== 'running') throw new Error(`${what}: trial ${event.number} is already ${t.state}`);
+    return t;
+  }
+}
+
+export function createStudy(options: StudyOptions): Study {
+  return new Study(options);
+}
+
+export interface LoadError {
+  /** 1-based line number in the log text (or index + 1 in an event array). */
+  line: number;
+  reason: string;
+}
+
+export interface LoadedStudy {
+  study: Study;
+  /** Lines that could not be loaded (corrupt, truncated or inconsistent); all others were applied. */
+  errors: LoadError[];
+}
+
+/**
+ * Rebuild a study from its log (JSON-lines text or parsed events). Every valid event is applied; the
+ * rest are reported. The first event must describe the study, else this throws.
+ */
+export function loadStudy(
+  log: string | readonly unknown[],
+  options: { onEvent?: (e: StudyEvent) => void } = {},
+): LoadedStudy {
+  const items: { line: number; parse: () => unknown }[] = [];
+  if (typeof log === 'string') {
+    log.split('\n').forEach((text, i) => {
+      if (text.trim() !== '') items.push({ line: i + 1, parse: () => JSON.parse(text) as unknown });
+    });
+  } else if (Array.isArray(log)) {
+    log.forEach((e, i) => items.push({ line: i + 1, parse: () => e }));
+  } else {
+    throw new Error('loadStudy: expected JSON-lines text or an array of events');
+  }
+  if (items.length === 0) throw new Error('loadStudy: the log is empty');
+  let head: StudyStartEvent;
+  try {
+    const e = parseEvent(items[0].parse());
+    if (e.type !== 'study') throw new Error(`first event is '${e.type}', expected 'study'`);
+    head = e;
+  } catch (e) {
+    throw new Error(`loadStudy: line ${items[0].line}: ${(e as Error).message}`);
+  }
+  const study = new Study({
+    space: head.space,
+    sampler: head.sampler,
+    pruner: head.pruner,
+    direction: head.direction,
+    seed: head.seed,
+  });
+  const errors: LoadError[] = [];
+  for (const item of items.slice(1)) {
+    try {
+      study.applyEvent(parseEvent(item.parse()));
+    } catch (e) {
+      errors.push({ line: item.line, reason: (e as Error).message });
+    }
+  }
+  study.onEvent = options.onEvent;
+  return { study, errors };
+}

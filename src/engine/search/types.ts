@@ -1,0 +1,62 @@
+// Shared records of the search engine: trials as samplers and pruners see them, and the two plug-in
+// interfaces (a sampler is one `sample`, a pruner one `prune`, as in Optuna).
+import type { Rng } from './rng.ts';
+import type { Params, SearchSpace } from './space.ts';
+
+export type Direction = 'minimize' | 'maximize';
+export type TrialState = 'running' | 'complete' | 'pruned' | 'failed';
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** A trial as recorded in the study: plain data, JSON-serialisable. */
+export interface TrialRecord {
+  readonly number: number;
+  readonly params: Params;
+  readonly state: TrialState;
+  /** Objective value of a complete trial. */
+  readonly value: number | undefined;
+  /** Reported intermediate values, ascending by step. */
+  readonly intermediate: readonly (readonly [step: number, value: number])[];
+  /** What the sampler chose to remember with the trial (e.g. fitted GP hyperparameters). */
+  readonly system: Readonly<Record<string, Json>>;
+}
+
+export interface SampleContext {
+  readonly space: SearchSpace;
+  /** Every trial asked before this one: finished and still running (pending). */
+  readonly trials: readonly TrialRecord[];
+  /** Number of the trial being sampled. */
+  readonly number: number;
+  readonly direction: Direction;
+  /** Stream derived from (study seed, trial number): the only source of randomness. */
+  readonly rng: Rng;
+  /** The study seed, for samplers that derive study-wide streams (e.g. the Sobol scramble). */
+  readonly seed: number;
+}
+
+export interface Suggestion {
+  /** Values for the sampled parameters; missing or invalid ones are drawn from the prior. */
+  readonly params: Partial<Params>;
+  /** Stored with the trial and logged; later samples may read it back from `trials`. */
+  readonly system?: Record<string, Json>;
+}
+
+export interface Sampler {
+  readonly name: string;
+  sample(ctx: SampleContext): Suggestion;
+}
+
+export interface PruneContext {
+  /** The trial asking, with its intermediate values so far. */
+  readonly trial: TrialRecord;
+  readonly trials: readonly TrialRecord[];
+  readonly direction: Direction;
+}
+
+export interface Pruner {
+  readonly name: string;
+  prune(ctx: PruneContext): boolean;
+}
+
+/** Sign that turns the study's objective into one to minimise. */
+export const minimiseSign = (direction: Direction): number => (direction === 'minimize' ? 1 : -1);
