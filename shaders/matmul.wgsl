@@ -120,3 +120,32 @@ fn splitk_reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
   if (p.beta != 0.0) { v += p.beta * f32(c[at]); }
   c[at] = c_t(v);
 }
+
+// M = 1 (decode): a 64×4 workgroup computes 4 outputs, each a 64-lane strided dot product over K folded by a
+// tree in workgroup memory. The tiled kernel would waste 63 of its 64 rows here.
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(64, 4)
+fn matvec(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let n = wid.x * 4u + lid.y;
+  let bi = wid.z;
+  var acc = 0.0;
+  if (n < p.N) {
+    for (var k = lid.x; k < p.K; k += 64u) {
+      acc += f32(a[bi * p.a_bs + k * p.a_cs]) * f32(b[bi * p.b_bs + k * p.b_rs + n * p.b_cs]);
+    }
+  }
+  let slot = lid.y * 64u + lid.x;
+  partial[slot] = acc;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (lid.x < s) { partial[slot] += partial[slot + s]; }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u && n < p.N) {
+    let at = bi * p.c_bs + n;
+    var v = p.alpha * partial[slot];
+    if (p.beta != 0.0) { v += p.beta * f32(c[at]); }
+    c[at] = c_t(v);
+  }
+}

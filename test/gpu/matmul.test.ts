@@ -67,6 +67,8 @@ const cases: [string, Case][] = [
   ['A·Bᵀ 33×17×65', { dims: { M: 33, N: 17, K: 65 }, transB: true }],
   ['Aᵀ·B 65×31×129', { dims: { M: 65, N: 31, K: 129 }, transA: true }],
   ['accumulate C = 0.5·AB + 1·C', { dims: { M: 45, N: 77, K: 33 }, alpha: 0.5, beta: 1 }],
+  ['decode M=1: x·Wᵀ 1×513×77', { dims: { M: 1, N: 513, K: 77 }, transB: true }],
+  ['decode M=1 batched, accumulate', { dims: { M: 1, N: 30, K: 300, batch: 2 }, alpha: 2, beta: 1 }],
   ['split-K Aᵀ·B 16×576×1031 (LoRA dA shape)', { dims: { M: 16, N: 576, K: 1031 }, transA: true, splits: 5 }],
   ['split-K batched with beta', { dims: { M: 9, N: 20, K: 700, batch: 2 }, splits: 3, alpha: 2, beta: -1 }],
 ];

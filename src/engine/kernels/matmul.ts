@@ -90,6 +90,14 @@ export function matmul(
   });
   const tiles: [number, number] = [Math.ceil(N / TILE), Math.ceil(M / TILE)];
 
+  if (M === 1 && effectiveSplits <= 1) {
+    rec.dispatch(program('matvec'), {
+      uniforms: params,
+      buffers: [a.binding, b.binding, c.binding],
+      workgroups: [Math.ceil(N / 4), 1, batch],
+    });
+    return;
+  }
   if (effectiveSplits <= 1 || K === 0) {
     rec.dispatch(program('matmul'), {
       uniforms: params,
