@@ -51,8 +51,10 @@ export function negLogPosterior(
     return Infinity;
   const diff2 = pairDiff2 ?? pairSquaredDiffs(x, n, dims);
   // k[p] = Matérn(r²) for each pair p = (i > j) in row order, plus the diagonal separately.
+  // Per pair p = (i > j) in row order keep r and e^(−√5·r): the kernel and its derivative share them.
   const npairs = (n * (n - 1)) / 2;
-  const r2 = new Float64Array(npairs);
+  const rs = new Float64Array(npairs);
+  const es = new Float64Array(npairs);
   const kmat = new Float64Array(n * n);
   for (let i = 0, p = 0; i < n; i++) {
     kmat[i * n + i] = scale + noise;
@@ -60,8 +62,11 @@ export function negLogPosterior(
       let s = 0;
       const base = p * dims;
       for (let d = 0; d < dims; d++) s += isl[d] * diff2[base + d];
-      r2[p] = s;
-      const k = scale * matern52(s);
+      const r = Math.sqrt(s);
+      const e = Math.exp(-SQRT5 * r);
+      rs[p] = r;
+      es[p] = e;
+      const k = scale * (1 + SQRT5 * r + (5 / 3) * s) * e;
       kmat[i * n + j] = k;
       kmat[j * n + i] = k;
     }
@@ -90,8 +95,10 @@ export function negLogPosterior(
     gScale += 0.5 * (alpha[i] * alpha[i] - kinv[i * n + i]) * scale;
     for (let j = 0; j < i; j++, p++) {
       const w = alpha[i] * alpha[j] - kinv[i * n + j]; // counted twice (ij and ji) → factor 2·½ = 1
-      gScale += w * scale * matern52(r2[p]);
-      const c = w * scale * matern52dr2(r2[p]);
+      const r = rs[p];
+      const e = es[p];
+      gScale += w * scale * (1 + SQRT5 * r + (5 / 3) * r * r) * e;
+      const c = -w * scale * (5 / 6) * (1 + SQRT5 * r) * e; // w·∂k/∂r²
       const base = p * dims;
       for (let d = 0; d < dims; d++) grad[d] += c * isl[d] * diff2[base + d];
     }
@@ -119,9 +126,11 @@ export function pairSquaredDiffs(x: Float64Array, n: number, dims: number): Floa
 export interface FitOptions {
   /** Warm start (e.g. the previous fit's θ); tried first. */
   init?: GpTheta;
-  /** Extra random restarts besides the warm start and the default θ. */
+  /** Random restarts; with any, the default θ is tried too (it always is without a warm start). */
   restarts: number;
   maxIterations: number;
+  /** L-BFGS stops when the gradient's max-norm is below this. Default 1e-2 (as Optuna). */
+  gradTolerance?: number;
   rng: Rng;
 }
 
@@ -135,8 +144,9 @@ export function fitTheta(
 ): GpTheta {
   const diff2 = pairSquaredDiffs(x, n, dims);
   const starts: GpTheta[] = [];
-  if (opts.init && opts.init.length === dims + 2) starts.push(Float64Array.from(opts.init));
-  starts.push(defaultTheta(dims));
+  const warm = opts.init !== undefined && opts.init.length === dims + 2;
+  if (warm) starts.push(Float64Array.from(opts.init as GpTheta));
+  if (!warm || opts.restarts > 0) starts.push(defaultTheta(dims));
   for (let r = 0; r < opts.restarts; r++) {
     const t = defaultTheta(dims);
     for (let d = 0; d < dims; d++) t[d] = opts.rng.uniform(-2.5, 2.5);
@@ -152,8 +162,15 @@ export function fitTheta(
     if (t[dims + 1] < -16 || t[dims + 1] > 3) return Infinity;
     return negLogPosterior(x, y, n, dims, t, g, diff2);
   };
-  for (const start of starts) {
-    const res = minimizeLbfgs(f, start, { maxIterations: opts.maxIterations, gradTolerance: 1e-4 });
+  for (const [i, start] of starts.entries()) {
+    const res = minimizeLbfgs(f, start, {
+      // A warm start is already close: small first step, no wasted backtracking.
+      initialStep: warm && i === 0 ? 0.05 : 1,
+      maxIterations: opts.maxIterations,
+      gradTolerance: opts.gradTolerance ?? 1e-2,
+      // 1e-4 nats of log marginal likelihood is far below anything that moves the acquisition.
+      valueTolerance: 1e-4,
+    });
     if (res.value < bestValue) {
       bestValue = res.value;
       best = res.x;

@@ -7,6 +7,10 @@ export interface LbfgsOptions {
   maxIterations: number;
   /** Stop when the gradient's max-norm falls below this. */
   gradTolerance?: number;
+  /** Length of the first (steepest-descent) step, before any curvature is known. Default 1. */
+  initialStep?: number;
+  /** Stop when an iteration lowers f by less than this. Default 0. */
+  valueTolerance?: number;
   memory?: number;
 }
 
@@ -27,6 +31,7 @@ export function minimizeLbfgs(f: ValueAndGradient, x0: Float64Array, options: Lb
   const n = x0.length;
   const m = options.memory ?? 6;
   const gtol = options.gradTolerance ?? 1e-5;
+  const ftol = options.valueTolerance ?? 0;
   let x = Float64Array.from(x0);
   let g = new Float64Array(n);
   let fx = f(x, g);
@@ -53,9 +58,10 @@ export function minimizeLbfgs(f: ValueAndGradient, x0: Float64Array, options: Lb
       const gamma = dot(sList[last], yList[last]) / dot(yList[last], yList[last]);
       for (let i = 0; i < n; i++) d[i] *= gamma;
     } else {
-      // First step: unit-length move along the steepest descent.
+      // First step: a move of length initialStep (at most) along the steepest descent.
       const norm = Math.sqrt(dot(d, d));
-      for (let i = 0; i < n; i++) d[i] /= Math.max(norm, 1);
+      const scale = (options.initialStep ?? 1) / Math.max(norm, 1e-300);
+      if (scale < 1) for (let i = 0; i < n; i++) d[i] *= scale;
     }
     for (let k = 0; k < sList.length; k++) {
       const beta = rho[k] * dot(yList[k], d);
@@ -105,7 +111,7 @@ export function minimizeLbfgs(f: ValueAndGradient, x0: Float64Array, options: Lb
     x = xNew;
     g = gNew;
     fx = fNew;
-    if (improvement < 1e-9 * Math.max(1, Math.abs(fx))) break;
+    if (improvement <= Math.max(ftol, 1e-12 * Math.abs(fx))) break;
   }
   return { x, value: fx, iterations: iter, evaluations };
 }

@@ -41,27 +41,33 @@ export function solveUpper(l: Float64Array, n: number, b: Float64Array): Float64
   return b;
 }
 
-/** A⁻¹ from its Cholesky factor: L⁻¹ column by column, then L⁻ᵀ·L⁻¹. */
+/** A⁻¹ from its Cholesky factor: rows of L⁻¹ by forward substitution, then L⁻ᵀ·L⁻¹; all loops run along rows. */
 export function choleskyInverse(l: Float64Array, n: number): Float64Array {
-  // Linv is lower triangular.
+  // Row i of L⁻¹ (lower triangular): (e_i − Σ_{k<i} L[i][k]·row_k) / L[i][i].
   const linv = new Float64Array(n * n);
-  for (let j = 0; j < n; j++) {
-    linv[j * n + j] = 1 / l[j * n + j];
-    for (let i = j + 1; i < n; i++) {
-      let s = 0;
-      const ri = i * n;
-      for (let k = j; k < i; k++) s -= l[ri + k] * linv[k * n + j];
-      linv[ri + j] = s / l[ri + i];
-    }
-  }
-  const inv = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j <= i; j++) {
-      let s = 0;
-      for (let k = i; k < n; k++) s += linv[k * n + i] * linv[k * n + j];
-      inv[i * n + j] = s;
-      inv[j * n + i] = s;
+    const ri = i * n;
+    for (let k = 0; k < i; k++) {
+      const c = l[ri + k];
+      if (c === 0) continue;
+      const rk = k * n;
+      for (let j = 0; j <= k; j++) linv[ri + j] -= c * linv[rk + j];
+    }
+    linv[ri + i] += 1;
+    const d = 1 / l[ri + i];
+    for (let j = 0; j <= i; j++) linv[ri + j] *= d;
+  }
+  // (L⁻ᵀ·L⁻¹)[i][j] = Σ_{k ≥ max(i,j)} L⁻¹[k][i]·L⁻¹[k][j]: accumulate row k's outer product, lower half.
+  const inv = new Float64Array(n * n);
+  for (let k = 0; k < n; k++) {
+    const rk = k * n;
+    for (let i = 0; i <= k; i++) {
+      const c = linv[rk + i];
+      if (c === 0) continue;
+      const ri = i * n;
+      for (let j = 0; j <= i; j++) inv[ri + j] += c * linv[rk + j];
     }
   }
+  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) inv[j * n + i] = inv[i * n + j];
   return inv;
 }

@@ -59,7 +59,8 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
       const theta = fitTheta(x, y, n, dims, {
         init: warm,
         restarts: n <= 40 ? 2 : 0,
-        maxIterations: n <= 100 ? 50 : 25,
+        // Capped for latency: beyond ~100 points one new observation barely moves the warm-started θ.
+        maxIterations: n <= 60 ? 50 : n <= 120 ? 15 : 6,
         rng: ctx.rng,
       });
 
@@ -99,7 +100,8 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
       };
 
       // 1. Candidates: uniform draws, plus perturbations of the best observed points.
-      const nCand = Math.max(128, Math.min(nCandidatesOpt, Math.floor(2.5e7 / (m * m + m * dims))));
+      // Scoring costs ~m²/2 + m·dims per candidate; keep the total near 5e6 multiply-adds.
+      const nCand = Math.max(256, Math.min(nCandidatesOpt, Math.floor(5e6 / ((m * m) / 2 + m * dims))));
       const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => y[a] - y[b]);
       const candidates: Float64Array[] = [];
       for (let c = 0; c < nCand; c++) {
@@ -125,8 +127,10 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
 
       // 2. Projected gradient ascent on the continuous coordinates of the best few.
       let best = scored[0];
-      for (const start of scored.slice(0, 5)) {
-        const refined = refine(start.p, start.v, enc.continuous, (p) => acq(p, true));
+      const nRefine = m > 100 ? 3 : 5;
+      const refineIterations = m > 100 ? 20 : 30;
+      for (const start of scored.slice(0, nRefine)) {
+        const refined = refine(start.p, start.v, enc.continuous, refineIterations, (p) => acq(p, true));
         const rounded = enc.canonicalize(Float64Array.from(refined));
         const v = acq(rounded, false).value;
         if (v > best.v) best = { p: rounded, v };
@@ -162,6 +166,7 @@ function refine(
   start: Float64Array,
   startValue: number,
   coords: readonly number[],
+  iterations: number,
   f: (p: Float64Array) => Acquisition,
 ): Float64Array {
   if (coords.length === 0) return start;
@@ -170,7 +175,7 @@ function refine(
   if (!Number.isFinite(cur.value)) return start;
   let value = Math.max(cur.value, startValue);
   let step = 0.05;
-  for (let it = 0; it < 30 && step > 1e-5; it++) {
+  for (let it = 0; it < iterations && step > 1e-5; it++) {
     const g = cur.grad as Float64Array;
     let gmax = 0;
     for (const c of coords) gmax = Math.max(gmax, Math.abs(g[c]));
