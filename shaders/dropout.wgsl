@@ -15,7 +15,7 @@ struct Params {
   seed: u32,
   step: u32,
   stream: u32,
-  _pad0: u32,
+  accumulate: u32, // 1: out += masked x (the LoRA branch's input gradient joins the base path's)
   _pad1: u32,
 }
 
@@ -45,5 +45,7 @@ fn dropout(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) g
   let i = gid.x + gid.y * groups.x * WG;
   if (i >= p.n) { return; }
   let keep = dropout_hash(i) >= p.threshold;
-  out[i] = out_t(select(0.0, f32(x[i]) * p.scale, keep));
+  var v = select(0.0, f32(x[i]) * p.scale, keep);
+  if (p.accumulate == 1u) { v += f32(out[i]); }
+  out[i] = out_t(v);
 }

@@ -57,15 +57,17 @@ async function gradients(tiny: TinyLlama, acts: LlamaActivations, data: ReturnTy
 
 describe('Llama forward and backward on the GPU', () => {
   it.each([
-    ['Llama (GQA 4:2)', TINY_LLAMA],
+    ['Llama (GQA 4:2)', TINY_LLAMA, 0],
     [
       'Qwen2 (q/k/v bias, GQA 4:1)',
       { ...TINY_LLAMA, kvHeads: 1, qkvBias: true, rmsNormEps: 1e-6, ropeTheta: 1e6 },
+      0,
     ],
+    ['Llama with LoRA dropout 0.3 (fixed mask)', TINY_LLAMA, 0.3],
   ])(
     '%s f32: every LoRA gradient matches 4th-order finite differences of the GPU loss (rel < 1e-3)',
-    async (_name, dims) => {
-      const tiny = buildTinyLlama(gpu, 'f32', { dims });
+    async (_name, dims, dropout) => {
+      const tiny = buildTinyLlama(gpu, 'f32', { dims, dropout });
       const acts = activationsFor(tiny, B, T);
       const data = batchData(5);
       upload(gpu, acts, data);
@@ -97,7 +99,9 @@ describe('Llama forward and backward on the GPU', () => {
           }
         }
         tiny.syncAdapters();
-        const scale = Math.max(...analytic.map(Math.abs), 1e-8);
+        // Normwise, as the kernel tests: relative to the largest entry of this adapter's whole gradient.
+        const g = grads.get(host.key)!;
+        const scale = Math.max(...g.dA.map(Math.abs), ...g.dB.map(Math.abs), 1e-8);
         const error = Math.max(...analytic.map((g, i) => Math.abs(g - numeric[i]))) / scale;
         if (!(error < 1e-3)) {
           throw new Error(

@@ -18,7 +18,7 @@ export const TINY_LLAMA: LlamaDims = {
   hidden: 64,
   heads: 4,
   kvHeads: 2,
-  headDim: 16,
+  headDim: 32,
   ffn: 96,
   vocab: 97,
   rmsNormEps: 1e-5,
@@ -47,7 +47,13 @@ export interface TinyLlama {
 export function buildTinyLlama(
   gpu: Gpu,
   dtype: ScalarType,
-  options: { dims?: LlamaDims; seed?: number; rank?: number; targets?: readonly LlamaLinearName[] } = {},
+  options: {
+    dims?: LlamaDims;
+    seed?: number;
+    rank?: number;
+    targets?: readonly LlamaLinearName[];
+    dropout?: number;
+  } = {},
 ): TinyLlama {
   const dims = options.dims ?? TINY_LLAMA;
   const seed = options.seed ?? 1;
@@ -102,7 +108,8 @@ export function buildTinyLlama(
         dA: upload(gpu, new Float64Array(r * inFeatures), 'f32'),
         dB: upload(gpu, new Float64Array(outFeatures * r), 'f32'),
       };
-      gpuAdapters.set(host.key, { r, scaling: 2, ...buffers, buffers });
+      const dropout = options.dropout ? { p: options.dropout, seed: 7, stream: adapters.length } : undefined;
+      gpuAdapters.set(host.key, { r, scaling: 2, dropout, ...buffers, buffers });
     }
   }
   const model = new LlamaModel(gpu, dims, weights, gpuAdapters);

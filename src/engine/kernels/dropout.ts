@@ -16,6 +16,8 @@ export interface DropoutOptions {
   step: number;
   /** Dropout site within the step (u32), e.g. layer · sitesPerLayer + site. Default 0. */
   stream?: number;
+  /** Add into the output instead of overwriting it. Default false. */
+  accumulate?: boolean;
 }
 
 /** Keep threshold on the 32-bit hash: P(hash ≥ threshold) = 1 − p up to 2⁻³². */
@@ -31,7 +33,7 @@ function dropout(
   n: number,
   o: DropoutOptions,
 ) {
-  const { p, seed, step, stream = 0 } = o;
+  const { p, seed, step, stream = 0, accumulate = false } = o;
   if (!(p >= 0 && p < 1)) throw new RangeError(`${kernel}: p must be in [0, 1), got ${p}`);
   if (!Number.isInteger(n) || n < 0)
     throw new RangeError(`${kernel}: n must be a whole number ≥ 0, got ${n}`);
@@ -56,7 +58,7 @@ function dropout(
         .u32(seed)
         .u32(step)
         .u32(stream)
-        .u32(0)
+        .u32(accumulate ? 1 : 0)
         .u32(0),
       buffers: [out.binding, x.binding],
       workgroups: grid1d(n, WG, rec.gpu.limits.maxComputeWorkgroupsPerDimension),
@@ -75,7 +77,7 @@ export function dropoutForward(
   dropout('dropoutForward', rec, y, x, n, options);
 }
 
-/** dx (n) = dy (n) · mask / (1 − p) with the forward's mask (same options); overwrites dx. */
+/** dx (n) (+)= dy (n) · mask / (1 − p) with the forward's mask (same options); overwrites dx unless accumulate. */
 export function dropoutBackward(
   rec: CommandRecorder,
   dx: TensorRef,

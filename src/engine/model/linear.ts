@@ -7,8 +7,11 @@
 //   dA += s · vᵀ·x       (r, in)
 //   dx (+)= dy·W + s · v·A
 // dA and dB are tall-skinny products over K = N tokens: they use split-K.
+// With LoRA dropout (PEFT's lora_dropout), the adapter reads xd = dropout(x) instead of x; the mask is
+// regenerated in the backward from (seed, step, stream), never stored.
 
 import type { BufferBinding, CommandRecorder, TensorRef } from '../gpu/index.ts';
+import { dropoutBackward, dropoutForward, type DropoutOptions } from '../kernels/dropout.ts';
 import { chooseSplits, matmul, matmulWorkspaceBytes } from '../kernels/matmul.ts';
 
 export interface LoraAdapter {
@@ -19,6 +22,21 @@ export interface LoraAdapter {
   b: BufferBinding; // (out, r) f32
   dA: BufferBinding; // (r, in) f32, accumulated
   dB: BufferBinding; // (out, r) f32, accumulated
+  /** Dropout on the adapter's input: probability and this adapter's RNG stream. */
+  dropout?: { p: number; seed: number; stream: number };
+}
+
+/** Per-call state of the linears: the dropout step (one per micro-batch) and an (N, in_max) act scratch. */
+export interface LinearContext {
+  dropoutStep: number;
+  /** Holds dropout(x) in the forward, and the adapter's input gradient in the backward. */
+  xDrop: BufferBinding | null;
+}
+
+function dropoutOf(lora: LoraAdapter, ctx: LinearContext): DropoutOptions | null {
+  if (!lora.dropout || lora.dropout.p === 0) return null;
+  if (!ctx.xDrop) throw new Error('a LoRA adapter with dropout needs the xDrop scratch');
+  return { p: lora.dropout.p, seed: lora.dropout.seed, stream: lora.dropout.stream, step: ctx.dropoutStep };
 }
 
 export interface Linear {
@@ -56,6 +74,7 @@ export function linearForward(
   x: TensorRef,
   layer: Linear,
   tokens: number,
+  ctx: LinearContext,
   accumulate = false,
 ): void {
   const { inFeatures: K, outFeatures: N, lora } = layer;
@@ -70,7 +89,13 @@ export function linearForward(
   if (!lora) return;
   if (!u) throw new Error('linearForward: a layer with an adapter needs a u buffer');
   const uRef: TensorRef = { binding: u, dtype: 'f32' };
-  matmul(rec, uRef, x, { binding: lora.a, dtype: 'f32' }, { M: tokens, N: lora.r, K }, { transB: true });
+  const dropout = dropoutOf(lora, ctx);
+  let input = x;
+  if (dropout) {
+    input = { binding: ctx.xDrop!, dtype: x.dtype };
+    dropoutForward(rec, input, x, tokens * K, dropout);
+  }
+  matmul(rec, uRef, input, { binding: lora.a, dtype: 'f32' }, { M: tokens, N: lora.r, K }, { transB: true });
   matmul(
     rec,
     y,
@@ -105,6 +130,7 @@ export function linearBackward(
   layer: Linear,
   tokens: number,
   scratch: LinearBackwardScratch,
+  ctx: LinearContext,
   accumulateDx = false,
 ): void {
   const { inFeatures, outFeatures, lora } = layer;
@@ -146,12 +172,15 @@ export function linearBackward(
       ...splitK(outFeatures, lora.r),
     },
   );
-  // dA (r, in) += s · vᵀ (r, N) · x (N, in)
+  const dropout = dropoutOf(lora, ctx);
+  const xDrop: TensorRef | null = dropout ? { binding: ctx.xDrop!, dtype: x.dtype } : null;
+  if (dropout) dropoutForward(rec, xDrop!, x, tokens * inFeatures, dropout); // the forward's mask, again
+  // dA (r, in) += s · vᵀ (r, N) · xd (N, in)
   matmul(
     rec,
     { binding: lora.dA, dtype: 'f32' },
     v,
-    x,
+    xDrop ?? x,
     { M: lora.r, N: inFeatures, K: tokens },
     {
       transA: true,
@@ -160,15 +189,14 @@ export function linearBackward(
       ...splitK(lora.r, inFeatures),
     },
   );
-  // dx (N, in) += s · v (N, r) · A (r, in)
-  if (dx) {
-    matmul(
-      rec,
-      dx,
-      v,
-      { binding: lora.a, dtype: 'f32' },
-      { M: tokens, N: inFeatures, K: lora.r },
-      { alpha: s, beta: 1 },
-    );
+  if (!dx) return;
+  const a: TensorRef = { binding: lora.a, dtype: 'f32' };
+  if (dropout) {
+    // dxd (N, in) = s · v · A into the scratch, then dx += mask ∘ dxd / (1 − p).
+    matmul(rec, xDrop!, v, a, { M: tokens, N: inFeatures, K: lora.r }, { alpha: s });
+    dropoutBackward(rec, dx, xDrop!, tokens * inFeatures, { ...dropout, accumulate: true });
+  } else {
+    // dx (N, in) += s · v (N, r) · A (r, in)
+    matmul(rec, dx, v, a, { M: tokens, N: inFeatures, K: lora.r }, { alpha: s, beta: 1 });
   }
 }

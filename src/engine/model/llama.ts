@@ -31,6 +31,7 @@ import {
   linearForward,
   linearWorkspaceBytes,
   type Linear,
+  type LinearContext,
   type LoraAdapter,
 } from './linear.ts';
 
@@ -140,6 +141,7 @@ export class LlamaActivations {
   readonly loraV: GPUBuffer; // (N, r_max) f32
   readonly workspace: GPUBuffer; // split-K workspace
   readonly ceScratch: GPUBuffer;
+  readonly xDrop: GPUBuffer | null; // (N, max in) LoRA dropout scratch, when any adapter has dropout
 
   constructor(
     readonly arena: BufferArena,
@@ -198,10 +200,16 @@ export class LlamaActivations {
     this.delta = alloc('attention.delta', attentionDeltaBytes(model.attentionDims(batch, seq)));
     this.loraV = alloc('lora.v', 4 * N * rMax);
     this.workspace = alloc('splitk.workspace', Math.max(4, linearWorkspaceBytes(model.allLinears(), N)));
+    const anyDropout = [...model.adapters.values()].some((a) => (a.dropout?.p ?? 0) > 0);
+    this.xDrop = anyDropout ? alloc('lora.xdrop', e * N * Math.max(C, F, H * D)) : null;
     this.ceScratch = alloc(
       'ce.scratch',
       crossEntropyPlan(model.gpu, { N, C, V: dims.vocab }, dtype).scratchBytes,
     );
+  }
+
+  linearContext(dropoutStep: number): LinearContext {
+    return { dropoutStep, xDrop: this.xDrop };
   }
 
   get tokenCount(): number {
@@ -214,6 +222,8 @@ export interface LossOptions {
   invNormaliser: number;
   /** Add into the loss scalar (micro-batches after the first). */
   accumulate: boolean;
+  /** Distinct per micro-batch: keys the LoRA dropout masks. Default 0. */
+  dropoutStep?: number;
 }
 
 export class LlamaModel {
@@ -250,6 +260,7 @@ export class LlamaModel {
   /** Records the forward pass and the loss over `acts.targets`. Token ids and targets must be uploaded. */
   forward(rec: CommandRecorder, acts: LlamaActivations, loss: LossOptions): void {
     const { dims } = this;
+    const ctx = acts.linearContext(loss.dropoutStep ?? 0);
     const { batch: B, seq: T } = acts;
     const N = B * T;
     const { hidden: C, heads: H, kvHeads: Hkv, headDim: D, ffn: F } = dims;
@@ -268,9 +279,9 @@ export class LlamaModel {
       const next = l + 1 < dims.layers ? acts.layers[l + 1].x : acts.xFinal;
 
       rmsnormForward(rec, a(s.xn1), s.rstd1, a(s.x), a(w.inputNorm), { N, C }, dims.rmsNormEps);
-      linearForward(rec, a(s.q), s.u.q_proj ?? null, a(s.xn1), this.linear(l, 'q_proj'), N);
-      linearForward(rec, a(s.k), s.u.k_proj ?? null, a(s.xn1), this.linear(l, 'k_proj'), N);
-      linearForward(rec, a(s.v), s.u.v_proj ?? null, a(s.xn1), this.linear(l, 'v_proj'), N);
+      linearForward(rec, a(s.q), s.u.q_proj ?? null, a(s.xn1), this.linear(l, 'q_proj'), N, ctx);
+      linearForward(rec, a(s.k), s.u.k_proj ?? null, a(s.xn1), this.linear(l, 'k_proj'), N, ctx);
+      linearForward(rec, a(s.v), s.u.v_proj ?? null, a(s.xn1), this.linear(l, 'v_proj'), N, ctx);
       if (w.qkvBias) {
         biasAdd(rec, a(s.q), a(w.qkvBias.q), { N, C: H * D });
         biasAdd(rec, a(s.k), a(w.qkvBias.k), { N, C: Hkv * D });
@@ -281,14 +292,14 @@ export class LlamaModel {
       attentionForward(rec, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), this.attentionDims(B, T));
       // x2 = x + att·Woᵀ: copy the residual, then let the projection accumulate into it.
       rec.copy(s.x, 0, s.x2, 0, s.x.size);
-      linearForward(rec, a(s.x2), s.u.o_proj ?? null, a(s.att), this.linear(l, 'o_proj'), N, true);
+      linearForward(rec, a(s.x2), s.u.o_proj ?? null, a(s.att), this.linear(l, 'o_proj'), N, ctx, true);
 
       rmsnormForward(rec, a(s.xn2), s.rstd2, a(s.x2), a(w.postAttentionNorm), { N, C }, dims.rmsNormEps);
-      linearForward(rec, a(s.gate), s.u.gate_proj ?? null, a(s.xn2), this.linear(l, 'gate_proj'), N);
-      linearForward(rec, a(s.up), s.u.up_proj ?? null, a(s.xn2), this.linear(l, 'up_proj'), N);
+      linearForward(rec, a(s.gate), s.u.gate_proj ?? null, a(s.xn2), this.linear(l, 'gate_proj'), N, ctx);
+      linearForward(rec, a(s.up), s.u.up_proj ?? null, a(s.xn2), this.linear(l, 'up_proj'), N, ctx);
       swigluForward(rec, a(s.h), a(s.gate), a(s.up), N * F);
       rec.copy(s.x2, 0, next, 0, s.x2.size);
-      linearForward(rec, a(next), s.u.down_proj ?? null, a(s.h), this.linear(l, 'down_proj'), N, true);
+      linearForward(rec, a(next), s.u.down_proj ?? null, a(s.h), this.linear(l, 'down_proj'), N, ctx, true);
     }
     rmsnormForward(
       rec,
@@ -317,8 +328,9 @@ export class LlamaModel {
   backward(
     rec: CommandRecorder,
     acts: LlamaActivations,
-    loss: { invNormaliser: number; lossScale: number },
+    loss: { invNormaliser: number; lossScale: number; dropoutStep?: number },
   ): void {
+    const ctx = acts.linearContext(loss.dropoutStep ?? 0);
     const { dims } = this;
     const { batch: B, seq: T } = acts;
     const N = B * T;
@@ -360,6 +372,7 @@ export class LlamaModel {
         this.linear(l, 'down_proj'),
         N,
         scratch,
+        ctx,
       );
       swigluBackward(rec, a(acts.dGate), a(acts.dUp), a(acts.dH), a(s.gate), a(s.up), N * F);
       linearBackward(
@@ -371,6 +384,7 @@ export class LlamaModel {
         this.linear(l, 'gate_proj'),
         N,
         scratch,
+        ctx,
       );
       linearBackward(
         rec,
@@ -381,6 +395,7 @@ export class LlamaModel {
         this.linear(l, 'up_proj'),
         N,
         scratch,
+        ctx,
         true,
       );
       rmsnormBackward(
@@ -404,6 +419,7 @@ export class LlamaModel {
         this.linear(l, 'o_proj'),
         N,
         scratch,
+        ctx,
       );
       attentionBackward(
         rec,
@@ -432,6 +448,7 @@ export class LlamaModel {
         this.linear(l, 'q_proj'),
         N,
         scratch,
+        ctx,
       );
       linearBackward(
         rec,
@@ -442,6 +459,7 @@ export class LlamaModel {
         this.linear(l, 'k_proj'),
         N,
         scratch,
+        ctx,
         true,
       );
       linearBackward(
@@ -453,6 +471,7 @@ export class LlamaModel {
         this.linear(l, 'v_proj'),
         N,
         scratch,
+        ctx,
         true,
       );
       if (l > 0) {
