@@ -6,7 +6,7 @@ import type { AskEvent, PbtEvent, ReportEvent, StudyEvent, StudyStartEvent, Tell
 import { createPruner } from './pruners/index.ts';
 import type { PrunerSpec } from './pruners/index.ts';
 import { Rng } from './rng.ts';
-import { SAMPLER_NAMES, createSampler } from './samplers/index.ts';
+import { createSampler } from './samplers/index.ts';
 import type { SamplerSpec } from './samplers/index.ts';
 import { containsParams, createSpace, resolveParams } from './space.ts';
 import type { Params, SearchSpace, SpaceSpec } from './space.ts';
@@ -107,14 +107,12 @@ export class Study {
     try {
       this.sampler = createSampler(this.samplerSpec);
     } catch (e) {
-      throw new Error(
-        `createStudy: sampler: ${(e as Error).message} (expected one of ${SAMPLER_NAMES.join(', ')})`,
-      );
+      throw new Error(`createStudy: ${(e as Error).message}`);
     }
     try {
       this.pruner = createPruner(this.prunerSpec);
     } catch (e) {
-      throw new Error(`createStudy: pruner: ${(e as Error).message}`);
+      throw new Error(`createStudy: ${(e as Error).message}`);
     }
     this.#onEvent = options.onEvent;
     this.#emit({
