@@ -60,7 +60,7 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
         init: warm,
         restarts: n <= 40 ? 2 : 0,
         // Capped for latency: beyond ~100 points one new observation barely moves the warm-started θ.
-        maxIterations: n <= 60 ? 50 : n <= 120 ? 15 : 6,
+        maxIterations: n <= 60 ? 50 : n <= 120 ? 15 : 4,
         rng: ctx.rng,
       });
 
