@@ -1,0 +1,317 @@
+// HF config.json → ModelSpec: the few numbers and switches the engine needs, read once, with every
+// feature we do not implement refused by name (a silently ignored rope_scaling gives wrong logits, not an
+// error). Defaults for absent fields are those of the transformers config classes.
+
+export type ModelFamily = 'llama' | 'qwen2' | 'mistral' | 'gpt2';
+export type Activation = 'silu' | 'gelu_new';
+export type TorchDtype = 'float32' | 'float16' | 'bfloat16';
+
+export interface ModelSpec {
+  family: ModelFamily;
+  /** The HF class name from `architectures[0]`, e.g. 'LlamaForCausalLM'. */
+  architecture: string;
+  /** C: hidden size (n_embd). */
+  hidden: number;
+  /** L: transformer blocks. */
+  layers: number;
+  /** H: query heads. */
+  heads: number;
+  /** Hkv: key/value heads (GQA); equals heads for plain multi-head attention. */
+  kvHeads: number;
+  /** D: head dimension; hidden / heads unless the config says otherwise (`head_dim`). */
+  headDim: number;
+  /** F: MLP inner size (intermediate_size, or n_inner, default 4·n_embd for gpt2). */
+  ffn: number;
+  /** V: vocabulary size (rows of the embedding). */
+  vocab: number;
+  /** Longest sequence the position scheme was trained for. */
+  maxPositions: number;
+  norm: 'rmsnorm' | 'layernorm';
+  /** rms_norm_eps (rmsnorm families); null for layernorm. */
+  rmsNormEps: number | null;
+  /** layer_norm_epsilon (gpt2); null for rmsnorm. */
+  layerNormEps: number | null;
+  positions: 'rope' | 'learned';
+  /** RoPE base θ; null for learned positions (gpt2). */
+  ropeTheta: number | null;
+  tieWordEmbeddings: boolean;
+  /** Bias on the q/k/v projections (qwen2, gpt2, llama with attention_bias). */
+  qkvBias: boolean;
+  /** Bias on the attention output projection (gpt2, llama with attention_bias). */
+  oBias: boolean;
+  /** Bias on the MLP projections (gpt2 only). */
+  mlpBias: boolean;
+  /** silu: SwiGLU MLP (gate, up, down); gelu_new: GPT-2 MLP (fc, proj). */
+  activation: Activation;
+  bosTokenId: number | null;
+  /** All ids that end generation (configs may list several). */
+  eosTokenIds: number[];
+  /** Dtype the checkpoint was saved in, when the config says. */
+  torchDtype: TorchDtype | null;
+}
+
+type Json = Record<string, unknown>;
+
+const ARCHITECTURES: Record<string, ModelFamily> = {
+  LlamaForCausalLM: 'llama',
+  Qwen2ForCausalLM: 'qwen2',
+  MistralForCausalLM: 'mistral',
+  GPT2LMHeadModel: 'gpt2',
+};
+
+class ConfigReader {
+  constructor(
+    readonly file: string,
+    readonly json: Json,
+  ) {}
+
+  fail(field: string, why: string): never {
+    throw new Error(`${this.file}: ${field} ${why}`);
+  }
+
+  has(field: string): boolean {
+    return this.json[field] !== undefined && this.json[field] !== null;
+  }
+
+  int(field: string, fallback?: number): number {
+    const v = this.json[field];
+    if (v === undefined || v === null) {
+      if (fallback !== undefined) return fallback;
+      this.fail(field, 'is missing');
+    }
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+      this.fail(field, `must be a positive integer, got ${JSON.stringify(v)}`);
+    }
+    return v;
+  }
+
+  num(field: string, fallback: number): number {
+    const v = this.json[field];
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+      this.fail(field, `must be a positive number, got ${JSON.stringify(v)}`);
+    }
+    return v;
+  }
+
+  bool(field: string, fallback: boolean): boolean {
+    const v = this.json[field];
+    if (v === undefined || v === null) return fallback;
+    if (typeof v !== 'boolean') this.fail(field, `must be true or false, got ${JSON.stringify(v)}`);
+    return v;
+  }
+
+  /** Refuses a boolean feature switched on that we do not implement. */
+  refuseTrue(field: string, what: string): void {
+    if (this.bool(field, false)) this.fail(field, `true is not supported (${what})`);
+  }
+
+  optionalId(field: string, fallback: number | null): number | null {
+    const v = this.json[field];
+    if (v === undefined) return fallback;
+    if (v === null) return null;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+      this.fail(field, `must be a token id, got ${JSON.stringify(v)}`);
+    }
+    return v;
+  }
+
+  ids(field: string, fallback: number[]): number[] {
+    const v = this.json[field];
+    if (v === undefined || v === null) return fallback;
+    const list = Array.isArray(v) ? v : [v];
+    for (const id of list) {
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
+        this.fail(field, `must be a token id or a list of them, got ${JSON.stringify(v)}`);
+      }
+    }
+    return list as number[];
+  }
+}
+
+/**
+ * Parses a config.json (already JSON-decoded or as text). `file` names it in errors.
+ * Throws an Error naming the file and the field for anything unsupported or malformed.
+ */
+export function parseModelConfig(input: string | Json, file = 'config.json'): ModelSpec {
+  let json: unknown = input;
+  if (typeof input === 'string') {
+    try {
+      json = JSON.parse(input);
+    } catch (e) {
+      throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
+    }
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new Error(`${file}: expected a JSON object`);
+  }
+  const r: ConfigReader = new ConfigReader(file, json as Json);
+  const archs = r.json.architectures;
+  let architecture: string;
+  if (Array.isArray(archs) && typeof archs[0] === 'string') architecture = archs[0];
+  else if (typeof r.json.model_type === 'string') {
+    const byType: Record<string, string> = {
+      llama: 'LlamaForCausalLM',
+      qwen2: 'Qwen2ForCausalLM',
+      mistral: 'MistralForCausalLM',
+      gpt2: 'GPT2LMHeadModel',
+    };
+    architecture = byType[r.json.model_type] ?? r.json.model_type;
+  } else r.fail('architectures', 'is missing');
+  const family = ARCHITECTURES[architecture];
+  if (!family) {
+    r.fail(
+      'architectures',
+      `'${architecture}' is not supported (supported: ${Object.keys(ARCHITECTURES).join(', ')})`,
+    );
+  }
+  const spec = family === 'gpt2' ? parseGpt2(r, architecture) : parseRopeFamily(r, family, architecture);
+  const dtype = r.json.torch_dtype ?? r.json.dtype;
+  if (dtype !== undefined && dtype !== null) {
+    if (dtype !== 'float32' && dtype !== 'float16' && dtype !== 'bfloat16') {
+      r.fail('torch_dtype', `'${String(dtype)}' is not supported (supported: float32, float16, bfloat16)`);
+    }
+    spec.torchDtype = dtype as TorchDtype;
+  }
+  return spec;
+}
+
+function ropeTheta(r: ConfigReader, fallback: number): number {
+  // transformers ≥ 5 writes rope_parameters { rope_type, rope_theta }; older configs rope_theta + rope_scaling.
+  const params = r.json.rope_parameters;
+  if (params !== undefined && params !== null) {
+    if (typeof params !== 'object') r.fail('rope_parameters', 'must be an object');
+    const p = params as Json;
+    const type = p.rope_type ?? p.type ?? 'default';
+    if (type !== 'default') {
+      r.fail('rope_parameters.rope_type', `'${String(type)}' is not supported (supported: default)`);
+    }
+    const theta = p.rope_theta;
+    if (theta !== undefined) {
+      if (typeof theta !== 'number' || !(theta > 0)) r.fail('rope_parameters.rope_theta', 'must be > 0');
+      return theta;
+    }
+  }
+  const scaling = r.json.rope_scaling;
+  if (scaling !== undefined && scaling !== null) {
+    if (typeof scaling !== 'object') r.fail('rope_scaling', 'must be null or an object');
+    const s = scaling as Json;
+    const type = s.rope_type ?? s.type;
+    const field = s.rope_type !== undefined ? 'rope_scaling.rope_type' : 'rope_scaling.type';
+    if (type !== 'default') r.fail(field, `'${String(type)}' is not supported (supported: none)`);
+  }
+  return r.num('rope_theta', fallback);
+}
+
+function parseRopeFamily(r: ConfigReader, family: ModelFamily, architecture: string): ModelSpec {
+  const hidden = r.int('hidden_size');
+  const heads = r.int('num_attention_heads');
+  const kvHeads = r.int('num_key_value_heads', heads);
+  if (heads % kvHeads !== 0) {
+    r.fail('num_key_value_heads', `${kvHeads} must divide num_attention_heads ${heads}`);
+  }
+  let headDim: number;
+  if (r.has('head_dim')) headDim = r.int('head_dim');
+  else {
+    if (hidden % heads !== 0) r.fail('num_attention_heads', `${heads} must divide hidden_size ${hidden}`);
+    headDim = hidden / heads;
+  }
+  if (headDim % 2 !== 0) r.fail('head_dim', `${headDim} must be even for RoPE`);
+  const act = r.json.hidden_act ?? 'silu';
+  if (act !== 'silu') r.fail('hidden_act', `'${String(act)}' is not supported (supported: silu)`);
+  const maxPositions = r.int('max_position_embeddings', family === 'mistral' ? 4096 * 32 : 2048);
+  let qkvBias = false;
+  let oBias = false;
+  if (family === 'llama') {
+    // LlamaAttention puts the bias on all four projections when attention_bias is set.
+    qkvBias = oBias = r.bool('attention_bias', false);
+    r.refuseTrue('mlp_bias', 'no bias on the MLP projections in this engine');
+  } else if (family === 'qwen2') {
+    qkvBias = true; // Qwen2Attention: q/k/v have a bias, o_proj has none, whatever the config says.
+    if (r.bool('use_sliding_window', false)) {
+      r.fail('use_sliding_window', 'true is not supported (sliding-window attention is not implemented)');
+    }
+  } else if (family === 'mistral') {
+    // MistralConfig defaults sliding_window to 4096; a window as long as the context is plain causal attention.
+    const window = r.json.sliding_window === undefined ? 4096 : r.json.sliding_window;
+    if (window !== null) {
+      if (typeof window !== 'number') r.fail('sliding_window', `must be null or a number`);
+      if (window < maxPositions) {
+        r.fail(
+          'sliding_window',
+          `${window} < max_position_embeddings ${maxPositions} is not supported (sliding-window attention is not implemented)`,
+        );
+      }
+    }
+  }
+  return {
+    family,
+    architecture,
+    hidden,
+    layers: r.int('num_hidden_layers'),
+    heads,
+    kvHeads,
+    headDim,
+    ffn: r.int('intermediate_size'),
+    vocab: r.int('vocab_size'),
+    maxPositions,
+    norm: 'rmsnorm',
+    rmsNormEps: r.num('rms_norm_eps', 1e-6),
+    layerNormEps: null,
+    positions: 'rope',
+    ropeTheta: ropeTheta(r, 10000),
+    tieWordEmbeddings: r.bool('tie_word_embeddings', false),
+    qkvBias,
+    oBias,
+    mlpBias: false,
+    activation: 'silu',
+    bosTokenId: r.optionalId('bos_token_id', family === 'qwen2' ? null : 1),
+    eosTokenIds: r.ids('eos_token_id', family === 'qwen2' ? [] : [2]),
+    torchDtype: null,
+  };
+}
+
+function parseGpt2(r: ConfigReader, architecture: string): ModelSpec {
+  const hidden = r.int('n_embd', 768);
+  const heads = r.int('n_head', 12);
+  if (hidden % heads !== 0) r.fail('n_head', `${heads} must divide n_embd ${hidden}`);
+  const act = r.json.activation_function ?? 'gelu_new';
+  // gelu_pytorch_tanh is the same tanh approximation as gelu_new.
+  if (act !== 'gelu_new' && act !== 'gelu_pytorch_tanh') {
+    r.fail(
+      'activation_function',
+      `'${String(act)}' is not supported (supported: gelu_new, gelu_pytorch_tanh)`,
+    );
+  }
+  if (!r.bool('scale_attn_weights', true)) {
+    r.fail('scale_attn_weights', 'false is not supported (scores are always scaled by 1/√D)');
+  }
+  r.refuseTrue('scale_attn_by_inverse_layer_idx', 'per-layer score scaling is not implemented');
+  r.refuseTrue('add_cross_attention', 'cross-attention is not implemented');
+  const eos = r.optionalId('eos_token_id', 50256);
+  return {
+    family: 'gpt2',
+    architecture,
+    hidden,
+    layers: r.int('n_layer', 12),
+    heads,
+    kvHeads: heads,
+    headDim: hidden / heads,
+    ffn: r.int('n_inner', 4 * hidden),
+    vocab: r.int('vocab_size', 50257),
+    maxPositions: r.int('n_positions', 1024),
+    norm: 'layernorm',
+    rmsNormEps: null,
+    layerNormEps: r.num('layer_norm_epsilon', 1e-5),
+    positions: 'learned',
+    ropeTheta: null,
+    tieWordEmbeddings: r.bool('tie_word_embeddings', true),
+    qkvBias: true,
+    oBias: true,
+    mlpBias: true,
+    activation: 'gelu_new',
+    bosTokenId: r.optionalId('bos_token_id', 50256),
+    eosTokenIds: eos === null ? [] : [eos],
+    torchDtype: null,
+  };
+}
