@@ -165,3 +165,28 @@ describe('grid sampler', () => {
     expect(seen.size).toBe(size);
   });
 });
+
+describe('direction and auto', () => {
+  it.each(['tpe', 'gp'] as SamplerName[])('%s maximises when asked to', (sampler) => {
+    const study = createStudy({ space: braninSpace, sampler, direction: 'maximize', seed: 1 });
+    for (let i = 0; i < 30; i++) {
+      const t = study.ask();
+      study.tell(t, -branin(t.params));
+    }
+    expect(-(study.bestValue as number) - BRANIN_MIN).toBeLessThan(sampler === 'gp' ? 0.05 : 1);
+  });
+
+  it('uses the GP for small numeric spaces and TPE for conditional ones', () => {
+    const numeric = createStudy({ space: braninSpace, sampler: 'auto', seed: 1 });
+    const conditional = createStudy({ space: mixed, sampler: 'auto', seed: 1 });
+    for (const study of [numeric, conditional]) {
+      for (let i = 0; i < 12; i++) {
+        const t = study.ask();
+        study.tell(t, study === numeric ? branin(t.params) : objective(t.params));
+      }
+    }
+    // The GP leaves its fitted hyperparameters with each trial it samples; TPE leaves nothing.
+    expect(numeric.trials[11].system.gp).toBeDefined();
+    expect(conditional.trials[11].system.gp).toBeUndefined();
+  });
+});
