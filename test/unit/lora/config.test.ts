@@ -10,6 +10,7 @@ import {
   type LoraConfig,
   type LoraModelShape,
 } from '../../../src/engine/lora/config.ts';
+import { parseModelConfig } from '../../../src/engine/model/config.ts';
 
 // SmolLM2-135M: C 576, F 1536, H 9, Hkv 3, D 64, L 30.
 const smol: LoraModelShape = {
@@ -129,5 +130,24 @@ describe('target resolution', () => {
       'v_proj',
     ]);
     expect(peftTargetModules({ ...base, targets: ALL_LINEAR }, gpt2)).toEqual(['c_attn', 'c_fc', 'c_proj']);
+  });
+});
+
+describe('ModelSpec', () => {
+  it('plugs in as the model shape', () => {
+    const spec = parseModelConfig({
+      architectures: ['Qwen2ForCausalLM'],
+      hidden_size: 64,
+      intermediate_size: 96,
+      num_attention_heads: 4,
+      num_key_value_heads: 2,
+      num_hidden_layers: 2,
+      vocab_size: 100,
+    });
+    const mods = resolveTargets({ ...base, targets: ['k_proj'] }, spec);
+    expect(mods.map((m) => [m.path, m.inFeatures, m.outFeatures])).toEqual([
+      ['model.layers.0.self_attn.k_proj', 64, 32],
+      ['model.layers.1.self_attn.k_proj', 64, 32],
+    ]);
   });
 });

@@ -18,6 +18,7 @@ import {
   type Example,
 } from '../../../src/engine/train/data.ts';
 import { parseCsv } from '../../../src/engine/train/csv.ts';
+import type { ModelTokenizer } from '../../../src/engine/model/tokenizer.ts';
 
 // A character tokenizer: id = char code + 3; BOS 1, EOS 2, PAD 0. Its chat template is prefix-stable, as
 // real ones are.
@@ -338,7 +339,10 @@ describe('BatchIterator', () => {
 });
 
 describe('the model tokenizer fits', () => {
-  it('adapts a ModelTokenizer-shaped tokenizer', () => {
+  it('adapts the ModelTokenizer', () => {
+    // Compile-time check: the class fits the structural interface.
+    const fits = (t: ModelTokenizer): ModelTokenizerLike => t;
+    expect(typeof fits).toBe('function');
     const fake: ModelTokenizerLike = {
       ...tok,
       eosTokenId: 7,
