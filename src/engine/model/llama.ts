@@ -25,6 +25,7 @@ import { EMBEDDING_ERROR_WORDS, embeddingForward } from '../kernels/embedding.ts
 import { rmsnormBackward, rmsnormForward } from '../kernels/rmsnorm.ts';
 import { ropeBackward, ropeForward } from '../kernels/rope.ts';
 import { swigluBackward, swigluForward } from '../kernels/activations.ts';
+import type { BackwardOptions, CausalLM, LossOptions, TrainingActivations } from './causal-lm.ts';
 import { biasAdd } from '../kernels/bias.ts';
 import {
   linearBackward,
@@ -66,6 +67,7 @@ export interface LlamaLayerWeights {
   postAttentionNorm: GPUBuffer; // (C)
   linears: Record<LlamaLinearName, GPUBuffer>; // (out, in)
   qkvBias?: { q: GPUBuffer; k: GPUBuffer; v: GPUBuffer }; // (H·D), (Hkv·D), (Hkv·D)
+  oBias?: GPUBuffer; // (C) Llama with attention_bias
 }
 
 export interface LlamaWeights {
@@ -74,6 +76,12 @@ export interface LlamaWeights {
   finalNorm: GPUBuffer; // (C)
   lmHead: GPUBuffer; // (V, C); the embedding itself when tied
   layers: LlamaLayerWeights[];
+}
+
+/** The HF module path of a linear, as PEFT names adapters: 'model.layers.3.mlp.up_proj'. */
+export function llamaModulePath(layer: number, name: LlamaLinearName): string {
+  const group = ['q_proj', 'k_proj', 'v_proj', 'o_proj'].includes(name) ? 'self_attn' : 'mlp';
+  return `model.layers.${layer}.${group}.${name}`;
 }
 
 export function linearShape(
@@ -116,7 +124,7 @@ interface LayerActivations {
   u: Partial<Record<LlamaLinearName, GPUBuffer>>; // (N, r) f32 per adapted linear: x·Aᵀ
 }
 
-export class LlamaActivations {
+export class LlamaActivations implements TrainingActivations {
   readonly layers: LayerActivations[];
   readonly tokens: GPUBuffer; // (N) u32 input ids
   readonly targets: GPUBuffer; // (N) i32 next-token ids, −100 = ignored
@@ -158,7 +166,7 @@ export class LlamaActivations {
     this.layers = Array.from({ length: dims.layers }, (_, l) => {
       const u: LayerActivations['u'] = {};
       for (const name of LLAMA_LINEARS) {
-        const adapter = model.adapters.get(`${l}.${name}`);
+        const adapter = model.adapters.get(llamaModulePath(l, name));
         if (adapter) u[name] = alloc(`l${l}.${name}.u`, 4 * N * adapter.r);
       }
       return {
@@ -217,26 +225,25 @@ export class LlamaActivations {
   }
 }
 
-export interface LossOptions {
-  /** 1 / valid target tokens of the whole optimizer step (all micro-batches). */
-  invNormaliser: number;
-  /** Add into the loss scalar (micro-batches after the first). */
-  accumulate: boolean;
-  /** Distinct per micro-batch: keys the LoRA dropout masks. Default 0. */
-  dropoutStep?: number;
-}
-
-export class LlamaModel {
+export class LlamaModel implements CausalLM<LlamaActivations> {
   readonly dtype: ScalarType;
 
   constructor(
     readonly gpu: Gpu,
     readonly dims: LlamaDims,
     readonly weights: LlamaWeights,
-    /** Adapters keyed `${layer}.${linear}`, e.g. '0.q_proj'. */
+    /** Adapters keyed by HF module path, e.g. 'model.layers.0.self_attn.q_proj' (see `llamaModulePath`). */
     readonly adapters: ReadonlyMap<string, LoraAdapter> = new Map(),
   ) {
     this.dtype = weights.dtype;
+  }
+
+  get vocab(): number {
+    return this.dims.vocab;
+  }
+
+  createActivations(arena: BufferArena, batch: number, seq: number): LlamaActivations {
+    return new LlamaActivations(arena, this, batch, seq);
   }
 
   attentionDims(batch: number, seq: number): AttentionDims {
@@ -249,7 +256,7 @@ export class LlamaModel {
       w: this.#ref(this.weights.layers[layer].linears[name]),
       layout: 'out-in',
       ...linearShape(this.dims, name),
-      lora: this.adapters.get(`${layer}.${name}`),
+      lora: this.adapters.get(llamaModulePath(layer, name)),
     };
   }
 
@@ -293,6 +300,7 @@ export class LlamaModel {
       // x2 = x + att·Woᵀ: copy the residual, then let the projection accumulate into it.
       rec.copy(s.x, 0, s.x2, 0, s.x.size);
       linearForward(rec, a(s.x2), s.u.o_proj ?? null, a(s.att), this.linear(l, 'o_proj'), N, ctx, true);
+      if (w.oBias) biasAdd(rec, a(s.x2), a(w.oBias), { N, C });
 
       rmsnormForward(rec, a(s.xn2), s.rstd2, a(s.x2), a(w.postAttentionNorm), { N, C }, dims.rmsNormEps);
       linearForward(rec, a(s.gate), s.u.gate_proj ?? null, a(s.xn2), this.linear(l, 'gate_proj'), N, ctx);
@@ -325,11 +333,7 @@ export class LlamaModel {
    * Records the backward pass of the last `forward` on `acts`, accumulating into every adapter's dA/dB.
    * `lossScale` multiplies the loss gradient (dynamic loss scaling; the optimizer divides it out).
    */
-  backward(
-    rec: CommandRecorder,
-    acts: LlamaActivations,
-    loss: { invNormaliser: number; lossScale: number; dropoutStep?: number },
-  ): void {
+  backward(rec: CommandRecorder, acts: LlamaActivations, loss: BackwardOptions): void {
     const ctx = acts.linearContext(loss.dropoutStep ?? 0);
     const { dims } = this;
     const { batch: B, seq: T } = acts;

@@ -1,0 +1,41 @@
+// What the trainer, evaluation and the CLI need from a model family on the GPU: activations for a
+// (batch, seq), an explicit forward that ends in the loss, and an explicit backward into the LoRA gradients.
+
+import type { BufferArena, CommandRecorder, Gpu, ScalarType } from '../gpu/index.ts';
+
+export interface LossOptions {
+  /** 1 / valid target tokens of the whole optimizer step (all micro-batches). */
+  invNormaliser: number;
+  /** Add into the loss scalar (micro-batches after the first). */
+  accumulate: boolean;
+  /** Distinct per micro-batch: keys the LoRA dropout masks. Default 0. */
+  dropoutStep?: number;
+}
+
+export interface BackwardOptions {
+  invNormaliser: number;
+  /** Dynamic loss scale the loss gradient is multiplied by; the optimizer divides it out. */
+  lossScale: number;
+  dropoutStep?: number;
+}
+
+/** Buffers every family's activations share; the rest is the family's own business. */
+export interface TrainingActivations {
+  readonly batch: number;
+  readonly seq: number;
+  readonly arena: BufferArena;
+  readonly tokens: GPUBuffer; // (N) u32 input ids
+  readonly targets: GPUBuffer; // (N) i32 next-token ids, −100 = ignored
+  readonly embedErrors: GPUBuffer; // (3) u32 out-of-vocabulary report
+  readonly loss: GPUBuffer; // (1) f32 mean loss, accumulated over micro-batches
+  readonly losses: GPUBuffer; // (N) f32 per-token loss
+}
+
+export interface CausalLM<A extends TrainingActivations = TrainingActivations> {
+  readonly gpu: Gpu;
+  readonly dtype: ScalarType;
+  readonly vocab: number;
+  createActivations(arena: BufferArena, batch: number, seq: number): A;
+  forward(rec: CommandRecorder, acts: A, loss: LossOptions): void;
+  backward(rec: CommandRecorder, acts: A, loss: BackwardOptions): void;
+}

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import type { ScalarType } from '../../src/engine/gpu/index.ts';
+import { f16SkipReason, testGpu } from './harness.ts';
+import {
+  expectGradientsMatchFiniteDifferences,
+  modelGradients,
+  modelLoss,
+  randomBatch,
+  uploadBatch,
+} from './model-gradcheck.ts';
+import { buildTinyGpt2, buildTinyLlama, TINY_GPT2, TINY_LLAMA } from './tiny-models.ts';
+
+const gpu = await testGpu();
+const skipF16 = f16SkipReason(gpu);
+const B = 2;
+const T = 7;
+
+describe('LoRA gradients of whole models match finite differences of the GPU loss (f32, rel < 1e-3)', () => {
+  it.each([
+    ['Llama (GQA 4:2)', {}],
+    [
+      'Qwen2 (q/k/v bias, GQA 4:1)',
+      { dims: { ...TINY_LLAMA, kvHeads: 1, qkvBias: true, rmsNormEps: 1e-6, ropeTheta: 1e6 } },
+    ],
+    ['Llama with LoRA dropout 0.3 (fixed mask)', { dropout: 0.3 }],
+  ])('%s', async (_name, options) => {
+    const tiny = buildTinyLlama(gpu, 'f32', options);
+    const acts = tiny.model.createActivations(tiny.arena, B, T);
+    const batch = randomBatch(TINY_LLAMA.vocab, B * T, 5);
+    uploadBatch(gpu, acts, batch);
+    expect(await modelLoss(tiny.model, acts, batch)).toBeGreaterThan(0);
+    await expectGradientsMatchFiniteDifferences(tiny.model, acts, batch, tiny.host, tiny.adapters);
+    tiny.arena.destroy();
+  });
+
+  it('GPT-2 (Conv1D, fused c_attn, learned positions, tied head)', async () => {
+    const tiny = buildTinyGpt2(gpu, 'f32');
+    const acts = tiny.model.createActivations(tiny.arena, B, T);
+    const batch = randomBatch(TINY_GPT2.vocab, B * T, 6);
+    uploadBatch(gpu, acts, batch);
+    await expectGradientsMatchFiniteDifferences(tiny.model, acts, batch, tiny.host, tiny.adapters);
+    tiny.arena.destroy();
+  });
+});
+
+describe.skipIf(skipF16)('f16 weights and activations', () => {
+  it.each(['llama', 'gpt2'] as const)(
+    '%s: loss and LoRA gradients within a few percent of f32',
+    async (family) => {
+      const results = new Map<
+        ScalarType,
+        { loss: number; grads: Map<string, { dA: Float64Array; dB: Float64Array }> }
+      >();
+      for (const dtype of ['f32', 'f16'] as const) {
+        const tiny =
+          family === 'llama'
+            ? buildTinyLlama(gpu, dtype, { seed: 3 })
+            : buildTinyGpt2(gpu, dtype, { seed: 3 });
+        const acts = tiny.model.createActivations(tiny.arena, B, T);
+        const batch = randomBatch(tiny.model.vocab, B * T, 8);
+        uploadBatch(gpu, acts, batch);
+        results.set(dtype, {
+          loss: await modelLoss(tiny.model, acts, batch),
+          grads: await modelGradients(tiny.model, acts, batch, tiny.host, tiny.adapters),
+        });
+        tiny.arena.destroy();
+      }
+      const f32 = results.get('f32')!;
+      const f16 = results.get('f16')!;
+      expect(Math.abs(f16.loss - f32.loss) / f32.loss).toBeLessThan(1e-2);
+      for (const [key, g] of f32.grads) {
+        for (const which of ['dA', 'dB'] as const) {
+          const ref = g[which];
+          const got = f16.grads.get(key)![which];
+          const scale = Math.max(...ref.map(Math.abs));
+          const error = Math.max(...ref.map((v, i) => Math.abs(v - got[i]))) / scale;
+          expect(error, `${key}.${which}`).toBeLessThan(5e-2);
+        }
+      }
+    },
+  );
+});
