@@ -234,7 +234,8 @@ class Builder {
     // A merge across the boundary can make the joint encoding differ from prompt ids at the seam; the first
     // differing token carries completion text, so it is trained on.
     const masked = commonPrefix(promptIds, ids);
-    ids.push(this.tokenizer.eosId);
+    // TRL appends EOS unless the completion already ends with it.
+    if (ids.length === masked || ids[ids.length - 1] !== this.tokenizer.eosId) ids.push(this.tokenizer.eosId);
     const labels = ids.map((id, i) => (i < masked ? IGNORE_INDEX : id));
     this.add(line, ids, labels, masked, classIndex);
   }

@@ -121,6 +121,32 @@ describe('.jsonl', () => {
     expect(labels(d.examples[0])).toEqual([-100, -100, -100, ...enc(' A'), EOS]);
   });
 
+  it('trains on the token that merges across the prompt/completion seam', () => {
+    // 'ab' is one token (99) in this tokenizer, so 'xa' + 'b' does not split where the prompt ends.
+    const merging: DataTokenizer = {
+      ...tok,
+      encode: (text, o) => {
+        const out = o?.addSpecialTokens ? [BOS] : [];
+        for (let i = 0; i < text.length; i++) {
+          if (text.startsWith('ab', i)) {
+            out.push(99);
+            i++;
+          } else out.push(text.charCodeAt(i) + 3);
+        }
+        return out;
+      },
+    };
+    const d = parseDataset('s.jsonl', jsonl({ prompt: 'xa', completion: 'b' }), merging, { seq: 64 });
+    expect(ids(d.examples[0])).toEqual([BOS, 'x'.charCodeAt(0) + 3, 99, EOS]);
+    expect(labels(d.examples[0])).toEqual([-100, -100, 99, EOS]);
+    const eosText: DataTokenizer = {
+      ...tok,
+      encode: (text, o) => tok.encode(text, o).map((t) => (t === 36 + 3 ? EOS : t)),
+    };
+    const e = parseDataset('e.jsonl', jsonl({ prompt: 'q', completion: '$' }), eosText, { seq: 64 });
+    expect(ids(e.examples[0])).toEqual([BOS, 'q'.charCodeAt(0) + 3, EOS]); // '$' is EOS here: no second one
+  });
+
   it('chat: the chat template, loss on every assistant turn only', () => {
     const messages = [
       { role: 'system', content: 's' },
