@@ -1,0 +1,3 @@
+export * from './config.ts';
+export * from './init.ts';
+export * from './peft.ts';
