@@ -64,6 +64,25 @@ describe('writeSafetensors → openSafetensors', () => {
     }
   });
 
+  it('reads tensors at offsets unaligned for their dtype (odd F16 before F32)', async () => {
+    const bytes = writeSafetensors({
+      a: { dtype: 'F16', shape: [3], data: [1, 2, 3] },
+      b: { dtype: 'F32', shape: [2], data: [0.25, -8] },
+    });
+    const f = await open(bytes);
+    const b = f.tensors.get('b')!;
+    expect((b.offset - f.dataOffset) % 4).toBe(2);
+    expect(Array.from(toFloat32(await f.source.read(b.offset, b.byteLength), 'F32'))).toEqual([0.25, -8]);
+  });
+
+  it('tiny fixtures are deterministic from the seed', () => {
+    const a = buildTinyModel({ arch: 'gpt2', dtype: 'BF16', seed: 9 });
+    const b = buildTinyModel({ arch: 'gpt2', dtype: 'BF16', seed: 9 });
+    const c = buildTinyModel({ arch: 'gpt2', dtype: 'BF16', seed: 10 });
+    expect(a.files['model.safetensors']).toEqual(b.files['model.safetensors']);
+    expect(a.files['model.safetensors']).not.toEqual(c.files['model.safetensors']);
+  });
+
   it('streams tensors of a sharded checkpoint through its index', async () => {
     const model = buildTinyModel({ arch: 'llama', dtype: 'BF16', shards: 3 });
     const ckpt = await openCheckpoint(tinyModelFiles(model));
