@@ -1,0 +1,449 @@
+// The LoRA trainer on the GPU: one command encoder and one queue.submit per optimizer step (every
+// micro-batch's forward and backward, the global grad norm with clipping and unscaling, and the optimizer
+// update), and the step's metrics read back while the next step runs. Mathematically it is PEFT + Hugging Face
+// Trainer: token-weighted mean loss over the whole effective batch, HF's LR schedules with warmup, AdamW with
+// decoupled weight decay or SGD, max-grad-norm clipping, dynamic loss scaling under f16.
+
+import {
+  BufferArena,
+  CommandRecorder,
+  STORAGE_USAGE,
+  type BufferBinding,
+  type Gpu,
+  type PendingRead,
+} from '../gpu/index.ts';
+import { CONTROL, GRADNORM_PARTIALS_BYTES, gradNorm } from '../kernels/gradnorm.ts';
+import {
+  ADAMW_STEP_BYTES,
+  adamwUpdate,
+  segmentTable,
+  sgdUpdate,
+  type SegmentTableRef,
+} from '../kernels/optimizer.ts';
+import { decodeEmbeddingErrors, embeddingError } from '../kernels/embedding.ts';
+import { loraScaling, resolveTargets, type LoraConfig } from '../lora/config.ts';
+import { initLoraParams, loraLayout, optimizerSegments, type LoraLayout } from '../lora/init.ts';
+import { exportPeftAdapter, type PeftAdapterFiles } from '../lora/peft.ts';
+import type { CausalLM, TrainingActivations } from '../model/causal-lm.ts';
+import type { LoraAdapter } from '../model/linear.ts';
+import type { LoadedModel } from '../model/load.ts';
+import { BatchIterator, evalBatches, type BatchPosition, type Example } from './data.ts';
+import { LossScaler, type LossScalerOptions, type LossScalerState } from './loss-scaler.ts';
+import { perplexity } from './metrics.ts';
+import { layerDecay, makeSchedule, type Schedule, type ScheduleKind } from './schedule.ts';
+
+export interface TrainerOptions {
+  lora: LoraConfig;
+  optimizer: 'adamw' | 'sgd';
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  momentum?: number;
+  nesterov?: boolean;
+  schedule: ScheduleKind;
+  warmupSteps?: number;
+  warmupRatio?: number;
+  /** Layer-wise LR decay: layer l of L gets lr·llrd^(L−1−l). 1 = off. */
+  llrd?: number;
+  batch: number;
+  accum: number;
+  seq: number;
+  /** Optimizer steps; when absent, `epochs` over the training set. */
+  steps?: number;
+  epochs?: number;
+  /** Clip the global gradient norm to this; 0 = off. */
+  maxGradNorm?: number;
+  seed: number;
+  /** Evaluate every N optimizer steps (and at the end); 0 = only at the end. */
+  evalEvery?: number;
+  /** Dynamic loss scaling, used when the model runs in f16. */
+  lossScale?: LossScalerOptions;
+}
+
+export interface StepMetrics {
+  step: number; // 1-based: optimizer steps taken
+  epoch: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  lossScale: number;
+  skipped: boolean;
+  skippedSteps: number;
+  tokens: number;
+  tokensPerSecond: number;
+}
+
+export interface EvalMetrics {
+  step: number;
+  valLoss: number;
+  perplexity: number;
+  tokens: number;
+}
+
+export interface TrainerCheckpoint {
+  step: number;
+  params: Float32Array;
+  moments: Float32Array[];
+  optimizerStep: Uint32Array;
+  position: BatchPosition;
+  scaler: LossScalerState | null;
+}
+
+export interface RunCallbacks {
+  onStep?: (m: StepMetrics) => void;
+  onEval?: (m: EvalMetrics) => void;
+  signal?: AbortSignal;
+}
+
+/** Resolves the option defaults once (HF Trainer's where it has one). */
+function withDefaults(o: TrainerOptions) {
+  return {
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weightDecay: 0,
+    momentum: 0,
+    nesterov: false,
+    llrd: 1,
+    maxGradNorm: 1,
+    evalEvery: 0,
+    ...o,
+  };
+}
+
+export class Trainer {
+  readonly options: ReturnType<typeof withDefaults>;
+  readonly layout: LoraLayout;
+  readonly model: CausalLM;
+  readonly acts: TrainingActivations;
+  readonly iterator: BatchIterator;
+  readonly totalSteps: number;
+  readonly scaler: LossScaler | null;
+  readonly #arena: BufferArena;
+  readonly #params: GPUBuffer;
+  readonly #grads: GPUBuffer;
+  readonly #moments: GPUBuffer[];
+  readonly #optimizerStep: GPUBuffer;
+  readonly #control: GPUBuffer;
+  readonly #partials: GPUBuffer;
+  readonly #segments: SegmentTableRef;
+  readonly #tokensAll: GPUBuffer;
+  readonly #targetsAll: GPUBuffer;
+  readonly #metrics: GPUBuffer;
+  readonly #rec: CommandRecorder;
+  readonly #schedule: Schedule;
+  #step = 0;
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly loaded: LoadedModel,
+    readonly train: readonly Example[],
+    readonly validation: readonly Example[],
+    readonly padId: number,
+    options: TrainerOptions,
+  ) {
+    const o = (this.options = withDefaults(options));
+    const spec = loaded.spec;
+    if (o.seq > spec.maxPositions) {
+      throw new RangeError(`seq ${o.seq} exceeds the model's ${spec.maxPositions} positions`);
+    }
+    const modules = resolveTargets(o.lora, spec);
+    this.layout = loraLayout(modules, o.lora.r);
+    this.iterator = new BatchIterator(train, {
+      batch: o.batch,
+      accum: o.accum,
+      seq: o.seq,
+      seed: o.seed,
+      padId,
+    });
+    if (o.steps === undefined && o.epochs === undefined) throw new RangeError('give either steps or epochs');
+    this.totalSteps = o.steps ?? Math.ceil((o.epochs ?? 1) * this.iterator.stepsPerEpoch);
+    if (!Number.isInteger(this.totalSteps) || this.totalSteps < 0) {
+      throw new RangeError(`steps must be a whole number ≥ 0, got ${this.totalSteps}`);
+    }
+    this.#schedule = makeSchedule({
+      kind: o.schedule,
+      totalSteps: Math.max(1, this.totalSteps),
+      warmupSteps: o.warmupSteps,
+      warmupRatio: o.warmupRatio,
+    });
+    this.scaler = loaded.precision === 'f16' ? new LossScaler(o.lossScale) : null;
+
+    const arena = (this.#arena = new BufferArena(gpu));
+    const bytes = this.layout.totalBytes;
+    this.#params = arena.upload('lora.params', initLoraParams(this.layout, o.seed));
+    this.#grads = arena.alloc('lora.grads', bytes);
+    const momentCount = o.optimizer === 'adamw' ? 2 : o.momentum > 0 ? 1 : 0;
+    this.#moments = Array.from({ length: momentCount }, (_, i) => arena.alloc(`lora.moment${i}`, bytes));
+    this.#optimizerStep = arena.alloc('optimizer.step', ADAMW_STEP_BYTES);
+    this.#control = arena.alloc('step.control', CONTROL.bytes);
+    this.#partials = arena.alloc('gradnorm.partials', GRADNORM_PARTIALS_BYTES);
+    const decay = layerDecay(spec.layers, o.llrd);
+    const table = segmentTable(optimizerSegments(this.layout, decay));
+    this.#segments = { binding: arena.upload('optimizer.segments', table), count: table.length / 4 };
+    for (const buffer of [...this.#moments, this.#optimizerStep, this.#control]) {
+      gpu.device.queue.writeBuffer(buffer, 0, new Uint8Array(buffer.size));
+    }
+
+    const adapters = new Map<string, LoraAdapter>();
+    const scaling = loraScaling(o.lora);
+    const range = (buffer: GPUBuffer, s: { byteOffset: number; length: number }): BufferBinding => ({
+      buffer,
+      offset: s.byteOffset,
+      size: 4 * s.length,
+    });
+    this.layout.modules.forEach((module, i) => {
+      const [a, b] = this.layout.segments.filter((s) => s.module === i);
+      adapters.set(module.path, {
+        r: o.lora.r,
+        scaling,
+        a: range(this.#params, a),
+        b: range(this.#params, b),
+        dA: range(this.#grads, a),
+        dB: range(this.#grads, b),
+        dropout: o.lora.dropout > 0 ? { p: o.lora.dropout, seed: o.seed >>> 0, stream: i } : undefined,
+      });
+    });
+    this.model = loaded.withAdapters(adapters);
+    this.acts = this.model.createActivations(arena, o.batch, o.seq);
+    const N = o.batch * o.seq;
+    this.#tokensAll = arena.alloc('tokens.step', 4 * N * o.accum);
+    this.#targetsAll = arena.alloc('targets.step', 4 * N * o.accum);
+    // [loss f32, control words (4)] copied here each step and read back asynchronously.
+    this.#metrics = arena.alloc('step.metrics', 4 + CONTROL.bytes, STORAGE_USAGE);
+    this.#rec = new CommandRecorder(gpu, { label: 'train-step' });
+  }
+
+  get step(): number {
+    return this.#step;
+  }
+
+  /** Bytes the trainer holds on the GPU beyond the frozen weights (adapters, optimizer, activations). */
+  get gpuBytes(): number {
+    return this.#arena.bytesInUse;
+  }
+
+  /** Records and submits one optimizer step; resolves to its metrics once the GPU has run it. */
+  submitStep(): () => Promise<StepMetrics> {
+    const o = this.options;
+    const batch = this.iterator.next();
+    const N = o.batch * o.seq;
+    const invNormaliser = 1 / Math.max(1, batch.numItems);
+    const lr = o.lr * this.#schedule(this.#step);
+    const lossScale = this.scaler?.scale ?? 1;
+    const queue = this.gpu.device.queue;
+    batch.microBatches.forEach((mb, i) => {
+      queue.writeBuffer(
+        this.#tokensAll,
+        4 * N * i,
+        new Uint32Array(mb.inputs.buffer as ArrayBuffer, mb.inputs.byteOffset, N),
+      );
+      queue.writeBuffer(this.#targetsAll, 4 * N * i, mb.targets as Int32Array<ArrayBuffer>);
+    });
+
+    const rec = this.#rec;
+    rec.clear(this.#grads);
+    batch.microBatches.forEach((_, i) => {
+      rec.copy(this.#tokensAll, 4 * N * i, this.acts.tokens, 0, 4 * N);
+      rec.copy(this.#targetsAll, 4 * N * i, this.acts.targets, 0, 4 * N);
+      const dropoutStep = this.#step * o.accum + i;
+      this.model.forward(rec, this.acts, { invNormaliser, accumulate: i > 0, dropoutStep });
+      this.model.backward(rec, this.acts, { invNormaliser, lossScale, dropoutStep });
+    });
+    const n = this.layout.totalElements;
+    gradNorm(rec, this.#control, this.#grads, n, this.#partials, {
+      lossScale,
+      maxNorm: o.maxGradNorm,
+      overflow: this.acts.embedErrors,
+    });
+    if (o.optimizer === 'adamw') {
+      adamwUpdate(
+        rec,
+        { params: this.#params, m: this.#moments[0], v: this.#moments[1], step: this.#optimizerStep },
+        this.#grads,
+        this.#control,
+        this.#segments,
+        n,
+        { lr, beta1: o.beta1, beta2: o.beta2, eps: o.eps, weightDecay: o.weightDecay },
+      );
+    } else {
+      sgdUpdate(
+        rec,
+        { params: this.#params, momentum: this.#moments[0] },
+        this.#grads,
+        this.#control,
+        this.#segments,
+        n,
+        { lr, momentum: o.momentum, nesterov: o.nesterov, weightDecay: o.weightDecay },
+      );
+    }
+    rec.copy(this.acts.loss, 0, this.#metrics, 0, 4);
+    rec.copy(this.#control, 0, this.#metrics, 4, CONTROL.bytes);
+    const metrics = rec.readback(this.#metrics);
+    const errors = rec.readback(this.acts.embedErrors);
+    rec.submit();
+    this.#step++;
+    const step = this.#step;
+    const tokens = batch.microBatches.reduce((s, mb) => s + mb.rows * o.seq, 0);
+    return () => this.#finishStep(metrics, errors, { step, epoch: batch.epoch, lr, lossScale, tokens });
+  }
+
+  async #finishStep(
+    metrics: PendingRead,
+    errors: PendingRead,
+    info: { step: number; epoch: number; lr: number; lossScale: number; tokens: number },
+  ): Promise<StepMetrics> {
+    const bytes = await metrics.read();
+    const embed = decodeEmbeddingErrors(await errors.read());
+    if (embed) throw embeddingError(embed, this.model.vocab);
+    const f32 = new Float32Array(bytes);
+    const u32 = new Uint32Array(bytes);
+    const nonFinite = u32[1 + CONTROL.nonFinite] !== 0;
+    const skipped = this.scaler ? this.scaler.update(nonFinite, info.lossScale) : nonFinite;
+    return {
+      step: info.step,
+      epoch: info.epoch,
+      loss: f32[0],
+      lr: info.lr,
+      gradNorm: f32[1 + CONTROL.norm],
+      lossScale: info.lossScale,
+      skipped,
+      skippedSteps: u32[1 + CONTROL.skipped],
+      tokens: info.tokens,
+      tokensPerSecond: 0,
+    };
+  }
+
+  /** Mean next-token loss over the validation set (one forward per micro-batch, token-weighted). */
+  async evaluate(examples: readonly Example[] = this.validation): Promise<EvalMetrics> {
+    const o = this.options;
+    const batches = [...evalBatches(examples, o.batch, o.seq, this.padId)];
+    const total = batches.reduce((s, b) => s + b.validTargets, 0);
+    if (total === 0) throw new RangeError('evaluation set has no target tokens');
+    const queue = this.gpu.device.queue;
+    const N = o.batch * o.seq;
+    for (const [i, mb] of batches.entries()) {
+      queue.writeBuffer(
+        this.acts.tokens,
+        0,
+        new Uint32Array(mb.inputs.buffer as ArrayBuffer, mb.inputs.byteOffset, N),
+      );
+      queue.writeBuffer(this.acts.targets, 0, mb.targets as Int32Array<ArrayBuffer>);
+      const rec = new CommandRecorder(this.gpu, { label: 'eval' });
+      this.model.forward(rec, this.acts, { invNormaliser: 1 / total, accumulate: i > 0 });
+      rec.submit();
+    }
+    const rec = new CommandRecorder(this.gpu);
+    const pending = rec.readback(this.acts.loss, 0, 4);
+    rec.submit();
+    const valLoss = new Float32Array(await pending.read())[0];
+    return { step: this.#step, valLoss, perplexity: perplexity(valLoss), tokens: total };
+  }
+
+  /**
+   * Trains to the end (or until aborted), keeping one step in flight: step k+1 is submitted before step k's
+   * metrics are awaited, so the GPU never waits for the CPU.
+   */
+  async run(callbacks: RunCallbacks = {}): Promise<{ steps: number; lastEval: EvalMetrics | null }> {
+    const o = this.options;
+    let pending: (() => Promise<StepMetrics>) | null = null;
+    let lastEval: EvalMetrics | null = null;
+    const started = performance.now();
+    let tokens = 0;
+    const finish = async (next: () => Promise<StepMetrics>) => {
+      const m = await next();
+      tokens += m.tokens;
+      m.tokensPerSecond = tokens / ((performance.now() - started) / 1000);
+      callbacks.onStep?.(m);
+      if (
+        o.evalEvery > 0 &&
+        m.step % o.evalEvery === 0 &&
+        m.step < this.totalSteps &&
+        this.validation.length > 0
+      ) {
+        lastEval = await this.evaluate();
+        callbacks.onEval?.(lastEval);
+      }
+    };
+    while (this.#step < this.totalSteps && !callbacks.signal?.aborted) {
+      const evalDue = o.evalEvery > 0 && this.#step > 0 && this.#step % o.evalEvery === 0;
+      if (pending && evalDue) {
+        await finish(pending); // an evaluation reads state: let the step before it land first
+        pending = null;
+      }
+      const next = this.submitStep();
+      if (pending) await finish(pending);
+      pending = next;
+    }
+    if (pending) await finish(pending);
+    if (this.validation.length > 0 && !callbacks.signal?.aborted) {
+      lastEval = await this.evaluate();
+      callbacks.onEval?.(lastEval);
+    }
+    return { steps: this.#step, lastEval };
+  }
+
+  /** The adapter as host values in the flat layout. */
+  async readParams(): Promise<Float32Array> {
+    const rec = new CommandRecorder(this.gpu);
+    const pending = rec.readback(this.#params);
+    rec.submit();
+    return new Float32Array(await pending.read());
+  }
+
+  /** adapter_config.json + adapter_model.safetensors, as PEFT writes them. */
+  async exportAdapter(baseModel: string, revision: string | null = null): Promise<PeftAdapterFiles> {
+    const params = await this.readParams();
+    return exportPeftAdapter(this.options.lora, this.loaded.spec, this.layout, params, {
+      baseModel,
+      revision,
+    });
+  }
+
+  /** Everything needed to continue (or clone, for PBT) this run exactly. */
+  async checkpoint(): Promise<TrainerCheckpoint> {
+    const rec = new CommandRecorder(this.gpu);
+    const reads = [this.#params, ...this.#moments, this.#optimizerStep].map((b) => rec.readback(b));
+    rec.submit();
+    const [params, ...rest] = await Promise.all(reads.map((r) => r.read()));
+    const step = rest.pop()!;
+    return {
+      step: this.#step,
+      params: new Float32Array(params),
+      moments: rest.map((m) => new Float32Array(m)),
+      optimizerStep: new Uint32Array(step),
+      position: this.iterator.position,
+      scaler: this.scaler?.state() ?? null,
+    };
+  }
+
+  /** Loads a checkpoint of a trainer with the same adapter layout and optimizer (its own, or a donor's). */
+  restore(checkpoint: TrainerCheckpoint, options: { keepPosition?: boolean } = {}): void {
+    if (checkpoint.params.length !== this.layout.totalElements) {
+      throw new RangeError(
+        `checkpoint holds ${checkpoint.params.length} parameters; this trainer's adapter has ${this.layout.totalElements}`,
+      );
+    }
+    if (checkpoint.moments.length !== this.#moments.length) {
+      throw new RangeError('checkpoint was made with a different optimizer');
+    }
+    const queue = this.gpu.device.queue;
+    queue.writeBuffer(this.#params, 0, checkpoint.params as Float32Array<ArrayBuffer>);
+    checkpoint.moments.forEach((m, i) =>
+      queue.writeBuffer(this.#moments[i], 0, m as Float32Array<ArrayBuffer>),
+    );
+    queue.writeBuffer(this.#optimizerStep, 0, checkpoint.optimizerStep as Uint32Array<ArrayBuffer>);
+    if (!options.keepPosition) {
+      this.iterator.seek(checkpoint.position);
+      this.#step = checkpoint.step;
+      if (checkpoint.scaler) this.scaler?.load(checkpoint.scaler);
+    }
+  }
+
+  destroy(): void {
+    this.#rec.destroy();
+    this.#arena.destroy();
+  }
+}
