@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { CommandRecorder, type Precision } from '../../src/engine/gpu/index.ts';
 import { loraScaling, resolveTargets, type LoraConfig } from '../../src/engine/lora/config.ts';
-import { initLoraParams, loraLayout, segmentView } from '../../src/engine/lora/init.ts';
+import { initLoraParams, loraLayout } from '../../src/engine/lora/init.ts';
 import { openModel } from '../../src/engine/model/open.ts';
 import { loadModel, type LoadedModel } from '../../src/engine/model/load.ts';
 import type { Example } from '../../src/engine/train/data.ts';
