@@ -27,9 +27,9 @@ import { exportPeftAdapter, type PeftAdapterFiles } from '../lora/peft.ts';
 import type { CausalLM, TrainingActivations } from '../model/causal-lm.ts';
 import type { LoraAdapter } from '../model/linear.ts';
 import type { LoadedModel } from '../model/load.ts';
-import { BatchIterator, evalBatches, type BatchPosition, type Example } from './data.ts';
+import { BatchIterator, type BatchPosition, type Example } from './data.ts';
+import { evaluateLoss } from './evaluate.ts';
 import { LossScaler, type LossScalerOptions, type LossScalerState } from './loss-scaler.ts';
-import { perplexity } from './metrics.ts';
 import { layerDecay, makeSchedule, type Schedule, type ScheduleKind } from './schedule.ts';
 
 export interface TrainerOptions {
@@ -316,30 +316,10 @@ export class Trainer {
     };
   }
 
-  /** Mean next-token loss over the validation set (one forward per micro-batch, token-weighted). */
+  /** Mean next-token loss over the validation set (token-weighted, as HF Trainer's eval_loss). */
   async evaluate(examples: readonly Example[] = this.validation): Promise<EvalMetrics> {
-    const o = this.options;
-    const batches = [...evalBatches(examples, o.batch, o.seq, this.padId)];
-    const total = batches.reduce((s, b) => s + b.validTargets, 0);
-    if (total === 0) throw new RangeError('evaluation set has no target tokens');
-    const queue = this.gpu.device.queue;
-    const N = o.batch * o.seq;
-    for (const [i, mb] of batches.entries()) {
-      queue.writeBuffer(
-        this.acts.tokens,
-        0,
-        new Uint32Array(mb.inputs.buffer as ArrayBuffer, mb.inputs.byteOffset, N),
-      );
-      queue.writeBuffer(this.acts.targets, 0, mb.targets as Int32Array<ArrayBuffer>);
-      const rec = new CommandRecorder(this.gpu, { label: 'eval' });
-      this.model.forward(rec, this.acts, { invNormaliser: 1 / total, accumulate: i > 0 });
-      rec.submit();
-    }
-    const rec = new CommandRecorder(this.gpu);
-    const pending = rec.readback(this.acts.loss, 0, 4);
-    rec.submit();
-    const valLoss = new Float32Array(await pending.read())[0];
-    return { step: this.#step, valLoss, perplexity: perplexity(valLoss), tokens: total };
+    const result = await evaluateLoss(this.model, this.acts, examples, this.padId);
+    return { step: this.#step, valLoss: result.loss, perplexity: result.perplexity, tokens: result.tokens };
   }
 
   /**

@@ -1,0 +1,76 @@
+// Pieces every command shares: opening a model directory, reading a dataset file, and progress on stderr.
+import { readFile, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import type { Gpu, Precision } from '../engine/gpu/index.ts';
+import { openModel, type OpenedModel } from '../engine/model/open.ts';
+import { loadModel, type LoadedModel } from '../engine/model/load.ts';
+import { dataTokenizer, parseDataset, type Dataset, type DatasetOptions } from '../engine/train/data.ts';
+import { nodeDirectoryFiles } from '../node/files.ts';
+import { UsageError } from './args.ts';
+
+export async function openModelDir(dir: string): Promise<OpenedModel> {
+  const info = await stat(dir).catch(() => null);
+  if (!info?.isDirectory()) {
+    throw new UsageError(
+      `--model: '${dir}' is not a directory (expected a Hugging Face model folder with config.json)`,
+    );
+  }
+  return openModel(await nodeDirectoryFiles(dir));
+}
+
+export async function loadOntoGpu(gpu: Gpu, opened: OpenedModel, precision: Precision): Promise<LoadedModel> {
+  const progress = new Progress('loading weights');
+  const loaded = await loadModel(gpu, opened, {
+    precision,
+    onProgress: (p) => progress.update(p.loaded, p.total, `${(p.bytes / 2 ** 20).toFixed(1)} MiB`),
+  });
+  progress.done(
+    `${(loaded.weightBytes / 2 ** 20).toFixed(1)} MiB of ${precision} weights on ${gpu.adapter.description || gpu.adapter.vendor}`,
+  );
+  if (loaded.f16Overflow > 0) {
+    process.stderr.write(
+      `warning: ${loaded.f16Overflow} weight values exceed the f16 range and were saturated\n`,
+    );
+  }
+  return loaded;
+}
+
+export async function readDataset(
+  file: string,
+  opened: OpenedModel,
+  options: DatasetOptions,
+): Promise<Dataset> {
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new UsageError(`cannot read ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
+  });
+  return parseDataset(basename(file), text, dataTokenizer(opened.tokenizer), options);
+}
+
+/** A one-line progress bar on a terminal, a line every 10 % otherwise (logs, CI). */
+export class Progress {
+  readonly #tty = process.stderr.isTTY === true;
+  #lastDecile = -1;
+
+  constructor(readonly label: string) {}
+
+  update(done: number, total: number, detail = ''): void {
+    const fraction = total > 0 ? done / total : 1;
+    if (this.#tty) {
+      const width = 30;
+      const filled = Math.round(fraction * width);
+      process.stderr.write(
+        `\r${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${detail}\x1b[K`,
+      );
+    } else {
+      const decile = Math.floor(fraction * 10);
+      if (decile !== this.#lastDecile) {
+        this.#lastDecile = decile;
+        process.stderr.write(`${this.label}: ${done}/${total} ${detail}\n`);
+      }
+    }
+  }
+
+  done(message: string): void {
+    process.stderr.write(`${this.#tty ? '\r\x1b[K' : ''}${this.label}: ${message}\n`);
+  }
+}

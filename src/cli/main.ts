@@ -1,0 +1,49 @@
+// `tunelab <command>`: the same engine as the web app, headless in Node through Dawn.
+import { DatasetError } from '../engine/train/data.ts';
+import { GpuError } from '../engine/gpu/index.ts';
+import { UsageError } from './args.ts';
+import { EVAL_USAGE, evalCommand } from './eval.ts';
+import { TRAIN_USAGE, trainCommand } from './train.ts';
+
+type Command = { run: (argv: string[]) => Promise<number>; usage: string; summary: string };
+
+export const COMMANDS: Record<string, Command> = {
+  train: { run: trainCommand, usage: TRAIN_USAGE, summary: 'fine-tune a LoRA adapter' },
+  eval: { run: evalCommand, usage: EVAL_USAGE, summary: 'loss and perplexity of a model on a file' },
+};
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return `usage: tunelab <command> [options]   (tunelab <command> --help for its options)\n\n${lines.join('\n')}\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`tunelab: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${command.usage}\n`);
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`tunelab ${name}: ${error.message}\n\n${command.usage}\n`);
+      return 2;
+    }
+    const known = error instanceof DatasetError || error instanceof GpuError || error instanceof RangeError;
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`tunelab ${name}: ${message}\n`);
+    if (!known && error instanceof Error && process.env.TUNELAB_DEBUG)
+      process.stderr.write(`${error.stack}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,123 @@
+// `tunelab train`: one LoRA fine-tune, written as a PEFT adapter plus metrics.jsonl.
+import { mkdir, open, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { dataTokenizer, padIdOf, splitExamples, type Example } from '../engine/train/data.ts';
+import { Trainer } from '../engine/train/trainer.ts';
+import {
+  numberFlag,
+  parseFlags,
+  precisionFlag,
+  stringFlag,
+  TRAIN_FLAGS,
+  trainerOptionsFromFlags,
+  UsageError,
+} from './args.ts';
+import { loadOntoGpu, openModelDir, Progress, readDataset } from './common.ts';
+import { cliGpu } from './gpu.ts';
+
+export const TRAIN_USAGE = `tunelab train --model DIR --data FILE [--val FILE | --val-ratio X] --out DIR [options]
+
+  LoRA:        --targets q_proj,v_proj|all-linear  --r 8  --alpha 2r  --dropout 0  --rslora
+  optimizer:   --optimizer adamw|sgd  --lr 2e-4  --beta1 0.9  --beta2 0.999  --eps 1e-8  --weight-decay 0
+               --momentum 0  --nesterov  --max-grad-norm 1 (0 = off)
+  schedule:    --schedule constant|linear|cosine (linear)  --warmup N | --warmup-ratio X  --llrd X (1 = off)
+  batches:     --batch 4  --accum 1  --seq 256  --steps N (100) | --epochs E
+  run:         --precision auto|f16|f32  --seed 42  --eval-every N  --base-model NAME (for adapter_config.json)
+
+  Writes to --out: adapter_config.json, adapter_model.safetensors (PEFT), metrics.jsonl, training_args.json.
+  --steps 0 writes the freshly initialised adapter. Bad data is reported with file, line and reason, and then
+  nothing is written.`;
+
+export async function trainCommand(argv: string[]): Promise<number> {
+  const flags = parseFlags(argv, {
+    ...TRAIN_FLAGS,
+    model: { type: 'string' },
+    data: { type: 'string' },
+    val: { type: 'string' },
+    'val-ratio': { type: 'string' },
+    out: { type: 'string' },
+    'base-model': { type: 'string' },
+  });
+  const dir = stringFlag(flags, 'model', true);
+  const dataFile = stringFlag(flags, 'data', true);
+  const valFile = stringFlag(flags, 'val');
+  const out = stringFlag(flags, 'out', true);
+  const valRatio = numberFlag(flags, 'val-ratio', undefined, { above: 0, max: 0.9 });
+  if (valFile && valRatio !== undefined) throw new UsageError('give --val or --val-ratio, not both');
+
+  const opened = await openModelDir(dir);
+  const options = trainerOptionsFromFlags(flags, opened.spec);
+  if (options.seq > opened.spec.maxPositions) {
+    throw new UsageError(`--seq ${options.seq} exceeds the model's ${opened.spec.maxPositions} positions`);
+  }
+  // Everything the run depends on is checked before anything is written.
+  const data = await readDataset(dataFile, opened, { seq: options.seq });
+  let train: Example[] = data.examples;
+  let validation: Example[] = [];
+  if (valFile) {
+    validation = (await readDataset(valFile, opened, { seq: options.seq, classes: data.classes })).examples;
+  } else if (valRatio !== undefined) {
+    ({ train, validation } = splitExamples(data.examples, valRatio, options.seed));
+  }
+  if ((options.evalEvery ?? 0) > 0 && validation.length === 0) {
+    throw new UsageError('--eval-every needs validation data: give --val FILE or --val-ratio X');
+  }
+  process.stderr.write(
+    `data: ${data.format}, ${train.length} training and ${validation.length} validation examples ` +
+      `(${data.stats.tokens} tokens, ${data.stats.truncated} truncated to ${options.seq + 1})\n`,
+  );
+
+  const gpu = await cliGpu(precisionFlag(flags));
+  try {
+    const loaded = await loadOntoGpu(gpu, opened, gpu.precision);
+    const padId = padIdOf(dataTokenizer(opened.tokenizer));
+    const trainer = new Trainer(gpu, loaded, train, validation, padId, options);
+    await mkdir(out, { recursive: true });
+    const metrics = await open(join(out, 'metrics.jsonl'), 'w');
+    const progress = new Progress('training');
+    let lastLoss = NaN;
+    const abort = new AbortController();
+    const onSignal = () => abort.abort();
+    process.once('SIGINT', onSignal);
+    try {
+      await trainer.run({
+        signal: abort.signal,
+        onStep: (m) => {
+          lastLoss = m.loss;
+          void metrics.write(`${JSON.stringify({ type: 'step', ...m })}\n`);
+          progress.update(
+            m.step,
+            trainer.totalSteps,
+            `loss ${m.loss.toFixed(4)} lr ${m.lr.toExponential(2)} ${Math.round(m.tokensPerSecond)} tok/s` +
+              (m.skipped ? ' (skipped: non-finite gradients)' : ''),
+          );
+        },
+        onEval: (m) => {
+          void metrics.write(`${JSON.stringify({ type: 'eval', ...m })}\n`);
+          process.stderr.write(
+            `\neval at step ${m.step}: val loss ${m.valLoss.toFixed(4)}, perplexity ${m.perplexity.toFixed(3)}\n`,
+          );
+        },
+      });
+    } finally {
+      process.off('SIGINT', onSignal);
+      await metrics.close();
+    }
+    progress.done(
+      abort.signal.aborted
+        ? `stopped at step ${trainer.step}`
+        : `${trainer.step} steps, last loss ${Number.isNaN(lastLoss) ? 'n/a' : lastLoss.toFixed(4)}`,
+    );
+    const files = await trainer.exportAdapter(stringFlag(flags, 'base-model') ?? dir);
+    for (const [name, contents] of Object.entries(files)) await writeFile(join(out, name), contents);
+    await writeFile(join(out, 'training_args.json'), `${JSON.stringify(options, null, 2)}\n`);
+    process.stdout.write(
+      `wrote ${Object.keys(files).join(', ')}, metrics.jsonl, training_args.json to ${out}\n`,
+    );
+    trainer.destroy();
+    loaded.destroy();
+    return 0;
+  } finally {
+    gpu.destroy();
+  }
+}

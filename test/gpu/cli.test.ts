@@ -1,0 +1,186 @@
+// The CLI commands, run in-process on tiny checkpoints written to a temporary directory.
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli/main.ts';
+import { resolveTargets } from '../../src/engine/lora/config.ts';
+import { initLoraParams, loraLayout } from '../../src/engine/lora/init.ts';
+import { importPeftAdapter } from '../../src/engine/lora/peft.ts';
+import { parseModelConfig } from '../../src/engine/model/config.ts';
+import { buildTinyModel, writeTinyModel } from '../fixtures/tiny-models.ts';
+
+let dir: string;
+let modelDir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tunelab-cli-'));
+  modelDir = await writeTinyModel(buildTinyModel({ arch: 'llama', dtype: 'BF16' }), join(dir, 'model'));
+  await writeFile(
+    join(dir, 'data.txt'),
+    'the quick brown fox jumps over the lazy dog. hello world, hello there! '.repeat(8),
+  );
+  await writeFile(
+    join(dir, 'tokens.jsonl'),
+    [JSON.stringify({ input_ids: [5, 6, 7, 8, 9, 10] }), JSON.stringify({ input_ids: [11, 12, 13] })].join(
+      '\n',
+    ),
+  );
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+    stdout += String(chunk);
+    return true;
+  });
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+    stderr += String(chunk);
+    return true;
+  });
+  try {
+    const code = await main(args);
+    return { code, stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+describe('tunelab eval', () => {
+  it('prints loss, perplexity and token count as JSON', async () => {
+    const { code, stdout } = await run([
+      'eval',
+      '--model',
+      modelDir,
+      '--data',
+      join(dir, 'tokens.jsonl'),
+      '--seq',
+      '5',
+      '--json',
+      '--precision',
+      'f32',
+    ]);
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout);
+    // Rows truncated to 5 tokens: 4 + 2 predicted tokens.
+    expect(result.tokens).toBe(6);
+    expect(result.perplexity).toBeCloseTo(Math.exp(result.loss), 3);
+  });
+
+  it('refuses a missing model directory and a bad flag with the flag named', async () => {
+    expect((await run(['eval', '--model', join(dir, 'nope'), '--data', 'x.txt'])).stderr).toMatch(
+      /--model: .* is not a directory/,
+    );
+    const bad = await run(['eval', '--model', modelDir, '--data', join(dir, 'data.txt'), '--seq', 'ten']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--seq: expected a whole number ≥ 2, got 'ten'/);
+  });
+});
+
+describe('tunelab train', () => {
+  it('--steps 0 writes the freshly initialised PEFT adapter: A from the seed, B = 0', async () => {
+    const out = join(dir, 'init');
+    const { code } = await run([
+      'train',
+      '--model',
+      modelDir,
+      '--data',
+      join(dir, 'data.txt'),
+      '--out',
+      out,
+      '--steps',
+      '0',
+      '--seq',
+      '16',
+      '--seed',
+      '7',
+      '--r',
+      '4',
+    ]);
+    expect(code).toBe(0);
+    const spec = parseModelConfig(await readFile(join(modelDir, 'config.json'), 'utf8'));
+    const adapter = await importPeftAdapter(
+      await readFile(join(out, 'adapter_config.json'), 'utf8'),
+      new Uint8Array(await readFile(join(out, 'adapter_model.safetensors'))),
+      spec,
+    );
+    const layout = loraLayout(resolveTargets(adapter.config, spec), 4);
+    expect(Array.from(adapter.params)).toEqual(Array.from(initLoraParams(layout, 7)));
+  });
+
+  it('trains, logs every step to metrics.jsonl, and lowers the loss', async () => {
+    const out = join(dir, 'run');
+    const args = [
+      'train',
+      '--model',
+      modelDir,
+      '--data',
+      join(dir, 'data.txt'),
+      '--out',
+      out,
+      '--steps',
+      '12',
+      '--seq',
+      '16',
+      '--batch',
+      '2',
+      '--lr',
+      '1e-2',
+      '--targets',
+      'all-linear',
+      '--val-ratio',
+      '0.25',
+      '--eval-every',
+      '6',
+      '--precision',
+      'f32',
+    ];
+    const { code } = await run(args);
+    expect(code).toBe(0);
+    const lines = (await readFile(join(out, 'metrics.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    const steps = lines.filter((l) => l.type === 'step');
+    expect(steps.map((s) => s.step)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    expect(steps.at(-1).loss).toBeLessThan(steps[0].loss);
+    expect(lines.filter((l) => l.type === 'eval').map((l) => l.step)).toEqual([6, 12]);
+    const config = JSON.parse(await readFile(join(out, 'adapter_config.json'), 'utf8'));
+    expect(config.target_modules).toEqual([
+      'down_proj',
+      'gate_proj',
+      'k_proj',
+      'o_proj',
+      'q_proj',
+      'up_proj',
+      'v_proj',
+    ]);
+  });
+
+  it('a malformed row fails with file, line and reason, and nothing is written', async () => {
+    const bad = join(dir, 'bad.jsonl');
+    await writeFile(bad, '{"prompt": "a", "completion": "b"}\n{"prompt": "a", "completion": 3}\n');
+    const out = join(dir, 'never');
+    const { code, stderr } = await run([
+      'train',
+      '--model',
+      modelDir,
+      '--data',
+      bad,
+      '--out',
+      out,
+      '--steps',
+      '1',
+      '--seq',
+      '8',
+    ]);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/bad\.jsonl:2: .*completion/);
+    expect(existsSync(out)).toBe(false);
+  });
+});
