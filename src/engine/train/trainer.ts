@@ -20,7 +20,7 @@ import {
   sgdUpdate,
   type SegmentTableRef,
 } from '../kernels/optimizer.ts';
-import { decodeEmbeddingErrors, embeddingError } from '../kernels/embedding.ts';
+import { decodeEmbeddingErrors, EMBEDDING_ERROR_WORDS, embeddingError } from '../kernels/embedding.ts';
 import { loraScaling, resolveTargets, type LoraConfig } from '../lora/config.ts';
 import { initLoraParams, loraLayout, optimizerSegments, type LoraLayout } from '../lora/init.ts';
 import { exportPeftAdapter, type PeftAdapterFiles } from '../lora/peft.ts';
@@ -31,6 +31,8 @@ import { BatchIterator, type BatchPosition, type Example } from './data.ts';
 import { evaluateLoss } from './evaluate.ts';
 import { LossScaler, type LossScalerOptions, type LossScalerState } from './loss-scaler.ts';
 import { layerDecay, makeSchedule, type Schedule, type ScheduleKind } from './schedule.ts';
+
+const METRICS_BYTES = 4 + CONTROL.bytes + 4 * EMBEDDING_ERROR_WORDS;
 
 export interface TrainerOptions {
   lora: LoraConfig;
@@ -211,8 +213,8 @@ export class Trainer {
     const N = o.batch * o.seq;
     this.#tokensAll = arena.alloc('tokens.step', 4 * N * o.accum);
     this.#targetsAll = arena.alloc('targets.step', 4 * N * o.accum);
-    // [loss f32, control words (4)] copied here each step and read back asynchronously.
-    this.#metrics = arena.alloc('step.metrics', 4 + CONTROL.bytes, STORAGE_USAGE);
+    // [loss f32, control words (4), embedding error words (3)] copied here each step: one async readback.
+    this.#metrics = arena.alloc('step.metrics', METRICS_BYTES, STORAGE_USAGE);
     this.#rec = new CommandRecorder(gpu, { label: 'train-step' });
   }
 
@@ -281,22 +283,21 @@ export class Trainer {
     }
     rec.copy(this.acts.loss, 0, this.#metrics, 0, 4);
     rec.copy(this.#control, 0, this.#metrics, 4, CONTROL.bytes);
+    rec.copy(this.acts.embedErrors, 0, this.#metrics, 4 + CONTROL.bytes, 4 * EMBEDDING_ERROR_WORDS);
     const metrics = rec.readback(this.#metrics);
-    const errors = rec.readback(this.acts.embedErrors);
     rec.submit();
     this.#step++;
     const step = this.#step;
     const tokens = batch.microBatches.reduce((s, mb) => s + mb.rows * o.seq, 0);
-    return () => this.#finishStep(metrics, errors, { step, epoch: batch.epoch, lr, lossScale, tokens });
+    return () => this.#finishStep(metrics, { step, epoch: batch.epoch, lr, lossScale, tokens });
   }
 
   async #finishStep(
     metrics: PendingRead,
-    errors: PendingRead,
     info: { step: number; epoch: number; lr: number; lossScale: number; tokens: number },
   ): Promise<StepMetrics> {
     const bytes = await metrics.read();
-    const embed = decodeEmbeddingErrors(await errors.read());
+    const embed = decodeEmbeddingErrors(new Uint32Array(bytes, 4 + CONTROL.bytes, EMBEDDING_ERROR_WORDS));
     if (embed) throw embeddingError(embed, this.model.vocab);
     const f32 = new Float32Array(bytes);
     const u32 = new Uint32Array(bytes);

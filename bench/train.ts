@@ -1,0 +1,178 @@
+// Training-step benchmark (not a test): tokens/s, dispatches, submits and readbacks per optimizer step, and
+// peak GPU bytes, for a Llama-family model with random frozen weights. `--model smol` has SmolLM2-135M's
+// shapes (hidden 576, 9 heads / 3 kv heads, ffn 1536, vocab 49,152, tied); `--layers` cuts its depth so a
+// software driver finishes (30 on a real GPU).
+//
+//   npm run bench:train -- --model smol --layers 30 --batch 4 --seq 256 --steps 10 --targets all-linear
+import { parseArgs } from 'node:util';
+import { acquireGpu, BufferArena, toF16Array, type Gpu, type Precision } from '../src/engine/gpu/index.ts';
+import { parseTargets } from '../src/engine/lora/config.ts';
+import { parseModelConfig, type ModelSpec } from '../src/engine/model/config.ts';
+import type { LoraAdapter } from '../src/engine/model/linear.ts';
+import { llamaDims, type LoadedModel } from '../src/engine/model/load.ts';
+import { LLAMA_LINEARS, LlamaModel, linearShape, type LlamaWeights } from '../src/engine/model/llama.ts';
+import type { Example } from '../src/engine/train/data.ts';
+import { Trainer } from '../src/engine/train/trainer.ts';
+import { nodeGpu } from '../src/node/dawn.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    model: { type: 'string', default: 'tiny' },
+    layers: { type: 'string' },
+    batch: { type: 'string', default: '4' },
+    seq: { type: 'string', default: '64' },
+    steps: { type: 'string', default: '5' },
+    precision: { type: 'string', default: 'auto' },
+    targets: { type: 'string', default: 'all-linear' },
+    r: { type: 'string', default: '16' },
+  },
+});
+
+const SHAPES: Record<string, Record<string, unknown>> = {
+  tiny: {
+    hidden_size: 128,
+    intermediate_size: 384,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    num_hidden_layers: 2,
+    vocab_size: 1024,
+  },
+  smol: {
+    hidden_size: 576,
+    intermediate_size: 1536,
+    num_attention_heads: 9,
+    num_key_value_heads: 3,
+    num_hidden_layers: 30,
+    vocab_size: 49152,
+  },
+};
+
+function specFor(name: string, layers?: number): ModelSpec {
+  const shape = SHAPES[name];
+  if (!shape) throw new Error(`--model must be one of ${Object.keys(SHAPES).join(', ')}`);
+  return parseModelConfig({
+    architectures: ['LlamaForCausalLM'],
+    hidden_act: 'silu',
+    max_position_embeddings: 8192,
+    rms_norm_eps: 1e-5,
+    rope_theta: 100000,
+    tie_word_embeddings: true,
+    bos_token_id: 0,
+    eos_token_id: 0,
+    ...shape,
+    ...(layers ? { num_hidden_layers: layers } : {}),
+  });
+}
+
+/** Random frozen weights straight onto the GPU (a bench needs shapes, not a checkpoint). */
+function randomModel(gpu: Gpu, spec: ModelSpec, precision: Precision): LoadedModel {
+  const arena = new BufferArena(gpu);
+  let seed = 1;
+  const random = (n: number, scale: number) => {
+    const values = new Float32Array(n);
+    let s = seed++ * 2654435761;
+    for (let i = 0; i < n; i++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      values[i] = (s / 2 ** 31 - 1) * scale;
+    }
+    return values;
+  };
+  const up = (name: string, n: number, scale: number, offset = 0) => {
+    const values = random(n, scale).map((v) => v + offset);
+    return arena.upload(name, precision === 'f16' ? toF16Array(values) : values);
+  };
+  const dims = llamaDims(spec);
+  const { hidden: C, vocab: V } = dims;
+  const embed = up('embed', V * C, 0.05);
+  const weights: LlamaWeights = {
+    dtype: precision,
+    embed,
+    finalNorm: up('norm', C, 0.1, 1),
+    lmHead: embed,
+    layers: Array.from({ length: dims.layers }, (_, l) => {
+      const linears = {} as LlamaWeights['layers'][number]['linears'];
+      for (const name of LLAMA_LINEARS) {
+        const { inFeatures, outFeatures } = linearShape(dims, name);
+        linears[name] = up(`l${l}.${name}`, inFeatures * outFeatures, 1 / Math.sqrt(inFeatures));
+      }
+      return {
+        inputNorm: up(`l${l}.ln1`, C, 0.1, 1),
+        postAttentionNorm: up(`l${l}.ln2`, C, 0.1, 1),
+        linears,
+      };
+    }),
+  };
+  return {
+    spec,
+    precision,
+    arena,
+    weightBytes: arena.bytesInUse,
+    f16Overflow: 0,
+    withAdapters: (adapters: ReadonlyMap<string, LoraAdapter>) =>
+      new LlamaModel(gpu, dims, weights, adapters),
+    destroy: () => arena.destroy(),
+  };
+}
+
+const gpu = await acquireGpu({ gpu: nodeGpu(), precision: args.precision as 'auto' | 'f16' | 'f32' });
+const spec = specFor(args.model!, args.layers ? Number(args.layers) : undefined);
+const [batch, seq, steps, r] = [args.batch, args.seq, args.steps, args.r].map(Number);
+const loaded = randomModel(gpu, spec, gpu.precision);
+const rows = 64;
+let s = 7;
+const examples: Example[] = Array.from({ length: rows }, (_, i) => {
+  const ids = Int32Array.from(
+    { length: seq + 1 },
+    () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) % spec.vocab,
+  );
+  return { ids, labels: ids.slice(), promptLength: 0, line: i + 1 };
+});
+const targets = parseTargets(args.targets!);
+const trainer = new Trainer(gpu, loaded, examples, [], 0, {
+  lora: { r, alpha: 2 * r, dropout: 0.05, targets, rslora: false },
+  optimizer: 'adamw',
+  lr: 1e-4,
+  schedule: 'constant',
+  batch,
+  accum: 1,
+  seq,
+  steps: steps + 2,
+  maxGradNorm: 1,
+  seed: 1,
+});
+
+// Two warm-up steps compile every pipeline; then `steps` timed steps with one step in flight.
+for (let i = 0; i < 2; i++) await trainer.submitStep()();
+const before = { ...gpu.stats };
+const start = performance.now();
+let pending = trainer.submitStep();
+for (let i = 1; i < steps; i++) {
+  const next = trainer.submitStep();
+  await pending();
+  pending = next;
+}
+const last = await pending();
+const seconds = (performance.now() - start) / 1000;
+const per = (key: keyof typeof before) => ((gpu.stats[key] - before[key]) / steps).toFixed(1);
+const tokens = batch * seq * steps;
+const params = trainer.layout.paramCount;
+console.log(`# tunelab training-step bench — ${new Date().toISOString().slice(0, 10)}`);
+console.log(
+  `device: ${[gpu.adapter.vendor, gpu.adapter.architecture, gpu.adapter.description].filter(Boolean).join(' ')}`,
+);
+console.log(
+  `model: ${args.model} (${spec.layers} layers, hidden ${spec.hidden}, ffn ${spec.ffn}, vocab ${spec.vocab}), ${gpu.precision}, ` +
+    `LoRA r=${r} on ${args.targets} (${params.toLocaleString()} params), batch ${batch} × seq ${seq}`,
+);
+console.log(
+  '| tokens/s | ms/step | dispatches/step | submits/step | readbacks/step | GPU MiB held | last loss |',
+);
+console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+console.log(
+  `| ${(tokens / seconds).toFixed(1)} | ${((1000 * seconds) / steps).toFixed(1)} | ${per('dispatches')} | ${per('submits')} | ` +
+    `${per('readbacks')} | ${((loaded.weightBytes + trainer.gpuBytes) / 2 ** 20).toFixed(1)} | ${last.loss.toFixed(4)} |`,
+);
+trainer.destroy();
+loaded.destroy();
+gpu.destroy();
+process.exit(0);
