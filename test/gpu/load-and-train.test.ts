@@ -282,4 +282,33 @@ describe('training runs', () => {
       expect(steps.at(-1)!.loss).toBeLessThan(steps[0].loss);
     },
   );
+
+  it('pauses (abort) and resumes, and a checkpoint restored into a new trainer continues identically', async () => {
+    const { loaded, opened } = await load('gpt2', 'f32');
+    const { rows, options } = base(opened.spec.vocab);
+    const patch = { ...options, steps: 8, lora: { ...options.lora, dropout: 0.1 } };
+    const straight = new Trainer(gpu, loaded, rows, [], 0, patch);
+    const reference: number[] = [];
+    await straight.run({ onStep: (m) => reference.push(m.loss) });
+    straight.destroy();
+
+    const paused = new Trainer(gpu, loaded, rows, [], 0, patch);
+    const losses: number[] = [];
+    const stop = new AbortController();
+    await paused.run({
+      signal: stop.signal,
+      onStep: (m) => (losses.push(m.loss), m.step === 3 && stop.abort()),
+    });
+    expect(paused.step).toBeLessThan(8);
+    const checkpoint = await paused.checkpoint();
+    const clone = new Trainer(gpu, loaded, rows, [], 0, patch);
+    clone.restore(checkpoint);
+    const cloned: number[] = [];
+    await clone.run({ onStep: (m) => cloned.push(m.loss) });
+    await paused.run({ onStep: (m) => losses.push(m.loss) });
+    expect(losses).toEqual(reference);
+    expect(cloned).toEqual(reference.slice(reference.length - cloned.length));
+    paused.destroy();
+    clone.destroy();
+  });
 });

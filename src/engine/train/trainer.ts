@@ -325,7 +325,8 @@ export class Trainer {
 
   /**
    * Trains to the end (or until aborted), keeping one step in flight: step k+1 is submitted before step k's
-   * metrics are awaited, so the GPU never waits for the CPU.
+   * metrics are awaited, so the GPU never waits for the CPU. Aborting pauses: the step in flight lands and is
+   * reported, and calling `run` again resumes exactly where it stopped.
    */
   async run(callbacks: RunCallbacks = {}): Promise<{ steps: number; lastEval: EvalMetrics | null }> {
     const o = this.options;
