@@ -59,6 +59,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   } else if (valRatio !== undefined) {
     ({ train, validation } = splitExamples(data.examples, valRatio, options.seed));
   }
+  if (data.classes) options.classes = data.classes;
   if ((options.evalEvery ?? 0) > 0 && validation.length === 0) {
     throw new UsageError('--eval-every needs validation data: give --val FILE or --val-ratio X');
   }
@@ -94,8 +95,10 @@ export async function trainCommand(argv: string[]): Promise<number> {
         },
         onEval: (m) => {
           void metrics.write(`${JSON.stringify({ type: 'eval', ...m })}\n`);
+          const scores =
+            m.accuracy === undefined ? '' : `, accuracy ${m.accuracy.toFixed(3)}, macro-F1 ${m.macroF1!.toFixed(3)}`;
           process.stderr.write(
-            `\neval at step ${m.step}: val loss ${m.valLoss.toFixed(4)}, perplexity ${m.perplexity.toFixed(3)}\n`,
+            `\neval at step ${m.step}: val loss ${m.valLoss.toFixed(4)}, perplexity ${m.perplexity.toFixed(3)}${scores}\n`,
           );
         },
       });

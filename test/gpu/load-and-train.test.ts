@@ -6,7 +6,8 @@ import { loraScaling, resolveTargets, type LoraConfig } from '../../src/engine/l
 import { initLoraParams, loraLayout } from '../../src/engine/lora/init.ts';
 import { openModel } from '../../src/engine/model/open.ts';
 import { loadModel, type LoadedModel } from '../../src/engine/model/load.ts';
-import type { Example } from '../../src/engine/train/data.ts';
+import { dataTokenizer, parseDataset, type Example } from '../../src/engine/train/data.ts';
+import { labelCompletions } from '../../src/engine/train/classify.ts';
 import { Trainer, type StepMetrics, type TrainerOptions } from '../../src/engine/train/trainer.ts';
 import { buildTinyModel, tinyModelFiles, type TinyArch, type TinyModel } from '../fixtures/tiny-models.ts';
 import { expectClose } from '../reference/compare.ts';
@@ -310,5 +311,58 @@ describe('training runs', () => {
     expect(cloned).toEqual(reference.slice(reference.length - cloned.length));
     paused.destroy();
     clone.destroy();
+  });
+
+  it('classification data: accuracy and macro-F1 pick the label the f64 reference scores best, and training fits them', async () => {
+    const { loaded, opened, tiny } = await load('qwen2', 'f32');
+    const rows = [
+      'hello world',
+      'the lazy dog',
+      'hello there',
+      'the quick fox',
+      'world hello',
+      'dog the lazy',
+    ];
+    const csv = `text,label\n${rows.map((t, i) => `${t},${i % 2 ? 'neg' : 'pos'}`).join('\n')}\n`;
+    // The tiny byte-level tokenizer spends ~20 tokens on a row: seq 32 keeps every label untruncated.
+    const data = parseDataset('labels.csv', csv, dataTokenizer(opened.tokenizer), { seq: 32 });
+    expect(data.classes).toEqual(['neg', 'pos']);
+    const options: TrainerOptions = {
+      ...base(opened.spec.vocab).options,
+      seq: 32,
+      steps: 0,
+      classes: data.classes,
+    };
+    const untrained = new Trainer(gpu, loaded, data.examples, data.examples, 0, options);
+    const before = await untrained.evaluate();
+    untrained.destroy();
+    // The reference: summed loss of each label's completion after the prompt, lowest wins.
+    const completions = labelCompletions(data.examples, data.classes!);
+    const V = opened.spec.vocab;
+    const predicted = data.examples.map((e) => {
+      const scores = completions.map((completion) => {
+        const ids = [...e.ids.subarray(0, e.promptLength), ...completion];
+        const logits = transformerForwardRef(opened.spec, tiny.tensors, ids.slice(0, -1), 1, ids.length - 1, {
+          prefix: opened.weights.prefix,
+        });
+        let sum = 0;
+        for (let t = e.promptLength - 1; t + 1 < ids.length; t++) {
+          sum += crossEntropyRef(logits.subarray(t * V, (t + 1) * V), [ids[t + 1]], V);
+        }
+        return sum;
+      });
+      return scores[0] <= scores[1] ? 0 : 1;
+    });
+    const target = data.examples.map((e) => e.classIndex!);
+    expect(before.accuracy).toBeCloseTo(
+      predicted.filter((p, i) => p === target[i]).length / target.length,
+      10,
+    );
+
+    const trained = new Trainer(gpu, loaded, data.examples, data.examples, 0, { ...options, steps: 30 });
+    const { lastEval } = await trained.run();
+    trained.destroy();
+    expect(lastEval!.accuracy).toBe(1);
+    expect(lastEval!.macroF1).toBe(1);
   });
 });

@@ -28,6 +28,7 @@ import type { CausalLM, TrainingActivations } from '../model/causal-lm.ts';
 import type { LoraAdapter } from '../model/linear.ts';
 import type { LoadedModel } from '../model/load.ts';
 import { BatchIterator, type BatchPosition, type Example } from './data.ts';
+import { evaluateClassification, labelCompletions } from './classify.ts';
 import { evaluateLoss } from './evaluate.ts';
 import { LossScaler, type LossScalerOptions, type LossScalerState } from './loss-scaler.ts';
 import { layerDecay, makeSchedule, type Schedule, type ScheduleKind } from './schedule.ts';
@@ -62,6 +63,8 @@ export interface TrainerOptions {
   evalEvery?: number;
   /** Dynamic loss scaling, used when the model runs in f16. */
   lossScale?: LossScalerOptions;
+  /** Classification data (`text,label` CSV): the label set; evaluation then reports accuracy and macro-F1. */
+  classes?: readonly string[];
 }
 
 export interface StepMetrics {
@@ -82,6 +85,9 @@ export interface EvalMetrics {
   valLoss: number;
   perplexity: number;
   tokens: number;
+  /** Classification data only. */
+  accuracy?: number;
+  macroF1?: number;
 }
 
 export interface TrainerCheckpoint {
@@ -320,7 +326,20 @@ export class Trainer {
   /** Mean next-token loss over the validation set (token-weighted, as HF Trainer's eval_loss). */
   async evaluate(examples: readonly Example[] = this.validation): Promise<EvalMetrics> {
     const result = await evaluateLoss(this.model, this.acts, examples, this.padId);
-    return { step: this.#step, valLoss: result.loss, perplexity: result.perplexity, tokens: result.tokens };
+    const metrics: EvalMetrics = {
+      step: this.#step,
+      valLoss: result.loss,
+      perplexity: result.perplexity,
+      tokens: result.tokens,
+    };
+    const classes = this.options.classes;
+    if (classes && classes.length > 1) {
+      const completions = labelCompletions(this.train, classes);
+      const scored = await evaluateClassification(this.model, this.acts, examples, completions, this.padId);
+      metrics.accuracy = scored.accuracy;
+      metrics.macroF1 = scored.macroF1;
+    }
+    return metrics;
   }
 
   /**
