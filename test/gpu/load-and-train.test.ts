@@ -365,4 +365,13 @@ describe('training runs', () => {
     expect(lastEval!.accuracy).toBe(1);
     expect(lastEval!.macroF1).toBe(1);
   });
+
+  it('refuses a batch that cannot fit the device, naming the buffer, before allocating anything', async () => {
+    const { loaded, opened } = await load('llama', 'f32');
+    const { rows, options } = base(opened.spec.vocab);
+    const huge = { ...options, batch: 2 ** 20, seq: 128 };
+    expect(() => new Trainer(gpu, loaded, rows, [], 0, huge)).toThrow(
+      /does not fit this GPU: .*needs .* in one buffer/,
+    );
+  });
 });

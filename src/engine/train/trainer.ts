@@ -7,6 +7,7 @@
 import {
   BufferArena,
   CommandRecorder,
+  GpuLimitError,
   STORAGE_USAGE,
   type BufferBinding,
   type Gpu,
@@ -21,7 +22,8 @@ import {
   type SegmentTableRef,
 } from '../kernels/optimizer.ts';
 import { decodeEmbeddingErrors, EMBEDDING_ERROR_WORDS, embeddingError } from '../kernels/embedding.ts';
-import { loraScaling, resolveTargets, type LoraConfig } from '../lora/config.ts';
+import { loraScaling, peftTargetModules, resolveTargets, type LoraConfig } from '../lora/config.ts';
+import { estimateMemory, memoryProblems } from '../model/memory.ts';
 import { initLoraParams, loraLayout, optimizerSegments, type LoraLayout } from '../lora/init.ts';
 import { exportPeftAdapter, type PeftAdapterFiles } from '../lora/peft.ts';
 import type { CausalLM, TrainingActivations } from '../model/causal-lm.ts';
@@ -158,6 +160,19 @@ export class Trainer {
       throw new RangeError(`seq ${o.seq} exceeds the model's ${spec.maxPositions} positions`);
     }
     const modules = resolveTargets(o.lora, spec);
+    // Refuse up front, naming the buffer, rather than fail halfway through allocating.
+    const estimate = estimateMemory(spec, {
+      batch: o.batch,
+      seq: o.seq,
+      precision: loaded.precision,
+      lora: { rank: o.lora.r, targets: peftTargetModules(o.lora, spec) },
+    });
+    const problems = memoryProblems(estimate, gpu.limits);
+    if (problems.length > 0) {
+      throw new GpuLimitError(
+        `batch ${o.batch} × seq ${o.seq} does not fit this GPU: ${problems.join('; ')}`,
+      );
+    }
     this.layout = loraLayout(modules, o.lora.r);
     this.iterator = new BatchIterator(train, {
       batch: o.batch,
