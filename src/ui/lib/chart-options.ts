@@ -1,0 +1,215 @@
+// Chart options built from trial records: plain functions, no DOM, so components stay small.
+import type { Choice, SearchSpace, TrialRecord } from '../../engine/search/index.ts';
+import type { ChartOption } from './charts.ts';
+
+export interface Palette {
+  text: string;
+  muted: string;
+  accent: string;
+  grid: string;
+  pruned: string;
+  best: string;
+}
+
+const axisStyle = (p: Palette) => ({
+  axisLine: { lineStyle: { color: p.muted } },
+  axisLabel: { color: p.muted },
+  splitLine: { lineStyle: { color: p.grid } },
+  nameTextStyle: { color: p.muted },
+});
+
+const base = (p: Palette) => ({
+  animation: false,
+  textStyle: { color: p.text },
+  tooltip: { trigger: 'item' as const },
+  grid: { left: 56, right: 16, top: 24, bottom: 40 },
+});
+
+const SERIES_COLORS = [
+  '#5470c6',
+  '#91cc75',
+  '#fac858',
+  '#ee6666',
+  '#73c0de',
+  '#3ba272',
+  '#fc8452',
+  '#9a60b4',
+];
+
+/** Loss curves of all trials overlaid: the best thick in the accent colour, pruned and failed grey. */
+export function lossCurves(trials: readonly TrialRecord[], best: number | null, p: Palette): ChartOption {
+  return {
+    ...base(p),
+    tooltip: { trigger: 'axis' },
+    xAxis: {
+      type: 'value',
+      name: 'step',
+      nameLocation: 'middle',
+      nameGap: 26,
+      minInterval: 1,
+      ...axisStyle(p),
+    },
+    yAxis: { type: 'value', name: 'training loss', scale: true, ...axisStyle(p) },
+    series: trials.map((t) => {
+      const grey = t.state === 'pruned' || t.state === 'failed';
+      const isBest = t.number === best;
+      return {
+        type: 'line',
+        name: `trial ${t.number}${grey ? ` (${t.state})` : ''}`,
+        data: t.intermediate.map(([s, v]) => [s, Number.isFinite(v) ? v : null]),
+        showSymbol: t.intermediate.length < 30,
+        symbolSize: 4,
+        z: isBest ? 10 : grey ? 1 : 5,
+        lineStyle: { width: isBest ? 4 : 1.5, type: grey ? 'dashed' : 'solid' },
+        color: isBest ? p.best : grey ? p.pruned : SERIES_COLORS[t.number % SERIES_COLORS.length],
+      };
+    }),
+  };
+}
+
+/** Objective per trial in order, with the best-so-far line. */
+export function history(
+  trials: readonly TrialRecord[],
+  direction: 'minimize' | 'maximize',
+  p: Palette,
+): ChartOption {
+  const done = trials.filter((t) => t.state === 'complete');
+  let bestSoFar = direction === 'minimize' ? Infinity : -Infinity;
+  const line: [number, number][] = [];
+  for (const t of done) {
+    bestSoFar = direction === 'minimize' ? Math.min(bestSoFar, t.value!) : Math.max(bestSoFar, t.value!);
+    line.push([t.number, bestSoFar]);
+  }
+  return {
+    ...base(p),
+    legend: { data: ['objective', 'best so far'], textStyle: { color: p.text }, top: 0 },
+    xAxis: {
+      type: 'value',
+      name: 'trial',
+      nameLocation: 'middle',
+      nameGap: 26,
+      minInterval: 1,
+      ...axisStyle(p),
+    },
+    yAxis: { type: 'value', name: 'objective', scale: true, ...axisStyle(p) },
+    series: [
+      {
+        type: 'scatter',
+        name: 'objective',
+        data: done.map((t) => [t.number, t.value]),
+        symbolSize: 10,
+        color: p.accent,
+      },
+      { type: 'line', name: 'best so far', data: line, step: 'end', color: p.best, showSymbol: false },
+    ],
+  };
+}
+
+const paramValue = (v: Choice | undefined): number | string | null =>
+  v === undefined ? null : typeof v === 'boolean' ? String(v) : v;
+
+/** One polyline per complete trial through every sampled parameter and the objective. */
+export function parallel(
+  trials: readonly TrialRecord[],
+  space: SearchSpace,
+  best: number | null,
+  p: Palette,
+): ChartOption {
+  const dims = space.sampled;
+  const done = trials.filter((t) => t.state === 'complete');
+  const parallelAxis = [
+    ...dims.map((d, i) =>
+      d.kind === 'categorical'
+        ? { dim: i, name: d.name, type: 'category' as const, data: d.choices.map(String), ...axisStyle(p) }
+        : {
+            dim: i,
+            name: d.name,
+            type: d.log ? ('log' as const) : ('value' as const),
+            min: d.low,
+            max: d.high,
+            ...axisStyle(p),
+          },
+    ),
+    { dim: dims.length, name: 'objective', type: 'value' as const, scale: true, ...axisStyle(p) },
+  ];
+  return {
+    ...base(p),
+    parallel: { left: 48, right: 64, top: 36, bottom: 24 },
+    parallelAxis,
+    series: [
+      {
+        type: 'parallel',
+        lineStyle: { width: 2, opacity: 0.8 },
+        data: done.map((t) => ({
+          value: [...dims.map((d) => paramValue(t.params[d.name])), t.value],
+          lineStyle: { color: t.number === best ? p.best : p.accent, width: t.number === best ? 4 : 2 },
+        })),
+      },
+    ],
+  };
+}
+
+export function importance(values: Record<string, number>, p: Palette): ChartOption {
+  const entries = Object.entries(values).sort((a, b) => a[1] - b[1]);
+  return {
+    ...base(p),
+    grid: { left: 110, right: 24, top: 16, bottom: 32 },
+    xAxis: { type: 'value', max: 1, ...axisStyle(p) },
+    yAxis: { type: 'category', data: entries.map(([k]) => k), ...axisStyle(p) },
+    series: [
+      {
+        type: 'bar',
+        data: entries.map(([, v]) => v),
+        color: p.accent,
+        label: {
+          show: true,
+          position: 'right',
+          color: p.text,
+          formatter: (x: { value: number }) => x.value.toFixed(2),
+        },
+      },
+    ],
+  };
+}
+
+/** Objective against one parameter. */
+export function slice(
+  trials: readonly TrialRecord[],
+  space: SearchSpace,
+  param: string,
+  p: Palette,
+): ChartOption {
+  const def = space.sampled.find((d) => d.name === param);
+  const done = trials.filter((t) => t.state === 'complete' && t.params[param] !== undefined);
+  const categorical = def?.kind === 'categorical';
+  return {
+    ...base(p),
+    grid: { left: 56, right: 16, top: 16, bottom: 40 },
+    xAxis: categorical
+      ? {
+          type: 'category',
+          name: param,
+          nameLocation: 'middle',
+          nameGap: 26,
+          data: def.choices.map(String),
+          ...axisStyle(p),
+        }
+      : {
+          type: def?.log ? 'log' : 'value',
+          name: param,
+          nameLocation: 'middle',
+          nameGap: 26,
+          scale: true,
+          ...axisStyle(p),
+        },
+    yAxis: { type: 'value', name: 'objective', scale: true, ...axisStyle(p) },
+    series: [
+      {
+        type: 'scatter',
+        symbolSize: 10,
+        color: p.accent,
+        data: done.map((t) => [categorical ? String(t.params[param]) : t.params[param], t.value]),
+      },
+    ],
+  };
+}

@@ -1,0 +1,315 @@
+// The Search step's settings as plain data (persisted with a study), and the two translations the run needs:
+// form rows → the engine's SpaceSpec (validated by createSpace, whose errors name the parameter), and one
+// trial's params → TrainerOptions. Hyperparameters the form does not search stay at their fixed value.
+
+import type { ModelSpec } from '../../engine/model/config.ts';
+import type { PrecisionChoice } from '../../engine/gpu/precision.ts';
+import type { Choice, Params, PrunerSpec, SamplerName, SpaceSpec } from '../../engine/search/index.ts';
+import type { ScheduleKind } from '../../engine/train/schedule.ts';
+import type { TrainerOptions } from '../../engine/train/trainer.ts';
+
+export type ParamMode = 'fixed' | 'range' | 'choices' | 'derived';
+
+export interface ParamRow {
+  name: HyperName;
+  mode: ParamMode;
+  /** Text inputs as typed, so an invalid entry can be shown and explained rather than lost. */
+  fixed: string;
+  low: string;
+  high: string;
+  log: boolean;
+  choices: string;
+  /** 'derived' (lora_alpha only): value = scale · r. */
+  scale: string;
+}
+
+export type HyperName =
+  | 'lr'
+  | 'r'
+  | 'lora_alpha'
+  | 'lora_dropout'
+  | 'weight_decay'
+  | 'warmup_ratio'
+  | 'schedule'
+  | 'batch'
+  | 'targets';
+
+export interface HyperInfo {
+  label: string;
+  kind: 'float' | 'int' | 'categorical';
+  help: string;
+  modes: ParamMode[];
+}
+
+export const HYPERPARAMETERS: Record<HyperName, HyperInfo> = {
+  lr: {
+    label: 'Learning rate',
+    kind: 'float',
+    help: 'AdamW peak learning rate',
+    modes: ['fixed', 'range', 'choices'],
+  },
+  r: { label: 'LoRA rank r', kind: 'int', help: 'rank of A and B', modes: ['fixed', 'range', 'choices'] },
+  lora_alpha: {
+    label: 'LoRA alpha',
+    kind: 'float',
+    help: 'scaling = alpha / r; "× r" ties it to the rank',
+    modes: ['fixed', 'range', 'choices', 'derived'],
+  },
+  lora_dropout: {
+    label: 'LoRA dropout',
+    kind: 'float',
+    help: 'in [0, 1)',
+    modes: ['fixed', 'range', 'choices'],
+  },
+  weight_decay: {
+    label: 'Weight decay',
+    kind: 'float',
+    help: 'decoupled (AdamW)',
+    modes: ['fixed', 'range', 'choices'],
+  },
+  warmup_ratio: {
+    label: 'Warmup ratio',
+    kind: 'float',
+    help: 'share of steps warming up',
+    modes: ['fixed', 'range', 'choices'],
+  },
+  schedule: {
+    label: 'LR schedule',
+    kind: 'categorical',
+    help: 'constant, linear or cosine',
+    modes: ['fixed', 'choices'],
+  },
+  batch: {
+    label: 'Batch size',
+    kind: 'int',
+    help: 'examples per step',
+    modes: ['fixed', 'range', 'choices'],
+  },
+  targets: {
+    label: 'LoRA targets',
+    kind: 'categorical',
+    help: 'all-linear, or attention (q/v, c_attn)',
+    modes: ['fixed', 'choices'],
+  },
+};
+
+export const HYPER_NAMES = Object.keys(HYPERPARAMETERS) as HyperName[];
+
+export type Objective = 'val_loss' | 'accuracy' | 'macro_f1';
+
+export const OBJECTIVES: Record<Objective, { label: string; direction: 'minimize' | 'maximize' }> = {
+  val_loss: { label: 'validation loss (lower is better)', direction: 'minimize' },
+  accuracy: { label: 'accuracy (classification data)', direction: 'maximize' },
+  macro_f1: { label: 'macro-F1 (classification data)', direction: 'maximize' },
+};
+
+export interface SearchSettings {
+  rows: ParamRow[];
+  sampler: SamplerName;
+  pruner: 'none' | 'median' | 'asha';
+  trials: number;
+  stepsPerTrial: number;
+  /** Minutes; 0 = no limit. */
+  timeLimit: number;
+  workers: number;
+  precision: PrecisionChoice;
+  objective: Objective;
+  seq: number;
+  valRatio: number;
+  seed: number;
+}
+
+const row = (name: HyperName, mode: ParamMode, values: Partial<ParamRow>): ParamRow => ({
+  name,
+  mode,
+  fixed: '',
+  low: '',
+  high: '',
+  log: false,
+  choices: '',
+  scale: '2',
+  ...values,
+});
+
+export type PresetName = 'quick' | 'lora-basic' | 'lora-full';
+
+export const PRESETS: Record<PresetName, { label: string; rows: () => ParamRow[] }> = {
+  quick: {
+    label: 'Quick: learning rate and rank',
+    rows: () => [
+      row('lr', 'range', { low: '1e-3', high: '3e-2', log: true, fixed: '1e-2' }),
+      row('r', 'choices', { choices: '4, 8', fixed: '8' }),
+      row('lora_alpha', 'derived', { scale: '2', fixed: '16' }),
+      row('lora_dropout', 'fixed', { fixed: '0' }),
+      row('weight_decay', 'fixed', { fixed: '0' }),
+      row('warmup_ratio', 'fixed', { fixed: '0' }),
+      row('schedule', 'fixed', { fixed: 'constant', choices: 'constant, linear, cosine' }),
+      row('batch', 'fixed', { fixed: '4' }),
+      row('targets', 'fixed', { fixed: 'all-linear', choices: 'all-linear, attention' }),
+    ],
+  },
+  'lora-basic': {
+    label: 'LoRA basic: lr, r, dropout',
+    rows: () => [
+      row('lr', 'range', { low: '1e-5', high: '1e-3', log: true, fixed: '2e-4' }),
+      row('r', 'choices', { choices: '8, 16, 32', fixed: '16' }),
+      row('lora_alpha', 'derived', { scale: '2', fixed: '32' }),
+      row('lora_dropout', 'range', { low: '0', high: '0.1', fixed: '0.05' }),
+      row('weight_decay', 'fixed', { fixed: '0' }),
+      row('warmup_ratio', 'fixed', { fixed: '0.03' }),
+      row('schedule', 'fixed', { fixed: 'linear', choices: 'constant, linear, cosine' }),
+      row('batch', 'fixed', { fixed: '4' }),
+      row('targets', 'fixed', { fixed: 'all-linear', choices: 'all-linear, attention' }),
+    ],
+  },
+  'lora-full': {
+    label: 'LoRA full: every hyperparameter',
+    rows: () => [
+      row('lr', 'range', { low: '1e-5', high: '1e-3', log: true, fixed: '2e-4' }),
+      row('r', 'choices', { choices: '4, 8, 16, 32, 64', fixed: '16' }),
+      row('lora_alpha', 'choices', { choices: '8, 16, 32, 64', fixed: '32' }),
+      row('lora_dropout', 'range', { low: '0', high: '0.2', fixed: '0.05' }),
+      row('weight_decay', 'range', { low: '0', high: '0.1', fixed: '0' }),
+      row('warmup_ratio', 'range', { low: '0', high: '0.1', fixed: '0.03' }),
+      row('schedule', 'choices', { choices: 'constant, linear, cosine', fixed: 'linear' }),
+      row('batch', 'choices', { choices: '2, 4, 8', fixed: '4' }),
+      row('targets', 'choices', { choices: 'all-linear, attention', fixed: 'all-linear' }),
+    ],
+  },
+};
+
+export function defaultSettings(): SearchSettings {
+  return {
+    rows: PRESETS.quick.rows(),
+    sampler: 'tpe',
+    pruner: 'median',
+    trials: 3,
+    stepsPerTrial: 5,
+    timeLimit: 0,
+    workers: 2,
+    precision: 'auto',
+    objective: 'val_loss',
+    seq: 24,
+    valRatio: 0.1,
+    seed: 42,
+  };
+}
+
+/** '1e-3' → 0.001, 'cosine' → 'cosine', 'true' → true; '' → NaN (createSpace then says what is expected). */
+export function parseChoice(text: string): Choice {
+  const t = text.trim();
+  if (t === 'true' || t === 'false') return t === 'true';
+  if (t !== '' && Number.isFinite(Number(t))) return Number(t);
+  return t === '' ? NaN : t;
+}
+
+const parseList = (text: string): Choice[] =>
+  text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map(parseChoice);
+
+/** The rows that are searched, as the engine's space spec (not yet validated). */
+export function spaceSpec(rows: readonly ParamRow[]): SpaceSpec {
+  const spec: SpaceSpec = {};
+  for (const r of rows) {
+    const info = HYPERPARAMETERS[r.name];
+    if (r.mode === 'range') {
+      spec[r.name] = {
+        type: info.kind === 'int' ? 'int' : 'float',
+        low: Number(r.low.trim() === '' ? NaN : r.low),
+        high: Number(r.high.trim() === '' ? NaN : r.high),
+        log: r.log,
+      };
+    } else if (r.mode === 'choices') {
+      spec[r.name] = { type: 'categorical', choices: parseList(r.choices) };
+    } else if (r.mode === 'derived') {
+      spec[r.name] = { type: 'derived', from: 'r', scale: Number(r.scale) };
+    }
+  }
+  return spec;
+}
+
+/** Values of the rows that are not searched. */
+export function fixedParams(rows: readonly ParamRow[]): Params {
+  const out: Params = {};
+  for (const r of rows) if (r.mode === 'fixed') out[r.name] = parseChoice(r.fixed);
+  return out;
+}
+
+/** Problems with fixed values (createSpace checks the searched ones), by parameter. */
+export function fixedProblems(rows: readonly ParamRow[]): Partial<Record<HyperName, string>> {
+  const out: Partial<Record<HyperName, string>> = {};
+  for (const r of rows) {
+    if (r.mode !== 'fixed') continue;
+    const v = parseChoice(r.fixed);
+    const info = HYPERPARAMETERS[r.name];
+    if (info.kind !== 'categorical' && (typeof v !== 'number' || !Number.isFinite(v)))
+      out[r.name] = `needs a number (got '${r.fixed}')`;
+    else if (info.kind === 'int' && !Number.isInteger(v)) out[r.name] = `needs a whole number (got ${v})`;
+    else if (r.name === 'schedule' && !['constant', 'linear', 'cosine'].includes(String(v)))
+      out[r.name] = "must be 'constant', 'linear' or 'cosine'";
+    else if (r.name === 'targets' && !['all-linear', 'attention'].includes(String(v)))
+      out[r.name] = "must be 'all-linear' or 'attention'";
+  }
+  return out;
+}
+
+/** Attention-only targets of a family, as PEFT names them. */
+export function attentionTargets(family: ModelSpec['family']): string[] {
+  return family === 'gpt2' ? ['c_attn'] : ['q_proj', 'v_proj'];
+}
+
+export interface TrialBudget {
+  steps: number;
+  seq: number;
+  seed: number;
+  classes?: readonly string[];
+}
+
+/** One trial's full hyperparameters (fixed and sampled) → what the Trainer takes. Throws naming the value. */
+export function trainerOptions(
+  params: Params,
+  family: ModelSpec['family'],
+  budget: TrialBudget,
+): TrainerOptions {
+  const num = (name: HyperName, fallback: number): number => {
+    const v = params[name];
+    if (v === undefined) return fallback;
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new Error(`${HYPERPARAMETERS[name].label}: '${String(v)}' is not a number`);
+    return v;
+  };
+  const r = Math.round(num('r', 8));
+  const targets = String(params.targets ?? 'all-linear');
+  const schedule = String(params.schedule ?? 'linear');
+  if (!['constant', 'linear', 'cosine'].includes(schedule))
+    throw new Error(`LR schedule: unknown '${schedule}'`);
+  return {
+    lora: {
+      r,
+      alpha: num('lora_alpha', 2 * r),
+      dropout: num('lora_dropout', 0),
+      targets: targets === 'attention' ? attentionTargets(family) : 'all-linear',
+      rslora: false,
+    },
+    optimizer: 'adamw',
+    lr: num('lr', 2e-4),
+    weightDecay: num('weight_decay', 0),
+    schedule: schedule as ScheduleKind,
+    warmupRatio: num('warmup_ratio', 0),
+    batch: Math.round(num('batch', 4)),
+    accum: 1,
+    seq: budget.seq,
+    steps: budget.steps,
+    seed: budget.seed,
+    ...(budget.classes ? { classes: budget.classes } : {}),
+  };
+}
+
+export function prunerSpec(name: SearchSettings['pruner'], steps: number): PrunerSpec {
+  if (name === 'median')
+    return { type: 'median', nStartupTrials: 1, nWarmupSteps: Math.max(1, Math.floor(steps / 2)) };
+  return name;
+}

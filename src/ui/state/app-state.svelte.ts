@@ -1,0 +1,166 @@
+// The playground as a whole: the seven steps, the state of each, and what moves between them (starting a
+// search, opening or resuming a stored study, importing a study log).
+import { loadStudy } from '../../engine/search/index.ts';
+import { GpuStatus } from '../gpu-status.svelte.ts';
+import { appendEvent, deleteStudy, listStudies, newStudyId, putStudy, type StudyMeta } from '../lib/db.ts';
+import { describeError } from '../lib/errors.ts';
+import { defaultSettings, type SearchSettings } from '../lib/search-config.ts';
+import { DataState } from './data-state.svelte.ts';
+import { ModelState } from './model-state.svelte.ts';
+import { RunState } from './run-state.svelte.ts';
+import { SearchState } from './search-state.svelte.ts';
+import { TryState } from './try-state.svelte.ts';
+
+export const STEPS = ['Model', 'Data', 'Search', 'Run', 'Results', 'Export', 'Try'] as const;
+export type StepName = (typeof STEPS)[number];
+
+export class AppState {
+  readonly gpu = new GpuStatus();
+  readonly model = new ModelState();
+  readonly data = new DataState();
+  readonly search = new SearchState();
+  readonly run = new RunState();
+  readonly try = new TryState();
+  step = $state<StepName>('Model');
+  studies = $state.raw<StudyMeta[]>([]);
+  notice = $state('');
+
+  /** What each step needs before it can be opened. */
+  ready = $derived({
+    Model: true,
+    Data: this.model.phase === 'ready',
+    Search: this.model.phase === 'ready' && this.data.phase === 'ready',
+    Run:
+      this.run.meta !== null ||
+      (this.model.phase === 'ready' && this.data.phase === 'ready' && this.search.valid),
+    Results: this.run.trials.some((t) => t.state === 'complete'),
+    Export: this.run.best !== null,
+    Try: this.model.phase === 'ready',
+  } satisfies Record<StepName, boolean>);
+
+  async init(): Promise<void> {
+    await this.gpu.detect();
+    await this.refreshStudies();
+    void this.model.refreshCache();
+    // A study that was running when the page went away continues where it stopped.
+    const running = this.studies.find((s) => s.status === 'running');
+    if (running && this.gpu.phase === 'ready') {
+      this.notice = `Resuming “${running.name}” after a reload…`;
+      await this.openStudy(running, true);
+    } else if (this.gpu.phase === 'ready') {
+      await this.model.loadDemo();
+    }
+  }
+
+  async refreshStudies(): Promise<void> {
+    try {
+      this.studies = await listStudies();
+    } catch {
+      this.studies = [];
+    }
+  }
+
+  reparse(): void {
+    const m = this.model.opened;
+    const s = this.search.settings;
+    if (m) this.data.parse(m, s.seq, s.valRatio, s.seed);
+  }
+
+  async startSearch(): Promise<void> {
+    if (!this.model.ref || !this.search.valid || !this.data.dataset) return;
+    this.step = 'Run';
+    const name = `${this.model.ref.label.split(' (')[0]} · ${this.data.fileName} · ${new Intl.DateTimeFormat(undefined, { dateStyle: 'short', timeStyle: 'short' }).format(Date.now())}`;
+    const started = this.run.start(
+      {
+        modelRef: this.model.ref,
+        modelBlobs: this.model.blobs,
+        dataFile: this.data.fileName,
+        dataText: this.data.text,
+        settings: this.search.settings,
+      },
+      name,
+    );
+    await new Promise((r) => setTimeout(r, 50));
+    await this.refreshStudies();
+    await started;
+    await this.refreshStudies();
+  }
+
+  /** Shows a stored study; with `resume`, reloads its model and data and continues it. */
+  async openStudy(meta: StudyMeta, resume = false): Promise<void> {
+    try {
+      await this.run.open(meta);
+      this.search.settings = JSON.parse(JSON.stringify(meta.settings)) as SearchSettings;
+      this.step = 'Run';
+      const text = await this.run.storedData();
+      if (this.model.ref?.label !== meta.model.label) await this.model.loadRef(meta.model);
+      if (text !== null && this.model.opened) {
+        this.data.fileName = meta.dataFile;
+        this.data.text = text;
+        this.reparse();
+      }
+      if (resume) await this.resume();
+    } catch (e) {
+      this.notice = `The study could not be opened: ${describeError(e)}`;
+    }
+  }
+
+  async resume(): Promise<void> {
+    const meta = this.run.meta;
+    if (!meta || !this.model.ref || this.model.phase !== 'ready' || !this.data.text) {
+      this.notice = 'To continue this study, load its model and data first.';
+      return;
+    }
+    this.notice = '';
+    await this.run.resume({
+      modelRef: this.model.ref,
+      modelBlobs: this.model.blobs,
+      dataFile: this.data.fileName,
+      dataText: this.data.text,
+      settings: meta.settings,
+    });
+    await this.refreshStudies();
+  }
+
+  async deleteStudy(id: string): Promise<void> {
+    if (this.run.meta?.id === id && this.run.running) return;
+    await deleteStudy(id);
+    await this.refreshStudies();
+  }
+
+  /** Imports a study event log (JSON lines) as a finished study that can be viewed and exported. */
+  async importLog(file: File): Promise<void> {
+    try {
+      const text = await file.text();
+      const { study, errors } = loadStudy(text);
+      const id = newStudyId();
+      const settings = defaultSettings();
+      settings.objective = study.direction === 'maximize' ? 'accuracy' : 'val_loss';
+      settings.trials = study.trials.length;
+      const best = study.bestTrial;
+      const meta: StudyMeta = {
+        id,
+        name: `Imported: ${file.name}`,
+        created: Date.now(),
+        updated: Date.now(),
+        status: 'finished',
+        model: { kind: 'local', label: 'unknown (imported log)' },
+        dataFile: '',
+        settings,
+        trials: study.trials.length,
+        bestValue: best?.value ?? null,
+        bestTrial: best?.number ?? null,
+      };
+      await putStudy(meta);
+      for (const e of study.events) await appendEvent(id, e);
+      await this.refreshStudies();
+      await this.run.open(meta);
+      this.step = 'Results';
+      this.notice = errors.length
+        ? `Imported with ${errors.length} damaged lines skipped.`
+        : `Imported ${file.name}.`;
+    } catch (e) {
+      this.notice = `That file is not a study log: ${describeError(e)}`;
+    }
+  }
+}

@@ -1,0 +1,94 @@
+// The Data step: a file (a shipped sample, an upload or pasted text), parsed with the model's tokenizer
+// into examples, with a preview of rendered and tokenised rows and the train/validation split.
+import type { OpenedModel } from '../../engine/model/open.ts';
+import {
+  dataTokenizer,
+  parseDataset,
+  splitExamples,
+  IGNORE_INDEX,
+  type Dataset,
+} from '../../engine/train/data.ts';
+import { describeError } from '../lib/errors.ts';
+import { assetUrl } from '../lib/model-cache.ts';
+
+export const SAMPLES = [
+  { file: 'addition.jsonl', label: 'Two-digit addition (prompt → completion, exact match)' },
+  { file: 'reverse.jsonl', label: 'Reverse a word (prompt → completion)' },
+  { file: 'parity.csv', label: 'Even or odd (CSV classification, accuracy / F1)' },
+  { file: 'aesop.txt', label: "Aesop's fables (plain text, public domain)" },
+] as const;
+
+export interface PreviewToken {
+  text: string;
+  id: number;
+  response: boolean;
+}
+
+export interface PreviewRow {
+  line: number;
+  tokens: PreviewToken[];
+  responseTokens: number;
+}
+
+export class DataState {
+  fileName = $state('');
+  text = $state('');
+  pasteName = $state('pasted.jsonl');
+  phase = $state<'empty' | 'loading' | 'ready' | 'error'>('empty');
+  error = $state('');
+  dataset = $state.raw<Dataset | null>(null);
+  split = $state.raw<{ train: number; validation: number } | null>(null);
+  preview = $state.raw<PreviewRow[]>([]);
+
+  async loadSample(file: string): Promise<void> {
+    this.phase = 'loading';
+    try {
+      const res = await fetch(assetUrl(`samples/${file}`));
+      if (!res.ok) throw new Error(`${file}: could not be fetched (HTTP ${res.status})`);
+      this.fileName = file;
+      this.text = await res.text();
+      this.phase = 'empty';
+    } catch (e) {
+      this.phase = 'error';
+      this.error = describeError(e);
+    }
+  }
+
+  async loadFile(file: File): Promise<void> {
+    this.fileName = file.name;
+    this.text = await file.text();
+    this.phase = 'empty';
+  }
+
+  usePasted(): void {
+    this.fileName = this.pasteName.trim() || 'pasted.jsonl';
+  }
+
+  /** Parses with the model's tokenizer; errors name the file, the line and the reason. */
+  parse(model: OpenedModel, seq: number, valRatio: number, seed: number): void {
+    if (!this.fileName || !this.text) return;
+    try {
+      const tok = dataTokenizer(model.tokenizer);
+      const data = parseDataset(this.fileName, this.text, tok, { seq });
+      const s = splitExamples(data.examples, valRatio, seed);
+      this.dataset = data;
+      this.split = { train: s.train.length, validation: s.validation.length };
+      this.preview = data.examples.slice(0, 4).map((ex) => {
+        const tokens = Array.from(ex.ids, (id, i) => ({
+          id,
+          text: model.tokenizer.decode([id]),
+          response: ex.labels[i] !== IGNORE_INDEX,
+        }));
+        return { line: ex.line, tokens, responseTokens: tokens.filter((t) => t.response).length };
+      });
+      this.phase = 'ready';
+      this.error = '';
+    } catch (e) {
+      this.dataset = null;
+      this.split = null;
+      this.preview = [];
+      this.phase = 'error';
+      this.error = describeError(e);
+    }
+  }
+}

@@ -1,0 +1,145 @@
+// The playground end to end in headless Chromium (SwiftShader WebGPU, f32): the demo model, a sample
+// dataset, a 3-trial search on 2 workers with a reload in the middle, every chart, the exports.
+import { copyFileSync, readFileSync } from 'node:fs';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ARTIFACTS, startApp, watchErrors, type App } from './browser.ts';
+
+let app: App;
+beforeAll(async () => {
+  app = await startApp();
+});
+afterAll(async () => {
+  await app?.close();
+});
+
+const shot = (page: Page, name: string) => page.screenshot({ path: `${ARTIFACTS}/app-${name}.png` });
+const step = (page: Page, name: string) =>
+  page.getByRole('navigation', { name: 'Steps' }).getByRole('button', { name, exact: false });
+
+/** Distinct colours drawn in a chart's canvas: an empty chart has one or two. */
+async function chartColours(page: Page, testid: string): Promise<number> {
+  return page.getByTestId(testid).evaluate((el) => {
+    const canvas = el.querySelector('canvas');
+    if (!canvas) return 0;
+    const ctx = canvas.getContext('2d');
+    if (!ctx) return 0;
+    const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    const seen = new Set<number>();
+    for (let i = 0; i < data.length; i += 4 * 7)
+      if (data[i + 3] > 0) seen.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+    return seen.size;
+  });
+}
+
+describe('the playground in Chromium', () => {
+  it('searches 3 trials on 2 workers over a reload, shows every chart and exports the best adapter', async () => {
+    const page = await app.browser.newPage({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+    const errors = watchErrors(page);
+    await page.goto(app.url);
+
+    // Model: the offline demo loads by itself.
+    const summary = page.getByTestId('model-summary');
+    await summary.waitFor({ timeout: 60_000 });
+    expect(await summary.textContent()).toContain('LlamaForCausalLM');
+    expect(await page.getByText('demo', { exact: true }).count()).toBeGreaterThan(0);
+    await expect.poll(() => page.getByTestId('memory-estimate').textContent()).toContain('Fits this GPU');
+    await shot(page, '1-model');
+
+    // Data: the addition sample, tokenised, with the completion tokens highlighted.
+    await page.getByRole('button', { name: 'Next: data' }).click();
+    await page.getByLabel('Sample dataset').selectOption('addition.jsonl');
+    await page.getByTestId('data-summary').waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('data-summary').textContent()).toMatch(
+      /prompt-completion[\s\S]*216 training · 24 validation/,
+    );
+    expect(await page.locator('.tok.response').count()).toBeGreaterThan(0);
+    await shot(page, '2-data');
+
+    // Search: an invalid range is explained next to its parameter, then fixed.
+    await page.getByRole('button', { name: 'Next: search space' }).click();
+    await page.getByLabel('Learning rate: low').fill('0.5');
+    await page.getByLabel('Learning rate: high').fill('0.1');
+    await expect.poll(() => page.getByRole('alert').first().textContent()).toMatch(/low < high/);
+    expect(await page.getByRole('button', { name: 'Start search' }).isDisabled()).toBe(true);
+    await page.getByLabel('Learning rate: low').fill('1e-3');
+    await page.getByLabel('Learning rate: high').fill('3e-2');
+    await page.getByLabel('Trials', { exact: true }).fill('3');
+    await page.getByLabel('Steps per trial').fill('5');
+    await page.getByLabel('Parallel workers').fill('2');
+    await page.getByLabel('Early stopping').selectOption('none');
+    await shot(page, '3-search');
+    await page.getByRole('button', { name: 'Start search' }).click();
+
+    // Run: wait for the first finished trial, then reload mid-study.
+    await page.getByTestId('best-line').waitFor({ timeout: 120_000 });
+    const before = (await page.getByTestId('trial-table').textContent()) ?? '';
+    console.log(`before reload: ${before.replace(/\s+/g, ' ').slice(0, 300)}`);
+    await page.reload();
+    await expect
+      .poll(() => page.getByTestId('run-phase').textContent(), { timeout: 60_000 })
+      .toMatch(/Running|Loading|Finished/);
+    await expect
+      .poll(() => page.getByTestId('run-phase').textContent(), { timeout: 150_000 })
+      .toBe('Finished');
+    const rows = page.getByTestId('trial-table').locator('tbody tr');
+    expect(await rows.count()).toBe(3);
+    const table = (await page.getByTestId('trial-table').textContent()) ?? '';
+    console.log(`after: ${table.replace(/\s+/g, ' ')}`);
+    expect(table).not.toMatch(/running/);
+    expect(await chartColours(page, 'chart-loss')).toBeGreaterThan(4);
+    await shot(page, '4-run');
+    copyFileSync(`${ARTIFACTS}/app-4-run.png`, 'docs/dashboard.png');
+
+    // Results: every chart draws something.
+    await step(page, 'Results').click();
+    for (const id of [
+      'chart-history',
+      'chart-parallel',
+      'chart-importance',
+      'chart-slice',
+      'chart-intermediate',
+    ]) {
+      await page.getByTestId(id).waitFor({ timeout: 10_000 });
+      await expect.poll(() => chartColours(page, id), { timeout: 10_000 }).toBeGreaterThan(4);
+    }
+    expect(await page.getByTestId('best-card').textContent()).toContain('Best trial');
+    await page.screenshot({ path: `${ARTIFACTS}/app-5-results.png`, fullPage: true });
+
+    // Export: the best config parses as JSON, the adapter as safetensors with LoRA tensors.
+    await step(page, 'Export').click();
+    const save = async (name: string) => {
+      const [dl] = await Promise.all([
+        page.waitForEvent('download'),
+        page.getByRole('button', { name: `Download ${name}` }).click(),
+      ]);
+      const path = `${ARTIFACTS}/${name}`;
+      await dl.saveAs(path);
+      return readFileSync(path);
+    };
+    const config = JSON.parse((await save('best_config.json')).toString('utf8')) as {
+      hyperparameters: Record<string, unknown>;
+    };
+    expect(config.hyperparameters.lr).toBeTypeOf('number');
+    const adapterConfig = JSON.parse((await save('adapter_config.json')).toString('utf8')) as {
+      peft_type: string;
+      r: number;
+    };
+    expect(adapterConfig.peft_type).toBe('LORA');
+    const weights = await save('adapter_model.safetensors');
+    const headerLength = Number(weights.readBigUInt64LE(0));
+    const header = JSON.parse(weights.subarray(8, 8 + headerLength).toString('utf8')) as Record<
+      string,
+      { shape: number[] }
+    >;
+    const loraKeys = Object.keys(header).filter((k) => k.includes('lora_A'));
+    expect(loraKeys.length).toBeGreaterThan(0);
+    expect(header[loraKeys[0]].shape[0]).toBe(adapterConfig.r);
+    await shot(page, '6-export');
+
+    await step(page, 'Try').click();
+    await shot(page, '7-try');
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+});
