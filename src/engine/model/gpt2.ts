@@ -27,6 +27,7 @@ import { crossEntropyBackward, crossEntropyForward, crossEntropyPlan } from '../
 import { EMBEDDING_ERROR_WORDS, embeddingForward } from '../kernels/embedding.ts';
 import { layernormBackward, layernormForward } from '../kernels/layernorm.ts';
 import type { BackwardOptions, CausalLM, LossOptions, TrainingActivations } from './causal-lm.ts';
+import { actBytes, writeKvCache, type KvCacheSlot } from './kv-cache.ts';
 import {
   linearBackward,
   linearForward,
@@ -85,7 +86,11 @@ export interface Gpt2Weights {
   layers: Gpt2LayerWeights[];
 }
 
-interface LayerActivations {
+/**
+ * The buffers one block's forward reads and writes. Training keeps one set per layer (the backward reads
+ * them); inference shares one set of scratch across layers and passes lse = null.
+ */
+export interface Gpt2BlockBuffers {
   x: GPUBuffer; // (N, C)
   mean1: GPUBuffer; // (N) f32
   rstd1: GPUBuffer; // (N) f32
@@ -95,7 +100,7 @@ interface LayerActivations {
   k: GPUBuffer; // (N, C)
   v: GPUBuffer; // (N, C)
   att: GPUBuffer; // (N, C)
-  lse: GPUBuffer; // (B, H, T) f32
+  lse: GPUBuffer | null; // (B, H, T) f32; null at inference
   x2: GPUBuffer; // (N, C)
   mean2: GPUBuffer;
   rstd2: GPUBuffer;
@@ -103,6 +108,10 @@ interface LayerActivations {
   fc: GPUBuffer; // (N, F) pre-activation
   g: GPUBuffer; // (N, F) gelu(fc)
   u: Partial<Record<Gpt2LinearName, GPUBuffer>>; // (N, r) f32 per adapted linear
+}
+
+interface LayerActivations extends Gpt2BlockBuffers {
+  lse: GPUBuffer; // (B, H, T) f32
 }
 
 export class Gpt2Activations implements TrainingActivations {
@@ -255,9 +264,8 @@ export class Gpt2Model implements CausalLM<Gpt2Activations> {
     const ctx = acts.linearContext(loss.dropoutStep ?? 0);
     const { batch: B, seq: T } = acts;
     const N = B * T;
-    const { hidden: C, ffn: F, layerNormEps: eps } = dims;
+    const { hidden: C, layerNormEps: eps } = dims;
     const a = (buffer: GPUBuffer) => this.#ref(buffer);
-    const bias = (l: number, name: Gpt2LinearName) => a(this.weights.layers[l].linears[name].b);
 
     rec.clear(acts.embedErrors);
     embeddingForward(
@@ -270,60 +278,8 @@ export class Gpt2Model implements CausalLM<Gpt2Activations> {
       { wpe: a(this.weights.wpe), T, P: dims.positions },
     );
     for (let l = 0; l < dims.layers; l++) {
-      const s = acts.layers[l];
-      const w = this.weights.layers[l];
       const next = l + 1 < dims.layers ? acts.layers[l + 1].x : acts.xFinal;
-
-      layernormForward(rec, a(s.xn1), s.mean1, s.rstd1, a(s.x), a(w.ln1.w), a(w.ln1.b), { N, C }, eps);
-      linearForward(
-        rec,
-        a(s.qkv),
-        s.u['attn.c_attn'] ?? null,
-        a(s.xn1),
-        this.linear(l, 'attn.c_attn'),
-        N,
-        ctx,
-      );
-      biasAdd(rec, a(s.qkv), bias(l, 'attn.c_attn'), { N, C: 3 * C });
-      for (const [i, part] of [s.q, s.k, s.v].entries()) {
-        copyColumns(
-          rec,
-          { tensor: a(part), stride: C, column: 0 },
-          { tensor: a(s.qkv), stride: 3 * C, column: i * C },
-          N,
-          C,
-        );
-      }
-      attentionForward(rec, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), this.attentionDims(B, T));
-      rec.copy(s.x, 0, s.x2, 0, s.x.size);
-      linearForward(
-        rec,
-        a(s.x2),
-        s.u['attn.c_proj'] ?? null,
-        a(s.att),
-        this.linear(l, 'attn.c_proj'),
-        N,
-        ctx,
-        true,
-      );
-      biasAdd(rec, a(s.x2), bias(l, 'attn.c_proj'), { N, C });
-
-      layernormForward(rec, a(s.xn2), s.mean2, s.rstd2, a(s.x2), a(w.ln2.w), a(w.ln2.b), { N, C }, eps);
-      linearForward(rec, a(s.fc), s.u['mlp.c_fc'] ?? null, a(s.xn2), this.linear(l, 'mlp.c_fc'), N, ctx);
-      biasAdd(rec, a(s.fc), bias(l, 'mlp.c_fc'), { N, C: F });
-      geluForward(rec, a(s.g), a(s.fc), N * F);
-      rec.copy(s.x2, 0, next, 0, s.x2.size);
-      linearForward(
-        rec,
-        a(next),
-        s.u['mlp.c_proj'] ?? null,
-        a(s.g),
-        this.linear(l, 'mlp.c_proj'),
-        N,
-        ctx,
-        true,
-      );
-      biasAdd(rec, a(next), bias(l, 'mlp.c_proj'), { N, C });
+      this.blockForward(rec, l, acts.layers[l], next, B, T, ctx);
     }
     const lnF = this.weights.lnF;
     layernormForward(
@@ -346,6 +302,80 @@ export class Gpt2Model implements CausalLM<Gpt2Activations> {
       { N, C, V: dims.vocab },
       { invNormaliser: loss.invNormaliser, accumulate: loss.accumulate, scratch: acts.ceScratch },
     );
+  }
+
+  /**
+   * Records block `l` on (B, T) tokens: reads `s.x`, writes the block output into `next`. Training passes its
+   * saved activations; inference passes shared scratch and `cache`, which receives the T new keys/values at
+   * positions cache.offset… and feeds attention over all cache.offset + T of them (no lse saved).
+   */
+  blockForward(
+    rec: CommandRecorder,
+    l: number,
+    s: Gpt2BlockBuffers,
+    next: GPUBuffer,
+    B: number,
+    T: number,
+    ctx: LinearContext,
+    cache?: KvCacheSlot,
+  ): void {
+    const N = B * T;
+    const { hidden: C, ffn: F, layerNormEps: eps } = this.dims;
+    const w = this.weights.layers[l];
+    const a = (buffer: GPUBuffer) => this.#ref(buffer);
+    const bias = (name: Gpt2LinearName) => a(w.linears[name].b);
+    const residualBytes = actBytes(this.dtype, N * C);
+
+    layernormForward(rec, a(s.xn1), s.mean1, s.rstd1, a(s.x), a(w.ln1.w), a(w.ln1.b), { N, C }, eps);
+    linearForward(rec, a(s.qkv), s.u['attn.c_attn'] ?? null, a(s.xn1), this.linear(l, 'attn.c_attn'), N, ctx);
+    biasAdd(rec, a(s.qkv), bias('attn.c_attn'), { N, C: 3 * C });
+    for (const [i, part] of [s.q, s.k, s.v].entries()) {
+      copyColumns(
+        rec,
+        { tensor: a(part), stride: C, column: 0 },
+        { tensor: a(s.qkv), stride: 3 * C, column: i * C },
+        N,
+        C,
+      );
+    }
+    if (cache) {
+      writeKvCache(rec, cache, a(s.k), a(s.v), B, T, C);
+      attentionForward(rec, a(s.att), null, a(s.q), a(cache.k), a(cache.v), this.attentionDims(B, T), {
+        kvLength: cache.offset + T,
+        kvCapacity: cache.capacity,
+      });
+    } else {
+      attentionForward(rec, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), this.attentionDims(B, T));
+    }
+    rec.copy(s.x, 0, s.x2, 0, residualBytes);
+    linearForward(
+      rec,
+      a(s.x2),
+      s.u['attn.c_proj'] ?? null,
+      a(s.att),
+      this.linear(l, 'attn.c_proj'),
+      N,
+      ctx,
+      true,
+    );
+    biasAdd(rec, a(s.x2), bias('attn.c_proj'), { N, C });
+
+    layernormForward(rec, a(s.xn2), s.mean2, s.rstd2, a(s.x2), a(w.ln2.w), a(w.ln2.b), { N, C }, eps);
+    linearForward(rec, a(s.fc), s.u['mlp.c_fc'] ?? null, a(s.xn2), this.linear(l, 'mlp.c_fc'), N, ctx);
+    biasAdd(rec, a(s.fc), bias('mlp.c_fc'), { N, C: F });
+    geluForward(rec, a(s.g), a(s.fc), N * F);
+    rec.copy(s.x2, 0, next, 0, residualBytes);
+    linearForward(
+      rec,
+      a(next),
+      s.u['mlp.c_proj'] ?? null,
+      a(s.g),
+      this.linear(l, 'mlp.c_proj'),
+      N,
+      ctx,
+      true,
+    );
+    biasAdd(rec, a(next), bias('mlp.c_proj'), { N, C });
   }
 
   backward(rec: CommandRecorder, acts: Gpt2Activations, loss: BackwardOptions): void {

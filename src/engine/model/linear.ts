@@ -31,10 +31,12 @@ export interface LinearContext {
   dropoutStep: number;
   /** Holds dropout(x) in the forward, and the adapter's input gradient in the backward. */
   xDrop: BufferBinding | null;
+  /** Evaluation mode (inference): adapters skip their dropout, as PEFT under model.eval(). */
+  eval?: boolean;
 }
 
 function dropoutOf(lora: LoraAdapter, ctx: LinearContext): DropoutOptions | null {
-  if (!lora.dropout || lora.dropout.p === 0) return null;
+  if (!lora.dropout || lora.dropout.p === 0 || ctx.eval) return null;
   if (!ctx.xDrop) throw new Error('a LoRA adapter with dropout needs the xDrop scratch');
   return { p: lora.dropout.p, seed: lora.dropout.seed, stream: lora.dropout.stream, step: ctx.dropoutStep };
 }

@@ -27,6 +27,7 @@ import { ropeBackward, ropeForward } from '../kernels/rope.ts';
 import { swigluBackward, swigluForward } from '../kernels/activations.ts';
 import type { BackwardOptions, CausalLM, LossOptions, TrainingActivations } from './causal-lm.ts';
 import { biasAdd } from '../kernels/bias.ts';
+import { actBytes, writeKvCache, type KvCacheSlot } from './kv-cache.ts';
 import {
   linearBackward,
   linearForward,
@@ -105,8 +106,11 @@ export function linearShape(
   }
 }
 
-/** Every tensor the forward saves for the backward, allocated once per (B, T). */
-interface LayerActivations {
+/**
+ * The buffers one block's forward reads and writes. Training keeps one set per layer (the backward reads
+ * them); inference shares one set of scratch across layers and passes lse = null.
+ */
+export interface LlamaBlockBuffers {
   x: GPUBuffer; // (N, C) block input (residual stream)
   rstd1: GPUBuffer; // (N) f32
   xn1: GPUBuffer; // (N, C)
@@ -114,7 +118,7 @@ interface LayerActivations {
   k: GPUBuffer; // (N, Hkv·D) after rope
   v: GPUBuffer; // (N, Hkv·D)
   att: GPUBuffer; // (N, H·D) attention output
-  lse: GPUBuffer; // (B, H, T) f32
+  lse: GPUBuffer | null; // (B, H, T) f32; null at inference
   x2: GPUBuffer; // (N, C) residual after attention
   rstd2: GPUBuffer; // (N) f32
   xn2: GPUBuffer; // (N, C)
@@ -122,6 +126,11 @@ interface LayerActivations {
   up: GPUBuffer; // (N, F)
   h: GPUBuffer; // (N, F) silu(gate)·up
   u: Partial<Record<LlamaLinearName, GPUBuffer>>; // (N, r) f32 per adapted linear: x·Aᵀ
+}
+
+/** Every tensor the forward saves for the backward, allocated once per (B, T). */
+interface LayerActivations extends LlamaBlockBuffers {
+  lse: GPUBuffer; // (B, H, T) f32
 }
 
 export class LlamaActivations implements TrainingActivations {
@@ -270,9 +279,8 @@ export class LlamaModel implements CausalLM<LlamaActivations> {
     const ctx = acts.linearContext(loss.dropoutStep ?? 0);
     const { batch: B, seq: T } = acts;
     const N = B * T;
-    const { hidden: C, heads: H, kvHeads: Hkv, headDim: D, ffn: F } = dims;
+    const C = dims.hidden;
     const a = (buffer: GPUBuffer) => this.#ref(buffer);
-    const rope = { theta: dims.ropeTheta };
 
     rec.clear(acts.embedErrors);
     embeddingForward(rec, a(acts.layers[0].x), acts.embedErrors, acts.tokens, a(this.weights.embed), {
@@ -281,33 +289,8 @@ export class LlamaModel implements CausalLM<LlamaActivations> {
       V: dims.vocab,
     });
     for (let l = 0; l < dims.layers; l++) {
-      const s = acts.layers[l];
-      const w = this.weights.layers[l];
       const next = l + 1 < dims.layers ? acts.layers[l + 1].x : acts.xFinal;
-
-      rmsnormForward(rec, a(s.xn1), s.rstd1, a(s.x), a(w.inputNorm), { N, C }, dims.rmsNormEps);
-      linearForward(rec, a(s.q), s.u.q_proj ?? null, a(s.xn1), this.linear(l, 'q_proj'), N, ctx);
-      linearForward(rec, a(s.k), s.u.k_proj ?? null, a(s.xn1), this.linear(l, 'k_proj'), N, ctx);
-      linearForward(rec, a(s.v), s.u.v_proj ?? null, a(s.xn1), this.linear(l, 'v_proj'), N, ctx);
-      if (w.qkvBias) {
-        biasAdd(rec, a(s.q), a(w.qkvBias.q), { N, C: H * D });
-        biasAdd(rec, a(s.k), a(w.qkvBias.k), { N, C: Hkv * D });
-        biasAdd(rec, a(s.v), a(w.qkvBias.v), { N, C: Hkv * D });
-      }
-      ropeForward(rec, a(s.q), a(s.q), { B, T, H, D }, rope);
-      ropeForward(rec, a(s.k), a(s.k), { B, T, H: Hkv, D }, rope);
-      attentionForward(rec, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), this.attentionDims(B, T));
-      // x2 = x + att·Woᵀ: copy the residual, then let the projection accumulate into it.
-      rec.copy(s.x, 0, s.x2, 0, s.x.size);
-      linearForward(rec, a(s.x2), s.u.o_proj ?? null, a(s.att), this.linear(l, 'o_proj'), N, ctx, true);
-      if (w.oBias) biasAdd(rec, a(s.x2), a(w.oBias), { N, C });
-
-      rmsnormForward(rec, a(s.xn2), s.rstd2, a(s.x2), a(w.postAttentionNorm), { N, C }, dims.rmsNormEps);
-      linearForward(rec, a(s.gate), s.u.gate_proj ?? null, a(s.xn2), this.linear(l, 'gate_proj'), N, ctx);
-      linearForward(rec, a(s.up), s.u.up_proj ?? null, a(s.xn2), this.linear(l, 'up_proj'), N, ctx);
-      swigluForward(rec, a(s.h), a(s.gate), a(s.up), N * F);
-      rec.copy(s.x2, 0, next, 0, s.x2.size);
-      linearForward(rec, a(next), s.u.down_proj ?? null, a(s.h), this.linear(l, 'down_proj'), N, ctx, true);
+      this.blockForward(rec, l, acts.layers[l], next, B, T, ctx);
     }
     rmsnormForward(
       rec,
@@ -327,6 +310,62 @@ export class LlamaModel implements CausalLM<LlamaActivations> {
       { N, C, V: dims.vocab },
       { invNormaliser: loss.invNormaliser, accumulate: loss.accumulate, scratch: acts.ceScratch },
     );
+  }
+
+  /**
+   * Records block `l` on (B, T) tokens: reads `s.x`, writes the block output into `next`. Training passes its
+   * saved activations; inference passes shared scratch and `cache`, which receives the T new keys/values at
+   * positions cache.offset… and feeds attention over all cache.offset + T of them (no lse saved).
+   */
+  blockForward(
+    rec: CommandRecorder,
+    l: number,
+    s: LlamaBlockBuffers,
+    next: GPUBuffer,
+    B: number,
+    T: number,
+    ctx: LinearContext,
+    cache?: KvCacheSlot,
+  ): void {
+    const { dims } = this;
+    const N = B * T;
+    const { hidden: C, heads: H, kvHeads: Hkv, headDim: D, ffn: F } = dims;
+    const w = this.weights.layers[l];
+    const a = (buffer: GPUBuffer) => this.#ref(buffer);
+    const rope = { theta: dims.ropeTheta, positionOffset: cache?.offset ?? 0 };
+    const residualBytes = actBytes(this.dtype, N * C);
+
+    rmsnormForward(rec, a(s.xn1), s.rstd1, a(s.x), a(w.inputNorm), { N, C }, dims.rmsNormEps);
+    linearForward(rec, a(s.q), s.u.q_proj ?? null, a(s.xn1), this.linear(l, 'q_proj'), N, ctx);
+    linearForward(rec, a(s.k), s.u.k_proj ?? null, a(s.xn1), this.linear(l, 'k_proj'), N, ctx);
+    linearForward(rec, a(s.v), s.u.v_proj ?? null, a(s.xn1), this.linear(l, 'v_proj'), N, ctx);
+    if (w.qkvBias) {
+      biasAdd(rec, a(s.q), a(w.qkvBias.q), { N, C: H * D });
+      biasAdd(rec, a(s.k), a(w.qkvBias.k), { N, C: Hkv * D });
+      biasAdd(rec, a(s.v), a(w.qkvBias.v), { N, C: Hkv * D });
+    }
+    ropeForward(rec, a(s.q), a(s.q), { B, T, H, D }, rope);
+    ropeForward(rec, a(s.k), a(s.k), { B, T, H: Hkv, D }, rope);
+    if (cache) {
+      writeKvCache(rec, cache, a(s.k), a(s.v), B, T, Hkv * D);
+      attentionForward(rec, a(s.att), null, a(s.q), a(cache.k), a(cache.v), this.attentionDims(B, T), {
+        kvLength: cache.offset + T,
+        kvCapacity: cache.capacity,
+      });
+    } else {
+      attentionForward(rec, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), this.attentionDims(B, T));
+    }
+    // x2 = x + att·Woᵀ: copy the residual, then let the projection accumulate into it.
+    rec.copy(s.x, 0, s.x2, 0, residualBytes);
+    linearForward(rec, a(s.x2), s.u.o_proj ?? null, a(s.att), this.linear(l, 'o_proj'), N, ctx, true);
+    if (w.oBias) biasAdd(rec, a(s.x2), a(w.oBias), { N, C });
+
+    rmsnormForward(rec, a(s.xn2), s.rstd2, a(s.x2), a(w.postAttentionNorm), { N, C }, dims.rmsNormEps);
+    linearForward(rec, a(s.gate), s.u.gate_proj ?? null, a(s.xn2), this.linear(l, 'gate_proj'), N, ctx);
+    linearForward(rec, a(s.up), s.u.up_proj ?? null, a(s.xn2), this.linear(l, 'up_proj'), N, ctx);
+    swigluForward(rec, a(s.h), a(s.gate), a(s.up), N * F);
+    rec.copy(s.x2, 0, next, 0, residualBytes);
+    linearForward(rec, a(next), s.u.down_proj ?? null, a(s.h), this.linear(l, 'down_proj'), N, ctx, true);
   }
 
   /**
