@@ -59,7 +59,8 @@ const tensors: Record<string, WriteTensor> = {};
 const put = (name: string, shape: number[], data: Float32Array) => {
   tensors[name] = { dtype: 'F32', shape, data };
 };
-put('model.embed_tokens.weight', [V, C], uniform(V * C, 0.5));
+// Small embeddings (tied with the LM head) so the untrained model starts near the uniform loss ln V.
+put('model.embed_tokens.weight', [V, C], uniform(V * C, 0.05));
 for (let l = 0; l < L; l++) {
   const p = `model.layers.${l}.`;
   const matrix = (name: string, out: number, inp: number) =>

@@ -135,6 +135,14 @@ describe('the playground in Chromium', () => {
     const loraKeys = Object.keys(header).filter((k) => k.includes('lora_A'));
     expect(loraKeys.length).toBeGreaterThan(0);
     expect(header[loraKeys[0]].shape[0]).toBe(adapterConfig.r);
+    const [zipDownload] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download everything as a zip' }).click(),
+    ]);
+    await zipDownload.saveAs(`${ARTIFACTS}/tunelab-best.zip`);
+    const zip = readFileSync(`${ARTIFACTS}/tunelab-best.zip`);
+    expect(zip.readUInt32LE(0)).toBe(0x04034b50);
+    expect(zip.readUInt16LE(zip.length - 22 + 10)).toBe(4); // entries in the end-of-central-directory record
     await shot(page, '6-export');
 
     await step(page, 'Try').click();

@@ -105,8 +105,19 @@ export function history(
   };
 }
 
-const paramValue = (v: Choice | undefined): number | string | null =>
-  v === undefined ? null : typeof v === 'boolean' ? String(v) : v;
+/**
+ * A parameter's value on a plain numeric parallel axis: categorical choices by index, log-scale parameters
+ * as log10 (labels turn them back), so every axis is linear and bounded by the space.
+ */
+function axisValue(def: SearchSpace['sampled'][number], v: Choice | undefined): number | null {
+  if (v === undefined) return null;
+  if (def.kind === 'categorical') return def.choices.findIndex((c) => c === v);
+  if (typeof v !== 'number') return null;
+  return def.log ? Math.log10(v) : v;
+}
+
+const shortNumber = (x: number) =>
+  Math.abs(x) >= 1e-2 && Math.abs(x) < 1e4 ? String(+x.toPrecision(3)) : x.toExponential(1);
 
 /** One polyline per complete trial through every sampled parameter and the objective. */
 export function parallel(
@@ -120,14 +131,27 @@ export function parallel(
   const parallelAxis = [
     ...dims.map((d, i) =>
       d.kind === 'categorical'
-        ? { dim: i, name: d.name, type: 'category' as const, data: d.choices.map(String), ...axisStyle(p) }
+        ? {
+            dim: i,
+            name: d.name,
+            type: 'value' as const,
+            min: 0,
+            max: Math.max(1, d.choices.length - 1),
+            interval: 1,
+            ...axisStyle(p),
+            axisLabel: {
+              color: p.muted,
+              formatter: (x: number) => (Number.isInteger(x) ? String(d.choices[x] ?? '') : ''),
+            },
+          }
         : {
             dim: i,
             name: d.name,
-            type: d.log ? ('log' as const) : ('value' as const),
-            min: d.low,
-            max: d.high,
+            type: 'value' as const,
+            min: d.log ? Math.log10(d.low) : d.low,
+            max: d.log ? Math.log10(d.high) : d.high,
             ...axisStyle(p),
+            axisLabel: { color: p.muted, formatter: (x: number) => shortNumber(d.log ? 10 ** x : x) },
           },
     ),
     { dim: dims.length, name: 'objective', type: 'value' as const, scale: true, ...axisStyle(p) },
@@ -141,7 +165,7 @@ export function parallel(
         type: 'parallel',
         lineStyle: { width: 2, opacity: 0.8 },
         data: done.map((t) => ({
-          value: [...dims.map((d) => paramValue(t.params[d.name])), t.value],
+          value: [...dims.map((d) => axisValue(d, t.params[d.name])), t.value],
           lineStyle: { color: t.number === best ? p.best : p.accent, width: t.number === best ? 4 : 2 },
         })),
       },
