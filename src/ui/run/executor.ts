@@ -18,8 +18,11 @@ export function createWorkerExecutor(size: number): TrialExecutor {
   const workers: Worker[] = [];
   const remotes: Comlink.Remote<TrialWorkerApi>[] = [];
   for (let i = 0; i < size; i++) {
-    const url = new URL('./trial.worker.ts', import.meta.url);
-    const worker = new Worker(url, { type: 'module', name: `trial-${i}` });
+    // Written inline so Vite sees the worker and bundles it for `npm run build`.
+    const worker = new Worker(new URL('./trial.worker.ts', import.meta.url), {
+      type: 'module',
+      name: `trial-${i}`,
+    });
     workers.push(worker);
     remotes.push(Comlink.wrap<TrialWorkerApi>(worker));
   }
