@@ -4,12 +4,18 @@ import { GpuError } from '../engine/gpu/index.ts';
 import { UsageError } from './args.ts';
 import { EVAL_USAGE, evalCommand } from './eval.ts';
 import { TRAIN_USAGE, trainCommand } from './train.ts';
+import { TUNE_USAGE, tuneCommand } from './tune.ts';
 
 type Command = { run: (argv: string[]) => Promise<number>; usage: string; summary: string };
 
 export const COMMANDS: Record<string, Command> = {
   train: { run: trainCommand, usage: TRAIN_USAGE, summary: 'fine-tune a LoRA adapter' },
   eval: { run: evalCommand, usage: EVAL_USAGE, summary: 'loss and perplexity of a model on a file' },
+  tune: {
+    run: (argv) => tuneCommand(argv),
+    usage: TUNE_USAGE,
+    summary: 'search hyperparameters on a pool of workers',
+  },
 };
 
 function usage(): string {

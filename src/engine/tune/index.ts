@@ -1,0 +1,11 @@
+// Hyperparameter search over trial workers: the coordinator loop, the worker-side runner, their protocol.
+export { optimize } from './coordinator.ts';
+export type { BestTrial, OptimizeOptions, OptimizeResult, TrialResult, TuneListener } from './coordinator.ts';
+export { InProcessSlots } from './in-process.ts';
+export { checkObjective, objectiveValue, OBJECTIVES } from './objective.ts';
+export type { Objective } from './objective.ts';
+export { checkTunable, PRESET_SPACES, STRUCTURAL, TUNABLE, trialOptions } from './params.ts';
+export type * from './protocol.ts';
+export { createTrialRunner } from './runner.ts';
+export type { RunnerHost, TrialRunner } from './runner.ts';
+export { defaultPoolSize } from './pool-size.ts';
