@@ -1,0 +1,293 @@
+// `tunelab tune` for real: worker threads with their own Dawn device each, on a tiny checkpoint written to a
+// temporary directory. A study with each kind of sampler, ASHA pruning a hopeless region, a worker killed
+// mid-trial, and a stopped study resumed without running a finished trial again.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { tuneCommand, type TuneHooks } from '../../src/cli/tune.ts';
+import { loadStudy } from '../../src/engine/search/index.ts';
+import type { TrialResult } from '../../src/engine/tune/index.ts';
+import { WorkerPool } from '../../src/workers/pool.ts';
+import { buildTinyModel, writeTinyModel } from '../fixtures/tiny-models.ts';
+
+let dir: string;
+let modelDir: string;
+let dataFile: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tunelab-tune-'));
+  modelDir = await writeTinyModel(buildTinyModel({ arch: 'llama' }), join(dir, 'model'));
+  dataFile = join(dir, 'add.jsonl');
+  const rows = Array.from({ length: 48 }, (_, i) => {
+    const a = (i * 7) % 50;
+    const b = (i * 13) % 50;
+    return JSON.stringify({ prompt: `${a}+${b}=`, completion: `${a + b}` });
+  });
+  await writeFile(dataFile, rows.join('\n'));
+  // Two regions: a learning rate that learns, and one (1e-7) that cannot move the loss in 8 steps.
+  await writeFile(
+    join(dir, 'space.json'),
+    JSON.stringify({
+      lr: { type: 'categorical', choices: [3e-2, 1e-7] },
+      lora_dropout: { type: 'float', low: 0, high: 0.1 },
+    }),
+  );
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const COMMON = [
+  '--seq',
+  '8',
+  '--batch',
+  '4',
+  '--steps',
+  '8',
+  '--eval-every',
+  '2',
+  '--r',
+  '4',
+  '--workers',
+  '2',
+];
+
+async function tune(args: string[], hooks: TuneHooks = {}) {
+  let stdout = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+    stdout += String(chunk);
+    return true;
+  });
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    const code = await tuneCommand(args, hooks);
+    return { code, stdout };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+async function outputs(out: string) {
+  const { study, errors } = loadStudy(await readFile(join(out, 'study.jsonl'), 'utf8'));
+  const results = (await readFile(join(out, 'trials.jsonl'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as TrialResult);
+  return { study, errors, results };
+}
+
+describe('tunelab tune on two worker threads', () => {
+  it('random sampler + ASHA: 6 trials, the hopeless learning rate pruned, the best adapter written', async () => {
+    const out = join(dir, 'asha');
+    const { code, stdout } = await tune([
+      '--model',
+      modelDir,
+      '--data',
+      dataFile,
+      '--space',
+      join(dir, 'space.json'),
+      ...COMMON,
+      '--sampler',
+      'random',
+      '--pruner',
+      'asha',
+      '--trials',
+      '6',
+      '--seed',
+      '3',
+      '--out',
+      out,
+    ]);
+    console.log(stdout);
+    expect(code).toBe(0);
+    const { study, errors } = await outputs(out);
+    expect(errors).toEqual([]);
+    const states = study.trials.map((t) => t.state);
+    expect(states).toHaveLength(6);
+    expect(states.every((s) => s === 'complete' || s === 'pruned')).toBe(true);
+    expect(states).toContain('pruned');
+    // Every pruned trial stopped at an eval point, before the end.
+    for (const t of study.trials.filter((t) => t.state === 'pruned'))
+      expect(t.intermediate.at(-1)![0]).toBeLessThan(8);
+    // The seeded study draws lr 1e-7 after two trials have passed the first rung: it is pruned there.
+    const hopeless = study.trials.filter((t) => t.params.lr === 1e-7);
+    expect(hopeless.length).toBeGreaterThan(0);
+    for (const t of hopeless) expect(t.state).toBe('pruned');
+    const best = study.bestTrial!;
+    expect(best.params.lr).toBe(3e-2);
+    const saved = JSON.parse(await readFile(join(out, 'best', 'best.json'), 'utf8'));
+    expect(saved.trial).toBe(best.number);
+    const config = JSON.parse(await readFile(join(out, 'best', 'adapter_config.json'), 'utf8'));
+    expect(config.r).toBe(4);
+    expect((await readFile(join(out, 'best', 'adapter_model.safetensors'))).byteLength).toBeGreaterThan(1000);
+  });
+
+  it('GP sampler: 6 trials complete, each evaluated at every rung', async () => {
+    const out = join(dir, 'gp');
+    const { code } = await tune([
+      '--model',
+      modelDir,
+      '--data',
+      dataFile,
+      '--preset',
+      'lora-basic',
+      ...COMMON,
+      '--sampler',
+      'gp',
+      '--trials',
+      '6',
+      '--out',
+      out,
+    ]);
+    expect(code).toBe(0);
+    const { study } = await outputs(out);
+    expect(study.trials.map((t) => t.state)).toEqual(Array(6).fill('complete'));
+    for (const t of study.trials) expect(t.intermediate.map(([s]) => s)).toEqual([2, 4, 6, 8]);
+    // --r fixes the rank: it left the space, and lora_alpha (derived from it) with it.
+    expect(Object.keys(study.space.spec).sort()).toEqual(['lora_dropout', 'lr']);
+  });
+
+  it('a worker killed mid-trial fails that trial, is replaced, and the study completes', async () => {
+    const out = join(dir, 'kill');
+    let killed = -1;
+    const { code } = await tune(
+      [
+        '--model',
+        modelDir,
+        '--data',
+        dataFile,
+        '--preset',
+        'lora-basic',
+        ...COMMON,
+        '--sampler',
+        'random',
+        '--trials',
+        '4',
+        '--out',
+        out,
+      ],
+      {
+        onTrialStep(pool, trial, step, slot) {
+          if (trial === 1 && step === 3 && killed < 0) {
+            killed = trial;
+            (pool as WorkerPool).kill(slot, 'killed by the test');
+          }
+        },
+      },
+    );
+    expect(code).toBe(0);
+    expect(killed).toBe(1);
+    const { study, results } = await outputs(out);
+    expect(study.trial(1).state).toBe('failed');
+    expect(results.find((r) => r.number === 1)!.reason).toMatch(
+      /WorkerDiedError: worker \d killed by the test/,
+    );
+    // 4 complete trials besides the failed one: the replacement worker ran trials after it.
+    expect(study.trials.filter((t) => t.state === 'complete')).toHaveLength(4);
+    expect(study.trials).toHaveLength(5);
+  });
+
+  it('--resume continues a stopped study without repeating finished trials', async () => {
+    const out = join(dir, 'resume');
+    const stop = new AbortController();
+    let finished = 0;
+    const first = await tune(
+      [
+        '--model',
+        modelDir,
+        '--data',
+        dataFile,
+        '--preset',
+        'lora-basic',
+        ...COMMON,
+        '--sampler',
+        'tpe',
+        '--trials',
+        '6',
+        '--out',
+        out,
+      ],
+      {
+        onTrialStep(_pool, trial, step) {
+          // Trial 3 is asked when the second trial ends: stop while it runs, with 0 and 1 finished.
+          if (trial === 3 && step === 2 && ++finished === 1) stop.abort();
+        },
+        signal: stop.signal,
+      },
+    );
+    expect(first.code).toBe(130);
+    const before = await outputs(out);
+    const done = before.study.trials.filter((t) => t.state === 'complete').map((t) => t.number);
+    expect(done.length).toBeGreaterThanOrEqual(2);
+    const stopped = before.results.filter((r) => r.reason === 'stopped').map((r) => r.number);
+    expect(stopped.length).toBeGreaterThan(0);
+
+    // A hard stop (kill -9) would leave those trials without their tell: drop it, as if it never got written.
+    const log = (await readFile(join(out, 'study.jsonl'), 'utf8')).split('\n');
+    const lastTell = log.findLastIndex(
+      (l) => l.includes('"type":"tell"') && l.includes(`"number":${stopped[0]},`),
+    );
+    log.splice(lastTell, 1);
+    await writeFile(join(out, 'study.jsonl'), log.join('\n'));
+
+    const second = await tune(['--resume', out]);
+    expect(second.stdout).toMatch(/1 interrupted by the last stop/);
+    expect(second.code).toBe(0);
+    const after = await outputs(out);
+    expect(after.errors).toEqual([]);
+    // The finished trials kept their values and were not asked again: new trials have new numbers.
+    for (const n of done) expect(after.study.trial(n).value).toBe(before.study.trial(n).value);
+    const ran = after.results.map((r) => r.number);
+    expect(new Set(ran).size).toBe(ran.length);
+    expect(after.study.trials.filter((t) => t.state === 'complete')).toHaveLength(6);
+    for (const n of stopped) expect(after.study.trial(n).state).toBe('failed');
+  });
+
+  it('PBT: bottom trials continue from a top trial checkpoint with perturbed parameters (lineage in the log)', async () => {
+    const out = join(dir, 'pbt');
+    const { code, stdout } = await tune([
+      '--model',
+      modelDir,
+      '--data',
+      dataFile,
+      '--preset',
+      'lora-basic',
+      ...COMMON,
+      '--sampler',
+      'random',
+      '--pbt',
+      '--trials',
+      '4',
+      '--out',
+      out,
+    ]);
+    expect(code).toBe(0);
+    const { study } = await outputs(out);
+    expect(study.trials.map((t) => t.state)).toEqual(Array(4).fill('complete'));
+    const exploits = study.events.filter((e) => e.type === 'pbt');
+    expect(exploits.length).toBeGreaterThan(0);
+    for (const e of exploits) {
+      expect(study.lineage(e.number).some((l) => l.donor === e.donor && l.step === e.step)).toBe(true);
+      expect(stdout).toContain(`trial ${e.number} exploits trial ${e.donor}`);
+    }
+  });
+
+  it('refuses --pbt over the rank and accuracy on data without labels, naming the flag', async () => {
+    const base = [
+      '--model',
+      modelDir,
+      '--data',
+      dataFile,
+      ...COMMON.slice(0, -4),
+      '--out',
+      join(dir, 'refused'),
+    ];
+    await expect(tune([...base, '--preset', 'lora-basic', '--pbt'])).rejects.toThrow(
+      /--pbt: r change the adapter/,
+    );
+    await expect(tune([...base, '--objective', 'accuracy'])).rejects.toThrow(
+      /--objective: objective accuracy: only available for classification data/,
+    );
+  });
+});
