@@ -1,0 +1,123 @@
+// The best configuration as an axolotl config (YAML): LoRA, batches, optimizer, schedule and a dataset entry
+// whose type matches the data format tunelab trained on (path left as a placeholder).
+import type { ModelFamily } from '../model/config.ts';
+import type { DatasetFormat } from '../train/data.ts';
+import type { TrialConfig } from '../train/config.ts';
+import type { ResolvedContext } from './context.ts';
+import { samplerName } from './context.ts';
+import { hfSchedulerType, mixedPrecision } from './hf.ts';
+import { toYaml } from './yaml.ts';
+import type { YamlValue } from './yaml.ts';
+
+/** axolotl `datasets:` entry for a data format; `train_on_inputs: false` masks prompts as tunelab does. */
+export function axolotlDataset(
+  format: DatasetFormat | undefined,
+  path: string,
+): { [key: string]: YamlValue } {
+  switch (format) {
+    case 'alpaca':
+      return { path, type: 'alpaca' };
+    case 'prompt-completion':
+      return {
+        path,
+        type: {
+          field_instruction: 'prompt',
+          field_output: 'completion',
+          format: '{instruction}',
+          no_input_format: '{instruction}',
+        },
+      };
+    case 'classification':
+      return {
+        path,
+        type: {
+          field_instruction: 'text',
+          field_output: 'label',
+          format: '{instruction}\nLabel: ',
+          no_input_format: '{instruction}\nLabel: ',
+        },
+      };
+    case 'chat':
+      return { path, type: 'chat_template', field_messages: 'messages', roles_to_train: ['assistant'] };
+    case 'tokens':
+      return { path, ds_type: 'json' }; // pre-tokenized: input_ids (+ labels), no type
+    case 'text':
+    default:
+      return { path, type: 'completion', field: 'text' };
+  }
+}
+
+export interface AxolotlOptions {
+  outputDir: string;
+  datasetPath?: string;
+}
+
+export function axolotlConfig(
+  config: TrialConfig,
+  model: { id: string; revision: string | null; family: ModelFamily },
+  format: DatasetFormat | undefined,
+  valRatio: number,
+  options: AxolotlOptions,
+): { [key: string]: YamlValue } {
+  const mp = mixedPrecision(config);
+  const doc: { [key: string]: YamlValue } = {
+    base_model: model.id,
+    ...(model.revision ? { revision_of_model: model.revision } : {}),
+    adapter: 'lora',
+    lora_r: config.r,
+    lora_alpha: config.alpha,
+    lora_dropout: config.dropout,
+    ...(config.targets === 'all-linear'
+      ? { lora_target_linear: true }
+      : { lora_target_modules: [...config.targets] }),
+    ...(model.family === 'gpt2' ? { lora_fan_in_fan_out: true } : {}),
+    peft_use_rslora: config.rslora,
+    sequence_len: config.seq + 1,
+    sample_packing: format === 'text',
+    train_on_inputs: false,
+    datasets: [axolotlDataset(format, options.datasetPath ?? './data/train.jsonl')],
+    val_set_size: valRatio,
+    micro_batch_size: config.batch,
+    gradient_accumulation_steps: config.accum,
+    ...(config.steps !== null ? { max_steps: config.steps } : { num_epochs: config.epochs }),
+    learning_rate: config.lr,
+    lr_scheduler: hfSchedulerType(config),
+    ...(config.warmupSteps > 0 ? { warmup_steps: config.warmupSteps } : { warmup_ratio: config.warmupRatio }),
+    optimizer: config.optimizer === 'adamw' ? 'adamw_torch' : 'sgd',
+    ...(config.optimizer === 'adamw'
+      ? { adam_beta1: config.beta1, adam_beta2: config.beta2, adam_epsilon: config.eps }
+      : {}),
+    weight_decay: config.weightDecay,
+    max_grad_norm: config.maxGradNorm,
+    seed: config.seed,
+    bf16: mp === 'bf16' ? 'auto' : false,
+    fp16: mp === 'fp16',
+    ...(config.evalEvery > 0 ? { eval_steps: config.evalEvery } : {}),
+    logging_steps: 10,
+    output_dir: options.outputDir,
+  };
+  return doc;
+}
+
+/** axolotl.yaml text. */
+export function axolotlYaml(ctx: ResolvedContext): string {
+  const doc = axolotlConfig(ctx.config, ctx.model, ctx.dataset.format, ctx.dataset.valRatio ?? 0.1, {
+    outputDir: ctx.outputDir,
+  });
+  return toYaml(doc, {
+    header: [
+      `axolotl config of the best tunelab trial (${ctx.objective} = ${ctx.best.value}, trial ${ctx.best.number} of ${ctx.study.trials.length}, sampler ${samplerName(ctx.study)}).`,
+      `tunelab ${ctx.tunelabVersion}, ${ctx.date}; dataset ${ctx.dataset.fingerprint}.`,
+      'Run: axolotl train axolotl.yaml',
+    ],
+    comments: {
+      sequence_len: 'tunelab examples hold seq + 1 tokens (seq predictions)',
+      datasets: 'point path at your data',
+      ...(ctx.config.llrd < 1
+        ? {
+            learning_rate: `tunelab used layer-wise LR decay ${ctx.config.llrd}, which axolotl does not have`,
+          }
+        : {}),
+    },
+  });
+}

@@ -1,0 +1,65 @@
+// best-config.json: everything needed to reproduce the best trial and to know where it came from.
+import { isActive } from '../search/space.ts';
+import { TRIAL_FIELDS } from '../train/config.ts';
+import type { ResolvedContext } from './context.ts';
+import { samplerName } from './context.ts';
+import type { Json } from './hf.ts';
+import { hfNotes, targetModules } from './hf.ts';
+
+export const BEST_CONFIG_FORMAT = 'tunelab.best-config/1';
+
+export function bestConfig(ctx: ResolvedContext): Record<string, Json> {
+  const { study, best, config } = ctx;
+  const hyperparameters: Record<string, Json> = {};
+  for (const f of TRIAL_FIELDS) {
+    const v = config[f];
+    hyperparameters[f] = f === 'targets' ? targetModules(config) : (v as Json);
+  }
+  const searched: Record<string, Json> = {};
+  for (const def of study.space.params)
+    if (isActive(def, best.params)) searched[def.name] = best.params[def.name];
+  const m = ctx.metrics ?? {};
+  const metrics: Record<string, Json> = {
+    objective: ctx.objective,
+    direction: study.direction,
+    value: best.value ?? null,
+  };
+  if (m.valLoss !== undefined) metrics.val_loss = m.valLoss;
+  if (m.perplexity !== undefined) metrics.perplexity = m.perplexity;
+  else if (m.valLoss !== undefined) metrics.perplexity = Math.exp(m.valLoss);
+  if (m.accuracy !== undefined) metrics.accuracy = m.accuracy;
+  if (m.macroF1 !== undefined) metrics.macro_f1 = m.macroF1;
+  const counts: Record<string, number> = { complete: 0, pruned: 0, failed: 0, running: 0 };
+  for (const t of study.trials) counts[t.state]++;
+  return {
+    format: BEST_CONFIG_FORMAT,
+    tunelab_version: ctx.tunelabVersion,
+    date: ctx.date,
+    model: { id: ctx.model.id, revision: ctx.model.revision, family: ctx.model.family },
+    dataset: {
+      fingerprint: ctx.dataset.fingerprint,
+      name: ctx.dataset.name ?? null,
+      format: ctx.dataset.format ?? null,
+      val_ratio: ctx.dataset.valRatio ?? null,
+      examples: ctx.dataset.examples ?? null,
+    },
+    trial: best.number,
+    metrics,
+    hyperparameters,
+    searched,
+    study: {
+      trials: study.trials.length,
+      ...counts,
+      sampler: samplerName(study),
+      sampler_options: study.samplerSpec as Json,
+      pruner: study.prunerSpec as Json,
+      seed: study.seed,
+      space: study.space.spec as unknown as Json,
+    },
+    notes: hfNotes(config, ctx.dataset.format),
+  };
+}
+
+export function bestConfigJson(ctx: ResolvedContext): string {
+  return JSON.stringify(bestConfig(ctx), null, 2) + '\n';
+}

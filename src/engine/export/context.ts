@@ -1,0 +1,93 @@
+// What every exporter reads: the study and its best trial, the best trial's TrialConfig, the model, the
+// dataset and the version of tunelab. Exporters are pure functions of this (the date is passed in).
+import type { ModelFamily, ModelSpec } from '../model/config.ts';
+import type { Study } from '../search/study.ts';
+import type { TrialRecord } from '../search/types.ts';
+import type { DatasetFormat } from '../train/data.ts';
+import type { TrialConfig } from '../train/config.ts';
+
+export interface ExportModel {
+  /** Hub repo id or local path, e.g. 'HuggingFaceTB/SmolLM2-135M'. */
+  id: string;
+  /** Hub revision (commit or branch); null when unknown or local. */
+  revision: string | null;
+  family: ModelFamily;
+  spec?: ModelSpec;
+}
+
+export interface ExportDataset {
+  /** datasetFingerprint() of the training (and validation) files. */
+  fingerprint: string;
+  /** File name as the user gave it, e.g. 'train.jsonl'. */
+  name?: string;
+  format?: DatasetFormat;
+  /** Share held out for validation when no separate file was given. */
+  valRatio?: number;
+  examples?: number;
+}
+
+/** Evaluation of the best trial (what the trainer's EvalMetrics held at the end). */
+export interface BestMetrics {
+  valLoss?: number;
+  perplexity?: number;
+  accuracy?: number;
+  macroF1?: number;
+}
+
+export interface TrialTiming {
+  /** Wall-clock seconds the trial ran. */
+  duration?: number;
+  /** ISO times. */
+  start?: string;
+  end?: string;
+}
+
+export interface ExportContext {
+  study: Study;
+  /** Default: study.bestTrial. */
+  best?: TrialRecord;
+  /** The best trial's full training configuration (trialConfigFromParams of its params). */
+  config: TrialConfig;
+  /** The fixed values the study ran with, when known: tells a searched value from a default. */
+  fixed?: Partial<TrialConfig>;
+  model: ExportModel;
+  dataset: ExportDataset;
+  /** package.json version. */
+  tunelabVersion: string;
+  /** Export date, ISO 8601; default now. */
+  date?: string;
+  /** Name of the objective the study optimised, e.g. 'val_loss'. Default 'val_loss'. */
+  objective?: string;
+  metrics?: BestMetrics;
+  /** Per trial number. */
+  timings?: Readonly<Record<number, TrialTiming>>;
+  /** output_dir in the HF/axolotl configs. Default './tunelab-best'. */
+  outputDir?: string;
+}
+
+export interface ResolvedContext extends ExportContext {
+  best: TrialRecord;
+  date: string;
+  objective: string;
+  outputDir: string;
+}
+
+export function resolveContext(ctx: ExportContext): ResolvedContext {
+  const best = ctx.best ?? ctx.study.bestTrial;
+  if (best === undefined) throw new Error('export: the study has no complete trial yet');
+  if (best.state !== 'complete')
+    throw new Error(`export: trial ${best.number} is ${best.state}, not complete`);
+  return {
+    ...ctx,
+    best,
+    date: ctx.date ?? new Date().toISOString(),
+    objective: ctx.objective ?? 'val_loss',
+    outputDir: ctx.outputDir ?? './tunelab-best',
+  };
+}
+
+/** The sampler's name, whether the study was given a name or an options object. */
+export function samplerName(study: Study): string {
+  const s = study.samplerSpec;
+  return typeof s === 'string' ? s : s.type;
+}

@@ -1,0 +1,152 @@
+// The best configuration in the Hugging Face vocabulary: TrainingArguments and TRL SFTConfig keyword
+// arguments as JSON (`TrainingArguments(**json.load(f))`), and a peft.LoraConfig(...) snippet. Field names are
+// those of transformers ≥ 4.41 (eval_strategy) and TRL ≥ 0.20 (max_length, completion_only_loss,
+// assistant_only_loss; TRL < 0.20 calls max_length max_seq_length).
+import type { ModelFamily } from '../model/config.ts';
+import type { DatasetFormat } from '../train/data.ts';
+import type { TrialConfig } from '../train/config.ts';
+import { pyLiteral } from './python.ts';
+
+export type MixedPrecision = 'fp16' | 'bf16' | 'no';
+
+/**
+ * tunelab's f16 (weights and activations f16, f32 accumulation, dynamic loss scaling) is fp16 AMP; f32 is
+ * no mixed precision; 'auto' ran f16 where the GPU had it, and on a training GPU bf16 is the choice that
+ * needs no loss scaling.
+ */
+export function mixedPrecision(config: TrialConfig): MixedPrecision {
+  return config.precision === 'f16' ? 'fp16' : config.precision === 'f32' ? 'no' : 'bf16';
+}
+
+/** HF's 'constant' ignores warmup: a constant LR with warmup is 'constant_with_warmup'. */
+export function hfSchedulerType(config: TrialConfig): string {
+  if (config.schedule === 'constant')
+    return config.warmupSteps > 0 || config.warmupRatio > 0 ? 'constant_with_warmup' : 'constant';
+  return config.schedule;
+}
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export interface HfOptions {
+  outputDir: string;
+  /** Logging interval in steps; default 10 (or every eval interval, if smaller). */
+  loggingSteps?: number;
+}
+
+/** transformers.TrainingArguments keyword arguments for the configuration. */
+export function trainingArguments(config: TrialConfig, options: HfOptions): Record<string, Json> {
+  const mp = mixedPrecision(config);
+  const args: Record<string, Json> = {
+    output_dir: options.outputDir,
+    learning_rate: config.lr,
+    ...(config.steps !== null ? { max_steps: config.steps } : { num_train_epochs: config.epochs }),
+    per_device_train_batch_size: config.batch,
+    per_device_eval_batch_size: config.batch,
+    gradient_accumulation_steps: config.accum,
+    lr_scheduler_type: hfSchedulerType(config),
+    ...(config.warmupSteps > 0 ? { warmup_steps: config.warmupSteps } : { warmup_ratio: config.warmupRatio }),
+    weight_decay: config.weightDecay,
+    max_grad_norm: config.maxGradNorm,
+    optim: config.optimizer === 'adamw' ? 'adamw_torch' : 'sgd',
+  };
+  if (config.optimizer === 'adamw') {
+    args.adam_beta1 = config.beta1;
+    args.adam_beta2 = config.beta2;
+    args.adam_epsilon = config.eps;
+  } else if (config.momentum > 0 || config.nesterov) {
+    args.optim_args = `momentum=${config.momentum},nesterov=${config.nesterov ? 'True' : 'False'}`;
+  }
+  args.seed = config.seed;
+  args.fp16 = mp === 'fp16';
+  args.bf16 = mp === 'bf16';
+  args.eval_strategy = config.evalEvery > 0 ? 'steps' : 'no';
+  if (config.evalEvery > 0) args.eval_steps = config.evalEvery;
+  args.logging_steps = options.loggingSteps ?? (config.evalEvery > 0 ? Math.min(10, config.evalEvery) : 10);
+  args.report_to = 'none';
+  return args;
+}
+
+/** Loss and packing switches of TRL's SFTConfig that reproduce tunelab's handling of each data format. */
+export function sftDataFields(format: DatasetFormat | undefined): Record<string, Json> {
+  switch (format) {
+    case 'text':
+      return { dataset_text_field: 'text', packing: true, completion_only_loss: false };
+    case 'prompt-completion':
+    case 'alpaca':
+    case 'classification':
+      return { packing: false, completion_only_loss: true };
+    case 'chat':
+      return { packing: false, assistant_only_loss: true };
+    case 'tokens':
+      return { packing: false, dataset_kwargs: { skip_prepare_dataset: true } };
+    default:
+      return { packing: false };
+  }
+}
+
+/**
+ * trl.SFTConfig keyword arguments: the TrainingArguments plus max_length and the data switches. An example
+ * holds seq + 1 tokens in tunelab (seq predictions), so max_length = seq + 1 gives the same losses.
+ */
+export function sftConfig(
+  config: TrialConfig,
+  format: DatasetFormat | undefined,
+  options: HfOptions,
+): Record<string, Json> {
+  return { ...trainingArguments(config, options), max_length: config.seq + 1, ...sftDataFields(format) };
+}
+
+/** target_modules as PEFT takes them: 'all-linear' or a list of names. */
+export function targetModules(config: TrialConfig): Json {
+  return config.targets === 'all-linear' ? 'all-linear' : [...config.targets];
+}
+
+/** A peft.LoraConfig(...) snippet (valid Python) for the configuration. */
+export function loraConfigPython(config: TrialConfig, family: ModelFamily): string {
+  const lines = [
+    '# LoRA configuration of the best tunelab trial.',
+    'from peft import LoraConfig',
+    '',
+    'lora_config = LoraConfig(',
+    `    r=${pyLiteral(config.r)},`,
+    `    lora_alpha=${pyLiteral(config.alpha)},`,
+    `    lora_dropout=${pyLiteral(config.dropout)},`,
+    `    target_modules=${pyLiteral(targetModules(config))},`,
+    `    use_rslora=${pyLiteral(config.rslora)},`,
+    '    bias="none",',
+    '    task_type="CAUSAL_LM",',
+  ];
+  if (family === 'gpt2')
+    lines.push('    fan_in_fan_out=True,  # GPT-2 stores its Conv1D weights as (in, out)');
+  lines.push(')', '');
+  return lines.join('\n');
+}
+
+/** What the HF exports cannot express, in words, for best-config.json. */
+export function hfNotes(config: TrialConfig, format: DatasetFormat | undefined): string[] {
+  const notes: string[] = [];
+  if (config.llrd < 1)
+    notes.push(
+      `llrd ${config.llrd}: TrainingArguments has no layer-wise LR decay; the Optuna/Ray Tune scripts build the optimizer's parameter groups for it.`,
+    );
+  if (config.optimizer === 'sgd' && (config.momentum > 0 || config.nesterov))
+    notes.push(
+      'SGD momentum/nesterov are passed as optim_args; check your transformers version forwards them to torch.optim.SGD.',
+    );
+  if (config.precision === 'auto')
+    notes.push(
+      "precision 'auto' is exported as bf16; use fp16 on GPUs without bf16 (tunelab's f16 path matches fp16 AMP).",
+    );
+  if (format === 'alpaca')
+    notes.push(
+      'alpaca rows: map them to {prompt, completion} with the Stanford Alpaca template for SFTConfig completion_only_loss.',
+    );
+  if (format === 'classification')
+    notes.push("classification rows: prompt = text + '\\nLabel:', completion = ' ' + label + EOS.");
+  if (format === 'chat')
+    notes.push('assistant_only_loss needs a chat template with {% generation %} markers (TRL).');
+  notes.push(
+    'SFTConfig.max_length is seq + 1 (TRL ≥ 0.20; max_seq_length before): a tunelab example holds seq + 1 tokens.',
+  );
+  return notes;
+}

@@ -1,0 +1,43 @@
+// Public surface of the export library (host-agnostic: returns file contents; callers write files or zips).
+export { exportBundle, adapterFiles, EXPORT_PATHS } from './bundle.ts';
+export type { AdapterInput, ExportFile } from './bundle.ts';
+export { resolveContext, samplerName } from './context.ts';
+export type {
+  BestMetrics,
+  ExportContext,
+  ExportDataset,
+  ExportModel,
+  ResolvedContext,
+  TrialTiming,
+} from './context.ts';
+export { bestConfig, bestConfigJson, BEST_CONFIG_FORMAT } from './best-config.ts';
+export {
+  hfNotes,
+  hfSchedulerType,
+  loraConfigPython,
+  mixedPrecision,
+  sftConfig,
+  sftDataFields,
+  trainingArguments,
+} from './hf.ts';
+export type { HfOptions, MixedPrecision } from './hf.ts';
+export { axolotlConfig, axolotlDataset, axolotlYaml } from './axolotl.ts';
+export { continuedSearch, optunaScript, pyLiteral, pythonConfig, rayTuneScript } from './python.ts';
+export { narrowSpace } from './narrow.ts';
+export type { NarrowOptions } from './narrow.ts';
+export { csvField, trialsCsv } from './trials-csv.ts';
+export { datasetFingerprint, sha256Hex } from './fingerprint.ts';
+export { preset, PRESET_NAMES } from './presets.ts';
+export type { Preset, PresetName } from './presets.ts';
+export { toYaml, yamlNumber, yamlString } from './yaml.ts';
+export type { YamlValue } from './yaml.ts';
+export {
+  attentionTargets,
+  defaultTrialConfig,
+  fieldOfParam,
+  mapTargets,
+  trialConfigFromParams,
+  TrialConfigError,
+  validateTrialConfig,
+} from '../train/config.ts';
+export type { TrialConfig } from '../train/config.ts';

@@ -1,0 +1,698 @@
+// Python exports: literals, and the Optuna and Ray Tune scripts that continue a study on a bigger model with
+// the space narrowed around the best trial. Both scripts share one body (data loading as tunelab's pipeline
+// does it, the trial → LoraConfig/TrainingArguments mapping, LLRD parameter groups, train + evaluate) and differ
+// only in how they search. The body is static Python (below); the study-specific part is a block of
+// constants generated from the study, so what varies between exports is data, not code.
+import { isActive } from '../search/space.ts';
+import type { Choice, Params, SearchSpace, SpaceSpec } from '../search/space.ts';
+import { createSpace } from '../search/space.ts';
+import { fieldOfParam } from '../train/config.ts';
+import type { TrialConfig } from '../train/config.ts';
+import type { ResolvedContext } from './context.ts';
+import { samplerName } from './context.ts';
+import type { Json } from './hf.ts';
+import { mixedPrecision } from './hf.ts';
+import { narrowSpace } from './narrow.ts';
+
+/** A Python literal for JSON-like data (a JSON string literal is a valid Python one). */
+export function pyLiteral(value: Json | undefined): string {
+  if (value === null || value === undefined) return 'None';
+  if (typeof value === 'boolean') return value ? 'True' : 'False';
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value))
+      return Number.isNaN(value) ? 'float("nan")' : `float("${value > 0 ? 'inf' : '-inf'}")`;
+    return String(value);
+  }
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(pyLiteral).join(', ')}]`;
+  return `{${Object.entries(value)
+    .map(([k, v]) => `${JSON.stringify(k)}: ${pyLiteral(v)}`)
+    .join(', ')}}`;
+}
+
+/** The TrialConfig with Python-style keys, as the scripts' BEST_CONFIG. */
+export function pythonConfig(config: TrialConfig): Record<string, Json> {
+  return {
+    targets: config.targets === 'all-linear' ? 'all-linear' : [...config.targets],
+    r: config.r,
+    alpha: config.alpha,
+    dropout: config.dropout,
+    rslora: config.rslora,
+    optimizer: config.optimizer,
+    lr: config.lr,
+    momentum: config.momentum,
+    nesterov: config.nesterov,
+    beta1: config.beta1,
+    beta2: config.beta2,
+    eps: config.eps,
+    weight_decay: config.weightDecay,
+    schedule: config.schedule,
+    warmup_steps: config.warmupSteps,
+    warmup_ratio: config.warmupRatio,
+    llrd: config.llrd,
+    batch: config.batch,
+    accum: config.accum,
+    seq: config.seq,
+    steps: config.steps,
+    epochs: config.epochs,
+    max_grad_norm: config.maxGradNorm,
+    mixed_precision: mixedPrecision(config),
+    seed: config.seed,
+    eval_every: config.evalEvery,
+  };
+}
+
+const PY_FIELD: Record<keyof TrialConfig, string> = {
+  targets: 'targets',
+  r: 'r',
+  alpha: 'alpha',
+  dropout: 'dropout',
+  rslora: 'rslora',
+  optimizer: 'optimizer',
+  lr: 'lr',
+  momentum: 'momentum',
+  nesterov: 'nesterov',
+  beta1: 'beta1',
+  beta2: 'beta2',
+  eps: 'eps',
+  weightDecay: 'weight_decay',
+  schedule: 'schedule',
+  warmupSteps: 'warmup_steps',
+  warmupRatio: 'warmup_ratio',
+  llrd: 'llrd',
+  batch: 'batch',
+  accum: 'accum',
+  seq: 'seq',
+  steps: 'steps',
+  epochs: 'epochs',
+  maxGradNorm: 'max_grad_norm',
+  precision: 'mixed_precision',
+  seed: 'seed',
+  evalEvery: 'eval_every',
+};
+
+/** The narrowed space, the best point in it, and the study facts the scripts print. */
+export interface ContinuedSearch {
+  space: SpaceSpec;
+  /** Best trial's values of the sampled parameters (what the scripts enqueue first). */
+  bestSampled: Params;
+}
+
+export function continuedSearch(ctx: ResolvedContext): ContinuedSearch {
+  const space = narrowSpace(ctx.study.space, ctx.best.params);
+  const parsed = createSpace(space);
+  const bestSampled: Params = {};
+  for (const def of parsed.sampled)
+    if (isActive(def, ctx.best.params)) bestSampled[def.name] = ctx.best.params[def.name];
+  return { space, bestSampled };
+}
+
+function constantsBlock(ctx: ResolvedContext, space: SearchSpace, bestSampled: Params, tool: string): string {
+  const fields: Record<string, string> = {};
+  for (const def of space.params) {
+    const field = fieldOfParam(def.name);
+    if (field === undefined)
+      throw new Error(`export: search parameter '${def.name}' is not a training hyperparameter`);
+    fields[def.name] = PY_FIELD[field];
+  }
+  const searched = new Set(Object.values(fields));
+  // alpha was 2·r in every trial when nothing set it: keep that tie when r changes.
+  const alphaFollowsR =
+    !searched.has('alpha') &&
+    (ctx.fixed ? ctx.fixed.alpha === undefined : ctx.config.alpha === 2 * ctx.config.r);
+  const conditions: Record<string, Json> = {};
+  const derived: Record<string, Json> = {};
+  for (const def of space.params) {
+    if (def.kind === 'derived') derived[def.name] = [def.from, def.scale, def.offset, def.round];
+    else if (def.condition) conditions[def.name] = [def.condition.param, def.condition.in];
+  }
+  const best = ctx.best;
+  return [
+    `MODEL_ID = ${pyLiteral(ctx.model.id)}  # the model the study ran on`,
+    `DATA_FORMAT = ${pyLiteral(ctx.dataset.format ?? null)}  # None: detected from the file`,
+    `VAL_RATIO = ${pyLiteral(ctx.dataset.valRatio ?? 0.1)}`,
+    `BEST_VALUE = ${pyLiteral(best.value ?? null)}  # ${doc(ctx.objective)} of trial ${best.number}, ${ctx.study.direction}d`,
+    '',
+    "# The best trial's full training configuration; a trial overrides the parameters it samples.",
+    `BEST_CONFIG = ${pyLiteral(pythonConfig(ctx.config))}`,
+    '# Search parameter -> BEST_CONFIG key.',
+    `PARAM_FIELDS = ${pyLiteral(fields)}`,
+    `ALPHA_FOLLOWS_R = ${pyLiteral(alphaFollowsR)}  # lora_alpha = 2 r when the study did not set it`,
+    '# Parameters in dependency order; conditional ones exist only when their parent takes a listed value,',
+    '# derived ones are scale * parent + offset (rounded when the flag is set).',
+    `ORDER = ${pyLiteral(space.params.map((d) => d.name))}`,
+    `CONDITIONS = ${pyLiteral(conditions)}`,
+    `DERIVED = ${pyLiteral(derived)}`,
+    `# The best trial's sampled values, tried first by ${tool}.`,
+    `BEST_PARAMS = ${pyLiteral(bestSampled)}`,
+  ].join('\n');
+}
+
+/** Text safe inside a Python triple-quoted docstring, on one line. */
+function doc(value: unknown): string {
+  return String(value).replace(/\s+/g, ' ').replaceAll('\\', '\\\\').replaceAll('"', '\\"');
+}
+
+function header(ctx: ResolvedContext, tool: string, script: string, install: string): string {
+  const best = ctx.best;
+  const model = doc(ctx.model.id);
+  return String.raw`#!/usr/bin/env python3
+"""Continue a tunelab hyperparameter search with ${tool}, e.g. on a bigger model.
+
+Generated by tunelab ${ctx.tunelabVersion} on ${ctx.date.slice(0, 10)} from a study of ${ctx.study.trials.length} trials
+(sampler ${doc(samplerName(ctx.study))}) on ${model}; best trial ${best.number}: ${doc(ctx.objective)} = ${best.value}.
+The search space is the study's, narrowed around the best trial (log ranges to best / 3 .. best * 3,
+linear ranges to best +- 25 % of their span, clipped to the original bounds; choices kept).
+Each trial fine-tunes --model with LoRA (PEFT) and the Hugging Face Trainer and minimises eval_loss.
+
+    pip install ${install}
+    python ${script} --model ${model} --data train.jsonl --trials 20
+"""`;
+}
+
+const IMPORTS = String.raw`import argparse
+import gc
+import math
+import os
+import re
+
+import torch
+from datasets import Dataset, load_dataset
+from peft import LoraConfig, get_peft_model
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    DataCollatorForSeq2Seq,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)`;
+
+const BODY = String.raw`ALPACA_WITH_INPUT = (
+    "Below is an instruction that describes a task, paired with an input that provides further context. "
+    "Write a response that appropriately completes the request.\n\n"
+    "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
+)
+ALPACA_NO_INPUT = (
+    "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n"
+    "### Instruction:\n{instruction}\n\n### Response:\n"
+)
+
+# GPT-2 fuses q, k, v into c_attn; Llama-style models split them. Targets are translated to the new model.
+TO_GPT2 = {
+    "q_proj": ["c_attn"], "k_proj": ["c_attn"], "v_proj": ["c_attn"], "o_proj": ["attn.c_proj"],
+    "gate_proj": ["c_fc"], "up_proj": ["c_fc"], "down_proj": ["mlp.c_proj"],
+}
+FROM_GPT2 = {
+    "c_attn": ["q_proj", "k_proj", "v_proj"], "attn.c_proj": ["o_proj"], "c_proj": ["o_proj", "down_proj"],
+    "c_fc": ["gate_proj", "up_proj"], "mlp.c_proj": ["down_proj"],
+}
+
+
+def resolve_params(sampled):
+    """Active sampled values plus derived ones, in dependency order."""
+    params = {}
+    for name in ORDER:
+        if name in DERIVED:
+            source, scale, offset, rounded = DERIVED[name]
+            if source in params:
+                value = scale * params[source] + offset
+                params[name] = math.floor(value + 0.5) if rounded else value
+        elif name in CONDITIONS and params.get(CONDITIONS[name][0]) not in CONDITIONS[name][1]:
+            continue
+        else:
+            params[name] = sampled[name]
+    return params
+
+
+def trial_config(params):
+    """The full training configuration of a trial: BEST_CONFIG with the trial's parameters over it."""
+    cfg = dict(BEST_CONFIG)
+    fields = set()
+    for name, value in params.items():
+        field = PARAM_FIELDS[name]
+        fields.add(field)
+        cfg[field] = value
+        if field == "warmup_ratio":
+            cfg["warmup_steps"] = 0
+        elif field == "warmup_steps":
+            cfg["warmup_ratio"] = 0.0
+        elif field == "steps":
+            cfg["epochs"] = None
+        elif field == "epochs":
+            cfg["steps"] = None
+    if ALPHA_FOLLOWS_R and "alpha" not in fields:
+        cfg["alpha"] = 2 * cfg["r"]
+    return cfg
+
+
+def target_modules(value, model_type):
+    if isinstance(value, str):
+        if value.strip() == "all-linear":
+            return "all-linear"
+        if value.strip() == "attention":
+            return ["c_attn"] if model_type == "gpt2" else ["q_proj", "v_proj"]
+        value = [v for v in re.split(r"[\s,+|]+", value) if v]
+    table = TO_GPT2 if model_type == "gpt2" else FROM_GPT2
+    out = []
+    for name in value:
+        for module in table.get(name, [name]):
+            if module not in out:
+                out.append(module)
+    return out
+
+
+def lora_config(cfg, model_type):
+    return LoraConfig(
+        r=int(cfg["r"]),
+        lora_alpha=cfg["alpha"],
+        lora_dropout=cfg["dropout"],
+        target_modules=target_modules(cfg["targets"], model_type),
+        use_rslora=bool(cfg["rslora"]),
+        bias="none",
+        task_type="CAUSAL_LM",
+        fan_in_fan_out=model_type == "gpt2",
+    )
+
+
+def training_arguments(cfg, output_dir):
+    schedule = cfg["schedule"]
+    warm = cfg["warmup_steps"] > 0 or cfg["warmup_ratio"] > 0
+    if schedule == "constant" and warm:
+        schedule = "constant_with_warmup"  # HF's "constant" ignores warmup
+    steps = cfg["steps"]
+    eval_steps = cfg["eval_every"] or max(1, (steps or 100) // 5)
+    kwargs = dict(
+        output_dir=output_dir,
+        learning_rate=cfg["lr"],
+        per_device_train_batch_size=int(cfg["batch"]),
+        per_device_eval_batch_size=int(cfg["batch"]),
+        gradient_accumulation_steps=int(cfg["accum"]),
+        lr_scheduler_type=schedule,
+        weight_decay=cfg["weight_decay"],
+        max_grad_norm=cfg["max_grad_norm"],
+        optim="adamw_torch" if cfg["optimizer"] == "adamw" else "sgd",
+        adam_beta1=cfg["beta1"],
+        adam_beta2=cfg["beta2"],
+        adam_epsilon=cfg["eps"],
+        seed=int(cfg["seed"]),
+        fp16=cfg["mixed_precision"] == "fp16",
+        bf16=cfg["mixed_precision"] == "bf16",
+        eval_strategy="steps",
+        eval_steps=eval_steps,
+        logging_steps=min(10, eval_steps),
+        save_strategy="no",
+        report_to="none",
+    )
+    if steps is not None:
+        kwargs["max_steps"] = int(steps)
+    else:
+        kwargs["num_train_epochs"] = cfg["epochs"]
+    if cfg["warmup_steps"] > 0:
+        kwargs["warmup_steps"] = int(cfg["warmup_steps"])
+    else:
+        kwargs["warmup_ratio"] = cfg["warmup_ratio"]
+    return TrainingArguments(**kwargs)
+
+
+def make_optimizer(model, cfg):
+    """Layer-wise LR decay (block l of L at lr * llrd ** (L - 1 - l)) and SGD momentum, which TrainingArguments
+    cannot express; None leaves the optimizer to the Trainer."""
+    if cfg["llrd"] >= 1 and cfg["optimizer"] == "adamw":
+        return None
+    layers = model.config.num_hidden_layers
+    groups = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        match = re.search(r"\.(?:h|layers)\.(\d+)\.", name)
+        scale = cfg["llrd"] ** (layers - 1 - int(match.group(1))) if match else 1.0
+        groups.setdefault(scale, []).append(param)
+    param_groups = [{"params": ps, "lr": cfg["lr"] * s} for s, ps in groups.items()]
+    if cfg["optimizer"] == "sgd":
+        return torch.optim.SGD(
+            param_groups, lr=cfg["lr"], momentum=cfg["momentum"], nesterov=bool(cfg["nesterov"]),
+            weight_decay=cfg["weight_decay"],
+        )
+    return torch.optim.AdamW(
+        param_groups, lr=cfg["lr"], betas=(cfg["beta1"], cfg["beta2"]), eps=cfg["eps"],
+        weight_decay=cfg["weight_decay"],
+    )
+
+
+def _ids(encoded):
+    return encoded["input_ids"] if hasattr(encoded, "keys") else list(encoded)
+
+
+def read_rows(path):
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".txt":
+        return load_dataset("text", data_files=path, sample_by="document")["train"]
+    if ext == ".csv":
+        return load_dataset("csv", data_files=path)["train"]
+    return load_dataset("json", data_files=path)["train"]
+
+
+def detect_format(columns):
+    if "input_ids" in columns:
+        return "tokens"
+    if "messages" in columns:
+        return "chat"
+    if "instruction" in columns and "output" in columns:
+        return "alpaca"
+    if "prompt" in columns and "completion" in columns:
+        return "prompt-completion"
+    if "label" in columns and "text" in columns:
+        return "classification"
+    return "text"
+
+
+def tokenize(rows, tokenizer, seq, data_format):
+    """Examples of up to seq + 1 tokens with HF-aligned labels (-100: no loss), as tunelab builds them."""
+    max_len = seq + 1
+    eos = tokenizer.eos_token_id
+    examples = []
+
+    def pair(prompt, completion):
+        p = _ids(tokenizer(prompt))
+        c = _ids(tokenizer(completion, add_special_tokens=False)) + [eos]
+        examples.append({"input_ids": (p + c)[:max_len], "labels": ([-100] * len(p) + c)[:max_len]})
+
+    if data_format == "text":
+        stream = []
+        for row in rows:
+            stream += _ids(tokenizer(row["text"])) + [eos]
+        for start in range(0, max(1, len(stream) - 1), seq):
+            chunk = stream[start : start + max_len]
+            if len(chunk) >= 2:
+                examples.append({"input_ids": chunk, "labels": list(chunk)})
+    elif data_format == "tokens":
+        for row in rows:
+            ids = list(row["input_ids"])[:max_len]
+            labels = row.get("labels") or ids
+            examples.append({"input_ids": ids, "labels": list(labels)[:max_len]})
+    elif data_format == "prompt-completion":
+        for row in rows:
+            pair(row["prompt"], row["completion"])
+    elif data_format == "alpaca":
+        for row in rows:
+            extra = row.get("input") or ""
+            template = ALPACA_WITH_INPUT if extra else ALPACA_NO_INPUT
+            pair(template.format(instruction=row["instruction"], input=extra), row["output"])
+    elif data_format == "classification":
+        for row in rows:
+            pair(f"{row['text']}\nLabel:", f" {row['label']}")
+    elif data_format == "chat":
+        for row in rows:
+            messages = row["messages"]
+            ids = _ids(tokenizer.apply_chat_template(messages, tokenize=True))
+            labels = [-100] * len(ids)
+            for i, message in enumerate(messages):
+                if message["role"] != "assistant":
+                    continue
+                start = len(_ids(tokenizer.apply_chat_template(messages[:i], tokenize=True, add_generation_prompt=True)))
+                end = len(_ids(tokenizer.apply_chat_template(messages[: i + 1], tokenize=True)))
+                labels[start:end] = ids[start:end]
+            examples.append({"input_ids": ids[:max_len], "labels": labels[:max_len]})
+    else:
+        raise ValueError(f"unknown data format {data_format!r}")
+    return Dataset.from_list(examples)
+
+
+_DATA = {}
+
+
+def datasets_for(options, tokenizer, seq):
+    """(train, eval) tokenized for this model and seq, cached per process."""
+    key = (options["model"], options["data"], options["val"], seq)
+    if key not in _DATA:
+        rows = read_rows(options["data"])
+        data_format = options["format"] or DATA_FORMAT or detect_format(rows.column_names)
+        train = tokenize(rows, tokenizer, seq, data_format)
+        if options["val"]:
+            val = tokenize(read_rows(options["val"]), tokenizer, seq, data_format)
+        else:
+            split = train.train_test_split(test_size=options["val_ratio"], seed=options["seed"])
+            train, val = split["train"], split["test"]
+        _DATA[key] = (train, val)
+    return _DATA[key]
+
+
+class EvalReporter(TrainerCallback):
+    """Hands every evaluation's eval_loss to the search (for pruning / early stopping)."""
+
+    def __init__(self, report):
+        self.report = report
+
+    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+        if metrics and "eval_loss" in metrics:
+            self.report(state.global_step, metrics["eval_loss"])
+
+
+def train_and_evaluate(cfg, options, output_dir, report=None):
+    """Fine-tune options["model"] with the trial's configuration; returns the final eval_loss."""
+    tokenizer = AutoTokenizer.from_pretrained(options["model"])
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    train, val = datasets_for(options, tokenizer, int(cfg["seq"]))
+    dtype = torch.bfloat16 if cfg["mixed_precision"] == "bf16" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(options["model"], torch_dtype=dtype)
+    model = get_peft_model(model, lora_config(cfg, model.config.model_type))
+    trainer = None
+    try:
+        trainer = Trainer(
+            model=model,
+            args=training_arguments(cfg, output_dir),
+            train_dataset=train,
+            eval_dataset=val,
+            data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
+            optimizers=(make_optimizer(model, cfg), None),
+            callbacks=[EvalReporter(report)] if report else [],
+        )
+        trainer.train()
+        return trainer.evaluate()["eval_loss"]
+    finally:
+        del trainer, model
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+def common_arguments(description):
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--model", default=MODEL_ID, help="base model: Hub id or local folder (default: %(default)s)")
+    parser.add_argument("--data", required=True, help="training data: .txt, .jsonl or .csv as tunelab reads them")
+    parser.add_argument("--val", default=None, help="validation file (default: hold out --val-ratio of --data)")
+    parser.add_argument("--val-ratio", type=float, default=VAL_RATIO)
+    parser.add_argument("--format", default=None, help="data format (default: the study's, else detected)")
+    parser.add_argument("--trials", type=int, default=20, help="number of trials (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the search (default: %(default)s)")
+    parser.add_argument("--output-dir", default="./search-runs")
+    return parser
+
+
+def options_of(args):
+    return {
+        "model": args.model,
+        "data": os.path.abspath(args.data),
+        "val": os.path.abspath(args.val) if args.val else None,
+        "val_ratio": args.val_ratio,
+        "format": args.format,
+        "seed": args.seed,
+        "output_dir": os.path.abspath(args.output_dir),
+    }`;
+
+function suggestLines(space: SearchSpace): string {
+  const lines: string[] = [];
+  for (const def of space.sampled) {
+    const n = JSON.stringify(def.name);
+    let call: string;
+    if (def.kind === 'categorical')
+      call = `trial.suggest_categorical(${n}, ${pyLiteral(def.choices as Json[])})`;
+    else if (def.kind === 'int')
+      call = `trial.suggest_int(${n}, ${def.low}, ${def.high}${def.step !== 1 ? `, step=${def.step}` : ''}${def.log ? ', log=True' : ''})`;
+    else
+      call = `trial.suggest_float(${n}, ${pyLiteral(def.low)}, ${pyLiteral(def.high)}${def.log ? ', log=True' : ''}${def.step > 0 ? `, step=${pyLiteral(def.step)}` : ''})`;
+    lines.push(`    ${n}: lambda trial: ${call},`);
+  }
+  return `SUGGEST = {\n${lines.join('\n')}\n}`;
+}
+
+/** An Optuna script (TPE, median pruning on intermediate eval_loss) over the narrowed space. */
+export function optunaScript(ctx: ResolvedContext): string {
+  const { space, bestSampled } = continuedSearch(ctx);
+  const parsed = createSpace(space);
+  const main = String.raw`def suggest(trial):
+    """The trial's parameters, define-by-run: conditional ones only when active, derived ones computed."""
+    params = {}
+    for name in ORDER:
+        if name in DERIVED:
+            source, scale, offset, rounded = DERIVED[name]
+            if source in params:
+                value = scale * params[source] + offset
+                params[name] = math.floor(value + 0.5) if rounded else value
+                trial.set_user_attr(name, params[name])
+        elif name in CONDITIONS and params.get(CONDITIONS[name][0]) not in CONDITIONS[name][1]:
+            continue
+        else:
+            params[name] = SUGGEST[name](trial)
+    return params
+
+
+def objective(trial, options):
+    cfg = trial_config(suggest(trial))
+
+    def report(step, eval_loss):
+        trial.report(eval_loss, step)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+
+    output_dir = os.path.join(options["output_dir"], f"trial-{trial.number}")
+    return train_and_evaluate(cfg, options, output_dir, report)
+
+
+def main():
+    parser = common_arguments("Continue a tunelab search with Optuna.")
+    parser.add_argument("--storage", default=None, help="Optuna storage URL, e.g. sqlite:///search.db")
+    parser.add_argument("--study-name", default="tunelab-continued")
+    args = parser.parse_args()
+    options = options_of(args)
+    study = optuna.create_study(
+        study_name=args.study_name,
+        storage=args.storage,
+        load_if_exists=True,
+        direction="minimize",
+        sampler=optuna.samplers.TPESampler(seed=args.seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+    )
+    if len(study.trials) == 0:
+        study.enqueue_trial(BEST_PARAMS)
+    study.optimize(lambda trial: objective(trial, options), n_trials=args.trials, gc_after_trial=True)
+    best = study.best_trial
+    print(f"best trial {best.number}: eval_loss {best.value}")
+    print("params:", {**best.params, **best.user_attrs})
+    print("configuration:", trial_config(resolve_params(best.params)))
+
+
+if __name__ == "__main__":
+    main()
+`;
+  return [
+    header(ctx, 'Optuna', 'optuna_search.py', '"transformers>=4.41" peft datasets accelerate optuna'),
+    IMPORTS.replace('import torch\n', 'import optuna\nimport torch\n'),
+    '',
+    constantsBlock(ctx, parsed, bestSampled, 'Optuna (enqueued)'),
+    suggestLines(parsed),
+    '',
+    '',
+    BODY,
+    '',
+    '',
+    main,
+  ].join('\n');
+}
+
+function rayDomain(space: SearchSpace, name: string): string {
+  const def = space.sampled.find((d) => d.name === name);
+  if (def === undefined) throw new Error(`export: no parameter '${name}'`);
+  if (def.kind === 'categorical') return `tune.choice(${pyLiteral(def.choices as Json[])})`;
+  if (def.kind === 'int') {
+    if (def.step !== 1) return `tune.qrandint(${def.low}, ${def.high}, ${def.step})`; // upper bound inclusive
+    return def.log
+      ? `tune.lograndint(${def.low}, ${def.high + 1})`
+      : `tune.randint(${def.low}, ${def.high + 1})`; // exclusive
+  }
+  if (def.log) return `tune.loguniform(${pyLiteral(def.low)}, ${pyLiteral(def.high)})`;
+  if (def.step > 0)
+    return `tune.quniform(${pyLiteral(def.low)}, ${pyLiteral(def.high)}, ${pyLiteral(def.step)})`;
+  return `tune.uniform(${pyLiteral(def.low)}, ${pyLiteral(def.high)})`;
+}
+
+/** A Ray Tune script: tune.Tuner over the narrowed space (Ray's own domains), ASHA, OptunaSearch or random. */
+export function rayTuneScript(ctx: ResolvedContext): string {
+  const { space, bestSampled } = continuedSearch(ctx);
+  const parsed = createSpace(space);
+  // Ray samples every parameter (an inactive conditional one is ignored by resolve_params), so the point to
+  // evaluate first needs a value for each: the best trial's, else the first choice or the low bound.
+  const firstPoint: Params = {};
+  for (const def of parsed.sampled) {
+    const v: Choice | undefined = bestSampled[def.name];
+    firstPoint[def.name] = v ?? (def.kind === 'categorical' ? def.choices[0] : def.low);
+  }
+  const domains = parsed.sampled.map((d) => `    ${JSON.stringify(d.name)}: ${rayDomain(parsed, d.name)},`);
+  const main = String.raw`def trainable(config, options):
+    cfg = trial_config(resolve_params(config))
+    trial_dir = os.path.join(options["output_dir"], "trial-" + os.urandom(4).hex())
+    # Every evaluation (the last one included) is one training_iteration for ASHA.
+    train_and_evaluate(cfg, options, trial_dir, lambda step, eval_loss: tune_report({"eval_loss": eval_loss, "step": step}))
+
+
+def main():
+    parser = common_arguments("Continue a tunelab search with Ray Tune (ASHA early stopping).")
+    parser.add_argument("--search", choices=["optuna", "random"], default="optuna", help="search algorithm")
+    parser.add_argument("--gpus-per-trial", type=float, default=1.0 if torch.cuda.is_available() else 0.0)
+    parser.add_argument("--cpus-per-trial", type=float, default=2.0)
+    parser.add_argument("--max-concurrent", type=int, default=0, help="0: as many as resources allow")
+    args = parser.parse_args()
+    options = options_of(args)
+    if args.search == "optuna":
+        search_alg = OptunaSearch(points_to_evaluate=[FIRST_POINT], seed=args.seed)
+    else:
+        search_alg = BasicVariantGenerator(points_to_evaluate=[FIRST_POINT], random_state=args.seed)
+    if args.max_concurrent > 0:
+        search_alg = ConcurrencyLimiter(search_alg, max_concurrent=args.max_concurrent)
+    trainable_with_resources = tune.with_resources(
+        tune.with_parameters(trainable, options=options),
+        {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial},
+    )
+    tuner = tune.Tuner(
+        trainable_with_resources,
+        param_space=PARAM_SPACE,
+        tune_config=tune.TuneConfig(
+            metric="eval_loss",
+            mode="min",
+            num_samples=args.trials,
+            search_alg=search_alg,
+            scheduler=ASHAScheduler(time_attr="training_iteration", grace_period=1, reduction_factor=3),
+        ),
+    )
+    results = tuner.fit()
+    best = results.get_best_result(metric="eval_loss", mode="min")
+    print(f"best eval_loss {best.metrics['eval_loss']}")
+    print("configuration:", trial_config(resolve_params(best.config)))
+
+
+if __name__ == "__main__":
+    main()
+`;
+  const rayImports = String.raw`from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+from ray.tune.search.optuna import OptunaSearch
+
+try:
+    from ray.tune import report as tune_report  # Ray >= 2.41
+except ImportError:
+    from ray.train import report as tune_report`;
+  return [
+    header(
+      ctx,
+      'Ray Tune',
+      'ray_tune_search.py',
+      '"transformers>=4.41" peft datasets accelerate "ray[tune]" optuna',
+    ),
+    IMPORTS,
+    rayImports,
+    '',
+    constantsBlock(ctx, parsed, bestSampled, 'Ray Tune (points_to_evaluate)'),
+    `FIRST_POINT = ${pyLiteral(firstPoint)}`,
+    '# Ray Tune domains of the narrowed space (randint/lograndint exclude the upper bound, qrandint includes it).',
+    `PARAM_SPACE = {\n${domains.join('\n')}\n}`,
+    '',
+    '',
+    BODY,
+    '',
+    '',
+    main,
+  ].join('\n');
+}

@@ -1,0 +1,46 @@
+// trials.csv: one row per trial (Optuna's trials_dataframe columns): number, state, value, params_<name> for
+// every parameter of the space, duration in seconds, and the count of reported intermediate values. RFC 4180
+// quoting; an inactive parameter, a missing value or an unknown duration is an empty field.
+import type { Study } from '../search/study.ts';
+import type { TrialTiming } from './context.ts';
+
+export function csvField(value: string | number | boolean | null | undefined): string {
+  if (value === null || value === undefined) return '';
+  const s =
+    typeof value === 'number' ? (Number.isFinite(value) ? String(value) : String(value)) : String(value);
+  return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+export function csvRow(fields: readonly (string | number | boolean | null | undefined)[]): string {
+  return fields.map(csvField).join(',') + '\r\n';
+}
+
+/** The parameter names of the space, then any other name a trial carries, in first-seen order. */
+export function paramColumns(study: Study): string[] {
+  const names = Object.keys(study.space.spec);
+  for (const t of study.trials) for (const k of Object.keys(t.params)) if (!names.includes(k)) names.push(k);
+  return names;
+}
+
+export function trialsCsv(study: Study, timings: Readonly<Record<number, TrialTiming>> = {}): string {
+  const params = paramColumns(study);
+  let out = csvRow([
+    'number',
+    'state',
+    'value',
+    ...params.map((p) => `params_${p}`),
+    'duration',
+    'intermediate_count',
+  ]);
+  for (const t of study.trials) {
+    out += csvRow([
+      t.number,
+      t.state,
+      t.value,
+      ...params.map((p) => t.params[p]),
+      timings[t.number]?.duration,
+      t.intermediate.length,
+    ]);
+  }
+  return out;
+}
