@@ -1,8 +1,8 @@
 // Text generation over an InferenceSession: prefill the prompt, then one decode step (one submit, one f32
 // logits readback of V floats) per new token. Sampling runs on the host from those logits — greedy,
 // temperature, top-k, top-p (nucleus), in Hugging Face's order (temperature → top-k → top-p) — with a
-// seeded RNG, so a seed reproduces a run exactly. At V = 49k a step reads back ~200 KB and sorts V floats
-// once (a native typed-array sort), which is small next to the forward.
+// seeded RNG, so a seed reproduces a run exactly. At V = 49k a step reads back ~200 KB; sampling is O(V)
+// passes plus a sort of the few candidates (see TokenSampler.sample).
 
 import { Rng } from '../search/rng.ts';
 import type { InferenceSession } from './inference.ts';
@@ -46,7 +46,7 @@ export class TokenSampler {
   readonly topK: number;
   readonly topP: number;
   readonly #rng: Rng;
-  #sorted = new Float64Array(0);
+  #w = new Float64Array(0);
 
   constructor(options: SamplingOptions = {}) {
     checkSampling(options);
@@ -66,37 +66,133 @@ export class TokenSampler {
     if (V === 0) throw new RangeError('TokenSampler: empty logits');
     if (this.greedy) return argmax(logits);
     const invT = 1 / this.temperature;
-    // Candidates are the tokens whose logit reaches a threshold: the k-th largest logit (top-k), then the
-    // logit where the nucleus mass reaches topP. Ties at the threshold are all kept.
-    if (this.#sorted.length !== V) this.#sorted = new Float64Array(V);
-    const sorted = this.#sorted;
-    for (let i = 0; i < V; i++) sorted[i] = Number.isNaN(logits[i]) ? Infinity : -logits[i];
-    sorted.sort(); // ascending −logit: descending logit, NaN (as +∞) last
-    const max = -sorted[0];
-    const kept = this.topK > 0 ? Math.min(this.topK, V) : V;
-    let threshold = -sorted[kept - 1];
-    if (this.topP < 1) {
-      let total = 0;
-      for (let i = 0; i < kept; i++) total += Math.exp((-sorted[i] - max) * invT);
-      let before = 0;
-      for (let i = 0; i < kept; i++) {
-        threshold = -sorted[i];
-        before += Math.exp((-sorted[i] - max) * invT) / total;
-        if (before >= this.topP) break;
-      }
-    }
+    let max = -Infinity;
+    for (let i = 0; i < V; i++) if (logits[i] > max) max = logits[i];
+    if (max === -Infinity) return argmax(logits);
+    // Unnormalised probabilities w = exp((l − max) / T), in (0, 1]; −∞ and NaN get 0.
+    if (this.#w.length !== V) this.#w = new Float64Array(V);
+    const w = this.#w;
     let total = 0;
-    for (let i = 0; i < V; i++) if (logits[i] >= threshold) total += Math.exp((logits[i] - max) * invT);
-    let u = this.#rng.random() * total;
-    let last = -1;
     for (let i = 0; i < V; i++) {
-      if (!(logits[i] >= threshold)) continue;
+      const l = logits[i];
+      w[i] = l > -Infinity ? Math.exp((l - max) * invT) : 0;
+      total += w[i];
+    }
+    const k = this.topK > 0 ? Math.min(this.topK, V) : V;
+    if (k === V && this.topP >= 1) return this.#draw(w, V, total, 0);
+    if (k === V) return this.#draw(w, V, total, nucleusCut(w, V, total, this.topP));
+
+    // Top-k, then top-p over the renormalised k: a k-heap pass, then a sort of k ids only.
+    const top = largest(w, V, k);
+    let kept = top.length;
+    let mass = 0;
+    for (const i of top) mass += w[i];
+    if (this.topP < 1) {
+      // HF's nucleus: keep tokens while the mass before them is < topP (the crossing token is kept).
+      let before = 0;
+      for (let j = 0; j < kept; j++) {
+        before += w[top[j]] / mass;
+        if (before >= this.topP) {
+          kept = j + 1;
+          break;
+        }
+      }
+      mass = 0;
+      for (let j = 0; j < kept; j++) mass += w[top[j]];
+    }
+    let u = this.#rng.random() * mass;
+    for (let j = 0; j < kept; j++) {
+      u -= w[top[j]];
+      if (u < 0) return top[j];
+    }
+    return top[kept - 1]; // rounding left a sliver of u
+  }
+
+  /** Draws i with probability ∝ w[i] among the tokens with w[i] ≥ cut (and w[i] > 0), in id order. */
+  #draw(w: Float64Array, V: number, total: number, cut: number): number {
+    if (cut > 0) {
+      total = 0;
+      for (let i = 0; i < V; i++) if (w[i] >= cut) total += w[i];
+    }
+    let u = this.#rng.random() * total;
+    let last = 0;
+    for (let i = 0; i < V; i++) {
+      if (w[i] === 0 || w[i] < cut) continue;
       last = i;
-      u -= Math.exp((logits[i] - max) * invT);
+      u -= w[i];
       if (u < 0) return i;
     }
-    return last; // rounding left a sliver of u: the last candidate
+    return last;
   }
+}
+
+/** The k largest of w (ties: lower id first), most likely first. One O(V) pass with a k-heap. */
+function largest(w: Float64Array, V: number, k: number): number[] {
+  // Min-heap on (w, −id): the root is the weakest kept token.
+  const heap: number[] = [];
+  const weaker = (a: number, b: number) => w[a] < w[b] || (w[a] === w[b] && a > b);
+  const siftDown = (at: number) => {
+    for (;;) {
+      const l = 2 * at + 1;
+      const r = l + 1;
+      let m = at;
+      if (l < heap.length && weaker(heap[l], heap[m])) m = l;
+      if (r < heap.length && weaker(heap[r], heap[m])) m = r;
+      if (m === at) return;
+      [heap[at], heap[m]] = [heap[m], heap[at]];
+      at = m;
+    }
+  };
+  for (let i = 0; i < V; i++) {
+    if (heap.length < k) {
+      heap.push(i);
+      for (let at = heap.length - 1; at > 0;) {
+        const parent = (at - 1) >> 1;
+        if (!weaker(heap[at], heap[parent])) break;
+        [heap[at], heap[parent]] = [heap[parent], heap[at]];
+        at = parent;
+      }
+    } else if (weaker(heap[0], i)) {
+      heap[0] = i;
+      siftDown(0);
+    }
+  }
+  return heap.sort((a, b) => w[b] - w[a] || a - b);
+}
+
+/**
+ * The weight of the token where the nucleus (HF top-p) ends: the kept tokens are those with w ≥ it (ties at
+ * it are all kept). Lowers a cut 4× per O(V) pass until {w ≥ cut} holds mass topP — for a peaked LM
+ * distribution one or two passes — then sorts only those weights (a native typed-array sort).
+ */
+function nucleusCut(w: Float64Array, V: number, total: number, topP: number): number {
+  let cut = 0;
+  let count = V;
+  for (let c = 0.25, j = 0; j < 40; j++, c *= 0.25) {
+    let n = 0;
+    let mass = 0;
+    for (let i = 0; i < V; i++) {
+      if (w[i] >= c) {
+        n++;
+        mass += w[i];
+      }
+    }
+    if (mass >= topP * total) {
+      cut = c;
+      count = n;
+      break;
+    }
+  }
+  const negated = new Float64Array(count);
+  let n = 0;
+  for (let i = 0; i < V; i++) if (w[i] >= cut) negated[n++] = -w[i];
+  negated.sort(); // most likely first
+  let before = 0;
+  for (let j = 0; j < n; j++) {
+    before += -negated[j] / total;
+    if (before >= topP) return -negated[j];
+  }
+  return -negated[n - 1];
 }
 
 /** Anything that turns ids into text (ModelTokenizer does). */

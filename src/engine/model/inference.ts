@@ -186,7 +186,7 @@ export class InferenceSession {
           for (let t = 0; t < Tc; t++) chunk[b * Tc + t] = tokens[b * T + start + t];
         }
         const final = start + Tc === T;
-        const logits = this.#record(chunk, Tc, final ? wanted : null);
+        const logits = this.#record(this.#rec, chunk, Tc, final ? wanted : null, this.#length);
         const pending = logits ? this.#rec.readback(logits.buffer, 0, logits.bytes) : null;
         this.#rec.submit();
         this.#length += Tc;
@@ -203,18 +203,39 @@ export class InferenceSession {
     this.arena.destroy();
   }
 
+  /**
+   * Records, into the caller's `rec` and without submitting, a forward of `tokens` (B, T) at position `offset`
+   * (default: the current length); uploads the ids now. Does not advance `length`. For benchmarks and callers
+   * that batch their own submits. Returns the logits buffer ((B, V) or (B, T, V) f32) and its used bytes.
+   */
+  recordForward(
+    rec: CommandRecorder,
+    tokens: Uint32Array<ArrayBuffer>,
+    wanted: LogitsWanted = 'last',
+    offset = this.#length,
+  ): { buffer: GPUBuffer; bytes: number } {
+    const T = tokens.length / this.batch;
+    if (!Number.isInteger(T) || T < 1 || T > this.maxChunk || offset + T > this.capacity) {
+      throw new RangeError(
+        `InferenceSession.recordForward: ${tokens.length} ids at position ${offset} do not fit ` +
+          `(B = ${this.batch}, maxChunk ${this.maxChunk}, capacity ${this.capacity})`,
+      );
+    }
+    return this.#record(rec, tokens, T, wanted, offset)!;
+  }
+
   /** Uploads the chunk and records the blocks, the final norm and the head; advances nothing. */
   #record(
+    rec: CommandRecorder,
     chunk: Uint32Array<ArrayBuffer>,
     T: number,
     wanted: LogitsWanted | null,
+    offset: number,
   ): { buffer: GPUBuffer; bytes: number } | null {
     const { model } = this;
-    const rec = this.#rec;
     const gpu: Gpu = model.gpu;
     const B = this.batch;
     const N = B * T;
-    const offset = this.#length;
     const { hidden: C, vocab: V, layers: L } = model.dims;
     const a = (buffer: GPUBuffer): TensorRef => ({ binding: buffer, dtype: this.dtype });
     const s = this.#scratch;
