@@ -212,6 +212,7 @@ export async function optimize(
           options: options.trainerOptions(trial.params),
           adapter: outcome.adapter,
         };
+        listener.newBest?.(best);
       }
       finish({ state: 'complete', value });
       return true;

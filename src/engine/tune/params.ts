@@ -80,7 +80,7 @@ export function trialOptions(params: Params, base: TrainerOptions, family: strin
   const optimizer = params.optimizer === undefined ? base.optimizer : String(params.optimizer);
   if (optimizer !== 'adamw' && optimizer !== 'sgd') throw new RangeError(`optimizer: unknown '${optimizer}'`);
   const warmupRatio = num('warmup_ratio');
-  return {
+  const options: TrainerOptions = {
     ...base,
     lora: {
       ...base.lora,
@@ -92,11 +92,16 @@ export function trialOptions(params: Params, base: TrainerOptions, family: strin
     },
     optimizer,
     lr: num('lr') ?? base.lr,
-    weightDecay: num('weight_decay') ?? base.weightDecay,
     schedule: schedule as ScheduleKind,
-    ...(warmupRatio !== undefined ? { warmupRatio, warmupSteps: undefined } : {}),
     batch: num('batch') === undefined ? base.batch : Math.round(num('batch')!),
-    maxGradNorm: num('max_grad_norm') ?? base.maxGradNorm,
-    llrd: num('llrd') ?? base.llrd,
   };
+  // Optional options only when set: an explicit undefined would override the trainer's defaults.
+  const optional = { weightDecay: num('weight_decay'), maxGradNorm: num('max_grad_norm'), llrd: num('llrd') };
+  for (const [key, value] of Object.entries(optional))
+    if (value !== undefined) Object.assign(options, { [key]: value });
+  if (warmupRatio !== undefined) {
+    options.warmupRatio = warmupRatio;
+    delete options.warmupSteps;
+  }
+  return options;
 }
