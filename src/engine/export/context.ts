@@ -1,6 +1,7 @@
 // What every exporter reads: the study and its best trial, the best trial's TrialConfig, the model, the
 // dataset and the version of tunelab. Exporters are pure functions of this (the date is passed in).
-import type { ModelFamily, ModelSpec } from '../model/config.ts';
+import type { LoraModelShape } from '../lora/config.ts';
+import type { ModelFamily } from '../model/config.ts';
 import type { Study } from '../search/study.ts';
 import type { TrialRecord } from '../search/types.ts';
 import type { DatasetFormat } from '../train/data.ts';
@@ -12,7 +13,8 @@ export interface ExportModel {
   /** Hub revision (commit or branch); null when unknown or local. */
   revision: string | null;
   family: ModelFamily;
-  spec?: ModelSpec;
+  /** The architecture (a ModelSpec will do); needed only to lay out adapter parameters. */
+  spec?: LoraModelShape;
 }
 
 export interface ExportDataset {
