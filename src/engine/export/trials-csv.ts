@@ -6,8 +6,7 @@ import type { TrialTiming } from './context.ts';
 
 export function csvField(value: string | number | boolean | null | undefined): string {
   if (value === null || value === undefined) return '';
-  const s =
-    typeof value === 'number' ? (Number.isFinite(value) ? String(value) : String(value)) : String(value);
+  const s = String(value);
   return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 
