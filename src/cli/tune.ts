@@ -4,7 +4,17 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import {
+  datasetFingerprint,
+  EXPORT_PATHS,
+  exportBundle,
+  preset,
+  PRESET_NAMES,
+  type ExportFile,
+  type PresetName,
+} from '../engine/export/index.ts';
+import type { ModelFamily } from '../engine/model/config.ts';
 import {
   createStudy,
   loadStudy,
@@ -15,17 +25,17 @@ import {
   type Study,
   type StudyEvent,
 } from '../engine/search/index.ts';
+import { fieldOfParam, trialConfigFromParams, type TrialConfig } from '../engine/train/config.ts';
 import { dataTokenizer, padIdOf, splitExamples, type Example } from '../engine/train/data.ts';
 import {
   checkObjective,
-  checkTunable,
+  checkSpaceNames,
   defaultPoolSize,
   InProcessSlots,
   OBJECTIVES,
   optimize,
-  PRESET_SPACES,
-  STRUCTURAL,
-  trialOptions,
+  pbtConflicts,
+  trialTrainerOptions,
   type BestTrial,
   type Objective,
   type OptimizeResult,
@@ -63,8 +73,9 @@ tunelab tune --resume DIR [--trials N] [--workers K]
   fixed:       any \`tunelab train\` flag (--seq, --batch, --lr, --r, ...) fixes that value for every trial
 
   Writes to --out: study.jsonl (the study's event log, appended per event), trials.jsonl (how each trial
-  ended, with the reason of a failure), tune.json (the settings, for --resume) and best/ (the best trial's
-  PEFT adapter and configuration). --resume marks trials that were running when the study stopped as failed
+  ended, with the reason of a failure), tune.json (the settings, for --resume), adapter/ (the best trial's
+  PEFT adapter, rewritten whenever a trial beats it) and at the end the export bundle of the best trial
+  (best-config.json, hf/, axolotl.yaml, optuna_search.py, ray_tune_search.py, trials.csv). --resume marks trials that were running when the study stopped as failed
   and asks new ones in their place; finished trials are never run again.`;
 
 const TUNE_FLAGS = {
@@ -87,23 +98,6 @@ const TUNE_FLAGS = {
   'in-process': { type: 'boolean' },
   'base-model': { type: 'string' },
 } as const;
-
-/** Flags that fix a searched parameter, and the parameter. */
-const FIXING_FLAGS: Record<string, string> = {
-  lr: 'lr',
-  r: 'r',
-  alpha: 'lora_alpha',
-  dropout: 'lora_dropout',
-  'weight-decay': 'weight_decay',
-  'warmup-ratio': 'warmup_ratio',
-  warmup: 'warmup_ratio',
-  schedule: 'schedule',
-  batch: 'batch',
-  targets: 'targets',
-  optimizer: 'optimizer',
-  'max-grad-norm': 'max_grad_norm',
-  llrd: 'llrd',
-};
 
 export interface TuneHooks {
   /** Called once the pool is up (tests kill a worker through it). */
@@ -140,11 +134,15 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
     );
 
   const opened = await openModelDir(dir);
-  const base = trainerOptionsFromFlags({ steps: '20', ...flags }, opened.spec);
-  base.evalEvery = numberFlag(flags, 'eval-every', Math.max(1, Math.floor((base.steps ?? 20) / 4)), {
-    min: 1,
-    integer: true,
-  });
+  const family = opened.spec.family;
+  trainerOptionsFromFlags(flags, opened.spec); // every flag checked, errors named by flag
+  const presetName = presetFlag(flags);
+  const fixed = fixedConfig(
+    flags,
+    presetName ? preset(presetName, family).fixed : {},
+    opened.spec.maxPositions,
+  );
+  let base = trialTrainerOptions({}, fixed, family);
   if (base.seq > opened.spec.maxPositions)
     throw new UsageError(`--seq ${base.seq} exceeds the model's ${opened.spec.maxPositions} positions`);
 
@@ -155,7 +153,12 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
   if (valFile)
     validation = (await readDataset(valFile, opened, { seq: base.seq, classes: data.classes })).examples;
   else ({ train, validation } = splitExamples(data.examples, valRatio!, base.seed));
-  if (data.classes) base.classes = data.classes;
+  if (fixed.evalEvery === undefined) {
+    // Four evaluation points per trial: the pruning rungs (and PBT's interval).
+    const steps = base.steps ?? Math.ceil(((base.epochs ?? 1) * train.length) / (base.batch * base.accum));
+    fixed.evalEvery = Math.max(1, Math.floor(steps / 4));
+  }
+  base = trialTrainerOptions({}, fixed, family, data.classes);
   try {
     checkObjective(objective, { classes: data.classes, validation: validation.length });
   } catch (error) {
@@ -176,7 +179,7 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
       process.stderr.write(`warning: study.jsonl line ${e.line} skipped: ${e.reason}\n`);
     study = loaded.study;
   } else {
-    const space = await searchSpace(flags);
+    const space = await searchSpace(flags, presetName, family);
     study = createStudy({
       space,
       sampler: samplerFlag(flags),
@@ -189,7 +192,7 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
     await writeFile(logPath, '');
   }
   if (flags.pbt === true) {
-    const moving = STRUCTURAL.filter((p) => p in study.space.spec);
+    const moving = pbtConflicts(study.space.spec);
     if (moving.length > 0)
       throw new UsageError(
         `--pbt: ${moving.join(', ')} change the adapter or the batches and cannot move mid-trial; fix them with flags`,
@@ -209,8 +212,8 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
     validation,
     padId: padIdOf(dataTokenizer(opened.tokenizer)),
   };
-  const family = opened.spec.family;
-  const options = (params: Record<string, string | number | boolean>) => trialOptions(params, base, family);
+  const options = (params: Record<string, string | number | boolean>) =>
+    trialTrainerOptions(params, fixed, family, data.classes);
 
   const workersFlag = numberFlag(flags, 'workers', undefined, { min: 1, integer: true });
   let size = workersFlag;
@@ -256,7 +259,6 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
   hooks.signal?.addEventListener('abort', onSignal);
   process.once('SIGINT', onSignal);
   const table = new LiveTable(study, objective);
-  const bestDir = join(out, 'best');
   let writing = Promise.resolve();
   let result: OptimizeResult;
   try {
@@ -285,7 +287,7 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
         },
         // The best trial's adapter goes to disk as soon as it is the best: a later crash does not lose it.
         newBest: (best) => {
-          writing = writing.then(() => writeBest(bestDir, best, study.trials.length));
+          if (best.adapter) writing = writing.then(() => writeAdapter(out, best));
         },
       },
     });
@@ -298,28 +300,111 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
     closeSync(log);
     closeSync(trialsLog);
   }
-  if (result.best?.adapter) await writeBest(bestDir, result.best, study.trials.length);
-  printSummary(study, result, out);
+  let written: string[] = [];
+  if (result.best) {
+    const baseModel = stringFlag(flags, 'base-model') ?? dir;
+    const timings = Object.fromEntries(result.results.map((r) => [r.number, { duration: r.seconds }]));
+    const metrics = result.best.metrics;
+    const files = exportBundle(
+      {
+        study,
+        config: trialConfigFromParams(result.best.params, fixed, { family }),
+        fixed,
+        model: { id: baseModel, revision: null, family, spec: opened.spec },
+        dataset: {
+          fingerprint: datasetFingerprint([
+            await readFile(dataFile),
+            ...(valFile ? [await readFile(valFile)] : []),
+          ]),
+          name: basename(dataFile),
+          format: data.format,
+          ...(valFile ? {} : { valRatio }),
+          examples: data.examples.length,
+        },
+        tunelabVersion: await version(),
+        objective,
+        ...(metrics
+          ? {
+              metrics: {
+                valLoss: metrics.valLoss,
+                perplexity: metrics.perplexity,
+                accuracy: metrics.accuracy,
+                macroF1: metrics.macroF1,
+              },
+            }
+          : {}),
+        timings,
+      },
+      result.best.adapter ?? undefined,
+    );
+    written = await writeFiles(out, files);
+  }
+  printSummary(study, result, out, written);
   return result.stopped ? 130 : 0;
 }
 
-/** The best trial's adapter and configuration (the export bundle when src/engine/export lands). */
-async function writeBest(dir: string, best: BestTrial, trials: number): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  if (best.adapter) {
-    for (const [name, contents] of Object.entries(best.adapter)) await writeFile(join(dir, name), contents);
+/** The best trial's PEFT adapter, where the export bundle puts it. */
+async function writeAdapter(out: string, best: BestTrial): Promise<void> {
+  if (!best.adapter) return;
+  await mkdir(join(out, 'adapter'), { recursive: true });
+  await writeFile(join(out, EXPORT_PATHS.adapterConfig), best.adapter['adapter_config.json']);
+  await writeFile(join(out, EXPORT_PATHS.adapterWeights), best.adapter['adapter_model.safetensors']);
+}
+
+/** The export bundle, less study.jsonl (the live log is already there, with every event). */
+async function writeFiles(out: string, files: ExportFile[]): Promise<string[]> {
+  const written: string[] = [];
+  for (const f of files) {
+    if (f.path === EXPORT_PATHS.studyLog) continue;
+    const path = join(out, ...f.path.split('/'));
+    await mkdir(join(path, '..'), { recursive: true });
+    await writeFile(path, f.contents);
+    written.push(f.path);
   }
-  await writeFile(
-    join(dir, 'best.json'),
-    `${JSON.stringify({ trial: best.number, value: best.value, params: best.params, training_args: best.options, trials }, null, 2)}\n`,
-  );
+  return written;
+}
+
+async function version(): Promise<string> {
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+function presetFlag(flags: FlagValues): PresetName | undefined {
+  const name = stringFlag(flags, 'preset') ?? (flags.space === undefined ? 'lora-basic' : undefined);
+  if (name !== undefined && !(PRESET_NAMES as readonly string[]).includes(name))
+    throw new UsageError(`--preset: expected one of ${PRESET_NAMES.join(', ')}, got '${name}'`);
+  return name as PresetName | undefined;
+}
+
+/**
+ * The values every trial shares: the preset's, then each train flag given (a flag wins over the preset and
+ * removes its parameter from the space), then tune's own defaults (20 steps, seq ≤ the model's positions).
+ */
+function fixedConfig(
+  flags: FlagValues,
+  presetFixed: Partial<TrialConfig>,
+  maxPositions: number,
+): Partial<TrialConfig> {
+  const fixed: Record<string, unknown> = { ...presetFixed };
+  for (const flag of Object.keys(TRAIN_FLAGS)) {
+    const field = fieldOfParam(flag);
+    if (flags[flag] !== undefined && field !== undefined) fixed[field] = flags[flag];
+  }
+  if (fixed.steps === undefined && fixed.epochs === undefined) fixed.steps = 20;
+  fixed.seq ??= Math.min(256, maxPositions);
+  return fixed as Partial<TrialConfig>;
 }
 
 /** The space from --space or --preset, less the parameters a train flag fixes. */
-async function searchSpace(flags: FlagValues): Promise<SpaceSpec> {
+async function searchSpace(
+  flags: FlagValues,
+  presetName: PresetName | undefined,
+  family: ModelFamily,
+): Promise<SpaceSpec> {
   const file = stringFlag(flags, 'space');
-  const preset = stringFlag(flags, 'preset');
-  if (file && preset) throw new UsageError('give --space or --preset, not both');
+  if (file && flags.preset !== undefined) throw new UsageError('give --space or --preset, not both');
   let space: SpaceSpec;
   if (file) {
     const text = await readFile(file, 'utf8').catch((e: Error) => {
@@ -330,23 +415,21 @@ async function searchSpace(flags: FlagValues): Promise<SpaceSpec> {
     } catch (e) {
       throw new UsageError(`--space: ${file} is not JSON: ${(e as Error).message}`);
     }
-  } else {
-    const name = preset ?? 'lora-basic';
-    if (!(name in PRESET_SPACES))
-      throw new UsageError(
-        `--preset: expected one of ${Object.keys(PRESET_SPACES).join(', ')}, got '${name}'`,
-      );
-    space = structuredClone(PRESET_SPACES[name]);
-  }
-  for (const [flag, param] of Object.entries(FIXING_FLAGS)) {
-    if (flags[flag] === undefined || !(param in space)) continue;
-    delete space[param];
-    // A value derived from it (lora_alpha = 2·r) follows the flag's value through the train defaults.
-    for (const [name, spec] of Object.entries(space))
-      if (spec.type === 'derived' && spec.from === param) delete space[name];
+  } else space = structuredClone(preset(presetName ?? 'lora-basic', family).space);
+  const flagged = new Set(
+    Object.keys(TRAIN_FLAGS)
+      .filter((f) => flags[f] !== undefined)
+      .map((f) => fieldOfParam(f)),
+  );
+  for (const name of Object.keys(space)) {
+    if (!flagged.has(fieldOfParam(name))) continue;
+    delete space[name];
+    // A value derived from it (lora_alpha = 2·r) follows the flag through the config defaults.
+    for (const [other, spec] of Object.entries(space))
+      if (spec.type === 'derived' && spec.from === name) delete space[other];
   }
   try {
-    checkTunable(space);
+    checkSpaceNames(space);
   } catch (e) {
     throw new UsageError(`--space: ${(e as Error).message}`);
   }
@@ -464,7 +547,7 @@ class LiveTable {
   }
 }
 
-function printSummary(study: Study, result: OptimizeResult, out: string) {
+function printSummary(study: Study, result: OptimizeResult, out: string, written: string[]) {
   const count = (s: string) => study.trials.filter((t) => t.state === s).length;
   const lines = [
     `${study.trials.length} trials: ${count('complete')} complete, ${count('pruned')} pruned, ${count('failed')} failed` +
@@ -474,6 +557,8 @@ function printSummary(study: Study, result: OptimizeResult, out: string) {
   const best = study.bestTrial;
   if (best)
     lines.push(`best: trial ${best.number}, value ${best.value!.toFixed(4)}, ${fmtParams(best.params)}`);
-  lines.push(`wrote study.jsonl, trials.jsonl, tune.json${result.best?.adapter ? ', best/' : ''} to ${out}`);
+  lines.push(
+    `wrote study.jsonl, trials.jsonl, tune.json${written.length ? `, ${written.join(', ')}` : ''} to ${out}`,
+  );
   process.stdout.write(`${lines.join('\n')}\n`);
 }

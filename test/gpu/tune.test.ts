@@ -116,11 +116,16 @@ describe('tunelab tune on two worker threads', () => {
     for (const t of hopeless) expect(t.state).toBe('pruned');
     const best = study.bestTrial!;
     expect(best.params.lr).toBe(3e-2);
-    const saved = JSON.parse(await readFile(join(out, 'best', 'best.json'), 'utf8'));
-    expect(saved.trial).toBe(best.number);
-    const config = JSON.parse(await readFile(join(out, 'best', 'adapter_config.json'), 'utf8'));
+    // The export bundle of the best trial, with its trained adapter.
+    const saved = JSON.parse(await readFile(join(out, 'best-config.json'), 'utf8'));
+    expect(JSON.stringify(saved)).toContain(`"trial":${best.number}`);
+    const config = JSON.parse(await readFile(join(out, 'adapter', 'adapter_config.json'), 'utf8'));
     expect(config.r).toBe(4);
-    expect((await readFile(join(out, 'best', 'adapter_model.safetensors'))).byteLength).toBeGreaterThan(1000);
+    expect((await readFile(join(out, 'adapter', 'adapter_model.safetensors'))).byteLength).toBeGreaterThan(
+      1000,
+    );
+    for (const f of ['hf/training_args.json', 'axolotl.yaml', 'optuna_search.py', 'trials.csv'])
+      expect((await readFile(join(out, f), 'utf8')).length).toBeGreaterThan(0);
   });
 
   it('GP sampler: 6 trials complete, each evaluated at every rung', async () => {

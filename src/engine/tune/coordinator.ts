@@ -59,6 +59,8 @@ export interface BestTrial {
   value: number;
   params: Params;
   options: TrainerOptions;
+  /** The final evaluation (null for a best trial found in a resumed log). */
+  metrics: EvalMetrics | null;
   adapter: TrialOutcome['adapter'];
 }
 
@@ -107,6 +109,7 @@ export async function optimize(
       value: prior.value!,
       params: prior.params,
       options: options.trainerOptions(prior.params),
+      metrics: null,
       adapter: null,
     };
 
@@ -210,6 +213,7 @@ export async function optimize(
           value,
           params: trial.params,
           options: options.trainerOptions(trial.params),
+          metrics: outcome.lastEval,
           adapter: outcome.adapter,
         };
         listener.newBest?.(best);

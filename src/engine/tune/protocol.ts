@@ -3,6 +3,7 @@
 // fresh adapter; during a trial it calls back with every step and, at every evaluation, waits for the
 // coordinator's directive (continue, prune, or exploit another trial's checkpoint under PBT).
 import type { PrecisionChoice } from '../gpu/index.ts';
+import type { PeftAdapterFiles } from '../lora/peft.ts';
 import type { Example } from '../train/data.ts';
 import type { EvalMetrics, StepMetrics, TrainerCheckpoint, TrainerOptions } from '../train/trainer.ts';
 
@@ -56,7 +57,7 @@ export interface TrialOutcome {
   state: 'complete' | 'pruned' | 'stopped';
   steps: number;
   lastEval: EvalMetrics | null;
-  adapter: { 'adapter_config.json': string; 'adapter_model.safetensors': Uint8Array } | null;
+  adapter: PeftAdapterFiles | null;
   checkpoint: TrainerCheckpoint | null;
 }
 

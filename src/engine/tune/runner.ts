@@ -164,12 +164,7 @@ export function createTrialRunner(host: RunnerHost) {
       state,
       steps: trainer.step,
       lastEval,
-      adapter: adapter
-        ? {
-            'adapter_config.json': adapter['adapter_config.json'],
-            'adapter_model.safetensors': adapter['adapter_model.safetensors'],
-          }
-        : null,
+      adapter,
       checkpoint,
     };
     return host.transfer(outcome, buffers);

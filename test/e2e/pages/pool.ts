@@ -1,12 +1,11 @@
 // Test page (served by the e2e Vite server): a tiny checkpoint built here, a 2-trial study on a pool of two
 // dedicated Workers, each with its own GPUDevice. The outcome lands in `window.poolResult`.
-import { ALL_LINEAR } from '../../../src/engine/lora/config.ts';
 import { memoryFiles } from '../../../src/engine/model/byte-source.ts';
 import { openModel } from '../../../src/engine/model/open.ts';
 import { createStudy } from '../../../src/engine/search/index.ts';
 import { dataTokenizer, padIdOf, parseDataset, splitExamples } from '../../../src/engine/train/data.ts';
-import type { TrainerOptions } from '../../../src/engine/train/trainer.ts';
-import { optimize, trialOptions } from '../../../src/engine/tune/index.ts';
+import type { TrialConfig } from '../../../src/engine/train/config.ts';
+import { optimize, trialTrainerOptions } from '../../../src/engine/tune/index.ts';
 import { WorkerPool } from '../../../src/workers/pool.ts';
 import { spawnBrowserWorker } from '../../../src/workers/spawn-browser.ts';
 import { buildTinyModel } from '../../fixtures/tiny-models.ts';
@@ -36,13 +35,11 @@ async function main(): Promise<PoolResult> {
   const tok = dataTokenizer(opened.tokenizer);
   const data = parseDataset('add.jsonl', rows.join('\n'), tok, { seq: 8 });
   const { train, validation } = splitExamples(data.examples, 0.25, 1);
-  const base: TrainerOptions = {
-    lora: { r: 4, alpha: 8, dropout: 0, targets: ALL_LINEAR, rslora: false },
-    optimizer: 'adamw',
-    lr: 1e-2,
+  const fixed: Partial<TrialConfig> = {
+    targets: 'all-linear',
+    r: 4,
     schedule: 'constant',
     batch: 2,
-    accum: 1,
     seq: 8,
     steps: 4,
     seed: 1,
@@ -66,7 +63,7 @@ async function main(): Promise<PoolResult> {
   const result = await optimize(study, pool, {
     trials: 2,
     objective: 'val_loss',
-    trainerOptions: (params) => trialOptions(params, base, opened.spec.family),
+    trainerOptions: (params) => trialTrainerOptions(params, fixed, opened.spec.family),
     baseModel: 'tiny-llama',
     listener: {
       trialStarted: (t) => log(`trial ${t.number} on worker ${t.slot}: lr ${t.params.lr}`),
