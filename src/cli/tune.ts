@@ -188,8 +188,14 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
       seed: base.seed,
       onEvent: (e) => pending.push(e),
     });
+    const existing = await readFile(logPath, 'utf8').catch(() => '');
+    if (existing.trim() !== '')
+      throw new UsageError(
+        `--out: '${out}' already holds a study; continue it with --resume ${out} or pick another --out`,
+      );
     await writeFile(join(out, 'tune.json'), `${JSON.stringify({ flags }, null, 2)}\n`);
     await writeFile(logPath, '');
+    await writeFile(join(out, 'trials.jsonl'), '');
   }
   if (flags.pbt === true) {
     const moving = pbtConflicts(study.space.spec);

@@ -291,6 +291,9 @@ describe('tunelab tune on two worker threads', () => {
     await expect(tune([...base, '--preset', 'lora-basic', '--pbt'])).rejects.toThrow(
       /--pbt: r change the adapter/,
     );
+    await expect(tune([...base.slice(0, -1), join(dir, 'gp')])).rejects.toThrow(
+      /already holds a study; continue it with --resume/,
+    );
     await expect(tune([...base, '--objective', 'accuracy'])).rejects.toThrow(
       /--objective: objective accuracy: only available for classification data/,
     );
