@@ -3,6 +3,7 @@ import { DatasetError } from '../engine/train/data.ts';
 import { GpuError } from '../engine/gpu/index.ts';
 import { UsageError } from './args.ts';
 import { EVAL_USAGE, evalCommand } from './eval.ts';
+import { GENERATE_USAGE, generateCommand } from './generate.ts';
 import { TRAIN_USAGE, trainCommand } from './train.ts';
 import { TUNE_USAGE, tuneCommand } from './tune.ts';
 
@@ -11,6 +12,11 @@ type Command = { run: (argv: string[]) => Promise<number>; usage: string; summar
 export const COMMANDS: Record<string, Command> = {
   train: { run: trainCommand, usage: TRAIN_USAGE, summary: 'fine-tune a LoRA adapter' },
   eval: { run: evalCommand, usage: EVAL_USAGE, summary: 'loss and perplexity of a model on a file' },
+  generate: {
+    run: generateCommand,
+    usage: GENERATE_USAGE,
+    summary: 'continue a prompt (KV cache), optionally with an adapter',
+  },
   tune: {
     run: (argv) => tuneCommand(argv),
     usage: TUNE_USAGE,

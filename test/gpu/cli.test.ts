@@ -184,3 +184,38 @@ describe('tunelab train', () => {
     expect(existsSync(out)).toBe(false);
   });
 });
+
+describe('tunelab generate', () => {
+  it('streams the prompt and a greedy continuation through the adapter tunelab train wrote', async () => {
+    const out = join(dir, 'gen-adapter');
+    await run([
+      'train',
+      '--model',
+      modelDir,
+      '--data',
+      join(dir, 'data.txt'),
+      '--out',
+      out,
+      '--steps',
+      '0',
+      '--seq',
+      '16',
+    ]);
+    const args = [
+      'generate',
+      '--model',
+      modelDir,
+      '--prompt',
+      'hello',
+      '--max-new-tokens',
+      '6',
+      '--adapter',
+      out,
+    ];
+    const first = await run(args);
+    expect(first.code).toBe(0);
+    expect(first.stdout.startsWith('hello')).toBe(true);
+    expect(first.stderr).toMatch(/\d+ tokens, stopped: (length|eos)/);
+    expect((await run(args)).stdout).toBe(first.stdout);
+  });
+});
