@@ -96,7 +96,9 @@ export async function trainCommand(argv: string[]): Promise<number> {
         onEval: (m) => {
           void metrics.write(`${JSON.stringify({ type: 'eval', ...m })}\n`);
           const scores =
-            m.accuracy === undefined ? '' : `, accuracy ${m.accuracy.toFixed(3)}, macro-F1 ${m.macroF1!.toFixed(3)}`;
+            m.accuracy === undefined
+              ? ''
+              : `, accuracy ${m.accuracy.toFixed(3)}, macro-F1 ${m.macroF1!.toFixed(3)}`;
           process.stderr.write(
             `\neval at step ${m.step}: val loss ${m.valLoss.toFixed(4)}, perplexity ${m.perplexity.toFixed(3)}${scores}\n`,
           );
