@@ -2,11 +2,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BufferArena } from '../engine/gpu/index.ts';
-import { loraScaling } from '../engine/lora/config.ts';
 import { importPeftAdapter } from '../engine/lora/peft.ts';
 import { generate } from '../engine/model/generate.ts';
 import { InferenceSession, asInferenceModel } from '../engine/model/inference.ts';
 import type { LoraAdapter } from '../engine/model/linear.ts';
+import { loraAdapters } from '../engine/model/lora-bindings.ts';
 import { numberFlag, parseFlags, precisionFlag, stringFlag, UsageError } from './args.ts';
 import { loadOntoGpu, openModelDir } from './common.ts';
 import { cliGpu } from './gpu.ts';
@@ -59,24 +59,15 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const arena = new BufferArena(gpu);
   try {
     const loaded = await loadOntoGpu(gpu, opened, gpu.precision);
-    const adapters = new Map<string, LoraAdapter>();
-    if (adapter) {
-      const params = arena.upload('adapter', adapter.params as Float32Array<ArrayBuffer>);
-      const scaling = loraScaling(adapter.config);
-      adapter.layout.modules.forEach((module, i) => {
-        const [a, b] = adapter.layout.segments.filter((s) => s.module === i);
-        const range = (s: typeof a) => ({ buffer: params, offset: s.byteOffset, size: 4 * s.length });
-        // Inference never touches gradients: dA/dB point at the weights and are never written.
-        adapters.set(module.path, {
-          r: adapter.config.r,
-          scaling,
-          a: range(a),
-          b: range(b),
-          dA: range(a),
-          dB: range(b),
-        });
-      });
-    }
+    // Inference: no gradients, and dropout is off (the session's linear context is in eval mode).
+    const adapters = adapter
+      ? loraAdapters(
+          adapter.config,
+          adapter.layout,
+          arena.upload('adapter', adapter.params as Float32Array<ArrayBuffer>),
+          null,
+        )
+      : new Map<string, LoraAdapter>();
     const session = new InferenceSession(asInferenceModel(loaded.withAdapters(adapters)), { capacity });
     process.stdout.write(prompt);
     const result = await generate(session, ids, {

@@ -9,7 +9,6 @@ import {
   CommandRecorder,
   GpuLimitError,
   STORAGE_USAGE,
-  type BufferBinding,
   type Gpu,
   type PendingRead,
 } from '../gpu/index.ts';
@@ -22,12 +21,12 @@ import {
   type SegmentTableRef,
 } from '../kernels/optimizer.ts';
 import { decodeEmbeddingErrors, EMBEDDING_ERROR_WORDS, embeddingError } from '../kernels/embedding.ts';
-import { loraScaling, peftTargetModules, resolveTargets, type LoraConfig } from '../lora/config.ts';
+import { peftTargetModules, resolveTargets, type LoraConfig } from '../lora/config.ts';
 import { estimateMemory, memoryProblems } from '../model/memory.ts';
 import { initLoraParams, loraLayout, optimizerSegments, type LoraLayout } from '../lora/init.ts';
 import { exportPeftAdapter, type PeftAdapterFiles } from '../lora/peft.ts';
 import type { CausalLM, TrainingActivations } from '../model/causal-lm.ts';
-import type { LoraAdapter } from '../model/linear.ts';
+import { loraAdapters } from '../model/lora-bindings.ts';
 import type { LoadedModel } from '../model/load.ts';
 import { BatchIterator, type BatchPosition, type Example } from './data.ts';
 import { evaluateClassification, labelCompletions } from './classify.ts';
@@ -210,25 +209,7 @@ export class Trainer {
       gpu.device.queue.writeBuffer(buffer, 0, new Uint8Array(buffer.size));
     }
 
-    const adapters = new Map<string, LoraAdapter>();
-    const scaling = loraScaling(o.lora);
-    const range = (buffer: GPUBuffer, s: { byteOffset: number; length: number }): BufferBinding => ({
-      buffer,
-      offset: s.byteOffset,
-      size: 4 * s.length,
-    });
-    this.layout.modules.forEach((module, i) => {
-      const [a, b] = this.layout.segments.filter((s) => s.module === i);
-      adapters.set(module.path, {
-        r: o.lora.r,
-        scaling,
-        a: range(this.#params, a),
-        b: range(this.#params, b),
-        dA: range(this.#grads, a),
-        dB: range(this.#grads, b),
-        dropout: o.lora.dropout > 0 ? { p: o.lora.dropout, seed: o.seed >>> 0, stream: i } : undefined,
-      });
-    });
+    const adapters = loraAdapters(o.lora, this.layout, this.#params, this.#grads, o.seed);
     this.model = loaded.withAdapters(adapters);
     this.acts = this.model.createActivations(arena, o.batch, o.seq);
     const N = o.batch * o.seq;
