@@ -1,12 +1,8 @@
 // `tunelab generate`: streams a continuation of a prompt with the KV cache, optionally through a PEFT adapter.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BufferArena } from '../engine/gpu/index.ts';
 import { importPeftAdapter } from '../engine/lora/peft.ts';
-import { generate } from '../engine/model/generate.ts';
-import { InferenceSession, asInferenceModel } from '../engine/model/inference.ts';
-import type { LoraAdapter } from '../engine/model/linear.ts';
-import { loraAdapters } from '../engine/model/lora-bindings.ts';
+import { PromptError, promptIds, TextGenerator } from '../engine/model/text-generator.ts';
 import { numberFlag, parseFlags, precisionFlag, stringFlag, UsageError } from './args.ts';
 import { loadOntoGpu, openModelDir } from './common.ts';
 import { cliGpu } from './gpu.ts';
@@ -38,13 +34,11 @@ export async function generateCommand(argv: string[]): Promise<number> {
     topP: numberFlag(flags, 'top-p', 1, { above: 0, max: 1 }),
     seed: numberFlag(flags, 'seed', 0, { min: 0, integer: true }),
   };
-  const ids = opened.tokenizer.encode(prompt, { addSpecialTokens: true });
-  if (ids.length === 0) throw new UsageError('--prompt: the prompt encodes to no tokens');
-  const capacity = Math.min(opened.spec.maxPositions, ids.length + maxNewTokens);
-  if (ids.length >= capacity) {
-    throw new UsageError(
-      `--prompt: ${ids.length} tokens leave no room in the model's ${opened.spec.maxPositions} positions`,
-    );
+  try {
+    promptIds(opened, prompt, maxNewTokens);
+  } catch (e) {
+    if (e instanceof PromptError) throw new UsageError(`--prompt: ${e.message}`);
+    throw e;
   }
   const adapterDir = stringFlag(flags, 'adapter');
   const adapter = adapterDir
@@ -54,42 +48,23 @@ export async function generateCommand(argv: string[]): Promise<number> {
         opened.spec,
       )
     : null;
-
+  let generator: TextGenerator | null = null;
   const gpu = await cliGpu(precisionFlag(flags));
-  const arena = new BufferArena(gpu);
   try {
-    const loaded = await loadOntoGpu(gpu, opened, gpu.precision);
-    // Inference: no gradients, and dropout is off (the session's linear context is in eval mode).
-    const adapters = adapter
-      ? loraAdapters(
-          adapter.config,
-          adapter.layout,
-          arena.upload('adapter', adapter.params as Float32Array<ArrayBuffer>),
-          null,
-        )
-      : new Map<string, LoraAdapter>();
-    const session = new InferenceSession(asInferenceModel(loaded.withAdapters(adapters)), { capacity });
+    generator = new TextGenerator(gpu, opened, await loadOntoGpu(gpu, opened, gpu.precision));
     process.stdout.write(prompt);
-    const result = await generate(session, ids, {
+    const result = await generator.generate({
       ...sampling,
+      prompt,
       maxNewTokens,
-      // config.json's EOS ids and the tokenizer's (training rows end with the tokenizer's).
-      eosTokenIds: [
-        ...new Set([
-          ...opened.spec.eosTokenIds,
-          ...(opened.tokenizer.eosTokenId === null ? [] : [opened.tokenizer.eosTokenId]),
-        ]),
-      ],
-      tokenizer: { decode: (t) => opened.tokenizer.decode(t) },
-      onToken: (_id, text) => process.stdout.write(text),
+      adapter,
+      onText: (text) => process.stdout.write(text),
     });
     process.stdout.write('\n');
     process.stderr.write(`${result.tokens.length} tokens, stopped: ${result.stopReason}\n`);
-    session.destroy();
-    loaded.destroy();
     return 0;
   } finally {
-    arena.destroy();
+    generator?.loaded.destroy();
     gpu.destroy();
   }
 }
