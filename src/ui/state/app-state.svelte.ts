@@ -10,6 +10,7 @@ import { ModelState } from './model-state.svelte.ts';
 import { RunState } from './run-state.svelte.ts';
 import { SearchState } from './search-state.svelte.ts';
 import { TryState } from './try-state.svelte.ts';
+import { workerGenerator } from '../lib/worker-generator.ts';
 
 export const STEPS = ['Model', 'Data', 'Search', 'Run', 'Results', 'Export', 'Try'] as const;
 export type StepName = (typeof STEPS)[number];
@@ -37,6 +38,18 @@ export class AppState {
     Export: this.run.best !== null,
     Try: this.model.phase === 'ready',
   } satisfies Record<StepName, boolean>);
+
+  constructor() {
+    this.try.generator = workerGenerator(() =>
+      this.model.phase === 'ready' && this.model.ref
+        ? {
+            key: `${this.model.loads}:${this.model.ref.label}`,
+            files: this.model.blobs,
+            precision: this.search.settings.precision,
+          }
+        : null,
+    );
+  }
 
   async init(): Promise<void> {
     await this.gpu.detect();

@@ -52,6 +52,8 @@ export class ModelState {
   opened = $state.raw<OpenedModel | null>(null);
   ref = $state.raw<ModelRef | null>(null);
   cached = $state.raw<CachedModel[]>([]);
+  /** Counts successful loads: tells a Worker holding a model whether the page's model changed. */
+  loads = $state(0);
   online = $state(typeof navigator === 'undefined' ? true : navigator.onLine);
   #blobs: Record<string, Blob> = {};
 
@@ -144,6 +146,7 @@ export class ModelState {
       this.opened = await openModel(files);
       this.#blobs = blobs;
       this.ref = ref;
+      this.loads++;
       this.phase = 'ready';
     } catch (e) {
       this.phase = 'error';

@@ -1,5 +1,7 @@
 // The Try step: one prompt, the base model and base + best adapter side by side, streamed token by token.
-// Generation (KV cache) comes from the engine's generator; until it is available the step says so.
+// Generation (KV cache) runs in a Worker of its own (src/ui/lib/worker-generator.ts); the generator is
+// pluggable so the state can be driven without one.
+import { describeError } from '../lib/errors.ts';
 
 export interface GenerateRequest {
   prompt: string;
@@ -11,7 +13,24 @@ export interface GenerateRequest {
   signal: AbortSignal;
 }
 
-export type Generate = (req: GenerateRequest) => Promise<void>;
+export interface Generated {
+  /** The whole generated text (the streamed pieces may hold back a split character at the end). */
+  text: string;
+  /** The new token ids (prompt and EOS excluded). */
+  tokens: number[];
+  stopReason: 'eos' | 'length' | 'capacity' | 'aborted';
+}
+
+export type Generate = (req: GenerateRequest) => Promise<Generated>;
+
+const STOPPED: Record<Generated['stopReason'], string> = {
+  eos: 'stopped at end of text',
+  length: 'token limit reached',
+  capacity: "the model's context is full",
+  aborted: 'cancelled',
+};
+
+const summary = (g: Generated) => `${g.tokens.length} tokens · ${STOPPED[g.stopReason]}`;
 
 export class TryState {
   prompt = $state('12+34=');
@@ -19,6 +38,11 @@ export class TryState {
   temperature = $state(0);
   base = $state('');
   tuned = $state('');
+  /** How each side ended, e.g. '16 tokens · token limit reached'. */
+  baseInfo = $state('');
+  tunedInfo = $state('');
+  baseIds = $state.raw<number[]>([]);
+  tunedIds = $state.raw<number[]>([]);
   busy = $state(false);
   error = $state('');
   generator = $state.raw<Generate | null>(null);
@@ -29,8 +53,8 @@ export class TryState {
     if (!gen || this.busy) return;
     this.busy = true;
     this.error = '';
-    this.base = '';
-    this.tuned = '';
+    this.base = this.tuned = this.baseInfo = this.tunedInfo = '';
+    this.baseIds = this.tunedIds = [];
     const controller = (this.#controller = new AbortController());
     const common = {
       prompt: this.prompt,
@@ -39,10 +63,18 @@ export class TryState {
       signal: controller.signal,
     };
     try {
-      await gen({ ...common, adapter: null, onText: (t) => (this.base = t) });
-      if (adapter) await gen({ ...common, adapter, onText: (t) => (this.tuned = t) });
+      const base = await gen({ ...common, adapter: null, onText: (t) => (this.base = t) });
+      this.base = base.text;
+      this.baseInfo = summary(base);
+      this.baseIds = base.tokens;
+      if (adapter) {
+        const tuned = await gen({ ...common, adapter, onText: (t) => (this.tuned = t) });
+        this.tuned = tuned.text;
+        this.tunedInfo = summary(tuned);
+        this.tunedIds = tuned.tokens;
+      }
     } catch (e) {
-      this.error = e instanceof Error ? e.message : String(e);
+      this.error = describeError(e);
     } finally {
       this.busy = false;
       this.#controller = null;
