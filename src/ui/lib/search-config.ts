@@ -1,11 +1,18 @@
 // The Search step's settings as plain data (persisted with a study), and the two translations the run needs:
 // form rows → the engine's SpaceSpec (validated by createSpace, whose errors name the parameter), and one
-// trial's params → TrainerOptions. Hyperparameters the form does not search stay at their fixed value.
+// trial's params → the engine's TrialConfig → TrainerOptions (the mapping the CLI and the exports use too).
+// Hyperparameters the form does not search stay at their fixed value.
 
 import type { ModelSpec } from '../../engine/model/config.ts';
 import type { PrecisionChoice } from '../../engine/gpu/precision.ts';
 import type { Choice, Params, PrunerSpec, SamplerName, SpaceSpec } from '../../engine/search/index.ts';
-import type { ScheduleKind } from '../../engine/train/schedule.ts';
+import { ALL_LINEAR } from '../../engine/lora/config.ts';
+import {
+  attentionTargets as engineAttentionTargets,
+  trainerOptionsOf,
+  trialConfigFromParams,
+  type TrialConfig,
+} from '../../engine/train/config.ts';
 import type { TrainerOptions } from '../../engine/train/trainer.ts';
 
 export type ParamMode = 'fixed' | 'range' | 'choices' | 'derived';
@@ -256,9 +263,9 @@ export function fixedProblems(rows: readonly ParamRow[]): Partial<Record<HyperNa
   return out;
 }
 
-/** Attention-only targets of a family, as PEFT names them. */
+/** Attention-only targets of a family, as PEFT names them (the engine's list). */
 export function attentionTargets(family: ModelSpec['family']): string[] {
-  return family === 'gpt2' ? ['c_attn'] : ['q_proj', 'v_proj'];
+  return engineAttentionTargets(family);
 }
 
 export interface TrialBudget {
@@ -266,6 +273,29 @@ export interface TrialBudget {
   seq: number;
   seed: number;
   classes?: readonly string[];
+  /** Evaluate every N steps (and at the end); default 0, only at the end. */
+  evalEvery?: number;
+  /** The GPU precision the study asked for; only the exported configuration records it. */
+  precision?: PrecisionChoice;
+}
+
+/**
+ * One trial's full training configuration, in the engine's vocabulary (src/engine/train/config.ts): the form's
+ * names (lr, r, lora_alpha, lora_dropout, weight_decay, warmup_ratio, schedule, batch, targets) are search-space
+ * names the engine maps itself, 'attention' targets included; the budget fixes steps, seq, seed (and evalEvery
+ * and precision when given). The one default the form differs on: targets are 'all-linear' when no row gives
+ * them (the engine's are q/v only). Bad values throw a TrialConfigError naming the parameter and the value.
+ */
+export function trialConfig(params: Params, family: ModelSpec['family'], budget: TrialBudget): TrialConfig {
+  const fixed: Partial<TrialConfig> = {
+    targets: ALL_LINEAR,
+    steps: budget.steps,
+    seq: budget.seq,
+    seed: budget.seed,
+    ...(budget.evalEvery !== undefined ? { evalEvery: budget.evalEvery } : {}),
+    ...(budget.precision ? { precision: budget.precision } : {}),
+  };
+  return trialConfigFromParams(params, fixed, { family });
 }
 
 /** One trial's full hyperparameters (fixed and sampled) → what the Trainer takes. Throws naming the value. */
@@ -274,38 +304,10 @@ export function trainerOptions(
   family: ModelSpec['family'],
   budget: TrialBudget,
 ): TrainerOptions {
-  const num = (name: HyperName, fallback: number): number => {
-    const v = params[name];
-    if (v === undefined) return fallback;
-    if (typeof v !== 'number' || !Number.isFinite(v))
-      throw new Error(`${HYPERPARAMETERS[name].label}: '${String(v)}' is not a number`);
-    return v;
-  };
-  const r = Math.round(num('r', 8));
-  const targets = String(params.targets ?? 'all-linear');
-  const schedule = String(params.schedule ?? 'linear');
-  if (!['constant', 'linear', 'cosine'].includes(schedule))
-    throw new Error(`LR schedule: unknown '${schedule}'`);
-  return {
-    lora: {
-      r,
-      alpha: num('lora_alpha', 2 * r),
-      dropout: num('lora_dropout', 0),
-      targets: targets === 'attention' ? attentionTargets(family) : 'all-linear',
-      rslora: false,
-    },
-    optimizer: 'adamw',
-    lr: num('lr', 2e-4),
-    weightDecay: num('weight_decay', 0),
-    schedule: schedule as ScheduleKind,
-    warmupRatio: num('warmup_ratio', 0),
-    batch: Math.round(num('batch', 4)),
-    accum: 1,
-    seq: budget.seq,
-    steps: budget.steps,
-    seed: budget.seed,
-    ...(budget.classes ? { classes: budget.classes } : {}),
-  };
+  return trainerOptionsOf(
+    trialConfig(params, family, budget),
+    budget.classes ? { classes: budget.classes } : {},
+  );
 }
 
 export function prunerSpec(name: SearchSettings['pruner'], steps: number): PrunerSpec {
