@@ -1,0 +1,310 @@
+// The Export step's files (src/ui/lib/exports.ts) from a real study, the page's real settings and a real PEFT
+// adapter, through the engine's export library; and the UI's trial → TrainerOptions mapping, which the
+// exports share with the trial workers.
+import { describe, expect, it } from 'vitest';
+import { EXPORT_PATHS } from '../../src/engine/export/bundle.ts';
+import { resolveTargets } from '../../src/engine/lora/config.ts';
+import { initLoraParams, loraLayout } from '../../src/engine/lora/init.ts';
+import { exportPeftAdapter } from '../../src/engine/lora/peft.ts';
+import { parseModelConfig } from '../../src/engine/model/config.ts';
+import type { ModelSpec } from '../../src/engine/model/config.ts';
+import { createStudy } from '../../src/engine/search/index.ts';
+import type { Params, Study } from '../../src/engine/search/index.ts';
+import { loraConfigOf } from '../../src/engine/train/config.ts';
+import type { StudyMeta } from '../../src/ui/lib/db.ts';
+import { downloadName, exportFiles } from '../../src/ui/lib/exports.ts';
+import type { BestAdapter, ExportFile, ExportInput } from '../../src/ui/lib/exports.ts';
+import {
+  defaultSettings,
+  fixedParams,
+  spaceSpec,
+  trainerOptions,
+  trialConfig,
+  type SearchSettings,
+} from '../../src/ui/lib/search-config.ts';
+import { version } from '../../package.json';
+
+const LLAMA: ModelSpec = parseModelConfig({
+  architectures: ['LlamaForCausalLM'],
+  hidden_size: 16,
+  intermediate_size: 32,
+  max_position_embeddings: 64,
+  num_attention_heads: 2,
+  num_hidden_layers: 2,
+  num_key_value_heads: 1,
+  vocab_size: 50,
+});
+const GPT2: ModelSpec = parseModelConfig({
+  architectures: ['GPT2LMHeadModel'],
+  n_embd: 16,
+  n_head: 2,
+  n_layer: 2,
+  n_positions: 64,
+  vocab_size: 50,
+});
+
+/** A made-up validation loss, lowest near lr = 1e-2 and r = 8. */
+const madeUpLoss = (p: Params): number =>
+  1 + (Math.log10(p.lr as number) + 2) ** 2 + 0.1 * Math.abs((p.r as number) - 8);
+
+function studyOf(settings: SearchSettings, trials: number): Study {
+  const study = createStudy({ space: spaceSpec(settings.rows), sampler: 'random', seed: settings.seed });
+  for (let i = 0; i < trials; i++) {
+    const trial = study.ask();
+    trial.report(1, madeUpLoss(trial.params) + 0.5);
+    if (i === 1) study.tell(trial, { state: 'pruned' });
+    else study.tell(trial, madeUpLoss(trial.params));
+  }
+  return study;
+}
+
+function metaOf(settings: SearchSettings, study: Study): StudyMeta {
+  return {
+    id: 'study-1',
+    name: 'test study',
+    created: 0,
+    updated: 0,
+    status: 'finished',
+    model: { kind: 'hub', label: 'SmolLM2', repo: 'HuggingFaceTB/SmolLM2-135M', revision: 'main' },
+    dataFile: 'addition.jsonl',
+    settings,
+    trials: study.trials.length,
+    bestValue: study.bestTrial?.value ?? null,
+    bestTrial: study.bestTrial?.number ?? null,
+  };
+}
+
+/** The PEFT files the trial worker would have kept for the best trial. */
+function adapterOf(settings: SearchSettings, study: Study, spec: ModelSpec): BestAdapter {
+  const best = study.bestTrial!;
+  const config = trialConfig({ ...fixedParams(settings.rows), ...best.params }, spec.family, {
+    steps: settings.stepsPerTrial,
+    seq: settings.seq,
+    seed: settings.seed + best.number,
+  });
+  const lora = loraConfigOf(config);
+  const layout = loraLayout(resolveTargets(lora, spec), lora.r);
+  const files = exportPeftAdapter(lora, spec, layout, initLoraParams(layout, 3), {
+    baseModel: 'HuggingFaceTB/SmolLM2-135M',
+  });
+  return {
+    trial: best.number,
+    config: files['adapter_config.json'],
+    weights: files['adapter_model.safetensors'],
+  };
+}
+
+function inputOf(settings: SearchSettings, trials = 5, spec: ModelSpec = LLAMA): ExportInput {
+  const study = studyOf(settings, trials);
+  return {
+    meta: metaOf(settings, study),
+    study,
+    best: study.bestTrial ?? null,
+    adapter: study.bestTrial ? adapterOf(settings, study, spec) : null,
+    modelName: 'HuggingFaceTB/SmolLM2-135M',
+    spec,
+    dataset: { format: 'prompt-completion', fingerprint: 'sha256:abc', examples: 10 },
+    date: '2025-01-02T03:04:05.000Z',
+  };
+}
+
+const text = (files: ExportFile[], name: string): string => {
+  const f = files.find((x) => x.name === name);
+  if (!f) throw new Error(`no ${name} among ${files.map((x) => x.name).join(', ')}`);
+  return typeof f.data === 'string' ? f.data : new TextDecoder().decode(f.data);
+};
+const json = (files: ExportFile[], name: string) => JSON.parse(text(files, name)) as Record<string, unknown>;
+
+describe('Export step files', () => {
+  const settings = defaultSettings();
+  const input = inputOf(settings);
+  const best = input.best!;
+  const { files, error } = exportFiles(input);
+
+  it('offers every format of the export library, each described and typed', () => {
+    expect(error).toBeNull();
+    expect(files.map((f) => f.name).sort()).toEqual(Object.values(EXPORT_PATHS).sort());
+    for (const f of files) {
+      expect(f.description, f.name).not.toBe('');
+      expect(f.type, f.name).toMatch(/^[a-z]+\/[\w.+-]+$/);
+    }
+    expect(files.find((f) => f.name === 'trials.csv')!.type).toBe('text/csv');
+    expect(downloadName('adapter/adapter_model.safetensors')).toBe('adapter_model.safetensors');
+    expect(downloadName('best-config.json')).toBe('best-config.json');
+    // Every file downloads under its own name.
+    expect(new Set(files.map((f) => downloadName(f.name))).size).toBe(files.length);
+  });
+
+  it("best-config.json holds the best trial's values as trained: lr, r, alpha = 2·r, all-linear", () => {
+    const b = json(files, 'best-config.json');
+    const hp = b.hyperparameters as Record<string, unknown>;
+    expect(b.trial).toBe(best.number);
+    expect(hp.lr).toBe(best.params.lr);
+    expect(hp.r).toBe(best.params.r);
+    expect(hp.alpha).toBe(2 * (best.params.r as number));
+    expect(hp.targets).toBe('all-linear');
+    // The quick preset's fixed rows and the study's budget.
+    expect(hp).toMatchObject({
+      dropout: 0,
+      weightDecay: 0,
+      warmupRatio: 0,
+      schedule: 'constant',
+      batch: 4,
+      steps: settings.stepsPerTrial,
+      seq: settings.seq,
+      seed: settings.seed + best.number,
+      evalEvery: 0,
+      precision: settings.precision,
+    });
+    expect(b.model).toEqual({ id: 'HuggingFaceTB/SmolLM2-135M', revision: 'main', family: 'llama' });
+    expect(b.dataset).toMatchObject({
+      fingerprint: 'sha256:abc',
+      name: 'addition.jsonl',
+      format: 'prompt-completion',
+      val_ratio: settings.valRatio,
+      examples: 10,
+    });
+    expect(b.metrics).toMatchObject({ objective: 'val_loss', value: best.value, val_loss: best.value });
+    expect(b.tunelab_version).toBe(version);
+    expect(b.date).toBe('2025-01-02T03:04:05.000Z');
+  });
+
+  it('TrainingArguments has the best learning rate; the scripts continue the study', () => {
+    const t = json(files, 'hf/training_args.json');
+    expect(t.learning_rate).toBe(best.params.lr);
+    expect(t.max_steps).toBe(settings.stepsPerTrial);
+    expect(t.per_device_train_batch_size).toBe(4);
+    expect(text(files, 'hf/lora_config.py')).toContain(`r=${String(best.params.r)}`);
+    const optuna = text(files, 'optuna_search.py');
+    expect(optuna).toContain('MODEL_ID = "HuggingFaceTB/SmolLM2-135M"');
+    // lora_alpha stays derived from r (×2) in the continued search.
+    expect(optuna).toContain('DERIVED = {"lora_alpha": ["r", 2, 0, False]}');
+    expect(text(files, 'ray_tune_search.py')).toContain('BEST_PARAMS = ');
+    expect(text(files, 'trials.csv').trim().split('\n')).toHaveLength(1 + input.study.trials.length);
+    expect(text(files, 'study.jsonl')).toBe(input.study.log());
+  });
+
+  it('passes the adapter bytes through unchanged', () => {
+    const weights = files.find((f) => f.name === 'adapter/adapter_model.safetensors')!;
+    expect(weights.data).toBe(input.adapter!.weights);
+    expect(weights.type).toBe('application/octet-stream');
+    expect(text(files, 'adapter/adapter_config.json')).toBe(input.adapter!.config);
+  });
+
+  it("maps 'attention' targets to the family's attention modules", () => {
+    const s = defaultSettings();
+    s.rows = s.rows.map((r) => (r.name === 'targets' ? { ...r, fixed: 'attention' } : r));
+    const llama = exportFiles(inputOf(s, 4, LLAMA));
+    expect(llama.error).toBeNull();
+    const hp = json(llama.files, 'best-config.json').hyperparameters as Record<string, unknown>;
+    expect(hp.targets).toEqual(['q_proj', 'v_proj']);
+    const modules = json(llama.files, 'adapter/adapter_config.json').target_modules as string[];
+    expect([...modules].sort()).toEqual(['q_proj', 'v_proj']);
+    const gpt2 = exportFiles(inputOf(s, 4, GPT2));
+    expect(gpt2.error).toBeNull();
+    const b = json(gpt2.files, 'best-config.json');
+    expect((b.hyperparameters as Record<string, unknown>).targets).toEqual(['c_attn']);
+    expect((b.model as Record<string, unknown>).family).toBe('gpt2');
+    expect(text(gpt2.files, 'hf/lora_config.py')).toContain('"c_attn"');
+  });
+
+  it('exports everything but the adapter when the best trial has none stored', () => {
+    const noAdapter = exportFiles({ ...input, adapter: null });
+    expect(noAdapter.error).toBeNull();
+    expect(noAdapter.files.map((f) => f.name).sort()).toEqual(
+      Object.values(EXPORT_PATHS)
+        .filter((p) => !p.startsWith('adapter/'))
+        .sort(),
+    );
+    // An adapter of another trial (an earlier best) is not passed off as the best one's.
+    const stale = exportFiles({ ...input, adapter: { ...input.adapter!, trial: best.number + 100 } });
+    expect(stale.files.some((f) => f.name.startsWith('adapter/'))).toBe(false);
+  });
+
+  it('gives no files, and does not throw, while no trial is complete', () => {
+    const study = createStudy({ space: spaceSpec(settings.rows), sampler: 'random', seed: 1 });
+    const running = study.ask();
+    const result = exportFiles({ ...input, study, best: null, adapter: null });
+    expect(result).toEqual({ files: [], error: null });
+    expect(exportFiles({ ...input, study, best: study.trial(running.number), adapter: null })).toEqual({
+      files: [],
+      error: null,
+    });
+  });
+
+  it('says in words why an export failed, and still offers the study log', () => {
+    const s = defaultSettings();
+    s.rows = s.rows.map((r) => (r.name === 'batch' ? { ...r, fixed: 'lots' } : r));
+    const result = exportFiles({ ...input, meta: { ...input.meta, settings: s } });
+    expect(result.error).toMatch(/^The exports could not be built: .*batch.*lots/);
+    expect(result.files.map((f) => f.name)).toEqual(['study.jsonl']);
+  });
+});
+
+describe('trainerOptions (search-config)', () => {
+  const budget = { steps: 5, seq: 24, seed: 43 };
+  const quick: Params = {
+    lr: 0.01,
+    r: 8,
+    lora_alpha: 16,
+    lora_dropout: 0,
+    weight_decay: 0,
+    warmup_ratio: 0,
+    schedule: 'constant',
+    batch: 4,
+    targets: 'all-linear',
+  };
+
+  it('gives the options it gave before for a typical trial, plus the Trainer defaults spelled out', () => {
+    expect(trainerOptions(quick, 'llama', budget)).toEqual({
+      lora: { r: 8, alpha: 16, dropout: 0, targets: 'all-linear', rslora: false },
+      optimizer: 'adamw',
+      lr: 0.01,
+      weightDecay: 0,
+      schedule: 'constant',
+      warmupRatio: 0,
+      batch: 4,
+      accum: 1,
+      seq: 24,
+      steps: 5,
+      seed: 43,
+      // The Trainer's own defaults (withDefaults in trainer.ts), now explicit: training is unchanged.
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      momentum: 0,
+      nesterov: false,
+      llrd: 1,
+      maxGradNorm: 1,
+      evalEvery: 0,
+    });
+  });
+
+  it('keeps the form defaults: all-linear targets, alpha = 2·r, lr 2e-4, batch 4, linear schedule', () => {
+    const o = trainerOptions({ r: 16 }, 'llama', { ...budget, classes: ['even', 'odd'] });
+    expect(o.lora).toEqual({ r: 16, alpha: 32, dropout: 0, targets: 'all-linear', rslora: false });
+    expect(o).toMatchObject({ lr: 2e-4, batch: 4, schedule: 'linear', warmupRatio: 0, weightDecay: 0 });
+    expect(o.classes).toEqual(['even', 'odd']);
+  });
+
+  it("maps 'attention' to the family's attention projections", () => {
+    expect(trainerOptions({ ...quick, targets: 'attention' }, 'llama', budget).lora.targets).toEqual([
+      'q_proj',
+      'v_proj',
+    ]);
+    expect(trainerOptions({ ...quick, targets: 'attention' }, 'gpt2', budget).lora.targets).toEqual([
+      'c_attn',
+    ]);
+  });
+
+  it('throws on invalid values, naming the parameter and the value', () => {
+    expect(() => trainerOptions({ ...quick, lr: 'fast' }, 'llama', budget)).toThrow(/'lr'.*"fast"/);
+    expect(() => trainerOptions({ ...quick, schedule: 'step' }, 'llama', budget)).toThrow(
+      /'schedule'.*"step"/,
+    );
+    expect(() => trainerOptions({ ...quick, targets: 'all linear!' }, 'llama', budget)).toThrow(
+      /'targets'.*'linear!'/,
+    );
+    expect(() => trainerOptions({ ...quick, batch: 2.5 }, 'llama', budget)).toThrow(/'batch'.*2\.5/);
+  });
+});
