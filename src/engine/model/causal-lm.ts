@@ -19,11 +19,23 @@ export interface BackwardOptions {
   dropoutStep?: number;
 }
 
+export interface ActivationOptions {
+  /**
+   * Activation recomputation per block: the forward keeps only each block's input (per layer) and passes every
+   * block through one shared workspace; the backward re-records block l's forward from its saved input (same
+   * kernels, same LoRA dropout masks) just before block l's backward. Saves (L − 1) blocks of activations for
+   * about one more forward per step. Default false.
+   */
+  recompute?: boolean;
+}
+
 /** Buffers every family's activations share; the rest is the family's own business. */
 export interface TrainingActivations {
   readonly batch: number;
   readonly seq: number;
   readonly arena: BufferArena;
+  /** Made with `recompute` (see ActivationOptions). */
+  readonly recompute: boolean;
   readonly tokens: GPUBuffer; // (N) u32 input ids
   readonly targets: GPUBuffer; // (N) i32 next-token ids, −100 = ignored
   readonly embedErrors: GPUBuffer; // (3) u32 out-of-vocabulary report
@@ -35,7 +47,7 @@ export interface CausalLM<A extends TrainingActivations = TrainingActivations> {
   readonly gpu: Gpu;
   readonly dtype: ScalarType;
   readonly vocab: number;
-  createActivations(arena: BufferArena, batch: number, seq: number): A;
+  createActivations(arena: BufferArena, batch: number, seq: number, options?: ActivationOptions): A;
   forward(rec: CommandRecorder, acts: A, loss: LossOptions): void;
   backward(rec: CommandRecorder, acts: A, loss: BackwardOptions): void;
 }

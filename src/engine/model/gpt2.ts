@@ -26,7 +26,13 @@ import { copyColumns } from '../kernels/copy2d.ts';
 import { crossEntropyBackward, crossEntropyForward, crossEntropyPlan } from '../kernels/crossentropy.ts';
 import { EMBEDDING_ERROR_WORDS, embeddingForward } from '../kernels/embedding.ts';
 import { layernormBackward, layernormForward } from '../kernels/layernorm.ts';
-import type { BackwardOptions, CausalLM, LossOptions, TrainingActivations } from './causal-lm.ts';
+import type {
+  ActivationOptions,
+  BackwardOptions,
+  CausalLM,
+  LossOptions,
+  TrainingActivations,
+} from './causal-lm.ts';
 import { actBytes, writeKvCache, type KvCacheSlot } from './kv-cache.ts';
 import {
   linearBackward,
@@ -115,7 +121,12 @@ interface LayerActivations extends Gpt2BlockBuffers {
 }
 
 export class Gpt2Activations implements TrainingActivations {
+  /**
+   * Per layer. Without recompute every field is the layer's own; with it only `x` is, and the rest is one
+   * workspace shared by every layer (the forward passes through it, the backward rebuilds it layer by layer).
+   */
   readonly layers: LayerActivations[];
+  readonly recompute: boolean;
   readonly tokens: GPUBuffer;
   readonly targets: GPUBuffer;
   readonly embedErrors: GPUBuffer;
@@ -147,6 +158,7 @@ export class Gpt2Activations implements TrainingActivations {
     readonly model: Gpt2Model,
     readonly batch: number,
     readonly seq: number,
+    options: ActivationOptions = {},
   ) {
     const { dims, dtype } = model;
     if (seq > dims.positions) {
@@ -158,32 +170,44 @@ export class Gpt2Activations implements TrainingActivations {
     const { hidden: C, heads: H, ffn: F } = dims;
     const e = dtype === 'f16' ? 2 : 4;
     const alloc = (name: string, bytes: number) => arena.alloc(name, bytes);
-    this.layers = Array.from({ length: dims.layers }, (_, l) => {
+    const rankAt = (l: number, name: Gpt2LinearName) => model.adapters.get(gpt2ModulePath(l, name))?.r ?? 0;
+    // Everything a block writes (all but its input x); u only for linears with an adapter of rank `rank`.
+    const internals = (prefix: string, rank: (name: Gpt2LinearName) => number) => {
       const u: LayerActivations['u'] = {};
       for (const name of GPT2_LINEARS) {
-        const adapter = model.adapters.get(gpt2ModulePath(l, name));
-        if (adapter) u[name] = alloc(`l${l}.${name}.u`, 4 * N * adapter.r);
+        const r = rank(name);
+        if (r > 0) u[name] = alloc(`${prefix}${name}.u`, 4 * N * r);
       }
       return {
-        x: alloc(`l${l}.x`, e * N * C),
-        mean1: alloc(`l${l}.mean1`, 4 * N),
-        rstd1: alloc(`l${l}.rstd1`, 4 * N),
-        xn1: alloc(`l${l}.xn1`, e * N * C),
-        qkv: alloc(`l${l}.qkv`, e * N * 3 * C),
-        q: alloc(`l${l}.q`, e * N * C),
-        k: alloc(`l${l}.k`, e * N * C),
-        v: alloc(`l${l}.v`, e * N * C),
-        att: alloc(`l${l}.att`, e * N * C),
-        lse: alloc(`l${l}.lse`, 4 * batch * H * seq),
-        x2: alloc(`l${l}.x2`, e * N * C),
-        mean2: alloc(`l${l}.mean2`, 4 * N),
-        rstd2: alloc(`l${l}.rstd2`, 4 * N),
-        xn2: alloc(`l${l}.xn2`, e * N * C),
-        fc: alloc(`l${l}.fc`, e * N * F),
-        g: alloc(`l${l}.g`, e * N * F),
+        mean1: alloc(`${prefix}mean1`, 4 * N),
+        rstd1: alloc(`${prefix}rstd1`, 4 * N),
+        xn1: alloc(`${prefix}xn1`, e * N * C),
+        qkv: alloc(`${prefix}qkv`, e * N * 3 * C),
+        q: alloc(`${prefix}q`, e * N * C),
+        k: alloc(`${prefix}k`, e * N * C),
+        v: alloc(`${prefix}v`, e * N * C),
+        att: alloc(`${prefix}att`, e * N * C),
+        lse: alloc(`${prefix}lse`, 4 * batch * H * seq),
+        x2: alloc(`${prefix}x2`, e * N * C),
+        mean2: alloc(`${prefix}mean2`, 4 * N),
+        rstd2: alloc(`${prefix}rstd2`, 4 * N),
+        xn2: alloc(`${prefix}xn2`, e * N * C),
+        fc: alloc(`${prefix}fc`, e * N * F),
+        g: alloc(`${prefix}g`, e * N * F),
         u,
       };
-    });
+    };
+    this.recompute = options.recompute ?? false;
+    const layers = Array.from({ length: dims.layers }, (_, l) => l);
+    if (this.recompute) {
+      const shared = internals('block.', (name) => Math.max(0, ...layers.map((l) => rankAt(l, name))));
+      this.layers = layers.map((l) => ({ x: alloc(`l${l}.x`, e * N * C), ...shared }));
+    } else {
+      this.layers = layers.map((l) => ({
+        x: alloc(`l${l}.x`, e * N * C),
+        ...internals(`l${l}.`, (name) => rankAt(l, name)),
+      }));
+    }
     this.tokens = alloc('tokens', 4 * N);
     this.targets = alloc('targets', 4 * N);
     this.embedErrors = alloc('embed.errors', 4 * EMBEDDING_ERROR_WORDS);
@@ -237,8 +261,13 @@ export class Gpt2Model implements CausalLM<Gpt2Activations> {
     return this.dims.vocab;
   }
 
-  createActivations(arena: BufferArena, batch: number, seq: number): Gpt2Activations {
-    return new Gpt2Activations(arena, this, batch, seq);
+  createActivations(
+    arena: BufferArena,
+    batch: number,
+    seq: number,
+    options: ActivationOptions = {},
+  ): Gpt2Activations {
+    return new Gpt2Activations(arena, this, batch, seq, options);
   }
 
   attentionDims(batch: number, seq: number): AttentionDims {
@@ -308,12 +337,13 @@ export class Gpt2Model implements CausalLM<Gpt2Activations> {
    * Records block `l` on (B, T) tokens: reads `s.x`, writes the block output into `next`. Training passes its
    * saved activations; inference passes shared scratch and `cache`, which receives the T new keys/values at
    * positions cache.offset… and feeds attention over all cache.offset + T of them (no lse saved).
+   * next = null is the backward's recomputation: everything the block's backward reads, not its output.
    */
   blockForward(
     rec: CommandRecorder,
     l: number,
     s: Gpt2BlockBuffers,
-    next: GPUBuffer,
+    next: GPUBuffer | null,
     B: number,
     T: number,
     ctx: LinearContext,
@@ -364,6 +394,12 @@ export class Gpt2Model implements CausalLM<Gpt2Activations> {
     linearForward(rec, a(s.fc), s.u['mlp.c_fc'] ?? null, a(s.xn2), this.linear(l, 'mlp.c_fc'), N, ctx);
     biasAdd(rec, a(s.fc), bias('mlp.c_fc'), { N, C: F });
     geluForward(rec, a(s.g), a(s.fc), N * F);
+    if (!next) {
+      // The backward needs mlp.c_proj's u = dropout(g)·Aᵀ, not x'.
+      const proj = this.linear(l, 'mlp.c_proj');
+      linearForward(rec, null, s.u['mlp.c_proj'] ?? null, a(s.g), proj, N, ctx);
+      return;
+    }
     rec.copy(s.x2, 0, next, 0, residualBytes);
     linearForward(
       rec,
@@ -410,6 +446,9 @@ export class Gpt2Model implements CausalLM<Gpt2Activations> {
     for (let l = dims.layers - 1; l >= 0; l--) {
       const s = acts.layers[l];
       const w = this.weights.layers[l];
+      // Recompute: rebuild block l in the shared workspace from its saved input, with the forward's ctx (so the
+      // same dropout masks). The last block is still there from the forward.
+      if (acts.recompute && l < dims.layers - 1) this.blockForward(rec, l, s, null, B, T, ctx);
       // MLP branch (biases are frozen: their gradient is not needed).
       linearBackward(
         rec,

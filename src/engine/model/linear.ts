@@ -67,11 +67,12 @@ export function linearWorkspaceBytes(layers: readonly Linear[], tokens: number):
 
 /**
  * y (N, out) = x (N, in) · Wᵀ + s·(x·Aᵀ)·Bᵀ. `u` (N, r) f32 receives x·Aᵀ for the backward when there is an
- * adapter. Set `accumulate` to add into y (a residual connection) instead of overwriting it.
+ * adapter. Set `accumulate` to add into y (a residual connection) instead of overwriting it. y = null records
+ * only u (activation recomputation, when the backward needs u but not y).
  */
 export function linearForward(
   rec: CommandRecorder,
-  y: TensorRef,
+  y: TensorRef | null,
   u: BufferBinding | null,
   x: TensorRef,
   layer: Linear,
@@ -80,14 +81,16 @@ export function linearForward(
   accumulate = false,
 ): void {
   const { inFeatures: K, outFeatures: N, lora } = layer;
-  matmul(
-    rec,
-    y,
-    x,
-    layer.w,
-    { M: tokens, N, K },
-    { transB: layer.layout === 'out-in', beta: accumulate ? 1 : 0 },
-  );
+  if (y) {
+    matmul(
+      rec,
+      y,
+      x,
+      layer.w,
+      { M: tokens, N, K },
+      { transB: layer.layout === 'out-in', beta: accumulate ? 1 : 0 },
+    );
+  }
   if (!lora) return;
   if (!u) throw new Error('linearForward: a layer with an adapter needs a u buffer');
   const uRef: TensorRef = { binding: u, dtype: 'f32' };
@@ -98,6 +101,7 @@ export function linearForward(
     dropoutForward(rec, input, x, tokens * K, dropout);
   }
   matmul(rec, uRef, input, { binding: lora.a, dtype: 'f32' }, { M: tokens, N: lora.r, K }, { transB: true });
+  if (!y) return;
   matmul(
     rec,
     y,

@@ -25,7 +25,13 @@ import { EMBEDDING_ERROR_WORDS, embeddingForward } from '../kernels/embedding.ts
 import { rmsnormBackward, rmsnormForward } from '../kernels/rmsnorm.ts';
 import { ropeBackward, ropeForward } from '../kernels/rope.ts';
 import { swigluBackward, swigluForward } from '../kernels/activations.ts';
-import type { BackwardOptions, CausalLM, LossOptions, TrainingActivations } from './causal-lm.ts';
+import type {
+  ActivationOptions,
+  BackwardOptions,
+  CausalLM,
+  LossOptions,
+  TrainingActivations,
+} from './causal-lm.ts';
 import { biasAdd } from '../kernels/bias.ts';
 import { actBytes, writeKvCache, type KvCacheSlot } from './kv-cache.ts';
 import {
@@ -134,7 +140,12 @@ interface LayerActivations extends LlamaBlockBuffers {
 }
 
 export class LlamaActivations implements TrainingActivations {
+  /**
+   * Per layer. Without recompute every field is the layer's own; with it only `x` is, and the rest is one
+   * workspace shared by every layer (the forward passes through it, the backward rebuilds it layer by layer).
+   */
   readonly layers: LayerActivations[];
+  readonly recompute: boolean;
   readonly tokens: GPUBuffer; // (N) u32 input ids
   readonly targets: GPUBuffer; // (N) i32 next-token ids, −100 = ignored
   readonly embedErrors: GPUBuffer; // (3) u32
@@ -165,6 +176,7 @@ export class LlamaActivations implements TrainingActivations {
     readonly model: LlamaModel,
     readonly batch: number,
     readonly seq: number,
+    options: ActivationOptions = {},
   ) {
     const { dims, dtype } = model;
     const N = batch * seq;
@@ -172,30 +184,42 @@ export class LlamaActivations implements TrainingActivations {
     const e = dtype === 'f16' ? 2 : 4;
     const alloc = (name: string, bytes: number) => arena.alloc(name, bytes);
     const rMax = Math.max(1, ...[...model.adapters.values()].map((a) => a.r));
-    this.layers = Array.from({ length: dims.layers }, (_, l) => {
+    const rankAt = (l: number, name: LlamaLinearName) => model.adapters.get(llamaModulePath(l, name))?.r ?? 0;
+    // Everything a block writes (all but its input x); u only for linears with an adapter of rank `rank`.
+    const internals = (prefix: string, rank: (name: LlamaLinearName) => number) => {
       const u: LayerActivations['u'] = {};
       for (const name of LLAMA_LINEARS) {
-        const adapter = model.adapters.get(llamaModulePath(l, name));
-        if (adapter) u[name] = alloc(`l${l}.${name}.u`, 4 * N * adapter.r);
+        const r = rank(name);
+        if (r > 0) u[name] = alloc(`${prefix}${name}.u`, 4 * N * r);
       }
       return {
-        x: alloc(`l${l}.x`, e * N * C),
-        rstd1: alloc(`l${l}.rstd1`, 4 * N),
-        xn1: alloc(`l${l}.xn1`, e * N * C),
-        q: alloc(`l${l}.q`, e * N * H * D),
-        k: alloc(`l${l}.k`, e * N * Hkv * D),
-        v: alloc(`l${l}.v`, e * N * Hkv * D),
-        att: alloc(`l${l}.att`, e * N * H * D),
-        lse: alloc(`l${l}.lse`, 4 * batch * H * seq),
-        x2: alloc(`l${l}.x2`, e * N * C),
-        rstd2: alloc(`l${l}.rstd2`, 4 * N),
-        xn2: alloc(`l${l}.xn2`, e * N * C),
-        gate: alloc(`l${l}.gate`, e * N * F),
-        up: alloc(`l${l}.up`, e * N * F),
-        h: alloc(`l${l}.h`, e * N * F),
+        rstd1: alloc(`${prefix}rstd1`, 4 * N),
+        xn1: alloc(`${prefix}xn1`, e * N * C),
+        q: alloc(`${prefix}q`, e * N * H * D),
+        k: alloc(`${prefix}k`, e * N * Hkv * D),
+        v: alloc(`${prefix}v`, e * N * Hkv * D),
+        att: alloc(`${prefix}att`, e * N * H * D),
+        lse: alloc(`${prefix}lse`, 4 * batch * H * seq),
+        x2: alloc(`${prefix}x2`, e * N * C),
+        rstd2: alloc(`${prefix}rstd2`, 4 * N),
+        xn2: alloc(`${prefix}xn2`, e * N * C),
+        gate: alloc(`${prefix}gate`, e * N * F),
+        up: alloc(`${prefix}up`, e * N * F),
+        h: alloc(`${prefix}h`, e * N * F),
         u,
       };
-    });
+    };
+    this.recompute = options.recompute ?? false;
+    const layers = Array.from({ length: dims.layers }, (_, l) => l);
+    if (this.recompute) {
+      const shared = internals('block.', (name) => Math.max(0, ...layers.map((l) => rankAt(l, name))));
+      this.layers = layers.map((l) => ({ x: alloc(`l${l}.x`, e * N * C), ...shared }));
+    } else {
+      this.layers = layers.map((l) => ({
+        x: alloc(`l${l}.x`, e * N * C),
+        ...internals(`l${l}.`, (name) => rankAt(l, name)),
+      }));
+    }
     this.tokens = alloc('tokens', 4 * N);
     this.targets = alloc('targets', 4 * N);
     this.embedErrors = alloc('embed.errors', 4 * EMBEDDING_ERROR_WORDS);
@@ -251,8 +275,13 @@ export class LlamaModel implements CausalLM<LlamaActivations> {
     return this.dims.vocab;
   }
 
-  createActivations(arena: BufferArena, batch: number, seq: number): LlamaActivations {
-    return new LlamaActivations(arena, this, batch, seq);
+  createActivations(
+    arena: BufferArena,
+    batch: number,
+    seq: number,
+    options: ActivationOptions = {},
+  ): LlamaActivations {
+    return new LlamaActivations(arena, this, batch, seq, options);
   }
 
   attentionDims(batch: number, seq: number): AttentionDims {
@@ -316,12 +345,13 @@ export class LlamaModel implements CausalLM<LlamaActivations> {
    * Records block `l` on (B, T) tokens: reads `s.x`, writes the block output into `next`. Training passes its
    * saved activations; inference passes shared scratch and `cache`, which receives the T new keys/values at
    * positions cache.offset… and feeds attention over all cache.offset + T of them (no lse saved).
+   * next = null is the backward's recomputation: everything the block's backward reads, not its output.
    */
   blockForward(
     rec: CommandRecorder,
     l: number,
     s: LlamaBlockBuffers,
-    next: GPUBuffer,
+    next: GPUBuffer | null,
     B: number,
     T: number,
     ctx: LinearContext,
@@ -364,6 +394,11 @@ export class LlamaModel implements CausalLM<LlamaActivations> {
     linearForward(rec, a(s.gate), s.u.gate_proj ?? null, a(s.xn2), this.linear(l, 'gate_proj'), N, ctx);
     linearForward(rec, a(s.up), s.u.up_proj ?? null, a(s.xn2), this.linear(l, 'up_proj'), N, ctx);
     swigluForward(rec, a(s.h), a(s.gate), a(s.up), N * F);
+    if (!next) {
+      // The backward needs down_proj's u = dropout(h)·Aᵀ, not x'.
+      linearForward(rec, null, s.u.down_proj ?? null, a(s.h), this.linear(l, 'down_proj'), N, ctx);
+      return;
+    }
     rec.copy(s.x2, 0, next, 0, residualBytes);
     linearForward(rec, a(next), s.u.down_proj ?? null, a(s.h), this.linear(l, 'down_proj'), N, ctx, true);
   }
@@ -405,6 +440,9 @@ export class LlamaModel implements CausalLM<LlamaActivations> {
     for (let l = dims.layers - 1; l >= 0; l--) {
       const s = acts.layers[l];
       const w = this.weights.layers[l];
+      // Recompute: rebuild block l in the shared workspace from its saved input, with the forward's ctx (so the
+      // same dropout masks). The last block is still there from the forward.
+      if (acts.recompute && l < dims.layers - 1) this.blockForward(rec, l, s, null, B, T, ctx);
       // MLP: x' = x2 + h·Wdᵀ, so dRes flows to x2 unchanged plus the branch's input gradient.
       linearBackward(
         rec,
