@@ -221,10 +221,11 @@ export function estimateMemory(spec: ModelSpec, opts: MemoryOptions): MemoryEsti
   const perLayer = blockActivations(spec, opts);
   let activationItems: MemoryItem[];
   if (opts.recompute) {
-    // Only block inputs survive the forward; one block's full set is rebuilt at a time in the backward.
+    // Only block inputs survive the forward; the rest of one block is rebuilt at a time in the backward, in
+    // one workspace every layer shares (perLayer[0] is the block input, resid).
     activationItems = [
       { ...perLayer[0], name: 'resid (saved)', count: L },
-      ...perLayer.map((i) => ({ ...i, name: `${i.name} (recompute workspace)` })),
+      ...perLayer.slice(1).map((i) => ({ ...i, name: `${i.name} (recompute workspace)` })),
     ];
   } else activationItems = perLayer.map((i) => ({ ...i, count: i.count * L }));
   activationItems.push(

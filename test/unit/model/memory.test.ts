@@ -84,6 +84,12 @@ describe('memory estimate', () => {
     const full = estimateMemory(SMOLLM2_135M, { batch: 4, seq: 256, precision: 'f16' });
     const rec = estimateMemory(SMOLLM2_135M, { batch: 4, seq: 256, precision: 'f16', recompute: true });
     expect(rec.activations.bytes).toBeLessThan(full.activations.bytes / 5);
+    // Exactly: L block inputs + one block's internals + the final norm's tensors.
+    const [N, C, L] = [4 * 256, SMOLLM2_135M.hidden, SMOLLM2_135M.layers];
+    const final = N * C * 2 * 2 + N * 4;
+    const perLayer = (full.activations.bytes - final) / L;
+    const resid = N * C * 2;
+    expect(rec.activations.bytes).toBe(L * resid + (perLayer - resid) + final);
   });
 
   it('fits a 128 MiB binding for SmolLM2 but names the Qwen embedding that does not', () => {
