@@ -23,6 +23,8 @@ export const TRAIN_USAGE = `tunelab train --model DIR --data FILE [--val FILE | 
   schedule:    --schedule constant|linear|cosine (linear)  --warmup N | --warmup-ratio X  --llrd X (1 = off)
   batches:     --batch 4  --accum 1  --seq 256  --steps N (100) | --epochs E
   run:         --precision auto|f16|f32  --seed 42  --eval-every N  --base-model NAME (for adapter_config.json)
+  memory:      --recompute  keep only each block's input through the forward and recompute the block in the
+               backward: same gradients, (layers − 1) fewer blocks of activations, about one more forward
 
   Writes to --out: adapter_config.json, adapter_model.safetensors (PEFT), metrics.jsonl, training_args.json.
   --steps 0 writes the freshly initialised adapter. Bad data is reported with file, line and reason, and then
@@ -37,6 +39,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     'val-ratio': { type: 'string' },
     out: { type: 'string' },
     'base-model': { type: 'string' },
+    recompute: { type: 'boolean' },
   });
   const dir = stringFlag(flags, 'model', true);
   const dataFile = stringFlag(flags, 'data', true);
@@ -47,6 +50,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
 
   const opened = await openModelDir(dir);
   const options = trainerOptionsFromFlags(flags, opened.spec);
+  if (flags.recompute === true) options.recompute = true;
   if (options.seq > opened.spec.maxPositions) {
     throw new UsageError(`--seq ${options.seq} exceeds the model's ${opened.spec.maxPositions} positions`);
   }

@@ -400,10 +400,13 @@ export function loraConfigOf(config: TrialConfig): LoraConfig {
   };
 }
 
-/** What the Trainer takes (precision is the GPU's business and stays with the caller). */
+/**
+ * What the Trainer takes (precision is the GPU's business and stays with the caller, and so is activation
+ * recomputation: it trades speed for memory without changing what is trained, so it is no hyperparameter).
+ */
 export function trainerOptionsOf(
   config: TrialConfig,
-  extra: Pick<TrainerOptions, 'lossScale' | 'classes'> = {},
+  extra: Pick<TrainerOptions, 'lossScale' | 'classes' | 'recompute'> = {},
 ): TrainerOptions {
   return {
     lora: loraConfigOf(config),

@@ -66,6 +66,12 @@ export interface TrainerOptions {
   lossScale?: LossScalerOptions;
   /** Classification data (`text,label` CSV): the label set; evaluation then reports accuracy and macro-F1. */
   classes?: readonly string[];
+  /**
+   * Activation recomputation per block: keep only each block's input through the forward and rebuild the block
+   * during the backward (about one more forward per step, (L − 1) fewer blocks of activations). Same
+   * gradients, same dropout masks. Default false.
+   */
+  recompute?: boolean;
 }
 
 export interface StepMetrics {
@@ -118,6 +124,7 @@ function withDefaults(o: TrainerOptions) {
     llrd: 1,
     maxGradNorm: 1,
     evalEvery: 0,
+    recompute: false,
     ...o,
   };
 }
@@ -165,6 +172,7 @@ export class Trainer {
       seq: o.seq,
       precision: loaded.precision,
       lora: { rank: o.lora.r, targets: peftTargetModules(o.lora, spec) },
+      recompute: o.recompute,
     });
     const problems = memoryProblems(estimate, gpu.limits);
     if (problems.length > 0) {
@@ -211,7 +219,7 @@ export class Trainer {
 
     const adapters = loraAdapters(o.lora, this.layout, this.#params, this.#grads, o.seed);
     this.model = loaded.withAdapters(adapters);
-    this.acts = this.model.createActivations(arena, o.batch, o.seq);
+    this.acts = this.model.createActivations(arena, o.batch, o.seq, { recompute: o.recompute });
     const N = o.batch * o.seq;
     this.#tokensAll = arena.alloc('tokens.step', 4 * N * o.accum);
     this.#targetsAll = arena.alloc('targets.step', 4 * N * o.accum);
