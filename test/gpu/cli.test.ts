@@ -162,6 +162,33 @@ describe('tunelab train', () => {
     ]);
   });
 
+  it('--recompute trains to the same losses and records the option in training_args.json', async () => {
+    const losses = async (out: string, extra: string[]) => {
+      const common = [
+        '--steps',
+        '3',
+        '--seq',
+        '16',
+        '--batch',
+        '2',
+        '--dropout',
+        '0.1',
+        '--precision',
+        'f32',
+      ];
+      const args = ['train', '--model', modelDir, '--data', join(dir, 'data.txt'), '--out', out, ...common];
+      expect((await run([...args, ...extra])).code).toBe(0);
+      const lines = (await readFile(join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n');
+      return lines.map((l) => JSON.parse(l)).map((l) => l.loss);
+    };
+    const plain = await losses(join(dir, 'plain'), []);
+    const recomputed = await losses(join(dir, 'recompute'), ['--recompute']);
+    expect(recomputed).toHaveLength(3);
+    expect(recomputed).toEqual(plain);
+    const args = JSON.parse(await readFile(join(dir, 'recompute', 'training_args.json'), 'utf8'));
+    expect(args.recompute).toBe(true);
+  });
+
   it('a malformed row fails with file, line and reason, and nothing is written', async () => {
     const bad = join(dir, 'bad.jsonl');
     await writeFile(bad, '{"prompt": "a", "completion": "b"}\n{"prompt": "a", "completion": 3}\n');
