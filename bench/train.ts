@@ -4,6 +4,7 @@
 // software driver finishes (30 on a real GPU).
 //
 //   npm run bench:train -- --model smol --layers 30 --batch 4 --seq 256 --steps 10 --targets all-linear
+// `--recompute` adds a second row with activation recomputation per block (same model, same card).
 import { parseArgs } from 'node:util';
 import { acquireGpu, BufferArena, toF16Array, type Gpu, type Precision } from '../src/engine/gpu/index.ts';
 import { parseTargets } from '../src/engine/lora/config.ts';
@@ -25,6 +26,7 @@ const { values: args } = parseArgs({
     precision: { type: 'string', default: 'auto' },
     targets: { type: 'string', default: 'all-linear' },
     r: { type: 'string', default: '16' },
+    recompute: { type: 'boolean', default: false },
   },
 });
 
@@ -128,51 +130,60 @@ const examples: Example[] = Array.from({ length: rows }, (_, i) => {
   return { ids, labels: ids.slice(), promptLength: 0, line: i + 1 };
 });
 const targets = parseTargets(args.targets!);
-const trainer = new Trainer(gpu, loaded, examples, [], 0, {
-  lora: { r, alpha: 2 * r, dropout: 0.05, targets, rslora: false },
-  optimizer: 'adamw',
-  lr: 1e-4,
-  schedule: 'constant',
-  batch,
-  accum: 1,
-  seq,
-  steps: steps + 2,
-  maxGradNorm: 1,
-  seed: 1,
-});
 
-// Two warm-up steps compile every pipeline; then `steps` timed steps with one step in flight.
-for (let i = 0; i < 2; i++) await trainer.submitStep()();
-const before = { ...gpu.stats };
-const start = performance.now();
-let pending = trainer.submitStep();
-for (let i = 1; i < steps; i++) {
-  const next = trainer.submitStep();
-  await pending();
-  pending = next;
+/** One timed run: a table row. */
+async function bench(recompute: boolean): Promise<{ row: string; params: number }> {
+  const trainer = new Trainer(gpu, loaded, examples, [], 0, {
+    lora: { r, alpha: 2 * r, dropout: 0.05, targets, rslora: false },
+    optimizer: 'adamw',
+    lr: 1e-4,
+    schedule: 'constant',
+    batch,
+    accum: 1,
+    seq,
+    steps: steps + 2,
+    maxGradNorm: 1,
+    seed: 1,
+    recompute,
+  });
+  // Two warm-up steps compile every pipeline; then `steps` timed steps with one step in flight.
+  for (let i = 0; i < 2; i++) await trainer.submitStep()();
+  const before = { ...gpu.stats };
+  const start = performance.now();
+  let pending = trainer.submitStep();
+  for (let i = 1; i < steps; i++) {
+    const next = trainer.submitStep();
+    await pending();
+    pending = next;
+  }
+  const last = await pending();
+  const seconds = (performance.now() - start) / 1000;
+  const per = (key: keyof typeof before) => ((gpu.stats[key] - before[key]) / steps).toFixed(1);
+  const tokens = batch * seq * steps;
+  const row =
+    `| ${recompute ? 'on' : 'off'} | ${(tokens / seconds).toFixed(1)} | ${((1000 * seconds) / steps).toFixed(1)} | ` +
+    `${per('dispatches')} | ${per('submits')} | ${per('readbacks')} | ` +
+    `${((loaded.weightBytes + trainer.gpuBytes) / 2 ** 20).toFixed(1)} | ${last.loss.toFixed(4)} |`;
+  const params = trainer.layout.paramCount;
+  trainer.destroy();
+  return { row, params };
 }
-const last = await pending();
-const seconds = (performance.now() - start) / 1000;
-const per = (key: keyof typeof before) => ((gpu.stats[key] - before[key]) / steps).toFixed(1);
-const tokens = batch * seq * steps;
-const params = trainer.layout.paramCount;
+
+const rowsOut = [await bench(false)];
+if (args.recompute) rowsOut.push(await bench(true));
 console.log(`# tunelab training-step bench — ${new Date().toISOString().slice(0, 10)}`);
 console.log(
   `device: ${[gpu.adapter.vendor, gpu.adapter.architecture, gpu.adapter.description].filter(Boolean).join(' ')}`,
 );
 console.log(
   `model: ${args.model} (${spec.layers} layers, hidden ${spec.hidden}, ffn ${spec.ffn}, vocab ${spec.vocab}), ${gpu.precision}, ` +
-    `LoRA r=${r} on ${args.targets} (${params.toLocaleString()} params), batch ${batch} × seq ${seq}`,
+    `LoRA r=${r} on ${args.targets} (${rowsOut[0].params.toLocaleString()} params), batch ${batch} × seq ${seq}`,
 );
 console.log(
-  '| tokens/s | ms/step | dispatches/step | submits/step | readbacks/step | GPU MiB held | last loss |',
+  '| recompute | tokens/s | ms/step | dispatches/step | submits/step | readbacks/step | GPU MiB held | last loss |',
 );
-console.log('| ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-console.log(
-  `| ${(tokens / seconds).toFixed(1)} | ${((1000 * seconds) / steps).toFixed(1)} | ${per('dispatches')} | ${per('submits')} | ` +
-    `${per('readbacks')} | ${((loaded.weightBytes + trainer.gpuBytes) / 2 ** 20).toFixed(1)} | ${last.loss.toFixed(4)} |`,
-);
-trainer.destroy();
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+for (const { row } of rowsOut) console.log(row);
 loaded.destroy();
 gpu.destroy();
 process.exit(0);
