@@ -250,4 +250,16 @@ describe('generation with a tokenizer', () => {
     expect(first.pieces.join('')).toBe(first.result.text!.replace(/\uFFFD+$/, ''));
     expect(first.result.text).toBe(opened.tokenizer.decode(first.result.tokens));
   });
+
+  it('an EOS first generates nothing: empty text, stop reason eos (the tokenizer never decodes [])', async () => {
+    const { opened, loaded } = await loadFixture('llama', 'f32');
+    const s = session(asInferenceModel(loaded.withAdapters(new Map())), { capacity: 16 });
+    const everyId = Array.from({ length: opened.spec.vocab }, (_, i) => i);
+    const result = await generate(s, opened.tokenizer.encode('the quick'), {
+      maxNewTokens: 4,
+      tokenizer: opened.tokenizer,
+      eosTokenIds: everyId,
+    });
+    expect(result).toMatchObject({ tokens: [], text: '', stopReason: 'eos' });
+  });
 });

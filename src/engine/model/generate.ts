@@ -252,7 +252,9 @@ export class TextStream {
   }
 
   get text(): string | null {
-    return this.tokenizer ? this.tokenizer.decode(this.ids) : null;
+    if (!this.tokenizer) return null;
+    // Nothing generated (EOS first): some tokenizers refuse to decode an empty list.
+    return this.ids.length === 0 ? '' : this.tokenizer.decode(this.ids);
   }
 }
 
