@@ -80,7 +80,7 @@ function adapterOf(settings: SearchSettings, study: Study, spec: ModelSpec): Bes
   const config = trialConfig({ ...fixedParams(settings.rows), ...best.params }, spec.family, {
     steps: settings.stepsPerTrial,
     seq: settings.seq,
-    seed: settings.seed + best.number,
+    seed: settings.seed,
   });
   const lora = loraConfigOf(config);
   const layout = loraLayout(resolveTargets(lora, spec), lora.r);
@@ -152,8 +152,8 @@ describe('Export step files', () => {
       batch: 4,
       steps: settings.stepsPerTrial,
       seq: settings.seq,
-      seed: settings.seed + best.number,
-      evalEvery: 0,
+      seed: settings.seed, // every trial shares the study's seed
+      evalEvery: 2, // about four evaluations in 5 steps: every ceil(5 / 4)
       precision: settings.precision,
     });
     expect(b.model).toEqual({ id: 'HuggingFaceTB/SmolLM2-135M', revision: 'main', family: 'llama' });

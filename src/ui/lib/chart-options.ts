@@ -37,7 +37,17 @@ const SERIES_COLORS = [
 ];
 
 /** Loss curves of all trials overlaid: the best thick in the accent colour, pruned and failed grey. */
-export function lossCurves(trials: readonly TrialRecord[], best: number | null, p: Palette): ChartOption {
+/**
+ * One line per trial: the training loss at every step where the run recorded it (`curves`), else (an imported
+ * log) the objective at each evaluation.
+ */
+export function lossCurves(
+  trials: readonly TrialRecord[],
+  curves: Readonly<Record<number, readonly (readonly [number, number])[]>>,
+  best: number | null,
+  p: Palette,
+): ChartOption {
+  const training = Object.keys(curves).length > 0;
   return {
     ...base(p),
     tooltip: { trigger: 'axis' },
@@ -49,15 +59,16 @@ export function lossCurves(trials: readonly TrialRecord[], best: number | null, 
       minInterval: 1,
       ...axisStyle(p),
     },
-    yAxis: { type: 'value', name: 'training loss', scale: true, ...axisStyle(p) },
+    yAxis: { type: 'value', name: training ? 'training loss' : 'objective', scale: true, ...axisStyle(p) },
     series: trials.map((t) => {
       const grey = t.state === 'pruned' || t.state === 'failed';
       const isBest = t.number === best;
+      const points = training ? (curves[t.number] ?? []) : t.intermediate;
       return {
         type: 'line',
         name: `trial ${t.number}${grey ? ` (${t.state})` : ''}`,
-        data: t.intermediate.map(([s, v]) => [s, Number.isFinite(v) ? v : null]),
-        showSymbol: t.intermediate.length < 30,
+        data: points.map(([s, v]) => [s, Number.isFinite(v) ? v : null]),
+        showSymbol: points.length < 30,
         symbolSize: 4,
         z: isBest ? 10 : grey ? 1 : 5,
         lineStyle: { width: isBest ? 4 : 1.5, type: grey ? 'dashed' : 'solid' },

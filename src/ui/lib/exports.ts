@@ -13,13 +13,7 @@ import type { TrialConfig } from '../../engine/train/config.ts';
 import type { DatasetFormat } from '../../engine/train/data.ts';
 import type { StudyMeta } from './db.ts';
 import { describeError } from './errors.ts';
-import {
-  fixedParams,
-  trialConfig,
-  type Objective,
-  type SearchSettings,
-  type TrialBudget,
-} from './search-config.ts';
+import { fixedParams, trialBudget, trialConfig, type Objective } from './search-config.ts';
 
 export interface ExportFile {
   /** Path inside the export (and the zip), '/'-separated, e.g. 'adapter/adapter_model.safetensors'. */
@@ -121,20 +115,6 @@ function metricsOf(objective: Objective, value: number | undefined): BestMetrics
 }
 
 /**
- * The budget trial `number` of a study trained with. It must say what the Run step gives trainerOptions():
- * today each trial's worker gets the study's steps and seq, seed = settings seed + trial number, and evaluates
- * only at the end (evalEvery 0). Change both together.
- */
-export function trialBudgetOf(settings: SearchSettings, number: number): TrialBudget {
-  return {
-    steps: settings.stepsPerTrial,
-    seq: settings.seq,
-    seed: settings.seed + number,
-    precision: settings.precision,
-  };
-}
-
-/**
  * The export context of a study's best trial: its configuration as the run built it (the form's fixed rows,
  * then the trial's params, over the trial's budget), and the values every trial shared.
  */
@@ -142,12 +122,12 @@ export function exportContext(input: ExportInput, best: TrialRecord): ExportCont
   const { meta, study } = input;
   const s = meta.settings;
   const family = input.spec?.family ?? 'llama';
-  const budget = trialBudgetOf(s, best.number);
+  const budget = trialBudget(s);
   const fixedRows = fixedParams(s.rows);
   const config = trialConfig({ ...fixedRows, ...best.params }, family, budget);
   // Not searched: the fixed rows (normalised as trained), targets (the form's default when no row gives
-  // them), and the budget; the seed differs per trial.
-  const shared: (keyof TrialConfig)[] = ['targets', 'steps', 'seq', 'evalEvery', 'precision'];
+  // them), and the budget (the seed too: every trial shares it).
+  const shared: (keyof TrialConfig)[] = ['targets', 'steps', 'seq', 'seed', 'evalEvery', 'precision'];
   for (const name of Object.keys(fixedRows)) {
     const field = fieldOfParam(name);
     if (field !== undefined && !shared.includes(field)) shared.push(field);

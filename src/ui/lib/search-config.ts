@@ -113,9 +113,12 @@ export const OBJECTIVES: Record<Objective, { label: string; direction: 'minimize
 export interface SearchSettings {
   rows: ParamRow[];
   sampler: SamplerName;
-  pruner: 'none' | 'median' | 'asha';
+  /** Early stopping, or population-based training (which exploits and explores instead of stopping). */
+  pruner: 'none' | 'median' | 'asha' | 'pbt';
   trials: number;
   stepsPerTrial: number;
+  /** Evaluate on the validation split every N steps (pruners and PBT act there); 0 = about four per trial. */
+  evalEvery: number;
   /** Minutes; 0 = no limit. */
   timeLimit: number;
   workers: number;
@@ -192,6 +195,7 @@ export function defaultSettings(): SearchSettings {
     pruner: 'median',
     trials: 3,
     stepsPerTrial: 5,
+    evalEvery: 0,
     timeLimit: 0,
     workers: 2,
     precision: 'auto',
@@ -310,7 +314,31 @@ export function trainerOptions(
   );
 }
 
+/** Steps between evaluations: the setting, or about four per trial (older studies have no setting). */
+export function evalInterval(settings: Pick<SearchSettings, 'evalEvery' | 'stepsPerTrial'>): number {
+  if (settings.evalEvery > 0) return settings.evalEvery;
+  return Math.max(1, Math.ceil(settings.stepsPerTrial / 4));
+}
+
+/**
+ * What every trial of a study trains with besides its params: the same steps, sequence length, seed (so trials
+ * differ only by their hyperparameters), evaluation interval and precision. The Run step trains with it and
+ * the Export step rebuilds the best trial's configuration from it.
+ */
+export function trialBudget(settings: SearchSettings, classes?: readonly string[] | null): TrialBudget {
+  return {
+    steps: settings.stepsPerTrial,
+    seq: settings.seq,
+    seed: settings.seed,
+    evalEvery: evalInterval(settings),
+    precision: settings.precision,
+    ...(classes ? { classes } : {}),
+  };
+}
+
+/** PBT is not a pruner: the study runs without one and the coordinator adds PBT on top. */
 export function prunerSpec(name: SearchSettings['pruner'], steps: number): PrunerSpec {
+  if (name === 'pbt') return 'none';
   if (name === 'median')
     return { type: 'median', nStartupTrials: 1, nWarmupSteps: Math.max(1, Math.floor(steps / 2)) };
   return name;

@@ -7,7 +7,7 @@ import { describeError } from '../lib/errors.ts';
 import { defaultSettings, type SearchSettings } from '../lib/search-config.ts';
 import { DataState } from './data-state.svelte.ts';
 import { ModelState } from './model-state.svelte.ts';
-import { RunState } from './run-state.svelte.ts';
+import { RunState, type RunInputs } from './run-state.svelte.ts';
 import { SearchState } from './search-state.svelte.ts';
 import { TryState } from './try-state.svelte.ts';
 import { workerGenerator } from '../lib/worker-generator.ts';
@@ -73,9 +73,8 @@ export class AppState {
     }
   }
 
-  reparse(): void {
+  reparse(s: SearchSettings = this.search.settings): void {
     const m = this.model.opened;
-    const s = this.search.settings;
     if (m) this.data.parse(m, s.seq, s.valRatio, s.seed);
   }
 
@@ -83,16 +82,9 @@ export class AppState {
     if (!this.model.ref || !this.search.valid || !this.data.dataset) return;
     this.step = 'Run';
     const name = `${this.model.ref.label.split(' (')[0]} · ${this.data.fileName} · ${new Intl.DateTimeFormat(undefined, { dateStyle: 'short', timeStyle: 'short' }).format(Date.now())}`;
-    const started = this.run.start(
-      {
-        modelRef: this.model.ref,
-        modelBlobs: this.model.blobs,
-        dataFile: this.data.fileName,
-        dataText: this.data.text,
-        settings: this.search.settings,
-      },
-      name,
-    );
+    const inputs = this.#runInputs(this.search.settings);
+    if (!inputs) return;
+    const started = this.run.start(inputs, name);
     await new Promise((r) => setTimeout(r, 50));
     await this.refreshStudies();
     await started;
@@ -103,7 +95,11 @@ export class AppState {
   async openStudy(meta: StudyMeta, resume = false): Promise<void> {
     try {
       await this.run.open(meta);
-      this.search.settings = JSON.parse(JSON.stringify(meta.settings)) as SearchSettings;
+      // Studies saved by an older version lack newer settings: those take their defaults.
+      this.search.settings = {
+        ...defaultSettings(),
+        ...(JSON.parse(JSON.stringify(meta.settings)) as SearchSettings),
+      };
       this.step = 'Run';
       const text = await this.run.storedData();
       if (this.model.ref?.label !== meta.model.label) await this.model.loadRef(meta.model);
@@ -120,19 +116,33 @@ export class AppState {
 
   async resume(): Promise<void> {
     const meta = this.run.meta;
-    if (!meta || !this.model.ref || this.model.phase !== 'ready' || !this.data.text) {
+    const inputs = meta ? this.#runInputs(meta.settings) : null;
+    if (!inputs) {
       this.notice = 'To continue this study, load its model and data first.';
       return;
     }
     this.notice = '';
-    await this.run.resume({
-      modelRef: this.model.ref,
-      modelBlobs: this.model.blobs,
-      dataFile: this.data.fileName,
-      dataText: this.data.text,
-      settings: meta.settings,
-    });
+    await this.run.resume(inputs);
     await this.refreshStudies();
+  }
+
+  /** What a run needs from the Model and Data steps, or null while either is not ready. */
+  #runInputs(settings: SearchSettings): RunInputs | null {
+    const { model, data } = this;
+    this.reparse(settings); // the split follows the run's own seq, ratio and seed
+    if (model.phase !== 'ready' || !model.ref || !model.opened || !data.dataset || !data.split) return null;
+    return {
+      modelRef: model.ref,
+      modelBlobs: model.blobs,
+      family: model.opened.spec.family,
+      dataFile: data.fileName,
+      dataText: data.text,
+      train: data.split.train,
+      validation: data.split.validation,
+      padId: data.padId,
+      classes: data.dataset.classes ?? null,
+      settings,
+    };
   }
 
   async deleteStudy(id: string): Promise<void> {

@@ -3,10 +3,12 @@
 import type { OpenedModel } from '../../engine/model/open.ts';
 import {
   dataTokenizer,
+  padIdOf,
   parseDataset,
   splitExamples,
   IGNORE_INDEX,
   type Dataset,
+  type Example,
 } from '../../engine/train/data.ts';
 import { describeError } from '../lib/errors.ts';
 import { assetUrl } from '../lib/model-cache.ts';
@@ -37,7 +39,9 @@ export class DataState {
   phase = $state<'empty' | 'loading' | 'ready' | 'error'>('empty');
   error = $state('');
   dataset = $state.raw<Dataset | null>(null);
-  split = $state.raw<{ train: number; validation: number } | null>(null);
+  split = $state.raw<{ train: readonly Example[]; validation: readonly Example[] } | null>(null);
+  /** The id that pads short rows (the tokenizer's pad, else its EOS). */
+  padId = $state(0);
   preview = $state.raw<PreviewRow[]>([]);
 
   async loadSample(file: string): Promise<void> {
@@ -72,7 +76,8 @@ export class DataState {
       const data = parseDataset(this.fileName, this.text, tok, { seq });
       const s = splitExamples(data.examples, valRatio, seed);
       this.dataset = data;
-      this.split = { train: s.train.length, validation: s.validation.length };
+      this.split = s;
+      this.padId = padIdOf(tok);
       this.preview = data.examples.slice(0, 4).map((ex) => {
         const tokens = Array.from(ex.ids, (id, i) => ({
           id,

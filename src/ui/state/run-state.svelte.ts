@@ -1,6 +1,7 @@
-// The Run step: one study at a time, driven ask → run in a worker → report/shouldPrune → tell, with every
-// event appended to IndexedDB as it happens. A reloaded study is rebuilt from its log: finished trials are
-// kept, trials that were running are run again from the start (same seed, so the same curve).
+// The Run step: one study at a time, run by the engine's coordinator (`optimize`: ask → run in a pool worker →
+// report/shouldPrune or PBT at each evaluation → tell) with every study event appended to IndexedDB as it
+// happens. A reloaded study is rebuilt from its log: finished trials are kept; trials a reload interrupted are
+// marked failed and new ones asked in their place, as Optuna does with a study that died mid-trial.
 import {
   createStudy,
   loadStudy,
@@ -19,10 +20,22 @@ import {
   type StudyMeta,
   type StudyStatus,
 } from '../lib/db.ts';
+import type { ModelFamily } from '../../engine/model/config.ts';
+import type { Example } from '../../engine/train/data.ts';
+import { checkObjective, optimize, type TuneListener } from '../../engine/tune/index.ts';
+import { WorkerPool } from '../../workers/pool.ts';
+import { spawnBrowserWorker } from '../../workers/spawn-browser.ts';
 import { describeError } from '../lib/errors.ts';
-import { fixedParams, OBJECTIVES, prunerSpec, spaceSpec, type SearchSettings } from '../lib/search-config.ts';
-import { createWorkerExecutor, type TrialExecutor } from '../run/executor.ts';
-import type { TrialOutcome } from '../run/messages.ts';
+import {
+  fixedParams,
+  OBJECTIVES,
+  prunerSpec,
+  spaceSpec,
+  evalInterval,
+  trainerOptions,
+  trialBudget,
+  type SearchSettings,
+} from '../lib/search-config.ts';
 
 export type RunPhase =
   'idle' | 'starting' | 'running' | 'pausing' | 'paused' | 'finished' | 'stopped' | 'error';
@@ -31,14 +44,23 @@ export interface TrialLive {
   step: number;
   tokensPerSecond: number;
   slot: number;
+  /** Why a trial failed, in words. */
   error?: string;
+  /** What happened to it (PBT: which trial's weights it continued from). */
+  note?: string;
 }
 
 export interface RunInputs {
   modelRef: ModelRef;
   modelBlobs: Record<string, Blob>;
+  family: ModelFamily;
   dataFile: string;
   dataText: string;
+  /** The dataset parsed with the model's tokenizer and split with the settings' ratio and seed. */
+  train: readonly Example[];
+  validation: readonly Example[];
+  padId: number;
+  classes: readonly string[] | null;
   settings: SearchSettings;
 }
 
@@ -46,6 +68,8 @@ export class RunState {
   meta = $state.raw<StudyMeta | null>(null);
   trials = $state.raw<TrialRecord[]>([]);
   live = $state.raw<Record<number, TrialLive>>({});
+  /** Training loss at every step, per trial (the study log keeps only the evaluations). */
+  curves = $state.raw<Record<number, [number, number][]>>({});
   phase = $state<RunPhase>('idle');
   error = $state('');
   gpu = $state('');
@@ -55,10 +79,9 @@ export class RunState {
   /** PEFT files of the best trial so far. */
   bestAdapter = $state.raw<{ trial: number; config: string; weights: Uint8Array<ArrayBuffer> } | null>(null);
   #study: Study | null = null;
-  #executor: TrialExecutor | null = null;
+  #controller: AbortController | null = null;
   #halt: 'pause' | 'stop' | null = null;
   #writes: Promise<void> = Promise.resolve();
-  #inputs: RunInputs | null = null;
   #finishedAtStart = 0;
 
   get study(): Study | null {
@@ -77,7 +100,8 @@ export class RunState {
     return best;
   });
 
-  done = $derived(this.trials.filter((t) => t.state !== 'running').length);
+  /** Trials that count toward the budget: complete or pruned (failed ones are asked again). */
+  done = $derived(this.trials.filter((t) => t.state === 'complete' || t.state === 'pruned').length);
 
   /** Remaining time from the mean duration of the trials finished in this session. */
   eta = $derived.by(() => {
@@ -145,6 +169,8 @@ export class RunState {
     const config = await getFile(meta.id, 'adapter_config.json');
     if (weights instanceof Uint8Array && typeof config === 'string' && meta.bestTrial !== null)
       this.bestAdapter = { trial: meta.bestTrial, config, weights };
+    const curves = await getFile(meta.id, 'curves');
+    if (typeof curves === 'string') this.curves = JSON.parse(curves) as Record<number, [number, number][]>;
     this.phase =
       meta.status === 'running'
         ? 'paused'
@@ -172,28 +198,23 @@ export class RunState {
     if (!this.running) return;
     this.#halt = 'pause';
     this.phase = 'pausing';
-    this.#abortAll();
+    this.#controller?.abort();
   }
 
   stop(): void {
     if (!this.running && this.phase !== 'paused') return;
     this.#halt = 'stop';
     if (this.phase === 'paused') void this.#finishStopped();
-    else this.#abortAll();
-  }
-
-  #abortAll(): void {
-    const ex = this.#executor;
-    if (ex) for (let s = 0; s < ex.size; s++) ex.abort(s);
+    else this.#controller?.abort();
   }
 
   #reset(): void {
-    this.#executor?.dispose();
-    this.#executor = null;
+    this.#controller?.abort();
     this.#study = null;
     this.#halt = null;
     this.trials = [];
     this.live = {};
+    this.curves = {};
     this.error = '';
     this.bestAdapter = null;
     this.phase = 'idle';
@@ -211,73 +232,144 @@ export class RunState {
       this.trials = this.#study.trials.map((t) => ({ ...t, intermediate: t.intermediate.slice() }));
   }
 
+  /** Updates the study's summary (status, best) and stores it after every write queued before it. */
   async #setStatus(status: StudyStatus): Promise<void> {
     if (!this.meta) return;
     const best = this.best;
-    this.meta = {
+    const meta = (this.meta = {
       ...this.meta,
       status,
       updated: Date.now(),
       trials: this.trials.length,
       bestValue: best?.value ?? null,
       bestTrial: best?.number ?? null,
-    };
+    });
+    this.#writes = this.#writes
+      .then(() => putStudy(meta))
+      .catch((e: unknown) => {
+        this.error = `Saving the study failed: ${describeError(e)}`;
+      });
     await this.#writes;
-    await putStudy(this.meta);
   }
 
   async #run(inputs: RunInputs): Promise<void> {
     const study = this.#study!;
     const s = inputs.settings;
-    this.#inputs = inputs;
     this.#halt = null;
     this.phase = 'starting';
     this.error = '';
-    this.#executor?.dispose();
-    const executor = (this.#executor = createWorkerExecutor(s.workers));
+    const pool = new WorkerPool(spawnBrowserWorker, s.workers, {
+      model: { kind: 'files', label: modelName(inputs.modelRef), files: inputs.modelBlobs },
+      precision: s.precision,
+      train: inputs.train,
+      validation: inputs.validation,
+      padId: inputs.padId,
+    });
     try {
-      const info = await executor.start({
-        modelFiles: inputs.modelBlobs,
-        modelLabel: inputs.modelRef.kind === 'hub' ? inputs.modelRef.repo : inputs.modelRef.label,
-        dataFile: inputs.dataFile,
-        dataText: inputs.dataText,
-        seq: s.seq,
-        valRatio: s.valRatio,
-        seed: s.seed,
-        precision: s.precision,
+      checkObjective(s.objective, {
+        validation: inputs.validation.length,
+        ...(inputs.classes ? { classes: inputs.classes } : {}),
       });
+      const [info] = await pool.start();
       this.gpu = info.adapter;
       this.precision = info.precision;
     } catch (e) {
+      await pool.close();
       this.phase = 'error';
       this.error = `The trial workers could not start: ${describeError(e)}`;
       await this.#setStatus('paused');
       return;
     }
+    const controller = (this.#controller = new AbortController());
     this.phase = 'running';
     this.started = this.now = performance.now();
     this.#finishedAtStart = this.done;
     const tick = setInterval(() => (this.now = performance.now()), 1000);
-    // Trials a reload interrupted go first, with their original numbers and params.
-    const queue = study.trials.filter((t) => t.state === 'running').map((t) => t.number);
-    const deadline = s.timeLimit > 0 ? Date.now() + s.timeLimit * 60_000 : Infinity;
+    // A reload left these running: the coordinator marks them failed and asks new trials in their place.
+    for (const t of study.trials)
+      if (t.state === 'running') this.#setLive(t.number, { error: 'interrupted by a reload; asked again' });
+    const budget = trialBudget(s, inputs.classes);
     try {
-      await Promise.all(
-        Array.from({ length: executor.size }, (_, slot) => this.#slotLoop(slot, queue, deadline)),
-      );
+      await optimize(study, pool, {
+        trials: s.trials,
+        objective: s.objective,
+        trainerOptions: (params) =>
+          trainerOptions({ ...fixedParams(s.rows), ...params }, inputs.family, budget),
+        baseModel: modelName(inputs.modelRef),
+        ...(s.pruner === 'pbt' ? { pbt: { interval: evalInterval(s) } } : {}),
+        ...(s.timeLimit > 0 ? { timeoutMs: s.timeLimit * 60_000 } : {}),
+        signal: controller.signal,
+        listener: this.#listener(),
+      });
+    } catch (e) {
+      this.error = describeError(e);
     } finally {
       clearInterval(tick);
+      this.#controller = null;
+      await pool.close();
     }
-    executor.dispose();
-    if (this.#executor === executor) this.#executor = null;
+    await this.#writes;
     if (this.#halt === 'pause') {
       this.phase = 'paused';
       await this.#setStatus('paused');
     } else if (this.#halt === 'stop') await this.#finishStopped();
     else {
-      this.phase = 'finished';
-      await this.#setStatus('finished');
+      this.phase = this.error ? 'error' : 'finished';
+      await this.#setStatus(this.error ? 'paused' : 'finished');
     }
+  }
+
+  /** How the coordinator's events show on the page (the study's own events are logged by #onEvent). */
+  #listener(): TuneListener {
+    return {
+      trialStarted: (t) => this.#setLive(t.number, { step: 0, tokensPerSecond: 0, slot: t.slot }),
+      step: (number, m) => {
+        this.#setLive(number, { step: m.step, tokensPerSecond: m.tokensPerSecond });
+        const curve = [...(this.curves[number] ?? []), [m.step, m.loss] as [number, number]];
+        this.curves = { ...this.curves, [number]: curve };
+      },
+      exploited: (number, donor, _params, note) =>
+        this.#setLive(number, { note: `continued from trial ${donor}${note ? ` (${note})` : ''}` }),
+      trialFinished: (r) => {
+        if (r.state === 'failed')
+          this.#setLive(r.number, {
+            error: r.reason === 'stopped' ? (this.#halt === 'pause' ? 'paused' : 'stopped') : r.reason,
+          });
+        this.#save('curves', JSON.stringify(this.curves));
+        // The summary names the best trial, whose adapter files newBest queued before this.
+        void this.#setStatus('running');
+      },
+      newBest: (best) => {
+        const adapter = best.adapter;
+        if (!adapter) return;
+        this.bestAdapter = {
+          trial: best.number,
+          config: adapter['adapter_config.json'],
+          weights: adapter['adapter_model.safetensors'] as Uint8Array<ArrayBuffer>,
+        };
+        this.#save('adapter_config.json', this.bestAdapter.config);
+        this.#save('adapter_model.safetensors', this.bestAdapter.weights);
+      },
+      workerReplaced: (slot, reason) => {
+        this.error = `Trial worker ${slot} stopped (${reason}) and was replaced; the search goes on.`;
+      },
+    };
+  }
+
+  #setLive(number: number, patch: Partial<TrialLive>): void {
+    const before = this.live[number] ?? { step: 0, tokensPerSecond: 0, slot: -1 };
+    this.live = { ...this.live, [number]: { ...before, ...patch } };
+  }
+
+  /** Writes a study file after the events queued before it (one ordered chain of writes). */
+  #save(name: string, data: string | Uint8Array<ArrayBuffer>): void {
+    const id = this.meta?.id;
+    if (!id) return;
+    this.#writes = this.#writes
+      .then(() => putFile(id, name, data))
+      .catch((e: unknown) => {
+        this.error = `Saving the study failed: ${describeError(e)}`;
+      });
   }
 
   async #finishStopped(): Promise<void> {
@@ -287,82 +379,6 @@ export class RunState {
     this.phase = 'stopped';
     await this.#setStatus('stopped');
   }
-
-  async #slotLoop(slot: number, queue: number[], deadline: number): Promise<void> {
-    const study = this.#study!;
-    const s = this.#inputs!.settings;
-    while (!this.#halt && Date.now() < deadline) {
-      let number: number;
-      if (queue.length > 0) number = queue.shift()!;
-      else if (study.trials.length < s.trials) number = study.ask().number;
-      else break;
-      await this.#runTrial(slot, number);
-    }
-  }
-
-  async #runTrial(slot: number, number: number): Promise<void> {
-    const study = this.#study!;
-    const s = this.#inputs!.settings;
-    const record = study.trial(number);
-    const params = { ...fixedParams(s.rows), ...record.params };
-    const lastReported = record.intermediate.at(-1)?.[0] ?? 0;
-    let pruned = false;
-    this.live = { ...this.live, [number]: { step: lastReported, tokensPerSecond: 0, slot } };
-    let outcome: TrialOutcome;
-    try {
-      outcome = await this.#executor!.run(
-        slot,
-        { number, params, steps: s.stepsPerTrial, seed: s.seed + number },
-        (m) => {
-          if (study.trial(number).state !== 'running') return false;
-          if (m.step > lastReported) study.report(number, m.step, m.loss);
-          this.live = { ...this.live, [number]: { step: m.step, tokensPerSecond: m.tokensPerSecond, slot } };
-          if (this.#halt) return false;
-          if (study.shouldPrune(number)) {
-            pruned = true;
-            return false;
-          }
-          return true;
-        },
-      );
-    } catch (e) {
-      this.live = { ...this.live, [number]: { ...this.live[number], error: describeError(e) } };
-      if (study.trial(number).state === 'running') study.tell(number, { state: 'failed' });
-      return;
-    }
-    if (study.trial(number).state !== 'running') return;
-    if (pruned) {
-      study.tell(number, { state: 'pruned' });
-      return;
-    }
-    if (outcome.aborted) return; // paused or stopped: runs again on resume (or is marked by stop)
-    const objective = s.objective;
-    const value =
-      objective === 'accuracy'
-        ? outcome.accuracy
-        : objective === 'macro_f1'
-          ? outcome.macroF1
-          : (outcome.valLoss ?? outcome.trainLoss);
-    if (value === null || !Number.isFinite(value)) {
-      this.live = {
-        ...this.live,
-        [number]: {
-          ...this.live[number],
-          error:
-            value === null
-              ? `${OBJECTIVES[objective].label} is not available for this data`
-              : 'the loss is not finite',
-        },
-      };
-      study.tell(number, { state: 'failed' });
-      return;
-    }
-    study.tell(number, value);
-    if (this.best?.number === number && outcome.adapter && this.meta) {
-      this.bestAdapter = { trial: number, ...outcome.adapter };
-      await putFile(this.meta.id, 'adapter_config.json', outcome.adapter.config);
-      await putFile(this.meta.id, 'adapter_model.safetensors', outcome.adapter.weights);
-    }
-    await this.#setStatus('running');
-  }
 }
+
+const modelName = (ref: ModelRef) => (ref.kind === 'hub' ? ref.repo : ref.label);

@@ -1,6 +1,7 @@
 // The Search step: the settings being edited, and their validation — createSpace's errors (which name the
 // parameter) shown next to that parameter's row.
 import { createSpace, createStudy } from '../../engine/search/index.ts';
+import { pbtConflicts } from '../../engine/tune/params.ts';
 import {
   defaultSettings,
   fixedProblems,
@@ -41,9 +42,17 @@ export class SearchState {
       }
     }
     const s = this.settings;
+    if (s.pruner === 'pbt') {
+      const fixedOnly = pbtConflicts(spec);
+      if (fixedOnly.length > 0)
+        general ||=
+          `Population-based training changes parameters mid-trial, which ${fixedOnly.join(', ')} cannot do ` +
+          '(they shape the adapter or the batches): fix them, or pick another early-stopping rule.';
+    }
     const budget: [string, number, number, number][] = [
       ['Trials', s.trials, 1, 500],
       ['Steps per trial', s.stepsPerTrial, 1, 100000],
+      ['Evaluate every', s.evalEvery, 0, 100000],
       ['Workers', s.workers, 1, 8],
       ['Sequence length', s.seq, 4, 8192],
     ];
