@@ -66,6 +66,7 @@ describe('the playground in Chromium', () => {
     await page.getByLabel('Learning rate: high').fill('3e-2');
     await page.getByLabel('Trials', { exact: true }).fill('3');
     await page.getByLabel('Steps per trial').fill('5');
+    await page.getByLabel('Evaluate every (steps, 0 = auto)').fill('3');
     await page.getByLabel('Parallel workers').fill('2');
     await page.getByLabel('Early stopping').selectOption('none');
     await shot(page, '3-search');
@@ -82,11 +83,15 @@ describe('the playground in Chromium', () => {
     await expect
       .poll(() => page.getByTestId('run-phase').textContent(), { timeout: 150_000 })
       .toBe('Finished');
+    // The budget counts complete trials; those the reload interrupted are failed and were asked again.
     const rows = page.getByTestId('trial-table').locator('tbody tr');
-    expect(await rows.count()).toBe(3);
+    expect(await rows.and(page.locator('.complete')).count()).toBe(3);
     const table = (await page.getByTestId('trial-table').textContent()) ?? '';
     console.log(`after: ${table.replace(/\s+/g, ' ')}`);
     expect(table).not.toMatch(/running/);
+    expect(await rows.count()).toBe(3 + (await rows.and(page.locator('.failed')).count()));
+    for (const failed of await rows.and(page.locator('.failed')).all())
+      expect(await failed.textContent()).toContain('interrupted by a reload');
     expect(await chartColours(page, 'chart-loss')).toBeGreaterThan(4);
     await shot(page, '4-run');
     copyFileSync(`${ARTIFACTS}/app-4-run.png`, 'docs/dashboard.png');
@@ -113,20 +118,26 @@ describe('the playground in Chromium', () => {
         page.waitForEvent('download'),
         page.getByRole('button', { name: `Download ${name}` }).click(),
       ]);
-      const path = `${ARTIFACTS}/${name}`;
+      const path = `${ARTIFACTS}/${name.replaceAll('/', '_')}`;
       await dl.saveAs(path);
       return readFileSync(path);
     };
-    const config = JSON.parse((await save('best_config.json')).toString('utf8')) as {
+    const config = JSON.parse((await save('best-config.json')).toString('utf8')) as {
       hyperparameters: Record<string, unknown>;
     };
     expect(config.hyperparameters.lr).toBeTypeOf('number');
-    const adapterConfig = JSON.parse((await save('adapter_config.json')).toString('utf8')) as {
+    const trainingArgs = JSON.parse((await save('hf/training_args.json')).toString('utf8')) as {
+      learning_rate: number;
+    };
+    expect(trainingArgs.learning_rate).toBe(config.hyperparameters.lr);
+    expect((await save('axolotl.yaml')).toString('utf8')).toMatch(/^adapter: lora$/m);
+    expect((await save('optuna_search.py')).toString('utf8')).toContain('import optuna');
+    const adapterConfig = JSON.parse((await save('adapter/adapter_config.json')).toString('utf8')) as {
       peft_type: string;
       r: number;
     };
     expect(adapterConfig.peft_type).toBe('LORA');
-    const weights = await save('adapter_model.safetensors');
+    const weights = await save('adapter/adapter_model.safetensors');
     const headerLength = Number(weights.readBigUInt64LE(0));
     const header = JSON.parse(weights.subarray(8, 8 + headerLength).toString('utf8')) as Record<
       string,
@@ -142,10 +153,18 @@ describe('the playground in Chromium', () => {
     await zipDownload.saveAs(`${ARTIFACTS}/tunelab-best.zip`);
     const zip = readFileSync(`${ARTIFACTS}/tunelab-best.zip`);
     expect(zip.readUInt32LE(0)).toBe(0x04034b50);
-    expect(zip.readUInt16LE(zip.length - 22 + 10)).toBe(4); // entries in the end-of-central-directory record
+    expect(zip.readUInt16LE(zip.length - 22 + 10)).toBe(11); // entries in the end-of-central-directory record
     await shot(page, '6-export');
 
+    // Try: the base model and base + best adapter, side by side.
     await step(page, 'Try').click();
+    await page.getByRole('button', { name: 'Generate' }).click();
+    // Polls the outcome with any error shown, so a failure says what the page said.
+    const outcome = async () =>
+      `${await page.getByTestId('try-tuned-info').textContent()}${(await page.getByRole('alert').allTextContents()).join(' | ')}`;
+    await expect.poll(outcome, { timeout: 60_000 }).toMatch(/^\d+ tokens · [^|]*$/);
+    expect(await page.getByTestId('try-base-info').textContent()).toMatch(/\d+ tokens · /);
+    expect(await page.getByTestId('try-tuned').textContent()).not.toContain('No adapter yet');
     await shot(page, '7-try');
     expect(errors).toEqual([]);
     await page.close();
