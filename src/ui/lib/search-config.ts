@@ -7,8 +7,10 @@ import type { ModelSpec } from '../../engine/model/config.ts';
 import type { PrecisionChoice } from '../../engine/gpu/precision.ts';
 import type { Choice, Params, PrunerSpec, SamplerName, SpaceSpec } from '../../engine/search/index.ts';
 import { ALL_LINEAR } from '../../engine/lora/config.ts';
+import { preset as enginePreset, type PresetName as EnginePresetName } from '../../engine/export/presets.ts';
 import {
   attentionTargets as engineAttentionTargets,
+  fieldOfParam,
   trainerOptionsOf,
   trialConfigFromParams,
   type TrialConfig,
@@ -39,6 +41,8 @@ export type HyperName =
   | 'warmup_ratio'
   | 'schedule'
   | 'batch'
+  | 'accum'
+  | 'llrd'
   | 'targets';
 
 export interface HyperInfo {
@@ -92,6 +96,18 @@ export const HYPERPARAMETERS: Record<HyperName, HyperInfo> = {
     help: 'examples per step',
     modes: ['fixed', 'range', 'choices'],
   },
+  accum: {
+    label: 'Gradient accumulation',
+    kind: 'int',
+    help: 'micro-batches per optimizer step',
+    modes: ['fixed', 'range', 'choices'],
+  },
+  llrd: {
+    label: 'Layer-wise LR decay',
+    kind: 'float',
+    help: 'layer l of L gets lr·decay^(L−1−l); 1 = off',
+    modes: ['fixed', 'range', 'choices'],
+  },
   targets: {
     label: 'LoRA targets',
     kind: 'categorical',
@@ -141,50 +157,91 @@ const row = (name: HyperName, mode: ParamMode, values: Partial<ParamRow>): Param
   ...values,
 });
 
-export type PresetName = 'quick' | 'lora-basic' | 'lora-full';
+/** Values of the rows a preset does not search. */
+const FIXED_DEFAULTS: Record<HyperName, string> = {
+  lr: '2e-4',
+  r: '16',
+  lora_alpha: '32',
+  lora_dropout: '0.05',
+  weight_decay: '0',
+  warmup_ratio: '0.03',
+  schedule: 'linear',
+  batch: '4',
+  accum: '1',
+  llrd: '1',
+  targets: 'all-linear',
+};
+
+const CHOICES: Partial<Record<HyperName, string>> = {
+  schedule: 'constant, linear, cosine',
+  targets: 'all-linear, attention',
+};
+
+/** Every row fixed at its default, then `values` per row. */
+function rowsWith(values: Partial<Record<HyperName, Partial<ParamRow> & { mode: ParamMode }>>): ParamRow[] {
+  return HYPER_NAMES.map((name) => {
+    const { mode = 'fixed', ...rest } = values[name] ?? {};
+    return row(name, mode, { fixed: FIXED_DEFAULTS[name], choices: CHOICES[name] ?? '', ...rest });
+  });
+}
+
+/** The form's name for an engine search-space name or TrialConfig field ('scheduler' → 'schedule'). */
+function rowName(param: string): HyperName | undefined {
+  const field = fieldOfParam(param);
+  return HYPER_NAMES.find((n) => fieldOfParam(n) === field);
+}
+
+/** A TrialConfig value as the form writes it: the attention target list becomes 'attention'. */
+function formValue(name: HyperName, value: unknown): string {
+  if (name === 'targets') {
+    const list = Array.isArray(value) ? value.join(',') : String(value);
+    return list === 'all-linear' ? list : list === attentionTargets('llama').join(',') ? 'attention' : list;
+  }
+  return String(value);
+}
+
+/** The engine's preset (the one `tunelab tune --preset` runs) as form rows. */
+function engineRows(name: EnginePresetName): ParamRow[] {
+  const p = enginePreset(name, 'llama');
+  const values: Partial<Record<HyperName, Partial<ParamRow> & { mode: ParamMode }>> = {};
+  for (const [field, value] of Object.entries(p.fixed)) {
+    const n = rowName(field);
+    if (n) values[n] = { mode: 'fixed', fixed: formValue(n, value) };
+  }
+  for (const [param, dist] of Object.entries(p.space)) {
+    const n = rowName(param);
+    if (!n) throw new Error(`preset ${name}: '${param}' has no row in the Search step`);
+    if (dist.type === 'categorical')
+      values[n] = { mode: 'choices', choices: dist.choices.map((c) => formValue(n, c)).join(', ') };
+    else if (dist.type === 'derived') values[n] = { mode: 'derived', scale: String(dist.scale) };
+    else
+      values[n] = { mode: 'range', low: String(dist.low), high: String(dist.high), log: dist.log === true };
+  }
+  return rowsWith(values);
+}
+
+export type PresetName = 'quick' | EnginePresetName;
 
 export const PRESETS: Record<PresetName, { label: string; rows: () => ParamRow[] }> = {
   quick: {
-    label: 'Quick: learning rate and rank',
-    rows: () => [
-      row('lr', 'range', { low: '1e-3', high: '3e-2', log: true, fixed: '1e-2' }),
-      row('r', 'choices', { choices: '4, 8', fixed: '8' }),
-      row('lora_alpha', 'derived', { scale: '2', fixed: '16' }),
-      row('lora_dropout', 'fixed', { fixed: '0' }),
-      row('weight_decay', 'fixed', { fixed: '0' }),
-      row('warmup_ratio', 'fixed', { fixed: '0' }),
-      row('schedule', 'fixed', { fixed: 'constant', choices: 'constant, linear, cosine' }),
-      row('batch', 'fixed', { fixed: '4' }),
-      row('targets', 'fixed', { fixed: 'all-linear', choices: 'all-linear, attention' }),
-    ],
+    label: 'Quick: learning rate and rank (for the demo model)',
+    rows: () =>
+      rowsWith({
+        lr: { mode: 'range', low: '1e-3', high: '3e-2', log: true, fixed: '1e-2' },
+        r: { mode: 'choices', choices: '4, 8', fixed: '8' },
+        lora_alpha: { mode: 'derived', scale: '2', fixed: '16' },
+        lora_dropout: { mode: 'fixed', fixed: '0' },
+        warmup_ratio: { mode: 'fixed', fixed: '0' },
+        schedule: { mode: 'fixed', fixed: 'constant' },
+      }),
   },
   'lora-basic': {
-    label: 'LoRA basic: lr, r, dropout',
-    rows: () => [
-      row('lr', 'range', { low: '1e-5', high: '1e-3', log: true, fixed: '2e-4' }),
-      row('r', 'choices', { choices: '8, 16, 32', fixed: '16' }),
-      row('lora_alpha', 'derived', { scale: '2', fixed: '32' }),
-      row('lora_dropout', 'range', { low: '0', high: '0.1', fixed: '0.05' }),
-      row('weight_decay', 'fixed', { fixed: '0' }),
-      row('warmup_ratio', 'fixed', { fixed: '0.03' }),
-      row('schedule', 'fixed', { fixed: 'linear', choices: 'constant, linear, cosine' }),
-      row('batch', 'fixed', { fixed: '4' }),
-      row('targets', 'fixed', { fixed: 'all-linear', choices: 'all-linear, attention' }),
-    ],
+    label: `LoRA basic: ${enginePreset('lora-basic').description}`,
+    rows: () => engineRows('lora-basic'),
   },
   'lora-full': {
-    label: 'LoRA full: every hyperparameter',
-    rows: () => [
-      row('lr', 'range', { low: '1e-5', high: '1e-3', log: true, fixed: '2e-4' }),
-      row('r', 'choices', { choices: '4, 8, 16, 32, 64', fixed: '16' }),
-      row('lora_alpha', 'choices', { choices: '8, 16, 32, 64', fixed: '32' }),
-      row('lora_dropout', 'range', { low: '0', high: '0.2', fixed: '0.05' }),
-      row('weight_decay', 'range', { low: '0', high: '0.1', fixed: '0' }),
-      row('warmup_ratio', 'range', { low: '0', high: '0.1', fixed: '0.03' }),
-      row('schedule', 'choices', { choices: 'constant, linear, cosine', fixed: 'linear' }),
-      row('batch', 'choices', { choices: '2, 4, 8', fixed: '4' }),
-      row('targets', 'choices', { choices: 'all-linear, attention', fixed: 'all-linear' }),
-    ],
+    label: `LoRA full: ${enginePreset('lora-full').description}`,
+    rows: () => engineRows('lora-full'),
   },
 };
 

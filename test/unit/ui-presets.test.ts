@@ -1,0 +1,43 @@
+// The Search step's LoRA presets are the engine's (what `tunelab tune --preset` runs), written as form rows.
+import { describe, expect, it } from 'vitest';
+import { preset, PRESET_NAMES } from '../../src/engine/export/presets.ts';
+import type { ParamSpec, SpaceSpec } from '../../src/engine/search/index.ts';
+import { fieldOfParam } from '../../src/engine/train/config.ts';
+import { fixedParams, PRESETS, spaceSpec, trialConfig } from '../../src/ui/lib/search-config.ts';
+
+/** Space keyed by TrialConfig field, the attention target list spelled 'attention'. */
+function byField(space: SpaceSpec): Record<string, unknown> {
+  const attention = 'q_proj,v_proj';
+  return Object.fromEntries(
+    Object.entries(space).map(([name, d]) => {
+      const plain =
+        d.type === 'categorical'
+          ? { ...d, choices: d.choices.map((c: unknown) => (c === attention ? 'attention' : c)) }
+          : d;
+      const { log, ...rest } = plain as ParamSpec & { log?: boolean };
+      return [fieldOfParam(name), log ? { ...rest, log } : rest];
+    }),
+  );
+}
+
+describe('Search step presets', () => {
+  it.each(PRESET_NAMES)('%s searches exactly the engine preset’s space', (name) => {
+    const engine = preset(name, 'llama');
+    const rows = PRESETS[name].rows();
+    expect(byField(spaceSpec(rows))).toEqual(byField(engine.space));
+    // The engine's fixed values hold in the form too (lora-basic: attention targets).
+    const config = trialConfig(fixedParams(rows), 'llama', { steps: 5, seq: 24, seed: 1 });
+    for (const [field, value] of Object.entries(engine.fixed))
+      expect(config[field as keyof typeof config]).toEqual(value);
+  });
+
+  it('GPT-2 gets its own attention module for the same rows', () => {
+    const rows = PRESETS['lora-basic'].rows();
+    const config = trialConfig({ ...fixedParams(rows), lr: 1e-4, r: 8 }, 'gpt2', {
+      steps: 5,
+      seq: 24,
+      seed: 1,
+    });
+    expect(config.targets).toEqual(preset('lora-basic', 'gpt2').fixed.targets);
+  });
+});
