@@ -32,6 +32,7 @@ import type {
   LossOptions,
   TrainingActivations,
 } from './causal-lm.ts';
+import { layerActivations } from './causal-lm.ts';
 import { biasAdd } from '../kernels/bias.ts';
 import { actBytes, writeKvCache, type KvCacheSlot } from './kv-cache.ts';
 import {
@@ -210,16 +211,7 @@ export class LlamaActivations implements TrainingActivations {
       };
     };
     this.recompute = options.recompute ?? false;
-    const layers = Array.from({ length: dims.layers }, (_, l) => l);
-    if (this.recompute) {
-      const shared = internals('block.', (name) => Math.max(0, ...layers.map((l) => rankAt(l, name))));
-      this.layers = layers.map((l) => ({ x: alloc(`l${l}.x`, e * N * C), ...shared }));
-    } else {
-      this.layers = layers.map((l) => ({
-        x: alloc(`l${l}.x`, e * N * C),
-        ...internals(`l${l}.`, (name) => rankAt(l, name)),
-      }));
-    }
+    this.layers = layerActivations(dims.layers, this.recompute, e * N * C, alloc, rankAt, internals);
     this.tokens = alloc('tokens', 4 * N);
     this.targets = alloc('targets', 4 * N);
     this.embedErrors = alloc('embed.errors', 4 * EMBEDDING_ERROR_WORDS);
