@@ -70,6 +70,7 @@ tunelab tune --resume DIR [--trials N] [--workers K]
   budget:      --trials N (10, complete + pruned)  --timeout SECONDS (no new trial after it)
                --steps N | --epochs E per trial  --eval-every N (steps/4: the pruning rung, PBT interval)
   workers:     --workers K (from the memory estimate and the adapter)  --in-process (no worker threads)
+               --recompute (activation recomputation per block in every trial: less memory, more time)
   fixed:       any \`tunelab train\` flag (--seq, --batch, --lr, --r, ...) fixes that value for every trial
 
   Writes to --out: study.jsonl (the study's event log, appended per event), trials.jsonl (how each trial
@@ -97,6 +98,7 @@ const TUNE_FLAGS = {
   workers: { type: 'string' },
   'in-process': { type: 'boolean' },
   'base-model': { type: 'string' },
+  recompute: { type: 'boolean' },
 } as const;
 
 export interface TuneHooks {
@@ -218,8 +220,10 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
     validation,
     padId: padIdOf(dataTokenizer(opened.tokenizer)),
   };
-  const options = (params: Record<string, string | number | boolean>) =>
-    trialTrainerOptions(params, fixed, family, data.classes);
+  const options = (params: Record<string, string | number | boolean>) => ({
+    ...trialTrainerOptions(params, fixed, family, data.classes),
+    ...(flags.recompute === true ? { recompute: true } : {}),
+  });
 
   const workersFlag = numberFlag(flags, 'workers', undefined, { min: 1, integer: true });
   let size = workersFlag;

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { tuneCommand, type TuneHooks } from '../../src/cli/tune.ts';
+import { LlamaModel } from '../../src/engine/model/llama.ts';
 import { loadStudy } from '../../src/engine/search/index.ts';
 import type { TrialResult } from '../../src/engine/tune/index.ts';
 import { WorkerPool } from '../../src/workers/pool.ts';
@@ -297,5 +298,30 @@ describe('tunelab tune on two worker threads', () => {
     await expect(tune([...base, '--objective', 'accuracy'])).rejects.toThrow(
       /--objective: objective accuracy: only available for classification data/,
     );
+  });
+
+  it('--recompute trains every trial to the same evaluations (it changes memory, not the math)', async () => {
+    const run = async (name: string, extra: string[]) => {
+      const out = join(dir, name);
+      const args = ['--model', modelDir, '--data', dataFile, '--space', join(dir, 'space.json')];
+      const budget = [...COMMON.slice(0, -2), '--in-process', '--sampler', 'random', '--trials', '2'];
+      expect((await tune([...args, ...budget, ...extra, '--out', out])).code).toBe(0);
+      const { study } = await outputs(out);
+      return study.trials.map((t) => ({ params: t.params, intermediate: t.intermediate }));
+    };
+    // In process, so the trainers' activations can be watched: the flag must reach every trial.
+    const activations = vi.spyOn(LlamaModel.prototype, 'createActivations');
+    const recomputing = () => activations.mock.calls.map((c) => c[3]?.recompute === true);
+    try {
+      const plain = await run('plain', []);
+      expect(recomputing()).toEqual([false, false]);
+      activations.mockClear();
+      const recomputed = await run('recomputed', ['--recompute']);
+      expect(recomputing()).toEqual([true, true]);
+      expect(plain.every((t) => t.intermediate.length === 4)).toBe(true);
+      expect(recomputed).toEqual(plain);
+    } finally {
+      activations.mockRestore();
+    }
   });
 });

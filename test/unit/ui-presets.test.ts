@@ -3,7 +3,15 @@ import { describe, expect, it } from 'vitest';
 import { preset, PRESET_NAMES } from '../../src/engine/export/presets.ts';
 import type { ParamSpec, SpaceSpec } from '../../src/engine/search/index.ts';
 import { fieldOfParam } from '../../src/engine/train/config.ts';
-import { fixedParams, PRESETS, spaceSpec, trialConfig } from '../../src/ui/lib/search-config.ts';
+import {
+  defaultSettings,
+  fixedParams,
+  PRESETS,
+  spaceSpec,
+  trainerOptions,
+  trialBudget,
+  trialConfig,
+} from '../../src/ui/lib/search-config.ts';
 
 /** Space keyed by TrialConfig field, the attention target list spelled 'attention'. */
 function byField(space: SpaceSpec): Record<string, unknown> {
@@ -39,5 +47,16 @@ describe('Search step presets', () => {
       seed: 1,
     });
     expect(config.targets).toEqual(preset('lora-basic', 'gpt2').fixed.targets);
+  });
+
+  it('the study budget: shared seed, about four evaluations, recompute only when asked', () => {
+    const settings = { ...defaultSettings(), stepsPerTrial: 10 };
+    const params = { ...fixedParams(settings.rows), lr: 1e-3, r: 4, lora_alpha: 8 };
+    const plain = trainerOptions(params, 'llama', trialBudget(settings));
+    expect(plain).toMatchObject({ seed: settings.seed, evalEvery: 3, steps: 10 });
+    expect(plain.recompute).toBeUndefined();
+    const recomputing = trainerOptions(params, 'llama', trialBudget({ ...settings, recompute: true }));
+    expect(recomputing.recompute).toBe(true);
+    expect({ ...recomputing, recompute: undefined }).toEqual({ ...plain, recompute: undefined });
   });
 });

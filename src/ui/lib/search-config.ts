@@ -135,6 +135,8 @@ export interface SearchSettings {
   stepsPerTrial: number;
   /** Evaluate on the validation split every N steps (pruners and PBT act there); 0 = about four per trial. */
   evalEvery: number;
+  /** Recompute each block's activations in the backward: much less memory for about a third more time. */
+  recompute: boolean;
   /** Minutes; 0 = no limit. */
   timeLimit: number;
   workers: number;
@@ -253,6 +255,7 @@ export function defaultSettings(): SearchSettings {
     trials: 3,
     stepsPerTrial: 5,
     evalEvery: 0,
+    recompute: false,
     timeLimit: 0,
     workers: 2,
     precision: 'auto',
@@ -338,6 +341,8 @@ export interface TrialBudget {
   evalEvery?: number;
   /** The GPU precision the study asked for; only the exported configuration records it. */
   precision?: PrecisionChoice;
+  /** Activation recomputation: how a trial trains, not what (no TrialConfig field). */
+  recompute?: boolean;
 }
 
 /**
@@ -365,10 +370,10 @@ export function trainerOptions(
   family: ModelSpec['family'],
   budget: TrialBudget,
 ): TrainerOptions {
-  return trainerOptionsOf(
-    trialConfig(params, family, budget),
-    budget.classes ? { classes: budget.classes } : {},
-  );
+  return trainerOptionsOf(trialConfig(params, family, budget), {
+    ...(budget.classes ? { classes: budget.classes } : {}),
+    ...(budget.recompute ? { recompute: true } : {}),
+  });
 }
 
 /** Steps between evaluations: the setting, or about four per trial (older studies have no setting). */
@@ -389,6 +394,7 @@ export function trialBudget(settings: SearchSettings, classes?: readonly string[
     seed: settings.seed,
     evalEvery: evalInterval(settings),
     precision: settings.precision,
+    ...(settings.recompute ? { recompute: true } : {}),
     ...(classes ? { classes } : {}),
   };
 }
