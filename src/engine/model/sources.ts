@@ -44,7 +44,10 @@ export function localFiles(files: Iterable<File>, label = 'local files'): ModelF
 /** Persistent storage of downloaded files, keyed by repo, revision and path. */
 export interface ModelCache {
   get(key: string): Promise<Blob | null>;
-  /** Stores the bytes of `body` and returns the stored copy (disk-backed where the host allows). */
+  /**
+   * Stores the bytes of `body` and returns the stored copy (disk-backed where the host allows). Bytes that are
+   * not `size` long are refused: it throws and keeps nothing under `key`.
+   */
   put(key: string, body: Blob | ReadableStream<Uint8Array>, size: number): Promise<Blob>;
 }
 
@@ -64,7 +67,12 @@ export function cacheStorageModelCache(name = 'tunelab-models-v1'): ModelCache |
       await cache.put(url(key), new Response(body, { headers }));
       const stored = await cache.match(url(key));
       if (!stored) throw new Error(`model cache: ${key} was not stored (storage full?)`);
-      return stored.blob();
+      const blob = await stored.blob();
+      if (blob.size !== size) {
+        await cache.delete(url(key));
+        throw new Error(`model cache: ${key} has ${blob.size} bytes, expected ${size}`);
+      }
+      return blob;
     },
   };
 }
@@ -209,27 +217,28 @@ export async function hubModel(opts: HubModelOptions): Promise<ModelFiles> {
     throw new Error(`${label}: cannot list the repo files (${(e as Error).message})`);
   }
   if (!files.some((f) => f.path === 'config.json')) throw new Error(`${label}: the repo has no config.json`);
-  const total = files.reduce((s, f) => s + f.size, 0);
-  let loaded = 0;
+  const progress = { loaded: 0, total: files.reduce((s, f) => s + f.size, 0) };
   const sources: ByteSource[] = [];
   for (const f of files) {
-    const blob = await downloadFile({ ...hub, path: f.path });
-    if (!blob) throw new Error(`${label}: ${f.path} is listed but cannot be downloaded`);
-    if (!cache) {
-      sources.push(progressSource(blobSource(f.path, blob), f.size, opts.onProgress));
-      continue;
+    try {
+      const blob = await downloadFile({ ...hub, path: f.path });
+      if (!blob) throw new Error('listed but not served');
+      if (!cache) {
+        sources.push(progressSource(blobSource(f.path, blob), f.size, progress, opts.onProgress));
+        continue;
+      }
+      let fileLoaded = 0;
+      const stream = counting(blob.stream(), (n) => {
+        fileLoaded += n;
+        progress.loaded += n;
+        opts.onProgress?.({ file: f.path, fileLoaded, fileTotal: f.size, ...progress });
+      });
+      // put() refuses bytes that are not the listed size, keeping nothing.
+      sources.push(blobSource(f.path, await cache.put(fileKey(repo, revision, f.path), stream, f.size)));
+    } catch (e) {
+      // @huggingface/hub aborts a failed download's stream with the message alone (a string).
+      throw new Error(`${label}: cannot download ${f.path} (${e instanceof Error ? e.message : String(e)})`);
     }
-    let fileLoaded = 0;
-    const stream = counting(blob.stream(), (n) => {
-      fileLoaded += n;
-      loaded += n;
-      opts.onProgress?.({ file: f.path, fileLoaded, fileTotal: f.size, loaded, total });
-    });
-    const stored = await cache.put(fileKey(repo, revision, f.path), stream, f.size);
-    if (stored.size !== f.size) {
-      throw new Error(`${label}: ${f.path} downloaded ${stored.size} bytes, the Hub lists ${f.size}`);
-    }
-    sources.push(blobSource(f.path, stored));
   }
   if (cache) {
     // Written last: a listing in the cache means every file it names is there.
@@ -239,21 +248,27 @@ export async function hubModel(opts: HubModelOptions): Promise<ModelFiles> {
   return sourcesFiles(label, sources);
 }
 
-/** A source that reports the bytes read through it (the no-cache path reads ranges on demand). */
+/**
+ * A source that reports the bytes read through it (the no-cache path reads ranges on demand), per file and
+ * over the whole load (`progress`, shared by the load's sources); re-reads count until the file size.
+ */
 function progressSource(
   source: ByteSource,
-  total: number,
+  fileTotal: number,
+  progress: { loaded: number; total: number },
   onProgress?: (p: HubProgress) => void,
 ): ByteSource {
   if (!onProgress) return source;
-  let loaded = 0;
+  let fileLoaded = 0;
   return {
     name: source.name,
     size: source.size,
     read: async (offset, length) => {
       const bytes = await source.read(offset, length);
-      loaded += length;
-      onProgress({ file: source.name, fileLoaded: loaded, fileTotal: total, loaded, total });
+      const added = Math.min(length, fileTotal - fileLoaded);
+      fileLoaded += added;
+      progress.loaded += added;
+      onProgress({ file: source.name, fileLoaded, fileTotal, ...progress });
       return bytes;
     },
   };

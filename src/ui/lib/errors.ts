@@ -8,7 +8,7 @@ export function describeError(error: unknown): string {
     return `The dataset has a problem at ${where}: ${error.reason}.`;
   }
   const message = error instanceof Error ? error.message : String(error);
-  if (/Failed to fetch|NetworkError|cannot list the repo files/i.test(message))
+  if (/Failed to fetch|NetworkError|cannot list the repo files|cannot download/i.test(message))
     return `${message}. Check the connection, the repo id and (for gated models) the access token; the demo model works offline.`;
   if (/does not fit this device|maxStorageBufferBindingSize|maxBufferSize/.test(message))
     return `${message}. Try a smaller model, a shorter sequence or a smaller batch.`;

@@ -44,7 +44,7 @@ function expectSameFiles(got: Record<string, Uint8Array>, want: Record<string, U
   }
 }
 
-/** A Cache Storage in memory (Node has none), for cacheStorageModelCache(): open, match, put. */
+/** A Cache Storage in memory (Node has none), for cacheStorageModelCache(): open, match, put, delete. */
 function memoryCacheStorage(): { storage: CacheStorage; urls(): string[] } {
   const caches = new Map<string, Map<string, { body: ArrayBuffer; headers: [string, string][] }>>();
   const all = () => [...caches.values()].flatMap((c) => [...c.keys()]);
@@ -59,6 +59,9 @@ function memoryCacheStorage(): { storage: CacheStorage; urls(): string[] } {
         },
         async put(url: string, response: Response) {
           entries.set(String(url), { body: await response.arrayBuffer(), headers: [...response.headers] });
+        },
+        async delete(url: string) {
+          return entries.delete(String(url));
         },
       };
     },
@@ -203,9 +206,9 @@ describe('hubModel over HTTP from a fake Hub', () => {
       gated: true,
       cdn: true,
     });
-    // The listing works, the first download fails: @huggingface/hub's error, not wrapped by hubModel.
+    // The listing works, the first download fails: the Hub's words, wrapped with the repo and the file.
     await expect(hubModel({ repo: 'org/gated', hubUrl: hub.url, cache: null })).rejects.toThrow(
-      /^Access to model org\/gated is restricted\. .*URL: http:\/\/127\.0\.0\.1:\d+\/org\/gated\/resolve\/main\//,
+      /^org\/gated@main: cannot download config\.json \(Access to model org\/gated is restricted\. .*URL: http:\/\/127\.0\.0\.1:\d+\/org\/gated\/resolve\/main\//,
     );
     hub.requests.length = 0;
 
@@ -241,9 +244,8 @@ describe('hubModel over HTTP from a fake Hub', () => {
       truncate: { 'model.safetensors': 1000 },
     });
     const cache = memoryModelCache();
-    // memoryModelCache().put checks the size itself, so its message comes before hubModel's.
     await expect(hubModel({ repo: 'org/liar', hubUrl: hub.url, cache })).rejects.toThrow(
-      `model cache: org/liar@main/model.safetensors has 1000 bytes, expected ${listed}`,
+      `org/liar@main: cannot download model.safetensors (model cache: org/liar@main/model.safetensors has 1000 bytes, expected ${listed})`,
     );
     expect(cache.keys().some((k) => k.endsWith('/model.safetensors'))).toBe(false);
     expect(cache.keys().some((k) => k.endsWith('.tunelab-listing.json'))).toBe(false);
@@ -260,18 +262,16 @@ describe('hubModel over HTTP from a fake Hub', () => {
       truncate: { 'model.safetensors': 1000 },
     });
     await expect(hubModel({ repo: 'org/liar', hubUrl: hub.url })).rejects.toThrow(
-      `org/liar@main: model.safetensors downloaded 1000 bytes, the Hub lists ${listed}`,
+      `org/liar@main: cannot download model.safetensors (model cache: org/liar@main/model.safetensors has 1000 bytes, expected ${listed})`,
     );
     const cache = cacheStorageModelCache()!;
     expect(await cache.get('org/liar@main/.tunelab-listing.json')).toBeNull();
     const requests = hub.requests.length;
-    await expect(hubModel({ repo: 'org/liar', hubUrl: hub.url })).rejects.toThrow('downloaded 1000 bytes');
+    await expect(hubModel({ repo: 'org/liar', hubUrl: hub.url })).rejects.toThrow('has 1000 bytes');
     expect(hub.requests.length).toBeGreaterThan(requests);
   });
 
-  // BUG (src/engine/model/sources.ts, cacheStorageModelCache().put and hubModel's size check): the short
-  // file is stored before the check and never removed. Expected to fail until that is fixed; then drop `.fails`.
-  it.fails('a file shorter than the listing says leaves nothing in Cache Storage', async () => {
+  it('a file shorter than the listing says leaves nothing in Cache Storage', async () => {
     const { storage } = memoryCacheStorage();
     vi.stubGlobal('caches', storage);
     const model = buildTinyModel({ arch: 'llama' });
@@ -300,25 +300,18 @@ describe('hubModel over HTTP from a fake Hub', () => {
     ).toBe(false);
   });
 
-  // BUG (sources.ts hubModel, the cache.put of blob.stream()): @huggingface/hub's WebBlob.stream() aborts its
-  // stream with the error's *message*, so hubModel rejects with a bare string, without the repo or an Error.
-  it.fails(
-    'a download failing after its probe rejects with an Error naming the repo and the file',
-    async () => {
-      const model = buildTinyModel({ arch: 'llama' });
-      const hub = await fakeHub({ repo: 'org/broken', files: model.files, broken: ['tokenizer.json'] });
-      const error = await hubModel({ repo: 'org/broken', hubUrl: hub.url, cache: memoryModelCache() }).then(
-        () => null,
-        (e: unknown) => e,
-      );
-      expect(error).toBeInstanceOf(Error);
-      expect((error as Error).message).toMatch(/^org\/broken@main: .*tokenizer\.json/);
-    },
-  );
+  it('a download failing after its probe rejects with an Error naming the repo and the file', async () => {
+    const model = buildTinyModel({ arch: 'llama' });
+    const hub = await fakeHub({ repo: 'org/broken', files: model.files, broken: ['tokenizer.json'] });
+    const error = await hubModel({ repo: 'org/broken', hubUrl: hub.url, cache: memoryModelCache() }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(/^org\/broken@main: .*tokenizer\.json/);
+  });
 
-  // BUG (sources.ts progressSource, the no-cache path): `loaded`/`total` are per file there, though
-  // HubProgress documents them as over all files of the load, so `loaded` drops back at each new file.
-  it.fails('without a cache, progress totals cover the whole load', async () => {
+  it('without a cache, progress totals cover the whole load', async () => {
     const model = buildTinyModel({ arch: 'llama' });
     const hub = await fakeHub({ repo: 'org/tiny', files: model.files });
     const events: HubProgress[] = [];
