@@ -326,64 +326,47 @@ export class InferenceSession {
     // One u (N, r_max) f32 serves every adapted linear: each forward consumes its u right away.
     const rMax = Math.max(0, ...[...model.adapters.values()].map((adapter) => adapter.r));
     const u = rMax > 0 ? alloc('lora.u', 4 * N * rMax) : null;
-    if (model instanceof Gpt2Model) {
-      const uAll = u ? Object.fromEntries(GPT2_LINEARS.map((name) => [name, u])) : {};
-      const shared = {
-        mean1: mean,
-        rstd1: rstd,
-        xn1: xn,
-        qkv: alloc('qkv', e * N * 3 * C),
-        q: alloc('q', e * N * C),
-        k: alloc('k', e * N * C),
-        v: alloc('v', e * N * C),
-        att: alloc('att', e * N * C),
-        lse: null,
-        x2,
-        mean2: mean,
-        rstd2: rstd,
-        xn2: xn,
-        fc: alloc('fc', e * N * F),
-        g: alloc('g', e * N * F),
-        u: uAll,
-      };
-      return {
-        blocks: [
-          { ...shared, x: residual[0] },
-          { ...shared, x: residual[1] },
-        ],
-        residual,
-        xn,
-        mean,
-        rstd,
-      };
-    }
-    const { heads: H, kvHeads: Hkv, headDim: D } = model.dims;
-    const uAll = u ? Object.fromEntries(LLAMA_LINEARS.map((name) => [name, u])) : {};
-    const shared = {
-      rstd1: rstd,
-      xn1: xn,
-      q: alloc('q', e * N * H * D),
-      k: alloc('k', e * N * Hkv * D),
-      v: alloc('v', e * N * Hkv * D),
-      att: alloc('att', e * N * H * D),
-      lse: null,
-      x2,
-      rstd2: rstd,
-      xn2: xn,
-      gate: alloc('gate', e * N * F),
-      up: alloc('up', e * N * F),
-      h: alloc('h', e * N * F),
-      u: uAll,
-    };
-    return {
-      blocks: [
-        { ...shared, x: residual[0] },
-        { ...shared, x: residual[1] },
-      ],
-      residual,
-      xn,
-      mean,
-      rstd,
-    };
+    const shared: Omit<LlamaBlockBuffers, 'x'> | Omit<Gpt2BlockBuffers, 'x'> =
+      model instanceof Gpt2Model
+        ? {
+            mean1: mean,
+            rstd1: rstd,
+            xn1: xn,
+            qkv: alloc('qkv', e * N * 3 * C),
+            q: alloc('q', e * N * C),
+            k: alloc('k', e * N * C),
+            v: alloc('v', e * N * C),
+            att: alloc('att', e * N * C),
+            lse: null,
+            x2,
+            mean2: mean,
+            rstd2: rstd,
+            xn2: xn,
+            fc: alloc('fc', e * N * F),
+            g: alloc('g', e * N * F),
+            u: u ? Object.fromEntries(GPT2_LINEARS.map((name) => [name, u])) : {},
+          }
+        : {
+            rstd1: rstd,
+            xn1: xn,
+            q: alloc('q', e * N * model.dims.heads * model.dims.headDim),
+            k: alloc('k', e * N * model.dims.kvHeads * model.dims.headDim),
+            v: alloc('v', e * N * model.dims.kvHeads * model.dims.headDim),
+            att: alloc('att', e * N * model.dims.heads * model.dims.headDim),
+            lse: null,
+            x2,
+            rstd2: rstd,
+            xn2: xn,
+            gate: alloc('gate', e * N * F),
+            up: alloc('up', e * N * F),
+            h: alloc('h', e * N * F),
+            u: u ? Object.fromEntries(LLAMA_LINEARS.map((name) => [name, u])) : {},
+          };
+    // Even layers read residual[0], odd ones residual[1]: the two blocks differ only in x.
+    const blocks = [
+      { ...shared, x: residual[0] },
+      { ...shared, x: residual[1] },
+    ] as Scratch['blocks'];
+    return { blocks, residual, xn, mean, rstd };
   }
 }
