@@ -313,6 +313,28 @@ describe('training runs', () => {
     clone.destroy();
   });
 
+  it('evaluation runs the adapters without dropout (PEFT under model.eval()), on Llama and GPT-2', async () => {
+    for (const arch of ['llama', 'gpt2'] as const) {
+      const { loaded, opened } = await load(arch, 'f32');
+      const { rows, options } = base(opened.spec.vocab);
+      const withDropout = { ...options, steps: 6, lora: { ...options.lora, dropout: 0.5 } };
+      const trained = new Trainer(gpu, loaded, rows, rows, 0, withDropout);
+      await trained.run({});
+      const checkpoint = await trained.checkpoint();
+      // The same weights in a trainer without dropout: B is non-zero now, so dropout would change the loss.
+      const plain = new Trainer(gpu, loaded, rows, rows, 0, {
+        ...withDropout,
+        lora: { ...withDropout.lora, dropout: 0 },
+      });
+      plain.restore(checkpoint);
+      const [a, b] = [await trained.evaluate(), await plain.evaluate()];
+      expect(a.valLoss, arch).toBe(b.valLoss);
+      expect(await trained.evaluate()).toEqual(a); // and the same twice (no mask stream moves)
+      trained.destroy();
+      plain.destroy();
+    }
+  });
+
   it('classification data: accuracy and macro-F1 pick the label the f64 reference scores best, and training fits them', async () => {
     const { loaded, opened, tiny } = await load('qwen2', 'f32');
     const rows = [

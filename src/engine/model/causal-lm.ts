@@ -10,6 +10,8 @@ export interface LossOptions {
   accumulate: boolean;
   /** Distinct per micro-batch: keys the LoRA dropout masks. Default 0. */
   dropoutStep?: number;
+  /** Evaluation: adapters skip their dropout (PEFT under model.eval()). Default false (training). */
+  eval?: boolean;
 }
 
 export interface BackwardOptions {

@@ -231,8 +231,8 @@ export class Gpt2Activations implements TrainingActivations {
     );
   }
 
-  linearContext(dropoutStep: number): LinearContext {
-    return { dropoutStep, xDrop: this.xDrop };
+  linearContext(dropoutStep: number, evaluating = false): LinearContext {
+    return { dropoutStep, xDrop: this.xDrop, eval: evaluating };
   }
 }
 
@@ -282,7 +282,7 @@ export class Gpt2Model implements CausalLM<Gpt2Activations> {
 
   forward(rec: CommandRecorder, acts: Gpt2Activations, loss: LossOptions): void {
     const { dims } = this;
-    const ctx = acts.linearContext(loss.dropoutStep ?? 0);
+    const ctx = acts.linearContext(loss.dropoutStep ?? 0, loss.eval);
     const { batch: B, seq: T } = acts;
     const N = B * T;
     const { hidden: C, layerNormEps: eps } = dims;

@@ -241,8 +241,8 @@ export class LlamaActivations implements TrainingActivations {
     );
   }
 
-  linearContext(dropoutStep: number): LinearContext {
-    return { dropoutStep, xDrop: this.xDrop };
+  linearContext(dropoutStep: number, evaluating = false): LinearContext {
+    return { dropoutStep, xDrop: this.xDrop, eval: evaluating };
   }
 
   get tokenCount(): number {
@@ -297,7 +297,7 @@ export class LlamaModel implements CausalLM<LlamaActivations> {
   /** Records the forward pass and the loss over `acts.targets`. Token ids and targets must be uploaded. */
   forward(rec: CommandRecorder, acts: LlamaActivations, loss: LossOptions): void {
     const { dims } = this;
-    const ctx = acts.linearContext(loss.dropoutStep ?? 0);
+    const ctx = acts.linearContext(loss.dropoutStep ?? 0, loss.eval);
     const { batch: B, seq: T } = acts;
     const N = B * T;
     const C = dims.hidden;

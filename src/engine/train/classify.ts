@@ -72,7 +72,7 @@ export async function evaluateClassification<A extends TrainingActivations>(
     queue.writeBuffer(acts.targets, 0, targets);
     const rec = new CommandRecorder(model.gpu, { label: 'classify' });
     // invNormaliser 1: `losses` then holds each token's plain loss.
-    model.forward(rec, acts, { invNormaliser: 1, accumulate: false });
+    model.forward(rec, acts, { invNormaliser: 1, accumulate: false, eval: true });
     const pending = rec.readback(acts.losses, 0, 4 * N);
     rec.submit();
     const losses = new Float32Array(await pending.read());

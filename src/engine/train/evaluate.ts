@@ -35,7 +35,7 @@ export async function evaluateLoss<A extends TrainingActivations>(
     );
     gpu.device.queue.writeBuffer(acts.targets, 0, mb.targets as Int32Array<ArrayBuffer>);
     const rec = new CommandRecorder(gpu, { label: 'eval' });
-    model.forward(rec, acts, { invNormaliser: 1 / tokens, accumulate: i > 0 });
+    model.forward(rec, acts, { invNormaliser: 1 / tokens, accumulate: i > 0, eval: true });
     if (onProgress && (i % 8 === 7 || i === batches.length - 1)) {
       await rec.submitAndWait();
       onProgress(i + 1, batches.length);
