@@ -224,7 +224,8 @@ export async function hubModel(opts: HubModelOptions): Promise<ModelFiles> {
       const blob = await downloadFile({ ...hub, path: f.path });
       if (!blob) throw new Error('listed but not served');
       if (!cache) {
-        sources.push(progressSource(blobSource(f.path, blob), f.size, progress, opts.onProgress));
+        const source = failuresNamed(blobSource(f.path, blob), label);
+        sources.push(progressSource(source, f.size, progress, opts.onProgress));
         continue;
       }
       let fileLoaded = 0;
@@ -236,8 +237,7 @@ export async function hubModel(opts: HubModelOptions): Promise<ModelFiles> {
       // put() refuses bytes that are not the listed size, keeping nothing.
       sources.push(blobSource(f.path, await cache.put(fileKey(repo, revision, f.path), stream, f.size)));
     } catch (e) {
-      // @huggingface/hub aborts a failed download's stream with the message alone (a string).
-      throw new Error(`${label}: cannot download ${f.path} (${e instanceof Error ? e.message : String(e)})`);
+      throw downloadError(label, f.path, e);
     }
   }
   if (cache) {
@@ -246,6 +246,23 @@ export async function hubModel(opts: HubModelOptions): Promise<ModelFiles> {
     await cache.put(listingKey(repo, revision), new Blob([text]), new Blob([text]).size);
   }
   return sourcesFiles(label, sources);
+}
+
+/** @huggingface/hub aborts a failed download's stream with the message alone (a string): name what failed. */
+function downloadError(label: string, path: string, e: unknown): Error {
+  return new Error(`${label}: cannot download ${path} (${e instanceof Error ? e.message : String(e)})`);
+}
+
+/** Range reads from the Hub (no cache) fail with the repo and the file named, as a cached download does. */
+function failuresNamed(source: ByteSource, label: string): ByteSource {
+  return {
+    name: source.name,
+    size: source.size,
+    read: (offset, length) =>
+      source.read(offset, length).catch((e: unknown) => {
+        throw downloadError(label, source.name, e);
+      }),
+  };
 }
 
 /**

@@ -311,6 +311,15 @@ describe('hubModel over HTTP from a fake Hub', () => {
     expect((error as Error).message).toMatch(/^org\/broken@main: .*tokenizer\.json/);
   });
 
+  it('without a cache, a range read that fails names the repo and the file', async () => {
+    const model = buildTinyModel({ arch: 'llama' });
+    const hub = await fakeHub({ repo: 'org/broken', files: model.files, broken: ['tokenizer.json'] });
+    const files = await hubModel({ repo: 'org/broken', hubUrl: hub.url, cache: null });
+    await expect(openModel(files)).rejects.toThrow(
+      /^org\/broken@main: cannot download tokenizer\.json \(.*500/,
+    );
+  });
+
   it('without a cache, progress totals cover the whole load', async () => {
     const model = buildTinyModel({ arch: 'llama' });
     const hub = await fakeHub({ repo: 'org/tiny', files: model.files });
