@@ -39,16 +39,16 @@ export class AppState {
     Try: this.model.phase === 'ready',
   } satisfies Record<StepName, boolean>);
 
+  /** The Try step's generation Worker: ended when a search starts, so trials get the GPU memory. */
+  readonly #generator = workerGenerator(() => {
+    const { model } = this;
+    if (model.phase !== 'ready' || !model.ref) return null;
+    const precision = this.search.settings.precision;
+    return { key: `${model.loads}:${model.ref.label}:${precision}`, files: model.blobs, precision };
+  });
+
   constructor() {
-    this.try.generator = workerGenerator(() =>
-      this.model.phase === 'ready' && this.model.ref
-        ? {
-            key: `${this.model.loads}:${this.model.ref.label}`,
-            files: this.model.blobs,
-            precision: this.search.settings.precision,
-          }
-        : null,
-    );
+    this.try.generator = this.#generator.generate;
   }
 
   async init(): Promise<void> {
@@ -80,11 +80,17 @@ export class AppState {
 
   async startSearch(): Promise<void> {
     if (!this.model.ref || !this.search.valid || !this.data.dataset) return;
-    this.step = 'Run';
     const name = `${this.model.ref.label.split(' (')[0]} · ${this.data.fileName} · ${new Intl.DateTimeFormat(undefined, { dateStyle: 'short', timeStyle: 'short' }).format(Date.now())}`;
     const inputs = this.#runInputs(this.search.settings);
-    if (!inputs) return;
-    const started = this.run.start(inputs, name);
+    if (!inputs) {
+      this.notice = `The data could not be prepared for this search: ${this.data.error || 'load a model and data first'}`;
+      return;
+    }
+    this.step = 'Run';
+    this.#generator.dispose();
+    const started = this.run.start(inputs, name).catch((e: unknown) => {
+      this.notice = describeError(e);
+    });
     await new Promise((r) => setTimeout(r, 50));
     await this.refreshStudies();
     await started;
@@ -122,6 +128,7 @@ export class AppState {
       return;
     }
     this.notice = '';
+    this.#generator.dispose();
     await this.run.resume(inputs);
     await this.refreshStudies();
   }
@@ -153,6 +160,10 @@ export class AppState {
 
   /** Imports a study event log (JSON lines) as a finished study that can be viewed and exported. */
   async importLog(file: File): Promise<void> {
+    if (this.run.running) {
+      this.notice = 'Pause or stop the running study before importing another.';
+      return;
+    }
     try {
       const text = await file.text();
       const { study, errors } = loadStudy(text);

@@ -14,6 +14,7 @@ import {
   getFile,
   newStudyId,
   putFile,
+  modelId,
   putStudy,
   readEvents,
   type ModelRef,
@@ -71,7 +72,10 @@ export class RunState {
   /** Training loss at every step, per trial (the study log keeps only the evaluations). */
   curves = $state.raw<Record<number, [number, number][]>>({});
   phase = $state<RunPhase>('idle');
+  /** What stopped the run, in words. */
   error = $state('');
+  /** Something that went wrong but did not stop the run (a worker replaced, a write that failed). */
+  warning = $state('');
   gpu = $state('');
   precision = $state('');
   started = $state(0);
@@ -119,6 +123,7 @@ export class RunState {
 
   /** A new study from the current steps' choices. */
   async start(inputs: RunInputs, name: string): Promise<void> {
+    this.#idle();
     const settings = JSON.parse(JSON.stringify(inputs.settings)) as SearchSettings;
     const id = newStudyId();
     const meta: StudyMeta = {
@@ -145,7 +150,7 @@ export class RunState {
         pruner: prunerSpec(settings.pruner, settings.stepsPerTrial),
         direction: OBJECTIVES[settings.objective].direction,
         seed: settings.seed,
-        onEvent: (e) => this.#onEvent(e),
+        onEvent: (e) => this.#onEvent(id, e),
       });
     } catch (e) {
       this.phase = 'error';
@@ -155,12 +160,13 @@ export class RunState {
     await this.#run({ ...inputs, settings });
   }
 
-  /** Opens a stored study: shows it, and continues it when it was running and `continueWith` is given. */
+  /** Opens a stored study to look at (a study that was running opens paused: `resume` continues it). */
   async open(meta: StudyMeta): Promise<void> {
+    this.#idle();
     this.#reset();
     this.meta = meta;
     const events = await readEvents(meta.id);
-    const { study, errors } = loadStudy(events, { onEvent: (e) => this.#onEvent(e) });
+    const { study, errors } = loadStudy(events, { onEvent: (e) => this.#onEvent(meta.id, e) });
     if (errors.length > 0)
       this.error = `${errors.length} damaged log lines were skipped (first: ${errors[0].reason}).`;
     this.#study = study;
@@ -190,6 +196,7 @@ export class RunState {
   /** Continues an opened study with the model and data it was started with. */
   async resume(inputs: RunInputs): Promise<void> {
     if (!this.#study || !this.meta || this.running) return;
+    this.phase = 'starting'; // before any await: a second click finds the run started
     await this.#setStatus('running');
     await this.#run({ ...inputs, settings: this.meta.settings });
   }
@@ -202,31 +209,34 @@ export class RunState {
   }
 
   stop(): void {
-    if (!this.running && this.phase !== 'paused') return;
-    this.#halt = 'stop';
-    if (this.phase === 'paused') void this.#finishStopped();
-    else this.#controller?.abort();
+    if (this.running) {
+      this.#halt = 'stop';
+      this.#controller?.abort();
+    } else if (this.phase === 'paused' || this.phase === 'error') void this.#finishStopped();
+  }
+
+  /** One study runs at a time: starting or opening another waits for a pause or a stop. */
+  #idle(): void {
+    if (this.running) throw new Error(`“${this.meta?.name}” is running: pause or stop it first.`);
   }
 
   #reset(): void {
-    this.#controller?.abort();
     this.#study = null;
     this.#halt = null;
     this.trials = [];
     this.live = {};
     this.curves = {};
     this.error = '';
+    this.warning = '';
     this.bestAdapter = null;
     this.phase = 'idle';
   }
 
-  #onEvent(event: StudyEvent): void {
-    const id = this.meta?.id;
-    if (!id) return;
+  #onEvent(id: string, event: StudyEvent): void {
     this.#writes = this.#writes
       .then(() => appendEvent(id, event))
       .catch((e: unknown) => {
-        this.error = `Saving the study failed: ${describeError(e)}`;
+        this.warning = `Saving the study failed: ${describeError(e)}`;
       });
     if (this.#study)
       this.trials = this.#study.trials.map((t) => ({ ...t, intermediate: t.intermediate.slice() }));
@@ -247,7 +257,7 @@ export class RunState {
     this.#writes = this.#writes
       .then(() => putStudy(meta))
       .catch((e: unknown) => {
-        this.error = `Saving the study failed: ${describeError(e)}`;
+        this.warning = `Saving the study failed: ${describeError(e)}`;
       });
     await this.#writes;
   }
@@ -258,8 +268,11 @@ export class RunState {
     this.#halt = null;
     this.phase = 'starting';
     this.error = '';
+    this.warning = '';
+    // Made first: a Pause or Stop while the workers load the model is kept and honoured once they are up.
+    const controller = (this.#controller = new AbortController());
     const pool = new WorkerPool(spawnBrowserWorker, s.workers, {
-      model: { kind: 'files', label: modelName(inputs.modelRef), files: inputs.modelBlobs },
+      model: { kind: 'files', label: modelId(inputs.modelRef), files: inputs.modelBlobs },
       precision: s.precision,
       train: inputs.train,
       validation: inputs.validation,
@@ -275,13 +288,13 @@ export class RunState {
       this.precision = info.precision;
     } catch (e) {
       await pool.close();
+      this.#controller = null;
       this.phase = 'error';
       this.error = `The trial workers could not start: ${describeError(e)}`;
       await this.#setStatus('paused');
       return;
     }
-    const controller = (this.#controller = new AbortController());
-    this.phase = 'running';
+    if (!controller.signal.aborted) this.phase = 'running';
     this.started = this.now = performance.now();
     this.#finishedAtStart = this.done;
     const tick = setInterval(() => (this.now = performance.now()), 1000);
@@ -289,18 +302,20 @@ export class RunState {
     for (const t of study.trials)
       if (t.state === 'running') this.#setLive(t.number, { error: 'interrupted by a reload; asked again' });
     const budget = trialBudget(s, inputs.classes);
+    let stopped = controller.signal.aborted;
     try {
-      await optimize(study, pool, {
-        trials: s.trials,
-        objective: s.objective,
-        trainerOptions: (params) =>
-          trainerOptions({ ...fixedParams(s.rows), ...params }, inputs.family, budget),
-        baseModel: modelName(inputs.modelRef),
-        ...(s.pruner === 'pbt' ? { pbt: { interval: evalInterval(s) } } : {}),
-        ...(s.timeLimit > 0 ? { timeoutMs: s.timeLimit * 60_000 } : {}),
-        signal: controller.signal,
-        listener: this.#listener(),
-      });
+      if (!stopped)
+        ({ stopped } = await optimize(study, pool, {
+          trials: s.trials,
+          objective: s.objective,
+          trainerOptions: (params) =>
+            trainerOptions({ ...fixedParams(s.rows), ...params }, inputs.family, budget),
+          baseModel: modelId(inputs.modelRef),
+          ...(s.pruner === 'pbt' ? { pbt: { interval: evalInterval(s) } } : {}),
+          ...(s.timeLimit > 0 ? { timeoutMs: s.timeLimit * 60_000 } : {}),
+          signal: controller.signal,
+          listener: this.#listener(),
+        }));
     } catch (e) {
       this.error = describeError(e);
     } finally {
@@ -309,13 +324,17 @@ export class RunState {
       await pool.close();
     }
     await this.#writes;
-    if (this.#halt === 'pause') {
+    // A Pause or Stop that came after the last trial finished changes nothing: the study is finished.
+    if (this.error) {
+      this.phase = 'error';
+      await this.#setStatus('paused');
+    } else if (stopped && this.#halt === 'pause') {
       this.phase = 'paused';
       await this.#setStatus('paused');
-    } else if (this.#halt === 'stop') await this.#finishStopped();
+    } else if (stopped) await this.#finishStopped();
     else {
-      this.phase = this.error ? 'error' : 'finished';
-      await this.#setStatus(this.error ? 'paused' : 'finished');
+      this.phase = 'finished';
+      await this.#setStatus('finished');
     }
   }
 
@@ -351,7 +370,7 @@ export class RunState {
         this.#save('adapter_model.safetensors', this.bestAdapter.weights);
       },
       workerReplaced: (slot, reason) => {
-        this.error = `Trial worker ${slot} stopped (${reason}) and was replaced; the search goes on.`;
+        this.warning = `Trial worker ${slot} stopped (${reason}) and was replaced; the search goes on.`;
       },
     };
   }
@@ -368,7 +387,7 @@ export class RunState {
     this.#writes = this.#writes
       .then(() => putFile(id, name, data))
       .catch((e: unknown) => {
-        this.error = `Saving the study failed: ${describeError(e)}`;
+        this.warning = `Saving the study failed: ${describeError(e)}`;
       });
   }
 
@@ -380,5 +399,3 @@ export class RunState {
     await this.#setStatus('stopped');
   }
 }
-
-const modelName = (ref: ModelRef) => (ref.kind === 'hub' ? ref.repo : ref.label);
