@@ -58,10 +58,11 @@ const api = {
     job: GenerateJob,
     onText: (piece: string) => void,
   ): Promise<Generated> {
-    const gen = await ensureModel(model);
-    controller = new AbortController();
+    // Made before the model loads, so a stop during the load is not lost.
+    const stop = (controller = new AbortController());
     try {
-      const result = await gen.generate({ ...job, signal: controller.signal, onText });
+      const gen = await ensureModel(model);
+      const result = await gen.generate({ ...job, signal: stop.signal, onText });
       return { text: result.text ?? '', tokens: result.tokens, stopReason: result.stopReason };
     } finally {
       controller = null;

@@ -1,24 +1,21 @@
 // The Try step: one prompt, the base model and base + best adapter side by side, streamed token by token.
 // Generation (KV cache) runs in a Worker of its own (src/ui/lib/worker-generator.ts); the generator is
 // pluggable so the state can be driven without one.
+import type { Generated } from '../../workers/generate.worker.ts';
 import { describeError } from '../lib/errors.ts';
+
+export type { Generated };
 
 export interface GenerateRequest {
   prompt: string;
   maxNewTokens: number;
   temperature: number;
+  /** Sampling seed (temperature > 0): each Generate click draws new text, the two sides the same seed. */
+  seed: number;
   /** PEFT files of the adapter, or null for the base model alone. */
   adapter: { config: string; weights: Uint8Array<ArrayBuffer> } | null;
   onText: (text: string) => void;
   signal: AbortSignal;
-}
-
-export interface Generated {
-  /** The whole generated text (the streamed pieces may hold back a split character at the end). */
-  text: string;
-  /** The new token ids (prompt and EOS excluded). */
-  tokens: number[];
-  stopReason: 'eos' | 'length' | 'capacity' | 'aborted';
 }
 
 export type Generate = (req: GenerateRequest) => Promise<Generated>;
@@ -47,6 +44,7 @@ export class TryState {
   error = $state('');
   generator = $state.raw<Generate | null>(null);
   #controller: AbortController | null = null;
+  #clicks = 0;
 
   async generate(adapter: GenerateRequest['adapter']): Promise<void> {
     const gen = this.generator;
@@ -60,6 +58,7 @@ export class TryState {
       prompt: this.prompt,
       maxNewTokens: this.maxNewTokens,
       temperature: this.temperature,
+      seed: this.#clicks++,
       signal: controller.signal,
     };
     try {
@@ -67,7 +66,7 @@ export class TryState {
       this.base = base.text;
       this.baseInfo = summary(base);
       this.baseIds = base.tokens;
-      if (adapter) {
+      if (adapter && !controller.signal.aborted) {
         const tuned = await gen({ ...common, adapter, onText: (t) => (this.tuned = t) });
         this.tuned = tuned.text;
         this.tunedInfo = summary(tuned);
