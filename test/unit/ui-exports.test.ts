@@ -101,7 +101,6 @@ function inputOf(settings: SearchSettings, trials = 5, spec: ModelSpec = LLAMA):
     study,
     best: study.bestTrial ?? null,
     adapter: study.bestTrial ? adapterOf(settings, study, spec) : null,
-    modelName: 'HuggingFaceTB/SmolLM2-135M',
     spec,
     dataset: { format: 'prompt-completion', fingerprint: 'sha256:abc', examples: 10 },
     date: '2025-01-02T03:04:05.000Z',

@@ -9,6 +9,9 @@ export type ModelRef =
   | { kind: 'hub'; label: string; repo: string; revision: string }
   | { kind: 'local'; label: string };
 
+/** How exports and adapters name the base model: the Hub repo id, else the label. */
+export const modelId = (ref: ModelRef): string => (ref.kind === 'hub' ? ref.repo : ref.label);
+
 export type StudyStatus = 'running' | 'paused' | 'finished' | 'stopped';
 
 export interface StudyMeta {

@@ -11,7 +11,7 @@ import type { Study, TrialRecord } from '../../engine/search/index.ts';
 import { fieldOfParam } from '../../engine/train/config.ts';
 import type { TrialConfig } from '../../engine/train/config.ts';
 import type { DatasetFormat } from '../../engine/train/data.ts';
-import type { StudyMeta } from './db.ts';
+import { modelId, type StudyMeta } from './db.ts';
 import { describeError } from './errors.ts';
 import { fixedParams, trialBudget, trialConfig, type Objective } from './search-config.ts';
 
@@ -35,8 +35,6 @@ export interface ExportInput {
   study: Study;
   best: TrialRecord | null;
   adapter: BestAdapter | null;
-  /** Shown name of the loaded model; the id when the study's model is not a Hub repo. */
-  modelName: string;
   /** The model's architecture (OpenedModel.spec); without it the family is taken to be Llama-style. */
   spec?: ModelSpec | null;
   dataset?: {
@@ -142,7 +140,7 @@ export function exportContext(input: ExportInput, best: TrialRecord): ExportCont
     config,
     fixed: fixed as Partial<TrialConfig>,
     model: {
-      id: ref.kind === 'hub' ? ref.repo : input.modelName || ref.label,
+      id: modelId(ref),
       revision: ref.kind === 'hub' ? ref.revision : null,
       family,
       ...(input.spec ? { spec: input.spec } : {}),

@@ -347,7 +347,7 @@ export interface TrialBudget {
 
 /**
  * One trial's full training configuration, in the engine's vocabulary (src/engine/train/config.ts): the form's
- * names (lr, r, lora_alpha, lora_dropout, weight_decay, warmup_ratio, schedule, batch, targets) are search-space
+ * names (lr, r, lora_alpha, lora_dropout, weight_decay, warmup_ratio, schedule, batch, accum, llrd, targets) are search-space
  * names the engine maps itself, 'attention' targets included; the budget fixes steps, seq, seed (and evalEvery
  * and precision when given). The one default the form differs on: targets are 'all-linear' when no row gives
  * them (the engine's are q/v only). Bad values throw a TrialConfigError naming the parameter and the value.
