@@ -29,7 +29,7 @@ export const HUB_SUGGESTIONS = [
   'openai-community/gpt2',
 ];
 
-export const DEMO_LABEL = 'Demo model (tiny random Llama, offline)';
+export const DEMO_LABEL = 'Demo model (tiny Llama trained on the samples, offline)';
 const DEMO_FILES = [
   'config.json',
   'generation_config.json',
