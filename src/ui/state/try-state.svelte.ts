@@ -27,7 +27,8 @@ const STOPPED: Record<Generated['stopReason'], string> = {
   aborted: 'cancelled',
 };
 
-const summary = (g: Generated) => `${g.tokens.length} tokens · ${STOPPED[g.stopReason]}`;
+const summary = (g: Generated) =>
+  `${g.tokens.length} token${g.tokens.length === 1 ? '' : 's'} · ${STOPPED[g.stopReason]}`;
 
 export class TryState {
   prompt = $state('12+34=');
