@@ -12,6 +12,7 @@ import { Trainer, type StepMetrics, type TrainerOptions } from '../../src/engine
 import { buildTinyModel, tinyModelFiles, type TinyArch, type TinyModel } from '../fixtures/tiny-models.ts';
 import { expectClose } from '../reference/compare.ts';
 import { rng } from '../reference/random.ts';
+import { randomExamples } from '../fixtures/examples.ts';
 import { crossEntropyRef, transformerForwardRef, type RefLora } from '../reference/transformer.ts';
 import { download, f16SkipReason, testGpu } from './harness.ts';
 
@@ -29,14 +30,6 @@ async function load(arch: TinyArch, precision: Precision, dtype: 'F32' | 'BF16' 
 }
 
 /** Rows of random token ids; every position is a target. */
-function examples(vocab: number, rows: number, length: number, seed: number): Example[] {
-  const next = rng(seed);
-  return Array.from({ length: rows }, (_, i) => {
-    const ids = Int32Array.from({ length }, () => Math.floor(next() * vocab));
-    return { ids, labels: ids.slice(), promptLength: 0, line: i + 1 };
-  });
-}
-
 describe('a checkpoint on the GPU computes the reference per-token loss', () => {
   const cases: [TinyArch, Precision, 'F32' | 'BF16' | 'F16', number][] = [
     ['llama', 'f32', 'F32', 1e-4],
@@ -53,7 +46,7 @@ describe('a checkpoint on the GPU computes the reference per-token loss', () => 
     const T = 9;
     const model = loaded.withAdapters(new Map());
     const acts = model.createActivations(loaded.arena, B, T);
-    const data = examples(opened.spec.vocab, B, T + 1, 3);
+    const data = randomExamples(opened.spec.vocab, B, T + 1, 3);
     const tokens = data.flatMap((e) => Array.from(e.ids.slice(0, T)));
     const targets = data.flatMap((e) => Array.from(e.ids.slice(1, T + 1)));
     gpu.device.queue.writeBuffer(acts.tokens, 0, Uint32Array.from(tokens));
@@ -131,7 +124,7 @@ describe('the trainer matches an independent f64 reference', () => {
 
   async function setup(optimizer: TrainerOptions['optimizer'], extra: Partial<TrainerOptions>) {
     const { tiny, opened, loaded } = await load('llama', 'f32');
-    const rows = examples(opened.spec.vocab, 2, T + 1, 11);
+    const rows = randomExamples(opened.spec.vocab, 2, T + 1, 11);
     const options: TrainerOptions = {
       lora,
       optimizer,
@@ -211,7 +204,7 @@ describe('the trainer matches an independent f64 reference', () => {
 
 describe('training runs', () => {
   const base = (vocab: number): { rows: Example[]; options: TrainerOptions } => ({
-    rows: examples(vocab, 1, 17, 23),
+    rows: randomExamples(vocab, 1, 17, 23),
     options: {
       lora: { r: 8, alpha: 16, dropout: 0, targets: 'all-linear', rslora: false },
       optimizer: 'adamw',

@@ -8,11 +8,10 @@ import type { CausalLM, TrainingActivations } from '../../src/engine/model/causa
 import { estimateMemory } from '../../src/engine/model/memory.ts';
 import { loadModel, type LoadedModel } from '../../src/engine/model/load.ts';
 import { openModel } from '../../src/engine/model/open.ts';
-import type { Example } from '../../src/engine/train/data.ts';
 import { Trainer, type StepMetrics, type TrainerOptions } from '../../src/engine/train/trainer.ts';
 import { buildTinyModel, tinyModelFiles, type TinyArch } from '../fixtures/tiny-models.ts';
 import { compare } from '../reference/compare.ts';
-import { rng } from '../reference/random.ts';
+import { randomExamples } from '../fixtures/examples.ts';
 import { download, f16SkipReason, testGpu } from './harness.ts';
 import {
   randomBatch,
@@ -172,14 +171,6 @@ async function load(arch: TinyArch, precision: 'f32' | 'f16') {
   return loaded;
 }
 
-function examples(vocab: number, rows: number, length: number, seed: number): Example[] {
-  const next = rng(seed);
-  return Array.from({ length: rows }, (_, i) => {
-    const ids = Int32Array.from({ length }, () => Math.floor(next() * vocab));
-    return { ids, labels: ids.slice(), promptLength: 0, line: i + 1 };
-  });
-}
-
 describe('the trainer with recompute', () => {
   const options = (recompute: boolean): TrainerOptions => ({
     lora: { r: 4, alpha: 8, dropout: 0.1, targets: 'all-linear', rslora: false },
@@ -205,7 +196,7 @@ describe('the trainer with recompute', () => {
     async (arch, precision) => {
       if (precision === 'f16' && skipF16) return;
       const loaded = await load(arch, precision);
-      const rows = examples(loaded.spec.vocab, 6, 13, 29);
+      const rows = randomExamples(loaded.spec.vocab, 6, 13, 29);
       const runs: { steps: StepMetrics[]; bytes: number; submits: number }[] = [];
       for (const recompute of [false, true]) {
         const trainer = new Trainer(gpu, loaded, rows, [], 0, options(recompute));

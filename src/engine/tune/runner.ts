@@ -100,7 +100,9 @@ export function createTrialRunner(host: RunnerHost) {
             stop.signal.removeEventListener('abort', onStop);
           }
           const decided: EvalDirective = segment.directive ? await segment.directive : { action: 'continue' };
-          if (stop.signal.aborted) return await finish('stopped', trainer, lastEval, job);
+          // A stop that comes once the final evaluation is in loses nothing: the trial is complete.
+          const evaluatedToEnd = (lastEval as EvalMetrics | null)?.step === trainer.totalSteps;
+          if (stop.signal.aborted && !evaluatedToEnd) return await finish('stopped', trainer, lastEval, job);
           if (decided.action === 'prune') return await finish('pruned', trainer, lastEval, job);
           if (decided.action === 'exploit') {
             // PBT: the donor's weights, moments and optimizer count; this trial's own step, data position
@@ -113,7 +115,7 @@ export function createTrialRunner(host: RunnerHost) {
             trainer = next;
             current = { number: job.number, trainer, stop };
           }
-          if (trainer.step >= trainer.totalSteps && !pause.signal.aborted) {
+          if (trainer.step >= trainer.totalSteps && (!pause.signal.aborted || evaluatedToEnd)) {
             return await finish('complete', trainer, lastEval, job);
           }
           if (trainer.step >= trainer.totalSteps) {

@@ -1,0 +1,84 @@
+// The trial runner (what each worker of a search runs) on a real device: a stop at the final evaluation keeps
+// the finished trial, a stop before it ends the trial as stopped.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TrialCallbacks, TrialJob } from '../../src/engine/tune/protocol.ts';
+import { InProcessSlots } from '../../src/engine/tune/in-process.ts';
+import type { TrainerOptions } from '../../src/engine/train/trainer.ts';
+import { nodeGpu } from '../../src/node/dawn.ts';
+import { randomExamples } from '../fixtures/examples.ts';
+import { buildTinyModel } from '../fixtures/tiny-models.ts';
+
+const tiny = buildTinyModel({ arch: 'llama' });
+const rows = randomExamples(300, 6, 12, 5);
+const files = Object.fromEntries(
+  Object.entries(tiny.files).map(([name, data]) => [
+    name,
+    typeof data === 'string' ? new TextEncoder().encode(data) : data,
+  ]),
+);
+const slots = new InProcessSlots({ gpu: nodeGpu }, 1, {
+  model: { kind: 'files', label: 'tiny-llama', files },
+  precision: 'f32',
+  train: rows,
+  validation: rows,
+  padId: 0,
+});
+beforeAll(async () => {
+  await slots.start();
+});
+afterAll(async () => {
+  await slots.close();
+});
+
+const options: TrainerOptions = {
+  lora: { r: 4, alpha: 8, dropout: 0, targets: 'all-linear', rslora: false },
+  optimizer: 'adamw',
+  lr: 1e-2,
+  schedule: 'constant',
+  batch: 2,
+  accum: 1,
+  seq: 12,
+  steps: 4,
+  evalEvery: 2,
+  seed: 1,
+};
+const job = (number: number): TrialJob => ({
+  number,
+  options,
+  keepCheckpoint: false,
+  exportAdapter: true,
+  baseModel: 'tiny-llama',
+});
+/** Stops the trial at the evaluation where `when(final)` holds, and lets it continue otherwise. */
+const stopAt = (when: (final: boolean) => boolean): TrialCallbacks => ({
+  onStep: () => {},
+  onEval: (_m, final) => {
+    if (when(final)) slots.stop(0);
+    return { action: 'continue' };
+  },
+});
+
+describe('a trial stopped by the search (pause, stop)', () => {
+  it('at its final evaluation is complete, with its adapter: nothing finished is thrown away', async () => {
+    const outcome = await slots.run(
+      0,
+      job(0),
+      stopAt((final) => final),
+    );
+    expect(outcome.state).toBe('complete');
+    expect(outcome.steps).toBe(4);
+    expect(outcome.lastEval?.step).toBe(4);
+    expect(outcome.adapter?.['adapter_model.safetensors'].byteLength).toBeGreaterThan(0);
+  });
+
+  it('before it ends as stopped, without an adapter', async () => {
+    const outcome = await slots.run(
+      0,
+      job(1),
+      stopAt((final) => !final),
+    );
+    expect(outcome.state).toBe('stopped');
+    expect(outcome.steps).toBeLessThan(4);
+    expect(outcome.adapter).toBeNull();
+  });
+});
