@@ -322,6 +322,8 @@ export class RunState {
       clearInterval(tick);
       this.#controller = null;
       await pool.close();
+      // Step reports travel on their own channel and can land after trialFinished saved the curves.
+      this.#save('curves', JSON.stringify(this.curves));
     }
     await this.#writes;
     // A Pause or Stop that came after the last trial finished changes nothing: the study is finished.
