@@ -233,11 +233,7 @@ export class RunState {
   }
 
   #onEvent(id: string, event: StudyEvent): void {
-    this.#writes = this.#writes
-      .then(() => appendEvent(id, event))
-      .catch((e: unknown) => {
-        this.warning = `Saving the study failed: ${describeError(e)}`;
-      });
+    this.#queue(() => appendEvent(id, event));
     if (this.#study)
       this.trials = this.#study.trials.map((t) => ({ ...t, intermediate: t.intermediate.slice() }));
   }
@@ -254,12 +250,7 @@ export class RunState {
       bestValue: best?.value ?? null,
       bestTrial: best?.number ?? null,
     });
-    this.#writes = this.#writes
-      .then(() => putStudy(meta))
-      .catch((e: unknown) => {
-        this.warning = `Saving the study failed: ${describeError(e)}`;
-      });
-    await this.#writes;
+    await this.#queue(() => putStudy(meta));
   }
 
   async #run(inputs: RunInputs): Promise<void> {
@@ -382,15 +373,18 @@ export class RunState {
     this.live = { ...this.live, [number]: { ...before, ...patch } };
   }
 
-  /** Writes a study file after the events queued before it (one ordered chain of writes). */
+  /** Writes a study file after the events queued before it. */
   #save(name: string, data: string | Uint8Array<ArrayBuffer>): void {
     const id = this.meta?.id;
-    if (!id) return;
-    this.#writes = this.#writes
-      .then(() => putFile(id, name, data))
-      .catch((e: unknown) => {
-        this.warning = `Saving the study failed: ${describeError(e)}`;
-      });
+    if (id) void this.#queue(() => putFile(id, name, data));
+  }
+
+  /** Appends a write to the study's one ordered chain of IndexedDB writes; a failure is a warning. */
+  #queue(write: () => Promise<void>): Promise<void> {
+    this.#writes = this.#writes.then(write).catch((e: unknown) => {
+      this.warning = `Saving the study failed: ${describeError(e)}`;
+    });
+    return this.#writes;
   }
 
   async #finishStopped(): Promise<void> {
