@@ -56,7 +56,7 @@ export class Gpu {
   readonly #uncaptured: GPUError[] = [];
   readonly pipelines: PipelineCache;
   /** Totals since acquisition; benchmarks report them per step. */
-  readonly stats = { dispatches: 0, submits: 0, readbacks: 0 };
+  readonly stats = { dispatches: 0, submits: 0, readbacks: 0, bindGroups: 0 };
 
   constructor(
     readonly device: GPUDevice,

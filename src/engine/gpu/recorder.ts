@@ -22,56 +22,132 @@ export interface DispatchArgs {
   buffers: readonly (BufferBinding | null)[];
   /** Workgroup counts; use `grid1d` for long 1-D launches. */
   workgroups: readonly [number, number?, number?];
+  /** FLOPs and bytes of this launch by the kernel's own count (summed into the step's counts). */
+  cost?: DispatchCost;
 }
 
 const UNIFORM_CHUNK_BYTES = 64 * 1024;
+const UNIFORM_SLOT_BYTES = 256;
+/** Uniform slots kept at most (in 64 KiB chunks); past it the least recently used slot is rewritten. */
+const MAX_UNIFORM_CHUNKS = 16;
+/** Bind groups kept at most; past it the cache starts over (a step rebuilds what it uses). */
+const MAX_BIND_GROUPS = 16384;
 
-/** Uniform chunks reused across steps: queue order puts each writeBuffer after the previous submit's reads. */
+interface UniformSlot {
+  key: string;
+  chunk: number;
+  offset: number;
+  /** Bytes the slot spans: a multiple of 256. */
+  stride: number;
+  /** Submit count when last placed: a slot placed in the step being recorded is never rewritten. */
+  lastUsed: number;
+}
+
+/**
+ * Uniform structs shared by content: a step records the same kernels with the same shapes every time, so its
+ * uniforms land in the same slots step after step and nothing is uploaded again. New contents take a fresh slot
+ * (or the least recently used one once the pool is full) and are uploaded with the next submit. Rewriting a slot
+ * an earlier submit read is safe: queue order puts the writeBuffer after that submit's work.
+ */
 class UniformPool {
-  readonly #chunks: { buffer: GPUBuffer; data: ArrayBuffer }[] = [];
-  #chunk = 0;
-  #offset = 0;
+  readonly #chunks: { buffer: GPUBuffer; data: ArrayBuffer; dirtyFrom: number; dirtyTo: number }[] = [];
+  readonly #slots = new Map<string, UniformSlot>();
+  #used = 0; // bytes handed out in the last chunk
+  #submits = 0;
 
-  constructor(
-    readonly device: GPUDevice,
-    readonly alignment: number,
-  ) {}
+  constructor(readonly device: GPUDevice) {}
 
   place(values: Uniforms): GPUBufferBinding {
+    const key = values.key;
     const size = values.byteLength;
-    if (this.#chunks.length === 0 || this.#offset + size > UNIFORM_CHUNK_BYTES) {
-      if (this.#chunks.length > 0) this.#chunk++;
-      this.#offset = 0;
+    let slot = this.#slots.get(key);
+    if (!slot) {
+      slot = this.#freshSlot(key, size);
+      const chunk = this.#chunks[slot.chunk];
+      values.writeTo(new DataView(chunk.data), slot.offset);
+      chunk.dirtyFrom = Math.min(chunk.dirtyFrom, slot.offset);
+      chunk.dirtyTo = Math.max(chunk.dirtyTo, slot.offset + size);
+      this.#slots.set(key, slot);
     }
-    if (this.#chunk === this.#chunks.length) {
+    slot.lastUsed = this.#submits;
+    return { buffer: this.#chunks[slot.chunk].buffer, offset: slot.offset, size };
+  }
+
+  /** Slots are whole multiples of 256 bytes (WebGPU's largest uniform offset alignment). */
+  #freshSlot(key: string, size: number): UniformSlot {
+    const stride = Math.ceil(size / UNIFORM_SLOT_BYTES) * UNIFORM_SLOT_BYTES;
+    if (stride > UNIFORM_CHUNK_BYTES) throw new RangeError(`a uniform struct of ${size} bytes`);
+    const last = this.#chunks.length - 1;
+    if (last >= 0 && this.#used + stride <= UNIFORM_CHUNK_BYTES) {
+      const slot = { key, chunk: last, offset: this.#used, stride, lastUsed: this.#submits };
+      this.#used += stride;
+      return slot;
+    }
+    if (this.#chunks.length < MAX_UNIFORM_CHUNKS) {
       this.#chunks.push({
         buffer: this.device.createBuffer({
-          label: `uniforms#${this.#chunk}`,
+          label: `uniforms#${this.#chunks.length}`,
           size: UNIFORM_CHUNK_BYTES,
           usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
         }),
         data: new ArrayBuffer(UNIFORM_CHUNK_BYTES),
+        dirtyFrom: UNIFORM_CHUNK_BYTES,
+        dirtyTo: 0,
       });
+      this.#used = stride;
+      return { key, chunk: this.#chunks.length - 1, offset: 0, stride, lastUsed: this.#submits };
     }
-    const chunk = this.#chunks[this.#chunk];
-    values.writeTo(new DataView(chunk.data), this.#offset);
-    const binding = { buffer: chunk.buffer, offset: this.#offset, size };
-    this.#offset = Math.ceil((this.#offset + size) / this.alignment) * this.alignment;
-    return binding;
+    // Full: take over the least recently used slot of this size that this step has not placed.
+    let victim: UniformSlot | null = null;
+    for (const candidate of this.#slots.values()) {
+      if (candidate.stride !== stride || candidate.lastUsed >= this.#submits) continue;
+      if (!victim || candidate.lastUsed < victim.lastUsed) {
+        victim = candidate;
+      }
+    }
+    if (!victim) {
+      throw new RangeError(
+        `one step uses more distinct uniform structs than ${MAX_UNIFORM_CHUNKS} chunks of ${UNIFORM_CHUNK_BYTES} bytes hold`,
+      );
+    }
+    this.#slots.delete(victim.key);
+    return { key, chunk: victim.chunk, offset: victim.offset, stride, lastUsed: this.#submits };
   }
 
+  /** Uploads the slots written since the last submit (none in a steady state). */
   upload(queue: GPUQueue): void {
-    if (this.#chunks.length === 0) return;
-    for (let i = 0; i <= this.#chunk; i++) {
-      const used = i < this.#chunk ? UNIFORM_CHUNK_BYTES : this.#offset;
-      if (used > 0) queue.writeBuffer(this.#chunks[i].buffer, 0, this.#chunks[i].data, 0, used);
+    for (const chunk of this.#chunks) {
+      if (chunk.dirtyTo > chunk.dirtyFrom) {
+        queue.writeBuffer(
+          chunk.buffer,
+          chunk.dirtyFrom,
+          chunk.data,
+          chunk.dirtyFrom,
+          chunk.dirtyTo - chunk.dirtyFrom,
+        );
+      }
+      chunk.dirtyFrom = UNIFORM_CHUNK_BYTES;
+      chunk.dirtyTo = 0;
     }
-    this.#chunk = 0;
-    this.#offset = 0;
+    this.#submits++;
   }
 
   destroy(): void {
     for (const chunk of this.#chunks) chunk.buffer.destroy();
+  }
+}
+
+/** Small integer ids for GPU objects, so a bind group's key is a short string. */
+class ObjectIds {
+  readonly #ids = new WeakMap<object, number>();
+  #next = 1;
+  of(object: object): number {
+    let id = this.#ids.get(object);
+    if (id === undefined) {
+      id = this.#next++;
+      this.#ids.set(object, id);
+    }
+    return id;
   }
 }
 
@@ -117,21 +193,53 @@ export interface RecorderOptions {
   profiler?: Profiler;
 }
 
+/** Work one dispatch does, by the kernel's own count: what benchmarks and step counts add up. */
+export interface DispatchCost {
+  flops: number;
+  /** Bytes read from and written to storage buffers. */
+  bytes: number;
+}
+
+/** What one recording (a step) issued, reset by every submit. */
+export interface RecordingCounts {
+  dispatches: number;
+  passes: number;
+  /** Bind groups created (not found in the cache). */
+  bindGroups: number;
+  flops: number;
+  bytes: number;
+}
+
+const zeroCounts = (): RecordingCounts => ({ dispatches: 0, passes: 0, bindGroups: 0, flops: 0, bytes: 0 });
+
 export class CommandRecorder {
   #encoder: GPUCommandEncoder | null = null;
   #pass: GPUComputePassEncoder | null = null;
+  #passPipeline: GPUComputePipeline | null = null;
   readonly #uniforms: UniformPool;
   readonly #staging: GPUBuffer[] = [];
+  readonly #ids = new ObjectIds();
+  readonly #bindGroups = new Map<string, GPUBindGroup>();
   #reads: PendingRead[] = [];
-  /** Dispatches and passes recorded since the last submit. */
-  dispatches = 0;
-  passes = 0;
+  /** Counts of the recording in progress; `lastCounts` holds those of the last submitted one. */
+  counts: RecordingCounts = zeroCounts();
+  lastCounts: RecordingCounts = zeroCounts();
 
   constructor(
     readonly gpu: Gpu,
     readonly options: RecorderOptions = {},
   ) {
-    this.#uniforms = new UniformPool(gpu.device, gpu.limits.minUniformBufferOffsetAlignment);
+    this.#uniforms = new UniformPool(gpu.device);
+  }
+
+  /** Dispatches recorded since the last submit. */
+  get dispatches(): number {
+    return this.counts.dispatches;
+  }
+
+  /** Compute passes begun since the last submit. */
+  get passes(): number {
+    return this.counts.passes;
   }
 
   get encoder(): GPUCommandEncoder {
@@ -166,19 +274,48 @@ export class CommandRecorder {
     // Checked arguments first, so a refused dispatch leaves nothing behind.
     const pipeline = this.gpu.pipelines.get(program);
     if (args.uniforms) entries.push({ binding: 0, resource: this.#uniforms.place(args.uniforms) });
-    const bindGroup = this.gpu.device.createBindGroup({
-      label: program.name,
-      layout: pipeline.getBindGroupLayout(0),
-      entries,
-    });
+    const bindGroup = this.#bindGroup(program, pipeline, entries);
     const profiler = this.options.profiler;
     const pass = profiler ? this.#beginProfiledPass(program.name) : this.#computePass();
-    pass.setPipeline(pipeline);
+    if (this.#passPipeline !== pipeline) {
+      pass.setPipeline(pipeline);
+      this.#passPipeline = pipeline;
+    }
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     if (profiler) this.#endPass();
-    this.dispatches++;
+    this.counts.dispatches++;
     this.gpu.stats.dispatches++;
+    if (args.cost) {
+      this.counts.flops += args.cost.flops;
+      this.counts.bytes += args.cost.bytes;
+    }
+  }
+
+  /**
+   * A step records the same dispatches over the same buffers every time, so its bind groups are built once and
+   * found again by (pipeline, resources). Buffers are identified by object: an arena's reused buffer is the same
+   * object, a new buffer never matches an old key.
+   */
+  #bindGroup(program: Program, pipeline: GPUComputePipeline, entries: GPUBindGroupEntry[]): GPUBindGroup {
+    let key = String(this.#ids.of(pipeline));
+    for (const entry of entries) {
+      const r = entry.resource as GPUBufferBinding;
+      key += `|${entry.binding}:${this.#ids.of(r.buffer)}:${r.offset ?? 0}:${r.size ?? ''}`;
+    }
+    let group = this.#bindGroups.get(key);
+    if (!group) {
+      if (this.#bindGroups.size >= MAX_BIND_GROUPS) this.#bindGroups.clear();
+      group = this.gpu.device.createBindGroup({
+        label: program.name,
+        layout: pipeline.getBindGroupLayout(0),
+        entries,
+      });
+      this.#bindGroups.set(key, group);
+      this.counts.bindGroups++;
+      this.gpu.stats.bindGroups++;
+    }
+    return group;
   }
 
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
@@ -218,8 +355,8 @@ export class CommandRecorder {
     this.gpu.device.queue.submit([commands]);
     this.gpu.stats.submits++;
     this.#encoder = null;
-    this.dispatches = 0;
-    this.passes = 0;
+    this.lastCounts = this.counts;
+    this.counts = zeroCounts();
     this.#reads = [];
   }
 
@@ -231,6 +368,7 @@ export class CommandRecorder {
   }
 
   destroy(): void {
+    this.#bindGroups.clear();
     this.#uniforms.destroy();
     for (const buffer of this.#staging) buffer.destroy();
   }
@@ -238,7 +376,8 @@ export class CommandRecorder {
   #computePass(): GPUComputePassEncoder {
     if (!this.#pass) {
       this.#pass = this.encoder.beginComputePass({ label: this.options.label });
-      this.passes++;
+      this.#passPipeline = null;
+      this.counts.passes++;
     }
     return this.#pass;
   }
@@ -247,7 +386,8 @@ export class CommandRecorder {
     this.#endPass();
     const timestampWrites = this.options.profiler!.next(label);
     this.#pass = this.encoder.beginComputePass({ label, timestampWrites });
-    this.passes++;
+    this.#passPipeline = null;
+    this.counts.passes++;
     return this.#pass;
   }
 

@@ -29,6 +29,18 @@ export class Uniforms {
     return this;
   }
 
+  /** The packed contents as a string: equal keys mean byte-identical structs (uniform slots are shared by content). */
+  get key(): string {
+    return this.#types
+      .map((t, i) => {
+        const word = this.#words[i];
+        // f32 words are keyed by the value stored (fround), with −0 apart from 0: its bytes differ.
+        if (t === 'f32') return Object.is(word, -0) ? 'f-0' : `f${Math.fround(word)}`;
+        return t[0] + word;
+      })
+      .join(',');
+  }
+
   get byteLength(): number {
     return Math.max(16, Math.ceil(this.#words.length / 4) * 16);
   }
