@@ -38,6 +38,9 @@ die() {
   exit 1
 }
 
+# Outside the GPU machine the loader packages must not go into /: simulate.sh is the local way.
+[ "$LOCAL" = 1 ] || command -v nvidia-smi >/dev/null ||
+  die "no nvidia-smi: this is not the GPU machine (for a local proof: npm run device:simulate)"
 [ -f "$CARRY/manifest.txt" ] || die "no .carry/manifest.txt: run 'npm run device:pack' in this checkout and call with carry [\".carry\"]"
 rm -rf "$WORK" && mkdir -p "$WORK" "$OUT" || die "cannot create $WORK and $OUT"
 # $OUT is empty on the device; elsewhere an earlier run's files would be appended to.
@@ -69,7 +72,7 @@ vulkan_loader() {
   for deb in "$CARRY"/debs/*.deb; do
     dpkg -x "$deb" "$WORK/vkroot" || { echo "dpkg -x $deb failed"; return 1; }
     pkg=$(dpkg-deb -f "$deb" Package)
-    if [ "$LOCAL" != 1 ] && ! dpkg -s "$pkg" >/dev/null 2>&1; then
+    if [ "$LOCAL" != 1 ] && ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
       dpkg -x "$deb" / && echo "unpacked $pkg into /"
     fi
   done
@@ -78,6 +81,15 @@ vulkan_loader() {
     ls "$WORK"/vkroot/usr/lib/x86_64-linux-gnu/libvulkan.so.1* || return 1
   else
     ldconfig
+    # The Vulkan loader finds the driver (libGLX_nvidia.so.0, named in nvidia_icd.json) by the linker's paths.
+    local d
+    for d in /usr/local/nvidia/lib64 /usr/local/nvidia/lib; do
+      if ! ldconfig -p | grep -q libGLX_nvidia && [ -f "$d/libGLX_nvidia.so.0" ]; then
+        export LD_LIBRARY_PATH=$d${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+        echo "libGLX_nvidia.so.0 is not in ldconfig's cache: LD_LIBRARY_PATH gets $d"
+        break
+      fi
+    done
   fi
   ldconfig -p | grep -E 'libvulkan\.so\.1|libGLX_nvidia|libGLdispatch' || echo "(ldconfig lists no Vulkan/GLX libraries)"
 }
