@@ -4,7 +4,8 @@
 # `node` behind a stub that fails, and runs run.sh there on lavapipe at tiny shapes. torch is absent here, so
 # the Python steps are only syntax-checked.
 #
-#   npm run device:pack && npm run device:simulate      (about a minute on two cores)
+#   npm run device:pack && npm run device:simulate      (under a minute on two cores)
+# TUNELAB_KEEP_SIM=1 keeps the temporary folder (out/ holds the files a call would bring back).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 ICD=${TUNELAB_DEVICE_ICD:-$ROOT/.cache/lavapipe/icd.json}
@@ -50,3 +51,6 @@ if "$node_" "$SIM/work/bench/report.mjs" compare "$check/tunelab-loss.json" "$SI
   exit 1
 fi
 echo "simulate.sh: compare refuses a loss 1e-3 off: $(tail -1 "$SIM/off.txt")"
+
+# Node and Dawn unpacked weigh ~150 MB: keep the folder only when asked.
+if [ "${TUNELAB_KEEP_SIM:-0}" = 1 ]; then echo "simulate.sh: kept $SIM"; else rm -rf "$SIM"; fi
