@@ -26,8 +26,10 @@ const LIMITS = [
 
 Object.assign(globalThis, globals);
 const flags = args['dawn-flag'] ?? [];
-// Kept at module level for the life of the process: a collected Dawn instance crashes dawn.node.
+// Kept reachable from the global object for the life of the process (as scripts/probe-gpu.mjs does): a
+// collected Dawn instance crashes dawn.node.
 const dawn = create(flags);
+(globalThis as { __tunelabDawn?: GPU }).__tunelabDawn = dawn;
 const adapter = await dawn.requestAdapter();
 const label = flags.length > 0 ? 'TUNELAB_ADAPTER_UNSAFE' : 'TUNELAB_ADAPTER';
 if (!adapter) {
