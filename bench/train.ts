@@ -5,6 +5,9 @@
 //
 //   npm run bench:train -- --model smol --layers 30 --batch 4 --seq 256 --steps 10 --targets all-linear
 // `--recompute` adds a second row with activation recomputation per block (same model, same card).
+// `--count` records steps without running them (queue.submit is skipped) and prints what one step issues:
+// dispatches, compute passes, bind groups created, submits, FLOPs and bytes (each launch's own count), and the host
+// milliseconds to record it — the first step (pipelines and bind groups built) and a steady one.
 import { parseArgs } from 'node:util';
 import { acquireGpu, BufferArena, toF16Array, type Gpu, type Precision } from '../src/engine/gpu/index.ts';
 import { parseTargets } from '../src/engine/lora/config.ts';
@@ -27,6 +30,7 @@ const { values: args } = parseArgs({
     targets: { type: 'string', default: 'all-linear' },
     r: { type: 'string', default: '16' },
     recompute: { type: 'boolean', default: false },
+    count: { type: 'boolean', default: false },
   },
 });
 
@@ -133,19 +137,7 @@ const targets = parseTargets(args.targets!);
 
 /** One timed run: a table row. */
 async function bench(recompute: boolean): Promise<{ row: string; params: number }> {
-  const trainer = new Trainer(gpu, loaded, examples, [], 0, {
-    lora: { r, alpha: 2 * r, dropout: 0.05, targets, rslora: false },
-    optimizer: 'adamw',
-    lr: 1e-4,
-    schedule: 'constant',
-    batch,
-    accum: 1,
-    seq,
-    steps: steps + 2,
-    maxGradNorm: 1,
-    seed: 1,
-    recompute,
-  });
+  const trainer = makeTrainer(recompute);
   // Two warm-up steps compile every pipeline; then `steps` timed steps with one step in flight.
   for (let i = 0; i < 2; i++) await trainer.submitStep()();
   const before = { ...gpu.stats };
@@ -167,6 +159,66 @@ async function bench(recompute: boolean): Promise<{ row: string; params: number 
   const params = trainer.layout.paramCount;
   trainer.destroy();
   return { row, params };
+}
+
+function makeTrainer(recompute: boolean): Trainer {
+  return new Trainer(gpu, loaded, examples, [], 0, {
+    lora: { r, alpha: 2 * r, dropout: 0.05, targets, rslora: false },
+    optimizer: 'adamw',
+    lr: 1e-4,
+    schedule: 'constant',
+    batch,
+    accum: 1,
+    seq,
+    steps: steps + 2,
+    maxGradNorm: 1,
+    seed: 1,
+    recompute,
+  });
+}
+
+/** Records `steps` steps without submitting them; one table row per step. */
+async function count(recompute: boolean): Promise<string[]> {
+  const trainer = makeTrainer(recompute);
+  const queue = gpu.device.queue;
+  const submit = queue.submit.bind(queue);
+  queue.submit = () => {}; // count what a step issues, without running it (a software driver takes minutes)
+  const rows: string[] = [];
+  try {
+    for (let i = 0; i < Math.max(2, steps); i++) {
+      const before = { ...gpu.stats };
+      const start = performance.now();
+      trainer.submitStep(); // its metrics are never read: nothing ran
+      const ms = performance.now() - start;
+      await gpu.pipelines.check();
+      const d = (key: keyof typeof before) => gpu.stats[key] - before[key];
+      rows.push(
+        `| ${recompute ? 'on' : 'off'} | ${i + 1} | ${d('dispatches')} | ${d('passes')} | ${d('bindGroups')} | ` +
+          `${d('submits')} | ${(d('flops') / 1e9).toFixed(2)} | ${(d('bytes') / 2 ** 20).toFixed(1)} | ${ms.toFixed(1)} |`,
+      );
+    }
+  } finally {
+    queue.submit = submit;
+    trainer.destroy();
+  }
+  return rows;
+}
+
+if (args.count) {
+  const rows = [...(await count(false)), ...(args.recompute ? await count(true) : [])];
+  console.log(`# tunelab training-step counts — ${new Date().toISOString().slice(0, 10)}`);
+  console.log(
+    `model: ${args.model} (${spec.layers} layers, hidden ${spec.hidden}, ffn ${spec.ffn}, vocab ${spec.vocab}), ` +
+      `${gpu.precision}, LoRA r=${r} on ${args.targets}, dropout 0.05, batch ${batch} × seq ${seq}; recorded, not run`,
+  );
+  console.log(
+    '| recompute | step | dispatches | passes | bind groups created | submits | GFLOP | MiB moved | host ms |',
+  );
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const row of rows) console.log(row);
+  loaded.destroy();
+  gpu.destroy();
+  process.exit(0);
 }
 
 const rowsOut = [await bench(false)];

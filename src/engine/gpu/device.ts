@@ -13,6 +13,7 @@ import {
   WEBGPU_HELP,
 } from './errors.ts';
 import { PipelineCache } from './program.ts';
+import { KernelTuning } from './tuning.ts';
 import { resolvePrecision, type Precision, type PrecisionChoice } from './precision.ts';
 
 /** Features tunelab uses when the adapter has them. */
@@ -55,8 +56,10 @@ export class Gpu {
   lost: GpuDeviceLostError | null = null;
   readonly #uncaptured: GPUError[] = [];
   readonly pipelines: PipelineCache;
+  /** Kernel variant choices for this adapter (autotuned, or loaded from the host's cache). */
+  readonly tuning: KernelTuning;
   /** Totals since acquisition; benchmarks report them per step. */
-  readonly stats = { dispatches: 0, submits: 0, readbacks: 0, bindGroups: 0 };
+  readonly stats = { dispatches: 0, passes: 0, submits: 0, readbacks: 0, bindGroups: 0, flops: 0, bytes: 0 };
 
   constructor(
     readonly device: GPUDevice,
@@ -64,6 +67,7 @@ export class Gpu {
     readonly precision: Precision,
   ) {
     this.pipelines = new PipelineCache(device, precision);
+    this.tuning = new KernelTuning(adapterKey(adapter));
     device.addEventListener('uncapturederror', (event) => {
       this.#uncaptured.push((event as GPUUncapturedErrorEvent).error);
     });
@@ -166,6 +170,11 @@ export class Gpu {
   destroy(): void {
     this.device.destroy();
   }
+}
+
+/** Identifies an adapter for cached tuning: the same card and driver stack give the same key. */
+export function adapterKey(adapter: AdapterSummary): string {
+  return [adapter.vendor, adapter.architecture, adapter.description].filter(Boolean).join(' / ') || 'unknown';
 }
 
 export function formatBytes(bytes: number): string {

@@ -8,3 +8,4 @@ export * from './arena.ts';
 export * from './profiler.ts';
 export * from './half.ts';
 export * from './tensor.ts';
+export * from './tuning.ts';

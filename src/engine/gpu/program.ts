@@ -14,12 +14,18 @@ export interface Program {
   aliases?: Readonly<Record<string, ScalarType>>;
   /** Values for WGSL `override` constants (tile sizes, workgroup sizes, flags as 0/1). */
   overrides?: Readonly<Record<string, number>>;
+  /**
+   * Compile-time `const NAME: u32 = value;` lines added to the preamble. Unlike overrides they can size private
+   * arrays (register tiles), so kernel variants that differ in register blocking are instances of one source.
+   */
+  consts?: Readonly<Record<string, number>>;
 }
 
 /** The lines injected before a kernel's source: `enable f16;` when needed, then one alias per storage type. */
 export function wgslPreamble(
   precision: Precision,
   aliases: Readonly<Record<string, ScalarType>> = {},
+  consts: Readonly<Record<string, number>> = {},
 ): string {
   const all: Record<string, ScalarType> = { act: precision, ...aliases };
   const usesF16 = Object.values(all).includes('f16');
@@ -27,13 +33,19 @@ export function wgslPreamble(
   for (const [name, type] of Object.entries(all).sort(([a], [b]) => a.localeCompare(b))) {
     lines.push(`alias ${name} = ${type};`);
   }
+  for (const [name, value] of Object.entries(consts).sort(([a], [b]) => a.localeCompare(b))) {
+    if (!Number.isInteger(value) || value < 0)
+      throw new RangeError(`const ${name} must be a u32, got ${value}`);
+    lines.push(`const ${name}: u32 = ${value}u;`);
+  }
   return lines.join('\n') + '\n';
 }
 
 function cacheKey(program: Program, precision: Precision): string {
-  const aliases = Object.entries(program.aliases ?? {}).sort();
-  const overrides = Object.entries(program.overrides ?? {}).sort();
-  return `${program.name}:${program.entryPoint}:${precision}:${JSON.stringify(aliases)}:${JSON.stringify(overrides)}`;
+  const facts = [program.aliases, program.overrides, program.consts].map((o) =>
+    JSON.stringify(Object.entries(o ?? {}).sort()),
+  );
+  return `${program.name}:${program.entryPoint}:${precision}:${facts.join(':')}`;
 }
 
 /**
@@ -60,7 +72,7 @@ export class PipelineCache {
     const cached = this.#pipelines.get(key);
     if (cached) return cached;
 
-    const code = wgslPreamble(this.precision, program.aliases) + program.source;
+    const code = wgslPreamble(this.precision, program.aliases, program.consts) + program.source;
     this.device.pushErrorScope('validation');
     let module = this.#modules.get(code);
     if (!module) {

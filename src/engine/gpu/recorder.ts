@@ -289,6 +289,8 @@ export class CommandRecorder {
     if (args.cost) {
       this.counts.flops += args.cost.flops;
       this.counts.bytes += args.cost.bytes;
+      this.gpu.stats.flops += args.cost.flops;
+      this.gpu.stats.bytes += args.cost.bytes;
     }
   }
 
@@ -378,6 +380,7 @@ export class CommandRecorder {
       this.#pass = this.encoder.beginComputePass({ label: this.options.label });
       this.#passPipeline = null;
       this.counts.passes++;
+      this.gpu.stats.passes++;
     }
     return this.#pass;
   }
@@ -388,6 +391,7 @@ export class CommandRecorder {
     this.#pass = this.encoder.beginComputePass({ label, timestampWrites });
     this.#passPipeline = null;
     this.counts.passes++;
+    this.gpu.stats.passes++;
     return this.#pass;
   }
 
