@@ -32,7 +32,11 @@ export interface ActEntry {
 /** One entry per buffer field of T. */
 export type EntryTable<T> = { [K in keyof T]-?: ActEntry };
 
-/** The buffers every family's block has: its input, attention's saved log-sum-exp, and LoRA's x·Aᵀ. */
+/**
+ * The buffers every family's block has: its input, attention's saved log-sum-exp, and LoRA's x·Aᵀ. A family
+ * extends it with the rest of what its block's forward writes. Training keeps one set per layer (the backward
+ * reads them); inference shares one set of scratch across layers and passes lse = null.
+ */
 export interface BlockBuffers<L extends string = string> {
   x: GPUBuffer; // (N, C) block input (residual stream)
   lse: GPUBuffer | null; // (B, H, T) f32, for the attention backward; null at inference

@@ -59,8 +59,7 @@ export function gpt2LinearShape(dims: Gpt2Dims, name: Gpt2LinearName): LinearSha
 }
 
 /**
- * The buffers one block's forward reads and writes. Training keeps one set per layer (the backward reads
- * them); inference shares one set of scratch across layers and passes lse = null.
+ * GPT-2's block buffers (see BlockBuffers for how training and inference hold them).
  * Block l:  xn1 = ln_1(x)   qkv = xn1·W_attn + b   q | k | v = qkv   att = attention(q, k, v)
  *           x2 = x + att·W_proj + b   xn2 = ln_2(x2)   fc = xn2·W_fc + b   x' = x2 + gelu(fc)·W_mproj + b
  */

@@ -9,13 +9,11 @@
 
 import type { CommandRecorder, Gpu, ScalarType } from '../gpu/index.ts';
 import { geluBackward, geluForward } from '../kernels/activations.ts';
-import { attentionBackward } from '../kernels/attention.ts';
 import { biasAdd } from '../kernels/bias.ts';
 import { copyColumns } from '../kernels/copy2d.ts';
 import { embeddingForward } from '../kernels/embedding.ts';
 import { layernormBackward, layernormForward } from '../kernels/layernorm.ts';
 import {
-  gpt2LinearShape,
   gpt2Shape,
   type Gpt2BlockBuffers,
   type Gpt2Dims,
@@ -24,7 +22,7 @@ import {
   type Gpt2Norm,
 } from './gpt2-shape.ts';
 import { actBytes, type KvCacheSlot } from './kv-cache.ts';
-import { linearForward, type Linear, type LinearContext, type LoraAdapter } from './linear.ts';
+import { linearForward, type LinearContext, type LoraAdapter } from './linear.ts';
 import { TransformerModel, type FamilyActivations } from './transformer.ts';
 
 export * from './gpt2-shape.ts';
@@ -48,6 +46,7 @@ export type Gpt2Activations = FamilyActivations<Gpt2LinearName, Gpt2BlockBuffers
 
 export class Gpt2Model extends TransformerModel<Gpt2LinearName, Gpt2BlockBuffers, Gpt2Norm, Gpt2Grads> {
   readonly name = 'GPT-2';
+  readonly linearLayout = 'in-out';
 
   constructor(
     gpu: Gpu,
@@ -63,13 +62,8 @@ export class Gpt2Model extends TransformerModel<Gpt2LinearName, Gpt2BlockBuffers
     return this.weights.wte;
   }
 
-  linear(layer: number, name: Gpt2LinearName): Linear {
-    return {
-      w: this.ref(this.weights.layers[layer].linears[name].w),
-      layout: 'in-out',
-      ...gpt2LinearShape(this.dims, name),
-      lora: this.adapter(layer, name),
-    };
+  linearWeight(layer: number, name: Gpt2LinearName): GPUBuffer {
+    return this.weights.layers[layer].linears[name].w;
   }
 
   embed(
@@ -177,20 +171,7 @@ export class Gpt2Model extends TransformerModel<Gpt2LinearName, Gpt2BlockBuffers
 
     // Attention branch.
     back(d.dAtt, acts.dResidual, s.att, 'attn.c_proj');
-    attentionBackward(
-      rec,
-      a(d.dq),
-      a(d.dk),
-      a(d.dv),
-      acts.delta,
-      a(d.dAtt),
-      a(s.att),
-      s.lse,
-      a(s.q),
-      a(s.k),
-      a(s.v),
-      this.attentionDims(B, T),
-    );
+    this.attentionBackward(rec, s, d, acts);
     for (const [i, part] of [d.dq, d.dk, d.dv].entries()) {
       copyColumns(
         rec,

@@ -80,8 +80,7 @@ export function linearShape(dims: LlamaDims, name: LlamaLinearName): LinearShape
 }
 
 /**
- * The buffers one block's forward reads and writes. Training keeps one set per layer (the backward reads
- * them); inference shares one set of scratch across layers and passes lse = null.
+ * Llama's block buffers (see BlockBuffers for how training and inference hold them).
  * Block l:  xn1 = rmsnorm(x)      q,k,v = xn1·W{q,k,v}ᵀ (+ bias), rope(q, k)     att = attention(q, k, v)
  *           x2 = x + att·Woᵀ      xn2 = rmsnorm(x2)    h = silu(xn2·Wgᵀ) ∘ (xn2·Wuᵀ)    x' = x2 + h·Wdᵀ
  */

@@ -8,16 +8,14 @@
 //           x2 = x + att·Woᵀ      xn2 = rmsnorm(x2)    h = silu(xn2·Wgᵀ) ∘ (xn2·Wuᵀ)    x' = x2 + h·Wdᵀ
 
 import type { CommandRecorder, Gpu, ScalarType } from '../gpu/index.ts';
-import { attentionBackward } from '../kernels/attention.ts';
 import { swigluBackward, swigluForward } from '../kernels/activations.ts';
 import { biasAdd } from '../kernels/bias.ts';
 import { embeddingForward } from '../kernels/embedding.ts';
 import { rmsnormBackward, rmsnormForward } from '../kernels/rmsnorm.ts';
 import { ropeBackward, ropeForward } from '../kernels/rope.ts';
 import { actBytes, type KvCacheSlot } from './kv-cache.ts';
-import { linearForward, type Linear, type LinearContext, type LoraAdapter } from './linear.ts';
+import { linearForward, type LinearContext, type LoraAdapter } from './linear.ts';
 import {
-  linearShape,
   llamaShape,
   type LlamaBlockBuffers,
   type LlamaDims,
@@ -50,6 +48,7 @@ export type LlamaActivations = FamilyActivations<LlamaLinearName, LlamaBlockBuff
 
 export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuffers, LlamaNorm, LlamaGrads> {
   readonly name = 'Llama';
+  readonly linearLayout = 'out-in';
 
   constructor(
     gpu: Gpu,
@@ -65,13 +64,8 @@ export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuff
     return this.weights.lmHead;
   }
 
-  linear(layer: number, name: LlamaLinearName): Linear {
-    return {
-      w: this.ref(this.weights.layers[layer].linears[name]),
-      layout: 'out-in',
-      ...linearShape(this.dims, name),
-      lora: this.adapter(layer, name),
-    };
+  linearWeight(layer: number, name: LlamaLinearName): GPUBuffer {
+    return this.weights.layers[layer].linears[name];
   }
 
   embed(
@@ -178,20 +172,7 @@ export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuff
 
     // Attention: x2 = x + att·Woᵀ.
     back(d.dAtt, acts.dResidual, s.att, 'o_proj');
-    attentionBackward(
-      rec,
-      a(d.dq),
-      a(d.dk),
-      a(d.dv),
-      acts.delta,
-      a(d.dAtt),
-      a(s.att),
-      s.lse,
-      a(s.q),
-      a(s.k),
-      a(s.v),
-      this.attentionDims(B, T),
-    );
+    this.attentionBackward(rec, s, d, acts);
     ropeBackward(rec, a(d.dq), a(d.dq), { B, T, H, D }, rope);
     ropeBackward(rec, a(d.dk), a(d.dk), { B, T, H: Hkv, D }, rope);
     // Below layer 0 are the frozen embeddings: no input gradient is needed there.

@@ -5,7 +5,7 @@
 // gets training, activation recomputation and KV-cache inference (inference.ts) from them.
 
 import type { BufferArena, CommandRecorder, Gpu, ScalarType, TensorRef } from '../gpu/index.ts';
-import { attentionForward, type AttentionDims } from '../kernels/attention.ts';
+import { attentionBackward, attentionForward, type AttentionDims } from '../kernels/attention.ts';
 import { crossEntropyBackward, crossEntropyForward } from '../kernels/crossentropy.ts';
 import type {
   ActivationOptions,
@@ -129,8 +129,20 @@ export abstract class TransformerModel<
     rows: number,
   ): void;
 
+  /** The frozen weight of linear `name` in block `layer`, stored as `linearLayout` says. */
+  abstract linearWeight(layer: number, name: L): GPUBuffer;
+  /** (out, in) as torch.nn.Linear stores weights, or (in, out) for GPT-2's Conv1D. */
+  abstract readonly linearLayout: Linear['layout'];
+
   /** Linear `name` of block `layer`, with its adapter. */
-  abstract linear(layer: number, name: L): Linear;
+  linear(layer: number, name: L): Linear {
+    return {
+      w: this.ref(this.linearWeight(layer, name)),
+      layout: this.linearLayout,
+      ...this.shape.linearShape(name),
+      lora: this.adapter(layer, name),
+    };
+  }
 
   get vocab(): number {
     return this.shape.vocab;
@@ -311,6 +323,19 @@ export abstract class TransformerModel<
       kvLength: cache.offset + T,
       kvCapacity: cache.capacity,
     });
+  }
+
+  /** dq, dk, dv (N, ·) from d.dAtt: the backward of `attention` over the block's own keys. */
+  protected attentionBackward(
+    rec: CommandRecorder,
+    s: AttentionBuffers & { lse: GPUBuffer },
+    d: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer; dAtt: GPUBuffer },
+    acts: { batch: number; seq: number; delta: GPUBuffer },
+  ): void {
+    const a = (buffer: GPUBuffer) => this.ref(buffer);
+    const [dq, dk, dv, dAtt] = [a(d.dq), a(d.dk), a(d.dv), a(d.dAtt)];
+    const dims = this.attentionDims(acts.batch, acts.seq);
+    attentionBackward(rec, dq, dk, dv, acts.delta, dAtt, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), dims);
   }
 
   /** A buffer as a tensor in the activation storage type. */
