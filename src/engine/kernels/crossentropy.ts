@@ -16,7 +16,6 @@ import {
   uniforms,
   type BufferBinding,
   type CommandRecorder,
-  type Gpu,
   type ScalarType,
   type TensorRef,
   type Uniforms,
@@ -59,7 +58,12 @@ function gcd(a: number, b: number): number {
  * the (Vc, C) weight slice must each fit one storage binding.
  */
 export function crossEntropyPlan(
-  gpu: Gpu,
+  gpu: {
+    limits: Pick<
+      GPUSupportedLimits,
+      'minStorageBufferOffsetAlignment' | 'maxStorageBufferBindingSize' | 'maxBufferSize'
+    >;
+  },
   dims: CrossEntropyDims,
   weightType: ScalarType,
   chunk?: number,

@@ -31,28 +31,6 @@ export interface ActivationOptions {
   recompute?: boolean;
 }
 
-/**
- * The per-layer activations of a family: each layer's own input `x` (bytes `inputBytes`) and a block's
- * internals — one set per layer, or under `recompute` one set every layer shares, sized for the largest
- * adapter rank any layer has at each linear. `internals(prefix, rank)` allocates one set.
- */
-export function layerActivations<Name extends string, Internals>(
-  layers: number,
-  recompute: boolean,
-  inputBytes: number,
-  alloc: (name: string, bytes: number) => GPUBuffer,
-  rankAt: (layer: number, name: Name) => number,
-  internals: (prefix: string, rank: (name: Name) => number) => Internals,
-): ({ x: GPUBuffer } & Internals)[] {
-  const all = Array.from({ length: layers }, (_, l) => l);
-  const input = (l: number) => alloc(`l${l}.x`, inputBytes);
-  if (recompute) {
-    const shared = internals('block.', (name) => Math.max(0, ...all.map((l) => rankAt(l, name))));
-    return all.map((l) => ({ x: input(l), ...shared }));
-  }
-  return all.map((l) => ({ x: input(l), ...internals(`l${l}.`, (name) => rankAt(l, name)) }));
-}
-
 /** Buffers every family's activations share; the rest is the family's own business. */
 export interface TrainingActivations {
   readonly batch: number;

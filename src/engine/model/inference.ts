@@ -13,22 +13,20 @@
 
 import { BufferArena, CommandRecorder, type Gpu, type ScalarType, type TensorRef } from '../gpu/index.ts';
 import { copyColumns } from '../kernels/copy2d.ts';
-import { EMBEDDING_ERROR_WORDS, embeddingForward } from '../kernels/embedding.ts';
-import { layernormForward } from '../kernels/layernorm.ts';
+import { EMBEDDING_ERROR_WORDS } from '../kernels/embedding.ts';
 import { matmul } from '../kernels/matmul.ts';
-import { rmsnormForward } from '../kernels/rmsnorm.ts';
 import type { CausalLM } from './causal-lm.ts';
-import { GPT2_LINEARS, Gpt2Model, type Gpt2BlockBuffers } from './gpt2.ts';
+import { allocateTable, entryBytes, type BlockBuffers } from './family.ts';
 import type { KvCacheSlot } from './kv-cache.ts';
 import type { LinearContext } from './linear.ts';
-import { LLAMA_LINEARS, LlamaModel, type LlamaBlockBuffers } from './llama.ts';
+import { TransformerModel, type AnyTransformer } from './transformer.ts';
 
-export type InferenceModel = LlamaModel | Gpt2Model;
+export type InferenceModel = AnyTransformer;
 
-/** Narrows a loaded CausalLM (e.g. `loaded.withAdapters(adapters)`) to a family inference supports. */
+/** Narrows a loaded CausalLM (e.g. `loaded.withAdapters(adapters)`) to a model inference can run. */
 export function asInferenceModel(model: CausalLM): InferenceModel {
-  if (model instanceof LlamaModel || model instanceof Gpt2Model) return model;
-  throw new TypeError('inference: the model is neither a LlamaModel nor a Gpt2Model');
+  if (model instanceof TransformerModel) return model as InferenceModel;
+  throw new TypeError('inference: the model is not a TransformerModel (no family implements it)');
 }
 
 export interface InferenceSessionOptions {
@@ -44,12 +42,11 @@ export interface InferenceSessionOptions {
 export type LogitsWanted = 'last' | 'all';
 
 interface Scratch {
-  /** Block buffers with x = residual[0] (even layers) and x = residual[1] (odd layers). */
-  blocks: [LlamaBlockBuffers | Gpt2BlockBuffers, LlamaBlockBuffers | Gpt2BlockBuffers];
+  /** One block's buffers with x = residual[0] (even layers) and x = residual[1] (odd layers). */
+  blocks: [BlockBuffers, BlockBuffers];
   residual: [GPUBuffer, GPUBuffer]; // (N, C) ping-pong: block l reads residual[l % 2], writes the other
   xn: GPUBuffer; // (N, C) normed rows
-  mean: GPUBuffer; // (N) f32 (LayerNorm) — never read
-  rstd: GPUBuffer; // (N) f32 — never read
+  norm: object; // the final norm's statistics for N rows — never read
 }
 
 export class InferenceSession {
@@ -84,9 +81,9 @@ export class InferenceSession {
         throw new RangeError(`InferenceSession: ${name} must be a whole number ≥ 1, got ${value}`);
       }
     }
-    if (model instanceof Gpt2Model && capacity > model.dims.positions) {
+    if (model.positions !== null && capacity > model.positions) {
       throw new RangeError(
-        `InferenceSession: capacity ${capacity} exceeds GPT-2's ${model.dims.positions} positions (n_positions)`,
+        `InferenceSession: capacity ${capacity} exceeds ${model.name}'s ${model.positions} positions (n_positions)`,
       );
     }
     this.batch = batch;
@@ -99,16 +96,16 @@ export class InferenceSession {
     const e = this.dtype === 'f16' ? 2 : 4;
     const N = batch * this.maxChunk;
     const alloc = (name: string, bytes: number) => this.arena.alloc(`infer.${name}`, bytes);
-    const { hidden: C, vocab: V } = model.dims;
+    const { hidden: C, vocab: V, layers: L } = model.shape;
     const { kvHeads: Hkv, headDim: D } = model.attentionDims(1, 1);
     try {
-      this.cache = Array.from({ length: model.dims.layers }, (_, l) => ({
+      this.cache = Array.from({ length: L }, (_, l) => ({
         k: alloc(`l${l}.k.cache`, e * batch * capacity * Hkv * D),
         v: alloc(`l${l}.v.cache`, e * batch * capacity * Hkv * D),
       }));
       this.#tokens = alloc('tokens', 4 * N);
       this.#embedErrors = alloc('embed.errors', 4 * EMBEDDING_ERROR_WORDS);
-      this.#scratch = this.#allocScratch(N, alloc);
+      this.#scratch = this.#allocScratch(batch, this.maxChunk, alloc);
       this.#last = alloc('last', e * batch * C);
       this.#lastNormed = alloc('last.normed', e * batch * C);
       this.#logits = alloc('logits', 4 * batch * V);
@@ -124,7 +121,7 @@ export class InferenceSession {
   }
 
   get vocab(): number {
-    return this.model.dims.vocab;
+    return this.model.vocab;
   }
 
   /** Forgets the cache (a new prompt). Buffers are kept. */
@@ -236,38 +233,15 @@ export class InferenceSession {
     const gpu: Gpu = model.gpu;
     const B = this.batch;
     const N = B * T;
-    const { hidden: C, vocab: V, layers: L } = model.dims;
+    const { hidden: C, vocab: V, layers: L } = model.shape;
     const a = (buffer: GPUBuffer): TensorRef => ({ binding: buffer, dtype: this.dtype });
     const s = this.#scratch;
     gpu.device.queue.writeBuffer(this.#tokens, 0, chunk);
 
-    const x0 = a(s.residual[0]);
-    if (model instanceof Gpt2Model) {
-      embeddingForward(
-        rec,
-        x0,
-        this.#embedErrors,
-        this.#tokens,
-        a(model.weights.wte),
-        { N, C, V },
-        {
-          wpe: a(model.weights.wpe),
-          T,
-          P: model.dims.positions,
-          offset,
-        },
-      );
-    } else {
-      embeddingForward(rec, x0, this.#embedErrors, this.#tokens, a(model.weights.embed), { N, C, V });
-    }
+    model.embed(rec, s.residual[0], this.#embedErrors, this.#tokens, B, T, offset);
     for (let l = 0; l < L; l++) {
       const cache: KvCacheSlot = { ...this.cache[l], capacity: this.capacity, offset };
-      const next = s.residual[(l + 1) % 2];
-      if (model instanceof Gpt2Model) {
-        model.blockForward(rec, l, s.blocks[l % 2] as Gpt2BlockBuffers, next, B, T, this.#ctx, cache);
-      } else {
-        model.blockForward(rec, l, s.blocks[l % 2] as LlamaBlockBuffers, next, B, T, this.#ctx, cache);
-      }
+      model.blockForward(rec, l, s.blocks[l % 2], s.residual[(l + 1) % 2], B, T, this.#ctx, cache);
     }
     if (!wanted) return null;
 
@@ -295,78 +269,36 @@ export class InferenceSession {
       this.#logitsAll ??= this.arena.alloc('infer.logits.all', 4 * B * this.maxChunk * V);
       logits = this.#logitsAll;
     }
-    if (model instanceof Gpt2Model) {
-      const { w, b } = model.weights.lnF;
-      layernormForward(rec, a(xn), s.mean, s.rstd, a(x), a(w), a(b), { N: rows, C }, model.dims.layerNormEps);
-    } else {
-      rmsnormForward(
-        rec,
-        a(xn),
-        s.rstd,
-        a(x),
-        a(model.weights.finalNorm),
-        { N: rows, C },
-        model.dims.rmsNormEps,
-      );
-    }
-    const head = model instanceof Gpt2Model ? model.weights.wte : model.weights.lmHead;
-    matmul(rec, { binding: logits, dtype: 'f32' }, a(xn), a(head), { M: rows, N: V, K: C }, { transB: true });
+    model.finalNorm(rec, xn, s.norm, x, rows);
+    const head = a(model.head);
+    matmul(rec, { binding: logits, dtype: 'f32' }, a(xn), head, { M: rows, N: V, K: C }, { transB: true });
     return { buffer: logits, bytes: 4 * rows * V };
   }
 
-  #allocScratch(N: number, alloc: (name: string, bytes: number) => GPUBuffer): Scratch {
-    const { model } = this;
-    const e = this.dtype === 'f16' ? 2 : 4;
-    const { hidden: C, ffn: F } = model.dims;
-    const residual: [GPUBuffer, GPUBuffer] = [alloc('x.0', e * N * C), alloc('x.1', e * N * C)];
-    const xn = alloc('xn', e * N * C);
-    const mean = alloc('mean', 4 * N);
-    const rstd = alloc('rstd', 4 * N);
-    const x2 = alloc('x2', e * N * C);
+  /** One block of scratch from the family's own table (no lse: nothing to backpropagate). */
+  #allocScratch(B: number, T: number, alloc: (name: string, bytes: number) => GPUBuffer): Scratch {
+    const { model, dtype } = this;
+    const table = model.table(B, T);
+    const { lse: _lse, ...internals } = table.block;
+    const residual: [GPUBuffer, GPUBuffer] = [
+      alloc('x.0', entryBytes(table.input, dtype)),
+      alloc('x.1', entryBytes(table.input, dtype)),
+    ];
     // One u (N, r_max) f32 serves every adapted linear: each forward consumes its u right away.
-    const rMax = Math.max(0, ...[...model.adapters.values()].map((adapter) => adapter.r));
-    const u = rMax > 0 ? alloc('lora.u', 4 * N * rMax) : null;
-    const shared: Omit<LlamaBlockBuffers, 'x'> | Omit<Gpt2BlockBuffers, 'x'> =
-      model instanceof Gpt2Model
-        ? {
-            mean1: mean,
-            rstd1: rstd,
-            xn1: xn,
-            qkv: alloc('qkv', e * N * 3 * C),
-            q: alloc('q', e * N * C),
-            k: alloc('k', e * N * C),
-            v: alloc('v', e * N * C),
-            att: alloc('att', e * N * C),
-            lse: null,
-            x2,
-            mean2: mean,
-            rstd2: rstd,
-            xn2: xn,
-            fc: alloc('fc', e * N * F),
-            g: alloc('g', e * N * F),
-            u: u ? Object.fromEntries(GPT2_LINEARS.map((name) => [name, u])) : {},
-          }
-        : {
-            rstd1: rstd,
-            xn1: xn,
-            q: alloc('q', e * N * model.dims.heads * model.dims.headDim),
-            k: alloc('k', e * N * model.dims.kvHeads * model.dims.headDim),
-            v: alloc('v', e * N * model.dims.kvHeads * model.dims.headDim),
-            att: alloc('att', e * N * model.dims.heads * model.dims.headDim),
-            lse: null,
-            x2,
-            rstd2: rstd,
-            xn2: xn,
-            gate: alloc('gate', e * N * F),
-            up: alloc('up', e * N * F),
-            h: alloc('h', e * N * F),
-            u: u ? Object.fromEntries(LLAMA_LINEARS.map((name) => [name, u])) : {},
-          };
+    const uEntries = Object.entries(table.u);
+    const uBytes = Math.max(0, ...uEntries.map(([, entry]) => entryBytes(entry!, dtype)));
+    const u = uBytes > 0 ? alloc('lora.u', uBytes) : null;
+    const shared = {
+      ...allocateTable(internals, '', dtype, alloc),
+      lse: null,
+      u: u ? Object.fromEntries(uEntries.map(([name]) => [name, u])) : {},
+    };
     // Even layers read residual[0], odd ones residual[1]: the two blocks differ only in x.
-    const blocks = [
+    const blocks: Scratch['blocks'] = [
       { ...shared, x: residual[0] },
       { ...shared, x: residual[1] },
-    ] as Scratch['blocks'];
-    return { blocks, residual, xn, mean, rstd };
+    ];
+    const xn = alloc('xn', entryBytes(table.step.xnFinal, dtype));
+    return { blocks, residual, xn, norm: allocateTable(table.norm, 'norm.', dtype, alloc) };
   }
 }

@@ -51,7 +51,10 @@ export interface Linear {
 }
 
 /** f32 scratch shared by every linear of a model: split-K workspace for the adapter gradients. */
-export function linearWorkspaceBytes(layers: readonly Linear[], tokens: number): number {
+export function linearWorkspaceBytes(
+  layers: readonly (Pick<Linear, 'inFeatures' | 'outFeatures'> & { lora?: Pick<LoraAdapter, 'r'> })[],
+  tokens: number,
+): number {
   let bytes = 0;
   for (const { lora, inFeatures, outFeatures } of layers) {
     if (!lora) continue;

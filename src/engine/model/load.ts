@@ -5,11 +5,14 @@
 import { BufferArena, GpuLimitError, formatBytes, type Gpu, type Precision } from '../gpu/index.ts';
 import type { CausalLM } from './causal-lm.ts';
 import type { ModelSpec } from './config.ts';
-import { Gpt2Model, type Gpt2Dims, type Gpt2LinearName, type Gpt2Weights } from './gpt2.ts';
+import { Gpt2Model, gpt2Dims, type Gpt2LinearName, type Gpt2Weights } from './gpt2.ts';
 import type { LoraAdapter } from './linear.ts';
-import { LlamaModel, type LlamaDims, type LlamaLinearName, type LlamaWeights } from './llama.ts';
+import { LlamaModel, llamaDims, type LlamaLinearName, type LlamaWeights } from './llama.ts';
 import type { OpenedModel } from './open.ts';
 import { readWeights, listWeights, type Gpt2BlockWeights, type RopeBlockWeights } from './weights.ts';
+
+export { gpt2Dims } from './gpt2-shape.ts';
+export { llamaDims } from './llama-shape.ts';
 
 export interface LoadProgress {
   tensor: string;
@@ -28,33 +31,6 @@ export interface LoadedModel {
   f16Overflow: number;
   withAdapters(adapters: ReadonlyMap<string, LoraAdapter>): CausalLM;
   destroy(): void;
-}
-
-export function llamaDims(spec: ModelSpec): LlamaDims {
-  return {
-    layers: spec.layers,
-    hidden: spec.hidden,
-    heads: spec.heads,
-    kvHeads: spec.kvHeads,
-    headDim: spec.headDim,
-    ffn: spec.ffn,
-    vocab: spec.vocab,
-    rmsNormEps: spec.rmsNormEps ?? 1e-6,
-    ropeTheta: spec.ropeTheta ?? 10000,
-    qkvBias: spec.qkvBias,
-  };
-}
-
-export function gpt2Dims(spec: ModelSpec): Gpt2Dims {
-  return {
-    layers: spec.layers,
-    hidden: spec.hidden,
-    heads: spec.heads,
-    ffn: spec.ffn,
-    vocab: spec.vocab,
-    positions: spec.maxPositions,
-    layerNormEps: spec.layerNormEps ?? 1e-5,
-  };
 }
 
 /**

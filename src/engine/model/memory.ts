@@ -1,36 +1,46 @@
-// Memory estimate before loading: what a LoRA training step on `spec` at (batch B, seq T) will allocate,
-// item by item, and whether each single buffer fits the device's binding limits. Counted here:
-//   weights      every base parameter once (tied embeddings once), in the storage precision;
-//   activations  what each block saves for its explicit backward (the list is in blockActivations below);
-//   lora         A and B per target module and layer, with their gradients and AdamW's two moments, f32
-//                (plus an f16 copy of A and B for the f16 matmuls);
-//   scratch      gradient buffers live during the backward, the logits chunk, token ids and targets.
-// Not counted: matmul split-K workspaces and uniform buffers (small), the KV cache of generation,
-// the browser's own overhead. Each weight tensor, each per-layer activation slice and each logits chunk is
-// assumed to be its own binding, so `largestBuffer` is what must fit maxStorageBufferBindingSize.
+// Memory of a LoRA training step on `spec` at (batch B, seq T), before loading: what will be allocated, buffer
+// by buffer, and whether each buffer fits the device's binding limits. Nothing here is a separate guess:
+//   weights      every checkpoint tensor as loadModel uploads it (tied embeddings once), storage precision;
+//   activations  the family's activation table (family.ts), as createActivations allocates it;
+//   lora         the flat LoRA buffer (lora/init.ts layout: A, B per adapted module, 256-byte aligned) for the
+//                parameters, their gradients and the optimizer's moments, f32, and the optimizer's segments;
+//   scratch      the trainer's own: staged ids and targets of every micro-batch, the optimizer step, the
+//                grad-norm partials and the step's metrics.
+// Not counted: uniform buffers and pipelines (small), the KV cache of generation, the browser's own overhead.
+// Every entry is its own buffer, so `largestBuffer` is what must fit maxStorageBufferBindingSize.
 
+import { CONTROL, GRADNORM_PARTIALS_BYTES } from '../kernels/gradnorm.ts';
+import { ADAMW_STEP_BYTES } from '../kernels/optimizer.ts';
+import { EMBEDDING_ERROR_WORDS } from '../kernels/embedding.ts';
+import { resolveTargets, type LoraConfig } from '../lora/config.ts';
+import { loraLayout, optimizerSegments } from '../lora/init.ts';
 import type { ModelSpec } from './config.ts';
+import {
+  DEFAULT_BINDING_LIMITS,
+  tableItems,
+  trainingTable,
+  type AnyFamilyShape,
+  type BindingLimits,
+  type MemoryItem,
+} from './family.ts';
+import { gpt2Dims, gpt2Shape } from './gpt2-shape.ts';
+import { llamaDims, llamaShape } from './llama-shape.ts';
 import { listWeights, weightNames } from './weights.ts';
+
+export type { MemoryItem } from './family.ts';
 
 export type StoragePrecision = 'f16' | 'f32';
 
-export interface MemoryItem {
-  name: string;
-  /** Shape in words, e.g. '(B, T, C)'. */
-  shape: string;
-  /** Bytes of one buffer. */
-  bytes: number;
-  /** How many such buffers (layers, targets). */
-  count: number;
-}
+/** The trainer's metrics readback: [loss f32, grad-norm control words, embedding error words]. */
+export const STEP_METRICS_BYTES = 4 + CONTROL.bytes + 4 * EMBEDDING_ERROR_WORDS;
 
+/** The adapter as memory sees it. */
 export interface LoraOptions {
   rank: number;
-  /**
-   * PEFT target module names: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj (llama, qwen2,
-   * mistral); c_attn c_proj c_fc (gpt2; c_proj means both attn.c_proj and mlp.c_proj, as in PEFT).
-   */
-  targets: string[];
+  /** PEFT target_modules (suffixes of module paths, e.g. 'q_proj', GPT-2's 'c_proj' = both) or 'all-linear'. */
+  targets: LoraConfig['targets'];
+  /** LoRA dropout: any > 0 needs an (N, in_max) scratch. Default 0. */
+  dropout?: number;
 }
 
 export interface MemoryOptions {
@@ -39,10 +49,14 @@ export interface MemoryOptions {
   /** Storage of base weights and activations; accumulations are f32 either way. */
   precision: StoragePrecision;
   lora?: LoraOptions;
-  /** Tokens whose logits are materialised at once (chunked cross-entropy); default min(B·T, 1024). */
-  logitsChunk?: number;
   /** Keep only each block's input and recompute the rest during the backward (one block's worth live). */
   recompute?: boolean;
+  /** Micro-batches per optimizer step (the trainer stages all their ids at once). Default 1. */
+  accum?: number;
+  /** Optimizer moments per LoRA parameter (see `optimizerMoments`). Default 2 (AdamW). */
+  moments?: number;
+  /** The device's limits, which size the cross-entropy chunk. Default: WebGPU's defaults. */
+  limits?: BindingLimits;
 }
 
 export interface MemorySection {
@@ -62,10 +76,21 @@ export interface MemoryEstimate {
 }
 
 const bytesOf = (p: StoragePrecision | 'bf16') => (p === 'f32' ? 4 : 2);
-const F32 = 4;
+/** What the arena allocates for `bytes`: a multiple of 4, at least 4. */
+const arenaBytes = (bytes: number) => Math.max(4, Math.ceil(bytes / 4) * 4);
 
 function section(items: MemoryItem[]): MemorySection {
   return { bytes: items.reduce((s, i) => s + i.bytes * i.count, 0), items };
+}
+
+/** Moments the optimizer keeps per parameter: AdamW m and v; SGD its momentum buffer when it has one. */
+export function optimizerMoments(o: { optimizer: 'adamw' | 'sgd'; momentum?: number }): number {
+  return o.optimizer === 'adamw' ? 2 : (o.momentum ?? 0) > 0 ? 1 : 0;
+}
+
+/** The family's shape, from the config. The one place a new family is looked up by name. */
+export function familyShape(spec: ModelSpec): AnyFamilyShape {
+  return spec.family === 'gpt2' ? gpt2Shape(gpt2Dims(spec)) : llamaShape(llamaDims(spec));
 }
 
 /** Base parameters of the model (tied embeddings counted once). */
@@ -77,238 +102,108 @@ export function weightBytes(spec: ModelSpec, precision: StoragePrecision | 'bf16
   return parameterCount(spec) * bytesOf(precision);
 }
 
-/** (in, out) of each linear module a PEFT target name selects, per layer. */
-export function loraModules(spec: ModelSpec): Record<string, { in: number; out: number }[]> {
-  const { hidden: C, heads: H, kvHeads: Hkv, headDim: D, ffn: F } = spec;
-  if (spec.family === 'gpt2') {
-    return {
-      c_attn: [{ in: C, out: 3 * C }],
-      c_proj: [
-        { in: C, out: C },
-        { in: F, out: C },
-      ],
-      c_fc: [{ in: C, out: F }],
-    };
-  }
-  return {
-    q_proj: [{ in: C, out: H * D }],
-    k_proj: [{ in: C, out: Hkv * D }],
-    v_proj: [{ in: C, out: Hkv * D }],
-    o_proj: [{ in: H * D, out: C }],
-    gate_proj: [{ in: C, out: F }],
-    up_proj: [{ in: C, out: F }],
-    down_proj: [{ in: F, out: C }],
-  };
+/** The full LoRA config `resolveTargets` validates; alpha and rsLoRA do not change memory. */
+function loraConfig(lora: LoraOptions): LoraConfig {
+  return { r: lora.rank, alpha: 1, dropout: lora.dropout ?? 0, targets: lora.targets, rslora: false };
 }
 
-/** LoRA parameters (A: r × in, B: out × r per module and layer). Throws naming an unknown target. */
+/** LoRA parameters (A: r × in, B: out × r per adapted module). Throws naming a target that matches nothing. */
 export function loraParameterCount(spec: ModelSpec, lora: LoraOptions): number {
-  const modules = loraModules(spec);
-  if (!Number.isInteger(lora.rank) || lora.rank < 1)
-    throw new Error(`lora.rank: must be a positive integer, got ${lora.rank}`);
-  let n = 0;
-  for (const t of new Set(lora.targets)) {
-    const m = modules[t];
-    if (!m) {
-      throw new Error(
-        `lora.targets: '${t}' is not a module of ${spec.architecture} (one of: ${Object.keys(modules).join(', ')})`,
-      );
-    }
-    for (const { in: i, out: o } of m) n += lora.rank * (i + o) * spec.layers;
-  }
-  return n;
+  const modules = resolveTargets(loraConfig(lora), spec);
+  return modules.reduce((n, m) => n + lora.rank * (m.inFeatures + m.outFeatures), 0);
 }
 
-/**
- * What one block saves for its backward, per layer, N = B·T tokens, s = activation bytes (2 or 4):
- *
- * llama / qwen2 / mistral
- *   resid   (B, T, C)    s    block input: rmsnorm₁'s x, and the residual stream
- *   rstd1   (B, T)       f32  rmsnorm₁ 1/rms
- *   ln1     (B, T, C)    s    rmsnorm₁ output: input of q/k/v (their LoRA dA needs it)
- *   q       (B, T, H·D)  s    after RoPE          ┐
- *   k       (B, T, Hkv·D) s   after RoPE          │ attention backward (flash style: recomputes
- *   v       (B, T, Hkv·D) s                       │ the scores from q, k and lse)
- *   lse     (B, H, T)    f32  logsumexp per row   ┘
- *   attn    (B, T, H·D)  s    attention output: o_proj input, rowsum(dO∘O) of the backward
- *   resid2  (B, T, C)    s    resid + o_proj(attn): rmsnorm₂'s x
- *   rstd2   (B, T)       f32
- *   ln2     (B, T, C)    s    gate/up input
- *   gate    (B, T, F)    s    ┐ SwiGLU backward
- *   up      (B, T, F)    s    ┘
- *   swiglu  (B, T, F)    s    down_proj input (its LoRA dA needs it)
- * gpt2
- *   resid, ln1 mean+rstd (2 × (B, T) f32), ln1, qkv (B, T, 3C), lse, attn (B, T, C), resid2, ln2 stats, ln2,
- *   fc (B, T, F) (gelu input), gelu (B, T, F) (mlp.c_proj input)
- * plus, per LoRA module, x·Aᵀ (B, T, r) s: dB = scaling · (x·Aᵀ)ᵀ · dY needs it.
- *
- * bytes/layer (llama) = N·[s·(4C + 2·H·D + 2·Hkv·D + 3F) + 8] + 4·B·H·T + Σ_modules N·r·s
- */
-export function blockActivations(spec: ModelSpec, opts: MemoryOptions): MemoryItem[] {
-  const { batch: B, seq: T } = opts;
-  const { hidden: C, heads: H, kvHeads: Hkv, headDim: D, ffn: F } = spec;
-  const N = B * T;
-  const s = bytesOf(opts.precision);
-  const item = (name: string, shape: string, elements: number, bytes = s): MemoryItem => ({
-    name,
-    shape,
-    bytes: elements * bytes,
-    count: 1,
-  });
-  const items =
-    spec.family === 'gpt2'
-      ? [
-          item('resid', '(B, T, C)', N * C),
-          item('ln1 mean, rstd', '2 × (B, T)', 2 * N, F32),
-          item('ln1', '(B, T, C)', N * C),
-          item('qkv', '(B, T, 3C)', N * 3 * C),
-          item('lse', '(B, H, T)', B * H * T, F32),
-          item('attn', '(B, T, C)', N * C),
-          item('resid2', '(B, T, C)', N * C),
-          item('ln2 mean, rstd', '2 × (B, T)', 2 * N, F32),
-          item('ln2', '(B, T, C)', N * C),
-          item('fc', '(B, T, F)', N * F),
-          item('gelu', '(B, T, F)', N * F),
-        ]
-      : [
-          item('resid', '(B, T, C)', N * C),
-          item('rstd1', '(B, T)', N, F32),
-          item('ln1', '(B, T, C)', N * C),
-          item('q', '(B, T, H·D)', N * H * D),
-          item('k', '(B, T, Hkv·D)', N * Hkv * D),
-          item('v', '(B, T, Hkv·D)', N * Hkv * D),
-          item('lse', '(B, H, T)', B * H * T, F32),
-          item('attn', '(B, T, H·D)', N * H * D),
-          item('resid2', '(B, T, C)', N * C),
-          item('rstd2', '(B, T)', N, F32),
-          item('ln2', '(B, T, C)', N * C),
-          item('gate', '(B, T, F)', N * F),
-          item('up', '(B, T, F)', N * F),
-          item('swiglu', '(B, T, F)', N * F),
-        ];
-  if (opts.lora) {
-    const modules = loraModules(spec);
-    for (const t of new Set(opts.lora.targets)) {
-      const n = modules[t]?.length ?? 0;
-      if (n) items.push({ ...item(`lora ${t} x·Aᵀ`, '(B, T, r)', N * opts.lora.rank), count: n });
-    }
+function checkOptions(spec: ModelSpec, opts: MemoryOptions): void {
+  for (const [k, v] of Object.entries({ batch: opts.batch, seq: opts.seq, accum: opts.accum ?? 1 })) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`${k}: must be a positive integer, got ${v}`);
   }
-  return items;
+  if (opts.seq > spec.maxPositions) {
+    throw new Error(
+      `seq: ${opts.seq} is longer than the ${spec.maxPositions} positions of ${spec.architecture}`,
+    );
+  }
 }
 
 export function estimateMemory(spec: ModelSpec, opts: MemoryOptions): MemoryEstimate {
-  const { batch: B, seq: T } = opts;
-  for (const [k, v] of [
-    ['batch', B],
-    ['seq', T],
-  ] as const) {
-    if (!Number.isInteger(v) || v < 1) throw new Error(`${k}: must be a positive integer, got ${v}`);
-  }
-  if (T > spec.maxPositions) {
-    throw new Error(`seq: ${T} is longer than the ${spec.maxPositions} positions of ${spec.architecture}`);
-  }
+  checkOptions(spec, opts);
+  const { batch: B, seq: T, precision } = opts;
   const N = B * T;
-  const s = bytesOf(opts.precision);
-  const { hidden: C, vocab: V, layers: L, ffn: F } = spec;
+  const shape = familyShape(spec);
+  const modules = opts.lora ? resolveTargets(loraConfig(opts.lora), spec) : [];
+  const adaptedPaths = new Set(modules.map((m) => m.path));
+  const layers = Array.from({ length: spec.layers }, (_, l) => l);
+  const adaptedLayers = (name: string) =>
+    layers.filter((l) => adaptedPaths.has(shape.modulePath(l, name))).length;
 
   const weightItems: MemoryItem[] = listWeights(weightNames(spec)).map((t) => ({
     name: t.name,
     shape: `(${t.shape.join(', ')})`,
-    bytes: t.shape.reduce((a, b) => a * b, 1) * s,
+    bytes: arenaBytes(t.shape.reduce((a, b) => a * b, 1) * bytesOf(precision)),
     count: 1,
   }));
 
-  const perLayer = blockActivations(spec, opts);
-  let activationItems: MemoryItem[];
-  if (opts.recompute) {
-    // Only block inputs survive the forward; the rest of one block is rebuilt at a time in the backward, in
-    // one workspace every layer shares (perLayer[0] is the block input, resid).
-    activationItems = [
-      { ...perLayer[0], name: 'resid (saved)', count: L },
-      ...perLayer.slice(1).map((i) => ({ ...i, name: `${i.name} (recompute workspace)` })),
-    ];
-  } else activationItems = perLayer.map((i) => ({ ...i, count: i.count * L }));
-  activationItems.push(
-    { name: 'final resid', shape: '(B, T, C)', bytes: N * C * s, count: 1 },
-    {
-      name: 'final norm stats',
-      shape: spec.norm === 'layernorm' ? '2 × (B, T)' : '(B, T)',
-      bytes: N * F32 * (spec.norm === 'layernorm' ? 2 : 1),
-      count: 1,
-    },
-    { name: 'final norm', shape: '(B, T, C)', bytes: N * C * s, count: 1 },
-  );
+  const table = trainingTable(shape, {
+    batch: B,
+    seq: T,
+    dtype: precision,
+    rank: (name) => (opts.lora && adaptedLayers(name) > 0 ? opts.lora.rank : 0),
+    dropout: (opts.lora?.dropout ?? 0) > 0,
+    limits: opts.limits ?? DEFAULT_BINDING_LIMITS,
+  });
+  const recompute = opts.recompute ?? false;
+  const activationItems = tableItems(table, {
+    layers: spec.layers,
+    recompute,
+    dtype: precision,
+    adaptedLayers,
+  });
 
-  let loraParameters = 0;
   const loraItems: MemoryItem[] = [];
   if (opts.lora) {
-    loraParameters = loraParameterCount(spec, opts.lora);
-    const modules = loraModules(spec);
-    const r = opts.lora.rank;
-    for (const t of new Set(opts.lora.targets)) {
-      for (const [k, { in: i, out: o }] of modules[t].entries()) {
-        const suffix = modules[t].length > 1 ? ` #${k}` : '';
-        // A (r, in) and B (out, r) in f32: master weights, gradients, AdamW m and v.
-        loraItems.push({
-          name: `${t}${suffix} A (+grad, m, v)`,
-          shape: '4 × (r, in)',
-          bytes: r * i * F32,
-          count: 4 * L,
-        });
-        loraItems.push({
-          name: `${t}${suffix} B (+grad, m, v)`,
-          shape: '4 × (out, r)',
-          bytes: o * r * F32,
-          count: 4 * L,
-        });
-        if (opts.precision === 'f16') {
-          loraItems.push({
-            name: `${t}${suffix} A, B f16 copies`,
-            shape: '(r, in) + (out, r)',
-            bytes: r * (i + o) * 2,
-            count: L,
-          });
-        }
-      }
-    }
+    const layout = loraLayout(modules, opts.lora.rank);
+    const flat = (name: string): MemoryItem => ({
+      name,
+      shape: `(${layout.totalElements}) f32`,
+      bytes: layout.totalBytes,
+      count: 1,
+    });
+    loraItems.push(flat(`lora.params (A, B of ${modules.length} modules)`), flat('lora.grads'));
+    for (let i = 0; i < (opts.moments ?? 2); i++) loraItems.push(flat(`lora.moment${i}`));
+    const segments = optimizerSegments(layout).length;
+    loraItems.push({
+      name: 'optimizer.segments',
+      shape: `(${segments}, 4) u32`,
+      bytes: 16 * segments,
+      count: 1,
+    });
   }
 
-  const chunk = Math.min(N, opts.logitsChunk ?? 1024);
-  const widest =
-    spec.family === 'gpt2'
-      ? Math.max(3 * C, F)
-      : Math.max(spec.heads * spec.headDim + 2 * spec.kvHeads * spec.headDim, 2 * F);
+  const accum = opts.accum ?? 1;
   const scratchItems: MemoryItem[] = [
-    { name: 'token ids, targets', shape: '2 × (B, T) u32', bytes: N * 4, count: 2 },
-    { name: 'logits chunk (dlogits in place)', shape: '(chunk, V) f32', bytes: chunk * V * F32, count: 1 },
-    { name: 'loss per token', shape: '(B, T) f32', bytes: N * F32, count: 1 },
-    { name: 'dresid, dbranch', shape: '2 × (B, T, C) f32', bytes: N * C * F32, count: 2 },
-    {
-      name: 'd of the widest block intermediate',
-      shape: '(B, T, max(q+k+v, 2F))',
-      bytes: N * widest * s,
-      count: 1,
-    },
-    { name: 'attention delta', shape: '(B, H, T) f32', bytes: B * spec.heads * T * F32, count: 1 },
+    { name: 'tokens.step', shape: '(accum, N) u32', bytes: 4 * N * accum, count: 1 },
+    { name: 'targets.step', shape: '(accum, N) i32', bytes: 4 * N * accum, count: 1 },
+    { name: 'optimizer.step', shape: '(4) u32', bytes: ADAMW_STEP_BYTES, count: 1 },
+    { name: 'step.control', shape: `(${CONTROL.words}) u32`, bytes: CONTROL.bytes, count: 1 },
+    { name: 'gradnorm.partials', shape: 'partial sums', bytes: GRADNORM_PARTIALS_BYTES, count: 1 },
+    { name: 'step.metrics', shape: 'loss, control, errors', bytes: STEP_METRICS_BYTES, count: 1 },
   ];
 
-  const weights = section(weightItems);
-  const activations = section(activationItems);
-  const lora = section(loraItems);
-  const scratch = section(scratchItems);
+  const sections = {
+    weights: section(weightItems),
+    activations: section(activationItems),
+    lora: section(loraItems),
+    scratch: section(scratchItems),
+  };
   let largestBuffer = { name: '', bytes: 0 };
   for (const i of [...weightItems, ...activationItems, ...loraItems, ...scratchItems]) {
     if (i.bytes > largestBuffer.bytes) largestBuffer = { name: `${i.name} ${i.shape}`, bytes: i.bytes };
   }
   return {
     parameters: parameterCount(spec),
-    loraParameters,
-    weights,
-    activations,
-    lora,
-    scratch,
+    loraParameters: opts.lora ? loraParameterCount(spec, opts.lora) : 0,
+    ...sections,
     largestBuffer,
-    totalBytes: weights.bytes + activations.bytes + lora.bytes + scratch.bytes,
+    totalBytes: Object.values(sections).reduce((s, x) => s + x.bytes, 0),
   };
 }
 

@@ -21,8 +21,8 @@ import {
   type SegmentTableRef,
 } from '../kernels/optimizer.ts';
 import { decodeEmbeddingErrors, EMBEDDING_ERROR_WORDS, embeddingError } from '../kernels/embedding.ts';
-import { peftTargetModules, resolveTargets, type LoraConfig } from '../lora/config.ts';
-import { estimateMemory, memoryProblems } from '../model/memory.ts';
+import { resolveTargets, type LoraConfig } from '../lora/config.ts';
+import { estimateMemory, memoryProblems, optimizerMoments, STEP_METRICS_BYTES } from '../model/memory.ts';
 import { initLoraParams, loraLayout, optimizerSegments, type LoraLayout } from '../lora/init.ts';
 import { exportPeftAdapter, type PeftAdapterFiles } from '../lora/peft.ts';
 import type { CausalLM, TrainingActivations } from '../model/causal-lm.ts';
@@ -33,8 +33,6 @@ import { evaluateClassification, labelCompletions } from './classify.ts';
 import { evaluateLoss } from './evaluate.ts';
 import { LossScaler, type LossScalerOptions, type LossScalerState } from './loss-scaler.ts';
 import { layerDecay, makeSchedule, type Schedule, type ScheduleKind } from './schedule.ts';
-
-const METRICS_BYTES = 4 + CONTROL.bytes + 4 * EMBEDDING_ERROR_WORDS;
 
 export interface TrainerOptions {
   lora: LoraConfig;
@@ -166,13 +164,17 @@ export class Trainer {
       throw new RangeError(`seq ${o.seq} exceeds the model's ${spec.maxPositions} positions`);
     }
     const modules = resolveTargets(o.lora, spec);
+    const moments = optimizerMoments(o);
     // Refuse up front, naming the buffer, rather than fail halfway through allocating.
     const estimate = estimateMemory(spec, {
       batch: o.batch,
       seq: o.seq,
       precision: loaded.precision,
-      lora: { rank: o.lora.r, targets: peftTargetModules(o.lora, spec) },
+      lora: { rank: o.lora.r, targets: o.lora.targets, dropout: o.lora.dropout },
       recompute: o.recompute,
+      accum: o.accum,
+      moments,
+      limits: gpu.limits,
     });
     const problems = memoryProblems(estimate, gpu.limits);
     if (problems.length > 0) {
@@ -205,8 +207,7 @@ export class Trainer {
     const bytes = this.layout.totalBytes;
     this.#params = arena.upload('lora.params', initLoraParams(this.layout, o.seed));
     this.#grads = arena.alloc('lora.grads', bytes);
-    const momentCount = o.optimizer === 'adamw' ? 2 : o.momentum > 0 ? 1 : 0;
-    this.#moments = Array.from({ length: momentCount }, (_, i) => arena.alloc(`lora.moment${i}`, bytes));
+    this.#moments = Array.from({ length: moments }, (_, i) => arena.alloc(`lora.moment${i}`, bytes));
     this.#optimizerStep = arena.alloc('optimizer.step', ADAMW_STEP_BYTES);
     this.#control = arena.alloc('step.control', CONTROL.bytes);
     this.#partials = arena.alloc('gradnorm.partials', GRADNORM_PARTIALS_BYTES);
@@ -224,7 +225,7 @@ export class Trainer {
     this.#tokensAll = arena.alloc('tokens.step', 4 * N * o.accum);
     this.#targetsAll = arena.alloc('targets.step', 4 * N * o.accum);
     // [loss f32, control words (4), embedding error words (3)] copied here each step: one async readback.
-    this.#metrics = arena.alloc('step.metrics', METRICS_BYTES, STORAGE_USAGE);
+    this.#metrics = arena.alloc('step.metrics', STEP_METRICS_BYTES, STORAGE_USAGE);
     this.#rec = new CommandRecorder(gpu, { label: 'train-step' });
   }
 

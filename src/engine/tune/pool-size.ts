@@ -3,9 +3,8 @@
 // not tell how much memory the GPU has: assume `budgetBytes` (default 4 GiB, a modest discrete or integrated
 // GPU) unless told. Workers on the same GPU share its compute, so more than 4 rarely helps; on a software
 // adapter (lavapipe, SwiftShader) they share the CPU instead, so use one per two cores.
-import { peftTargetModules } from '../lora/config.ts';
 import type { ModelSpec } from '../model/config.ts';
-import { estimateMemory } from '../model/memory.ts';
+import { estimateMemory, optimizerMoments } from '../model/memory.ts';
 import type { TrainerOptions } from '../train/trainer.ts';
 
 export interface PoolSizeInput {
@@ -25,7 +24,10 @@ export function defaultPoolSize(input: PoolSizeInput): { size: number; perWorker
     batch: o.batch,
     seq: o.seq,
     precision: input.precision,
-    lora: { rank: o.lora.r, targets: peftTargetModules(o.lora, spec) },
+    lora: { rank: o.lora.r, targets: o.lora.targets, dropout: o.lora.dropout },
+    recompute: o.recompute,
+    accum: o.accum,
+    moments: optimizerMoments(o),
   }).totalBytes;
   if (input.software) {
     const size = Math.max(1, Math.min(4, Math.floor(input.cores / 2)));

@@ -5,6 +5,7 @@ import {
   estimateMemory,
   loraParameterCount,
   memoryProblems,
+  optimizerMoments,
   parameterCount,
   weightBytes,
 } from '../../../src/engine/model/memory.ts';
@@ -47,49 +48,67 @@ describe('memory estimate', () => {
     expect(parameterCount(QWEN25_05B)).toBe(494_032_768); // Qwen2.5-0.5B
   });
 
-  it('counts activations per layer by the documented formula, and LoRA state', () => {
+  it('counts each block by its table, u in f32, and LoRA state without f16 copies', () => {
     const [B, T, r] = [2, 512, 8];
-    const e = estimateMemory(SMOLLM2_135M, {
-      batch: B,
-      seq: T,
-      precision: 'f16',
-      lora: { rank: r, targets: ['q_proj', 'v_proj'] },
-    });
+    const lora = { rank: r, targets: ['q_proj', 'v_proj'] };
+    const e = estimateMemory(SMOLLM2_135M, { batch: B, seq: T, precision: 'f16', lora });
     const { hidden: C, heads: H, kvHeads: Hkv, headDim: D, ffn: F, layers: L } = SMOLLM2_135M;
     const N = B * T;
     const s = 2;
-    const perLayer = N * (s * (4 * C + 2 * H * D + 2 * Hkv * D + 3 * F) + 8) + 4 * B * H * T + 2 * N * r * s;
-    const final = N * C * s * 2 + N * 4;
-    expect(e.activations.bytes).toBe(L * perLayer + final);
+    // x, rstd1, xn1, q, k, v, att, x2, rstd2, xn2, gate, up, h, lse, and u (N, r) f32 of q_proj and v_proj.
+    const perLayer = N * (s * (4 * C + 2 * H * D + 2 * Hkv * D + 3 * F) + 8) + 4 * B * H * T + 2 * 4 * N * r;
+    const once = e.activations.items.filter((i) => i.count === 1);
+    const onceBytes = once.reduce((sum, i) => sum + i.bytes, 0);
+    expect(e.activations.bytes).toBe(L * perLayer + onceBytes);
+    // The head's chunk, not (N, V): 8192 vocabulary rows of f32 logits per token and 3 running statistics.
+    const ce = once.find((i) => i.name === 'ceScratch')!;
+    expect(ce.bytes).toBe(4 * N * 8192 + 12 * N);
+    // The backward scratch: dResidual, dNormed, dAtt, dq, dk, dv, dGate, dUp, dH.
+    const grads = ['dResidual', 'dNormed', 'dAtt', 'dq', 'dk', 'dv', 'dGate', 'dUp', 'dH'];
+    const gradBytes = once.filter((i) => grads.includes(i.name)).reduce((sum, i) => sum + i.bytes, 0);
+    expect(gradBytes).toBe(N * s * (2 * C + 2 * H * D + 2 * Hkv * D + 3 * F));
     // q: r·(576 + 576), v: r·(576 + 192), per layer
     expect(e.loraParameters).toBe(30 * 8 * (1152 + 768));
     expect(loraParameterCount(SMOLLM2_135M, { rank: 8, targets: ['q_proj', 'v_proj'] })).toBe(460_800);
-    // f32 master + grad + m + v, plus an f16 copy for the matmuls
-    expect(e.lora.bytes).toBe(460_800 * (16 + 2));
+    // One flat f32 buffer each for params, grads, AdamW m and v (segments 256-byte aligned), and the segment
+    // table: no f16 copy of A or B exists (the matmuls read the f32 masters).
+    const flat = e.lora.items.filter((i) => i.name.startsWith('lora.'));
+    expect(flat.map((i) => i.bytes)).toEqual(Array(4).fill(4 * 460_800));
+    expect(e.lora.bytes).toBe(
+      4 * 4 * 460_800 + e.lora.items.find((i) => i.name === 'optimizer.segments')!.bytes,
+    );
     expect(e.weights.bytes).toBe(2 * 134_515_008);
     expect(e.totalBytes).toBe(e.weights.bytes + e.activations.bytes + e.lora.bytes + e.scratch.bytes);
-    // the logits chunk (1024 tokens × V f32) is the largest single buffer, ahead of the embedding
     expect(e.largestBuffer).toEqual({
-      name: 'logits chunk (dlogits in place) (chunk, V) f32',
-      bytes: 1024 * 49152 * 4,
-    });
-    const small = estimateMemory(SMOLLM2_135M, { batch: 1, seq: 128, precision: 'f16' });
-    expect(small.largestBuffer).toEqual({
       name: 'model.embed_tokens.weight (49152, 576)',
       bytes: 49152 * 576 * 2,
     });
   });
 
   it('recompute keeps one block input per layer plus one block of workspace', () => {
-    const full = estimateMemory(SMOLLM2_135M, { batch: 4, seq: 256, precision: 'f16' });
-    const rec = estimateMemory(SMOLLM2_135M, { batch: 4, seq: 256, precision: 'f16', recompute: true });
+    const lora = { rank: 4, targets: 'all-linear' as const };
+    const full = estimateMemory(SMOLLM2_135M, { batch: 4, seq: 256, precision: 'f16', lora });
+    const rec = estimateMemory(SMOLLM2_135M, { batch: 4, seq: 256, precision: 'f16', lora, recompute: true });
     expect(rec.activations.bytes).toBeLessThan(full.activations.bytes / 5);
-    // Exactly: L block inputs + one block's internals + the final norm's tensors.
-    const [N, C, L] = [4 * 256, SMOLLM2_135M.hidden, SMOLLM2_135M.layers];
-    const final = N * C * 2 * 2 + N * 4;
-    const perLayer = (full.activations.bytes - final) / L;
-    const resid = N * C * 2;
-    expect(rec.activations.bytes).toBe(L * resid + (perLayer - resid) + final);
+    // Exactly: L − 1 fewer blocks of internals (everything per layer but its input x).
+    const L = SMOLLM2_135M.layers;
+    const perLayer = full.activations.items.filter((i) => i.count === L && !i.name.startsWith('x '));
+    const internals = perLayer.reduce((sum, i) => sum + i.bytes, 0);
+    expect(full.activations.bytes - rec.activations.bytes).toBe((L - 1) * internals);
+  });
+
+  it('stages every micro-batch and keeps as many moments as the optimizer has', () => {
+    const lora = { rank: 4, targets: ['q_proj'] };
+    const base = { batch: 2, seq: 64, precision: 'f32' as const, lora };
+    const one = estimateMemory(SMOLLM2_135M, base);
+    const four = estimateMemory(SMOLLM2_135M, { ...base, accum: 4 });
+    expect(four.scratch.bytes - one.scratch.bytes).toBe(2 * 3 * 4 * 2 * 64);
+    const sgd = estimateMemory(SMOLLM2_135M, { ...base, moments: optimizerMoments({ optimizer: 'sgd' }) });
+    expect(one.lora.bytes - sgd.lora.bytes).toBe(2 * 4 * one.loraParameters);
+    expect(optimizerMoments({ optimizer: 'sgd', momentum: 0.9 })).toBe(1);
+    // LoRA dropout needs the (N, in_max) scratch of dropout(x).
+    const dropout = estimateMemory(SMOLLM2_135M, { ...base, lora: { ...lora, dropout: 0.1 } });
+    expect(dropout.activations.bytes - one.activations.bytes).toBe(4 * 2 * 64 * SMOLLM2_135M.ffn);
   });
 
   it('fits a 128 MiB binding for SmolLM2 but names the Qwen embedding that does not', () => {
@@ -97,13 +116,27 @@ describe('memory estimate', () => {
     const smol = estimateMemory(SMOLLM2_135M, { batch: 1, seq: 512, precision: 'f16' });
     expect(memoryProblems(smol, limits)).toEqual([]);
     expect(() => checkMemoryFits(smol, limits)).not.toThrow();
-    const qwen = estimateMemory(QWEN25_05B, { batch: 1, seq: 256, precision: 'f16', logitsChunk: 128 });
+    const qwen = estimateMemory(QWEN25_05B, { batch: 1, seq: 256, precision: 'f16' });
     expect(() => checkMemoryFits(qwen, limits)).toThrow(
       "does not fit this device: weight 'model.embed_tokens.weight' (151936, 896) needs 259.7 MiB in one buffer; the device's maxStorageBufferBindingSize is 128.0 MiB",
     );
     expect(() => checkMemoryFits(smol, { ...limits, budgetBytes: 100 * MiB })).toThrow(
       /the step needs .* \(weights 256\.6 MiB, activations .*\), over the budget of 100\.0 MiB/,
     );
+  });
+
+  it('fits Qwen2.5-0.5B on a 512 MiB binding: the head needs one vocabulary chunk, not (B·T, V) logits', () => {
+    const limits = { maxBufferSize: 1024 * MiB, maxStorageBufferBindingSize: 512 * MiB };
+    const qwen = estimateMemory(QWEN25_05B, {
+      batch: 4,
+      seq: 512,
+      precision: 'f16',
+      lora: { rank: 16, targets: 'all-linear' },
+      limits: { ...limits, minStorageBufferOffsetAlignment: 256 },
+    });
+    expect(memoryProblems(qwen, limits)).toEqual([]);
+    const ce = qwen.activations.items.find((i) => i.name === 'ceScratch')!;
+    expect(ce.bytes).toBeLessThan(4 * 2048 * 151936);
   });
 
   it('gpt2 targets and refusals name the argument', () => {
@@ -115,17 +148,25 @@ describe('memory estimate', () => {
     });
     // c_attn 768→2304, attn.c_proj 768→768, mlp.c_proj 3072→768
     expect(e.loraParameters).toBe(12 * 4 * (768 + 2304 + 768 + 768 + 3072 + 768));
+    // u of c_attn, attn.c_proj and mlp.c_proj in every layer; none for c_fc.
+    expect(e.activations.items.filter((i) => i.name.endsWith('.u')).map((i) => [i.name, i.count])).toEqual([
+      ['attn.c_attn.u', 12],
+      ['attn.c_proj.u', 12],
+      ['mlp.c_proj.u', 12],
+    ]);
     expect(() =>
       estimateMemory(GPT2, { batch: 1, seq: 8, precision: 'f16', lora: { rank: 4, targets: ['q_proj'] } }),
-    ).toThrow("lora.targets: 'q_proj' is not a module of GPT2LMHeadModel (one of: c_attn, c_proj, c_fc)");
+    ).toThrow(
+      "LoraConfig.targets: 'q_proj' matches no linear layer of this gpt2 model (its layers: c_attn, c_proj, c_fc)",
+    );
     expect(() => estimateMemory(GPT2, { batch: 0, seq: 8, precision: 'f16' })).toThrow(
       'batch: must be a positive integer, got 0',
     );
     expect(() => estimateMemory(GPT2, { batch: 1, seq: 2048, precision: 'f16' })).toThrow(
       'seq: 2048 is longer than the 1024 positions',
     );
-    expect(() => loraParameterCount(GPT2, { rank: 0, targets: [] })).toThrow(
-      'lora.rank: must be a positive integer',
+    expect(() => loraParameterCount(GPT2, { rank: 0, targets: ['c_attn'] })).toThrow(
+      'LoraConfig.r: must be a whole number ≥ 1, got 0',
     );
   });
 });

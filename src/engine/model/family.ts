@@ -1,0 +1,243 @@
+// What a model family is, before any GPU exists: its linears (names, shapes, HF module paths) and its activation
+// table (llm.c's act_sizes): every buffer a training step on (B, T) allocates, by name, with its shape, its
+// storage type and how many copies there are. `createActivations` allocates from the table and `estimateMemory`
+// adds it up, so the estimate is what is allocated. A new family describes itself with one `FamilyShape` and
+// computes with one `TransformerModel` subclass (transformer.ts).
+//
+// Scopes of the table (N = B·T tokens):
+//   input   (N, C) per layer      every block's input x: the residual stream the backward starts each block from
+//   block   per layer             a block's internals; under recompute one set every layer shares
+//   u       (N, r) f32            x·Aᵀ of each adapted linear, scoped like `block`, only where an adapter is
+//   norm    once                  the final norm's statistics
+//   grads   once                  the family's backward scratch, shared by all layers
+//   step    once                  ids, targets, head, loss and the scratch every family has
+
+import type { AttentionDims } from '../kernels/attention.ts';
+import { attentionDeltaBytes } from '../kernels/attention.ts';
+import { crossEntropyPlan } from '../kernels/crossentropy.ts';
+import { EMBEDDING_ERROR_WORDS } from '../kernels/embedding.ts';
+import type { ScalarType } from '../gpu/index.ts';
+import { linearWorkspaceBytes } from './linear.ts';
+
+/** Storage of one table entry: `act` is the model's activation type (f16 or f32); the rest are 4 bytes. */
+export type ActType = 'act' | 'f32' | 'u32' | 'i32';
+
+export interface ActEntry {
+  /** Shape in the letters of the family's legend, e.g. '(N, H·D)'. */
+  shape: string;
+  elements: number;
+  type: ActType;
+}
+
+/** One entry per buffer field of T. */
+export type EntryTable<T> = { [K in keyof T]-?: ActEntry };
+
+/**
+ * The buffers every family's block has: its input, attention's saved log-sum-exp, and LoRA's x·Aᵀ. A family
+ * extends it with the rest of what its block's forward writes. Training keeps one set per layer (the backward
+ * reads them); inference shares one set of scratch across layers and passes lse = null.
+ */
+export interface BlockBuffers<L extends string = string> {
+  x: GPUBuffer; // (N, C) block input (residual stream)
+  lse: GPUBuffer | null; // (B, H, T) f32, for the attention backward; null at inference
+  u: Partial<Record<L, GPUBuffer>>; // (N, r) f32 per adapted linear: x·Aᵀ
+}
+
+/** A block's own fields: what the family's table lists for it. */
+export type BlockInternals<Block> = Omit<Block, keyof BlockBuffers>;
+
+/** Buffers of a training step that every family has, once per (B, T). */
+export interface StepBuffers {
+  tokens: GPUBuffer; // (N) u32 input ids
+  targets: GPUBuffer; // (N) i32 next-token ids, −100 = ignored
+  embedErrors: GPUBuffer; // (3) u32 out-of-vocabulary report
+  xFinal: GPUBuffer; // (N, C) residual after the last block
+  xnFinal: GPUBuffer; // (N, C) input of the head
+  loss: GPUBuffer; // (1) f32 mean loss (accumulated over micro-batches)
+  losses: GPUBuffer; // (N) f32 per-token loss
+  ceLse: GPUBuffer; // (N) f32 log-sum-exp of the logits
+  ceScratch: GPUBuffer; // (N, Vc) f32 logits of one vocabulary chunk + (N, 3) running statistics
+  dResidual: GPUBuffer; // (N, C) gradient of the residual stream
+  dNormed: GPUBuffer; // (N, C) gradient of a norm's output
+  delta: GPUBuffer; // (B, H, T) f32 attention backward rowsum(dO∘O)
+  loraV: GPUBuffer; // (N, r_max) f32 dy·B
+  workspace: GPUBuffer; // split-K workspace of the adapter gradients
+}
+
+export interface LinearShape {
+  inFeatures: number;
+  outFeatures: number;
+}
+
+/** The limits a cross-entropy chunk is planned against. */
+export type BindingLimits = Pick<
+  GPUSupportedLimits,
+  'minStorageBufferOffsetAlignment' | 'maxStorageBufferBindingSize' | 'maxBufferSize'
+>;
+
+/** WebGPU's default limits: what a device grants when nothing higher is asked for. */
+export const DEFAULT_BINDING_LIMITS: BindingLimits = {
+  minStorageBufferOffsetAlignment: 256,
+  maxStorageBufferBindingSize: 2 ** 27,
+  maxBufferSize: 2 ** 28,
+};
+
+/**
+ * A family's shape: pure facts from its dims, no GPU. `L` names its linears, `Block` its block buffers,
+ * `Norm` the final norm's statistics, `Grads` its backward scratch.
+ */
+export interface FamilyShape<L extends string, Block extends BlockBuffers<L>, Norm, Grads> {
+  readonly layers: number;
+  readonly hidden: number;
+  readonly vocab: number;
+  /** Positions a learned position table holds; null when positions are computed (RoPE). */
+  readonly maxPositions: number | null;
+  /** The block's linears, in the order the block runs them. */
+  readonly linears: readonly L[];
+  linearShape(name: L): LinearShape;
+  /** The HF module path PEFT names the adapter of `name` in `layer` by. */
+  modulePath(layer: number, name: L): string;
+  attentionDims(batch: number, seq: number): AttentionDims;
+  /** The block's own buffers for (B, T) (all but x, lse and u). */
+  blockTable(batch: number, seq: number): EntryTable<BlockInternals<Block>>;
+  /** The final norm's statistics for N rows. */
+  normTable(rows: number): EntryTable<Norm>;
+  /** Backward scratch for (B, T), shared by every layer. */
+  gradsTable(batch: number, seq: number): EntryTable<Grads>;
+}
+
+/** The shape of any family, as code that works on every family sees it. */
+export type AnyFamilyShape = FamilyShape<string, BlockBuffers, object, object>;
+
+export interface TableOptions<L extends string> {
+  batch: number;
+  seq: number;
+  dtype: ScalarType;
+  /** Rank of the adapter at linear `name` (the largest over layers); 0 = no adapter there. */
+  rank(name: L): number;
+  /** Any adapter has LoRA dropout: the linears then need an (N, in_max) scratch for dropout(x). */
+  dropout: boolean;
+  limits: BindingLimits;
+}
+
+/** Every buffer of a training step's activations on (B, T). */
+export interface TrainingTable<L extends string, Block extends BlockBuffers<L>, Norm, Grads> {
+  input: ActEntry;
+  block: EntryTable<BlockInternals<Block>> & { lse: ActEntry };
+  u: Partial<Record<L, ActEntry>>;
+  norm: EntryTable<Norm>;
+  grads: EntryTable<Grads>;
+  step: EntryTable<StepBuffers>;
+  /** (N, in_max) dropout(x) of the adapter being run; only with LoRA dropout. */
+  xDrop: ActEntry | null;
+}
+
+/** An entry in the activation type, and one in f32. */
+export const act = (shape: string, elements: number): ActEntry => ({ shape, elements, type: 'act' });
+export const f32 = (shape: string, elements: number): ActEntry => ({ shape, elements, type: 'f32' });
+
+export function trainingTable<L extends string, Block extends BlockBuffers<L>, Norm, Grads>(
+  shape: FamilyShape<L, Block, Norm, Grads>,
+  o: TableOptions<L>,
+): TrainingTable<L, Block, Norm, Grads> {
+  const { batch: B, seq: T } = o;
+  const N = B * T;
+  const { hidden: C, vocab: V } = shape;
+  const attention = shape.attentionDims(B, T);
+  const u: Partial<Record<L, ActEntry>> = {};
+  const adapted: { inFeatures: number; outFeatures: number; lora: { r: number } }[] = [];
+  for (const name of shape.linears) {
+    const r = o.rank(name);
+    if (r <= 0) continue;
+    u[name] = f32('(N, r)', N * r);
+    adapted.push({ ...shape.linearShape(name), lora: { r } });
+  }
+  const rMax = Math.max(1, ...adapted.map((a) => a.lora.r));
+  const inMax = Math.max(...shape.linears.map((name) => shape.linearShape(name).inFeatures));
+  const ce = crossEntropyPlan({ limits: o.limits }, { N, C, V }, o.dtype);
+  return {
+    input: act('(N, C)', N * C),
+    block: { ...shape.blockTable(B, T), lse: f32('(B, H, T)', B * attention.heads * T) },
+    u,
+    norm: shape.normTable(N),
+    grads: shape.gradsTable(B, T),
+    step: {
+      tokens: { shape: '(N)', elements: N, type: 'u32' },
+      targets: { shape: '(N)', elements: N, type: 'i32' },
+      embedErrors: { shape: '(3)', elements: EMBEDDING_ERROR_WORDS, type: 'u32' },
+      xFinal: act('(N, C)', N * C),
+      xnFinal: act('(N, C)', N * C),
+      loss: f32('(1)', 1),
+      losses: f32('(N)', N),
+      ceLse: f32('(N)', N),
+      ceScratch: f32(`(N, ${ce.chunk}) + (N, 3)`, ce.scratchBytes / 4),
+      dResidual: act('(N, C)', N * C),
+      dNormed: act('(N, C)', N * C),
+      delta: f32('(B, H, T)', attentionDeltaBytes(attention) / 4),
+      loraV: f32('(N, r_max)', N * rMax),
+      workspace: f32('split-K', Math.max(4, linearWorkspaceBytes(adapted, N)) / 4),
+    },
+    xDrop: o.dropout ? act('(N, in_max)', N * inMax) : null,
+  };
+}
+
+/** Bytes the arena allocates for an entry: rounded up to 4, at least 4. */
+export function entryBytes(entry: ActEntry, dtype: ScalarType): number {
+  const bytes = entry.elements * (entry.type === 'act' && dtype === 'f16' ? 2 : 4);
+  return Math.max(4, Math.ceil(bytes / 4) * 4);
+}
+
+/** Allocates one buffer per entry of `table`, named prefix + key. */
+export function allocateTable<T>(
+  table: EntryTable<T>,
+  prefix: string,
+  dtype: ScalarType,
+  alloc: (name: string, bytes: number) => GPUBuffer,
+): { [K in keyof T]-?: GPUBuffer } {
+  const out: Partial<Record<keyof T, GPUBuffer>> = {};
+  for (const key of Object.keys(table) as (keyof T & string)[]) {
+    out[key] = alloc(`${prefix}${key}`, entryBytes(table[key], dtype));
+  }
+  return out as { [K in keyof T]-?: GPUBuffer };
+}
+
+/** One row of a memory account: `count` buffers of `bytes` each. */
+export interface MemoryItem {
+  name: string;
+  /** Shape in words, e.g. '(N, C)'. */
+  shape: string;
+  /** Bytes of one buffer. */
+  bytes: number;
+  count: number;
+}
+
+/**
+ * The table as the arena will hold it: per layer, shared, or once. `adaptedLayers(name)` counts the layers
+ * whose linear `name` has an adapter (each gets its own u unless recomputing).
+ */
+export function tableItems<L extends string, Block extends BlockBuffers<L>, Norm, Grads>(
+  table: TrainingTable<L, Block, Norm, Grads>,
+  o: { layers: number; recompute: boolean; dtype: ScalarType; adaptedLayers(name: L): number },
+): MemoryItem[] {
+  const item = (name: string, entry: ActEntry, count: number): MemoryItem => ({
+    name,
+    shape: entry.shape,
+    bytes: entryBytes(entry, o.dtype),
+    count,
+  });
+  const blockCount = o.recompute ? 1 : o.layers;
+  const blockName = (key: string) => (o.recompute ? `block.${key} (recompute workspace)` : key);
+  const items = [item('x (block input)', table.input, o.layers)];
+  for (const [key, entry] of Object.entries<ActEntry>(table.block)) {
+    items.push(item(blockName(key), entry, blockCount));
+  }
+  for (const [key, entry] of Object.entries(table.u) as [L, ActEntry][]) {
+    const count = o.recompute ? Math.min(1, o.adaptedLayers(key)) : o.adaptedLayers(key);
+    if (count > 0) items.push(item(blockName(`${key}.u`), entry, count));
+  }
+  for (const part of [table.norm, table.grads, table.step]) {
+    for (const [key, entry] of Object.entries<ActEntry>(part)) items.push(item(key, entry, 1));
+  }
+  if (table.xDrop) items.push(item('xDrop', table.xDrop, 1));
+  return items;
+}

@@ -1,0 +1,363 @@
+// The body every family shares on the GPU, as llm.c's gpt2_forward / gpt2_backward around its blocks: token
+// embedding, the blocks, the final norm and the chunked cross-entropy head, and the backward through them in
+// reverse, over activations allocated once from the family's table (family.ts). A family subclass supplies what
+// differs — its embedding, one block forward and backward, its final norm and head weight, its linears — and
+// gets training, activation recomputation and KV-cache inference (inference.ts) from them.
+
+import type { BufferArena, CommandRecorder, Gpu, ScalarType, TensorRef } from '../gpu/index.ts';
+import { attentionBackward, attentionForward, type AttentionDims } from '../kernels/attention.ts';
+import { crossEntropyBackward, crossEntropyForward } from '../kernels/crossentropy.ts';
+import type {
+  ActivationOptions,
+  BackwardOptions,
+  CausalLM,
+  LossOptions,
+  TrainingActivations,
+} from './causal-lm.ts';
+import {
+  allocateTable,
+  entryBytes,
+  trainingTable,
+  type BlockBuffers,
+  type FamilyShape,
+  type StepBuffers,
+  type TrainingTable,
+} from './family.ts';
+import { writeKvCache, type KvCacheSlot } from './kv-cache.ts';
+import { linearBackward, type Linear, type LinearContext, type LoraAdapter } from './linear.ts';
+
+/** What attention reads and writes in a block: q (N, H·D), k, v (N, Hkv·D), att (N, H·D), lse (B, H, T). */
+interface AttentionBuffers {
+  q: GPUBuffer;
+  k: GPUBuffer;
+  v: GPUBuffer;
+  att: GPUBuffer;
+  lse: GPUBuffer | null;
+}
+
+/** A training block: its lse is always there (the attention backward reads it). */
+export type TrainingBlock<Block> = Block & { lse: GPUBuffer };
+
+/** Everything a training step on (B, T) reads and writes, allocated from the family's table. */
+export type FamilyActivations<
+  L extends string,
+  Block extends BlockBuffers<L>,
+  Norm,
+  Grads,
+> = TrainingActivations &
+  StepBuffers & {
+    /**
+     * Per layer. Without recompute every field is the layer's own; with it only `x` is, and the rest is one
+     * workspace shared by every layer (the forward passes through it, the backward rebuilds it layer by layer).
+     */
+    readonly layers: TrainingBlock<Block>[];
+    readonly norm: Norm; // final norm statistics
+    readonly grads: Grads; // backward scratch, shared by all layers
+    readonly xDrop: GPUBuffer | null; // (N, in_max) LoRA dropout scratch, when any adapter has dropout
+    linearContext(dropoutStep: number, evaluating?: boolean): LinearContext;
+  };
+
+export abstract class TransformerModel<
+  L extends string,
+  Block extends BlockBuffers<L>,
+  Norm,
+  Grads,
+> implements CausalLM<FamilyActivations<L, Block, Norm, Grads>> {
+  constructor(
+    readonly gpu: Gpu,
+    readonly dtype: ScalarType,
+    readonly shape: FamilyShape<L, Block, Norm, Grads>,
+    /** Adapters keyed by HF module path (`shape.modulePath`), e.g. 'model.layers.0.self_attn.q_proj'. */
+    readonly adapters: ReadonlyMap<string, LoraAdapter>,
+  ) {}
+
+  /** The family's name in messages ('Llama', 'GPT-2'). */
+  abstract readonly name: string;
+  /** The LM head's weight (V, C): the tied embedding or lm_head. */
+  abstract readonly head: GPUBuffer;
+
+  /** x (N, C) = the embedding of `tokens` (N = B·T) at positions offset…offset+T−1 of each sequence. */
+  abstract embed(
+    rec: CommandRecorder,
+    x: GPUBuffer,
+    errors: GPUBuffer,
+    tokens: GPUBuffer,
+    B: number,
+    T: number,
+    offset: number,
+  ): void;
+
+  /**
+   * Records block `l` on (B, T) tokens: reads `s.x`, writes the block output into `next`. Training passes its
+   * saved activations; inference passes shared scratch and `cache`, which receives the T new keys/values at
+   * positions cache.offset… and feeds attention over all cache.offset + T of them (no lse saved).
+   * next = null is the backward's recomputation: everything the block's backward reads, not its output.
+   */
+  abstract blockForward(
+    rec: CommandRecorder,
+    l: number,
+    s: Block,
+    next: GPUBuffer | null,
+    B: number,
+    T: number,
+    ctx: LinearContext,
+    cache?: KvCacheSlot,
+  ): void;
+
+  /**
+   * Records block `l`'s backward: reads acts.dResidual (the gradient of the block output), leaves in it the
+   * gradient of the block input (except below layer 0, where nothing needs it) and accumulates the adapters'
+   * dA, dB.
+   */
+  abstract blockBackward(
+    rec: CommandRecorder,
+    l: number,
+    acts: FamilyActivations<L, Block, Norm, Grads>,
+    ctx: LinearContext,
+  ): void;
+
+  /** xn (rows, C) = norm(x), saving its statistics. */
+  abstract finalNorm(rec: CommandRecorder, xn: GPUBuffer, stats: Norm, x: GPUBuffer, rows: number): void;
+
+  /** dx (rows, C) = the final norm's input gradient from dxn. */
+  abstract finalNormBackward(
+    rec: CommandRecorder,
+    dx: GPUBuffer,
+    dxn: GPUBuffer,
+    x: GPUBuffer,
+    stats: Norm,
+    rows: number,
+  ): void;
+
+  /** The frozen weight of linear `name` in block `layer`, stored as `linearLayout` says. */
+  abstract linearWeight(layer: number, name: L): GPUBuffer;
+  /** (out, in) as torch.nn.Linear stores weights, or (in, out) for GPT-2's Conv1D. */
+  abstract readonly linearLayout: Linear['layout'];
+
+  /** Linear `name` of block `layer`, with its adapter. */
+  linear(layer: number, name: L): Linear {
+    return {
+      w: this.ref(this.linearWeight(layer, name)),
+      layout: this.linearLayout,
+      ...this.shape.linearShape(name),
+      lora: this.adapter(layer, name),
+    };
+  }
+
+  get vocab(): number {
+    return this.shape.vocab;
+  }
+
+  allLinears(): Linear[] {
+    const layers = Array.from({ length: this.shape.layers }, (_, l) => l);
+    return layers.flatMap((l) => this.shape.linears.map((name) => this.linear(l, name)));
+  }
+
+  attentionDims(batch: number, seq: number): AttentionDims {
+    return this.shape.attentionDims(batch, seq);
+  }
+
+  /** The adapter of linear `name` in block `layer`, if it has one. */
+  adapter(layer: number, name: L): LoraAdapter | undefined {
+    return this.adapters.get(this.shape.modulePath(layer, name));
+  }
+
+  /** The activation table of a training step on (batch, seq) with this model's adapters. */
+  table(batch: number, seq: number): TrainingTable<L, Block, Norm, Grads> {
+    const layers = Array.from({ length: this.shape.layers }, (_, l) => l);
+    const { positions } = this;
+    if (positions !== null && seq > positions) {
+      throw new RangeError(
+        `${this.name}: sequence length ${seq} exceeds the model's ${positions} positions (n_positions)`,
+      );
+    }
+    return trainingTable(this.shape, {
+      batch,
+      seq,
+      dtype: this.dtype,
+      rank: (name) => Math.max(0, ...layers.map((l) => this.adapter(l, name)?.r ?? 0)),
+      dropout: [...this.adapters.values()].some((a) => (a.dropout?.p ?? 0) > 0),
+      limits: this.gpu.limits,
+    });
+  }
+
+  /** Positions a learned position table holds, or null (RoPE). */
+  get positions(): number | null {
+    return this.shape.maxPositions;
+  }
+
+  createActivations(
+    arena: BufferArena,
+    batch: number,
+    seq: number,
+    options: ActivationOptions = {},
+  ): FamilyActivations<L, Block, Norm, Grads> {
+    const table = this.table(batch, seq);
+    const recompute = options.recompute ?? false;
+    const { dtype } = this;
+    const alloc = (name: string, bytes: number) => arena.alloc(name, bytes);
+    // A block's internals, and u for the linears adapted in `layer` (any layer, for the shared workspace).
+    const internals = (prefix: string, layer: number | null) => {
+      const u: Partial<Record<L, GPUBuffer>> = {};
+      for (const name of this.shape.linears) {
+        const entry = table.u[name];
+        const adapted = layer === null || this.adapter(layer, name) !== undefined;
+        if (entry && adapted) u[name] = alloc(`${prefix}${name}.u`, entryBytes(entry, dtype));
+      }
+      return { ...allocateTable(table.block, prefix, dtype, alloc), u };
+    };
+    const shared = recompute ? internals('block.', null) : null;
+    const layers = Array.from({ length: this.shape.layers }, (_, l) => ({
+      x: alloc(`l${l}.x`, entryBytes(table.input, dtype)),
+      ...(shared ?? internals(`l${l}.`, l)),
+    })) as TrainingBlock<Block>[]; // the table's keys are Block's fields (EntryTable<BlockInternals<Block>>)
+    const xDrop = table.xDrop ? alloc('lora.xdrop', entryBytes(table.xDrop, dtype)) : null;
+    return {
+      ...allocateTable(table.step, '', dtype, alloc),
+      norm: allocateTable(table.norm, 'norm.', dtype, alloc) as Norm,
+      grads: allocateTable(table.grads, 'd.', dtype, alloc) as Grads,
+      layers,
+      xDrop,
+      recompute,
+      batch,
+      seq,
+      arena,
+      linearContext: (dropoutStep, evaluating = false) => ({ dropoutStep, xDrop, eval: evaluating }),
+    };
+  }
+
+  /** Records the forward pass and the loss over `acts.targets`. Token ids and targets must be uploaded. */
+  forward(rec: CommandRecorder, acts: FamilyActivations<L, Block, Norm, Grads>, loss: LossOptions): void {
+    const ctx = acts.linearContext(loss.dropoutStep ?? 0, loss.eval);
+    const { batch: B, seq: T } = acts;
+    const N = B * T;
+    const L = this.shape.layers;
+    rec.clear(acts.embedErrors);
+    this.embed(rec, acts.layers[0].x, acts.embedErrors, acts.tokens, B, T, 0);
+    for (let l = 0; l < L; l++) {
+      const next = l + 1 < L ? acts.layers[l + 1].x : acts.xFinal;
+      this.blockForward(rec, l, acts.layers[l], next, B, T, ctx);
+    }
+    this.finalNorm(rec, acts.xnFinal, acts.norm, acts.xFinal, N);
+    crossEntropyForward(
+      rec,
+      { loss: acts.loss, losses: acts.losses, lse: acts.ceLse },
+      this.ref(acts.xnFinal),
+      this.ref(this.head),
+      acts.targets,
+      { N, C: this.shape.hidden, V: this.vocab },
+      { invNormaliser: loss.invNormaliser, accumulate: loss.accumulate, scratch: acts.ceScratch },
+    );
+  }
+
+  /**
+   * Records the backward pass of the last `forward` on `acts`, accumulating into every adapter's dA/dB.
+   * `lossScale` multiplies the loss gradient (dynamic loss scaling; the optimizer divides it out).
+   */
+  backward(
+    rec: CommandRecorder,
+    acts: FamilyActivations<L, Block, Norm, Grads>,
+    loss: BackwardOptions,
+  ): void {
+    const ctx = acts.linearContext(loss.dropoutStep ?? 0);
+    const { batch: B, seq: T } = acts;
+    const N = B * T;
+    const L = this.shape.layers;
+    // Head: d xnFinal (written from zero), then through the final norm into the residual stream.
+    rec.clear(acts.dNormed);
+    crossEntropyBackward(
+      rec,
+      this.ref(acts.dNormed),
+      acts.ceLse,
+      this.ref(acts.xnFinal),
+      this.ref(this.head),
+      acts.targets,
+      { N, C: this.shape.hidden, V: this.vocab },
+      { invNormaliser: loss.invNormaliser, lossScale: loss.lossScale, scratch: acts.ceScratch },
+    );
+    this.finalNormBackward(rec, acts.dResidual, acts.dNormed, acts.xFinal, acts.norm, N);
+    for (let l = L - 1; l >= 0; l--) {
+      // Recompute: rebuild block l in the shared workspace from its saved input, with the forward's ctx (so the
+      // same dropout masks). The last block is still there from the forward.
+      if (acts.recompute && l < L - 1) this.blockForward(rec, l, acts.layers[l], null, B, T, ctx);
+      this.blockBackward(rec, l, acts, ctx);
+    }
+  }
+
+  /**
+   * Backward of block `l`'s linears: back(dx, dy, x, name) writes dx (adds with `accumulate`; null skips it) from
+   * dy and accumulates the adapter's dA, dB from x and the u its forward saved.
+   */
+  protected linearsBackward(
+    rec: CommandRecorder,
+    l: number,
+    acts: FamilyActivations<L, Block, Norm, Grads>,
+    ctx: LinearContext,
+  ) {
+    const scratch = { v: acts.loraV, workspace: acts.workspace };
+    const tokens = acts.batch * acts.seq;
+    const a = (buffer: GPUBuffer) => this.ref(buffer);
+    return (dx: GPUBuffer | null, dy: GPUBuffer, x: GPUBuffer, name: L, accumulate = false): void => {
+      const u = acts.layers[l].u[name] ?? null;
+      const layer = this.linear(l, name);
+      linearBackward(rec, dx && a(dx), a(dy), a(x), u, layer, tokens, scratch, ctx, accumulate);
+    };
+  }
+
+  /** att = attention(q, k, v) over the block's own keys (training), or over the cache after writing k, v to it. */
+  protected attention(
+    rec: CommandRecorder,
+    s: AttentionBuffers,
+    B: number,
+    T: number,
+    cache?: KvCacheSlot,
+  ): void {
+    const a = (buffer: GPUBuffer) => this.ref(buffer);
+    const dims = this.attentionDims(B, T);
+    if (!cache) {
+      attentionForward(rec, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), dims);
+      return;
+    }
+    writeKvCache(rec, cache, a(s.k), a(s.v), B, T, dims.kvHeads * dims.headDim);
+    attentionForward(rec, a(s.att), null, a(s.q), a(cache.k), a(cache.v), dims, {
+      kvLength: cache.offset + T,
+      kvCapacity: cache.capacity,
+    });
+  }
+
+  /** dq, dk, dv (N, ·) from d.dAtt: the backward of `attention` over the block's own keys. */
+  protected attentionBackward(
+    rec: CommandRecorder,
+    s: AttentionBuffers & { lse: GPUBuffer },
+    d: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer; dAtt: GPUBuffer },
+    acts: { batch: number; seq: number; delta: GPUBuffer },
+  ): void {
+    const a = (buffer: GPUBuffer) => this.ref(buffer);
+    const [dq, dk, dv, dAtt] = [a(d.dq), a(d.dk), a(d.dv), a(d.dAtt)];
+    const dims = this.attentionDims(acts.batch, acts.seq);
+    attentionBackward(rec, dq, dk, dv, acts.delta, dAtt, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), dims);
+  }
+
+  /** A buffer as a tensor in the activation storage type. */
+  protected ref(buffer: GPUBuffer): TensorRef {
+    return { binding: buffer, dtype: this.dtype };
+  }
+}
+
+/** Any family, as code that works on every family sees it: what inference runs a model by. */
+export type AnyTransformer = Pick<
+  TransformerModel<string, BlockBuffers, object, object>,
+  | 'gpu'
+  | 'dtype'
+  | 'name'
+  | 'shape'
+  | 'adapters'
+  | 'vocab'
+  | 'positions'
+  | 'head'
+  | 'attentionDims'
+  | 'table'
+  | 'embed'
+  | 'blockForward'
+  | 'finalNorm'
+>;
