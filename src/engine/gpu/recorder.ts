@@ -208,9 +208,18 @@ export interface RecordingCounts {
   bindGroups: number;
   flops: number;
   bytes: number;
+  /** Dispatches per program name ('matmul.t64x64', 'rmsnorm', ...): which kernels and variants ran. */
+  kernels: Map<string, number>;
 }
 
-const zeroCounts = (): RecordingCounts => ({ dispatches: 0, passes: 0, bindGroups: 0, flops: 0, bytes: 0 });
+const zeroCounts = (): RecordingCounts => ({
+  dispatches: 0,
+  passes: 0,
+  bindGroups: 0,
+  flops: 0,
+  bytes: 0,
+  kernels: new Map(),
+});
 
 export class CommandRecorder {
   #encoder: GPUCommandEncoder | null = null;
@@ -285,6 +294,7 @@ export class CommandRecorder {
     pass.dispatchWorkgroups(x, y, z);
     if (profiler) this.#endPass();
     this.counts.dispatches++;
+    this.counts.kernels.set(program.name, (this.counts.kernels.get(program.name) ?? 0) + 1);
     this.gpu.stats.dispatches++;
     if (args.cost) {
       this.counts.flops += args.cost.flops;
