@@ -411,7 +411,7 @@ export interface KernelCost {
  */
 export function crossEntropyCost(
   dims: CrossEntropyDims,
-  plan: CrossEntropyPlan,
+  plan: Pick<CrossEntropyPlan, 'chunk' | 'weightType'>,
   mode: 'eval' | 'train' | 'backward',
 ): KernelCost {
   const { N, C, V } = dims;
