@@ -1,13 +1,17 @@
 // Loss and optimizer kernels at the SmolLM2-135M training shapes: chunked cross-entropy over the 49,152-token
-// vocabulary (N = 1024 tokens, C = 576), and the optimizer step over the LoRA parameters of all-linear r = 16:
-// per layer q (576→576), k, v (576→192), o (576→576), gate, up (576→1536), down (1536→576), each A (r×in) and
-// B (out×r): 162,816 per layer × 30 layers = 4,884,480 parameters in 420 tensors (segments).
+// vocabulary (C = 576; N = 256 tokens, see ceCase), and the optimizer step over the LoRA parameters of
+// all-linear r = 16: per layer q (576→576), k, v (576→192), o (576→576), gate, up (576→1536), down
+// (1536→576), each A (r×in) and B (out×r): 162,816 per layer × 30 layers = 4,884,480 parameters in 420
+// tensors (segments).
 import { BufferArena, STORAGE_USAGE, type ScalarType } from '../../src/engine/gpu/index.ts';
 import { castBf16ToF16 } from '../../src/engine/kernels/casts.ts';
 import {
   crossEntropyBackward,
+  crossEntropyCost,
   crossEntropyForward,
   crossEntropyPlan,
+  crossEntropyTrainForward,
+  DEFAULT_CE_CHUNK,
 } from '../../src/engine/kernels/crossentropy.ts';
 import { CONTROL, GRADNORM_PARTIALS_BYTES, gradNorm } from '../../src/engine/kernels/gradnorm.ts';
 import {
@@ -19,7 +23,7 @@ import {
 } from '../../src/engine/kernels/optimizer.ts';
 import { SMOL, type KernelBenchCase } from './types.ts';
 
-const { tokens: N, hidden: C, vocab: V, rank: R, ffn: F } = SMOL;
+const { hidden: C, vocab: V, rank: R, ffn: F } = SMOL;
 const LAYERS = 30;
 
 /** The 420 LoRA tensors of SmolLM2-135M all-linear r=16, with a layer-wise LR decay of 0.9 per layer. */
@@ -45,45 +49,66 @@ function loraSegments(): ParamSegment[] {
 const SEGMENTS = loraSegments();
 const P = SEGMENTS.reduce((s, x) => s + x.length, 0); // 4,884,480
 
-function ceCase(dtype: ScalarType, fwd: boolean, bwd: boolean): KernelBenchCase {
+/**
+ * Cross-entropy rows at N = 256 tokens, not the step's 1024: the SmolLM2 head (V = 49,152, C = 576) costs ~40
+ * GFLOP per 256 rows for forward + backward, ~70 s at N = 1024 on lavapipe. FLOPs, bytes and dispatches
+ * come from crossEntropyCost, i.e. from the launchers' own chunk loop.
+ *   eval:     crossEntropyForward (the evaluation loss)
+ *   unfused:  crossEntropyForward + crossEntropyBackward (training today: the logits computed twice)
+ *   fused:    crossEntropyTrainForward (the logits once per chunk, dh in the same sweep)
+ */
+const CE_N = 256;
+
+function ceCase(dtype: ScalarType, mode: 'eval' | 'unfused' | 'fused', subgroups?: boolean): KernelBenchCase {
   const size = dtype === 'f16' ? 2 : 4;
-  const what = fwd && bwd ? 'fwd+bwd' : fwd ? 'fwd' : 'bwd';
-  // Matmuls: forward 1 (logits), backward 2 (logits recomputed, dh); plus ~5 flops per logit for the softmax.
-  const matmuls = (fwd ? 1 : 0) + (bwd ? 2 : 0);
-  // Each pass reads W and h once; the f32 logits chunk is written and read once forward, and written,
-  // rewritten in place and read backward; dh (f32 here) is read and written once per chunk backward.
-  const chunks = Math.ceil(V / 8192);
-  const bytes =
-    (fwd ? size * (V * C + N * C) + 8 * N * V : 0) +
-    (bwd ? 2 * size * V * C + size * N * C + 16 * N * V + 8 * N * C * chunks : 0);
+  const dims = { N: CE_N, C, V };
+  const plan = { chunk: DEFAULT_CE_CHUNK, weightType: dtype };
+  const parts: ('eval' | 'train' | 'backward')[] =
+    mode === 'eval' ? ['eval'] : mode === 'unfused' ? ['eval', 'backward'] : ['train'];
+  const cost = parts
+    .map((m) => crossEntropyCost(dims, plan, m))
+    .reduce((a, b) => ({
+      flops: a.flops + b.flops,
+      bytes: a.bytes + b.bytes,
+      dispatches: a.dispatches + b.dispatches,
+    }));
+  const what = { eval: 'eval fwd', unfused: 'unfused fwd+bwd', fused: 'fused train' }[mode];
+  const reductions = subgroups === undefined ? '' : subgroups ? ' subgroups' : ' tree';
   return {
-    name: `cross-entropy ${what} N=${N} C=${C} V=${V} chunk 8192 ${dtype}`,
-    flops: matmuls * 2 * N * V * C + 5 * N * V * ((fwd ? 1 : 0) + (bwd ? 1 : 0)),
-    bytes,
+    name:
+      `cross-entropy ${what} N=${CE_N} C=${C} V=${V} chunk ${DEFAULT_CE_CHUNK} ${dtype}${reductions} ` +
+      `(${cost.dispatches} dispatches, ${(cost.flops / 1e9).toFixed(1)} GFLOP)`,
+    flops: cost.flops,
+    bytes: cost.bytes,
     setup(gpu) {
       const arena = new BufferArena(gpu);
-      const dims = { N, C, V };
-      const plan = crossEntropyPlan(gpu, dims, dtype);
-      const h = { binding: arena.alloc('h', size * N * C), dtype };
+      const full = crossEntropyPlan(gpu, dims, dtype, DEFAULT_CE_CHUNK);
+      const h = { binding: arena.alloc('h', size * CE_N * C), dtype };
       const w = { binding: arena.alloc('wte', size * V * C), dtype };
-      const targets = arena.alloc('targets', 4 * N); // zeros: valid targets
-      const scratch = arena.alloc('ce scratch', plan.scratchBytes);
-      const loss = arena.alloc('loss', 4);
-      const losses = arena.alloc('losses', 4 * N);
-      const lse = arena.alloc('lse', 4 * N);
-      const dh = { binding: arena.alloc('dh', 4 * N * C), dtype: 'f32' as const };
-      const invNormaliser = 1 / N;
+      const targets = arena.alloc('targets', 4 * CE_N); // zeros: valid targets
+      const scratch = arena.alloc('ce scratch', full.scratchBytes);
+      const gradScratch = arena.alloc('ce grad scratch', full.gradScratchBytes);
+      const out = {
+        loss: arena.alloc('loss', 4),
+        losses: arena.alloc('losses', 4 * CE_N),
+        lse: arena.alloc('lse', 4 * CE_N),
+      };
+      const dh = { binding: arena.alloc('dh', size * CE_N * C), dtype };
+      const common = { invNormaliser: 1 / CE_N, chunk: DEFAULT_CE_CHUNK, scratch, subgroups };
       return {
         record(rec) {
-          if (fwd) {
-            crossEntropyForward(rec, { loss, losses, lse }, h, w, targets, dims, { invNormaliser, scratch });
-          }
-          if (bwd)
-            crossEntropyBackward(rec, dh, lse, h, w, targets, dims, {
-              invNormaliser,
+          if (mode === 'fused') {
+            crossEntropyTrainForward(rec, { ...out, dh }, h, w, targets, dims, {
+              ...common,
               lossScale: 1024,
-              scratch,
+              gradScratch,
             });
+            return;
+          }
+          crossEntropyForward(rec, out, h, w, targets, dims, common);
+          if (mode === 'unfused') {
+            crossEntropyBackward(rec, dh, out.lse, h, w, targets, dims, { ...common, lossScale: 1024 });
+          }
         },
         destroy: () => arena.destroy(),
       };
@@ -153,10 +178,11 @@ function castCase(): KernelBenchCase {
 }
 
 export const lossBenches: KernelBenchCase[] = [
-  ceCase('f16', true, false),
-  ceCase('f16', false, true),
-  ceCase('f16', true, true),
-  ceCase('f32', true, true),
+  ceCase('f16', 'eval'),
+  ceCase('f16', 'unfused'),
+  ceCase('f16', 'fused'),
+  ceCase('f32', 'unfused'),
+  ceCase('f32', 'fused'),
   optimizerCase('gradnorm'),
   optimizerCase('adamw'),
   optimizerCase('gradnorm+adamw'),

@@ -109,3 +109,49 @@ export function crossEntropyBackwardRef(
   }
   return dh;
 }
+
+export interface CeTrainRefResult {
+  lse: Float64Array; // (N)
+  losses: Float64Array; // (N): 0 for ignored rows, NaN for targets outside [0, V)
+  loss: number;
+  dh: Float64Array; // (N, C): scale·(softmax − onehot)·W, 0 for ignored rows
+}
+
+/**
+ * What the fused training pass computes, straight from the definitions: loss, lse and dh with
+ * scale = lossScale·invNormaliser. A target outside [0, V) gives a NaN loss and dh = scale·softmax·W (no onehot).
+ */
+export function crossEntropyTrainRef(
+  h: ArrayLike<number>,
+  w: ArrayLike<number>,
+  targets: ArrayLike<number>,
+  dims: CeRefDims,
+  invNormaliser: number,
+  lossScale: number,
+  ignoreIndex = -100,
+): CeTrainRefResult {
+  const { N, C, V } = dims;
+  const logits = logitsRef(h, w, dims);
+  const lse = new Float64Array(N);
+  const losses = new Float64Array(N);
+  const dh = new Float64Array(N * C);
+  const scale = lossScale * invNormaliser;
+  let loss = 0;
+  for (let n = 0; n < N; n++) {
+    let m = -Infinity;
+    for (let v = 0; v < V; v++) m = Math.max(m, logits[n * V + v]);
+    let s = 0;
+    for (let v = 0; v < V; v++) s += Math.exp(logits[n * V + v] - m);
+    lse[n] = m + Math.log(s);
+    const t = targets[n];
+    if (t === ignoreIndex) continue;
+    const valid = t >= 0 && t < V;
+    losses[n] = valid ? lse[n] - logits[n * V + t] : NaN;
+    loss += losses[n];
+    for (let v = 0; v < V; v++) {
+      const g = (Math.exp(logits[n * V + v] - lse[n]) - (v === t ? 1 : 0)) * scale;
+      for (let c = 0; c < C; c++) dh[n * C + c] += g * w[v * C + c];
+    }
+  }
+  return { lse, losses, loss: loss * invNormaliser, dh };
+}

@@ -4,6 +4,9 @@
 import { GpuValidationError } from './errors.ts';
 import type { Precision, ScalarType } from './precision.ts';
 
+/** WGSL extensions beyond f16 (which follows from the aliases); each becomes an `enable` line. */
+export type WgslExtension = 'subgroups';
+
 export interface Program {
   /** Kernel name used in errors, labels and benchmarks, e.g. 'matmul'. */
   name: string;
@@ -14,6 +17,8 @@ export interface Program {
   aliases?: Readonly<Record<string, ScalarType>>;
   /** Values for WGSL `override` constants (tile sizes, workgroup sizes, flags as 0/1). */
   overrides?: Readonly<Record<string, number>>;
+  /** Extensions the source uses, e.g. ['subgroups'] for a variant chosen when the device has the feature. */
+  enables?: readonly WgslExtension[];
   /**
    * Compile-time `const NAME: u32 = value;` lines added to the preamble. Unlike overrides they can size private
    * arrays (register tiles), so kernel variants that differ in register blocking are instances of one source.
@@ -25,11 +30,13 @@ export interface Program {
 export function wgslPreamble(
   precision: Precision,
   aliases: Readonly<Record<string, ScalarType>> = {},
+  enables: readonly WgslExtension[] = [],
   consts: Readonly<Record<string, number>> = {},
 ): string {
   const all: Record<string, ScalarType> = { act: precision, ...aliases };
   const usesF16 = Object.values(all).includes('f16');
   const lines = usesF16 ? ['enable f16;'] : [];
+  for (const extension of enables) lines.push(`enable ${extension};`);
   for (const [name, type] of Object.entries(all).sort(([a], [b]) => a.localeCompare(b))) {
     lines.push(`alias ${name} = ${type};`);
   }
@@ -45,7 +52,8 @@ function cacheKey(program: Program, precision: Precision): string {
   const facts = [program.aliases, program.overrides, program.consts].map((o) =>
     JSON.stringify(Object.entries(o ?? {}).sort()),
   );
-  return `${program.name}:${program.entryPoint}:${precision}:${facts.join(':')}`;
+  const enables = (program.enables ?? []).join(',');
+  return `${program.name}:${program.entryPoint}:${precision}:${facts.join(':')}:${enables}`;
 }
 
 /**
@@ -72,7 +80,8 @@ export class PipelineCache {
     const cached = this.#pipelines.get(key);
     if (cached) return cached;
 
-    const code = wgslPreamble(this.precision, program.aliases, program.consts) + program.source;
+    const code =
+      wgslPreamble(this.precision, program.aliases, program.enables, program.consts) + program.source;
     this.device.pushErrorScope('validation');
     let module = this.#modules.get(code);
     if (!module) {
