@@ -1,14 +1,15 @@
-// Vectorised, register-tiled matmul: C[b] = alpha · A[b]·B[b] + beta · C[b], accumulated in f32.
+// Vectorised, register-tiled matmul with the fused-linear extras: C[b] = alpha · A[b]·B[b] (+ the extras), f32
+// accumulation.
 //
 // One source, many variants: the tile (BM × BN, BK deep), the outputs per thread (TM × TN, multiples of 4) and
 // the operand layouts are compile-time constants injected by the host (Program.consts), so register arrays
 // have fixed sizes and the inner loops unroll.
-//   A_K = 1: A is K-contiguous, A(m,k) = a[b·a_bs + m·lda + k]   (X in X·Wᵀ, dY in dY·W)
-//   A_K = 0: A is M-contiguous, A(m,k) = a[b·a_bs + k·lda + m]   (Aᵀ·B: the LoRA gradient products)
-//   B_K = 1: B is K-contiguous, B(k,n) = b[b·b_bs + n·ldb + k]   (W in X·Wᵀ, stored (out, in))
-//   B_K = 0: B is N-contiguous, B(k,n) = b[b·b_bs + k·ldb + n]   (W in dY·W, X in Aᵀ·X)
-// Every operand is read as vec4 along its contiguous axis, so that axis' length, the leading dimension and the
-// batch stride are multiples of 4 (the host checks, and uses the generic kernel in matmul.wgsl otherwise).
+//   A_K = 1: A is K-contiguous, A(m,k) = a[a_off + b·a_bs + m·lda + k]   (X in X·Wᵀ, dY in dY·W)
+//   A_K = 0: A is M-contiguous, A(m,k) = a[a_off + b·a_bs + k·lda + m]   (Aᵀ·B: the LoRA gradient products)
+//   B_K = 1: B is K-contiguous, B(k,n) = b[b_off + b·b_bs + n·ldb + k]   (W in X·Wᵀ, stored (out, in))
+//   B_K = 0: B is N-contiguous, B(k,n) = b[b_off + b·b_bs + k·ldb + n]   (W in dY·W, X in Aᵀ·X)
+// An operand is read as vec4 along its contiguous axis when that axis' length, the leading dimension, the
+// offset and the batch stride are multiples of 4 (sections `a: vec4`, `b: vec4`), else with scalar loads.
 //
 // Shared tiles keep each operand's global orientation (no transposing stores): a K-contiguous tile is BM rows of
 // BK/4 vec4 padded by one vec4 (an odd row stride, so 8 threads reading 8 consecutive rows hit 8 different
@@ -16,8 +17,17 @@
 // Thread (tx, ty) of the WX × WY workgroup owns rows and columns strided across the tile (row ty + i·WY, or
 // vec4 group ty + i·WY), so neighbouring threads read neighbouring shared words.
 // The next K tile is fetched into registers while the current one is multiplied (register double buffering).
+//
+// The fused linear (model/linear.ts) adds, each a section below that the host keeps 'on' or 'off':
+//   seg2       a second product over K2 (the LoRA up-projection as an extension of K): C += s2 · A2·B2, with A2,
+//              B2 f32 (u and B, or v and A), read with scalar loads (K2 = r need not be a multiple of 4). It runs
+//              first, so its partial sums can be scaled (and masked) alone before the main product adds to them.
+//   mask_a     LoRA dropout on A as it is loaded: u = dropout(x)·Aᵀ with no dropped copy of x.
+//   mask_seg2  LoRA dropout's backward on seg2's result: dx = dy·W + mask ∘ (s·v·A) / (1 − p).
+//   bias       C += bias[n];  residual  C = … + R (R laid out as C);  rowscale  C = … + rowscale[m]·C (β per row).
+//   rng        the dropout hash; its step is a word of a storage buffer, so a step's uniforms never change.
 // Split-K (tall-skinny products, K = batch·seq): workgroup z = batch·splits + split; `matmul_tiled_partial`
-// writes raw f32 sums to a workspace and `matmul_tiled_reduce` adds the splits in a fixed order.
+// writes raw f32 sums to a workspace and `matmul_tiled_reduce` adds the splits in a fixed order. No extras then.
 
 const WX: u32 = BN / TN; // threads along n
 const WY: u32 = BM / TM; // threads along m
@@ -40,46 +50,20 @@ struct Params {
   M: u32, N: u32, K: u32, batch: u32,
   lda: u32, ldb: u32, ldc: u32, splits: u32,
   a_bs: u32, b_bs: u32, c_bs: u32, k_chunk: u32, // batch strides (elements); K per split (a multiple of BK)
-  alpha: f32, beta: f32, _pad0: u32, _pad1: u32,
+  a_off: u32, b_off: u32, c_off: u32, r_off: u32, // element offsets of A, B, C and the residual R
+  alpha: f32, beta: f32, s2: f32, keep_scale: f32, // keep_scale = 1 / (1 − p)
+  K2: u32, lda2: u32, ldb2: u32, a2_off: u32,    // seg2: A2(m,k) = a2[a2_off + b·a2_bs + m·lda2 + k], B2 like B
+  b2_off: u32, a2_bs: u32, b2_bs: u32, mask_ld: u32, // mask_ld: row length of the masked tensor (its index m·ld + k)
+  seed: u32, threshold: u32, stream: u32, stream_bs: u32, // dropout: keep iff hash ≥ threshold; stream + b·stream_bs
+  rng_slot: u32, _pad0: u32, _pad1: u32, _pad2: u32,  // word of `rng` holding the dropout step
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<vec4<a_t>>;
-@group(0) @binding(2) var<storage, read> b: array<vec4<b_t>>;
 @group(0) @binding(3) var<storage, read_write> c: array<c_t>;
 @group(0) @binding(4) var<storage, read_write> ws: array<f32>;
 
 var<workgroup> As: array<vec4f, A_ROWS * A_STRIDE>;
 var<workgroup> Bs: array<vec4f, B_ROWS * B_STRIDE>;
-
-// Element `idx` (a vec4) of the A tile at (row0, kt): its shared slot and its global vec4, or 0 outside the matrix.
-fn load_a(bi: u32, row0: u32, kt: u32, k1: u32, idx: u32) -> vec4f {
-  if (idx >= A_VECS) { return vec4f(0.0); }
-  if (A_K == 1u) {
-    let m = row0 + idx / BK4;
-    let k = kt + 4u * (idx % BK4);
-    if (m >= p.M || k >= k1) { return vec4f(0.0); }
-    return vec4f(a[(bi * p.a_bs + m * p.lda + k) / 4u]);
-  }
-  let k = kt + idx / (BM / 4u);
-  let m = row0 + 4u * (idx % (BM / 4u));
-  if (m >= p.M || k >= k1) { return vec4f(0.0); }
-  return vec4f(a[(bi * p.a_bs + k * p.lda + m) / 4u]);
-}
-
-fn load_b(bi: u32, col0: u32, kt: u32, k1: u32, idx: u32) -> vec4f {
-  if (idx >= B_VECS) { return vec4f(0.0); }
-  if (B_K == 1u) {
-    let n = col0 + idx / BK4;
-    let k = kt + 4u * (idx % BK4);
-    if (n >= p.N || k >= k1) { return vec4f(0.0); }
-    return vec4f(b[(bi * p.b_bs + n * p.ldb + k) / 4u]);
-  }
-  let k = kt + idx / (BN / 4u);
-  let n = col0 + 4u * (idx % (BN / 4u));
-  if (n >= p.N || k >= k1) { return vec4f(0.0); }
-  return vec4f(b[(bi * p.b_bs + k * p.ldb + n) / 4u]);
-}
 
 // The shared slot of tile vec4 `idx`: K-contiguous tiles have padded rows.
 fn a_slot(idx: u32) -> u32 {
@@ -142,17 +126,31 @@ fn col_of(tx: u32, j: u32) -> u32 {
   return 4u * (tx + (j / 4u) * WX) + j % 4u;
 }
 
-// The dot products of this thread's block over k in [k0, k1).
+// Tile vec4 `idx` at virtual depth vk: seg2's K2 (rounded up to whole tiles) comes first, then the main K.
+fn load_a_at(bi: u32, row0: u32, vk: u32, k0: u32, k1: u32, k2_tiles: u32, idx: u32) -> vec4f {
+  if (vk < k2_tiles) { return seg2_load_a(bi, row0, vk, idx); }
+  return load_a(bi, row0, vk - k2_tiles + k0, k1, idx);
+}
+
+fn load_b_at(bi: u32, col0: u32, vk: u32, k0: u32, k1: u32, k2_tiles: u32, idx: u32) -> vec4f {
+  if (vk < k2_tiles) { return seg2_load_b(bi, col0, vk, idx); }
+  return load_b(bi, col0, vk - k2_tiles + k0, k1, idx);
+}
+
+// The dot products of this thread's block over seg2's K2 (scaled and masked on their own), then k in [k0, k1).
 fn tile_product(lid: vec2u, wid: vec2u, bi: u32, k0: u32, k1: u32) -> array<vec4f, TM * TN4> {
   var acc: array<vec4f, TM * TN4>;
   let t = lid.y * WX + lid.x;
   let row0 = wid.y * BM;
   let col0 = wid.x * BN;
+  let k2_tiles = seg2_depth();
+  let depth = k2_tiles + (k1 - k0 + BK - 1u) / BK * BK;
   var a_next: array<vec4f, A_LOADS>;
   var b_next: array<vec4f, B_LOADS>;
-  for (var l = 0u; l < A_LOADS; l++) { a_next[l] = load_a(bi, row0, k0, k1, t + l * THREADS); }
-  for (var l = 0u; l < B_LOADS; l++) { b_next[l] = load_b(bi, col0, k0, k1, t + l * THREADS); }
-  for (var kt = k0; kt < k1; kt += BK) {
+  for (var l = 0u; l < A_LOADS; l++) { a_next[l] = load_a_at(bi, row0, 0u, k0, k1, k2_tiles, t + l * THREADS); }
+  for (var l = 0u; l < B_LOADS; l++) { b_next[l] = load_b_at(bi, col0, 0u, k0, k1, k2_tiles, t + l * THREADS); }
+  for (var vk = 0u; vk < depth; vk += BK) {
+    if (vk == k2_tiles && vk > 0u) { seg2_finish(bi, wid.xy, lid, &acc); }
     for (var l = 0u; l < A_LOADS; l++) {
       let idx = t + l * THREADS;
       if (idx < A_VECS) { As[a_slot(idx)] = a_next[l]; }
@@ -162,13 +160,23 @@ fn tile_product(lid: vec2u, wid: vec2u, bi: u32, k0: u32, k1: u32) -> array<vec4
       if (idx < B_VECS) { Bs[b_slot(idx)] = b_next[l]; }
     }
     workgroupBarrier();
-    // Fetch the next tile while this one is multiplied (out-of-range loads give 0 and are never stored).
-    for (var l = 0u; l < A_LOADS; l++) { a_next[l] = load_a(bi, row0, kt + BK, k1, t + l * THREADS); }
-    for (var l = 0u; l < B_LOADS; l++) { b_next[l] = load_b(bi, col0, kt + BK, k1, t + l * THREADS); }
+    // Fetch the next tile while this one is multiplied (loads past the end give 0 and are never stored).
+    for (var l = 0u; l < A_LOADS; l++) { a_next[l] = load_a_at(bi, row0, vk + BK, k0, k1, k2_tiles, t + l * THREADS); }
+    for (var l = 0u; l < B_LOADS; l++) { b_next[l] = load_b_at(bi, col0, vk + BK, k0, k1, k2_tiles, t + l * THREADS); }
     multiply_tile(lid.x, lid.y, &acc);
     workgroupBarrier();
   }
+  if (depth == k2_tiles && depth > 0u) { seg2_finish(bi, wid.xy, lid, &acc); } // K = 0: seg2 alone
   return acc;
+}
+
+// alpha·acc plus the epilogue's terms, for output (m, n) of batch bi stored at `at`.
+fn finish(bi: u32, m: u32, n: u32, at: u32, acc: f32) -> f32 {
+  var v = p.alpha * acc + bias_at(n) + residual_at(at);
+  let beta = beta_at(m);
+  // beta = 0 must not read C: it may hold garbage (or NaN) that 0·x would keep.
+  if (beta != 0.0) { v += beta * f32(c[at]); }
+  return v;
 }
 
 @compute @workgroup_size(WX, WY)
@@ -180,11 +188,8 @@ fn matmul_tiled(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id)
     for (var j = 0u; j < TN; j++) {
       let n = wid.x * BN + col_of(lid.x, j);
       if (n >= p.N) { continue; }
-      let at = wid.z * p.c_bs + m * p.ldc + n;
-      var v = p.alpha * acc[i * TN4 + j / 4u][j % 4u];
-      // beta = 0 must not read C: it may hold garbage (or NaN) that 0·x would keep.
-      if (p.beta != 0.0) { v += p.beta * f32(c[at]); }
-      c[at] = c_t(v);
+      let at = p.c_off + wid.z * p.c_bs + m * p.ldc + n;
+      c[at] = c_t(finish(wid.z, m, n, at, acc[i * TN4 + j / 4u][j % 4u]));
     }
   }
 }
@@ -207,7 +212,7 @@ fn matmul_tiled_partial(@builtin(local_invocation_id) lid: vec3u, @builtin(workg
   }
 }
 
-// One thread per output element: sums the splits in a fixed order (deterministic), applies alpha and beta.
+// One thread per output element: sums the splits in a fixed order (deterministic), then the epilogue.
 @compute @workgroup_size(256)
 fn matmul_tiled_reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let i = gid.x + gid.y * groups.x * 256u;
@@ -218,8 +223,207 @@ fn matmul_tiled_reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_w
   let bi = i / per_batch;
   let m = (i % per_batch) / p.N;
   let n = i % p.N;
-  let at = bi * p.c_bs + m * p.ldc + n;
-  var v = p.alpha * sum;
-  if (p.beta != 0.0) { v += p.beta * f32(c[at]); }
-  c[at] = c_t(v);
+  let at = p.c_off + bi * p.c_bs + m * p.ldc + n;
+  c[at] = c_t(finish(bi, m, n, at, sum));
+}
+
+// ---- seg2: off ----
+fn seg2_depth() -> u32 { return 0u; }
+fn seg2_load_a(bi: u32, row0: u32, kt: u32, idx: u32) -> vec4f { return vec4f(0.0); }
+fn seg2_load_b(bi: u32, col0: u32, kt: u32, idx: u32) -> vec4f { return vec4f(0.0); }
+fn seg2_finish(bi: u32, wid: vec2u, lid: vec2u, acc: ptr<function, array<vec4f, TM * TN4>>) {}
+
+// ---- seg2: on ----
+// A2 is K-contiguous (u or v, (N, r) rows); B2 has B's layout (B as (out, r): K-contiguous; A as (r, in):
+// N-contiguous). Scalar loads: r is often not a multiple of 4, and seg2 is a small share of the work.
+@group(0) @binding(5) var<storage, read> a2: array<f32>;
+@group(0) @binding(6) var<storage, read> b2: array<f32>;
+
+fn seg2_depth() -> u32 { return (p.K2 + BK - 1u) / BK * BK; }
+
+fn seg2_load_a(bi: u32, row0: u32, kt: u32, idx: u32) -> vec4f {
+  var v = vec4f(0.0);
+  if (idx >= A_VECS) { return v; }
+  let m = row0 + idx / BK4;
+  let k = kt + 4u * (idx % BK4);
+  if (m >= p.M) { return v; }
+  let base = p.a2_off + bi * p.a2_bs + m * p.lda2;
+  for (var e = 0u; e < 4u; e++) { if (k + e < p.K2) { v[e] = a2[base + k + e]; } }
+  return v;
+}
+
+fn seg2_load_b(bi: u32, col0: u32, kt: u32, idx: u32) -> vec4f {
+  var v = vec4f(0.0);
+  if (idx >= B_VECS) { return v; }
+  if (B_K == 1u) {
+    let n = col0 + idx / BK4;
+    let k = kt + 4u * (idx % BK4);
+    if (n >= p.N) { return v; }
+    let base = p.b2_off + bi * p.b2_bs + n * p.ldb2;
+    for (var e = 0u; e < 4u; e++) { if (k + e < p.K2) { v[e] = b2[base + k + e]; } }
+    return v;
+  }
+  let k = kt + idx / (BN / 4u);
+  let n = col0 + 4u * (idx % (BN / 4u));
+  if (k >= p.K2) { return v; }
+  let base = p.b2_off + bi * p.b2_bs + k * p.ldb2;
+  for (var e = 0u; e < 4u; e++) { if (n + e < p.N) { v[e] = b2[base + n + e]; } }
+  return v;
+}
+
+// After seg2's tiles: acc holds A2·B2 alone; scale it by s2 (and mask it) before the main product adds on.
+fn seg2_finish(bi: u32, wid: vec2u, lid: vec2u, acc: ptr<function, array<vec4f, TM * TN4>>) {
+  for (var i = 0u; i < TM; i++) {
+    let m = wid.y * BM + row_of(lid.y, i);
+    for (var j = 0u; j < TN; j++) {
+      let n = wid.x * BN + col_of(lid.x, j);
+      (*acc)[i * TN4 + j / 4u][j % 4u] *= seg2_scale(bi, m, n);
+    }
+  }
+}
+
+// ---- mask_seg2: off ----
+fn seg2_scale(bi: u32, m: u32, n: u32) -> f32 { return p.s2; }
+
+// ---- mask_seg2: on ----
+fn seg2_scale(bi: u32, m: u32, n: u32) -> f32 {
+  if (m >= p.M || n >= p.N) { return 0.0; }
+  return select(0.0, p.s2 * p.keep_scale, keep(p.stream + bi * p.stream_bs, m * p.mask_ld + n));
+}
+
+// ---- mask_a: off ----
+fn mask_a(bi: u32, m: u32, k: u32) -> vec4f { return vec4f(1.0); }
+
+// ---- mask_a: on ----
+// A(m, k..k+3) of a K-contiguous A (x, (N, in) rows) kept or dropped as the dropout kernel would.
+fn mask_a(bi: u32, m: u32, k: u32) -> vec4f {
+  let stream = p.stream + bi * p.stream_bs;
+  let at = m * p.mask_ld + k;
+  var v: vec4f;
+  for (var e = 0u; e < 4u; e++) { v[e] = select(0.0, p.keep_scale, keep(stream, at + e)); }
+  return v;
+}
+
+// ---- rng: off ----
+
+// ---- rng: on ----
+// The counter-based hash of shaders/dropout.wgsl (and test/reference/dropout.ts): element i of (seed, step,
+// stream) is kept iff hash ≥ threshold. The step is rng[rng_slot], written by the host once per step.
+@group(0) @binding(9) var<storage, read> rng: array<u32>;
+
+fn lowbias32(v: u32) -> u32 {
+  var h = v;
+  h ^= h >> 16u;
+  h *= 0x7feb352du;
+  h ^= h >> 15u;
+  h *= 0x846ca68bu;
+  h ^= h >> 16u;
+  return h;
+}
+
+fn keep(stream: u32, i: u32) -> bool {
+  let key = lowbias32(lowbias32(lowbias32(p.seed ^ 0x9e3779b9u) ^ rng[p.rng_slot]) ^ stream);
+  return lowbias32(lowbias32(i ^ key) + key) >= p.threshold;
+}
+
+// ---- bias: off ----
+fn bias_at(n: u32) -> f32 { return 0.0; }
+
+// ---- bias: on ----
+@group(0) @binding(7) var<storage, read> epi: array<e_t>;
+fn bias_at(n: u32) -> f32 { return f32(epi[n]); }
+
+// ---- rowscale: off ----
+fn beta_at(m: u32) -> f32 { return p.beta; }
+
+// ---- rowscale: on ----
+// C = alpha·acc + rowscale[m]·C: the cross-entropy's running rescale of G by exp(m_old − m_new) per row.
+@group(0) @binding(7) var<storage, read> epi: array<e_t>;
+fn beta_at(m: u32) -> f32 { return f32(epi[m]); }
+
+// ---- residual: off ----
+fn residual_at(at: u32) -> f32 { return 0.0; }
+
+// ---- residual: on ----
+// C = … + R, with R laid out as C (offset r_off instead of c_off): x' = x + y without copying x first.
+@group(0) @binding(8) var<storage, read> res: array<c_t>;
+fn residual_at(at: u32) -> f32 { return f32(res[at - p.c_off + p.r_off]); }
+
+// ---- a: vec4 ----
+@group(0) @binding(1) var<storage, read> a: array<vec4<a_t>>;
+
+// Tile vec4 `idx` of A at (row0, kt), or 0 outside the matrix (k ≥ k1).
+fn load_a(bi: u32, row0: u32, kt: u32, k1: u32, idx: u32) -> vec4f {
+  if (idx >= A_VECS) { return vec4f(0.0); }
+  if (A_K == 1u) {
+    let m = row0 + idx / BK4;
+    let k = kt + 4u * (idx % BK4);
+    if (m >= p.M || k >= k1) { return vec4f(0.0); }
+    return vec4f(a[(p.a_off + bi * p.a_bs + m * p.lda + k) / 4u]) * mask_a(bi, m, k);
+  }
+  let k = kt + idx / (BM / 4u);
+  let m = row0 + 4u * (idx % (BM / 4u));
+  if (m >= p.M || k >= k1) { return vec4f(0.0); }
+  return vec4f(a[(p.a_off + bi * p.a_bs + k * p.lda + m) / 4u]);
+}
+
+// ---- a: scalar ----
+@group(0) @binding(1) var<storage, read> a: array<a_t>;
+
+fn load_a(bi: u32, row0: u32, kt: u32, k1: u32, idx: u32) -> vec4f {
+  var v = vec4f(0.0);
+  if (idx >= A_VECS) { return v; }
+  if (A_K == 1u) {
+    let m = row0 + idx / BK4;
+    let k = kt + 4u * (idx % BK4);
+    if (m >= p.M) { return v; }
+    let base = p.a_off + bi * p.a_bs + m * p.lda;
+    for (var e = 0u; e < 4u; e++) { if (k + e < k1) { v[e] = f32(a[base + k + e]); } }
+    return v * mask_a(bi, m, k);
+  }
+  let k = kt + idx / (BM / 4u);
+  let m = row0 + 4u * (idx % (BM / 4u));
+  if (k >= k1) { return v; }
+  let base = p.a_off + bi * p.a_bs + k * p.lda;
+  for (var e = 0u; e < 4u; e++) { if (m + e < p.M) { v[e] = f32(a[base + m + e]); } }
+  return v;
+}
+
+// ---- b: vec4 ----
+@group(0) @binding(2) var<storage, read> b: array<vec4<b_t>>;
+
+fn load_b(bi: u32, col0: u32, kt: u32, k1: u32, idx: u32) -> vec4f {
+  if (idx >= B_VECS) { return vec4f(0.0); }
+  if (B_K == 1u) {
+    let n = col0 + idx / BK4;
+    let k = kt + 4u * (idx % BK4);
+    if (n >= p.N || k >= k1) { return vec4f(0.0); }
+    return vec4f(b[(p.b_off + bi * p.b_bs + n * p.ldb + k) / 4u]);
+  }
+  let k = kt + idx / (BN / 4u);
+  let n = col0 + 4u * (idx % (BN / 4u));
+  if (n >= p.N || k >= k1) { return vec4f(0.0); }
+  return vec4f(b[(p.b_off + bi * p.b_bs + k * p.ldb + n) / 4u]);
+}
+
+// ---- b: scalar ----
+@group(0) @binding(2) var<storage, read> b: array<b_t>;
+
+fn load_b(bi: u32, col0: u32, kt: u32, k1: u32, idx: u32) -> vec4f {
+  var v = vec4f(0.0);
+  if (idx >= B_VECS) { return v; }
+  if (B_K == 1u) {
+    let n = col0 + idx / BK4;
+    let k = kt + 4u * (idx % BK4);
+    if (n >= p.N) { return v; }
+    let base = p.b_off + bi * p.b_bs + n * p.ldb;
+    for (var e = 0u; e < 4u; e++) { if (k + e < k1) { v[e] = f32(b[base + k + e]); } }
+    return v;
+  }
+  let k = kt + idx / (BN / 4u);
+  let n = col0 + 4u * (idx % (BN / 4u));
+  if (k >= k1) { return v; }
+  let base = p.b_off + bi * p.b_bs + k * p.ldb;
+  for (var e = 0u; e < 4u; e++) { if (n + e < p.N) { v[e] = f32(b[base + n + e]); } }
+  return v;
 }

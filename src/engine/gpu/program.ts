@@ -128,3 +128,46 @@ export class PipelineCache {
     );
   }
 }
+
+const SECTION_MARKER = /^\/\/ ---- ([\w-]+): ([\w-]+) ----$/gm;
+const parsedSources = new Map<string, { core: string; sections: Map<string, Map<string, string>> }>();
+
+function parseSections(source: string) {
+  let parsed = parsedSources.get(source);
+  if (parsed) return parsed;
+  const markers = [...source.matchAll(SECTION_MARKER)];
+  const sections = new Map<string, Map<string, string>>();
+  markers.forEach((m, i) => {
+    const end = i + 1 < markers.length ? markers[i + 1].index : source.length;
+    const [, name, choice] = m;
+    const choices = sections.get(name) ?? new Map<string, string>();
+    choices.set(choice, source.slice(m.index, end));
+    sections.set(name, choices);
+  });
+  parsed = { core: markers.length > 0 ? source.slice(0, markers[0].index) : source, sections };
+  parsedSources.set(source, parsed);
+  return parsed;
+}
+
+/**
+ * A source made of a core and alternative sections, each starting at a line `// ---- NAME: CHOICE ----` and
+ * running to the next such line: keeps the core and, for every NAME, the section of the chosen CHOICE. Kernel
+ * variants that differ in which bindings exist (WGSL counts a binding as used wherever it is named, even in a
+ * branch that can never run) are instances of one source this way.
+ */
+export function selectSections(source: string, choices: Readonly<Record<string, string>>): string {
+  const { core, sections } = parseSections(source);
+  const parts = [core];
+  for (const [name, options] of sections) {
+    const choice = choices[name];
+    const text = choice === undefined ? undefined : options.get(choice);
+    if (text === undefined) {
+      throw new Error(`section '${name}' needs one of ${[...options.keys()].join(', ')}, got '${choice}'`);
+    }
+    parts.push(text);
+  }
+  for (const name of Object.keys(choices)) {
+    if (!sections.has(name)) throw new Error(`the source has no section '${name}'`);
+  }
+  return parts.join('\n');
+}

@@ -11,6 +11,7 @@
 import {
   bytesPerElement,
   grid1d,
+  selectSections,
   uniforms,
   type BufferBinding,
   type CommandRecorder,
@@ -32,6 +33,42 @@ export interface MatmulDims {
   batch?: number;
 }
 
+/**
+ * LoRA dropout inside a matmul: element (m, k) of the masked tensor is kept iff hash(seed, step, stream +
+ * b·streamStride, m·rowLength + k) ≥ p·2³² (the hash of shaders/dropout.wgsl), and kept values are scaled by
+ * 1/(1 − p). The step is word `slot` of the u32 buffer `rng`, written by the host once per step, so a step's
+ * uniforms and bind groups stay the same from step to step.
+ */
+export interface DropoutMask {
+  p: number;
+  seed: number;
+  stream: number;
+  /** Added to the stream per batch entry (adapters stacked along the batch). Default 0. */
+  streamStride?: number;
+  /** Row length of the masked tensor: its element (m, k) has index m·rowLength + k. */
+  rowLength: number;
+  rng: BufferBinding;
+  slot: number;
+}
+
+/** A second product over K2, run first and added in: C = alpha·(scale·A2·B2 (masked) + A·B) (+ epilogue). */
+export interface MatmulExtension {
+  /** f32, K-contiguous: A2(m, k) = a[aOffset + b·aBatchStride + m·lda + k]. */
+  a: BufferBinding;
+  /** f32, in B's layout: B2(k, n) = b[bOffset + b·bBatchStride + n·ldb + k] with transB, else + k·ldb + n. */
+  b: BufferBinding;
+  K: number;
+  lda: number;
+  ldb: number;
+  aOffset?: number;
+  bOffset?: number;
+  aBatchStride?: number;
+  bBatchStride?: number;
+  scale: number;
+  /** Dropout's backward on this product's result (its index: m·rowLength + n). */
+  mask?: DropoutMask;
+}
+
 export interface MatmulOptions {
   transA?: boolean;
   transB?: boolean;
@@ -41,12 +78,31 @@ export interface MatmulOptions {
   /** Batch strides in elements; default dense, 0 broadcasts. */
   aBatchStride?: number;
   bBatchStride?: number;
+  cBatchStride?: number;
+  /** Element offsets into the bindings and leading dimensions (tiled kernels only); default 0 and dense. */
+  aOffset?: number;
+  bOffset?: number;
+  cOffset?: number;
+  lda?: number;
+  ldb?: number;
+  ldc?: number;
   /** K splits: 1 = none, 'auto' = chosen from the shape. More than 1 needs `workspace`. */
   splits?: number | 'auto';
   /** f32 scratch of at least `matmulWorkspaceBytes(dims, splits)` bytes. */
   workspace?: BufferBinding;
-  /** Force a variant (tests, benchmarks, autotuning); an ineligible tiled variant throws. */
+  /** Force a variant (tests, benchmarks, autotuning). */
   variant?: MatmulVariant;
+  /** The fused linear's extras (tiled kernels, no split-K): see shaders/matmul-tiled.wgsl. */
+  extend?: MatmulExtension;
+  /** Dropout on A as it is loaded (A K-contiguous): u = dropout(x)·Aᵀ. */
+  maskA?: DropoutMask;
+  /** (N) added to every row. */
+  bias?: TensorRef;
+  /** C = … + R, R in C's storage type and layout (offset `residualOffset`). */
+  residual?: TensorRef;
+  residualOffset?: number;
+  /** f32 (M): C = alpha·A·B + rowScale[m]·C instead of beta. */
+  rowScale?: BufferBinding;
 }
 
 /** Register-tiled variant: a BM × BN tile, BK deep, TM × TN outputs per thread. */
@@ -133,7 +189,12 @@ export function matmulShapeClass(
   return `${l}:${types.a}${types.b}${types.c}:${bucket(dims.M)}x${bucket(dims.N)}x${bucket(dims.K)}`;
 }
 
-/** Whether the tiled kernels can read these operands as vec4 (else the generic kernel runs). */
+/** Whether a tiled kernel can read an operand as vec4: its contiguous axis, ld, offset and batch stride ÷ 4. */
+function vec4Readable(contiguous: number, ld: number, offset: number, batchStride: number): boolean {
+  return [contiguous, ld, offset, batchStride].every((n) => n % 4 === 0);
+}
+
+/** Whether the tiled kernels can read these operands as vec4 (dense layouts, no offsets). */
 export function tiledEligible(
   dims: MatmulDims,
   layout: MatmulLayout,
@@ -141,10 +202,10 @@ export function tiledEligible(
   bBatch: number,
 ): boolean {
   const { M, N, K } = dims;
-  if (!layout.aK && layout.bK) return false; // Aᵀ·Bᵀ: no caller; the generic kernel covers it
-  const aContig = layout.aK ? K : M;
-  const bContig = layout.bK ? K : N;
-  return [aContig, bContig, aBatch, bBatch].every((n) => n % 4 === 0);
+  if (!layout.aK && layout.bK) return false;
+  const a = layout.aK ? K : M;
+  const b = layout.bK ? K : N;
+  return vec4Readable(a, a, 0, aBatch) && vec4Readable(b, b, 0, bBatch);
 }
 
 /** A tiled variant usable on this device for this layout (workgroup memory and size limits). */
@@ -158,11 +219,13 @@ export function variantFits(gpu: Gpu, variant: TiledVariant, layout: MatmulLayou
 }
 
 /**
- * The heuristic choice when nothing is tuned: a skinny tile for rank-r sides, else the largest tile that still
- * gives about 128 workgroups (enough to keep a large GPU's compute units busy).
+ * The heuristic choice when nothing is tuned: small products take the small tile (one variant, so few pipelines
+ * to compile), a skinny tile serves rank-r sides, else the largest tile that still gives about 128 workgroups
+ * (enough to keep a large GPU's compute units busy).
  */
 export function defaultVariant(gpu: Gpu, dims: MatmulDims, layout: MatmulLayout): TiledVariant {
   const { M, N, batch = 1 } = dims;
+  if (M * N * batch < 128 * 128) return 't32x32';
   const fits = (v: TiledVariant) => variantFits(gpu, v, layout);
   if (N <= 16 && fits('t128x16')) return 't128x16';
   if (M <= 16 && fits('t16x128')) return 't16x128';
@@ -171,7 +234,7 @@ export function defaultVariant(gpu: Gpu, dims: MatmulDims, layout: MatmulLayout)
   for (const v of ['t128x128', 't128x64', 't64x128', 't64x64'] as const) {
     if (fits(v) && groups(v) >= 128) return v;
   }
-  return M * N * batch >= 64 * 64 * 16 ? 't64x64' : 't32x32';
+  return 't64x64';
 }
 
 function chooseVariant(
@@ -201,25 +264,22 @@ export function matmul(
       throw new RangeError(`matmul: ${name} must be a whole number ≥ 0`);
   }
   const { transA = false, transB = false, alpha = 1, beta = 0 } = options;
-  const aBatch = options.aBatchStride ?? M * K;
-  const bBatch = options.bBatchStride ?? K * N;
   const layout: MatmulLayout = { aK: !transA, bK: transB };
   const types = { a: a.dtype, b: b.dtype, c: c.dtype };
-  const eligible = tiledEligible(dims, layout, aBatch, bBatch);
+  const fused = hasExtras(options);
+  const tiledPossible = !(transA && transB);
   let variant: MatmulVariant;
-  if (options.variant && options.variant !== 'generic') {
-    if (!eligible) {
-      throw new RangeError(
-        `matmul: variant '${options.variant}' needs vec4 operands (contiguous axes, leading dimensions and ` +
-          `batch strides multiples of 4, not Aᵀ·Bᵀ); got M=${M} N=${N} K=${K} transA=${transA} transB=${transB}`,
-      );
+  const matvec = M === 1 && !fused && !hasStrides(options) && options.variant === undefined;
+  if (options.variant === 'generic' || !tiledPossible || matvec) {
+    if (fused || hasStrides(options)) {
+      throw new RangeError('matmul: offsets, leading dimensions and the fused extras need a tiled variant');
     }
+    variant = 'generic'; // M = 1 (decode) runs its matvec kernel
+  } else if (options.variant) {
     if (!variantFits(rec.gpu, options.variant, layout)) {
       throw new RangeError(`matmul: variant '${options.variant}' exceeds this GPU's workgroup limits`);
     }
     variant = options.variant;
-  } else if (options.variant === 'generic' || !eligible || M === 1) {
-    variant = 'generic'; // M = 1 (decode) runs the matvec kernel
   } else {
     variant = chooseVariant(rec.gpu, dims, layout, types);
   }
@@ -233,10 +293,36 @@ export function matmul(
       `matmul: ${effectiveSplits} K splits need a workspace of ${matmulWorkspaceBytes(dims, effectiveSplits)} bytes`,
     );
   }
-  const launch = { dims, alpha, beta, aBatch, bBatch, transA, transB, kChunk, splits: effectiveSplits };
+  if (effectiveSplits > 1 && (options.extend || options.maskA)) {
+    throw new RangeError('matmul: split-K cannot carry a K-extension or a dropout mask');
+  }
+  const launch: Launch = {
+    dims,
+    alpha,
+    beta,
+    aBatch: options.aBatchStride ?? M * K,
+    bBatch: options.bBatchStride ?? K * N,
+    transA,
+    transB,
+    kChunk,
+    splits: effectiveSplits,
+  };
   const cost = matmulCost(dims, types, beta, effectiveSplits);
+  if (options.extend) {
+    const extra = matmulCost({ M, N, K: options.extend.K, batch }, { a: 'f32', b: 'f32', c: c.dtype });
+    cost.flops += extra.flops;
+    cost.bytes += extra.bytes - M * N * batch * bytesPerElement(c.dtype);
+  }
   if (variant === 'generic') recordGeneric(rec, c, a, b, launch, cost, options.workspace);
-  else recordTiled(rec, c, a, b, variant, launch, cost, options.workspace);
+  else recordTiled(rec, c, a, b, variant, launch, options, cost);
+}
+
+function hasExtras(o: MatmulOptions): boolean {
+  return Boolean(o.extend || o.maskA || o.bias || o.residual || o.rowScale);
+}
+
+function hasStrides(o: MatmulOptions): boolean {
+  return [o.aOffset, o.bOffset, o.cOffset, o.lda, o.ldb, o.ldc, o.cBatchStride].some((v) => v !== undefined);
 }
 
 interface Launch {
@@ -318,6 +404,23 @@ function recordGeneric(
   });
 }
 
+const NO_MASK = { threshold: 0, keepScale: 1, seed: 0, stream: 0, streamStride: 0, rowLength: 0, slot: 0 };
+
+function maskParams(mask: DropoutMask | undefined) {
+  if (!mask) return NO_MASK;
+  if (!(mask.p >= 0 && mask.p < 1))
+    throw new RangeError(`matmul: dropout p must be in [0, 1), got ${mask.p}`);
+  return {
+    threshold: Math.min(0xffffffff, Math.round(mask.p * 2 ** 32)),
+    keepScale: 1 / (1 - mask.p),
+    seed: mask.seed >>> 0,
+    stream: mask.stream >>> 0,
+    streamStride: mask.streamStride ?? 0,
+    rowLength: mask.rowLength,
+    slot: mask.slot,
+  };
+}
+
 function recordTiled(
   rec: CommandRecorder,
   c: TensorRef,
@@ -325,40 +428,101 @@ function recordTiled(
   b: TensorRef,
   variant: TiledVariant,
   l: Launch,
+  o: MatmulOptions,
   cost: DispatchCost,
-  workspace: BufferBinding | undefined,
 ): void {
   const { M, N, K, batch = 1 } = l.dims;
   const tile = TILED_VARIANTS[variant];
+  const lda = o.lda ?? (l.transA ? M : K);
+  const ldb = o.ldb ?? (l.transB ? K : N);
+  const ldc = o.ldc ?? N;
+  const [aOff, bOff, cOff] = [o.aOffset ?? 0, o.bOffset ?? 0, o.cOffset ?? 0];
+  const ext = o.extend;
+  if (o.maskA && l.transA) throw new RangeError('matmul: maskA needs a K-contiguous A');
+  if (o.maskA && ext?.mask)
+    throw new RangeError('matmul: one dropout mask per launch (maskA or extend.mask)');
+  if (o.bias && o.rowScale) throw new RangeError('matmul: bias and rowScale share a binding: use one');
+  const mask = maskParams(o.maskA ?? ext?.mask);
   const params = uniforms()
     .u32(M)
     .u32(N)
     .u32(K)
     .u32(batch)
-    .u32(l.transA ? M : K) // lda
-    .u32(l.transB ? K : N) // ldb
-    .u32(N) // ldc
+    .u32(lda)
+    .u32(ldb)
+    .u32(ldc)
     .u32(l.splits)
     .u32(l.aBatch)
     .u32(l.bBatch)
-    .u32(M * N)
+    .u32(o.cBatchStride ?? M * ldc)
     .u32(l.kChunk)
+    .u32(aOff)
+    .u32(bOff)
+    .u32(cOff)
+    .u32(o.residualOffset ?? 0)
     .f32(l.alpha)
     .f32(l.beta)
+    .f32(ext?.scale ?? 1)
+    .f32(mask.keepScale)
+    .u32(ext?.K ?? 0)
+    .u32(ext?.lda ?? 0)
+    .u32(ext?.ldb ?? 0)
+    .u32(ext?.aOffset ?? 0)
+    .u32(ext?.bOffset ?? 0)
+    .u32(ext?.aBatchStride ?? 0)
+    .u32(ext?.bBatchStride ?? 0)
+    .u32(mask.rowLength)
+    .u32(mask.seed)
+    .u32(mask.threshold)
+    .u32(mask.stream)
+    .u32(mask.streamStride)
+    .u32(mask.slot)
+    .u32(0)
     .u32(0)
     .u32(0);
+  const vecA = vec4Readable(l.transA ? M : K, lda, aOff, l.aBatch);
+  const vecB = vec4Readable(l.transB ? K : N, ldb, bOff, l.bBatch);
+  const sections = {
+    a: vecA ? 'vec4' : 'scalar',
+    b: vecB ? 'vec4' : 'scalar',
+    seg2: ext ? 'on' : 'off',
+    mask_seg2: ext?.mask ? 'on' : 'off',
+    mask_a: o.maskA ? 'on' : 'off',
+    rng: o.maskA || ext?.mask ? 'on' : 'off',
+    bias: o.bias ? 'on' : 'off',
+    rowscale: o.rowScale ? 'on' : 'off',
+    residual: o.residual ? 'on' : 'off',
+  };
+  const extras = Object.entries(sections)
+    .filter(([name, choice]) => name !== 'a' && name !== 'b' && choice === 'on')
+    .map(([name]) => `+${name}`)
+    .join('');
+  const loads = vecA && vecB ? '' : `.${vecA ? 'v' : 's'}${vecB ? 'v' : 's'}`;
   const program = (entryPoint: string): Program => ({
-    name: `matmul.${variant}${entryPoint === 'matmul_tiled' ? '' : entryPoint.replace('matmul_tiled', '')}`,
-    source: matmulTiledWgsl,
+    name: `matmul.${variant}${loads}${extras}${entryPoint === 'matmul_tiled' ? '' : entryPoint.replace('matmul_tiled', '')}`,
+    source: selectSections(matmulTiledWgsl, sections),
     entryPoint,
-    aliases: { a_t: a.dtype, b_t: b.dtype, c_t: c.dtype },
+    aliases: { a_t: a.dtype, b_t: b.dtype, c_t: c.dtype, e_t: o.bias?.dtype ?? 'f32' },
     consts: { ...tile, A_K: l.transA ? 0 : 1, B_K: l.transB ? 1 : 0 },
   });
+  const rng = (o.maskA ?? ext?.mask)?.rng ?? null;
+  const epi = o.bias?.binding ?? o.rowScale ?? null;
+  const buffers = (withInputs: boolean, withOutput: boolean, ws: BufferBinding | null) => [
+    withInputs ? a.binding : null,
+    withInputs ? b.binding : null,
+    withOutput ? c.binding : null,
+    ws,
+    withInputs && ext ? ext.a : null,
+    withInputs && ext ? ext.b : null,
+    withOutput ? epi : null,
+    withOutput ? (o.residual?.binding ?? null) : null,
+    withInputs ? rng : null,
+  ];
   const groups: [number, number] = [Math.ceil(N / tile.BN), Math.ceil(M / tile.BM)];
   if (l.splits <= 1 || K === 0) {
     rec.dispatch(program('matmul_tiled'), {
       uniforms: params,
-      buffers: [a.binding, b.binding, c.binding],
+      buffers: buffers(true, true, null),
       workgroups: [...groups, batch],
       cost,
     });
@@ -366,13 +530,13 @@ function recordTiled(
   }
   rec.dispatch(program('matmul_tiled_partial'), {
     uniforms: params,
-    buffers: [a.binding, b.binding, null, workspace!],
+    buffers: buffers(true, false, o.workspace!),
     workgroups: [...groups, batch * l.splits],
     cost,
   });
   rec.dispatch(program('matmul_tiled_reduce'), {
     uniforms: params,
-    buffers: [null, null, c.binding, workspace!],
+    buffers: buffers(false, true, o.workspace!),
     workgroups: grid1d(batch * M * N, 256, rec.gpu.limits.maxComputeWorkgroupsPerDimension),
   });
 }
