@@ -23,6 +23,7 @@
 //              B2 f32 (u and B, or v and A), read with scalar loads (K2 = r need not be a multiple of 4). It runs
 //              first, so its partial sums can be scaled (and masked) alone before the main product adds to them.
 //   mask_a     LoRA dropout on A as it is loaded: u = dropout(x)·Aᵀ with no dropped copy of x.
+//   mask_b     the same on an N-contiguous B: the LoRA gradient dA = s·vᵀ·dropout(x).
 //   mask_seg2  LoRA dropout's backward on seg2's result: dx = dy·W + mask ∘ (s·v·A) / (1 − p).
 //   bias       C += bias[n];  residual  C = … + R (R laid out as C);  rowscale  C = … + rowscale[m]·C (β per row).
 //   rng        the dropout hash; its step is a word of a storage buffer, so a step's uniforms never change.
@@ -52,10 +53,11 @@ struct Params {
   a_bs: u32, b_bs: u32, c_bs: u32, k_chunk: u32, // batch strides (elements); K per split (a multiple of BK)
   a_off: u32, b_off: u32, c_off: u32, r_off: u32, // element offsets of A, B, C and the residual R
   alpha: f32, beta: f32, s2: f32, keep_scale: f32, // keep_scale = 1 / (1 − p)
-  K2: u32, lda2: u32, ldb2: u32, a2_off: u32,    // seg2: A2(m,k) = a2[a2_off + b·a2_bs + m·lda2 + k], B2 like B
-  b2_off: u32, a2_bs: u32, b2_bs: u32, mask_ld: u32, // mask_ld: row length of the masked tensor (its index m·ld + k)
-  seed: u32, threshold: u32, stream: u32, stream_bs: u32, // dropout: keep iff hash ≥ threshold; stream + b·stream_bs
-  rng_slot: u32, _pad0: u32, _pad1: u32, _pad2: u32,  // word of `rng` holding the dropout step
+  // seg2: A2(m,k) = a2[a2_off + b·a2_bs + m·a2_sm + k·a2_sk], B2(k,n) = b2[b2_off + b·b2_bs + k·b2_sk + n·b2_sn]
+  K2: u32, a2_sm: u32, a2_sk: u32, a2_off: u32,
+  b2_sk: u32, b2_sn: u32, b2_off: u32, mask_ld: u32, // mask_ld: row length of the masked tensor (index m·ld + k)
+  a2_bs: u32, b2_bs: u32, seed: u32, threshold: u32, // dropout: keep iff hash ≥ threshold
+  stream: u32, stream_bs: u32, step_add: u32, _pad0: u32, // stream + b·stream_bs; step = rng[0] + step_add
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -234,8 +236,8 @@ fn seg2_load_b(bi: u32, col0: u32, kt: u32, idx: u32) -> vec4f { return vec4f(0.
 fn seg2_finish(bi: u32, wid: vec2u, lid: vec2u, acc: ptr<function, array<vec4f, TM * TN4>>) {}
 
 // ---- seg2: on ----
-// A2 is K-contiguous (u or v, (N, r) rows); B2 has B's layout (B as (out, r): K-contiguous; A as (r, in):
-// N-contiguous). Scalar loads: r is often not a multiple of 4, and seg2 is a small share of the work.
+// A2 (u or v, (N, r)) and B2 (B (out, r) or A (r, in), in either orientation) are read through strides with
+// scalar loads: r is often not a multiple of 4, and seg2 is a small share of the work.
 @group(0) @binding(5) var<storage, read> a2: array<f32>;
 @group(0) @binding(6) var<storage, read> b2: array<f32>;
 
@@ -247,27 +249,27 @@ fn seg2_load_a(bi: u32, row0: u32, kt: u32, idx: u32) -> vec4f {
   let m = row0 + idx / BK4;
   let k = kt + 4u * (idx % BK4);
   if (m >= p.M) { return v; }
-  let base = p.a2_off + bi * p.a2_bs + m * p.lda2;
-  for (var e = 0u; e < 4u; e++) { if (k + e < p.K2) { v[e] = a2[base + k + e]; } }
+  let base = p.a2_off + bi * p.a2_bs + m * p.a2_sm;
+  for (var e = 0u; e < 4u; e++) { if (k + e < p.K2) { v[e] = a2[base + (k + e) * p.a2_sk]; } }
   return v;
 }
 
+// The four elements of tile vec4 `idx` of B2, placed as B's tile keeps them (along k or along n).
 fn seg2_load_b(bi: u32, col0: u32, kt: u32, idx: u32) -> vec4f {
   var v = vec4f(0.0);
   if (idx >= B_VECS) { return v; }
+  let base = p.b2_off + bi * p.b2_bs;
   if (B_K == 1u) {
     let n = col0 + idx / BK4;
     let k = kt + 4u * (idx % BK4);
     if (n >= p.N) { return v; }
-    let base = p.b2_off + bi * p.b2_bs + n * p.ldb2;
-    for (var e = 0u; e < 4u; e++) { if (k + e < p.K2) { v[e] = b2[base + k + e]; } }
+    for (var e = 0u; e < 4u; e++) { if (k + e < p.K2) { v[e] = b2[base + (k + e) * p.b2_sk + n * p.b2_sn]; } }
     return v;
   }
   let k = kt + idx / (BN / 4u);
   let n = col0 + 4u * (idx % (BN / 4u));
   if (k >= p.K2) { return v; }
-  let base = p.b2_off + bi * p.b2_bs + k * p.ldb2;
-  for (var e = 0u; e < 4u; e++) { if (n + e < p.N) { v[e] = b2[base + n + e]; } }
+  for (var e = 0u; e < 4u; e++) { if (n + e < p.N) { v[e] = b2[base + k * p.b2_sk + (n + e) * p.b2_sn]; } }
   return v;
 }
 
@@ -304,11 +306,25 @@ fn mask_a(bi: u32, m: u32, k: u32) -> vec4f {
   return v;
 }
 
+// ---- mask_b: off ----
+fn mask_b(bi: u32, k: u32, n: u32) -> vec4f { return vec4f(1.0); }
+
+// ---- mask_b: on ----
+// B(k, n..n+3) of an N-contiguous B (x in the LoRA gradient vᵀ·dropout(x)) kept or dropped as in the forward.
+fn mask_b(bi: u32, k: u32, n: u32) -> vec4f {
+  let stream = p.stream + bi * p.stream_bs;
+  let at = k * p.mask_ld + n;
+  var v: vec4f;
+  for (var e = 0u; e < 4u; e++) { v[e] = select(0.0, p.keep_scale, keep(stream, at + e)); }
+  return v;
+}
+
 // ---- rng: off ----
 
 // ---- rng: on ----
 // The counter-based hash of shaders/dropout.wgsl (and test/reference/dropout.ts): element i of (seed, step,
-// stream) is kept iff hash ≥ threshold. The step is rng[rng_slot], written by the host once per step.
+// stream) is kept iff hash ≥ threshold. The step is rng[0] + step_add: the host writes the step's base once per
+// step and a micro-batch adds its index, so the uniforms are the same every step.
 @group(0) @binding(9) var<storage, read> rng: array<u32>;
 
 fn lowbias32(v: u32) -> u32 {
@@ -322,7 +338,7 @@ fn lowbias32(v: u32) -> u32 {
 }
 
 fn keep(stream: u32, i: u32) -> bool {
-  let key = lowbias32(lowbias32(lowbias32(p.seed ^ 0x9e3779b9u) ^ rng[p.rng_slot]) ^ stream);
+  let key = lowbias32(lowbias32(lowbias32(p.seed ^ 0x9e3779b9u) ^ (rng[0] + p.step_add)) ^ stream);
   return lowbias32(lowbias32(i ^ key) + key) >= p.threshold;
 }
 
@@ -403,7 +419,7 @@ fn load_b(bi: u32, col0: u32, kt: u32, k1: u32, idx: u32) -> vec4f {
   let k = kt + idx / (BN / 4u);
   let n = col0 + 4u * (idx % (BN / 4u));
   if (n >= p.N || k >= k1) { return vec4f(0.0); }
-  return vec4f(b[(p.b_off + bi * p.b_bs + k * p.ldb + n) / 4u]);
+  return vec4f(b[(p.b_off + bi * p.b_bs + k * p.ldb + n) / 4u]) * mask_b(bi, k, n);
 }
 
 // ---- b: scalar ----
@@ -425,5 +441,5 @@ fn load_b(bi: u32, col0: u32, kt: u32, k1: u32, idx: u32) -> vec4f {
   if (k >= k1) { return v; }
   let base = p.b_off + bi * p.b_bs + k * p.ldb;
   for (var e = 0u; e < 4u; e++) { if (n + e < p.N) { v[e] = f32(b[base + n + e]); } }
-  return v;
+  return v * mask_b(bi, k, n);
 }

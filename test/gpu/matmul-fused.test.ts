@@ -51,6 +51,7 @@ interface FusedCase {
   N: number;
   K: number;
   batch?: number;
+  transA?: boolean;
   transB?: boolean;
   alpha?: number;
   beta?: number;
@@ -63,15 +64,18 @@ interface FusedCase {
   ldc?: number;
   extend?: { K: number; scale: number; mask?: MaskSpec };
   maskA?: MaskSpec;
+  /** Dropout on B (N-contiguous): masks index k·N + n. */
+  maskB?: MaskSpec;
   bias?: boolean;
   residual?: boolean;
   rowScale?: boolean;
 }
 
-const RNG_SLOT = 2;
+/** The dropout step is rng[0] + stepOffset: a base word and a micro-batch's index. */
+const STEP_OFFSET = 3;
 
 async function runFused(f: FusedCase, inType: ScalarType, outType: ScalarType, variant?: TiledVariant) {
-  const { M, N, K, batch = 1, transB = false, alpha = 1, beta = 0 } = f;
+  const { M, N, K, batch = 1, transA = false, transB = false, alpha = 1, beta = 0 } = f;
   const aBs = f.aBatchStride ?? M * K;
   const bBs = f.bBatchStride ?? K * N;
   const ldc = f.ldc ?? N;
@@ -91,11 +95,12 @@ async function runFused(f: FusedCase, inType: ScalarType, outType: ScalarType, v
   const K2 = f.extend?.K ?? 0;
   const a2 = randomArray(batch * M * K2, 7);
   const b2 = randomArray(batch * K2 * N, 8);
-  const A = at(a, aOff, aBs, K);
+  const A = at(a, aOff, aBs, transA ? M : K, transA);
   const B = at(b, 0, bBs, transB ? K : N, transB);
   const A2 = at(a2, 0, M * K2, K2);
   const B2 = at(b2, 0, K2 * N, transB ? K2 : N, transB);
   const maskA = f.maskA ? maskView(f.maskA, M, batch) : () => 1;
+  const maskB = f.maskB ? maskView(f.maskB, K, batch) : () => 1;
   const mask2 = f.extend?.mask ? maskView(f.extend.mask, M, batch) : () => 1;
 
   const expected = Float64Array.from(c0);
@@ -103,7 +108,7 @@ async function runFused(f: FusedCase, inType: ScalarType, outType: ScalarType, v
     for (let m = 0; m < M; m++) {
       for (let n = 0; n < N; n++) {
         let main = 0;
-        for (let k = 0; k < K; k++) main += maskA(bi, m, k) * A(bi, m, k) * B(bi, k, n);
+        for (let k = 0; k < K; k++) main += maskA(bi, m, k) * A(bi, m, k) * maskB(bi, k, n) * B(bi, k, n);
         let ext = 0;
         for (let k = 0; k < K2; k++) ext += A2(bi, m, k) * B2(bi, k, n);
         const i = cOff + bi * cBs + m * ldc + n;
@@ -120,10 +125,12 @@ async function runFused(f: FusedCase, inType: ScalarType, outType: ScalarType, v
   const buffers: GPUBuffer[] = [];
   const keep = <T extends GPUBuffer>(buffer: T) => (buffers.push(buffer), buffer);
   const cBuf = keep(upload(gpu, c0, outType));
-  const rng = keep(upload(gpu, [9, 9, f.maskA?.step ?? f.extend?.mask?.step ?? 0, 9], 'u32'));
+  const step = f.maskA?.step ?? f.maskB?.step ?? f.extend?.mask?.step ?? STEP_OFFSET;
+  const rng = keep(upload(gpu, [step - STEP_OFFSET, 9], 'u32'));
   const mask = (spec: MaskSpec | undefined): DropoutMask | undefined =>
-    spec && { ...spec, rng, slot: RNG_SLOT };
+    spec && { ...spec, rng, stepOffset: STEP_OFFSET };
   const options: MatmulOptions = {
+    transA,
     transB,
     alpha,
     beta,
@@ -135,17 +142,20 @@ async function runFused(f: FusedCase, inType: ScalarType, outType: ScalarType, v
     ldc,
     variant,
     maskA: mask(f.maskA),
+    maskB: mask(f.maskB),
     bias: f.bias ? { binding: keep(upload(gpu, bias, outType)), dtype: outType } : undefined,
     residual: f.residual ? { binding: keep(upload(gpu, residual, outType)), dtype: outType } : undefined,
     rowScale: f.rowScale ? keep(upload(gpu, rowScale, 'f32')) : undefined,
     extend: f.extend && {
-      a: keep(upload(gpu, a2, 'f32')),
-      b: keep(upload(gpu, b2, 'f32')),
+      a: { binding: keep(upload(gpu, a2, 'f32')), rowStride: K2, colStride: 1, batchStride: M * K2 },
+      // B2 is stored like B (transposed with transB): its strides say so.
+      b: {
+        binding: keep(upload(gpu, b2, 'f32')),
+        rowStride: transB ? 1 : N,
+        colStride: transB ? K2 : 1,
+        batchStride: K2 * N,
+      },
       K: K2,
-      lda: K2,
-      ldb: transB ? K2 : N,
-      aBatchStride: M * K2,
-      bBatchStride: K2 * N,
       scale: f.extend.scale,
       mask: mask(f.extend.mask),
     },
@@ -195,6 +205,10 @@ const cases: [string, FusedCase][] = [
   ],
   ['u = dropout(x)·Aᵀ, r = 7', { M: 41, N: 7, K: 24, transB: true, maskA: dropout(3, 24, 0.5) }],
   [
+    'dA += s·vᵀ·dropout(x) (Aᵀ·B, B masked), r = 5',
+    { M: 5, N: 28, K: 33, transA: true, alpha: 0.7, beta: 1, maskB: dropout(4, 28) },
+  ],
+  [
     'stacked adapters: U[:, b·r : (b+1)·r] = dropout_b(x)·A_bᵀ for b = q, k, v (x broadcast)',
     {
       M: 17,
@@ -230,8 +244,8 @@ describe('fused linear extras of the tiled matmul', () => {
   // The small cases above run the small tile; each variant is the same code with other constants, so one
   // more variant over the three linear shapes (forward, backward, dropout(x)·Aᵀ) keeps compile time sane.
   it('the same with variant t64x64', async () => {
-    for (const [name, f] of cases.slice(0, 4)) {
-      if (!variantFits(gpu, 't64x64', { aK: true, bK: !!f.transB })) continue;
+    for (const [name, f] of cases.slice(0, 5)) {
+      if (!variantFits(gpu, 't64x64', { aK: !f.transA, bK: !!f.transB })) continue;
       const { actual, expected } = await runFused(f, 'f32', 'f32', 't64x64');
       expectClose(`t64x64: ${name}`, actual, expected, 1e-5);
     }
@@ -249,9 +263,9 @@ describe('fused linear extras of the tiled matmul', () => {
     const t = { binding: poisoned(gpu, 64, 'f32'), dtype: 'f32' as const };
     const dims = { M: 4, N: 4, K: 4 };
     expect(() => matmul(rec, t, t, t, dims, { bias: t, rowScale: t.binding })).toThrow(/share a binding/);
-    expect(() =>
-      matmul(rec, t, t, t, dims, { transA: true, maskA: { ...dropout(0, 4), rng: t.binding, slot: 0 } }),
-    ).toThrow(/K-contiguous A/);
+    const mask = { ...dropout(0, 4), rng: t.binding, stepOffset: 0 };
+    expect(() => matmul(rec, t, t, t, dims, { transA: true, maskA: mask })).toThrow(/K-contiguous A/);
+    expect(() => matmul(rec, t, t, t, dims, { maskA: mask, maskB: mask })).toThrow(/one dropout mask/);
     expect(() => matmul(rec, t, t, t, dims, { variant: 'generic', bias: t })).toThrow(/tiled variant/);
     expect(rec.dispatches).toBe(0);
     rec.destroy();

@@ -34,10 +34,10 @@ export interface MatmulDims {
 }
 
 /**
- * LoRA dropout inside a matmul: element (m, k) of the masked tensor is kept iff hash(seed, step, stream +
- * b·streamStride, m·rowLength + k) ≥ p·2³² (the hash of shaders/dropout.wgsl), and kept values are scaled by
- * 1/(1 − p). The step is word `slot` of the u32 buffer `rng`, written by the host once per step, so a step's
- * uniforms and bind groups stay the same from step to step.
+ * LoRA dropout inside a matmul: element (i, j) of the masked tensor is kept iff hash(seed, step, stream +
+ * b·streamStride, i·rowLength + j) ≥ p·2³² (the hash of shaders/dropout.wgsl), and kept values are scaled by
+ * 1/(1 − p). The step is word 0 of the u32 buffer `rng` plus `stepOffset`: the host writes the step's base once
+ * per step and each micro-batch adds its index, so a step's uniforms and bind groups are the same every step.
  */
 export interface DropoutMask {
   p: number;
@@ -45,25 +45,28 @@ export interface DropoutMask {
   stream: number;
   /** Added to the stream per batch entry (adapters stacked along the batch). Default 0. */
   streamStride?: number;
-  /** Row length of the masked tensor: its element (m, k) has index m·rowLength + k. */
+  /** Row length of the masked tensor: its element (i, j) has index i·rowLength + j. */
   rowLength: number;
   rng: BufferBinding;
-  slot: number;
+  stepOffset: number;
+}
+
+/** A strided f32 matrix: element (i, j) of batch entry b is at offset + b·batchStride + i·rowStride + j·colStride. */
+export interface StridedMatrix {
+  binding: BufferBinding;
+  offset?: number;
+  rowStride: number;
+  colStride: number;
+  batchStride?: number;
 }
 
 /** A second product over K2, run first and added in: C = alpha·(scale·A2·B2 (masked) + A·B) (+ epilogue). */
 export interface MatmulExtension {
-  /** f32, K-contiguous: A2(m, k) = a[aOffset + b·aBatchStride + m·lda + k]. */
-  a: BufferBinding;
-  /** f32, in B's layout: B2(k, n) = b[bOffset + b·bBatchStride + n·ldb + k] with transB, else + k·ldb + n. */
-  b: BufferBinding;
+  /** f32 (M, K2): u or v. */
+  a: StridedMatrix;
+  /** f32 (K2, N): B or A of the adapter, in any orientation. */
+  b: StridedMatrix;
   K: number;
-  lda: number;
-  ldb: number;
-  aOffset?: number;
-  bOffset?: number;
-  aBatchStride?: number;
-  bBatchStride?: number;
   scale: number;
   /** Dropout's backward on this product's result (its index: m·rowLength + n). */
   mask?: DropoutMask;
@@ -96,6 +99,8 @@ export interface MatmulOptions {
   extend?: MatmulExtension;
   /** Dropout on A as it is loaded (A K-contiguous): u = dropout(x)·Aᵀ. */
   maskA?: DropoutMask;
+  /** Dropout on B as it is loaded (B N-contiguous): dA = s·vᵀ·dropout(x). */
+  maskB?: DropoutMask;
   /** (N) added to every row. */
   bias?: TensorRef;
   /** C = … + R, R in C's storage type and layout (offset `residualOffset`). */
@@ -293,8 +298,8 @@ export function matmul(
       `matmul: ${effectiveSplits} K splits need a workspace of ${matmulWorkspaceBytes(dims, effectiveSplits)} bytes`,
     );
   }
-  if (effectiveSplits > 1 && (options.extend || options.maskA)) {
-    throw new RangeError('matmul: split-K cannot carry a K-extension or a dropout mask');
+  if (effectiveSplits > 1 && options.extend) {
+    throw new RangeError('matmul: split-K cannot carry a K-extension (each split would add it)');
   }
   const launch: Launch = {
     dims,
@@ -318,7 +323,7 @@ export function matmul(
 }
 
 function hasExtras(o: MatmulOptions): boolean {
-  return Boolean(o.extend || o.maskA || o.bias || o.residual || o.rowScale);
+  return Boolean(o.extend || o.maskA || o.maskB || o.bias || o.residual || o.rowScale);
 }
 
 function hasStrides(o: MatmulOptions): boolean {
@@ -404,7 +409,15 @@ function recordGeneric(
   });
 }
 
-const NO_MASK = { threshold: 0, keepScale: 1, seed: 0, stream: 0, streamStride: 0, rowLength: 0, slot: 0 };
+const NO_MASK = {
+  threshold: 0,
+  keepScale: 1,
+  seed: 0,
+  stream: 0,
+  streamStride: 0,
+  rowLength: 0,
+  stepOffset: 0,
+};
 
 function maskParams(mask: DropoutMask | undefined) {
   if (!mask) return NO_MASK;
@@ -417,7 +430,7 @@ function maskParams(mask: DropoutMask | undefined) {
     stream: mask.stream >>> 0,
     streamStride: mask.streamStride ?? 0,
     rowLength: mask.rowLength,
-    slot: mask.slot,
+    stepOffset: mask.stepOffset,
   };
 }
 
@@ -439,10 +452,11 @@ function recordTiled(
   const [aOff, bOff, cOff] = [o.aOffset ?? 0, o.bOffset ?? 0, o.cOffset ?? 0];
   const ext = o.extend;
   if (o.maskA && l.transA) throw new RangeError('matmul: maskA needs a K-contiguous A');
-  if (o.maskA && ext?.mask)
-    throw new RangeError('matmul: one dropout mask per launch (maskA or extend.mask)');
+  if (o.maskB && l.transB) throw new RangeError('matmul: maskB needs an N-contiguous B');
+  const masks = [o.maskA, o.maskB, ext?.mask].filter((m) => m !== undefined);
+  if (masks.length > 1) throw new RangeError('matmul: one dropout mask per launch');
   if (o.bias && o.rowScale) throw new RangeError('matmul: bias and rowScale share a binding: use one');
-  const mask = maskParams(o.maskA ?? ext?.mask);
+  const mask = maskParams(masks[0]);
   const params = uniforms()
     .u32(M)
     .u32(N)
@@ -465,20 +479,20 @@ function recordTiled(
     .f32(ext?.scale ?? 1)
     .f32(mask.keepScale)
     .u32(ext?.K ?? 0)
-    .u32(ext?.lda ?? 0)
-    .u32(ext?.ldb ?? 0)
-    .u32(ext?.aOffset ?? 0)
-    .u32(ext?.bOffset ?? 0)
-    .u32(ext?.aBatchStride ?? 0)
-    .u32(ext?.bBatchStride ?? 0)
+    .u32(ext?.a.rowStride ?? 0)
+    .u32(ext?.a.colStride ?? 0)
+    .u32(ext?.a.offset ?? 0)
+    .u32(ext?.b.rowStride ?? 0)
+    .u32(ext?.b.colStride ?? 0)
+    .u32(ext?.b.offset ?? 0)
     .u32(mask.rowLength)
+    .u32(ext?.a.batchStride ?? 0)
+    .u32(ext?.b.batchStride ?? 0)
     .u32(mask.seed)
     .u32(mask.threshold)
     .u32(mask.stream)
     .u32(mask.streamStride)
-    .u32(mask.slot)
-    .u32(0)
-    .u32(0)
+    .u32(mask.stepOffset)
     .u32(0);
   const vecA = vec4Readable(l.transA ? M : K, lda, aOff, l.aBatch);
   const vecB = vec4Readable(l.transB ? K : N, ldb, bOff, l.bBatch);
@@ -488,7 +502,8 @@ function recordTiled(
     seg2: ext ? 'on' : 'off',
     mask_seg2: ext?.mask ? 'on' : 'off',
     mask_a: o.maskA ? 'on' : 'off',
-    rng: o.maskA || ext?.mask ? 'on' : 'off',
+    mask_b: o.maskB ? 'on' : 'off',
+    rng: masks.length > 0 ? 'on' : 'off',
     bias: o.bias ? 'on' : 'off',
     rowscale: o.rowScale ? 'on' : 'off',
     residual: o.residual ? 'on' : 'off',
@@ -505,15 +520,15 @@ function recordTiled(
     aliases: { a_t: a.dtype, b_t: b.dtype, c_t: c.dtype, e_t: o.bias?.dtype ?? 'f32' },
     consts: { ...tile, A_K: l.transA ? 0 : 1, B_K: l.transB ? 1 : 0 },
   });
-  const rng = (o.maskA ?? ext?.mask)?.rng ?? null;
+  const rng = masks[0]?.rng ?? null;
   const epi = o.bias?.binding ?? o.rowScale ?? null;
   const buffers = (withInputs: boolean, withOutput: boolean, ws: BufferBinding | null) => [
     withInputs ? a.binding : null,
     withInputs ? b.binding : null,
     withOutput ? c.binding : null,
     ws,
-    withInputs && ext ? ext.a : null,
-    withInputs && ext ? ext.b : null,
+    withInputs && ext ? ext.a.binding : null,
+    withInputs && ext ? ext.b.binding : null,
     withOutput ? epi : null,
     withOutput ? (o.residual?.binding ?? null) : null,
     withInputs ? rng : null,
