@@ -16,7 +16,6 @@
 // 16-byte bank groups); an M- or N-contiguous tile is BK rows of BM/4 (BN/4) vec4, read along the row.
 // Thread (tx, ty) of the WX × WY workgroup owns rows and columns strided across the tile (row ty + i·WY, or
 // vec4 group ty + i·WY), so neighbouring threads read neighbouring shared words.
-// The next K tile is fetched into registers while the current one is multiplied (register double buffering).
 //
 // The fused linear (model/linear.ts) adds, each a section below that the host keeps 'on' or 'off':
 //   seg2       a second product over K2 (the LoRA up-projection as an extension of K): C += s2 · A2·B2, with A2,
@@ -57,7 +56,7 @@ struct Params {
   K2: u32, a2_sm: u32, a2_sk: u32, a2_off: u32,
   b2_sk: u32, b2_sn: u32, b2_off: u32, mask_ld: u32, // mask_ld: row length of the masked tensor (index m·ld + k)
   a2_bs: u32, b2_bs: u32, seed: u32, threshold: u32, // dropout: keep iff hash ≥ threshold
-  stream: u32, stream_bs: u32, step_add: u32, _pad0: u32, // stream + b·stream_bs; step = rng[0] + step_add
+  stream: u32, stream_bs: u32, step_add: u32, zero: u32, // stream + b·stream_bs; step = rng[0] + step_add; zero = 0
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -82,7 +81,7 @@ fn b_slot(idx: u32) -> u32 {
 fn multiply_tile(tx: u32, ty: u32, acc: ptr<function, array<vec4f, TM * TN4>>) {
   if (A_K == 1u && B_K == 1u) {
     // X·Wᵀ: both tiles K-contiguous; dot products of vec4 along k.
-    for (var k4 = 0u; k4 < BK4; k4++) {
+    for (var k4 = 0u; k4 < k_trips(BK4); k4++) {
       var av: array<vec4f, TM>;
       for (var i = 0u; i < TM; i++) { av[i] = As[(ty + i * WY) * A_STRIDE + k4]; }
       for (var j = 0u; j < TN; j++) {
@@ -92,7 +91,7 @@ fn multiply_tile(tx: u32, ty: u32, acc: ptr<function, array<vec4f, TM * TN4>>) {
     }
   } else if (A_K == 1u) {
     // dY·W: A rows K-contiguous, B rows N-contiguous; A's four k values scale four B rows.
-    for (var k4 = 0u; k4 < BK4; k4++) {
+    for (var k4 = 0u; k4 < k_trips(BK4); k4++) {
       var av: array<vec4f, TM>;
       for (var i = 0u; i < TM; i++) { av[i] = As[(ty + i * WY) * A_STRIDE + k4]; }
       for (var kk = 0u; kk < 4u; kk++) {
@@ -104,7 +103,7 @@ fn multiply_tile(tx: u32, ty: u32, acc: ptr<function, array<vec4f, TM * TN4>>) {
     }
   } else {
     // Aᵀ·B: both tiles are k rows; an outer product of vec4 groups per k.
-    for (var k = 0u; k < BK; k++) {
+    for (var k = 0u; k < k_trips(BK); k++) {
       var bv: array<vec4f, TN4>;
       for (var jv = 0u; jv < TN4; jv++) { bv[jv] = Bs[k * B_STRIDE + tx + jv * WX]; }
       for (var iv = 0u; iv < TM4; iv++) {
@@ -147,28 +146,21 @@ fn tile_product(lid: vec2u, wid: vec2u, bi: u32, k0: u32, k1: u32) -> array<vec4
   let col0 = wid.x * BN;
   let k2_tiles = seg2_depth();
   let depth = k2_tiles + (k1 - k0 + BK - 1u) / BK * BK;
-  var a_next: array<vec4f, A_LOADS>;
-  var b_next: array<vec4f, B_LOADS>;
-  for (var l = 0u; l < A_LOADS; l++) { a_next[l] = load_a_at(bi, row0, 0u, k0, k1, k2_tiles, t + l * THREADS); }
-  for (var l = 0u; l < B_LOADS; l++) { b_next[l] = load_b_at(bi, col0, 0u, k0, k1, k2_tiles, t + l * THREADS); }
-  for (var vk = 0u; vk < depth; vk += BK) {
-    if (vk == k2_tiles && vk > 0u) { seg2_finish(bi, wid.xy, lid, &acc); }
+  for (var vk = 0u; ; vk += BK) {
+    if (vk == k2_tiles) { seg2_finish(bi, wid.xy, lid, &acc); } // acc holds seg2's product alone here
+    if (vk >= depth) { break; }
     for (var l = 0u; l < A_LOADS; l++) {
       let idx = t + l * THREADS;
-      if (idx < A_VECS) { As[a_slot(idx)] = a_next[l]; }
+      if (idx < A_VECS) { As[a_slot(idx)] = load_a_at(bi, row0, vk, k0, k1, k2_tiles, idx); }
     }
     for (var l = 0u; l < B_LOADS; l++) {
       let idx = t + l * THREADS;
-      if (idx < B_VECS) { Bs[b_slot(idx)] = b_next[l]; }
+      if (idx < B_VECS) { Bs[b_slot(idx)] = load_b_at(bi, col0, vk, k0, k1, k2_tiles, idx); }
     }
     workgroupBarrier();
-    // Fetch the next tile while this one is multiplied (loads past the end give 0 and are never stored).
-    for (var l = 0u; l < A_LOADS; l++) { a_next[l] = load_a_at(bi, row0, vk + BK, k0, k1, k2_tiles, t + l * THREADS); }
-    for (var l = 0u; l < B_LOADS; l++) { b_next[l] = load_b_at(bi, col0, vk + BK, k0, k1, k2_tiles, t + l * THREADS); }
     multiply_tile(lid.x, lid.y, &acc);
     workgroupBarrier();
   }
-  if (depth == k2_tiles && depth > 0u) { seg2_finish(bi, wid.xy, lid, &acc); } // K = 0: seg2 alone
   return acc;
 }
 
@@ -229,11 +221,19 @@ fn matmul_tiled_reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_w
   c[at] = c_t(finish(bi, m, n, at, sum));
 }
 
+// ---- kloop: unrolled ----
+// The depth loop of a tile: a constant bound, unrolled by the compiler.
+fn k_trips(n: u32) -> u32 { return n; }
+
+// ---- kloop: rolled ----
+// For software drivers (LLVM compiles the unrolled tile loops for seconds per pipeline): a bound it cannot see
+// through (p.zero is 0), so the loop stays a loop; the register tile is still indexed by constants.
+fn k_trips(n: u32) -> u32 { return n + p.zero; }
+
 // ---- seg2: off ----
 fn seg2_depth() -> u32 { return 0u; }
 fn seg2_load_a(bi: u32, row0: u32, kt: u32, idx: u32) -> vec4f { return vec4f(0.0); }
 fn seg2_load_b(bi: u32, col0: u32, kt: u32, idx: u32) -> vec4f { return vec4f(0.0); }
-fn seg2_finish(bi: u32, wid: vec2u, lid: vec2u, acc: ptr<function, array<vec4f, TM * TN4>>) {}
 
 // ---- seg2: on ----
 // A2 (u or v, (N, r)) and B2 (B (out, r) or A (r, in), in either orientation) are read through strides with
@@ -251,7 +251,7 @@ fn seg2_load_a(bi: u32, row0: u32, kt: u32, idx: u32) -> vec4f {
   if (m >= p.M) { return v; }
   let base = p.a2_off + bi * p.a2_bs + m * p.a2_sm;
   for (var e = 0u; e < 4u; e++) { if (k + e < p.K2) { v[e] = a2[base + (k + e) * p.a2_sk]; } }
-  return v;
+  return v * seg2_a_scale();
 }
 
 // The four elements of tile vec4 `idx` of B2, placed as B's tile keeps them (along k or along n).
@@ -273,24 +273,28 @@ fn seg2_load_b(bi: u32, col0: u32, kt: u32, idx: u32) -> vec4f {
   return v;
 }
 
-// After seg2's tiles: acc holds A2·B2 alone; scale it by s2 (and mask it) before the main product adds on.
+// ---- mask_seg2: off ----
+// s2 scales A2 as it is loaded; nothing to do between seg2 and the main product.
+fn seg2_a_scale() -> f32 { return p.s2; }
+fn seg2_finish(bi: u32, wid: vec2u, lid: vec2u, acc: ptr<function, array<vec4f, TM * TN4>>) {}
+
+// ---- mask_seg2: on ----
+// After seg2's tiles acc holds A2·B2 alone: scale and mask it before the main product adds on.
+fn seg2_a_scale() -> f32 { return 1.0; }
+
 fn seg2_finish(bi: u32, wid: vec2u, lid: vec2u, acc: ptr<function, array<vec4f, TM * TN4>>) {
+  let key = dropout_key(p.stream + bi * p.stream_bs);
   for (var i = 0u; i < TM; i++) {
     let m = wid.y * BM + row_of(lid.y, i);
     for (var j = 0u; j < TN; j++) {
       let n = wid.x * BN + col_of(lid.x, j);
-      (*acc)[i * TN4 + j / 4u][j % 4u] *= seg2_scale(bi, m, n);
+      var scale = 0.0;
+      if (m < p.M && n < p.N && kept(key, m * p.mask_ld + n)) {
+        scale = p.s2 * p.keep_scale;
+      }
+      (*acc)[i * TN4 + j / 4u][j % 4u] *= scale;
     }
   }
-}
-
-// ---- mask_seg2: off ----
-fn seg2_scale(bi: u32, m: u32, n: u32) -> f32 { return p.s2; }
-
-// ---- mask_seg2: on ----
-fn seg2_scale(bi: u32, m: u32, n: u32) -> f32 {
-  if (m >= p.M || n >= p.N) { return 0.0; }
-  return select(0.0, p.s2 * p.keep_scale, keep(p.stream + bi * p.stream_bs, m * p.mask_ld + n));
 }
 
 // ---- mask_a: off ----
@@ -299,10 +303,10 @@ fn mask_a(bi: u32, m: u32, k: u32) -> vec4f { return vec4f(1.0); }
 // ---- mask_a: on ----
 // A(m, k..k+3) of a K-contiguous A (x, (N, in) rows) kept or dropped as the dropout kernel would.
 fn mask_a(bi: u32, m: u32, k: u32) -> vec4f {
-  let stream = p.stream + bi * p.stream_bs;
+  let key = dropout_key(p.stream + bi * p.stream_bs);
   let at = m * p.mask_ld + k;
   var v: vec4f;
-  for (var e = 0u; e < 4u; e++) { v[e] = select(0.0, p.keep_scale, keep(stream, at + e)); }
+  for (var e = 0u; e < 4u; e++) { v[e] = select(0.0, p.keep_scale, kept(key, at + e)); }
   return v;
 }
 
@@ -312,10 +316,10 @@ fn mask_b(bi: u32, k: u32, n: u32) -> vec4f { return vec4f(1.0); }
 // ---- mask_b: on ----
 // B(k, n..n+3) of an N-contiguous B (x in the LoRA gradient vᵀ·dropout(x)) kept or dropped as in the forward.
 fn mask_b(bi: u32, k: u32, n: u32) -> vec4f {
-  let stream = p.stream + bi * p.stream_bs;
+  let key = dropout_key(p.stream + bi * p.stream_bs);
   let at = k * p.mask_ld + n;
   var v: vec4f;
-  for (var e = 0u; e < 4u; e++) { v[e] = select(0.0, p.keep_scale, keep(stream, at + e)); }
+  for (var e = 0u; e < 4u; e++) { v[e] = select(0.0, p.keep_scale, kept(key, at + e)); }
   return v;
 }
 
@@ -337,8 +341,11 @@ fn lowbias32(v: u32) -> u32 {
   return h;
 }
 
-fn keep(stream: u32, i: u32) -> bool {
-  let key = lowbias32(lowbias32(lowbias32(p.seed ^ 0x9e3779b9u) ^ (rng[0] + p.step_add)) ^ stream);
+fn dropout_key(stream: u32) -> u32 {
+  return lowbias32(lowbias32(lowbias32(p.seed ^ 0x9e3779b9u) ^ (rng[0] + p.step_add)) ^ stream);
+}
+
+fn kept(key: u32, i: u32) -> bool {
   return lowbias32(lowbias32(i ^ key) + key) >= p.threshold;
 }
 

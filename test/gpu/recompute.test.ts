@@ -68,8 +68,9 @@ async function lossAndGradients(
     rec.copy(staged, 0, acts.tokens, 0, 4 * B * T);
     rec.copy(staged, 4 * B * T, acts.targets, 0, 4 * B * T);
     const invNormaliser = 1 / batches.reduce((s, b) => s + 1 / b.invNormaliser, 0);
-    model.forward(rec, acts, { invNormaliser, accumulate: i > 0, dropoutStep: 3 + i });
-    model.backward(rec, acts, { invNormaliser, lossScale: 1, dropoutStep: 3 + i });
+    const dropout = { dropoutStep: 3 + i, dropoutOffset: i };
+    model.forward(rec, acts, { invNormaliser, accumulate: i > 0, ...dropout });
+    model.backward(rec, acts, { invNormaliser, lossScale: 1, ...dropout });
   }
   await rec.submitAndWait();
   staging.forEach((b) => b.destroy());

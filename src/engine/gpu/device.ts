@@ -85,6 +85,12 @@ export class Gpu {
     return this.device.features.has('shader-f16');
   }
 
+  /** A CPU implementation (lavapipe, SwiftShader): kernels pick variants that compile quickly there. */
+  get isSoftware(): boolean {
+    const { isFallback, description, architecture } = this.adapter;
+    return isFallback || /llvmpipe|lavapipe|swiftshader/i.test(`${description} ${architecture}`);
+  }
+
   get hasTimestamps(): boolean {
     return this.device.features.has('timestamp-query');
   }

@@ -230,7 +230,7 @@ export function variantFits(gpu: Gpu, variant: TiledVariant, layout: MatmulLayou
  */
 export function defaultVariant(gpu: Gpu, dims: MatmulDims, layout: MatmulLayout): TiledVariant {
   const { M, N, batch = 1 } = dims;
-  if (M * N * batch < 128 * 128) return 't32x32';
+  if (M * N * batch < 64 * 64) return 't32x32';
   const fits = (v: TiledVariant) => variantFits(gpu, v, layout);
   if (N <= 16 && fits('t128x16')) return 't128x16';
   if (M <= 16 && fits('t16x128')) return 't16x128';
@@ -497,6 +497,7 @@ function recordTiled(
   const vecA = vec4Readable(l.transA ? M : K, lda, aOff, l.aBatch);
   const vecB = vec4Readable(l.transB ? K : N, ldb, bOff, l.bBatch);
   const sections = {
+    kloop: rec.gpu.isSoftware ? 'rolled' : 'unrolled',
     a: vecA ? 'vec4' : 'scalar',
     b: vecB ? 'vec4' : 'scalar',
     seg2: ext ? 'on' : 'off',
@@ -509,7 +510,7 @@ function recordTiled(
     residual: o.residual ? 'on' : 'off',
   };
   const extras = Object.entries(sections)
-    .filter(([name, choice]) => name !== 'a' && name !== 'b' && choice === 'on')
+    .filter(([, choice]) => choice === 'on')
     .map(([name]) => `+${name}`)
     .join('');
   const loads = vecA && vecB ? '' : `.${vecA ? 'v' : 's'}${vecB ? 'v' : 's'}`;

@@ -10,6 +10,12 @@ export interface LossOptions {
   accumulate: boolean;
   /** Distinct per micro-batch: keys the LoRA dropout masks. Default 0. */
   dropoutStep?: number;
+  /**
+   * The micro-batch's index within the step (default 0): the masks read dropoutStep as a GPU word holding
+   * dropoutStep − offset plus this offset, so every step records the same uniforms. Micro-batches recorded
+   * into one submit must share dropoutStep − offset.
+   */
+  dropoutOffset?: number;
   /** Evaluation: adapters skip their dropout (PEFT under model.eval()). Default false (training). */
   eval?: boolean;
 }
@@ -19,6 +25,7 @@ export interface BackwardOptions {
   /** Dynamic loss scale the loss gradient is multiplied by; the optimizer divides it out. */
   lossScale: number;
   dropoutStep?: number;
+  dropoutOffset?: number;
 }
 
 export interface ActivationOptions {

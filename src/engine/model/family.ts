@@ -62,6 +62,7 @@ export interface StepBuffers {
   delta: GPUBuffer; // (B, H, T) f32 attention backward rowsum(dO∘O)
   loraV: GPUBuffer; // (N, r_max) f32 dy·B
   workspace: GPUBuffer; // split-K workspace of the adapter gradients
+  rng: GPUBuffer; // (1) u32 the step's LoRA dropout base (linear.ts: LinearContext)
 }
 
 export interface LinearShape {
@@ -115,8 +116,6 @@ export interface TableOptions<L extends string> {
   dtype: ScalarType;
   /** Rank of the adapter at linear `name` (the largest over layers); 0 = no adapter there. */
   rank(name: L): number;
-  /** Any adapter has LoRA dropout: the linears then need an (N, in_max) scratch for dropout(x). */
-  dropout: boolean;
   limits: BindingLimits;
 }
 
@@ -128,8 +127,6 @@ export interface TrainingTable<L extends string, Block extends BlockBuffers<L>, 
   norm: EntryTable<Norm>;
   grads: EntryTable<Grads>;
   step: EntryTable<StepBuffers>;
-  /** (N, in_max) dropout(x) of the adapter being run; only with LoRA dropout. */
-  xDrop: ActEntry | null;
 }
 
 /** An entry in the activation type, and one in f32. */
@@ -153,7 +150,6 @@ export function trainingTable<L extends string, Block extends BlockBuffers<L>, N
     adapted.push({ ...shape.linearShape(name), lora: { r } });
   }
   const rMax = Math.max(1, ...adapted.map((a) => a.lora.r));
-  const inMax = Math.max(...shape.linears.map((name) => shape.linearShape(name).inFeatures));
   const ce = crossEntropyPlan({ limits: o.limits }, { N, C, V }, o.dtype);
   return {
     input: act('(N, C)', N * C),
@@ -176,8 +172,8 @@ export function trainingTable<L extends string, Block extends BlockBuffers<L>, N
       delta: f32('(B, H, T)', attentionDeltaBytes(attention) / 4),
       loraV: f32('(N, r_max)', N * rMax),
       workspace: f32('split-K', Math.max(4, linearWorkspaceBytes(adapted, N)) / 4),
+      rng: { shape: '(1)', elements: 1, type: 'u32' },
     },
-    xDrop: o.dropout ? act('(N, in_max)', N * inMax) : null,
   };
 }
 
@@ -238,6 +234,5 @@ export function tableItems<L extends string, Block extends BlockBuffers<L>, Norm
   for (const part of [table.norm, table.grads, table.step]) {
     for (const [key, entry] of Object.entries<ActEntry>(part)) items.push(item(key, entry, 1));
   }
-  if (table.xDrop) items.push(item('xDrop', table.xDrop, 1));
   return items;
 }

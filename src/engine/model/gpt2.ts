@@ -9,7 +9,6 @@
 
 import type { CommandRecorder, Gpu, ScalarType } from '../gpu/index.ts';
 import { geluBackward, geluForward } from '../kernels/activations.ts';
-import { biasAdd } from '../kernels/bias.ts';
 import { copyColumns } from '../kernels/copy2d.ts';
 import { embeddingForward } from '../kernels/embedding.ts';
 import { layernormBackward, layernormForward } from '../kernels/layernorm.ts';
@@ -21,7 +20,7 @@ import {
   type Gpt2LinearName,
   type Gpt2Norm,
 } from './gpt2-shape.ts';
-import { actBytes, type KvCacheSlot } from './kv-cache.ts';
+import type { KvCacheSlot } from './kv-cache.ts';
 import { linearForward, type LinearContext, type LoraAdapter } from './linear.ts';
 import { TransformerModel, type FamilyActivations } from './transformer.ts';
 
@@ -116,11 +115,12 @@ export class Gpt2Model extends TransformerModel<Gpt2LinearName, Gpt2BlockBuffers
     const w = this.weights.layers[l];
     const a = (buffer: GPUBuffer) => this.ref(buffer);
     const bias = (name: Gpt2LinearName) => a(w.linears[name].b);
-    const residualBytes = actBytes(this.dtype, N * C);
 
     layernormForward(rec, a(s.xn1), s.mean1, s.rstd1, a(s.x), a(w.ln1.w), a(w.ln1.b), { N, C }, eps);
-    linearForward(rec, a(s.qkv), s.u['attn.c_attn'] ?? null, a(s.xn1), this.linear(l, 'attn.c_attn'), N, ctx);
-    biasAdd(rec, a(s.qkv), bias('attn.c_attn'), { N, C: 3 * C });
+    const attn = this.linear(l, 'attn.c_attn');
+    linearForward(rec, a(s.qkv), s.u['attn.c_attn'] ?? null, a(s.xn1), attn, N, ctx, {
+      bias: bias('attn.c_attn'),
+    });
     for (const [i, part] of [s.q, s.k, s.v].entries()) {
       copyColumns(
         rec,
@@ -131,24 +131,24 @@ export class Gpt2Model extends TransformerModel<Gpt2LinearName, Gpt2BlockBuffers
       );
     }
     this.attention(rec, s, B, T, cache);
-    rec.copy(s.x, 0, s.x2, 0, residualBytes);
+    // x2 = x + att·W_proj + b: the residual and the bias join in the projection's epilogue.
     const proj = this.linear(l, 'attn.c_proj');
-    linearForward(rec, a(s.x2), s.u['attn.c_proj'] ?? null, a(s.att), proj, N, ctx, true);
-    biasAdd(rec, a(s.x2), bias('attn.c_proj'), { N, C });
+    linearForward(rec, a(s.x2), s.u['attn.c_proj'] ?? null, a(s.att), proj, N, ctx, {
+      bias: bias('attn.c_proj'),
+      residual: a(s.x),
+    });
 
     layernormForward(rec, a(s.xn2), s.mean2, s.rstd2, a(s.x2), a(w.ln2.w), a(w.ln2.b), { N, C }, eps);
-    linearForward(rec, a(s.fc), s.u['mlp.c_fc'] ?? null, a(s.xn2), this.linear(l, 'mlp.c_fc'), N, ctx);
-    biasAdd(rec, a(s.fc), bias('mlp.c_fc'), { N, C: F });
+    linearForward(rec, a(s.fc), s.u['mlp.c_fc'] ?? null, a(s.xn2), this.linear(l, 'mlp.c_fc'), N, ctx, {
+      bias: bias('mlp.c_fc'),
+    });
     geluForward(rec, a(s.g), a(s.fc), N * F);
     const mproj = this.linear(l, 'mlp.c_proj');
-    if (!next) {
-      // The backward needs mlp.c_proj's u = dropout(g)·Aᵀ, not x'.
-      linearForward(rec, null, s.u['mlp.c_proj'] ?? null, a(s.g), mproj, N, ctx);
-      return;
-    }
-    rec.copy(s.x2, 0, next, 0, residualBytes);
-    linearForward(rec, a(next), s.u['mlp.c_proj'] ?? null, a(s.g), mproj, N, ctx, true);
-    biasAdd(rec, a(next), bias('mlp.c_proj'), { N, C });
+    // next = null (recompute): the backward needs mlp.c_proj's u = dropout(g)·Aᵀ, not x'.
+    linearForward(rec, next && a(next), s.u['mlp.c_proj'] ?? null, a(s.g), mproj, N, ctx, {
+      bias: bias('mlp.c_proj'),
+      residual: a(s.x2),
+    });
   }
 
   blockBackward(rec: CommandRecorder, l: number, acts: Gpt2Activations, ctx: LinearContext): void {

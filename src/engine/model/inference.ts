@@ -18,7 +18,7 @@ import { matmul } from '../kernels/matmul.ts';
 import type { CausalLM } from './causal-lm.ts';
 import { allocateTable, entryBytes, type BlockBuffers } from './family.ts';
 import type { KvCacheSlot } from './kv-cache.ts';
-import type { LinearContext } from './linear.ts';
+import { EVAL_CONTEXT, type LinearContext } from './linear.ts';
 import { TransformerModel, type AnyTransformer } from './transformer.ts';
 
 export type InferenceModel = AnyTransformer;
@@ -65,7 +65,7 @@ export class InferenceSession {
   readonly #lastNormed: GPUBuffer; // (B, C)
   readonly #logits: GPUBuffer; // (B, V) f32
   #logitsAll: GPUBuffer | null = null; // (B·Tc, V) f32
-  readonly #ctx: LinearContext = { dropoutStep: 0, xDrop: null, eval: true };
+  readonly #ctx: LinearContext = EVAL_CONTEXT;
   #length = 0;
   #busy = false;
 

@@ -1,18 +1,26 @@
 // A frozen linear layer with an optional LoRA adapter, forward and backward side by side (llm.c style):
-//   y = x·Wᵀ (+ bias) + s · (x·Aᵀ)·Bᵀ          W (out, in) frozen, A (r, in), B (out, r) f32 masters
-// Backward computes the input gradient through W and the adapter, and ACCUMULATES the adapter gradients
-// (gradient accumulation across micro-batches; the trainer zeroes them once per optimizer step):
-//   v  = dy·B            (N, r)      scratch
-//   dB += s · dyᵀ·u      (out, r)    u = x·Aᵀ saved by the forward
-//   dA += s · vᵀ·x       (r, in)
-//   dx (+)= dy·W + s · v·A
-// dA and dB are tall-skinny products over K = N tokens: they use split-K.
-// With LoRA dropout (PEFT's lora_dropout), the adapter reads xd = dropout(x) instead of x; the mask is
-// regenerated in the backward from (seed, step, stream), never stored.
+//   y = x·Wᵀ (+ bias) (+ R) + s · (dropout(x)·Aᵀ)·Bᵀ      W (out, in) frozen, A (r, in), B (out, r) f32 masters
+// The adapter rides inside the base product (shaders/matmul-tiled.wgsl), so the forward is two dispatches:
+//   u = dropout(x)·Aᵀ                       (N, r) f32, saved; the dropout mask applied as x is loaded
+//   y = x·Wᵀ + s·u·Bᵀ (+ bias) (+ R)        the up-projection as an extension of K; bias and residual in the epilogue
+// and the backward four (six with split-K). It ACCUMULATES the adapter gradients (gradient accumulation across
+// micro-batches; the trainer zeroes them once per optimizer step):
+//   v  = dy·B                               (N, r) f32 scratch
+//   dB += s · dyᵀ·u                         (out, r)   split-K over the N tokens
+//   dA += s · vᵀ·dropout(x)                 (r, in)    split-K, the mask applied as x is loaded
+//   dx (+)= dy·W + mask ∘ (s·v·A) / (1 − p) one product: the adapter's path as an extension of K
+// The dropout mask (PEFT's lora_dropout) is never stored: it is the counter hash of (seed, step, stream, index),
+// regenerated wherever it is needed. Its step is read from a GPU word (LinearContext.rng) plus a per-micro-batch
+// offset, so a training step records the same uniforms every time.
 
 import type { BufferBinding, CommandRecorder, TensorRef } from '../gpu/index.ts';
-import { dropoutBackward, dropoutForward, type DropoutOptions } from '../kernels/dropout.ts';
-import { chooseSplits, matmul, matmulWorkspaceBytes } from '../kernels/matmul.ts';
+import {
+  chooseSplits,
+  matmul,
+  matmulWorkspaceBytes,
+  type DropoutMask,
+  type MatmulOptions,
+} from '../kernels/matmul.ts';
 
 export interface LoraAdapter {
   r: number;
@@ -26,19 +34,23 @@ export interface LoraAdapter {
   dropout?: { p: number; seed: number; stream: number };
 }
 
-/** Per-call state of the linears: the dropout step (one per micro-batch) and an (N, in_max) act scratch. */
+/** Per-call state of the linears: where the dropout step lives, or evaluation (no dropout). */
 export interface LinearContext {
-  dropoutStep: number;
-  /** Holds dropout(x) in the forward, and the adapter's input gradient in the backward. */
-  xDrop: BufferBinding | null;
+  /** u32 word 0 = the step's dropout base (written by the host); null when nothing has dropout. */
+  rng: GPUBuffer | null;
+  /** Added to the base: the micro-batch's index within the step. */
+  stepOffset: number;
   /** Evaluation mode (inference): adapters skip their dropout, as PEFT under model.eval(). */
   eval?: boolean;
 }
 
-function dropoutOf(lora: LoraAdapter, ctx: LinearContext): DropoutOptions | null {
-  if (!lora.dropout || lora.dropout.p === 0 || ctx.eval) return null;
-  if (!ctx.xDrop) throw new Error('a LoRA adapter with dropout needs the xDrop scratch');
-  return { p: lora.dropout.p, seed: lora.dropout.seed, stream: lora.dropout.stream, step: ctx.dropoutStep };
+/** The context of evaluation and inference: no dropout anywhere. */
+export const EVAL_CONTEXT: LinearContext = { rng: null, stepOffset: 0, eval: true };
+
+function dropoutOf(lora: LoraAdapter, ctx: LinearContext, rowLength: number): DropoutMask | undefined {
+  if (!lora.dropout || lora.dropout.p === 0 || ctx.eval) return undefined;
+  if (!ctx.rng) throw new Error('a LoRA adapter with dropout needs the context’s rng word');
+  return { ...lora.dropout, rowLength, rng: ctx.rng, stepOffset: ctx.stepOffset };
 }
 
 export interface Linear {
@@ -68,10 +80,18 @@ export function linearWorkspaceBytes(
   return bytes;
 }
 
+/** What the forward's epilogue adds to y: a bias (out) and a residual R laid out as y. */
+export interface LinearEpilogue {
+  bias?: TensorRef;
+  residual?: TensorRef;
+}
+
+const f32 = (binding: BufferBinding): TensorRef => ({ binding, dtype: 'f32' });
+
 /**
- * y (N, out) = x (N, in) · Wᵀ + s·(x·Aᵀ)·Bᵀ. `u` (N, r) f32 receives x·Aᵀ for the backward when there is an
- * adapter. Set `accumulate` to add into y (a residual connection) instead of overwriting it. y = null records
- * only u (activation recomputation, when the backward needs u but not y).
+ * y (N, out) = x (N, in) · Wᵀ + s·u·Bᵀ (+ bias) (+ residual), with u (N, r) f32 = dropout(x)·Aᵀ written first when
+ * there is an adapter (the backward reads it). y = null records only u (activation recomputation, when the
+ * backward needs u but not y).
  */
 export function linearForward(
   rec: CommandRecorder,
@@ -81,42 +101,25 @@ export function linearForward(
   layer: Linear,
   tokens: number,
   ctx: LinearContext,
-  accumulate = false,
+  epilogue: LinearEpilogue = {},
 ): void {
   const { inFeatures: K, outFeatures: N, lora } = layer;
-  if (y) {
-    matmul(
-      rec,
-      y,
-      x,
-      layer.w,
-      { M: tokens, N, K },
-      { transB: layer.layout === 'out-in', beta: accumulate ? 1 : 0 },
-    );
+  if (lora) {
+    if (!u) throw new Error('linearForward: a layer with an adapter needs a u buffer');
+    const maskA = dropoutOf(lora, ctx, K);
+    matmul(rec, f32(u), x, f32(lora.a), { M: tokens, N: lora.r, K }, { transB: true, maskA });
   }
-  if (!lora) return;
-  if (!u) throw new Error('linearForward: a layer with an adapter needs a u buffer');
-  const uRef: TensorRef = { binding: u, dtype: 'f32' };
-  const dropout = dropoutOf(lora, ctx);
-  let input = x;
-  if (dropout) {
-    input = { binding: ctx.xDrop!, dtype: x.dtype };
-    dropoutForward(rec, input, x, tokens * K, dropout);
-  }
-  matmul(rec, uRef, input, { binding: lora.a, dtype: 'f32' }, { M: tokens, N: lora.r, K }, { transB: true });
   if (!y) return;
-  matmul(
-    rec,
-    y,
-    uRef,
-    { binding: lora.b, dtype: 'f32' },
-    { M: tokens, N, K: lora.r },
-    {
-      transB: true,
-      alpha: lora.scaling,
-      beta: 1,
-    },
-  );
+  const options: MatmulOptions = { transB: layer.layout === 'out-in', ...epilogue };
+  if (lora) {
+    options.extend = {
+      a: { binding: u!, rowStride: lora.r, colStride: 1 },
+      b: { binding: lora.b, rowStride: 1, colStride: lora.r }, // B2(j, n) = B[n, j]
+      K: lora.r,
+      scale: lora.scaling,
+    };
+  }
+  matmul(rec, y, x, layer.w, { M: tokens, N, K }, options);
 }
 
 export interface LinearBackwardScratch {
@@ -143,69 +146,63 @@ export function linearBackward(
   accumulateDx = false,
 ): void {
   const { inFeatures, outFeatures, lora } = layer;
-  if (dx) {
+  const base: MatmulOptions = { transB: layer.layout === 'in-out', beta: accumulateDx ? 1 : 0 };
+  const dxDims = { M: tokens, N: inFeatures, K: outFeatures };
+  if (!lora) {
     // dx (N, in) = dy (N, out) · W, with W (out, in); Conv1D stores Wᵀ.
-    matmul(
-      rec,
-      dx,
-      dy,
-      layer.w,
-      { M: tokens, N: inFeatures, K: outFeatures },
-      {
-        transB: layer.layout === 'in-out',
-        beta: accumulateDx ? 1 : 0,
-      },
-    );
+    if (dx) matmul(rec, dx, dy, layer.w, dxDims, base);
+    return;
   }
-  if (!lora) return;
   if (!u) throw new Error('linearBackward: a layer with an adapter needs the u saved by the forward');
   const s = lora.scaling;
-  const v: TensorRef = { binding: scratch.v, dtype: 'f32' };
+  const { r } = lora;
+  const v = f32(scratch.v);
   const splitK = (M: number, N: number) => ({
     splits: chooseSplits({ M, N, K: tokens }),
     workspace: scratch.workspace,
   });
   // v (N, r) = dy (N, out) · B (out, r)
-  matmul(rec, v, dy, { binding: lora.b, dtype: 'f32' }, { M: tokens, N: lora.r, K: outFeatures });
+  matmul(rec, v, dy, f32(lora.b), { M: tokens, N: r, K: outFeatures });
   // dB (out, r) += s · dyᵀ (out, N) · u (N, r)
   matmul(
     rec,
-    { binding: lora.dB, dtype: 'f32' },
+    f32(lora.dB),
     dy,
-    { binding: u, dtype: 'f32' },
-    { M: outFeatures, N: lora.r, K: tokens },
+    f32(u),
+    { M: outFeatures, N: r, K: tokens },
     {
       transA: true,
       alpha: s,
       beta: 1,
-      ...splitK(outFeatures, lora.r),
+      ...splitK(outFeatures, r),
     },
   );
-  const dropout = dropoutOf(lora, ctx);
-  const xDrop: TensorRef | null = dropout ? { binding: ctx.xDrop!, dtype: x.dtype } : null;
-  if (dropout) dropoutForward(rec, xDrop!, x, tokens * inFeatures, dropout); // the forward's mask, again
-  // dA (r, in) += s · vᵀ (r, N) · xd (N, in)
+  // dA (r, in) += s · vᵀ (r, N) · dropout(x) (N, in)
+  const mask = dropoutOf(lora, ctx, inFeatures);
   matmul(
     rec,
-    { binding: lora.dA, dtype: 'f32' },
+    f32(lora.dA),
     v,
-    xDrop ?? x,
-    { M: lora.r, N: inFeatures, K: tokens },
+    x,
+    { M: r, N: inFeatures, K: tokens },
     {
       transA: true,
       alpha: s,
       beta: 1,
-      ...splitK(lora.r, inFeatures),
+      maskB: mask,
+      ...splitK(r, inFeatures),
     },
   );
   if (!dx) return;
-  const a: TensorRef = { binding: lora.a, dtype: 'f32' };
-  if (dropout) {
-    // dxd (N, in) = s · v · A into the scratch, then dx += mask ∘ dxd / (1 − p).
-    matmul(rec, xDrop!, v, a, { M: tokens, N: inFeatures, K: lora.r }, { alpha: s });
-    dropoutBackward(rec, dx, xDrop!, tokens * inFeatures, { ...dropout, accumulate: true });
-  } else {
-    // dx (N, in) += s · v (N, r) · A (r, in)
-    matmul(rec, dx, v, a, { M: tokens, N: inFeatures, K: lora.r }, { alpha: s, beta: 1 });
-  }
+  // dx (N, in) (+)= dy · W + mask ∘ (s · v (N, r) · A (r, in)) / (1 − p)
+  matmul(rec, dx, dy, layer.w, dxDims, {
+    ...base,
+    extend: {
+      a: { binding: scratch.v, rowStride: r, colStride: 1 },
+      b: { binding: lora.a, rowStride: inFeatures, colStride: 1 },
+      K: r,
+      scale: s,
+      mask,
+    },
+  });
 }

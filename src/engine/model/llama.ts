@@ -9,11 +9,10 @@
 
 import type { CommandRecorder, Gpu, ScalarType } from '../gpu/index.ts';
 import { swigluBackward, swigluForward } from '../kernels/activations.ts';
-import { biasAdd } from '../kernels/bias.ts';
 import { embeddingForward } from '../kernels/embedding.ts';
 import { rmsnormBackward, rmsnormForward } from '../kernels/rmsnorm.ts';
 import { ropeBackward, ropeForward } from '../kernels/rope.ts';
-import { actBytes, type KvCacheSlot } from './kv-cache.ts';
+import type { KvCacheSlot } from './kv-cache.ts';
 import { linearForward, type LinearContext, type LoraAdapter } from './linear.ts';
 import {
   llamaShape,
@@ -117,36 +116,35 @@ export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuff
     const w = this.weights.layers[l];
     const a = (buffer: GPUBuffer) => this.ref(buffer);
     const rope = { theta: dims.ropeTheta, positionOffset: cache?.offset ?? 0 };
-    const residualBytes = actBytes(this.dtype, N * C);
 
     rmsnormForward(rec, a(s.xn1), s.rstd1, a(s.x), a(w.inputNorm), { N, C }, dims.rmsNormEps);
-    linearForward(rec, a(s.q), s.u.q_proj ?? null, a(s.xn1), this.linear(l, 'q_proj'), N, ctx);
-    linearForward(rec, a(s.k), s.u.k_proj ?? null, a(s.xn1), this.linear(l, 'k_proj'), N, ctx);
-    linearForward(rec, a(s.v), s.u.v_proj ?? null, a(s.xn1), this.linear(l, 'v_proj'), N, ctx);
-    if (w.qkvBias) {
-      biasAdd(rec, a(s.q), a(w.qkvBias.q), { N, C: H * D });
-      biasAdd(rec, a(s.k), a(w.qkvBias.k), { N, C: Hkv * D });
-      biasAdd(rec, a(s.v), a(w.qkvBias.v), { N, C: Hkv * D });
-    }
+    const qkvBias = w.qkvBias;
+    linearForward(rec, a(s.q), s.u.q_proj ?? null, a(s.xn1), this.linear(l, 'q_proj'), N, ctx, {
+      bias: qkvBias && a(qkvBias.q),
+    });
+    linearForward(rec, a(s.k), s.u.k_proj ?? null, a(s.xn1), this.linear(l, 'k_proj'), N, ctx, {
+      bias: qkvBias && a(qkvBias.k),
+    });
+    linearForward(rec, a(s.v), s.u.v_proj ?? null, a(s.xn1), this.linear(l, 'v_proj'), N, ctx, {
+      bias: qkvBias && a(qkvBias.v),
+    });
     ropeForward(rec, a(s.q), a(s.q), { B, T, H, D }, rope);
     ropeForward(rec, a(s.k), a(s.k), { B, T, H: Hkv, D }, rope);
     this.attention(rec, s, B, T, cache);
-    // x2 = x + att·Woᵀ: copy the residual, then let the projection accumulate into it.
-    rec.copy(s.x, 0, s.x2, 0, residualBytes);
-    linearForward(rec, a(s.x2), s.u.o_proj ?? null, a(s.att), this.linear(l, 'o_proj'), N, ctx, true);
-    if (w.oBias) biasAdd(rec, a(s.x2), a(w.oBias), { N, C });
+    // x2 = x + att·Woᵀ (+ b): the residual joins in the projection's epilogue.
+    linearForward(rec, a(s.x2), s.u.o_proj ?? null, a(s.att), this.linear(l, 'o_proj'), N, ctx, {
+      bias: w.oBias && a(w.oBias),
+      residual: a(s.x),
+    });
 
     rmsnormForward(rec, a(s.xn2), s.rstd2, a(s.x2), a(w.postAttentionNorm), { N, C }, dims.rmsNormEps);
     linearForward(rec, a(s.gate), s.u.gate_proj ?? null, a(s.xn2), this.linear(l, 'gate_proj'), N, ctx);
     linearForward(rec, a(s.up), s.u.up_proj ?? null, a(s.xn2), this.linear(l, 'up_proj'), N, ctx);
     swigluForward(rec, a(s.h), a(s.gate), a(s.up), N * F);
-    if (!next) {
-      // The backward needs down_proj's u = dropout(h)·Aᵀ, not x'.
-      linearForward(rec, null, s.u.down_proj ?? null, a(s.h), this.linear(l, 'down_proj'), N, ctx);
-      return;
-    }
-    rec.copy(s.x2, 0, next, 0, residualBytes);
-    linearForward(rec, a(next), s.u.down_proj ?? null, a(s.h), this.linear(l, 'down_proj'), N, ctx, true);
+    // x' = x2 + h·Wdᵀ; next = null (recompute): the backward needs down_proj's u = dropout(h)·Aᵀ, not x'.
+    linearForward(rec, next && a(next), s.u.down_proj ?? null, a(s.h), this.linear(l, 'down_proj'), N, ctx, {
+      residual: a(s.x2),
+    });
   }
 
   blockBackward(rec: CommandRecorder, l: number, acts: LlamaActivations, ctx: LinearContext): void {

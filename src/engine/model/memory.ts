@@ -147,7 +147,6 @@ export function estimateMemory(spec: ModelSpec, opts: MemoryOptions): MemoryEsti
     seq: T,
     dtype: precision,
     rank: (name) => (opts.lora && adaptedLayers(name) > 0 ? opts.lora.rank : 0),
-    dropout: (opts.lora?.dropout ?? 0) > 0,
     limits: opts.limits ?? DEFAULT_BINDING_LIMITS,
   });
   const recompute = opts.recompute ?? false;

@@ -24,7 +24,7 @@ import {
   type TrainingTable,
 } from './family.ts';
 import { writeKvCache, type KvCacheSlot } from './kv-cache.ts';
-import { linearBackward, type Linear, type LinearContext, type LoraAdapter } from './linear.ts';
+import { EVAL_CONTEXT, linearBackward, type Linear, type LinearContext, type LoraAdapter } from './linear.ts';
 
 /** What attention reads and writes in a block: q (N, H·D), k, v (N, Hkv·D), att (N, H·D), lse (B, H, T). */
 interface AttentionBuffers {
@@ -53,8 +53,11 @@ export type FamilyActivations<
     readonly layers: TrainingBlock<Block>[];
     readonly norm: Norm; // final norm statistics
     readonly grads: Grads; // backward scratch, shared by all layers
-    readonly xDrop: GPUBuffer | null; // (N, in_max) LoRA dropout scratch, when any adapter has dropout
-    linearContext(dropoutStep: number, evaluating?: boolean): LinearContext;
+    /**
+     * The linears' context for one micro-batch: writes the LoRA dropout base (dropoutStep − offset) into `rng`
+     * and keys the masks by base + offset. Micro-batches recorded into one submit must share the base.
+     */
+    linearContext(dropoutStep: number, evaluating?: boolean, offset?: number): LinearContext;
   };
 
 export abstract class TransformerModel<
@@ -176,7 +179,6 @@ export abstract class TransformerModel<
       seq,
       dtype: this.dtype,
       rank: (name) => Math.max(0, ...layers.map((l) => this.adapter(l, name)?.r ?? 0)),
-      dropout: [...this.adapters.values()].some((a) => (a.dropout?.p ?? 0) > 0),
       limits: this.gpu.limits,
     });
   }
@@ -211,24 +213,33 @@ export abstract class TransformerModel<
       x: alloc(`l${l}.x`, entryBytes(table.input, dtype)),
       ...(shared ?? internals(`l${l}.`, l)),
     })) as TrainingBlock<Block>[]; // the table's keys are Block's fields (EntryTable<BlockInternals<Block>>)
-    const xDrop = table.xDrop ? alloc('lora.xdrop', entryBytes(table.xDrop, dtype)) : null;
+    const step = allocateTable(table.step, '', dtype, alloc);
+    const queue = this.gpu.device.queue;
     return {
-      ...allocateTable(table.step, '', dtype, alloc),
+      ...step,
       norm: allocateTable(table.norm, 'norm.', dtype, alloc) as Norm,
       grads: allocateTable(table.grads, 'd.', dtype, alloc) as Grads,
       layers,
-      xDrop,
       recompute,
       batch,
       seq,
       arena,
-      linearContext: (dropoutStep, evaluating = false) => ({ dropoutStep, xDrop, eval: evaluating }),
+      linearContext: (dropoutStep, evaluating = false, offset = 0) => {
+        if (evaluating) return EVAL_CONTEXT;
+        if (!Number.isInteger(dropoutStep - offset) || dropoutStep < offset) {
+          throw new RangeError(
+            `dropout step ${dropoutStep} and offset ${offset}: the base must be a whole number ≥ 0`,
+          );
+        }
+        queue.writeBuffer(step.rng, 0, Uint32Array.of(dropoutStep - offset));
+        return { rng: step.rng, stepOffset: offset };
+      },
     };
   }
 
   /** Records the forward pass and the loss over `acts.targets`. Token ids and targets must be uploaded. */
   forward(rec: CommandRecorder, acts: FamilyActivations<L, Block, Norm, Grads>, loss: LossOptions): void {
-    const ctx = acts.linearContext(loss.dropoutStep ?? 0, loss.eval);
+    const ctx = acts.linearContext(loss.dropoutStep ?? 0, loss.eval, loss.dropoutOffset);
     const { batch: B, seq: T } = acts;
     const N = B * T;
     const L = this.shape.layers;
@@ -259,7 +270,7 @@ export abstract class TransformerModel<
     acts: FamilyActivations<L, Block, Norm, Grads>,
     loss: BackwardOptions,
   ): void {
-    const ctx = acts.linearContext(loss.dropoutStep ?? 0);
+    const ctx = acts.linearContext(loss.dropoutStep ?? 0, false, loss.dropoutOffset);
     const { batch: B, seq: T } = acts;
     const N = B * T;
     const L = this.shape.layers;

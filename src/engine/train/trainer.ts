@@ -262,8 +262,9 @@ export class Trainer {
       rec.copy(this.#tokensAll, 4 * N * i, this.acts.tokens, 0, 4 * N);
       rec.copy(this.#targetsAll, 4 * N * i, this.acts.targets, 0, 4 * N);
       const dropoutStep = this.#step * o.accum + i;
-      this.model.forward(rec, this.acts, { invNormaliser, accumulate: i > 0, dropoutStep });
-      this.model.backward(rec, this.acts, { invNormaliser, lossScale, dropoutStep });
+      const dropout = { dropoutStep, dropoutOffset: i };
+      this.model.forward(rec, this.acts, { invNormaliser, accumulate: i > 0, ...dropout });
+      this.model.backward(rec, this.acts, { invNormaliser, lossScale, ...dropout });
     });
     const n = this.layout.totalElements;
     gradNorm(rec, this.#control, this.#grads, n, this.#partials, {
