@@ -55,6 +55,7 @@ export function bestConfig(ctx: ResolvedContext): Record<string, Json> {
       pruner: study.prunerSpec as Json,
       seed: study.seed,
       space: study.space.spec as unknown as Json,
+      ...(ctx.plan ? { plan: ctx.plan as unknown as Json } : {}),
     },
     notes: hfNotes(config, ctx.dataset.format),
   };
