@@ -52,7 +52,8 @@ import {
 } from './args.ts';
 import { openModelDir, readDataset } from './common.ts';
 import { PLAN_FLAGS, planFile, storedPlan, TUNE_DEFAULTS, tunePlan } from './tune-plan.ts';
-import { cliGpu } from './gpu.ts';
+import { version as tunelabVersion } from '../../package.json';
+import { cliGpu, settleGpuEnv } from './gpu.ts';
 
 export const TUNE_USAGE = `tunelab tune --model DIR --data FILE [--val FILE | --val-ratio 0.1] --out DIR [options]
 tunelab tune --resume DIR [--trials N] [--workers K]
@@ -228,9 +229,7 @@ async function startSlots(
     gpu.destroy();
     size = pick.size;
     process.stderr.write(`workers: ${size} (${pick.why})\n`);
-  } else if (!process.env.VK_ICD_FILENAMES && !process.env.TUNELAB_NO_SETUP) {
-    (await cliGpu(precision)).destroy(); // sets up the software driver's environment for the threads
-  }
+  } else settleGpuEnv(); // before the threads start: they create their own Dawn instances
   if (flags['in-process'] === true) {
     const s = new InProcessSlots({ gpu: nodeGpu, openDir: nodeDirectoryFiles }, size, init);
     return { slots: s, size, infos: await s.start() };
@@ -324,7 +323,7 @@ async function writeExports(setup: TuneSetup, study: Study, result: OptimizeResu
       format: data.format,
       examples: data.examples.length,
     },
-    tunelabVersion: await version(),
+    tunelabVersion,
     ...(metrics
       ? {
           metrics: {
@@ -359,13 +358,6 @@ async function writeFiles(out: string, files: ExportFile[]): Promise<string[]> {
     written.push(f.path);
   }
   return written;
-}
-
-async function version(): Promise<string> {
-  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
 }
 
 const fmtParams = (p: Record<string, unknown>) =>
