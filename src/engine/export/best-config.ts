@@ -3,7 +3,7 @@ import { isActive } from '../search/space.ts';
 import { TRIAL_FIELDS } from '../train/config.ts';
 import type { ResolvedContext } from './context.ts';
 import { samplerName } from './context.ts';
-import type { Json } from './hf.ts';
+import type { Json } from '../json.ts';
 import { hfNotes, targetModules } from './hf.ts';
 
 export const BEST_CONFIG_FORMAT = 'tunelab.best-config/1';

@@ -5,7 +5,7 @@ import { LOG_VERSION, parseEvent } from './events.ts';
 import type { AskEvent, PbtEvent, ReportEvent, StudyEvent, StudyStartEvent, TellEvent } from './events.ts';
 import { createPruner } from './pruners/index.ts';
 import type { PrunerSpec } from './pruners/index.ts';
-import { Rng } from './rng.ts';
+import { Rng } from '../rng.ts';
 import { createSampler } from './samplers/index.ts';
 import type { SamplerSpec } from './samplers/index.ts';
 import { containsParams, createSpace, resolveParams } from './space.ts';

@@ -1,6 +1,6 @@
 // Test page (served by the e2e Vite server): a tiny checkpoint built here, a 2-trial study on a pool of two
 // dedicated Workers, each with its own GPUDevice. The outcome lands in `window.poolResult`.
-import { memoryFiles } from '../../../src/engine/model/byte-source.ts';
+import { memoryFiles } from '../../../src/engine/checkpoint/byte-source.ts';
 import { openModel } from '../../../src/engine/model/open.ts';
 import { createStudy } from '../../../src/engine/search/index.ts';
 import { dataTokenizer, padIdOf, parseDataset, splitExamples } from '../../../src/engine/train/data.ts';
