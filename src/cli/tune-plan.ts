@@ -83,22 +83,18 @@ function budgetFlags(flags: FlagValues, stored: StudyPlanSpec): Partial<StudyPla
   return { trials, timeoutSeconds: timeout ?? stored.timeoutSeconds };
 }
 
-/** The plan in the first line of a study log (a resumed study, or one the page exported). */
-export function planOfLog(text: string, what: string): StudyPlanSpec {
-  const { study } = loadStudy(text);
-  const plan = study.plan as unknown as StudyPlanSpec | null;
-  if (!plan || plan.format !== PLAN_FORMAT)
-    throw new UsageError(
-      `${what}: the study log holds no ${PLAN_FORMAT} plan (written by an older tunelab?)`,
-    );
-  return plan;
+/** The plan in the first line of a study log; null for a log written before plans were logged. */
+export function planOfLog(text: string): StudyPlanSpec | null {
+  const plan = loadStudy(text).study.plan as unknown as StudyPlanSpec | null;
+  return plan?.format === PLAN_FORMAT ? plan : null;
 }
 
-export async function storedPlan(out: string): Promise<StudyPlanSpec> {
+/** The plan of the study in --out being resumed; null for an older log (its tune.json flags rebuild it). */
+export async function storedPlan(out: string): Promise<StudyPlanSpec | null> {
   const text = await readFile(join(out, 'study.jsonl'), 'utf8').catch(() => {
     throw new UsageError(`--resume: no study.jsonl in '${out}'`);
   });
-  return planOfLog(text, '--resume');
+  return planOfLog(text);
 }
 
 /** --plan FILE: a study log or a plan JSON; it is the whole recipe, so recipe flags are refused with it. */
@@ -111,11 +107,22 @@ export async function planFile(flags: FlagValues): Promise<StudyPlanSpec | null>
   const text = await readFile(file, 'utf8').catch((e: Error) => {
     throw new UsageError(`--plan: cannot read ${file}: ${e.message}`);
   });
-  const first = text.trimStart();
-  if (first.startsWith('{"type"')) return planOfLog(text, '--plan');
-  const spec = JSON.parse(text) as StudyPlanSpec;
-  if (spec.format !== PLAN_FORMAT) throw new UsageError(`--plan: ${file} is neither a study log nor a plan`);
-  return spec;
+  let parsed: unknown = null;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // JSON lines: a study log.
+  }
+  if ((parsed as Partial<StudyPlanSpec> | null)?.format === PLAN_FORMAT) return parsed as StudyPlanSpec;
+  let plan: StudyPlanSpec | null;
+  try {
+    plan = planOfLog(text);
+  } catch (e) {
+    throw new UsageError(`--plan: ${file} is neither a plan nor a study log (${(e as Error).message})`);
+  }
+  if (!plan)
+    throw new UsageError(`--plan: the study log ${file} holds no plan (written by an older tunelab)`);
+  return plan;
 }
 
 /** The recipe the flags give: space (file or preset, less what a flag fixes), fixed values, search, budget. */

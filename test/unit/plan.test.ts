@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFlags, TRAIN_FLAGS, type FlagValues } from '../../src/cli/args.ts';
-import { PLAN_FLAGS, planOfLog, tunePlan } from '../../src/cli/tune-plan.ts';
+import { PLAN_FLAGS, planFile, planOfLog, tunePlan } from '../../src/cli/tune-plan.ts';
 import { exportBundle } from '../../src/engine/export/bundle.ts';
 import { planExportContext } from '../../src/engine/export/context.ts';
 import { createStudy, type Params } from '../../src/engine/search/index.ts';
@@ -150,7 +150,7 @@ describe('the CLI and the page make the same plan from one description', () => {
     const page = studyPlan(formSettings('asha', 'random', 'val_loss'), 'llama');
     // Page → log → CLI (--plan study.jsonl or --resume read the log's first line).
     const pageStudy = createStudy(page.studyOptions());
-    const fromLog = planOfLog(pageStudy.log(), '--plan');
+    const fromLog = planOfLog(pageStudy.log())!;
     const flags = parseFlags([], { ...TRAIN_FLAGS, ...PLAN_FLAGS });
     const rerun = await tunePlan(flags, 'llama', { trainExamples: 40, valRatio: null }, fromLog);
     expect(rerun.toJSON()).toEqual(cli.toJSON());
@@ -179,6 +179,25 @@ describe('the CLI and the page make the same plan from one description', () => {
     expect(files(page, pageStudy)).toEqual(files(cli, cliStudy));
     const best = JSON.parse(files(cli, cliStudy)[0].contents as string) as { study: { plan: unknown } };
     expect(best.study.plan).toEqual(cli.toJSON());
+  });
+});
+
+describe('--plan FILE', () => {
+  it('reads a plan JSON or a study log, and refuses a log without a plan and recipe flags beside it', async () => {
+    const plan = studyPlan(formSettings('median', 'tpe', 'val_loss'), 'llama');
+    const json = join(dir, 'plan.json');
+    await writeFile(json, JSON.stringify(plan.toJSON(), null, 2));
+    const log = join(dir, 'study.jsonl');
+    await writeFile(log, createStudy(plan.studyOptions()).log());
+    const old = join(dir, 'old.jsonl');
+    await writeFile(old, createStudy({ space: plan.spec.space }).log());
+    const flags = (line: string) => parseFlags(line.split(' '), { ...TRAIN_FLAGS, ...PLAN_FLAGS });
+    expect(await planFile(flags(`--plan ${json}`))).toEqual(plan.toJSON());
+    expect(await planFile(flags(`--plan ${log}`))).toEqual(plan.toJSON());
+    await expect(planFile(flags(`--plan ${old}`))).rejects.toThrow(/holds no plan/);
+    await expect(planFile(flags(`--plan ${log} --sampler gp --r 4`))).rejects.toThrow(
+      '--plan gives the whole recipe: drop --r, --sampler',
+    );
   });
 });
 
