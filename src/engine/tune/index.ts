@@ -4,7 +4,7 @@ export type { BestTrial, OptimizeOptions, OptimizeResult, TrialResult, TuneListe
 export { InProcessSlots } from './in-process.ts';
 export { checkObjective, metricsOfValue, objectiveValue, OBJECTIVES } from './objective.ts';
 export type { Objective } from './objective.ts';
-export { checkSpaceNames, PBT_FIXED_FIELDS, pbtConflicts, trialTrainerOptions } from './params.ts';
+export { checkSpaceNames, PBT_FIXED_FIELDS, pbtConflicts } from './params.ts';
 export type * from './protocol.ts';
 export { createTrialRunner } from './runner.ts';
 export type { RunnerHost, TrialRunner } from './runner.ts';
