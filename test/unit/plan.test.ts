@@ -113,6 +113,8 @@ describe('the CLI and the page make the same plan from one description', () => {
     const cli = await cliPlan(pruner, sampler, objective);
     const page = studyPlan(formSettings(pruner, sampler, objective), 'llama');
     expect(page.toJSON()).toEqual(cli.toJSON());
+    // The samplers draw in the space's order: it is part of the plan.
+    expect(Object.keys(page.spec.space)).toEqual(Object.keys(cli.spec.space));
     // About four evaluations in 10 steps: every ceil(10 / 4) = 3 (the pruning rung and PBT's interval).
     expect([cli.evalEvery, page.evalEvery]).toEqual([3, 3]);
     expect(cli.prunerSpec()).toEqual(prunerSpec);
@@ -287,7 +289,9 @@ describe('presets', () => {
         { ...TRAIN_FLAGS, ...PLAN_FLAGS },
       );
       const cli = await tunePlan(flags, 'llama', { trainExamples: 20, valRatio: 0.1 }, null);
-      expect(studyPlan(s, 'llama').toJSON()).toEqual(cli.toJSON());
+      const page = studyPlan(s, 'llama');
+      expect(page.toJSON()).toEqual(cli.toJSON());
+      expect(Object.keys(page.spec.space)).toEqual(Object.keys(cli.spec.space));
     },
   );
 });

@@ -218,19 +218,14 @@ export class StudyPlan {
 }
 
 /**
- * The space as one spelling: parameters in the order of the config table, `log: false` left out, target
- * choices spelled for the family ('attention' → 'q_proj,v_proj'), so a form and a file describing the same
- * search give the same space (and the same draws).
+ * The space as one spelling: `log: false` left out, target choices spelled for the family ('attention' →
+ * 'q_proj,v_proj'), so a form and a file describing the same search give the same space. The order of the
+ * parameters is kept: the samplers draw in it, so it is part of the description.
  */
 function canonicalSpace(space: SpaceSpec, family: ModelFamily): SpaceSpec {
-  const rank = (name: string) => {
-    const i = TRIAL_FIELDS.indexOf(fieldOfParam(name)!);
-    return i < 0 ? TRIAL_FIELDS.length : i;
-  };
-  const names = Object.keys(space).sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   const out: SpaceSpec = {};
-  for (const name of names) {
-    const dist = { ...space[name] };
+  for (const [name, spec] of Object.entries(space)) {
+    const dist = { ...spec };
     if ((dist.type === 'float' || dist.type === 'int') && dist.log === false) delete dist.log;
     if (dist.type === 'categorical' && fieldOfParam(name) === 'targets') {
       dist.choices = dist.choices.map((choice) => {
