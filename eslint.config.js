@@ -5,7 +5,7 @@ import globals from 'globals';
 
 export default ts.config(
   // .carry/: bench/device/pack.mjs's bundles for the GPU machine (generated, ignored by git).
-  { ignores: ['dist/', 'node_modules/', '.cache/', 'test-results/', '.carry/'] },
+  { ignores: ['dist/', 'dist-cli/', 'node_modules/', '.cache/', 'test-results/', '.carry/'] },
   js.configs.recommended,
   ...ts.configs.recommended,
   ...svelte.configs.recommended,

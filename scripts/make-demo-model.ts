@@ -26,10 +26,10 @@ import { cliGpu } from '../src/cli/gpu.ts';
 import type { Gpu } from '../src/engine/gpu/index.ts';
 import { loraScaling, type LoraConfig } from '../src/engine/lora/config.ts';
 import { segmentView } from '../src/engine/lora/init.ts';
-import { memoryFiles } from '../src/engine/model/byte-source.ts';
+import { memoryFiles } from '../src/engine/checkpoint/byte-source.ts';
 import { loadModel } from '../src/engine/model/load.ts';
 import { openModel, type OpenedModel } from '../src/engine/model/open.ts';
-import { writeSafetensors, type WriteTensor } from '../src/engine/model/safetensors.ts';
+import { writeSafetensors, type WriteTensor } from '../src/engine/checkpoint/safetensors.ts';
 import { TextGenerator } from '../src/engine/model/text-generator.ts';
 import {
   dataTokenizer,

@@ -1,40 +1,28 @@
 // Flag parsing shared by the commands: every training hyperparameter is a flag named as in the README, and
 // every bad value is refused with the flag's name and what was expected.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ALL_LINEAR, parseTargets } from '../engine/lora/config.ts';
-import type { TrainerOptions } from '../engine/train/trainer.ts';
+import type { ModelFamily } from '../engine/model/config.ts';
+import {
+  TRIAL_FIELD_SPECS,
+  TRIAL_FIELDS,
+  TrialConfigError,
+  trialConfigFromParams,
+  type TrialConfig,
+  type TrialField,
+} from '../engine/train/config.ts';
 
 export class UsageError extends Error {}
 
-/** The `train` hyperparameter flags (also accepted by `tune`, where they fix a value for every trial). */
-export const TRAIN_FLAGS = {
-  targets: { type: 'string' },
-  r: { type: 'string' },
-  alpha: { type: 'string' },
-  dropout: { type: 'string' },
-  rslora: { type: 'boolean' },
-  optimizer: { type: 'string' },
-  lr: { type: 'string' },
-  momentum: { type: 'string' },
-  nesterov: { type: 'boolean' },
-  beta1: { type: 'string' },
-  beta2: { type: 'string' },
-  eps: { type: 'string' },
-  'weight-decay': { type: 'string' },
-  schedule: { type: 'string' },
-  warmup: { type: 'string' },
-  'warmup-ratio': { type: 'string' },
-  llrd: { type: 'string' },
-  batch: { type: 'string' },
-  accum: { type: 'string' },
-  seq: { type: 'string' },
-  steps: { type: 'string' },
-  epochs: { type: 'string' },
-  'max-grad-norm': { type: 'string' },
-  precision: { type: 'string' },
-  seed: { type: 'string' },
-  'eval-every': { type: 'string' },
-} as const;
+/** The hyperparameter flags, one per row of the config table (`tune` takes them to fix a value for every trial). */
+export const TRAIN_FLAGS: Record<string, { type: 'string' | 'boolean' }> = Object.fromEntries(
+  TRIAL_FIELDS.map((f) => {
+    const spec = TRIAL_FIELD_SPECS[f];
+    return [spec.flag, { type: spec.check.kind === 'boolean' ? 'boolean' : 'string' }];
+  }),
+);
+
+/** The flag that sets `field`, as errors name it: '--weight-decay'. */
+export const flagOf = (field: TrialField): string => `--${TRIAL_FIELD_SPECS[field].flag}`;
 
 export type FlagValues = Record<string, string | boolean | undefined>;
 
@@ -71,70 +59,42 @@ export function numberFlag(
   return value;
 }
 
-function choice<T extends string>(values: FlagValues, name: string, choices: readonly T[], fallback: T): T {
-  const raw = values[name];
-  if (raw === undefined) return fallback;
-  if (!choices.includes(raw as T))
-    throw new UsageError(`--${name}: expected one of ${choices.join(', ')}, got '${String(raw)}'`);
-  return raw as T;
+/** --precision, checked by the config table (eval and generate take it without the other flags). */
+export function precisionFlag(values: FlagValues): TrialConfig['precision'] {
+  const given = values.precision === undefined ? {} : { precision: values.precision };
+  return trialConfigFromFlags(given, { family: 'llama', maxPositions: 2 }).precision;
 }
 
-export function precisionFlag(values: FlagValues): 'auto' | 'f16' | 'f32' {
-  return choice(values, 'precision', ['auto', 'f16', 'f32'] as const, 'auto');
+/** The hyperparameters the flags give, by field (raw: the config table checks them). */
+export function flaggedFields(values: FlagValues): Partial<Record<TrialField, unknown>> {
+  const out: Partial<Record<TrialField, unknown>> = {};
+  for (const f of TRIAL_FIELDS) {
+    const value = values[TRIAL_FIELD_SPECS[f].flag];
+    if (value !== undefined) out[f] = value;
+  }
+  return out;
 }
 
-/** Trainer options from the train flags, with HF/PEFT defaults for what they leave out. */
-export function trainerOptionsFromFlags(
+/**
+ * The training configuration the flags give: the config table's defaults (seq no longer than the model's
+ * positions), then `defaults` (a command's own), then every flag given. Errors name the flag.
+ */
+export function trialConfigFromFlags(
   values: FlagValues,
-  model: { family: string; maxPositions: number },
-): TrainerOptions {
-  const family = model.family;
-  const req = <T>(v: T | undefined): T => v as T;
-  const targetsRaw = values.targets;
-  const targets =
-    typeof targetsRaw === 'string'
-      ? parseTargets(targetsRaw)
-      : family === 'gpt2'
-        ? ['c_attn']
-        : ['q_proj', 'v_proj'];
-  const r = req(numberFlag(values, 'r', 8, { min: 1, integer: true }));
-  const warmup = numberFlag(values, 'warmup', undefined, { min: 0, integer: true });
-  const warmupRatio = numberFlag(values, 'warmup-ratio', undefined, { min: 0, max: 1 });
-  if (warmup !== undefined && warmupRatio !== undefined)
-    throw new UsageError('give --warmup or --warmup-ratio, not both');
-  const steps = numberFlag(values, 'steps', undefined, { min: 0, integer: true });
-  const epochs = numberFlag(values, 'epochs', undefined, { above: 0 });
-  if (steps !== undefined && epochs !== undefined) throw new UsageError('give --steps or --epochs, not both');
-  const optimizer = choice(values, 'optimizer', ['adamw', 'sgd'] as const, 'adamw');
-  return {
-    lora: {
-      r,
-      alpha: req(numberFlag(values, 'alpha', 2 * r, { above: 0 })),
-      dropout: req(numberFlag(values, 'dropout', 0, { min: 0, max: 0.99 })),
-      targets: targets === ALL_LINEAR ? ALL_LINEAR : targets,
-      rslora: values.rslora === true,
-    },
-    optimizer,
-    lr: req(numberFlag(values, 'lr', 2e-4, { above: 0 })),
-    momentum: numberFlag(values, 'momentum', 0, { min: 0, max: 0.999999 }),
-    nesterov: values.nesterov === true,
-    beta1: numberFlag(values, 'beta1', 0.9, { min: 0, max: 0.999999 }),
-    beta2: numberFlag(values, 'beta2', 0.999, { min: 0, max: 0.999999 }),
-    eps: numberFlag(values, 'eps', 1e-8, { above: 0 }),
-    weightDecay: numberFlag(values, 'weight-decay', 0, { min: 0 }),
-    schedule: choice(values, 'schedule', ['constant', 'linear', 'cosine'] as const, 'linear'),
-    warmupSteps: warmup,
-    warmupRatio,
-    llrd: numberFlag(values, 'llrd', 1, { above: 0, max: 1 }),
-    batch: req(numberFlag(values, 'batch', 4, { min: 1, integer: true })),
-    accum: req(numberFlag(values, 'accum', 1, { min: 1, integer: true })),
-    seq: req(numberFlag(values, 'seq', Math.min(256, model.maxPositions), { min: 2, integer: true })),
-    steps: steps ?? (epochs === undefined ? 100 : undefined),
-    epochs,
-    maxGradNorm: numberFlag(values, 'max-grad-norm', 1, { min: 0 }),
-    seed: req(numberFlag(values, 'seed', 42, { min: 0, integer: true })),
-    evalEvery: numberFlag(values, 'eval-every', 0, { min: 0, integer: true }),
-  };
+  model: { family: ModelFamily; maxPositions: number },
+  defaults: Partial<Record<TrialField, unknown>> = {},
+): TrialConfig {
+  const seq = Math.min(TRIAL_FIELD_SPECS.seq.default, model.maxPositions);
+  try {
+    return trialConfigFromParams(
+      {},
+      { seq, ...defaults, ...flaggedFields(values) },
+      { family: model.family, fixedName: flagOf },
+    );
+  } catch (error) {
+    if (error instanceof TrialConfigError) throw new UsageError(`${error.param}: ${error.reason}`);
+    throw error;
+  }
 }
 
 export function stringFlag(values: FlagValues, name: string, required: true): string;

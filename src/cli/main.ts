@@ -5,9 +5,9 @@ import { UsageError } from './args.ts';
 import { EVAL_USAGE, evalCommand } from './eval.ts';
 import { GENERATE_USAGE, generateCommand } from './generate.ts';
 import { TRAIN_USAGE, trainCommand } from './train.ts';
-import { TUNE_USAGE, tuneCommand } from './tune.ts';
+import { TUNE_USAGE, tuneCommand, type TuneHooks } from './tune.ts';
 
-type Command = { run: (argv: string[]) => Promise<number>; usage: string; summary: string };
+type Command = { run: (argv: string[], hooks: TuneHooks) => Promise<number>; usage: string; summary: string };
 
 export const COMMANDS: Record<string, Command> = {
   train: { run: trainCommand, usage: TRAIN_USAGE, summary: 'fine-tune a LoRA adapter' },
@@ -18,7 +18,7 @@ export const COMMANDS: Record<string, Command> = {
     summary: 'continue a prompt (KV cache), optionally with an adapter',
   },
   tune: {
-    run: (argv) => tuneCommand(argv),
+    run: (argv, hooks) => tuneCommand(argv, hooks),
     usage: TUNE_USAGE,
     summary: 'search hyperparameters on a pool of workers',
   },
@@ -29,7 +29,8 @@ function usage(): string {
   return `usage: tunelab <command> [options]   (tunelab <command> --help for its options)\n\n${lines.join('\n')}\n`;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** Runs `tunelab <argv>`; returns the exit code. `hooks` reach `tune` (tests watch and stop its workers). */
+export async function main(argv: string[], hooks: TuneHooks = {}): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h') {
     process.stdout.write(usage());
@@ -45,7 +46,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   try {
-    return await command.run(rest);
+    return await command.run(rest, hooks);
   } catch (error) {
     if (error instanceof UsageError) {
       process.stderr.write(`tunelab ${name}: ${error.message}\n\n${command.usage}\n`);

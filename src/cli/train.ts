@@ -2,27 +2,22 @@
 import { mkdir, open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dataTokenizer, padIdOf, splitExamples, type Example } from '../engine/train/data.ts';
+import { defaultTrialConfig, trainerOptionsOf } from '../engine/train/config.ts';
 import { Trainer } from '../engine/train/trainer.ts';
-import {
-  numberFlag,
-  parseFlags,
-  precisionFlag,
-  stringFlag,
-  TRAIN_FLAGS,
-  trainerOptionsFromFlags,
-  UsageError,
-} from './args.ts';
+import { numberFlag, parseFlags, stringFlag, TRAIN_FLAGS, trialConfigFromFlags, UsageError } from './args.ts';
 import { loadOntoGpu, openModelDir, Progress, readDataset } from './common.ts';
 import { cliGpu } from './gpu.ts';
 
+const d = defaultTrialConfig();
+
 export const TRAIN_USAGE = `tunelab train --model DIR --data FILE [--val FILE | --val-ratio X] --out DIR [options]
 
-  LoRA:        --targets q_proj,v_proj|all-linear  --r 8  --alpha 2r  --dropout 0  --rslora
-  optimizer:   --optimizer adamw|sgd  --lr 2e-4  --beta1 0.9  --beta2 0.999  --eps 1e-8  --weight-decay 0
-               --momentum 0  --nesterov  --max-grad-norm 1 (0 = off)
-  schedule:    --schedule constant|linear|cosine (linear)  --warmup N | --warmup-ratio X  --llrd X (1 = off)
-  batches:     --batch 4  --accum 1  --seq 256  --steps N (100) | --epochs E
-  run:         --precision auto|f16|f32  --seed 42  --eval-every N  --base-model NAME (for adapter_config.json)
+  LoRA:        --targets q_proj,v_proj|all-linear|attention  --r ${d.r}  --alpha 2r  --dropout ${d.dropout}  --rslora
+  optimizer:   --optimizer adamw|sgd (${d.optimizer})  --lr ${d.lr}  --beta1 ${d.beta1}  --beta2 ${d.beta2}  --eps ${d.eps}
+               --weight-decay ${d.weightDecay}  --momentum ${d.momentum}  --nesterov  --max-grad-norm ${d.maxGradNorm} (0 = off)
+  schedule:    --schedule constant|linear|cosine (${d.schedule})  --warmup N | --warmup-ratio X  --llrd X (${d.llrd} = off)
+  batches:     --batch ${d.batch}  --accum ${d.accum}  --seq ${d.seq}  --steps N (${d.steps}) | --epochs E
+  run:         --precision auto|f16|f32 (${d.precision})  --seed ${d.seed}  --eval-every N  --base-model NAME (for adapter_config.json)
   memory:      --recompute  keep only each block's input through the forward and recompute the block in the
                backward: same gradients, (layers − 1) fewer blocks of activations, about one more forward
 
@@ -49,8 +44,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (valFile && valRatio !== undefined) throw new UsageError('give --val or --val-ratio, not both');
 
   const opened = await openModelDir(dir);
-  const options = trainerOptionsFromFlags(flags, opened.spec);
-  if (flags.recompute === true) options.recompute = true;
+  const config = trialConfigFromFlags(flags, opened.spec);
+  const options = trainerOptionsOf(config, flags.recompute === true ? { recompute: true } : {});
   if (options.seq > opened.spec.maxPositions) {
     throw new UsageError(`--seq ${options.seq} exceeds the model's ${opened.spec.maxPositions} positions`);
   }
@@ -72,7 +67,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
       `(${data.stats.tokens} tokens, ${data.stats.truncated} truncated to ${options.seq + 1})\n`,
   );
 
-  const gpu = await cliGpu(precisionFlag(flags));
+  const gpu = await cliGpu(config.precision);
   try {
     const loaded = await loadOntoGpu(gpu, opened, gpu.precision);
     const padId = padIdOf(dataTokenizer(opened.tokenizer));

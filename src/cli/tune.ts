@@ -9,33 +9,26 @@ import {
   datasetFingerprint,
   EXPORT_PATHS,
   exportBundle,
-  preset,
-  PRESET_NAMES,
+  planExportContext,
   type ExportFile,
-  type PresetName,
 } from '../engine/export/index.ts';
-import type { ModelFamily } from '../engine/model/config.ts';
+import type { OpenedModel } from '../engine/model/open.ts';
 import {
   createStudy,
   loadStudy,
   SAMPLER_NAMES,
-  type PrunerSpec,
-  type SamplerName,
-  type SpaceSpec,
   type Study,
   type StudyEvent,
 } from '../engine/search/index.ts';
-import { fieldOfParam, trialConfigFromParams, type TrialConfig } from '../engine/train/config.ts';
-import { dataTokenizer, padIdOf, splitExamples, type Example } from '../engine/train/data.ts';
+import { dataTokenizer, padIdOf, splitExamples, type Dataset, type Example } from '../engine/train/data.ts';
 import {
   checkObjective,
-  checkSpaceNames,
   defaultPoolSize,
   InProcessSlots,
   OBJECTIVES,
   optimize,
-  pbtConflicts,
-  trialTrainerOptions,
+  PRESET_NAMES,
+  StudyPlan,
   type BestTrial,
   type Objective,
   type OptimizeResult,
@@ -51,54 +44,49 @@ import { spawnNodeWorker } from '../workers/spawn-node.ts';
 import {
   numberFlag,
   parseFlags,
-  precisionFlag,
   stringFlag,
   TRAIN_FLAGS,
-  trainerOptionsFromFlags,
+  trialConfigFromFlags,
   UsageError,
   type FlagValues,
 } from './args.ts';
 import { openModelDir, readDataset } from './common.ts';
-import { cliGpu } from './gpu.ts';
+import { PLAN_FLAGS, planFile, storedPlan, TUNE_DEFAULTS, tunePlan } from './tune-plan.ts';
+import { version as tunelabVersion } from '../../package.json';
+import { cliGpu, settleGpuEnv } from './gpu.ts';
 
 export const TUNE_USAGE = `tunelab tune --model DIR --data FILE [--val FILE | --val-ratio 0.1] --out DIR [options]
 tunelab tune --resume DIR [--trials N] [--workers K]
+tunelab tune --model DIR --data FILE --plan study.jsonl --out DIR   (the recipe of a study the page exported)
 
-  search:      --space FILE (JSON search space) | --preset lora-basic|lora-full (lora-basic)
+  search:      --space FILE (JSON search space) | --preset ${PRESET_NAMES.join('|')} (lora-basic)
                --sampler ${SAMPLER_NAMES.join('|')} (tpe)  --pruner none|median|asha (none)  --pbt
-               --objective val_loss|perplexity|accuracy|macro_f1 (val_loss)  --seed 42
+               --objective ${Object.keys(OBJECTIVES).join('|')} (val_loss)  --seed 42
   budget:      --trials N (10, complete + pruned)  --timeout SECONDS (no new trial after it)
-               --steps N | --epochs E per trial  --eval-every N (steps/4: the pruning rung, PBT interval)
+               --steps N (20) | --epochs E per trial  --eval-every N (ceil(steps/4): the pruning rung, PBT interval)
   workers:     --workers K (from the memory estimate and the adapter)  --in-process (no worker threads)
                --recompute (activation recomputation per block in every trial: less memory, more time)
   fixed:       any \`tunelab train\` flag (--seq, --batch, --lr, --r, ...) fixes that value for every trial
 
-  Writes to --out: study.jsonl (the study's event log, appended per event), trials.jsonl (how each trial
-  ended, with the reason of a failure), tune.json (the settings, for --resume), adapter/ (the best trial's
-  PEFT adapter, rewritten whenever a trial beats it) and at the end the export bundle of the best trial
-  (best-config.json, hf/, axolotl.yaml, optuna_search.py, ray_tune_search.py, trials.csv). --resume marks trials that were running when the study stopped as failed
-  and asks new ones in their place; finished trials are never run again.`;
+  Writes to --out: study.jsonl (the study's event log, appended per event; its first line holds the plan: space,
+  fixed values, budget, objective), trials.jsonl (how each trial ended, with the reason of a failure), tune.json
+  (the model, data and flags, for --resume), adapter/ (the best trial's PEFT adapter, rewritten whenever a trial
+  beats it) and at the end the export bundle of the best trial (best-config.json, hf/, axolotl.yaml,
+  optuna_search.py, ray_tune_search.py, trials.csv). --resume marks trials that were running when the study
+  stopped as failed and asks new ones in their place; finished trials are never run again.`;
 
 const TUNE_FLAGS = {
   ...TRAIN_FLAGS,
+  ...PLAN_FLAGS,
   model: { type: 'string' },
   data: { type: 'string' },
   val: { type: 'string' },
   'val-ratio': { type: 'string' },
   out: { type: 'string' },
   resume: { type: 'string' },
-  space: { type: 'string' },
-  preset: { type: 'string' },
-  sampler: { type: 'string' },
-  pruner: { type: 'string' },
-  pbt: { type: 'boolean' },
-  objective: { type: 'string' },
-  trials: { type: 'string' },
-  timeout: { type: 'string' },
   workers: { type: 'string' },
   'in-process': { type: 'boolean' },
   'base-model': { type: 'string' },
-  recompute: { type: 'boolean' },
 } as const;
 
 export interface TuneHooks {
@@ -108,88 +96,95 @@ export interface TuneHooks {
   signal?: AbortSignal;
 }
 
+/** The model, the data split and the plan, as a run (new or resumed) needs them. */
+interface TuneSetup {
+  flags: FlagValues;
+  out: string;
+  dir: string;
+  dataFile: string;
+  valFile: string | undefined;
+  opened: OpenedModel;
+  data: Dataset;
+  train: Example[];
+  validation: Example[];
+  plan: StudyPlan;
+}
+
 export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promise<number> {
-  let flags = parseFlags(argv, TUNE_FLAGS);
-  const resume = stringFlag(flags, 'resume');
-  let saved: FlagValues | null = null;
-  if (resume) {
-    const text = await readFile(join(resume, 'tune.json'), 'utf8').catch(() => {
-      throw new UsageError(`--resume: no tune.json in '${resume}' (is it the --out of a tunelab tune run?)`);
-    });
-    saved = (JSON.parse(text) as { flags: FlagValues }).flags;
-    // What is given now wins (e.g. more --trials, other --workers).
-    flags = { ...saved, ...Object.fromEntries(Object.entries(flags).filter(([k]) => k !== 'resume')) };
+  const { flags, saved } = await tuneFlags(argv);
+  const setup = await prepare(flags, saved);
+  const { study, log } = await openStudy(setup, saved !== null);
+  const trialsLog = openSync(join(setup.out, 'trials.jsonl'), 'a');
+  let result: OptimizeResult;
+  try {
+    result = await runStudy(setup, study, trialsLog, hooks);
+  } finally {
+    closeSync(log);
+    closeSync(trialsLog);
   }
-  const out = resume ?? stringFlag(flags, 'out', true);
+  const written = result.best ? await writeExports(setup, study, result) : [];
+  printSummary(study, result, setup.out, written);
+  return result.stopped ? 130 : 0;
+}
+
+/** The flags, with those saved by the run being resumed underneath (what is given now wins). */
+async function tuneFlags(argv: string[]): Promise<{ flags: FlagValues; saved: FlagValues | null }> {
+  const flags = parseFlags(argv, TUNE_FLAGS);
+  const resume = stringFlag(flags, 'resume');
+  if (!resume) return { flags, saved: null };
+  const text = await readFile(join(resume, 'tune.json'), 'utf8').catch(() => {
+    throw new UsageError(`--resume: no tune.json in '${resume}' (is it the --out of a tunelab tune run?)`);
+  });
+  const saved = (JSON.parse(text) as { flags: FlagValues }).flags;
+  const given = Object.fromEntries(Object.entries(flags).filter(([k]) => k !== 'resume'));
+  return { flags: { ...saved, ...given, out: resume }, saved };
+}
+
+async function prepare(flags: FlagValues, saved: FlagValues | null): Promise<TuneSetup> {
+  const out = stringFlag(flags, 'out', true);
   const dir = stringFlag(flags, 'model', true);
   const dataFile = stringFlag(flags, 'data', true);
   const valFile = stringFlag(flags, 'val');
-  const valRatio = numberFlag(flags, 'val-ratio', valFile ? undefined : 0.1, { above: 0, max: 0.9 });
   if (valFile && flags['val-ratio'] !== undefined)
     throw new UsageError('give --val or --val-ratio, not both');
-  const trials = numberFlag(flags, 'trials', 10, { min: 1, integer: true })!;
-  const timeout = numberFlag(flags, 'timeout', undefined, { above: 0 });
-  const objective = (stringFlag(flags, 'objective') ?? 'val_loss') as Objective;
-  if (!(objective in OBJECTIVES))
-    throw new UsageError(
-      `--objective: expected one of ${Object.keys(OBJECTIVES).join(', ')}, got '${objective}'`,
-    );
-
   const opened = await openModelDir(dir);
-  const family = opened.spec.family;
-  trainerOptionsFromFlags(flags, opened.spec); // every flag checked, errors named by flag
-  const presetName = presetFlag(flags);
-  const fixed = fixedConfig(
-    flags,
-    presetName ? preset(presetName, family).fixed : {},
-    opened.spec.maxPositions,
-  );
-  let base = trialTrainerOptions({}, fixed, family);
-  if (base.seq > opened.spec.maxPositions)
-    throw new UsageError(`--seq ${base.seq} exceeds the model's ${opened.spec.maxPositions} positions`);
-
-  // Data: parsed once here, sent to every worker as token ids.
-  const data = await readDataset(dataFile, opened, { seq: base.seq });
+  const stored = saved ? await storedPlan(out) : await planFile(flags);
+  // Data: parsed once here, sent to every worker as token ids, split with the plan's seed and ratio.
+  const { seq, seed } = stored?.fixed ?? trialConfigFromFlags(flags, opened.spec, TUNE_DEFAULTS);
+  const valRatio = valFile
+    ? null
+    : (stored?.valRatio ?? numberFlag(flags, 'val-ratio', 0.1, { above: 0, max: 0.9 })!);
+  if (seq! > opened.spec.maxPositions)
+    throw new UsageError(`--seq ${seq} exceeds the model's ${opened.spec.maxPositions} positions`);
+  const data = await readDataset(dataFile, opened, { seq: seq! });
   let train: Example[] = data.examples;
   let validation: Example[] = [];
   if (valFile)
-    validation = (await readDataset(valFile, opened, { seq: base.seq, classes: data.classes })).examples;
-  else ({ train, validation } = splitExamples(data.examples, valRatio!, base.seed));
-  if (fixed.evalEvery === undefined) {
-    // Four evaluation points per trial: the pruning rungs (and PBT's interval).
-    const steps = base.steps ?? Math.ceil(((base.epochs ?? 1) * train.length) / (base.batch * base.accum));
-    fixed.evalEvery = Math.max(1, Math.floor(steps / 4));
-  }
-  base = trialTrainerOptions({}, fixed, family, data.classes);
+    validation = (await readDataset(valFile, opened, { seq: seq!, classes: data.classes })).examples;
+  else ({ train, validation } = splitExamples(data.examples, valRatio!, seed!));
+  const plan = await tunePlan(flags, opened.spec.family, { trainExamples: train.length, valRatio }, stored);
   try {
-    checkObjective(objective, { classes: data.classes, validation: validation.length });
+    checkObjective(plan.spec.objective, { classes: data.classes, validation: validation.length });
   } catch (error) {
     throw new UsageError(`--objective: ${(error as Error).message}`);
   }
+  return { flags, out, dir, dataFile, valFile, opened, data, train, validation, plan };
+}
 
-  // The study: new, or reloaded from its log.
+/** A new study (its plan in the log's first line), or the one in --out reloaded from its log. */
+async function openStudy(setup: TuneSetup, resume: boolean): Promise<{ study: Study; log: number }> {
+  const { out, flags, plan } = setup;
   await mkdir(out, { recursive: true });
   const logPath = join(out, 'study.jsonl');
   let study: Study;
   const pending: StudyEvent[] = [];
   if (resume) {
-    const text = await readFile(logPath, 'utf8').catch(() => {
-      throw new UsageError(`--resume: no study.jsonl in '${resume}'`);
-    });
-    const loaded = loadStudy(text);
+    const loaded = loadStudy(await readFile(logPath, 'utf8'));
     for (const e of loaded.errors)
       process.stderr.write(`warning: study.jsonl line ${e.line} skipped: ${e.reason}\n`);
     study = loaded.study;
   } else {
-    const space = await searchSpace(flags, presetName, family);
-    study = createStudy({
-      space,
-      sampler: samplerFlag(flags),
-      pruner: prunerFlag(flags, base.evalEvery),
-      direction: OBJECTIVES[objective].direction,
-      seed: base.seed,
-      onEvent: (e) => pending.push(e),
-    });
+    study = createStudy({ ...plan.studyOptions(), onEvent: (e) => pending.push(e) });
     const existing = await readFile(logPath, 'utf8').catch(() => '');
     if (existing.trim() !== '')
       throw new UsageError(
@@ -199,41 +194,34 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
     await writeFile(logPath, '');
     await writeFile(join(out, 'trials.jsonl'), '');
   }
-  if (flags.pbt === true) {
-    const moving = pbtConflicts(study.space.spec);
-    if (moving.length > 0)
-      throw new UsageError(
-        `--pbt: ${moving.join(', ')} change the adapter or the batches and cannot move mid-trial; fix them with flags`,
-      );
-  }
   // Every event reaches the disk before the next one happens (a crash loses at most the event in flight).
   const log = openSync(logPath, 'a');
   for (const e of pending) writeSync(log, `${JSON.stringify(e)}\n`);
   study.onEvent = (e) => writeSync(log, `${JSON.stringify(e)}\n`);
-  const trialsLog = openSync(join(out, 'trials.jsonl'), 'a');
+  return { study, log };
+}
 
-  const precision = precisionFlag(flags);
+/** The trial workers: worker threads, or runners in this process (--in-process). */
+async function startSlots(
+  setup: TuneSetup,
+): Promise<{ slots: TrialSlots; size: number; infos: WorkerInfo[] }> {
+  const { flags, plan, opened } = setup;
+  const precision = plan.spec.fixed.precision ?? 'auto';
   const init: WorkerInit = {
-    model: { kind: 'dir', path: dir },
+    model: { kind: 'dir', path: setup.dir },
     precision,
-    train,
-    validation,
+    train: setup.train,
+    validation: setup.validation,
     padId: padIdOf(dataTokenizer(opened.tokenizer)),
   };
-  const options = (params: Record<string, string | number | boolean>) => ({
-    ...trialTrainerOptions(params, fixed, family, data.classes),
-    ...(flags.recompute === true ? { recompute: true } : {}),
-  });
-
-  const workersFlag = numberFlag(flags, 'workers', undefined, { min: 1, integer: true });
-  let size = workersFlag;
+  let size = numberFlag(flags, 'workers', undefined, { min: 1, integer: true });
   if (size === undefined) {
     // Probe the adapter once here (cheap) to size the pool.
     const gpu = await cliGpu(precision);
     const software = /llvmpipe|lavapipe|swiftshader/i.test(gpu.adapter.description) || gpu.adapter.isFallback;
     const pick = defaultPoolSize({
       spec: opened.spec,
-      options: base,
+      options: plan.trainerOptions({}),
       precision: gpu.precision,
       software,
       cores: availableParallelism(),
@@ -241,44 +229,48 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
     gpu.destroy();
     size = pick.size;
     process.stderr.write(`workers: ${size} (${pick.why})\n`);
-  } else if (!process.env.VK_ICD_FILENAMES && !process.env.TUNELAB_NO_SETUP) {
-    (await cliGpu(precision)).destroy(); // sets up the software driver's environment for the threads
-  }
-
-  const inProcess = flags['in-process'] === true;
-  let slots: TrialSlots;
-  let infos: WorkerInfo[];
-  if (inProcess) {
+  } else settleGpuEnv(); // before the threads start: they create their own Dawn instances
+  if (flags['in-process'] === true) {
     const s = new InProcessSlots({ gpu: nodeGpu, openDir: nodeDirectoryFiles }, size, init);
-    infos = await s.start();
-    slots = s;
-  } else {
-    const pool = new WorkerPool(spawnNodeWorker, size, init);
-    infos = await pool.start();
-    slots = pool;
+    return { slots: s, size, infos: await s.start() };
   }
+  const pool = new WorkerPool(spawnNodeWorker, size, init);
+  return { slots: pool, size, infos: await pool.start() };
+}
+
+/** ask → run → tell over the workers until the plan's budget is spent or the run is stopped. */
+async function runStudy(
+  setup: TuneSetup,
+  study: Study,
+  trialsLog: number,
+  hooks: TuneHooks,
+): Promise<OptimizeResult> {
+  const { plan, flags, out } = setup;
+  const { slots, size, infos } = await startSlots(setup);
+  const objective = plan.spec.objective;
   process.stderr.write(
-    `${size} ${inProcess ? 'in-process runner' : 'worker thread'}${size > 1 ? 's' : ''} on ${infos[0].adapter} ` +
-      `(${infos[0].precision}), ${train.length} training / ${validation.length} validation examples, ` +
+    `${size} ${flags['in-process'] === true ? 'in-process runner' : 'worker thread'}${size > 1 ? 's' : ''} on ` +
+      `${infos[0].adapter} (${infos[0].precision}), ${setup.train.length} training / ` +
+      `${setup.validation.length} validation examples, ` +
       `${study.trials.length > 0 ? `resuming at trial ${study.trials.length}, ` : ''}objective ${OBJECTIVES[objective].label}\n`,
   );
   hooks.onPool?.(slots);
-
   const abort = new AbortController();
   const onSignal = () => abort.abort();
   hooks.signal?.addEventListener('abort', onSignal);
   process.once('SIGINT', onSignal);
   const table = new LiveTable(study, objective);
   let writing = Promise.resolve();
-  let result: OptimizeResult;
+  const classes = setup.data.classes;
+  const timeout = plan.spec.timeoutSeconds;
   try {
-    result = await optimize(study, slots, {
-      trials,
+    const result = await optimize(study, slots, {
+      trials: plan.spec.trials,
       objective,
-      trainerOptions: options,
-      baseModel: stringFlag(flags, 'base-model') ?? dir,
-      pbt: flags.pbt === true ? { interval: base.evalEvery! } : undefined,
-      timeoutMs: timeout === undefined ? undefined : timeout * 1000,
+      trainerOptions: (params) => plan.trainerOptions(params, classes),
+      baseModel: baseModel(setup),
+      pbt: plan.pbt(),
+      timeoutMs: timeout === null ? undefined : timeout * 1000,
       signal: abort.signal,
       listener: {
         trialStarted: (t) => table.started(t.number, t.slot, t.params, t.totalSteps),
@@ -302,55 +294,49 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
       },
     });
     await writing;
+    return result;
   } finally {
     process.off('SIGINT', onSignal);
     hooks.signal?.removeEventListener('abort', onSignal);
     table.close();
     await slots.close();
-    closeSync(log);
-    closeSync(trialsLog);
   }
-  let written: string[] = [];
-  if (result.best) {
-    const baseModel = stringFlag(flags, 'base-model') ?? dir;
-    const timings = Object.fromEntries(result.results.map((r) => [r.number, { duration: r.seconds }]));
-    const metrics = result.best.metrics;
-    const files = exportBundle(
-      {
-        study,
-        config: trialConfigFromParams(result.best.params, fixed, { family }),
-        fixed,
-        model: { id: baseModel, revision: null, family, spec: opened.spec },
-        dataset: {
-          fingerprint: datasetFingerprint([
-            await readFile(dataFile),
-            ...(valFile ? [await readFile(valFile)] : []),
-          ]),
-          name: basename(dataFile),
-          format: data.format,
-          ...(valFile ? {} : { valRatio }),
-          examples: data.examples.length,
-        },
-        tunelabVersion: await version(),
-        objective,
-        ...(metrics
-          ? {
-              metrics: {
-                valLoss: metrics.valLoss,
-                perplexity: metrics.perplexity,
-                accuracy: metrics.accuracy,
-                macroF1: metrics.macroF1,
-              },
-            }
-          : {}),
-        timings,
-      },
-      result.best.adapter ?? undefined,
-    );
-    written = await writeFiles(out, files);
-  }
-  printSummary(study, result, out, written);
-  return result.stopped ? 130 : 0;
+}
+
+const baseModel = (setup: TuneSetup) => stringFlag(setup.flags, 'base-model') ?? setup.dir;
+
+/** The export bundle of the best trial, read from the plan, written to --out. */
+async function writeExports(setup: TuneSetup, study: Study, result: OptimizeResult): Promise<string[]> {
+  const { plan, opened, dataFile, valFile, data } = setup;
+  const best = result.best!;
+  const timings = Object.fromEntries(result.results.map((r) => [r.number, { duration: r.seconds }]));
+  const metrics = best.metrics;
+  const context = planExportContext(plan, {
+    study,
+    model: { id: baseModel(setup), revision: null, family: opened.spec.family, spec: opened.spec },
+    dataset: {
+      fingerprint: datasetFingerprint([
+        await readFile(dataFile),
+        ...(valFile ? [await readFile(valFile)] : []),
+      ]),
+      name: basename(dataFile),
+      format: data.format,
+      examples: data.examples.length,
+    },
+    tunelabVersion,
+    ...(metrics
+      ? {
+          metrics: {
+            valLoss: metrics.valLoss,
+            perplexity: metrics.perplexity,
+            accuracy: metrics.accuracy,
+            macroF1: metrics.macroF1,
+          },
+        }
+      : {}),
+    timings,
+  });
+  return writeFiles(setup.out, exportBundle(context, best.adapter ?? undefined));
 }
 
 /** The best trial's PEFT adapter, where the export bundle puts it. */
@@ -372,94 +358,6 @@ async function writeFiles(out: string, files: ExportFile[]): Promise<string[]> {
     written.push(f.path);
   }
   return written;
-}
-
-async function version(): Promise<string> {
-  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
-
-function presetFlag(flags: FlagValues): PresetName | undefined {
-  const name = stringFlag(flags, 'preset') ?? (flags.space === undefined ? 'lora-basic' : undefined);
-  if (name !== undefined && !(PRESET_NAMES as readonly string[]).includes(name))
-    throw new UsageError(`--preset: expected one of ${PRESET_NAMES.join(', ')}, got '${name}'`);
-  return name as PresetName | undefined;
-}
-
-/**
- * The values every trial shares: the preset's, then each train flag given (a flag wins over the preset and
- * removes its parameter from the space), then tune's own defaults (20 steps, seq ≤ the model's positions).
- */
-function fixedConfig(
-  flags: FlagValues,
-  presetFixed: Partial<TrialConfig>,
-  maxPositions: number,
-): Partial<TrialConfig> {
-  const fixed: Record<string, unknown> = { ...presetFixed };
-  for (const flag of Object.keys(TRAIN_FLAGS)) {
-    const field = fieldOfParam(flag);
-    if (flags[flag] !== undefined && field !== undefined) fixed[field] = flags[flag];
-  }
-  if (fixed.steps === undefined && fixed.epochs === undefined) fixed.steps = 20;
-  fixed.seq ??= Math.min(256, maxPositions);
-  return fixed as Partial<TrialConfig>;
-}
-
-/** The space from --space or --preset, less the parameters a train flag fixes. */
-async function searchSpace(
-  flags: FlagValues,
-  presetName: PresetName | undefined,
-  family: ModelFamily,
-): Promise<SpaceSpec> {
-  const file = stringFlag(flags, 'space');
-  if (file && flags.preset !== undefined) throw new UsageError('give --space or --preset, not both');
-  let space: SpaceSpec;
-  if (file) {
-    const text = await readFile(file, 'utf8').catch((e: Error) => {
-      throw new UsageError(`--space: cannot read ${file}: ${e.message}`);
-    });
-    try {
-      space = JSON.parse(text) as SpaceSpec;
-    } catch (e) {
-      throw new UsageError(`--space: ${file} is not JSON: ${(e as Error).message}`);
-    }
-  } else space = structuredClone(preset(presetName ?? 'lora-basic', family).space);
-  const flagged = new Set(
-    Object.keys(TRAIN_FLAGS)
-      .filter((f) => flags[f] !== undefined)
-      .map((f) => fieldOfParam(f)),
-  );
-  for (const name of Object.keys(space)) {
-    if (!flagged.has(fieldOfParam(name))) continue;
-    delete space[name];
-    // A value derived from it (lora_alpha = 2·r) follows the flag through the config defaults.
-    for (const [other, spec] of Object.entries(space))
-      if (spec.type === 'derived' && spec.from === name) delete space[other];
-  }
-  try {
-    checkSpaceNames(space);
-  } catch (e) {
-    throw new UsageError(`--space: ${(e as Error).message}`);
-  }
-  return space;
-}
-
-function samplerFlag(flags: FlagValues): SamplerName {
-  const s = stringFlag(flags, 'sampler') ?? 'tpe';
-  if (!(SAMPLER_NAMES as readonly string[]).includes(s))
-    throw new UsageError(`--sampler: expected one of ${SAMPLER_NAMES.join(', ')}, got '${s}'`);
-  return s as SamplerName;
-}
-
-function prunerFlag(flags: FlagValues, evalEvery: number | undefined): PrunerSpec {
-  const p = stringFlag(flags, 'pruner') ?? 'none';
-  const rung = evalEvery ?? 1;
-  if (p === 'none') return 'none';
-  if (p === 'median') return { type: 'median', nStartupTrials: 1, nWarmupSteps: rung };
-  if (p === 'asha') return { type: 'asha', minResource: rung };
-  throw new UsageError(`--pruner: expected none, median or asha, got '${p}'`);
 }
 
 const fmtParams = (p: Record<string, unknown>) =>

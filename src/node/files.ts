@@ -3,8 +3,8 @@
 
 import { open, readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import type { ByteSource, ModelFiles } from '../engine/model/byte-source.ts';
-import { sourcesFiles } from '../engine/model/byte-source.ts';
+import type { ByteSource, ModelFiles } from '../engine/checkpoint/byte-source.ts';
+import { sourcesFiles } from '../engine/checkpoint/byte-source.ts';
 
 export async function nodeFileSource(path: string, name = path): Promise<ByteSource> {
   const { size } = await stat(path);

@@ -2,7 +2,7 @@
 // only when the page picks another model), streaming text for the base model or base + a PEFT adapter.
 import * as Comlink from 'comlink';
 import { acquireGpu, type Gpu, type PrecisionChoice } from '../engine/gpu/index.ts';
-import { blobSource, sourcesFiles } from '../engine/model/byte-source.ts';
+import { blobSource, sourcesFiles } from '../engine/checkpoint/byte-source.ts';
 import { loadModel } from '../engine/model/load.ts';
 import { openModel } from '../engine/model/open.ts';
 import { TextGenerator, type AdapterFiles } from '../engine/model/text-generator.ts';

@@ -3,12 +3,12 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveTargets } from '../../src/engine/lora/config.ts';
 import { initLoraParams, loraLayout } from '../../src/engine/lora/init.ts';
 import { importPeftAdapter } from '../../src/engine/lora/peft.ts';
 import { parseModelConfig } from '../../src/engine/model/config.ts';
+import { runCli } from '../fixtures/cli.ts';
 import { buildTinyModel, writeTinyModel } from '../fixtures/tiny-models.ts';
 
 let dir: string;
@@ -31,40 +31,12 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(args);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
-
 describe('tunelab eval', () => {
   it('prints loss, perplexity and token count as JSON', async () => {
-    const { code, stdout } = await run([
-      'eval',
-      '--model',
-      modelDir,
-      '--data',
-      join(dir, 'tokens.jsonl'),
-      '--seq',
-      '5',
-      '--json',
-      '--precision',
-      'f32',
-    ]);
+    const tokens = join(dir, 'tokens.jsonl');
+    const { code, stdout } = await runCli(
+      `eval --model ${modelDir} --data ${tokens} --seq 5 --json --precision f32`,
+    );
     expect(code).toBe(0);
     const result = JSON.parse(stdout);
     // Rows truncated to 5 tokens: 4 + 2 predicted tokens.
@@ -73,10 +45,10 @@ describe('tunelab eval', () => {
   });
 
   it('refuses a missing model directory and a bad flag with the flag named', async () => {
-    expect((await run(['eval', '--model', join(dir, 'nope'), '--data', 'x.txt'])).stderr).toMatch(
+    expect((await runCli(`eval --model ${join(dir, 'nope')} --data x.txt`)).stderr).toMatch(
       /--model: .* is not a directory/,
     );
-    const bad = await run(['eval', '--model', modelDir, '--data', join(dir, 'data.txt'), '--seq', 'ten']);
+    const bad = await runCli(`eval --model ${modelDir} --data ${join(dir, 'data.txt')} --seq ten`);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--seq: expected a whole number ≥ 2, got 'ten'/);
   });
@@ -85,23 +57,9 @@ describe('tunelab eval', () => {
 describe('tunelab train', () => {
   it('--steps 0 writes the freshly initialised PEFT adapter: A from the seed, B = 0', async () => {
     const out = join(dir, 'init');
-    const { code } = await run([
-      'train',
-      '--model',
-      modelDir,
-      '--data',
-      join(dir, 'data.txt'),
-      '--out',
-      out,
-      '--steps',
-      '0',
-      '--seq',
-      '16',
-      '--seed',
-      '7',
-      '--r',
-      '4',
-    ]);
+    const { code } = await runCli(
+      `train --model ${modelDir} --data ${join(dir, 'data.txt')} --out ${out} --steps 0 --seq 16 --seed 7 --r 4`,
+    );
     expect(code).toBe(0);
     const spec = parseModelConfig(await readFile(join(modelDir, 'config.json'), 'utf8'));
     const adapter = await importPeftAdapter(
@@ -115,32 +73,10 @@ describe('tunelab train', () => {
 
   it('trains, logs every step to metrics.jsonl, and lowers the loss', async () => {
     const out = join(dir, 'run');
-    const args = [
-      'train',
-      '--model',
-      modelDir,
-      '--data',
-      join(dir, 'data.txt'),
-      '--out',
-      out,
-      '--steps',
-      '12',
-      '--seq',
-      '16',
-      '--batch',
-      '2',
-      '--lr',
-      '1e-2',
-      '--targets',
-      'all-linear',
-      '--val-ratio',
-      '0.25',
-      '--eval-every',
-      '6',
-      '--precision',
-      'f32',
-    ];
-    const { code } = await run(args);
+    const { code } = await runCli(
+      `train --model ${modelDir} --data ${join(dir, 'data.txt')} --out ${out} --steps 12 --seq 16 --batch 2 ` +
+        '--lr 1e-2 --targets all-linear --val-ratio 0.25 --eval-every 6 --precision f32',
+    );
     expect(code).toBe(0);
     const lines = (await readFile(join(out, 'metrics.jsonl'), 'utf8'))
       .trim()
@@ -163,26 +99,15 @@ describe('tunelab train', () => {
   });
 
   it('--recompute trains to the same losses and records the option in training_args.json', async () => {
-    const losses = async (out: string, extra: string[]) => {
-      const common = [
-        '--steps',
-        '3',
-        '--seq',
-        '16',
-        '--batch',
-        '2',
-        '--dropout',
-        '0.1',
-        '--precision',
-        'f32',
-      ];
-      const args = ['train', '--model', modelDir, '--data', join(dir, 'data.txt'), '--out', out, ...common];
-      expect((await run([...args, ...extra])).code).toBe(0);
+    const losses = async (out: string, extra: string) => {
+      const train = `train --model ${modelDir} --data ${join(dir, 'data.txt')} --out ${out}`;
+      const common = '--steps 3 --seq 16 --batch 2 --dropout 0.1 --precision f32';
+      expect((await runCli(`${train} ${common} ${extra}`)).code).toBe(0);
       const lines = (await readFile(join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n');
       return lines.map((l) => JSON.parse(l)).map((l) => l.loss);
     };
-    const plain = await losses(join(dir, 'plain'), []);
-    const recomputed = await losses(join(dir, 'recompute'), ['--recompute']);
+    const plain = await losses(join(dir, 'plain'), '');
+    const recomputed = await losses(join(dir, 'recompute'), '--recompute');
     expect(recomputed).toHaveLength(3);
     expect(recomputed).toEqual(plain);
     const args = JSON.parse(await readFile(join(dir, 'recompute', 'training_args.json'), 'utf8'));
@@ -193,19 +118,9 @@ describe('tunelab train', () => {
     const bad = join(dir, 'bad.jsonl');
     await writeFile(bad, '{"prompt": "a", "completion": "b"}\n{"prompt": "a", "completion": 3}\n');
     const out = join(dir, 'never');
-    const { code, stderr } = await run([
-      'train',
-      '--model',
-      modelDir,
-      '--data',
-      bad,
-      '--out',
-      out,
-      '--steps',
-      '1',
-      '--seq',
-      '8',
-    ]);
+    const { code, stderr } = await runCli(
+      `train --model ${modelDir} --data ${bad} --out ${out} --steps 1 --seq 8`,
+    );
     expect(code).toBe(1);
     expect(stderr).toMatch(/bad\.jsonl:2: .*completion/);
     expect(existsSync(out)).toBe(false);
@@ -215,34 +130,12 @@ describe('tunelab train', () => {
 describe('tunelab generate', () => {
   it('streams the prompt and a greedy continuation through the adapter tunelab train wrote', async () => {
     const out = join(dir, 'gen-adapter');
-    await run([
-      'train',
-      '--model',
-      modelDir,
-      '--data',
-      join(dir, 'data.txt'),
-      '--out',
-      out,
-      '--steps',
-      '0',
-      '--seq',
-      '16',
-    ]);
-    const args = [
-      'generate',
-      '--model',
-      modelDir,
-      '--prompt',
-      'hello',
-      '--max-new-tokens',
-      '6',
-      '--adapter',
-      out,
-    ];
-    const first = await run(args);
+    await runCli(`train --model ${modelDir} --data ${join(dir, 'data.txt')} --out ${out} --steps 0 --seq 16`);
+    const generate = `generate --model ${modelDir} --prompt hello --max-new-tokens 6 --adapter ${out}`;
+    const first = await runCli(generate);
     expect(first.code).toBe(0);
     expect(first.stdout.startsWith('hello')).toBe(true);
     expect(first.stderr).toMatch(/\d+ tokens, stopped: (length|eos)/);
-    expect((await run(args)).stdout).toBe(first.stdout);
+    expect((await runCli(generate)).stdout).toBe(first.stdout);
   });
 });

@@ -5,11 +5,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { tuneCommand, type TuneHooks } from '../../src/cli/tune.ts';
 import { LlamaModel } from '../../src/engine/model/llama.ts';
-import { loadStudy } from '../../src/engine/search/index.ts';
+import { createStudy, loadStudy } from '../../src/engine/search/index.ts';
 import type { TrialResult } from '../../src/engine/tune/index.ts';
+import { defaultSettings, studyPlan } from '../../src/ui/lib/search-config.ts';
 import { WorkerPool } from '../../src/workers/pool.ts';
+import { runCli } from '../fixtures/cli.ts';
 import { buildTinyModel, writeTinyModel } from '../fixtures/tiny-models.ts';
 
 let dir: string;
@@ -38,36 +39,8 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const COMMON = [
-  '--seq',
-  '8',
-  '--batch',
-  '4',
-  '--steps',
-  '8',
-  '--eval-every',
-  '2',
-  '--r',
-  '4',
-  '--workers',
-  '2',
-];
-
-async function tune(args: string[], hooks: TuneHooks = {}) {
-  let stdout = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
-  try {
-    const code = await tuneCommand(args, hooks);
-    return { code, stdout };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+// Every study here: 8 steps of batch 4 at seq 8, evaluated every 2 steps, rank 4, two worker threads.
+const COMMON = '--seq 8 --batch 4 --steps 8 --eval-every 2 --r 4 --workers 2';
 
 async function outputs(out: string) {
   const { study, errors } = loadStudy(await readFile(join(out, 'study.jsonl'), 'utf8'));
@@ -81,25 +54,10 @@ async function outputs(out: string) {
 describe('tunelab tune on two worker threads', () => {
   it('random sampler + ASHA: 6 trials, the hopeless learning rate pruned, the best adapter written', async () => {
     const out = join(dir, 'asha');
-    const { code, stdout } = await tune([
-      '--model',
-      modelDir,
-      '--data',
-      dataFile,
-      '--space',
-      join(dir, 'space.json'),
-      ...COMMON,
-      '--sampler',
-      'random',
-      '--pruner',
-      'asha',
-      '--trials',
-      '6',
-      '--seed',
-      '3',
-      '--out',
-      out,
-    ]);
+    const { code, stdout } = await runCli(
+      `tune --model ${modelDir} --data ${dataFile} --space ${join(dir, 'space.json')} ${COMMON} ` +
+        `--sampler random --pruner asha --trials 6 --seed 3 --out ${out}`,
+    );
     console.log(stdout);
     expect(code).toBe(0);
     const { study, errors } = await outputs(out);
@@ -131,21 +89,9 @@ describe('tunelab tune on two worker threads', () => {
 
   it('GP sampler: 6 trials complete, each evaluated at every rung', async () => {
     const out = join(dir, 'gp');
-    const { code } = await tune([
-      '--model',
-      modelDir,
-      '--data',
-      dataFile,
-      '--preset',
-      'lora-basic',
-      ...COMMON,
-      '--sampler',
-      'gp',
-      '--trials',
-      '6',
-      '--out',
-      out,
-    ]);
+    const { code } = await runCli(
+      `tune --model ${modelDir} --data ${dataFile} --preset lora-basic ${COMMON} --sampler gp --trials 6 --out ${out}`,
+    );
     expect(code).toBe(0);
     const { study } = await outputs(out);
     expect(study.trials.map((t) => t.state)).toEqual(Array(6).fill('complete'));
@@ -157,22 +103,8 @@ describe('tunelab tune on two worker threads', () => {
   it('a worker killed mid-trial fails that trial, is replaced, and the study completes', async () => {
     const out = join(dir, 'kill');
     let killed = -1;
-    const { code } = await tune(
-      [
-        '--model',
-        modelDir,
-        '--data',
-        dataFile,
-        '--preset',
-        'lora-basic',
-        ...COMMON,
-        '--sampler',
-        'random',
-        '--trials',
-        '4',
-        '--out',
-        out,
-      ],
+    const { code } = await runCli(
+      `tune --model ${modelDir} --data ${dataFile} --preset lora-basic ${COMMON} --sampler random --trials 4 --out ${out}`,
       {
         onTrialStep(pool, trial, step, slot) {
           if (trial === 1 && step === 3 && killed < 0) {
@@ -198,22 +130,8 @@ describe('tunelab tune on two worker threads', () => {
     const out = join(dir, 'resume');
     const stop = new AbortController();
     let finished = 0;
-    const first = await tune(
-      [
-        '--model',
-        modelDir,
-        '--data',
-        dataFile,
-        '--preset',
-        'lora-basic',
-        ...COMMON,
-        '--sampler',
-        'tpe',
-        '--trials',
-        '6',
-        '--out',
-        out,
-      ],
+    const first = await runCli(
+      `tune --model ${modelDir} --data ${dataFile} --preset lora-basic ${COMMON} --sampler tpe --trials 6 --out ${out}`,
       {
         onTrialStep(_pool, trial, step) {
           // Trial 3 is asked when the second trial ends: stop while it runs, with 0 and 1 finished.
@@ -237,7 +155,7 @@ describe('tunelab tune on two worker threads', () => {
     log.splice(lastTell, 1);
     await writeFile(join(out, 'study.jsonl'), log.join('\n'));
 
-    const second = await tune(['--resume', out]);
+    const second = await runCli(`tune --resume ${out}`);
     expect(second.stdout).toMatch(/1 interrupted by the last stop/);
     expect(second.code).toBe(0);
     const after = await outputs(out);
@@ -252,22 +170,9 @@ describe('tunelab tune on two worker threads', () => {
 
   it('PBT: bottom trials continue from a top trial checkpoint with perturbed parameters (lineage in the log)', async () => {
     const out = join(dir, 'pbt');
-    const { code, stdout } = await tune([
-      '--model',
-      modelDir,
-      '--data',
-      dataFile,
-      '--preset',
-      'lora-basic',
-      ...COMMON,
-      '--sampler',
-      'random',
-      '--pbt',
-      '--trials',
-      '4',
-      '--out',
-      out,
-    ]);
+    const { code, stdout } = await runCli(
+      `tune --model ${modelDir} --data ${dataFile} --preset lora-basic ${COMMON} --sampler random --pbt --trials 4 --out ${out}`,
+    );
     expect(code).toBe(0);
     const { study } = await outputs(out);
     expect(study.trials.map((t) => t.state)).toEqual(Array(4).fill('complete'));
@@ -280,32 +185,56 @@ describe('tunelab tune on two worker threads', () => {
   });
 
   it('refuses --pbt over the rank and accuracy on data without labels, naming the flag', async () => {
-    const base = [
-      '--model',
-      modelDir,
-      '--data',
-      dataFile,
-      ...COMMON.slice(0, -4),
-      '--out',
-      join(dir, 'refused'),
-    ];
-    await expect(tune([...base, '--preset', 'lora-basic', '--pbt'])).rejects.toThrow(
-      /--pbt: r change the adapter/,
-    );
-    await expect(tune([...base.slice(0, -1), join(dir, 'gp')])).rejects.toThrow(
-      /already holds a study; continue it with --resume/,
-    );
-    await expect(tune([...base, '--objective', 'accuracy'])).rejects.toThrow(
+    const base = `tune --model ${modelDir} --data ${dataFile} --seq 8 --batch 4 --steps 8 --eval-every 2`;
+    const refused = async (line: string, message: RegExp) => {
+      const { code, stderr } = await runCli(line);
+      expect(code).toBe(2);
+      expect(stderr).toMatch(message);
+    };
+    const out = `--out ${join(dir, 'refused')}`;
+    await refused(`${base} ${out} --preset lora-basic --pbt`, /--pbt: r change the adapter/);
+    await refused(`${base} --out ${join(dir, 'gp')}`, /already holds a study; continue it with --resume/);
+    await refused(
+      `${base} ${out} --objective accuracy`,
       /--objective: objective accuracy: only available for classification data/,
     );
   });
 
+  it('runs the plan of a study the page made (--plan study.jsonl): the same recipe, on the CLI', async () => {
+    const settings = { ...defaultSettings(), stepsPerTrial: 8, seq: 8, trials: 2, pruner: 'median' as const };
+    const page = studyPlan(settings, 'llama');
+    const exported = join(dir, 'page-study.jsonl');
+    await writeFile(exported, createStudy(page.studyOptions()).log());
+    const out = join(dir, 'from-page');
+    const recipe = await runCli(
+      `tune --model ${modelDir} --data ${dataFile} --plan ${exported} --lr 1 --out ${out}`,
+    );
+    expect(recipe.stderr).toMatch(/--plan gives the whole recipe: drop --lr/);
+    const { code } = await runCli(
+      `tune --model ${modelDir} --data ${dataFile} --plan ${exported} --workers 2 --out ${out}`,
+    );
+    expect(code).toBe(0);
+    const { study } = await outputs(out);
+    expect(study.plan).toEqual(page.toJSON());
+    expect(study.trials.map((t) => t.state)).toEqual(['complete', 'complete']);
+    // The page's budget: eight steps, evaluated every ceil(8 / 4) = 2 steps, at seq 8.
+    for (const t of study.trials) expect(t.intermediate.map(([s]) => s)).toEqual([2, 4, 6, 8]);
+    const best = JSON.parse(await readFile(join(out, 'best-config.json'), 'utf8'));
+    expect(best.hyperparameters).toMatchObject({
+      steps: 8,
+      seq: 8,
+      seed: settings.seed,
+      targets: 'all-linear',
+    });
+  });
+
   it('--recompute trains every trial to the same evaluations (it changes memory, not the math)', async () => {
-    const run = async (name: string, extra: string[]) => {
+    const run = async (name: string, extra: string) => {
       const out = join(dir, name);
-      const args = ['--model', modelDir, '--data', dataFile, '--space', join(dir, 'space.json')];
-      const budget = [...COMMON.slice(0, -2), '--in-process', '--sampler', 'random', '--trials', '2'];
-      expect((await tune([...args, ...budget, ...extra, '--out', out])).code).toBe(0);
+      const space = `--space ${join(dir, 'space.json')} --seq 8 --batch 4 --steps 8 --eval-every 2 --r 4`;
+      const budget = '--in-process --sampler random --trials 2';
+      const line = `tune --model ${modelDir} --data ${dataFile} ${space} ${budget} ${extra} --out ${out}`;
+      expect((await runCli(line)).code).toBe(0);
       const { study } = await outputs(out);
       return study.trials.map((t) => ({ params: t.params, intermediate: t.intermediate }));
     };
@@ -313,10 +242,10 @@ describe('tunelab tune on two worker threads', () => {
     const activations = vi.spyOn(LlamaModel.prototype, 'createActivations');
     const recomputing = () => activations.mock.calls.map((c) => c[3]?.recompute === true);
     try {
-      const plain = await run('plain', []);
+      const plain = await run('plain', '');
       expect(recomputing()).toEqual([false, false]);
       activations.mockClear();
-      const recomputed = await run('recomputed', ['--recompute']);
+      const recomputed = await run('recomputed', '--recompute');
       expect(recomputing()).toEqual([true, true]);
       expect(plain.every((t) => t.intermediate.length === 4)).toBe(true);
       expect(recomputed).toEqual(plain);

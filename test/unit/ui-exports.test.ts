@@ -1,5 +1,5 @@
 // The Export step's files (src/ui/lib/exports.ts) from a real study, the page's real settings and a real PEFT
-// adapter, through the engine's export library; and the UI's trial → TrainerOptions mapping, which the
+// adapter, through the engine's export library; and the plan's trial → TrainerOptions mapping, which the
 // exports share with the trial workers.
 import { describe, expect, it } from 'vitest';
 import { EXPORT_PATHS } from '../../src/engine/export/bundle.ts';
@@ -16,10 +16,8 @@ import { downloadName, exportFiles } from '../../src/ui/lib/exports.ts';
 import type { BestAdapter, ExportFile, ExportInput } from '../../src/ui/lib/exports.ts';
 import {
   defaultSettings,
-  fixedParams,
   spaceSpec,
-  trainerOptions,
-  trialConfig,
+  studyPlan,
   type SearchSettings,
 } from '../../src/ui/lib/search-config.ts';
 import { version } from '../../package.json';
@@ -47,8 +45,10 @@ const GPT2: ModelSpec = parseModelConfig({
 const madeUpLoss = (p: Params): number =>
   1 + (Math.log10(p.lr as number) + 2) ** 2 + 0.1 * Math.abs((p.r as number) - 8);
 
-function studyOf(settings: SearchSettings, trials: number): Study {
-  const study = createStudy({ space: spaceSpec(settings.rows), sampler: 'random', seed: settings.seed });
+/** A study started from the settings' plan (its log holds the plan), with a random sampler. */
+function studyOf(settings: SearchSettings, trials: number, family: ModelSpec['family']): Study {
+  const plan = studyPlan({ ...settings, sampler: 'random' }, family);
+  const study = createStudy(plan.studyOptions());
   for (let i = 0; i < trials; i++) {
     const trial = study.ask();
     trial.report(1, madeUpLoss(trial.params) + 0.5);
@@ -77,11 +77,7 @@ function metaOf(settings: SearchSettings, study: Study): StudyMeta {
 /** The PEFT files the trial worker would have kept for the best trial. */
 function adapterOf(settings: SearchSettings, study: Study, spec: ModelSpec): BestAdapter {
   const best = study.bestTrial!;
-  const config = trialConfig({ ...fixedParams(settings.rows), ...best.params }, spec.family, {
-    steps: settings.stepsPerTrial,
-    seq: settings.seq,
-    seed: settings.seed,
-  });
+  const config = studyPlan(settings, spec.family).trialConfig(best.params);
   const lora = loraConfigOf(config);
   const layout = loraLayout(resolveTargets(lora, spec), lora.r);
   const files = exportPeftAdapter(lora, spec, layout, initLoraParams(layout, 3), {
@@ -95,7 +91,7 @@ function adapterOf(settings: SearchSettings, study: Study, spec: ModelSpec): Bes
 }
 
 function inputOf(settings: SearchSettings, trials = 5, spec: ModelSpec = LLAMA): ExportInput {
-  const study = studyOf(settings, trials);
+  const study = studyOf(settings, trials, spec.family);
   return {
     meta: metaOf(settings, study),
     study,
@@ -108,9 +104,9 @@ function inputOf(settings: SearchSettings, trials = 5, spec: ModelSpec = LLAMA):
 }
 
 const text = (files: ExportFile[], name: string): string => {
-  const f = files.find((x) => x.name === name);
-  if (!f) throw new Error(`no ${name} among ${files.map((x) => x.name).join(', ')}`);
-  return typeof f.data === 'string' ? f.data : new TextDecoder().decode(f.data);
+  const f = files.find((x) => x.path === name);
+  if (!f) throw new Error(`no ${name} among ${files.map((x) => x.path).join(', ')}`);
+  return typeof f.contents === 'string' ? f.contents : new TextDecoder().decode(f.contents);
 };
 const json = (files: ExportFile[], name: string) => JSON.parse(text(files, name)) as Record<string, unknown>;
 
@@ -122,16 +118,16 @@ describe('Export step files', () => {
 
   it('offers every format of the export library, each described and typed', () => {
     expect(error).toBeNull();
-    expect(files.map((f) => f.name).sort()).toEqual(Object.values(EXPORT_PATHS).sort());
+    expect(files.map((f) => f.path).sort()).toEqual(Object.values(EXPORT_PATHS).sort());
     for (const f of files) {
-      expect(f.description, f.name).not.toBe('');
-      expect(f.type, f.name).toMatch(/^[a-z]+\/[\w.+-]+$/);
+      expect(f.description, f.path).not.toBe('');
+      expect(f.mime, f.path).toMatch(/^[a-z]+\/[\w.+-]+$/);
     }
-    expect(files.find((f) => f.name === 'trials.csv')!.type).toBe('text/csv');
+    expect(files.find((f) => f.path === 'trials.csv')!.mime).toBe('text/csv');
     expect(downloadName('adapter/adapter_model.safetensors')).toBe('adapter_model.safetensors');
     expect(downloadName('best-config.json')).toBe('best-config.json');
     // Every file downloads under its own name.
-    expect(new Set(files.map((f) => downloadName(f.name))).size).toBe(files.length);
+    expect(new Set(files.map((f) => downloadName(f.path))).size).toBe(files.length);
   });
 
   it("best-config.json holds the best trial's values as trained: lr, r, alpha = 2·r, all-linear", () => {
@@ -184,9 +180,9 @@ describe('Export step files', () => {
   });
 
   it('passes the adapter bytes through unchanged', () => {
-    const weights = files.find((f) => f.name === 'adapter/adapter_model.safetensors')!;
-    expect(weights.data).toBe(input.adapter!.weights);
-    expect(weights.type).toBe('application/octet-stream');
+    const weights = files.find((f) => f.path === 'adapter/adapter_model.safetensors')!;
+    expect(weights.contents).toBe(input.adapter!.weights);
+    expect(weights.mime).toBe('application/octet-stream');
     expect(text(files, 'adapter/adapter_config.json')).toBe(input.adapter!.config);
   });
 
@@ -210,14 +206,14 @@ describe('Export step files', () => {
   it('exports everything but the adapter when the best trial has none stored', () => {
     const noAdapter = exportFiles({ ...input, adapter: null });
     expect(noAdapter.error).toBeNull();
-    expect(noAdapter.files.map((f) => f.name).sort()).toEqual(
+    expect(noAdapter.files.map((f) => f.path).sort()).toEqual(
       Object.values(EXPORT_PATHS)
         .filter((p) => !p.startsWith('adapter/'))
         .sort(),
     );
     // An adapter of another trial (an earlier best) is not passed off as the best one's.
     const stale = exportFiles({ ...input, adapter: { ...input.adapter!, trial: best.number + 100 } });
-    expect(stale.files.some((f) => f.name.startsWith('adapter/'))).toBe(false);
+    expect(stale.files.some((f) => f.path.startsWith('adapter/'))).toBe(false);
   });
 
   it('gives no files, and does not throw, while no trial is complete', () => {
@@ -232,30 +228,28 @@ describe('Export step files', () => {
   });
 
   it('says in words why an export failed, and still offers the study log', () => {
+    // A study stored before plans were logged: its plan comes from the stored settings, which are bad here.
     const s = defaultSettings();
     s.rows = s.rows.map((r) => (r.name === 'batch' ? { ...r, fixed: 'lots' } : r));
-    const result = exportFiles({ ...input, meta: { ...input.meta, settings: s } });
+    const study = createStudy({ space: spaceSpec(s.rows), sampler: 'random', seed: 1 });
+    study.tell(study.ask(), 1);
+    const result = exportFiles({
+      ...input,
+      study,
+      best: study.bestTrial!,
+      meta: { ...input.meta, settings: s },
+    });
     expect(result.error).toMatch(/^The exports could not be built: .*batch.*lots/);
-    expect(result.files.map((f) => f.name)).toEqual(['study.jsonl']);
+    expect(result.files.map((f) => f.path)).toEqual(['study.jsonl']);
   });
 });
 
-describe('trainerOptions (search-config)', () => {
-  const budget = { steps: 5, seq: 24, seed: 43 };
-  const quick: Params = {
-    lr: 0.01,
-    r: 8,
-    lora_alpha: 16,
-    lora_dropout: 0,
-    weight_decay: 0,
-    warmup_ratio: 0,
-    schedule: 'constant',
-    batch: 4,
-    targets: 'all-linear',
-  };
+describe("a trial's trainer options from the form's plan", () => {
+  const settings: SearchSettings = { ...defaultSettings(), stepsPerTrial: 5, seq: 24, seed: 43 };
+  const quick: Params = { lr: 0.01, r: 8, lora_alpha: 16 };
 
   it('gives the options it gave before for a typical trial, plus the Trainer defaults spelled out', () => {
-    expect(trainerOptions(quick, 'llama', budget)).toEqual({
+    expect(studyPlan(settings, 'llama').trainerOptions(quick)).toEqual({
       lora: { r: 8, alpha: 16, dropout: 0, targets: 'all-linear', rslora: false },
       optimizer: 'adamw',
       lr: 0.01,
@@ -275,35 +269,31 @@ describe('trainerOptions (search-config)', () => {
       nesterov: false,
       llrd: 1,
       maxGradNorm: 1,
-      evalEvery: 0,
+      evalEvery: 2,
     });
   });
 
-  it('keeps the form defaults: all-linear targets, alpha = 2·r, lr 2e-4, batch 4, linear schedule', () => {
-    const o = trainerOptions({ r: 16 }, 'llama', { ...budget, classes: ['even', 'odd'] });
-    expect(o.lora).toEqual({ r: 16, alpha: 32, dropout: 0, targets: 'all-linear', rslora: false });
-    expect(o).toMatchObject({ lr: 2e-4, batch: 4, schedule: 'linear', warmupRatio: 0, weightDecay: 0 });
-    expect(o.classes).toEqual(['even', 'odd']);
-  });
-
-  it("maps 'attention' to the family's attention projections", () => {
-    expect(trainerOptions({ ...quick, targets: 'attention' }, 'llama', budget).lora.targets).toEqual([
-      'q_proj',
-      'v_proj',
-    ]);
-    expect(trainerOptions({ ...quick, targets: 'attention' }, 'gpt2', budget).lora.targets).toEqual([
-      'c_attn',
-    ]);
+  it("maps 'attention' to the family's attention projections, and passes the classes", () => {
+    const s = {
+      ...settings,
+      rows: settings.rows.map((r) => (r.name === 'targets' ? { ...r, fixed: 'attention' } : r)),
+    };
+    expect(studyPlan(s, 'llama').trainerOptions(quick).lora.targets).toEqual(['q_proj', 'v_proj']);
+    expect(studyPlan(s, 'gpt2').trainerOptions(quick, ['even', 'odd'])).toMatchObject({
+      lora: { targets: ['c_attn'] },
+      classes: ['even', 'odd'],
+    });
   });
 
   it('throws on invalid values, naming the parameter and the value', () => {
-    expect(() => trainerOptions({ ...quick, lr: 'fast' }, 'llama', budget)).toThrow(/'lr'.*"fast"/);
-    expect(() => trainerOptions({ ...quick, schedule: 'step' }, 'llama', budget)).toThrow(
-      /'schedule'.*"step"/,
-    );
-    expect(() => trainerOptions({ ...quick, targets: 'all linear!' }, 'llama', budget)).toThrow(
-      /'targets'.*'linear!'/,
-    );
-    expect(() => trainerOptions({ ...quick, batch: 2.5 }, 'llama', budget)).toThrow(/'batch'.*2\.5/);
+    const plan = studyPlan(settings, 'llama');
+    expect(() => plan.trainerOptions({ ...quick, lr: 'fast' })).toThrow(/'lr'.*'fast'/);
+    expect(() => plan.trainerOptions({ ...quick, r: 2.5 })).toThrow(/'r'.*2\.5/);
+    const bad = (name: string, fixed: string) => ({
+      ...settings,
+      rows: settings.rows.map((r) => (r.name === name ? { ...r, fixed } : r)),
+    });
+    expect(() => studyPlan(bad('schedule', 'step'), 'llama')).toThrow(/schedule.*'step'/);
+    expect(() => studyPlan(bad('targets', 'all linear!'), 'llama')).toThrow(/targets.*'linear!'/);
   });
 });

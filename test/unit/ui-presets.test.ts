@@ -1,17 +1,9 @@
 // The Search step's LoRA presets are the engine's (what `tunelab tune --preset` runs), written as form rows.
 import { describe, expect, it } from 'vitest';
-import { preset, PRESET_NAMES } from '../../src/engine/export/presets.ts';
+import { preset, PRESET_NAMES } from '../../src/engine/tune/presets.ts';
 import type { ParamSpec, SpaceSpec } from '../../src/engine/search/index.ts';
 import { fieldOfParam } from '../../src/engine/train/config.ts';
-import {
-  defaultSettings,
-  fixedParams,
-  PRESETS,
-  spaceSpec,
-  trainerOptions,
-  trialBudget,
-  trialConfig,
-} from '../../src/ui/lib/search-config.ts';
+import { defaultSettings, PRESETS, spaceSpec, studyPlan } from '../../src/ui/lib/search-config.ts';
 
 /** Space keyed by TrialConfig field, the attention target list spelled 'attention'. */
 function byField(space: SpaceSpec): Record<string, unknown> {
@@ -34,28 +26,24 @@ describe('Search step presets', () => {
     const rows = PRESETS[name].rows();
     expect(byField(spaceSpec(rows))).toEqual(byField(engine.space));
     // The engine's fixed values hold in the form too (lora-basic: attention targets).
-    const config = trialConfig(fixedParams(rows), 'llama', { steps: 5, seq: 24, seed: 1 });
+    const plan = studyPlan({ ...defaultSettings(), rows }, 'llama');
     for (const [field, value] of Object.entries(engine.fixed))
-      expect(config[field as keyof typeof config]).toEqual(value);
+      expect(plan.spec.fixed[field as keyof typeof plan.spec.fixed]).toEqual(value);
   });
 
   it('GPT-2 gets its own attention module for the same rows', () => {
     const rows = PRESETS['lora-basic'].rows();
-    const config = trialConfig({ ...fixedParams(rows), lr: 1e-4, r: 8 }, 'gpt2', {
-      steps: 5,
-      seq: 24,
-      seed: 1,
-    });
-    expect(config.targets).toEqual(preset('lora-basic', 'gpt2').fixed.targets);
+    const plan = studyPlan({ ...defaultSettings(), rows }, 'gpt2');
+    expect(plan.trialConfig({ lr: 1e-4, r: 8 }).targets).toEqual(preset('lora-basic', 'gpt2').fixed.targets);
   });
 
-  it('the study budget: shared seed, about four evaluations, recompute only when asked', () => {
+  it('the study budget: shared seed, at most four evaluations, recompute only when asked', () => {
     const settings = { ...defaultSettings(), stepsPerTrial: 10 };
-    const params = { ...fixedParams(settings.rows), lr: 1e-3, r: 4, lora_alpha: 8 };
-    const plain = trainerOptions(params, 'llama', trialBudget(settings));
+    const params = { lr: 1e-3, r: 4, lora_alpha: 8 };
+    const plain = studyPlan(settings, 'llama').trainerOptions(params);
     expect(plain).toMatchObject({ seed: settings.seed, evalEvery: 3, steps: 10 });
     expect(plain.recompute).toBeUndefined();
-    const recomputing = trainerOptions(params, 'llama', trialBudget({ ...settings, recompute: true }));
+    const recomputing = studyPlan({ ...settings, recompute: true }, 'llama').trainerOptions(params);
     expect(recomputing.recompute).toBe(true);
     expect({ ...recomputing, recompute: undefined }).toEqual({ ...plain, recompute: undefined });
   });

@@ -3,7 +3,7 @@ import { isActive } from '../search/space.ts';
 import { TRIAL_FIELDS } from '../train/config.ts';
 import type { ResolvedContext } from './context.ts';
 import { samplerName } from './context.ts';
-import type { Json } from './hf.ts';
+import type { Json } from '../json.ts';
 import { hfNotes, targetModules } from './hf.ts';
 
 export const BEST_CONFIG_FORMAT = 'tunelab.best-config/1';
@@ -55,6 +55,7 @@ export function bestConfig(ctx: ResolvedContext): Record<string, Json> {
       pruner: study.prunerSpec as Json,
       seed: study.seed,
       space: study.space.spec as unknown as Json,
+      ...(ctx.plan ? { plan: ctx.plan as unknown as Json } : {}),
     },
     notes: hfNotes(config, ctx.dataset.format),
   };

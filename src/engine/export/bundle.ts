@@ -12,9 +12,13 @@ import { optunaScript, rayTuneScript } from './python.ts';
 import { trialsCsv } from './trials-csv.ts';
 
 export interface ExportFile {
-  /** Relative path inside the export folder, '/'-separated. */
+  /** Relative path inside the export folder (and the page's zip), '/'-separated. */
   path: string;
-  contents: string | Uint8Array;
+  contents: string | Uint8Array<ArrayBuffer>;
+  /** What the file is and what loads it. */
+  description: string;
+  /** MIME type, for a download. */
+  mime: string;
 }
 
 /** The trained adapter of the best trial: files as the trainer exported them, or its flat parameters. */
@@ -34,6 +38,49 @@ export const EXPORT_PATHS = {
   studyLog: 'study.jsonl',
 } as const;
 
+type ExportPath = (typeof EXPORT_PATHS)[keyof typeof EXPORT_PATHS];
+
+/** What each export is and what loads it, with its MIME type. */
+export const EXPORT_FORMATS: Record<ExportPath, { description: string; mime: string }> = {
+  [EXPORT_PATHS.bestConfig]: {
+    description: 'Best trial: every hyperparameter, its metrics, the model, the data and the search',
+    mime: 'application/json',
+  },
+  [EXPORT_PATHS.adapterConfig]: {
+    description: 'PEFT adapter configuration (PeftModel.from_pretrained loads the adapter folder)',
+    mime: 'application/json',
+  },
+  [EXPORT_PATHS.adapterWeights]: {
+    description: 'PEFT adapter weights: LoRA A and B of the best trial',
+    mime: 'application/octet-stream',
+  },
+  [EXPORT_PATHS.trainingArguments]: {
+    description: 'Hugging Face TrainingArguments (transformers)',
+    mime: 'application/json',
+  },
+  [EXPORT_PATHS.sftConfig]: { description: 'TRL SFTConfig', mime: 'application/json' },
+  [EXPORT_PATHS.loraConfig]: { description: 'peft.LoraConfig snippet', mime: 'text/x-python' },
+  [EXPORT_PATHS.axolotl]: { description: 'axolotl config', mime: 'application/yaml' },
+  [EXPORT_PATHS.optuna]: {
+    description: 'Optuna script continuing the search over the narrowed space',
+    mime: 'text/x-python',
+  },
+  [EXPORT_PATHS.rayTune]: {
+    description: 'Ray Tune script continuing the search over the narrowed space',
+    mime: 'text/x-python',
+  },
+  [EXPORT_PATHS.trials]: { description: 'All trials as CSV', mime: 'text/csv' },
+  [EXPORT_PATHS.studyLog]: {
+    description: 'Study event log with its plan (re-importable here, runnable by tunelab tune --plan)',
+    mime: 'application/x-ndjson',
+  },
+};
+
+/** One export file, described. */
+export function exportFile(path: ExportPath, contents: string | Uint8Array<ArrayBuffer>): ExportFile {
+  return { path, contents, ...EXPORT_FORMATS[path] };
+}
+
 /** PEFT adapter files for the best trial (a model spec is needed to lay out parameters). */
 export function adapterFiles(ctx: ResolvedContext, adapter: AdapterInput): ExportFile[] {
   let files: PeftAdapterFiles;
@@ -45,8 +92,8 @@ export function adapterFiles(ctx: ResolvedContext, adapter: AdapterInput): Expor
     });
   } else files = adapter;
   return [
-    { path: EXPORT_PATHS.adapterConfig, contents: files['adapter_config.json'] },
-    { path: EXPORT_PATHS.adapterWeights, contents: files['adapter_model.safetensors'] },
+    exportFile(EXPORT_PATHS.adapterConfig, files['adapter_config.json']),
+    exportFile(EXPORT_PATHS.adapterWeights, files['adapter_model.safetensors']),
   ];
 }
 
@@ -61,15 +108,15 @@ export function exportBundle(context: ExportContext, adapter?: AdapterInput): Ex
   const ctx = resolveContext(context);
   const hf = { outputDir: ctx.outputDir };
   return [
-    { path: EXPORT_PATHS.bestConfig, contents: bestConfigJson(ctx) },
+    exportFile(EXPORT_PATHS.bestConfig, bestConfigJson(ctx)),
     ...(adapter ? adapterFiles(ctx, adapter) : []),
-    { path: EXPORT_PATHS.trainingArguments, contents: json(trainingArguments(ctx.config, hf)) },
-    { path: EXPORT_PATHS.sftConfig, contents: json(sftConfig(ctx.config, ctx.dataset.format, hf)) },
-    { path: EXPORT_PATHS.loraConfig, contents: loraConfigPython(ctx.config, ctx.model.family) },
-    { path: EXPORT_PATHS.axolotl, contents: axolotlYaml(ctx) },
-    { path: EXPORT_PATHS.optuna, contents: optunaScript(ctx) },
-    { path: EXPORT_PATHS.rayTune, contents: rayTuneScript(ctx) },
-    { path: EXPORT_PATHS.trials, contents: trialsCsv(ctx.study, ctx.timings) },
-    { path: EXPORT_PATHS.studyLog, contents: ctx.study.log() },
+    exportFile(EXPORT_PATHS.trainingArguments, json(trainingArguments(ctx.config, hf))),
+    exportFile(EXPORT_PATHS.sftConfig, json(sftConfig(ctx.config, ctx.dataset.format, hf))),
+    exportFile(EXPORT_PATHS.loraConfig, loraConfigPython(ctx.config, ctx.model.family)),
+    exportFile(EXPORT_PATHS.axolotl, axolotlYaml(ctx)),
+    exportFile(EXPORT_PATHS.optuna, optunaScript(ctx)),
+    exportFile(EXPORT_PATHS.rayTune, rayTuneScript(ctx)),
+    exportFile(EXPORT_PATHS.trials, trialsCsv(ctx.study, ctx.timings)),
+    exportFile(EXPORT_PATHS.studyLog, ctx.study.log()),
   ];
 }

@@ -6,6 +6,8 @@ import type { Study } from '../search/study.ts';
 import type { TrialRecord } from '../search/types.ts';
 import type { DatasetFormat } from '../train/data.ts';
 import type { TrialConfig } from '../train/config.ts';
+import { metricsOfValue, type Objective } from '../tune/objective.ts';
+import type { StudyPlan, StudyPlanSpec } from '../tune/plan.ts';
 
 export interface ExportModel {
   /** Hub repo id or local path, e.g. 'HuggingFaceTB/SmolLM2-135M'. */
@@ -65,6 +67,34 @@ export interface ExportContext {
   timings?: Readonly<Record<number, TrialTiming>>;
   /** output_dir in the HF/axolotl configs. Default './tunelab-best'. */
   outputDir?: string;
+  /** The recipe the study ran with (best-config.json records it). */
+  plan?: StudyPlanSpec;
+}
+
+/** What an export needs besides the plan: the study, the model, the data and who made it. */
+export type PlanExportInput = Omit<ExportContext, 'config' | 'fixed' | 'objective' | 'plan' | 'dataset'> & {
+  dataset: Omit<ExportDataset, 'valRatio'>;
+};
+
+/**
+ * The export context of a study's best trial, read from the plan it ran with: the trial's configuration as its
+ * worker trained it, the values every trial shared, the objective and the validation split. Without measured
+ * metrics, the best value stands under the objective's name.
+ */
+export function planExportContext(plan: StudyPlan, input: PlanExportInput): ExportContext {
+  const best = input.best ?? input.study.bestTrial;
+  if (best === undefined) throw new Error('export: the study has no complete trial yet');
+  const { objective, valRatio } = plan.spec;
+  return {
+    ...input,
+    best,
+    config: plan.trialConfig(best.params),
+    fixed: plan.spec.fixed,
+    dataset: { ...input.dataset, ...(valRatio !== null ? { valRatio } : {}) },
+    objective,
+    metrics: input.metrics ?? metricsOfValue(objective as Objective, best.value),
+    plan: plan.toJSON(),
+  };
 }
 
 export interface ResolvedContext extends ExportContext {

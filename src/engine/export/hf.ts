@@ -5,7 +5,8 @@
 import type { ModelFamily } from '../model/config.ts';
 import type { DatasetFormat } from '../train/data.ts';
 import type { TrialConfig } from '../train/config.ts';
-import { pyLiteral } from './python.ts';
+import type { Json } from '../json.ts';
+import { pyLiteral } from './py.ts';
 
 export type MixedPrecision = 'fp16' | 'bf16' | 'no';
 
@@ -24,8 +25,6 @@ export function hfSchedulerType(config: TrialConfig): string {
     return config.warmupSteps > 0 || config.warmupRatio > 0 ? 'constant_with_warmup' : 'constant';
   return config.schedule;
 }
-
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 export interface HfOptions {
   outputDir: string;

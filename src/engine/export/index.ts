@@ -1,12 +1,13 @@
 // Public surface of the export library (host-agnostic: returns file contents; callers write files or zips).
-export { exportBundle, adapterFiles, EXPORT_PATHS } from './bundle.ts';
+export { adapterFiles, exportBundle, exportFile, EXPORT_FORMATS, EXPORT_PATHS } from './bundle.ts';
 export type { AdapterInput, ExportFile } from './bundle.ts';
-export { resolveContext, samplerName } from './context.ts';
+export { planExportContext, resolveContext, samplerName } from './context.ts';
 export type {
   BestMetrics,
   ExportContext,
   ExportDataset,
   ExportModel,
+  PlanExportInput,
   ResolvedContext,
   TrialTiming,
 } from './context.ts';
@@ -22,13 +23,12 @@ export {
 } from './hf.ts';
 export type { HfOptions, MixedPrecision } from './hf.ts';
 export { axolotlConfig, axolotlDataset, axolotlYaml } from './axolotl.ts';
-export { continuedSearch, optunaScript, pyLiteral, pythonConfig, rayTuneScript } from './python.ts';
+export { continuedSearch, optunaScript, pythonConfig, rayTuneScript } from './python.ts';
+export { pyLiteral } from './py.ts';
 export { narrowSpace } from './narrow.ts';
 export type { NarrowOptions } from './narrow.ts';
 export { csvField, trialsCsv } from './trials-csv.ts';
 export { datasetFingerprint, sha256Hex } from './fingerprint.ts';
-export { preset, PRESET_NAMES } from './presets.ts';
-export type { Preset, PresetName } from './presets.ts';
 export { toYaml, yamlNumber, yamlString } from './yaml.ts';
 export type { YamlValue } from './yaml.ts';
 export {

@@ -10,25 +10,10 @@ import { fieldOfParam } from '../train/config.ts';
 import type { TrialConfig } from '../train/config.ts';
 import type { ResolvedContext } from './context.ts';
 import { samplerName } from './context.ts';
-import type { Json } from './hf.ts';
+import type { Json } from '../json.ts';
 import { mixedPrecision } from './hf.ts';
 import { narrowSpace } from './narrow.ts';
-
-/** A Python literal for JSON-like data (a JSON string literal is a valid Python one). */
-export function pyLiteral(value: Json | undefined): string {
-  if (value === null || value === undefined) return 'None';
-  if (typeof value === 'boolean') return value ? 'True' : 'False';
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value))
-      return Number.isNaN(value) ? 'float("nan")' : `float("${value > 0 ? 'inf' : '-inf'}")`;
-    return String(value);
-  }
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(pyLiteral).join(', ')}]`;
-  return `{${Object.entries(value)
-    .map(([k, v]) => `${JSON.stringify(k)}: ${pyLiteral(v)}`)
-    .join(', ')}}`;
-}
+import { pyLiteral } from './py.ts';
 
 /** The TrialConfig with Python-style keys, as the scripts' BEST_CONFIG. */
 export function pythonConfig(config: TrialConfig): Record<string, Json> {

@@ -6,7 +6,3 @@ export interface TensorRef {
   binding: BufferBinding;
   dtype: ScalarType;
 }
-
-export function tensorRef(binding: BufferBinding, dtype: ScalarType): TensorRef {
-  return { binding, dtype };
-}

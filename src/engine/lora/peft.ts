@@ -7,10 +7,10 @@
 // The config's field set is that of adapter_config.json files written by PEFT 0.19.1, keys sorted and
 // indented by 2 as PEFT's to_json_file does.
 
-import type { ByteSource } from '../model/byte-source.ts';
-import { bytesSource } from '../model/byte-source.ts';
-import { toFloat32 } from '../model/dtypes.ts';
-import { openSafetensors, writeSafetensors, type WriteTensor } from '../model/safetensors.ts';
+import type { ByteSource } from '../checkpoint/byte-source.ts';
+import { bytesSource } from '../checkpoint/byte-source.ts';
+import { toFloat32 } from '../checkpoint/dtypes.ts';
+import { openSafetensors, writeSafetensors, type WriteTensor } from '../checkpoint/safetensors.ts';
 import {
   ALL_LINEAR,
   FAMILY_LINEARS,
@@ -22,6 +22,7 @@ import {
   type LoraModelShape,
 } from './config.ts';
 import { loraLayout, segmentView, type LoraLayout } from './init.ts';
+import type { UncheckedJson } from '../json.ts';
 
 export const PEFT_VERSION = '0.19.1';
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
@@ -159,13 +160,11 @@ export interface ImportedAdapter {
   params: Float32Array<ArrayBuffer>;
 }
 
-type Json = Record<string, unknown>;
-
 /**
  * Reads adapter_config.json into a LoraConfig, refusing (by field name) every PEFT option that changes the
  * adapter's math in ways this engine does not implement.
  */
-export function parseAdapterConfig(input: string | Json): {
+export function parseAdapterConfig(input: string | UncheckedJson): {
   config: LoraConfig;
   baseModel: string | null;
   revision: string | null;
@@ -181,7 +180,7 @@ export function parseAdapterConfig(input: string | Json): {
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json))
     throw new PeftImportError(file, 'expected a JSON object');
-  const j = json as Json;
+  const j = json as UncheckedJson;
   const fail = (field: string, why: string): never => {
     throw new PeftImportError(file, `${field} ${why}`);
   };
@@ -253,7 +252,7 @@ export function parseAdapterConfig(input: string | Json): {
  * are refused by name. F16 and BF16 adapters are widened to f32.
  */
 export async function importPeftAdapter(
-  configInput: string | Json,
+  configInput: string | UncheckedJson,
   weights: Uint8Array | ByteSource,
   shape: LoraModelShape,
 ): Promise<ImportedAdapter> {

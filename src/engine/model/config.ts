@@ -2,6 +2,8 @@
 // feature we do not implement refused by name (a silently ignored rope_scaling gives wrong logits, not an
 // error). Defaults for absent fields are those of the transformers config classes.
 
+import type { UncheckedJson } from '../json.ts';
+
 export type ModelFamily = 'llama' | 'qwen2' | 'mistral' | 'gpt2';
 export type Activation = 'silu' | 'gelu_new';
 export type TorchDtype = 'float32' | 'float16' | 'bfloat16';
@@ -50,8 +52,6 @@ export interface ModelSpec {
   torchDtype: TorchDtype | null;
 }
 
-type Json = Record<string, unknown>;
-
 const ARCHITECTURES: Record<string, ModelFamily> = {
   LlamaForCausalLM: 'llama',
   Qwen2ForCausalLM: 'qwen2',
@@ -62,7 +62,7 @@ const ARCHITECTURES: Record<string, ModelFamily> = {
 class ConfigReader {
   constructor(
     readonly file: string,
-    readonly json: Json,
+    readonly json: UncheckedJson,
   ) {}
 
   fail(field: string, why: string): never {
@@ -133,7 +133,7 @@ class ConfigReader {
  * Parses a config.json (already JSON-decoded or as text). `file` names it in errors.
  * Throws an Error naming the file and the field for anything unsupported or malformed.
  */
-export function parseModelConfig(input: string | Json, file = 'config.json'): ModelSpec {
+export function parseModelConfig(input: string | UncheckedJson, file = 'config.json'): ModelSpec {
   let json: unknown = input;
   if (typeof input === 'string') {
     try {
@@ -145,7 +145,7 @@ export function parseModelConfig(input: string | Json, file = 'config.json'): Mo
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new Error(`${file}: expected a JSON object`);
   }
-  const r: ConfigReader = new ConfigReader(file, json as Json);
+  const r: ConfigReader = new ConfigReader(file, json as UncheckedJson);
   const archs = r.json.architectures;
   let architecture: string;
   if (Array.isArray(archs) && typeof archs[0] === 'string') architecture = archs[0];
@@ -181,7 +181,7 @@ function ropeTheta(r: ConfigReader, fallback: number): number {
   const params = r.json.rope_parameters;
   if (params !== undefined && params !== null) {
     if (typeof params !== 'object') r.fail('rope_parameters', 'must be an object');
-    const p = params as Json;
+    const p = params as UncheckedJson;
     const type = p.rope_type ?? p.type ?? 'default';
     if (type !== 'default') {
       r.fail('rope_parameters.rope_type', `'${String(type)}' is not supported (supported: default)`);
@@ -195,7 +195,7 @@ function ropeTheta(r: ConfigReader, fallback: number): number {
   const scaling = r.json.rope_scaling;
   if (scaling !== undefined && scaling !== null) {
     if (typeof scaling !== 'object') r.fail('rope_scaling', 'must be null or an object');
-    const s = scaling as Json;
+    const s = scaling as UncheckedJson;
     const type = s.rope_type ?? s.type;
     const field = s.rope_type !== undefined ? 'rope_scaling.rope_type' : 'rope_scaling.type';
     if (type !== 'default') r.fail(field, `'${String(type)}' is not supported (supported: none)`);

@@ -150,7 +150,7 @@ export function trainingTable<L extends string, Block extends BlockBuffers<L>, N
     adapted.push({ ...shape.linearShape(name), lora: { r } });
   }
   const rMax = Math.max(1, ...adapted.map((a) => a.lora.r));
-  const ce = crossEntropyPlan({ limits: o.limits }, { N, C, V }, o.dtype);
+  const ce = headPlan(o.limits, { N, C, V }, o.dtype);
   return {
     input: act('(N, C)', N * C),
     block: { ...shape.blockTable(B, T), lse: f32('(B, H, T)', B * attention.heads * T) },
@@ -175,6 +175,20 @@ export function trainingTable<L extends string, Block extends BlockBuffers<L>, N
       rng: { shape: '(1)', elements: 1, type: 'u32' },
     },
   };
+}
+
+/**
+ * The head's chunked cross-entropy plan. When no chunk fits the device, the default chunk: its logits then
+ * exceed one binding, and the memory check names that buffer instead of failing without an account.
+ */
+function headPlan(limits: BindingLimits, dims: { N: number; C: number; V: number }, dtype: ScalarType) {
+  try {
+    return crossEntropyPlan({ limits }, dims, dtype);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    const unbounded = { ...limits, maxStorageBufferBindingSize: Infinity, maxBufferSize: Infinity };
+    return crossEntropyPlan({ limits: unbounded }, dims, dtype);
+  }
 }
 
 /** Bytes the arena allocates for an entry: rounded up to 4, at least 4. */

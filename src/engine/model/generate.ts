@@ -4,7 +4,7 @@
 // seeded RNG, so a seed reproduces a run exactly. At V = 49k a step reads back ~200 KB; sampling is O(V)
 // passes plus a sort of the few candidates (see TokenSampler.sample).
 
-import { Rng } from '../search/rng.ts';
+import { Rng } from '../rng.ts';
 import type { InferenceSession } from './inference.ts';
 
 export interface SamplingOptions {

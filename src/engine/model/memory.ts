@@ -12,7 +12,7 @@
 import { CONTROL, GRADNORM_PARTIALS_BYTES } from '../kernels/gradnorm.ts';
 import { ADAMW_STEP_BYTES } from '../kernels/optimizer.ts';
 import { EMBEDDING_ERROR_WORDS } from '../kernels/embedding.ts';
-import { resolveTargets, type LoraConfig } from '../lora/config.ts';
+import { resolveTargets, type AdaptedModule, type LoraConfig } from '../lora/config.ts';
 import { loraLayout, optimizerSegments } from '../lora/init.ts';
 import type { ModelSpec } from './config.ts';
 import {
@@ -39,7 +39,7 @@ export interface LoraOptions {
   rank: number;
   /** PEFT target_modules (suffixes of module paths, e.g. 'q_proj', GPT-2's 'c_proj' = both) or 'all-linear'. */
   targets: LoraConfig['targets'];
-  /** LoRA dropout: any > 0 needs an (N, in_max) scratch. Default 0. */
+  /** LoRA dropout probability (masks are recomputed in the kernels: no memory of their own). Default 0. */
   dropout?: number;
 }
 
@@ -124,6 +124,32 @@ function checkOptions(spec: ModelSpec, opts: MemoryOptions): void {
   }
 }
 
+/** Every checkpoint tensor as loadModel uploads it. */
+function weightBuffers(spec: ModelSpec, precision: StoragePrecision): MemoryItem[] {
+  return listWeights(weightNames(spec)).map((t) => ({
+    name: t.name,
+    shape: `(${t.shape.join(', ')})`,
+    bytes: arenaBytes(t.shape.reduce((a, b) => a * b, 1) * bytesOf(precision)),
+    count: 1,
+  }));
+}
+
+/** The trainer's flat LoRA buffers (parameters, gradients, the optimizer's moments) and segment table. */
+function loraBuffers(modules: readonly AdaptedModule[], rank: number, moments: number): MemoryItem[] {
+  const layout = loraLayout(modules, rank);
+  const flat = (name: string): MemoryItem => ({
+    name,
+    shape: `(${layout.totalElements}) f32`,
+    bytes: layout.totalBytes,
+    count: 1,
+  });
+  const items = [flat(`lora.params (A, B of ${modules.length} modules)`), flat('lora.grads')];
+  for (let i = 0; i < moments; i++) items.push(flat(`lora.moment${i}`));
+  const segments = optimizerSegments(layout).length;
+  items.push({ name: 'optimizer.segments', shape: `(${segments}, 4) u32`, bytes: 16 * segments, count: 1 });
+  return items;
+}
+
 export function estimateMemory(spec: ModelSpec, opts: MemoryOptions): MemoryEstimate {
   checkOptions(spec, opts);
   const { batch: B, seq: T, precision } = opts;
@@ -135,12 +161,7 @@ export function estimateMemory(spec: ModelSpec, opts: MemoryOptions): MemoryEsti
   const adaptedLayers = (name: string) =>
     layers.filter((l) => adaptedPaths.has(shape.modulePath(l, name))).length;
 
-  const weightItems: MemoryItem[] = listWeights(weightNames(spec)).map((t) => ({
-    name: t.name,
-    shape: `(${t.shape.join(', ')})`,
-    bytes: arenaBytes(t.shape.reduce((a, b) => a * b, 1) * bytesOf(precision)),
-    count: 1,
-  }));
+  const weightItems = weightBuffers(spec, precision);
 
   const table = trainingTable(shape, {
     batch: B,
@@ -157,25 +178,7 @@ export function estimateMemory(spec: ModelSpec, opts: MemoryOptions): MemoryEsti
     adaptedLayers,
   });
 
-  const loraItems: MemoryItem[] = [];
-  if (opts.lora) {
-    const layout = loraLayout(modules, opts.lora.rank);
-    const flat = (name: string): MemoryItem => ({
-      name,
-      shape: `(${layout.totalElements}) f32`,
-      bytes: layout.totalBytes,
-      count: 1,
-    });
-    loraItems.push(flat(`lora.params (A, B of ${modules.length} modules)`), flat('lora.grads'));
-    for (let i = 0; i < (opts.moments ?? 2); i++) loraItems.push(flat(`lora.moment${i}`));
-    const segments = optimizerSegments(layout).length;
-    loraItems.push({
-      name: 'optimizer.segments',
-      shape: `(${segments}, 4) u32`,
-      bytes: 16 * segments,
-      count: 1,
-    });
-  }
+  const loraItems = opts.lora ? loraBuffers(modules, opts.lora.rank, opts.moments ?? 2) : [];
 
   const accum = opts.accum ?? 1;
   const scratchItems: MemoryItem[] = [

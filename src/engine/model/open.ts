@@ -1,12 +1,12 @@
 // One call from a model's files to everything a GPU load needs, checked before a byte of weights moves:
 // the spec, the checkpoint's tensors matched to the parameters, and the tokenizer.
 
-import type { ModelFiles } from './byte-source.ts';
-import { readJson } from './byte-source.ts';
+import type { ModelFiles } from '../checkpoint/byte-source.ts';
+import { readJson } from '../checkpoint/byte-source.ts';
 import type { ModelSpec } from './config.ts';
 import { parseModelConfig } from './config.ts';
-import type { Checkpoint } from './safetensors.ts';
-import { openCheckpoint } from './safetensors.ts';
+import type { Checkpoint } from '../checkpoint/safetensors.ts';
+import { openCheckpoint } from '../checkpoint/safetensors.ts';
 import type { ModelTokenizer } from './tokenizer.ts';
 import { loadTokenizer } from './tokenizer.ts';
 import type { ResolvedWeights } from './weights.ts';

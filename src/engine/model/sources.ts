@@ -6,8 +6,8 @@
 // Access tokens stay in memory: never written to the cache, to storage or into a message.
 
 import { downloadFile, listFiles } from '@huggingface/hub';
-import type { ByteSource, ModelFiles } from './byte-source.ts';
-import { blobSource, sourcesFiles } from './byte-source.ts';
+import type { ByteSource, ModelFiles } from '../checkpoint/byte-source.ts';
+import { blobSource, sourcesFiles } from '../checkpoint/byte-source.ts';
 
 /** Files a model load needs from a repo root; everything else (ONNX exports, .bin, images) is skipped. */
 export function isModelFile(path: string): boolean {

@@ -4,8 +4,9 @@
 
 import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
-import type { ModelFiles } from './byte-source.ts';
-import { readJson, readText } from './byte-source.ts';
+import type { ModelFiles } from '../checkpoint/byte-source.ts';
+import { readJson, readText } from '../checkpoint/byte-source.ts';
+import type { UncheckedJson } from '../json.ts';
 
 export interface ChatMessage {
   role: string;
@@ -22,13 +23,11 @@ export interface ChatTemplateOptions {
   addGenerationPrompt?: boolean;
 }
 
-type Json = Record<string, unknown>;
-
 /** tokenizer_config.json writes special tokens as a string or as an AddedToken dict { content, ... }. */
 function tokenContent(value: unknown): string | null {
   if (typeof value === 'string') return value;
-  if (typeof value === 'object' && value !== null && typeof (value as Json).content === 'string') {
-    return (value as Json).content as string;
+  if (typeof value === 'object' && value !== null && typeof (value as UncheckedJson).content === 'string') {
+    return (value as UncheckedJson).content as string;
   }
   return null;
 }
@@ -37,8 +36,8 @@ function pickTemplate(value: unknown): string | null {
   if (typeof value === 'string') return value;
   // A list of named templates: transformers uses 'default' when no name is asked for.
   if (Array.isArray(value)) {
-    const named = value.find((t) => (t as Json)?.name === 'default') ?? value[0];
-    const template = (named as Json | undefined)?.template;
+    const named = value.find((t) => (t as UncheckedJson)?.name === 'default') ?? value[0];
+    const template = (named as UncheckedJson | undefined)?.template;
     return typeof template === 'string' ? template : null;
   }
   return null;
@@ -63,8 +62,8 @@ export class ModelTokenizer {
    * chat_template.jinja); `fallbackEosIds` come from config.json when tokenizer_config.json names none.
    */
   constructor(
-    tokenizerJson: Json,
-    tokenizerConfig: Json,
+    tokenizerJson: UncheckedJson,
+    tokenizerConfig: UncheckedJson,
     options: { chatTemplate?: string | null; fallbackBosId?: number | null; fallbackEosIds?: number[] } = {},
   ) {
     try {
@@ -154,7 +153,7 @@ export async function loadTokenizer(
   const chatTemplate = files.has('chat_template.jinja')
     ? await readText(await files.open('chat_template.jinja'))
     : null;
-  return new ModelTokenizer(json as Json, config as Json, {
+  return new ModelTokenizer(json as UncheckedJson, config as UncheckedJson, {
     chatTemplate,
     fallbackBosId: fallback.bosTokenId,
     fallbackEosIds: fallback.eosTokenIds,

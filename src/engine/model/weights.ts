@@ -3,9 +3,9 @@
 // Conv1D keeps (in, out): the layout field says which, so the GPU side never guesses.
 
 import type { ModelSpec } from './config.ts';
-import type { SafetensorsDtype } from './dtypes.ts';
-import { countF16Overflow, toFloat16Bits, toFloat32 } from './dtypes.ts';
-import type { Checkpoint } from './safetensors.ts';
+import type { SafetensorsDtype } from '../checkpoint/dtypes.ts';
+import { countF16Overflow, toFloat16Bits, toFloat32 } from '../checkpoint/dtypes.ts';
+import type { Checkpoint } from '../checkpoint/safetensors.ts';
 
 export type WeightLayout =
   /** torch Linear weight (out, in): y = x·Wᵀ. */

@@ -15,6 +15,8 @@ export interface StudyStartEvent {
   pruner: PrunerSpec;
   direction: Direction;
   seed: number;
+  /** How the study is run beyond the search (StudyOptions.plan); absent in logs written without one. */
+  plan?: { [key: string]: Json };
 }
 export interface AskEvent {
   type: 'ask';
@@ -62,6 +64,7 @@ export function parseEvent(raw: unknown): StudyEvent {
       if (typeof raw.seed !== 'number') throw new Error('study event: seed must be a number');
       if (raw.version !== LOG_VERSION)
         throw new Error(`study event: unsupported version ${JSON.stringify(raw.version)}`);
+      if (raw.plan !== undefined && !isObj(raw.plan)) throw new Error('study event: plan must be an object');
       return raw as unknown as StudyStartEvent;
     case 'ask':
       if (!isIndex(raw.number)) throw new Error('ask event: number must be a non-negative integer');

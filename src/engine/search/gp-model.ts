@@ -4,7 +4,7 @@
 // log-parameters and analytic gradients. Inputs live in [0,1]^D and outputs are standardised by the caller.
 import { cholesky, choleskyInverse, solveLower, solveUpper } from './linalg.ts';
 import { minimizeLbfgs } from './lbfgs.ts';
-import type { Rng } from './rng.ts';
+import type { Rng } from '../rng.ts';
 
 const SQRT5 = Math.sqrt(5);
 const LOG_2PI = Math.log(2 * Math.PI);

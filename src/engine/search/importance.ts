@@ -3,7 +3,7 @@
 // the variance of its prediction over the whole space is explained by each single parameter's marginal.
 // Every parameter is one feature in [0,1]: numeric ones in (log-)unit space, a categorical as equal-width
 // bins per choice, so the uniform measure on [0,1] is the uniform prior of the space.
-import { Rng } from './rng.ts';
+import { Rng } from '../rng.ts';
 import { toUnit } from './space.ts';
 import type { SampledDef, SearchSpace } from './space.ts';
 import type { TrialRecord } from './types.ts';

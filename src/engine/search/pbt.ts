@@ -4,7 +4,7 @@
 // parameters perturbed (explore: ×0.8 / ×1.2, neighbouring category, or a fresh prior draw). Decisions are
 // logged as `pbt` events, so each trial's lineage survives a reload; the randomness of a decision comes
 // from Rng(seed, 'pbt', trial, step), so a resumed study decides identically.
-import { Rng } from './rng.ts';
+import { Rng } from '../rng.ts';
 import { isActive, resolveParams, sampleFromPrior, snapNumeric } from './space.ts';
 import type { Params, SearchSpace } from './space.ts';
 import type { LineageEntry, Study, Trial } from './study.ts';

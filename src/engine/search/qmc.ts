@@ -1,6 +1,6 @@
 // Scrambled Sobol points: Joe–Kuo direction numbers (new-joe-kuo-6.21201, 40 dimensions), randomised by
 // Matoušek's linear matrix scramble plus a random digital shift (as SciPy's `Sobol(scramble=True)`).
-import { Rng } from './rng.ts';
+import { Rng } from '../rng.ts';
 
 // Per dimension 2..40: s (degree of the primitive polynomial), a (its inner coefficients), m_1..m_s.
 const JOE_KUO: readonly (readonly number[])[] = [

@@ -1,6 +1,6 @@
 // Search space: JSON-serialisable parameter specs, their validation, the unit-cube encoding shared by the
 // model-based samplers, and resolution of conditional and derived parameters.
-import type { Rng } from './rng.ts';
+import type { Rng } from '../rng.ts';
 
 export type Choice = number | string | boolean;
 export type Params = Record<string, Choice>;

@@ -5,7 +5,7 @@ import { LOG_VERSION, parseEvent } from './events.ts';
 import type { AskEvent, PbtEvent, ReportEvent, StudyEvent, StudyStartEvent, TellEvent } from './events.ts';
 import { createPruner } from './pruners/index.ts';
 import type { PrunerSpec } from './pruners/index.ts';
-import { Rng } from './rng.ts';
+import { Rng } from '../rng.ts';
 import { createSampler } from './samplers/index.ts';
 import type { SamplerSpec } from './samplers/index.ts';
 import { containsParams, createSpace, resolveParams } from './space.ts';
@@ -25,6 +25,11 @@ export interface StudyOptions {
   pruner?: PrunerSpec;
   /** Called with every event as it is appended to the log. */
   onEvent?: (event: StudyEvent) => void;
+  /**
+   * How the study is run beyond the search (tunelab's StudyPlan: fixed values, budget, objective), kept in
+   * the log's first event so a resumed or imported study knows it. Opaque here.
+   */
+  plan?: { [key: string]: Json };
 }
 
 export interface LineageEntry {
@@ -79,6 +84,8 @@ export class Study {
   readonly seed: number;
   readonly samplerSpec: SamplerSpec;
   readonly prunerSpec: PrunerSpec;
+  /** The recipe the study was started with (StudyOptions.plan); null for logs written without one. */
+  readonly plan: { [key: string]: Json } | null;
   readonly sampler: Sampler;
   readonly pruner: Pruner;
   readonly #events: StudyEvent[] = [];
@@ -104,6 +111,7 @@ export class Study {
     this.seed = seed;
     this.samplerSpec = options.sampler ?? 'tpe';
     this.prunerSpec = options.pruner ?? 'none';
+    this.plan = options.plan ?? null;
     try {
       this.sampler = createSampler(this.samplerSpec);
     } catch (e) {
@@ -123,6 +131,7 @@ export class Study {
       pruner: this.prunerSpec,
       direction,
       seed,
+      ...(this.plan ? { plan: this.plan } : {}),
     });
   }
 
@@ -350,6 +359,7 @@ export function loadStudy(
     pruner: head.pruner,
     direction: head.direction,
     seed: head.seed,
+    ...(head.plan ? { plan: head.plan } : {}),
   });
   const errors: LoadError[] = [];
   for (const item of items.slice(1)) {

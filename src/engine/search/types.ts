@@ -1,12 +1,14 @@
 // Shared records of the search engine: trials as samplers and pruners see them, and the two plug-in
 // interfaces (a sampler is one `sample`, a pruner one `prune`, as in Optuna).
-import type { Rng } from './rng.ts';
+import type { Rng } from '../rng.ts';
 import type { Params, SearchSpace } from './space.ts';
 
 export type Direction = 'minimize' | 'maximize';
 export type TrialState = 'running' | 'complete' | 'pruned' | 'failed';
 
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+import type { Json } from '../json.ts';
+
+export type { Json } from '../json.ts';
 
 /** A trial as recorded in the study: plain data, JSON-serialisable. */
 export interface TrialRecord {

@@ -1,11 +1,12 @@
 // The training-config vocabulary: every hyperparameter one trial trains with, named as the `tunelab train`
-// flags are (camelCase of --weight-decay etc.), with the CLI's defaults. A study samples only some of them,
-// under search-space names (lr, lora_alpha, warmup_ratio, batch_size, ...); `trialConfigFromParams` maps a
-// trial's params onto the fixed values and validates the result, naming the parameter as the caller spelled it.
+// flags are (camelCase of --weight-decay etc.), in one table of defaults and bounds that the CLI's flags, the
+// page's form and `trialConfigFromParams` all read. A study samples only some of them, under search-space names
+// (lr, lora_alpha, warmup_ratio, batch_size, ...); `trialConfigFromParams` maps a trial's params onto the fixed
+// values and validates the result, naming the parameter as the caller spelled it.
 //
-// Defaults are those of `tunelab train` (src/cli/args.ts), which are HF Trainer's / PEFT's except: lr 2e-4
-// (Trainer: 5e-5, too small for LoRA), alpha = 2·r (PEFT: 8), batch 4 (Trainer: 8), 100 steps (Trainer: 3
-// epochs), targets q_proj,v_proj / c_attn (PEFT has no default and raises).
+// Defaults are HF Trainer's / PEFT's except: lr 2e-4 (Trainer: 5e-5, too small for LoRA), alpha = 2·r (PEFT: 8),
+// batch 4 (Trainer: 8), 100 steps (Trainer: 3 epochs), targets q_proj,v_proj / c_attn (PEFT has no default and
+// raises).
 
 import { ALL_LINEAR, parseTargets } from '../lora/config.ts';
 import type { LoraConfig } from '../lora/config.ts';
@@ -56,34 +57,67 @@ export interface TrialConfig {
 
 export type TrialField = keyof TrialConfig;
 
-export const TRIAL_FIELDS: readonly TrialField[] = [
-  'targets',
-  'r',
-  'alpha',
-  'dropout',
-  'rslora',
-  'optimizer',
-  'lr',
-  'momentum',
-  'nesterov',
-  'beta1',
-  'beta2',
-  'eps',
-  'weightDecay',
-  'schedule',
-  'warmupSteps',
-  'warmupRatio',
-  'llrd',
-  'batch',
-  'accum',
-  'seq',
-  'steps',
-  'epochs',
-  'maxGradNorm',
-  'precision',
-  'seed',
-  'evalEvery',
-];
+/** How a field's value is checked: a number in bounds, a boolean, one of some words, or PEFT targets. */
+export type FieldCheck =
+  | { kind: 'number'; min?: number; above?: number; max?: number; below?: number; integer?: boolean }
+  | { kind: 'boolean' }
+  | { kind: 'choice'; choices: readonly string[] }
+  | { kind: 'targets' };
+
+export interface FieldSpec<T> {
+  /** The `tunelab train` flag that sets it. */
+  flag: string;
+  default: T;
+  check: FieldCheck;
+  /** steps and epochs: null means "the other one is given". */
+  nullable?: boolean;
+}
+
+const num = (bounds: Omit<Extract<FieldCheck, { kind: 'number' }>, 'kind'>): FieldCheck => ({
+  kind: 'number',
+  ...bounds,
+});
+const BOOLEAN: FieldCheck = { kind: 'boolean' };
+
+/** Every hyperparameter with its flag, its default and its bounds: the one table the CLI and the page read. */
+export const TRIAL_FIELD_SPECS: { readonly [F in TrialField]: FieldSpec<TrialConfig[F]> } = {
+  targets: { flag: 'targets', default: ['q_proj', 'v_proj'], check: { kind: 'targets' } },
+  r: { flag: 'r', default: 8, check: num({ min: 1, integer: true }) },
+  alpha: { flag: 'alpha', default: 16, check: num({ above: 0 }) }, // 2·r unless given
+  dropout: { flag: 'dropout', default: 0, check: num({ min: 0, below: 1 }) },
+  rslora: { flag: 'rslora', default: false, check: BOOLEAN },
+  optimizer: { flag: 'optimizer', default: 'adamw', check: { kind: 'choice', choices: ['adamw', 'sgd'] } },
+  lr: { flag: 'lr', default: 2e-4, check: num({ above: 0 }) },
+  momentum: { flag: 'momentum', default: 0, check: num({ min: 0, below: 1 }) },
+  nesterov: { flag: 'nesterov', default: false, check: BOOLEAN },
+  beta1: { flag: 'beta1', default: 0.9, check: num({ min: 0, below: 1 }) },
+  beta2: { flag: 'beta2', default: 0.999, check: num({ min: 0, below: 1 }) },
+  eps: { flag: 'eps', default: 1e-8, check: num({ above: 0 }) },
+  weightDecay: { flag: 'weight-decay', default: 0, check: num({ min: 0 }) },
+  schedule: {
+    flag: 'schedule',
+    default: 'linear',
+    check: { kind: 'choice', choices: ['constant', 'linear', 'cosine'] },
+  },
+  warmupSteps: { flag: 'warmup', default: 0, check: num({ min: 0, integer: true }) },
+  warmupRatio: { flag: 'warmup-ratio', default: 0, check: num({ min: 0, max: 1 }) },
+  llrd: { flag: 'llrd', default: 1, check: num({ above: 0, max: 1 }) },
+  batch: { flag: 'batch', default: 4, check: num({ min: 1, integer: true }) },
+  accum: { flag: 'accum', default: 1, check: num({ min: 1, integer: true }) },
+  seq: { flag: 'seq', default: 256, check: num({ min: 2, integer: true }) },
+  steps: { flag: 'steps', default: 100, check: num({ min: 0, integer: true }), nullable: true },
+  epochs: { flag: 'epochs', default: null, check: num({ above: 0 }), nullable: true },
+  maxGradNorm: { flag: 'max-grad-norm', default: 1, check: num({ min: 0 }) },
+  precision: {
+    flag: 'precision',
+    default: 'auto',
+    check: { kind: 'choice', choices: ['auto', 'f16', 'f32'] },
+  },
+  seed: { flag: 'seed', default: 42, check: num({ min: 0, integer: true }) },
+  evalEvery: { flag: 'eval-every', default: 0, check: num({ min: 0, integer: true }) },
+};
+
+export const TRIAL_FIELDS = Object.keys(TRIAL_FIELD_SPECS) as readonly TrialField[];
 
 export class TrialConfigError extends Error {
   constructor(
@@ -101,36 +135,10 @@ export function attentionTargets(family: ModelFamily): string[] {
   return family === 'gpt2' ? ['c_attn'] : ['q_proj', 'v_proj'];
 }
 
-/** The `tunelab train` defaults for a model family (only `targets` depends on it). */
+/** The defaults of the table, for a model family (only `targets` depends on it). */
 export function defaultTrialConfig(family: ModelFamily = 'llama'): TrialConfig {
-  return {
-    targets: attentionTargets(family),
-    r: 8,
-    alpha: 16,
-    dropout: 0,
-    rslora: false,
-    optimizer: 'adamw',
-    lr: 2e-4,
-    momentum: 0,
-    nesterov: false,
-    beta1: 0.9,
-    beta2: 0.999,
-    eps: 1e-8,
-    weightDecay: 0,
-    schedule: 'linear',
-    warmupSteps: 0,
-    warmupRatio: 0,
-    llrd: 1,
-    batch: 4,
-    accum: 1,
-    seq: 256,
-    steps: 100,
-    epochs: null,
-    maxGradNorm: 1,
-    precision: 'auto',
-    seed: 42,
-    evalEvery: 0,
-  };
+  const config = Object.fromEntries(TRIAL_FIELDS.map((f) => [f, TRIAL_FIELD_SPECS[f].default]));
+  return { ...(config as unknown as TrialConfig), targets: attentionTargets(family) };
 }
 
 /**
@@ -235,9 +243,10 @@ export function parseTargetsValue(param: string, value: unknown, family: ModelFa
   return mapTargets(targets, family);
 }
 
-type Check = { min?: number; above?: number; max?: number; below?: number; integer?: boolean };
+/** A value as an error message shows it: text in quotes, anything else as JSON. */
+const shown = (value: unknown): string => (typeof value === 'string' ? `'${value}'` : JSON.stringify(value));
 
-function numberOf(param: string, value: unknown, check: Check): number {
+function numberOf(param: string, value: unknown, check: Extract<FieldCheck, { kind: 'number' }>): number {
   const { min, above, max, below, integer } = check;
   const v = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
   const ok =
@@ -259,73 +268,37 @@ function numberOf(param: string, value: unknown, check: Check): number {
       .join(' and ');
     throw new TrialConfigError(
       param,
-      `expected ${integer ? 'a whole number' : 'a number'}${range ? ` ${range}` : ''}, got ${JSON.stringify(value)}`,
+      `expected ${integer ? 'a whole number' : 'a number'}${range ? ` ${range}` : ''}, got ${shown(value)}`,
     );
   }
   return v as number;
 }
 
-function booleanOf(param: string, value: unknown): boolean {
-  if (typeof value === 'boolean') return value;
-  if (value === 'true' || value === 'false') return value === 'true';
-  throw new TrialConfigError(param, `expected true or false, got ${JSON.stringify(value)}`);
-}
-
-function choiceOf<T extends string>(param: string, value: unknown, choices: readonly T[]): T {
-  if (typeof value === 'string' && (choices as readonly string[]).includes(value)) return value as T;
-  throw new TrialConfigError(param, `expected one of ${choices.join(', ')}, got ${JSON.stringify(value)}`);
-}
-
-/** Validates and normalises one field's value; errors name `param`. */
+/** Validates and normalises one field's value by its row of the table; errors name `param`. */
 function fieldValue(field: TrialField, param: string, value: unknown, family: ModelFamily): unknown {
-  switch (field) {
+  const spec: FieldSpec<unknown> = TRIAL_FIELD_SPECS[field];
+  if (spec.nullable && value === null) return null;
+  const check = spec.check;
+  switch (check.kind) {
     case 'targets':
       return parseTargetsValue(param, value, family);
-    case 'r':
-    case 'batch':
-    case 'accum':
-      return numberOf(param, value, { min: 1, integer: true });
-    case 'alpha':
-    case 'lr':
-    case 'eps':
-      return numberOf(param, value, { above: 0 });
-    case 'dropout':
-    case 'momentum':
-    case 'beta1':
-    case 'beta2':
-      return numberOf(param, value, { min: 0, below: 1 });
-    case 'weightDecay':
-    case 'maxGradNorm':
-      return numberOf(param, value, { min: 0 });
-    case 'warmupSteps':
-    case 'seed':
-    case 'evalEvery':
-      return numberOf(param, value, { min: 0, integer: true });
-    case 'warmupRatio':
-      return numberOf(param, value, { min: 0, max: 1 });
-    case 'llrd':
-      return numberOf(param, value, { above: 0, max: 1 });
-    case 'seq':
-      return numberOf(param, value, { min: 2, integer: true });
-    case 'steps':
-      return value === null ? null : numberOf(param, value, { min: 0, integer: true });
-    case 'epochs':
-      return value === null ? null : numberOf(param, value, { above: 0 });
-    case 'rslora':
-    case 'nesterov':
-      return booleanOf(param, value);
-    case 'optimizer':
-      return choiceOf(param, value, ['adamw', 'sgd'] as const);
-    case 'schedule':
-      return choiceOf(param, value, ['constant', 'linear', 'cosine'] as const);
-    case 'precision':
-      return choiceOf(param, value, ['auto', 'f16', 'f32'] as const);
+    case 'number':
+      return numberOf(param, value, check);
+    case 'boolean':
+      if (typeof value === 'boolean') return value;
+      if (value === 'true' || value === 'false') return value === 'true';
+      throw new TrialConfigError(param, `expected true or false, got ${shown(value)}`);
+    case 'choice':
+      if (typeof value === 'string' && check.choices.includes(value)) return value;
+      throw new TrialConfigError(param, `expected one of ${check.choices.join(', ')}, got ${shown(value)}`);
   }
 }
 
 export interface TrialConfigOptions {
   /** Family of the model the trial trains: picks default targets and translates target names. */
   family?: ModelFamily;
+  /** How errors name a fixed value (the CLI: its flag, '--lr'); default the field's name. */
+  fixedName?: (field: TrialField) => string;
 }
 
 /**
@@ -336,10 +309,11 @@ export interface TrialConfigOptions {
  */
 export function trialConfigFromParams(
   params: Params,
-  fixed: Partial<TrialConfig> = {},
+  fixed: Partial<Record<TrialField, unknown>> = {},
   options: TrialConfigOptions = {},
 ): TrialConfig {
   const family = options.family ?? 'llama';
+  const fixedName = options.fixedName ?? ((field: TrialField) => field);
   const config = defaultTrialConfig(family) as unknown as Record<TrialField, unknown>;
   const given = new Map<TrialField, string>();
   const apply = (name: string, value: unknown, source: 'fixed' | 'param'): void => {
@@ -353,7 +327,7 @@ export function trialConfigFromParams(
     const previous = given.get(field);
     if (source === 'param' && previous !== undefined && previous !== 'fixed')
       throw new TrialConfigError(name, `sets '${field}', which '${previous}' already sets`);
-    config[field] = fieldValue(field, name, value, family);
+    config[field] = fieldValue(field, source === 'fixed' ? fixedName(field) : name, value, family);
     given.set(field, source === 'fixed' ? 'fixed' : name);
     // A sampled member of an either-or pair replaces the fixed other member.
     const other: Partial<Record<TrialField, TrialField>> = {
@@ -374,12 +348,16 @@ export function trialConfigFromParams(
   const c = config as unknown as TrialConfig;
   const nameOf = (field: TrialField): string => {
     const g = given.get(field);
-    return g === undefined || g === 'fixed' ? field : g;
+    return g === undefined || g === 'fixed' ? fixedName(field) : g;
   };
-  if (c.warmupSteps > 0 && c.warmupRatio > 0)
-    throw new TrialConfigError(nameOf('warmupRatio'), `give warmupSteps or warmupRatio, not both`);
-  if ((c.steps === null) === (c.epochs === null))
-    throw new TrialConfigError(nameOf('steps'), 'give exactly one of steps and epochs');
+  if (c.warmupSteps > 0 && c.warmupRatio > 0) {
+    const [steps, ratio] = [nameOf('warmupSteps'), nameOf('warmupRatio')];
+    throw new TrialConfigError(ratio, `give ${steps} or ${ratio}, not both`);
+  }
+  if ((c.steps === null) === (c.epochs === null)) {
+    const [steps, epochs] = [nameOf('steps'), nameOf('epochs')];
+    throw new TrialConfigError(steps, `give exactly one of ${steps} and ${epochs}`);
+  }
   return c;
 }
 

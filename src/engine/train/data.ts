@@ -19,7 +19,7 @@
 // its micro-batches divided by num_items_in_batch, the count of predicted tokens with a label ≠ −100 in the
 // whole effective batch (OptimizerStepBatch.numItems).
 
-import { Rng } from '../search/rng.ts';
+import { Rng } from '../rng.ts';
 import { CsvSyntaxError, parseCsv } from './csv.ts';
 
 export const IGNORE_INDEX = -100;

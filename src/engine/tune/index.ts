@@ -2,10 +2,14 @@
 export { optimize } from './coordinator.ts';
 export type { BestTrial, OptimizeOptions, OptimizeResult, TrialResult, TuneListener } from './coordinator.ts';
 export { InProcessSlots } from './in-process.ts';
-export { checkObjective, objectiveValue, OBJECTIVES } from './objective.ts';
+export { checkObjective, metricsOfValue, objectiveValue, OBJECTIVES } from './objective.ts';
 export type { Objective } from './objective.ts';
-export { checkSpaceNames, PBT_FIXED_FIELDS, pbtConflicts, trialTrainerOptions } from './params.ts';
+export { checkSpaceNames, PBT_FIXED_FIELDS, pbtConflicts } from './params.ts';
 export type * from './protocol.ts';
 export { createTrialRunner } from './runner.ts';
 export type { RunnerHost, TrialRunner } from './runner.ts';
 export { defaultPoolSize } from './pool-size.ts';
+export { PLAN_FORMAT, PlanError, PRUNER_CHOICES, StudyPlan } from './plan.ts';
+export type { PlanContext, PlanInput, PrunerChoice, StudyPlanSpec } from './plan.ts';
+export { preset, PRESET_NAMES } from './presets.ts';
+export type { Preset, PresetName } from './presets.ts';

@@ -44,3 +44,21 @@ export function objectiveValue(objective: Objective, m: EvalMetrics): number {
       return m.macroF1 ?? NaN;
   }
 }
+
+/** The metrics a best value stands for, under the objective's name (when only the value is known). */
+export function metricsOfValue(
+  objective: Objective,
+  value: number | undefined,
+): { valLoss?: number; perplexity?: number; accuracy?: number; macroF1?: number } {
+  if (value === undefined) return {};
+  switch (objective) {
+    case 'val_loss':
+      return { valLoss: value };
+    case 'perplexity':
+      return { perplexity: value };
+    case 'accuracy':
+      return { accuracy: value };
+    case 'macro_f1':
+      return { macroF1: value };
+  }
+}

@@ -1,17 +1,7 @@
-// A trial's trainer options: its sampled params over the values every trial shares, through the training-config
-// vocabulary of src/engine/train/config.ts (search-space names such as lr, lora_alpha, batch_size; defaults of
-// `tunelab train`).
-import type { ModelFamily } from '../model/config.ts';
+// Which search-space names a trial can set (the training-config vocabulary of src/engine/train/config.ts), and
+// which of them population-based training cannot move mid-trial. StudyPlan checks a space with both.
 import type { SpaceSpec } from '../search/index.ts';
-import {
-  fieldOfParam,
-  trainerOptionsOf,
-  trialConfigFromParams,
-  type TrialConfig,
-  type TrialField,
-} from '../train/config.ts';
-import type { Params } from '../search/index.ts';
-import type { TrainerOptions } from '../train/trainer.ts';
+import { fieldOfParam, type TrialField } from '../train/config.ts';
 
 /** Fields that shape the adapter or the batches: PBT cannot move a running trial across them. */
 export const PBT_FIXED_FIELDS: readonly TrialField[] = [
@@ -23,15 +13,6 @@ export const PBT_FIXED_FIELDS: readonly TrialField[] = [
   'seq',
   'optimizer',
 ];
-
-export function trialTrainerOptions(
-  params: Params,
-  fixed: Partial<TrialConfig>,
-  family: ModelFamily,
-  classes?: readonly string[],
-): TrainerOptions {
-  return trainerOptionsOf(trialConfigFromParams(params, fixed, { family }), classes ? { classes } : {});
-}
 
 /** Refuses a space naming something a trial cannot set, naming the parameter. */
 export function checkSpaceNames(space: SpaceSpec): void {

@@ -7,7 +7,7 @@
 // there (abort, then `run` again resumes exactly), the directive awaited, and the trial continues, stops as
 // pruned, or continues from a donor's weights and optimizer state with perturbed hyperparameters.
 import { acquireGpu, type Gpu, type PrecisionChoice } from '../gpu/index.ts';
-import { bytesSource, blobSource, sourcesFiles, type ModelFiles } from '../model/byte-source.ts';
+import { bytesSource, blobSource, sourcesFiles, type ModelFiles } from '../checkpoint/byte-source.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
 import { openModel } from '../model/open.ts';
 import type { Example } from '../train/data.ts';

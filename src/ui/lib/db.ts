@@ -55,10 +55,6 @@ export async function listStudies(): Promise<StudyMeta[]> {
   return all.sort((a, b) => b.updated - a.updated);
 }
 
-export async function getStudy(id: string): Promise<StudyMeta | undefined> {
-  return (await db()).get('studies', id);
-}
-
 export async function putStudy(meta: StudyMeta): Promise<void> {
   await (await db()).put('studies', $snapshotless(meta));
 }

@@ -1,21 +1,15 @@
-// The Search step's settings as plain data (persisted with a study), and the two translations the run needs:
-// form rows → the engine's SpaceSpec (validated by createSpace, whose errors name the parameter), and one
-// trial's params → the engine's TrialConfig → TrainerOptions (the mapping the CLI and the exports use too).
-// Hyperparameters the form does not search stay at their fixed value.
+// The Search step's settings as plain data (persisted with a study), and how they become the engine's
+// StudyPlan (src/engine/tune/plan.ts) — the same recipe `tunelab tune` makes from its flags: form rows → the
+// search space and the fixed values, the budget → fixed steps, seq, seed, precision and evaluation interval.
+// A stored plan (an imported study log) maps back onto the form with `settingsFromPlan`.
 
 import type { ModelSpec } from '../../engine/model/config.ts';
 import type { PrecisionChoice } from '../../engine/gpu/precision.ts';
-import type { Choice, Params, PrunerSpec, SamplerName, SpaceSpec } from '../../engine/search/index.ts';
-import { ALL_LINEAR } from '../../engine/lora/config.ts';
-import { preset as enginePreset, type PresetName as EnginePresetName } from '../../engine/export/presets.ts';
-import {
-  attentionTargets as engineAttentionTargets,
-  fieldOfParam,
-  trainerOptionsOf,
-  trialConfigFromParams,
-  type TrialConfig,
-} from '../../engine/train/config.ts';
-import type { TrainerOptions } from '../../engine/train/trainer.ts';
+import type { Choice, ParamSpec, Params, SamplerName, SpaceSpec } from '../../engine/search/index.ts';
+import { defaultTrialConfig, fieldOfParam, type TrialField } from '../../engine/train/config.ts';
+import type { Objective } from '../../engine/tune/objective.ts';
+import { StudyPlan, type PlanInput, type PrunerChoice, type StudyPlanSpec } from '../../engine/tune/plan.ts';
+import { preset as enginePreset, type PresetName as EnginePresetName } from '../../engine/tune/presets.ts';
 
 export type ParamMode = 'fixed' | 'range' | 'choices' | 'derived';
 
@@ -118,19 +112,11 @@ export const HYPERPARAMETERS: Record<HyperName, HyperInfo> = {
 
 export const HYPER_NAMES = Object.keys(HYPERPARAMETERS) as HyperName[];
 
-export type Objective = 'val_loss' | 'accuracy' | 'macro_f1';
-
-export const OBJECTIVES: Record<Objective, { label: string; direction: 'minimize' | 'maximize' }> = {
-  val_loss: { label: 'validation loss (lower is better)', direction: 'minimize' },
-  accuracy: { label: 'accuracy (classification data)', direction: 'maximize' },
-  macro_f1: { label: 'macro-F1 (classification data)', direction: 'maximize' },
-};
-
 export interface SearchSettings {
   rows: ParamRow[];
   sampler: SamplerName;
   /** Early stopping, or population-based training (which exploits and explores instead of stopping). */
-  pruner: 'none' | 'median' | 'asha' | 'pbt';
+  pruner: PrunerChoice;
   trials: number;
   stepsPerTrial: number;
   /** Evaluate on the validation split every N steps (pruners and PBT act there); 0 = about four per trial. */
@@ -159,20 +145,13 @@ const row = (name: HyperName, mode: ParamMode, values: Partial<ParamRow>): Param
   ...values,
 });
 
-/** Values of the rows a preset does not search. */
-const FIXED_DEFAULTS: Record<HyperName, string> = {
-  lr: '2e-4',
-  r: '16',
-  lora_alpha: '32',
-  lora_dropout: '0.05',
-  weight_decay: '0',
-  warmup_ratio: '0.03',
-  schedule: 'linear',
-  batch: '4',
-  accum: '1',
-  llrd: '1',
-  targets: 'all-linear',
-};
+/** The form's text for a row the preset does not search: the engine's default (alpha 2·r, q/v targets). */
+const FIXED_DEFAULTS: Record<HyperName, string> = Object.fromEntries(
+  HYPER_NAMES.map((name) => {
+    const field = fieldOfParam(name)!;
+    return [name, formValue(name, defaultTrialConfig('llama')[field])];
+  }),
+) as Record<HyperName, string>;
 
 const CHOICES: Partial<Record<HyperName, string>> = {
   schedule: 'constant, linear, cosine',
@@ -188,7 +167,7 @@ function rowsWith(values: Partial<Record<HyperName, Partial<ParamRow> & { mode: 
 }
 
 /** The form's name for an engine search-space name or TrialConfig field ('scheduler' → 'schedule'). */
-function rowName(param: string): HyperName | undefined {
+export function rowName(param: string): HyperName | undefined {
   const field = fieldOfParam(param);
   return HYPER_NAMES.find((n) => fieldOfParam(n) === field);
 }
@@ -197,7 +176,8 @@ function rowName(param: string): HyperName | undefined {
 function formValue(name: HyperName, value: unknown): string {
   if (name === 'targets') {
     const list = Array.isArray(value) ? value.join(',') : String(value);
-    return list === 'all-linear' ? list : list === attentionTargets('llama').join(',') ? 'attention' : list;
+    const attention = defaultTrialConfig('llama').targets as string[];
+    return list === 'all-linear' ? list : list === attention.join(',') ? 'attention' : list;
   }
   return String(value);
 }
@@ -235,6 +215,7 @@ export const PRESETS: Record<PresetName, { label: string; rows: () => ParamRow[]
         lora_dropout: { mode: 'fixed', fixed: '0' },
         warmup_ratio: { mode: 'fixed', fixed: '0' },
         schedule: { mode: 'fixed', fixed: 'constant' },
+        targets: { mode: 'fixed', fixed: 'all-linear' },
       }),
   },
   'lora-basic': {
@@ -327,82 +308,79 @@ export function fixedProblems(rows: readonly ParamRow[]): Partial<Record<HyperNa
   return out;
 }
 
-/** Attention-only targets of a family, as PEFT names them (the engine's list). */
-export function attentionTargets(family: ModelSpec['family']): string[] {
-  return engineAttentionTargets(family);
-}
-
-export interface TrialBudget {
-  steps: number;
-  seq: number;
-  seed: number;
-  classes?: readonly string[];
-  /** Evaluate every N steps (and at the end); default 0, only at the end. */
-  evalEvery?: number;
-  /** The GPU precision the study asked for; only the exported configuration records it. */
-  precision?: PrecisionChoice;
-  /** Activation recomputation: how a trial trains, not what (no TrialConfig field). */
-  recompute?: boolean;
-}
-
-/**
- * One trial's full training configuration, in the engine's vocabulary (src/engine/train/config.ts): the form's
- * names (lr, r, lora_alpha, lora_dropout, weight_decay, warmup_ratio, schedule, batch, accum, llrd, targets) are search-space
- * names the engine maps itself, 'attention' targets included; the budget fixes steps, seq, seed (and evalEvery
- * and precision when given). The one default the form differs on: targets are 'all-linear' when no row gives
- * them (the engine's are q/v only). Bad values throw a TrialConfigError naming the parameter and the value.
- */
-export function trialConfig(params: Params, family: ModelSpec['family'], budget: TrialBudget): TrialConfig {
-  const fixed: Partial<TrialConfig> = {
-    targets: ALL_LINEAR,
-    steps: budget.steps,
-    seq: budget.seq,
-    seed: budget.seed,
-    ...(budget.evalEvery !== undefined ? { evalEvery: budget.evalEvery } : {}),
-    ...(budget.precision ? { precision: budget.precision } : {}),
-  };
-  return trialConfigFromParams(params, fixed, { family });
-}
-
-/** One trial's full hyperparameters (fixed and sampled) → what the Trainer takes. Throws naming the value. */
-export function trainerOptions(
-  params: Params,
-  family: ModelSpec['family'],
-  budget: TrialBudget,
-): TrainerOptions {
-  return trainerOptionsOf(trialConfig(params, family, budget), {
-    ...(budget.classes ? { classes: budget.classes } : {}),
-    ...(budget.recompute ? { recompute: true } : {}),
-  });
-}
-
-/** Steps between evaluations: the setting, or about four per trial (older studies have no setting). */
-export function evalInterval(settings: Pick<SearchSettings, 'evalEvery' | 'stepsPerTrial'>): number {
-  if (settings.evalEvery > 0) return settings.evalEvery;
-  return Math.max(1, Math.ceil(settings.stepsPerTrial / 4));
-}
-
-/**
- * What every trial of a study trains with besides its params: the same steps, sequence length, seed (so trials
- * differ only by their hyperparameters), evaluation interval and precision. The Run step trains with it and
- * the Export step rebuilds the best trial's configuration from it.
- */
-export function trialBudget(settings: SearchSettings, classes?: readonly string[] | null): TrialBudget {
+/** The recipe the form describes, in the engine's terms (validated by `StudyPlan.create`). */
+export function planInput(settings: SearchSettings): PlanInput {
   return {
-    steps: settings.stepsPerTrial,
-    seq: settings.seq,
-    seed: settings.seed,
-    evalEvery: evalInterval(settings),
-    precision: settings.precision,
-    ...(settings.recompute ? { recompute: true } : {}),
-    ...(classes ? { classes } : {}),
+    space: spaceSpec(settings.rows),
+    fixed: {
+      ...fixedParams(settings.rows),
+      steps: settings.stepsPerTrial,
+      seq: settings.seq,
+      seed: settings.seed,
+      precision: settings.precision,
+      // 0 in the form: about four evaluations per trial, which the plan decides.
+      ...(settings.evalEvery > 0 ? { evalEvery: settings.evalEvery } : {}),
+    },
+    sampler: settings.sampler,
+    pruner: settings.pruner,
+    objective: settings.objective,
+    trials: settings.trials,
+    timeoutSeconds: settings.timeLimit > 0 ? settings.timeLimit * 60 : null,
+    recompute: settings.recompute,
+    valRatio: settings.valRatio,
   };
 }
 
-/** PBT is not a pruner: the study runs without one and the coordinator adds PBT on top. */
-export function prunerSpec(name: SearchSettings['pruner'], steps: number): PrunerSpec {
-  if (name === 'pbt') return 'none';
-  if (name === 'median')
-    return { type: 'median', nStartupTrials: 1, nWarmupSteps: Math.max(1, Math.floor(steps / 2)) };
-  return name;
+/** The study plan of the form's settings for a model family. Throws a PlanError naming what is wrong. */
+export function studyPlan(settings: SearchSettings, family: ModelSpec['family']): StudyPlan {
+  return StudyPlan.create(planInput(settings), { family });
+}
+
+/** The form row of a plan's searched parameter, as the form writes it. */
+function rowOf(name: HyperName, dist: ParamSpec): Partial<ParamRow> & { mode: ParamMode } {
+  if (dist.type === 'categorical')
+    return { mode: 'choices', choices: dist.choices.map((c) => formValue(name, c)).join(', ') };
+  if (dist.type === 'derived') return { mode: 'derived', scale: String(dist.scale) };
+  return { mode: 'range', low: String(dist.low), high: String(dist.high), log: dist.log === true };
+}
+
+/**
+ * The form for a stored plan (an imported or reopened study): searched rows as ranges or choices, the rest at
+ * the plan's fixed values, the budget from its fixed steps, seq, seed and precision. Throws naming a parameter
+ * the form has no row for.
+ */
+export function settingsFromPlan(
+  plan: StudyPlanSpec,
+  base: SearchSettings = defaultSettings(),
+): SearchSettings {
+  const values: Partial<Record<HyperName, Partial<ParamRow> & { mode: ParamMode }>> = {};
+  for (const name of HYPER_NAMES) {
+    const field = fieldOfParam(name)!;
+    const value = plan.fixed[field];
+    if (value !== undefined) values[name] = { mode: 'fixed', fixed: formValue(name, value) };
+  }
+  for (const [param, dist] of Object.entries(plan.space)) {
+    const name = rowName(param);
+    if (!name) throw new Error(`the plan searches '${param}', which the Search step has no row for`);
+    values[name] = rowOf(name, dist);
+  }
+  const f = plan.fixed;
+  const budget = (field: TrialField, fallback: number) =>
+    typeof f[field] === 'number' ? f[field] : fallback;
+  return {
+    ...base,
+    rows: rowsWith(values),
+    sampler: plan.sampler,
+    pruner: plan.pruner,
+    objective: plan.objective,
+    trials: plan.trials,
+    stepsPerTrial: budget('steps', base.stepsPerTrial),
+    seq: budget('seq', base.seq),
+    seed: budget('seed', base.seed),
+    evalEvery: budget('evalEvery', 0),
+    precision: f.precision ?? base.precision,
+    recompute: plan.recompute,
+    timeLimit: plan.timeoutSeconds === null ? 0 : plan.timeoutSeconds / 60,
+    valRatio: plan.valRatio ?? base.valRatio,
+  };
 }

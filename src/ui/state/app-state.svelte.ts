@@ -4,7 +4,8 @@ import { loadStudy } from '../../engine/search/index.ts';
 import { GpuStatus } from '../gpu-status.svelte.ts';
 import { appendEvent, deleteStudy, listStudies, newStudyId, putStudy, type StudyMeta } from '../lib/db.ts';
 import { describeError } from '../lib/errors.ts';
-import { defaultSettings, type SearchSettings } from '../lib/search-config.ts';
+import type { StudyPlanSpec } from '../../engine/tune/plan.ts';
+import { defaultSettings, settingsFromPlan, type SearchSettings } from '../lib/search-config.ts';
 import { DataState } from './data-state.svelte.ts';
 import { ModelState } from './model-state.svelte.ts';
 import { RunState, type RunInputs } from './run-state.svelte.ts';
@@ -168,9 +169,13 @@ export class AppState {
       const text = await file.text();
       const { study, errors } = loadStudy(text);
       const id = newStudyId();
-      const settings = defaultSettings();
-      settings.objective = study.direction === 'maximize' ? 'accuracy' : 'val_loss';
-      settings.trials = study.trials.length;
+      // The log's plan is how the study was run (CLI or page); a log without one keeps the form's defaults.
+      const plan = study.plan as unknown as StudyPlanSpec | null;
+      const settings = plan ? settingsFromPlan(plan) : defaultSettings();
+      if (!plan) {
+        settings.objective = study.direction === 'maximize' ? 'accuracy' : 'val_loss';
+        settings.trials = study.trials.length;
+      }
       const best = study.bestTrial;
       const meta: StudyMeta = {
         id,

@@ -9,7 +9,7 @@ import {
   type ModelFiles,
   type OpenedModel,
 } from '../../engine/model/index.ts';
-import { blobSource, sourcesFiles } from '../../engine/model/byte-source.ts';
+import { blobSource, sourcesFiles } from '../../engine/checkpoint/byte-source.ts';
 import { parameterCount } from '../../engine/model/memory.ts';
 import type { ModelRef } from '../lib/db.ts';
 import { describeError } from '../lib/errors.ts';

@@ -23,20 +23,18 @@ import {
 } from '../lib/db.ts';
 import type { ModelFamily } from '../../engine/model/config.ts';
 import type { Example } from '../../engine/train/data.ts';
-import { checkObjective, optimize, type TuneListener } from '../../engine/tune/index.ts';
+import {
+  checkObjective,
+  OBJECTIVES,
+  optimize,
+  StudyPlan,
+  type StudyPlanSpec,
+  type TuneListener,
+} from '../../engine/tune/index.ts';
 import { WorkerPool } from '../../workers/pool.ts';
 import { spawnBrowserWorker } from '../../workers/spawn-browser.ts';
 import { describeError } from '../lib/errors.ts';
-import {
-  fixedParams,
-  OBJECTIVES,
-  prunerSpec,
-  spaceSpec,
-  evalInterval,
-  trainerOptions,
-  trialBudget,
-  type SearchSettings,
-} from '../lib/search-config.ts';
+import { planInput, type SearchSettings } from '../lib/search-config.ts';
 
 export type RunPhase =
   'idle' | 'starting' | 'running' | 'pausing' | 'paused' | 'finished' | 'stopped' | 'error';
@@ -144,14 +142,8 @@ export class RunState {
     try {
       await putStudy(meta);
       await putFile(id, 'data', inputs.dataText);
-      this.#study = createStudy({
-        space: spaceSpec(settings.rows),
-        sampler: settings.sampler,
-        pruner: prunerSpec(settings.pruner, settings.stepsPerTrial),
-        direction: OBJECTIVES[settings.objective].direction,
-        seed: settings.seed,
-        onEvent: (e) => this.#onEvent(id, e),
-      });
+      const plan = this.#plan({ ...inputs, settings });
+      this.#study = createStudy({ ...plan.studyOptions(), onEvent: (e) => this.#onEvent(id, e) });
     } catch (e) {
       this.phase = 'error';
       this.error = describeError(e);
@@ -292,18 +284,18 @@ export class RunState {
     // A reload left these running: the coordinator marks them failed and asks new trials in their place.
     for (const t of study.trials)
       if (t.state === 'running') this.#setLive(t.number, { error: 'interrupted by a reload; asked again' });
-    const budget = trialBudget(s, inputs.classes);
     let stopped = controller.signal.aborted;
     try {
+      const plan = this.#plan(inputs);
+      const timeout = plan.spec.timeoutSeconds;
       if (!stopped)
         ({ stopped } = await optimize(study, pool, {
-          trials: s.trials,
-          objective: s.objective,
-          trainerOptions: (params) =>
-            trainerOptions({ ...fixedParams(s.rows), ...params }, inputs.family, budget),
+          trials: plan.spec.trials,
+          objective: plan.spec.objective,
+          trainerOptions: (params) => plan.trainerOptions(params, inputs.classes),
           baseModel: modelId(inputs.modelRef),
-          ...(s.pruner === 'pbt' ? { pbt: { interval: evalInterval(s) } } : {}),
-          ...(s.timeLimit > 0 ? { timeoutMs: s.timeLimit * 60_000 } : {}),
+          pbt: plan.pbt(),
+          ...(timeout !== null ? { timeoutMs: timeout * 1000 } : {}),
           signal: controller.signal,
           listener: this.#listener(),
         }));
@@ -329,6 +321,16 @@ export class RunState {
       this.phase = 'finished';
       await this.#setStatus('finished');
     }
+  }
+
+  /**
+   * The study's recipe: the plan in its log (what it was started with), else the settings' (a study stored
+   * before plans were logged, or a new one).
+   */
+  #plan(inputs: RunInputs): StudyPlan {
+    const context = { family: inputs.family, trainExamples: inputs.train.length };
+    const logged = this.#study?.plan as unknown as StudyPlanSpec | null | undefined;
+    return StudyPlan.create(logged ?? planInput(inputs.settings), context);
   }
 
   /** How the coordinator's events show on the page (the study's own events are logged by #onEvent). */

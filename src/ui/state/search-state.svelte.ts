@@ -1,14 +1,13 @@
 // The Search step: the settings being edited, and their validation — createSpace's errors (which name the
 // parameter) shown next to that parameter's row.
-import { createSpace, createStudy } from '../../engine/search/index.ts';
-import { pbtConflicts } from '../../engine/tune/params.ts';
+import { PlanError } from '../../engine/tune/plan.ts';
 import {
   defaultSettings,
   fixedProblems,
-  OBJECTIVES,
   PRESETS,
-  prunerSpec,
+  rowName,
   spaceSpec,
+  studyPlan,
   type HyperName,
   type PresetName,
   type SearchSettings,
@@ -21,33 +20,23 @@ export class SearchState {
   problems = $derived.by(() => {
     const byParam: Partial<Record<HyperName, string>> = fixedProblems(this.settings.rows);
     let general = '';
-    const spec = spaceSpec(this.settings.rows);
-    if (Object.keys(spec).length === 0) {
+    const s = this.settings;
+    if (Object.keys(spaceSpec(s.rows)).length === 0) {
       general = 'Search at least one parameter: set one to a range or a list of choices.';
-    } else {
+    } else if (Object.keys(byParam).length === 0) {
+      // The engine's own check of the recipe (the same the CLI's flags go through).
       try {
-        createSpace(spec);
-        createStudy({
-          space: spec,
-          sampler: this.settings.sampler,
-          pruner: prunerSpec(this.settings.pruner, this.settings.stepsPerTrial),
-          direction: OBJECTIVES[this.settings.objective].direction,
-        });
+        studyPlan(s, 'llama');
       } catch (e) {
         const message = (e as Error).message;
-        const named = /parameter '([\w]+)'/.exec(message);
-        if (named && named[1] in this.settingsByName) {
-          byParam[named[1] as HyperName] = message.replace(/^search space: parameter '[\w]+': /, '');
-        } else general = message;
+        // createSpace names a bad parameter in its message; the plan names a bad fixed value by its field.
+        const named = /parameter '([\w]+)'/.exec(message)?.[1] ?? (e instanceof PlanError ? e.field : '');
+        const row = rowName(named);
+        if (row) byParam[row] = e instanceof PlanError && e.field !== 'space' ? e.reason : message;
+        else if (e instanceof PlanError && e.field === 'pbt')
+          general = `Population-based training: ${e.reason}, or pick another early-stopping rule.`;
+        else general = e instanceof PlanError ? e.reason : message;
       }
-    }
-    const s = this.settings;
-    if (s.pruner === 'pbt') {
-      const fixedOnly = pbtConflicts(spec);
-      if (fixedOnly.length > 0)
-        general ||=
-          `Population-based training changes parameters mid-trial, which ${fixedOnly.join(', ')} cannot do ` +
-          '(they shape the adapter or the batches): fix them, or pick another early-stopping rule.';
     }
     const budget: [string, number, number, number][] = [
       ['Trials', s.trials, 1, 500],

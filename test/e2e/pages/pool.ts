@@ -1,11 +1,10 @@
 // Test page (served by the e2e Vite server): a tiny checkpoint built here, a 2-trial study on a pool of two
 // dedicated Workers, each with its own GPUDevice. The outcome lands in `window.poolResult`.
-import { memoryFiles } from '../../../src/engine/model/byte-source.ts';
+import { memoryFiles } from '../../../src/engine/checkpoint/byte-source.ts';
 import { openModel } from '../../../src/engine/model/open.ts';
 import { createStudy } from '../../../src/engine/search/index.ts';
 import { dataTokenizer, padIdOf, parseDataset, splitExamples } from '../../../src/engine/train/data.ts';
-import type { TrialConfig } from '../../../src/engine/train/config.ts';
-import { optimize, trialTrainerOptions } from '../../../src/engine/tune/index.ts';
+import { optimize, StudyPlan } from '../../../src/engine/tune/index.ts';
 import { WorkerPool } from '../../../src/workers/pool.ts';
 import { spawnBrowserWorker } from '../../../src/workers/spawn-browser.ts';
 import { buildTinyModel } from '../../fixtures/tiny-models.ts';
@@ -35,16 +34,25 @@ async function main(): Promise<PoolResult> {
   const tok = dataTokenizer(opened.tokenizer);
   const data = parseDataset('add.jsonl', rows.join('\n'), tok, { seq: 8 });
   const { train, validation } = splitExamples(data.examples, 0.25, 1);
-  const fixed: Partial<TrialConfig> = {
-    targets: 'all-linear',
-    r: 4,
-    schedule: 'constant',
-    batch: 2,
-    seq: 8,
-    steps: 4,
-    seed: 1,
-    evalEvery: 2,
-  };
+  const plan = StudyPlan.create(
+    {
+      space: { lr: { type: 'float', low: 1e-3, high: 3e-2, log: true } },
+      fixed: {
+        targets: 'all-linear',
+        r: 4,
+        schedule: 'constant',
+        batch: 2,
+        seq: 8,
+        steps: 4,
+        seed: 7,
+        evalEvery: 2,
+      },
+      sampler: 'random',
+      trials: 2,
+      valRatio: 0.25,
+    },
+    { family: opened.spec.family },
+  );
   const pool = new WorkerPool(spawnBrowserWorker, 2, {
     model: { kind: 'files', label: 'tiny-llama', files },
     precision: 'auto',
@@ -54,16 +62,12 @@ async function main(): Promise<PoolResult> {
   });
   const infos = await pool.start();
   log(`workers: ${infos.map((i) => `${i.adapter} (${i.precision})`).join(' | ')}`);
-  const study = createStudy({
-    space: { lr: { type: 'float', low: 1e-3, high: 3e-2, log: true } },
-    sampler: 'random',
-    seed: 7,
-  });
+  const study = createStudy(plan.studyOptions());
   const adapters: string[] = [];
   const result = await optimize(study, pool, {
-    trials: 2,
-    objective: 'val_loss',
-    trainerOptions: (params) => trialTrainerOptions(params, fixed, opened.spec.family),
+    trials: plan.spec.trials,
+    objective: plan.spec.objective,
+    trainerOptions: (params) => plan.trainerOptions(params),
     baseModel: 'tiny-llama',
     listener: {
       trialStarted: (t) => log(`trial ${t.number} on worker ${t.slot}: lr ${t.params.lr}`),

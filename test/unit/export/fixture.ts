@@ -2,8 +2,8 @@
 import { createStudy } from '../../../src/engine/search/index.ts';
 import type { Params, Study } from '../../../src/engine/search/index.ts';
 import type { ModelFamily } from '../../../src/engine/model/config.ts';
-import { preset } from '../../../src/engine/export/presets.ts';
-import type { PresetName } from '../../../src/engine/export/presets.ts';
+import { preset } from '../../../src/engine/tune/presets.ts';
+import type { PresetName } from '../../../src/engine/tune/presets.ts';
 import type { ExportContext } from '../../../src/engine/export/context.ts';
 import { trialConfigFromParams } from '../../../src/engine/train/config.ts';
 import type { DatasetFormat } from '../../../src/engine/train/data.ts';

@@ -5,7 +5,7 @@ import { exportBundle, EXPORT_PATHS } from '../../../src/engine/export/bundle.ts
 import type { ExportFile } from '../../../src/engine/export/bundle.ts';
 import { datasetFingerprint, sha256Hex } from '../../../src/engine/export/fingerprint.ts';
 import { narrowSpace } from '../../../src/engine/export/narrow.ts';
-import { preset, PRESET_NAMES } from '../../../src/engine/export/presets.ts';
+import { preset, PRESET_NAMES } from '../../../src/engine/tune/presets.ts';
 import { csvField } from '../../../src/engine/export/trials-csv.ts';
 import { toYaml, yamlNumber } from '../../../src/engine/export/yaml.ts';
 import type { YamlValue } from '../../../src/engine/export/yaml.ts';

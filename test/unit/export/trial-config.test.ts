@@ -8,19 +8,29 @@ import {
   TrialConfigError,
   validateTrialConfig,
 } from '../../../src/engine/train/config.ts';
-import { trainerOptionsFromFlags } from '../../../src/cli/args.ts';
+import { TRAIN_FLAGS, trialConfigFromFlags } from '../../../src/cli/args.ts';
 
 describe('TrialConfig', () => {
-  it('has the tunelab train defaults', () => {
+  it('has one table of defaults and bounds, which the CLI flags read too', () => {
     const c = trialConfigFromParams({});
-    const cli = trainerOptionsFromFlags({}, { family: 'llama', maxPositions: 2048 });
-    expect(trainerOptionsOf(c)).toEqual({
-      ...cli,
-      warmupRatio: 0,
-      precision: undefined,
-    } as unknown as object);
     expect(c).toEqual(defaultTrialConfig('llama'));
-    expect(trialConfigFromParams({}, {}, { family: 'gpt2' }).targets).toEqual(['c_attn']);
+    expect(trialConfigFromFlags({}, { family: 'llama', maxPositions: 2048 })).toEqual(c);
+    // Every field has its flag; the flags' bounds are the table's, and errors name the flag.
+    expect(Object.keys(TRAIN_FLAGS)).toHaveLength(Object.keys(c).length);
+    const flags = (values: Record<string, string>) =>
+      trialConfigFromFlags(values, { family: 'llama', maxPositions: 2048 });
+    expect(flags({ 'weight-decay': '0.1', seq: '64' })).toMatchObject({ weightDecay: 0.1, seq: 64 });
+    expect(() => flags({ dropout: '1' })).toThrow("--dropout: expected a number ≥ 0 and < 1, got '1'");
+    expect(() => flags({ warmup: '5', 'warmup-ratio': '0.1' })).toThrow(
+      '--warmup-ratio: give --warmup or --warmup-ratio, not both',
+    );
+    expect(() => flags({ steps: '5', epochs: '1' })).toThrow('give exactly one of --steps and --epochs');
+    // The model's positions bound the default sequence length.
+    expect(trialConfigFromFlags({}, { family: 'gpt2', maxPositions: 64 })).toMatchObject({
+      seq: 64,
+      targets: ['c_attn'],
+    });
+    expect(trainerOptionsOf(c)).toMatchObject({ lr: 2e-4, batch: 4, steps: 100, warmupRatio: 0 });
   });
 
   it('maps search-space names onto fields, params over fixed values', () => {

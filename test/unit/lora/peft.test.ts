@@ -14,7 +14,7 @@ import {
   exportPeftAdapter,
   importPeftAdapter,
 } from '../../../src/engine/lora/peft.ts';
-import { writeSafetensors, type WriteTensor } from '../../../src/engine/model/safetensors.ts';
+import { writeSafetensors, type WriteTensor } from '../../../src/engine/checkpoint/safetensors.ts';
 
 const llama: LoraModelShape = {
   family: 'llama',

@@ -2,7 +2,7 @@
 // (test/fixtures/fake-hub.ts): bytes, progress, the cache, tokens, a lying server and 404s.
 
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { ModelFiles } from '../../../src/engine/model/byte-source.ts';
+import type { ModelFiles } from '../../../src/engine/checkpoint/byte-source.ts';
 import { openModel } from '../../../src/engine/model/open.ts';
 import type { HubProgress } from '../../../src/engine/model/sources.ts';
 import { cacheStorageModelCache, hubModel, memoryModelCache } from '../../../src/engine/model/sources.ts';

@@ -139,6 +139,16 @@ describe('memory estimate', () => {
     expect(ce.bytes).toBeLessThan(4 * 2048 * 151936);
   });
 
+  it("names the head's logits chunk when no chunk fits a binding, instead of failing without an account", () => {
+    // 2^27 tokens: even one f32 logit per token is 512 MiB, over a 128 MiB binding.
+    const huge = estimateMemory(SMOLLM2_135M, { batch: 2 ** 14, seq: 8192, precision: 'f16' });
+    const problems = memoryProblems(huge, {
+      maxBufferSize: 256 * MiB,
+      maxStorageBufferBindingSize: 128 * MiB,
+    });
+    expect(problems.some((p) => p.startsWith("activation 'ceScratch'"))).toBe(true);
+  });
+
   it('gpt2 targets and refusals name the argument', () => {
     const e = estimateMemory(GPT2, {
       batch: 1,

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-web';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseModelConfig } from '../../../src/engine/model/config.ts';
-import type { SafetensorsDtype } from '../../../src/engine/model/dtypes.ts';
+import type { SafetensorsDtype } from '../../../src/engine/checkpoint/dtypes.ts';
 import { expectClose } from '../../reference/compare.ts';
 import { exportOnnx } from '../../reference/onnx.ts';
 import { randomArray } from '../../reference/random.ts';

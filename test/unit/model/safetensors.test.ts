@@ -1,8 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { blobSource, bytesSource, memoryFiles } from '../../../src/engine/model/byte-source.ts';
-import { fromFloat32, f32ToBf16Bits, toFloat16Bits, toFloat32 } from '../../../src/engine/model/dtypes.ts';
-import type { SafetensorsDtype } from '../../../src/engine/model/dtypes.ts';
-import { openCheckpoint, openSafetensors, writeSafetensors } from '../../../src/engine/model/safetensors.ts';
+import { blobSource, bytesSource, memoryFiles } from '../../../src/engine/checkpoint/byte-source.ts';
+import {
+  fromFloat32,
+  f32ToBf16Bits,
+  toFloat16Bits,
+  toFloat32,
+} from '../../../src/engine/checkpoint/dtypes.ts';
+import type { SafetensorsDtype } from '../../../src/engine/checkpoint/dtypes.ts';
+import {
+  openCheckpoint,
+  openSafetensors,
+  writeSafetensors,
+} from '../../../src/engine/checkpoint/safetensors.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../../../src/engine/gpu/half.ts';
 import { randomArray } from '../../reference/random.ts';
 import { buildTinyModel, tinyModelFiles } from '../../fixtures/tiny-models.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { memoryFiles } from '../../../src/engine/model/byte-source.ts';
+import { memoryFiles } from '../../../src/engine/checkpoint/byte-source.ts';
 import { loadTokenizer, ModelTokenizer } from '../../../src/engine/model/tokenizer.ts';
 import { buildTinyModel, tinySpecialIds, tinyTokenizer } from '../../fixtures/tiny-models.ts';
 

@@ -2,11 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { memoryFiles } from '../../../src/engine/model/byte-source.ts';
+import { memoryFiles } from '../../../src/engine/checkpoint/byte-source.ts';
 import { parseModelConfig } from '../../../src/engine/model/config.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../../../src/engine/gpu/half.ts';
 import { openModel } from '../../../src/engine/model/open.ts';
-import { openCheckpoint, writeSafetensors } from '../../../src/engine/model/safetensors.ts';
+import { openCheckpoint, writeSafetensors } from '../../../src/engine/checkpoint/safetensors.ts';
 import {
   convertForUpload,
   listWeights,

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { GpPosterior, fitTheta, negLogPosterior } from '../../../src/engine/search/gp-model.ts';
 import { minimizeLbfgs } from '../../../src/engine/search/lbfgs.ts';
 import { SOBOL_MAX_DIMS, SobolSequence, directionNumbers } from '../../../src/engine/search/qmc.ts';
-import { Rng } from '../../../src/engine/search/rng.ts';
+import { Rng } from '../../../src/engine/rng.ts';
 import {
   dLogH,
   logH,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../../../src/engine/search/rng.ts';
+import { Rng } from '../../../src/engine/rng.ts';
 import {
   containsParams,
   createSpace,

@@ -1,7 +1,7 @@
 // Exhaustive grid over categorical values, integers and a discretised float axis, enumerated respecting
 // conditions (an inactive parameter adds no branches), visited in an order shuffled by the study seed.
 // Each trial records its grid index; the next trial takes the first index no live trial holds.
-import { Rng } from '../rng.ts';
+import { Rng } from '../../rng.ts';
 import { fromUnit, isActive, snapNumeric } from '../space.ts';
 import type { Choice, Params, SampledDef, SearchSpace } from '../space.ts';
 import type { SampleContext, Sampler, Suggestion } from '../types.ts';

@@ -2,7 +2,7 @@
 // plus a prior component. Numeric dimensions use truncated Gaussians in (log-)value space with the
 // multivariate bandwidth 0.2·n^(−1/(D+4))·range, magic-clipped to [range/min(100, 1+K), range]; categorical
 // ones an Aitchison–Aitken-style kernel (weight 1 on the observed choice plus prior_weight/K everywhere).
-import type { Rng } from '../rng.ts';
+import type { Rng } from '../../rng.ts';
 import { snapNumeric } from '../space.ts';
 import type { Choice, NumericDef, Params, SampledDef } from '../space.ts';
 import { logNormCdfDiff, logSumExp } from '../special.ts';

@@ -10,7 +10,7 @@ import type { SampleContext, Sampler, Suggestion, TrialRecord } from '../types.t
 import { minimiseSign } from '../types.ts';
 import { ParzenEstimator, defaultWeights } from './parzen.ts';
 import { createRandomSampler } from './random.ts';
-import type { Rng } from '../rng.ts';
+import type { Rng } from '../../rng.ts';
 
 export interface TpeOptions {
   nStartupTrials?: number;

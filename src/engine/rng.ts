@@ -1,6 +1,7 @@
-// Seeded, splittable random numbers. Every random decision in the search engine draws from a stream
-// derived from (seed, labels...), e.g. (seed, 'trial', 17), never from a shared mutable stream, so a study
-// reloaded from its log makes exactly the draws an uninterrupted one would.
+// Seeded, splittable random numbers, shared by the search engine, data shuffling and token sampling. Every
+// random decision of the search engine draws from a stream derived from (seed, labels...), e.g. (seed, 'trial',
+// 17), never from a shared mutable stream, so a study reloaded from its log makes exactly the draws an
+// uninterrupted one would.
 
 function mix32(x: number): number {
   // murmur3 finaliser: a bijection on 32-bit words with full avalanche.

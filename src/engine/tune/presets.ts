@@ -1,5 +1,7 @@
 // Search-space presets in the study's space format (plain JSON), named as `tunelab tune --preset` takes them.
-// Parameter names are the search-space names trialConfigFromParams understands; target choices are
+// Parameter names and their order are those of the page's Search step rows (tunelab's own: schedule, batch,
+// accum, and PEFT's lora_alpha, lora_dropout), so a preset is the same space, drawn in the same order, from
+// either; target choices are
 // spelled for the model family (GPT-2 fuses q/k/v into c_attn), so a preset is a function of the family.
 import type { ModelFamily } from '../model/config.ts';
 import { createSpace } from '../search/space.ts';
@@ -48,13 +50,13 @@ export function preset(name: PresetName, family: ModelFamily = 'llama'): Preset 
           r: { type: 'categorical', choices: [4, 8, 16, 32] },
           lora_alpha: { type: 'derived', from: 'r', scale: 2 },
           lora_dropout: { type: 'float', low: 0, high: 0.1 },
-          targets: { type: 'categorical', choices: [attention.join(','), 'all-linear'] },
           weight_decay: { type: 'float', low: 0, high: 0.1 },
           warmup_ratio: { type: 'float', low: 0, high: 0.1 },
-          scheduler: { type: 'categorical', choices: ['constant', 'linear', 'cosine'] },
-          batch_size: { type: 'categorical', choices: [2, 4, 8] },
-          grad_accum: { type: 'categorical', choices: [1, 2, 4] },
+          schedule: { type: 'categorical', choices: ['constant', 'linear', 'cosine'] },
+          batch: { type: 'categorical', choices: [2, 4, 8] },
+          accum: { type: 'categorical', choices: [1, 2, 4] },
           llrd: { type: 'float', low: 0.8, high: 1 },
+          targets: { type: 'categorical', choices: [attention.join(','), 'all-linear'] },
         },
         fixed: {},
       };

@@ -95,8 +95,3 @@ export function fromFloat32(values: ArrayLike<number>, dtype: SafetensorsDtype):
   for (let i = 0; i < values.length; i++) out[i] = round(values[i]);
   return new Uint8Array(out.buffer);
 }
-
-/** Decodes one element, for tests and messages. */
-export function decodeElement(bits: number, dtype: 'F16' | 'BF16'): number {
-  return dtype === 'F16' ? f16BitsToF32(bits) : bf16BitsToF32(bits);
-}

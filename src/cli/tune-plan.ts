@@ -1,0 +1,201 @@
+// `tunelab tune`'s recipe: its flags (or a stored plan) → the engine's StudyPlan, the same recipe the page's
+// Search step makes from its form. Flags that fix a training hyperparameter take it out of the searched space.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ModelFamily } from '../engine/model/config.ts';
+import { loadStudy, SAMPLER_NAMES, type SamplerName, type SpaceSpec } from '../engine/search/index.ts';
+import { fieldOfParam, TRIAL_FIELD_SPECS } from '../engine/train/config.ts';
+import {
+  PLAN_FORMAT,
+  PlanError,
+  preset,
+  PRESET_NAMES,
+  PRUNER_CHOICES,
+  StudyPlan,
+  type Objective,
+  type PresetName,
+  type PrunerChoice,
+  type StudyPlanSpec,
+} from '../engine/tune/index.ts';
+import { flaggedFields, numberFlag, stringFlag, TRAIN_FLAGS, UsageError, type FlagValues } from './args.ts';
+
+/** The flags of the recipe besides the hyperparameters'. */
+export const PLAN_FLAGS = {
+  plan: { type: 'string' },
+  space: { type: 'string' },
+  preset: { type: 'string' },
+  sampler: { type: 'string' },
+  pruner: { type: 'string' },
+  pbt: { type: 'boolean' },
+  objective: { type: 'string' },
+  trials: { type: 'string' },
+  timeout: { type: 'string' },
+  recompute: { type: 'boolean' },
+} as const;
+
+/** Flags that give the recipe; --plan gives all of it (only --trials and --timeout may change it). */
+const RECIPE_FLAGS = [
+  ...Object.keys(TRAIN_FLAGS),
+  'space',
+  'preset',
+  'sampler',
+  'pruner',
+  'pbt',
+  'objective',
+  'recompute',
+];
+
+/** tune's own defaults: short trials. */
+export const TUNE_DEFAULTS = { steps: 20 };
+
+/**
+ * The study plan: a stored one (a resumed study, or --plan) with --trials and --timeout applied, else the one
+ * the flags give. Errors name the flag.
+ */
+export async function tunePlan(
+  flags: FlagValues,
+  family: ModelFamily,
+  data: { trainExamples: number; valRatio: number | null },
+  stored: StudyPlanSpec | null,
+): Promise<StudyPlan> {
+  const context = { family, trainExamples: data.trainExamples };
+  try {
+    return stored
+      ? StudyPlan.create({ ...stored, ...budgetFlags(flags, stored) }, context)
+      : StudyPlan.create(await planInput(flags, family, data.valRatio), context);
+  } catch (error) {
+    if (error instanceof PlanError) throw new UsageError(`--${planFlag(error.field)}: ${error.reason}`);
+    throw error;
+  }
+}
+
+/** The flag a plan error is about: a hyperparameter's own, or the plan's setting's. */
+function planFlag(field: string): string {
+  const spec = (TRIAL_FIELD_SPECS as Record<string, { flag: string } | undefined>)[field];
+  const flags: Record<string, string> = { timeoutSeconds: 'timeout', valRatio: 'val-ratio' };
+  return spec?.flag ?? flags[field] ?? field;
+}
+
+/** --trials and --timeout change a stored plan's budget (more trials for a resumed study). */
+function budgetFlags(flags: FlagValues, stored: StudyPlanSpec): Partial<StudyPlanSpec> {
+  const trials = numberFlag(flags, 'trials', stored.trials, { min: 1, integer: true })!;
+  const timeout = numberFlag(flags, 'timeout', undefined, { above: 0 });
+  return { trials, timeoutSeconds: timeout ?? stored.timeoutSeconds };
+}
+
+/** The plan in the first line of a study log; null for a log written before plans were logged. */
+export function planOfLog(text: string): StudyPlanSpec | null {
+  const plan = loadStudy(text).study.plan as unknown as StudyPlanSpec | null;
+  return plan?.format === PLAN_FORMAT ? plan : null;
+}
+
+/** The plan of the study in --out being resumed; null for an older log (its tune.json flags rebuild it). */
+export async function storedPlan(out: string): Promise<StudyPlanSpec | null> {
+  const text = await readFile(join(out, 'study.jsonl'), 'utf8').catch(() => {
+    throw new UsageError(`--resume: no study.jsonl in '${out}'`);
+  });
+  return planOfLog(text);
+}
+
+/** --plan FILE: a study log or a plan JSON; it is the whole recipe, so recipe flags are refused with it. */
+export async function planFile(flags: FlagValues): Promise<StudyPlanSpec | null> {
+  const file = stringFlag(flags, 'plan');
+  if (!file) return null;
+  const clash = RECIPE_FLAGS.filter((f) => flags[f] !== undefined);
+  if (clash.length > 0)
+    throw new UsageError(`--plan gives the whole recipe: drop ${clash.map((f) => `--${f}`).join(', ')}`);
+  const text = await readFile(file, 'utf8').catch((e: Error) => {
+    throw new UsageError(`--plan: cannot read ${file}: ${e.message}`);
+  });
+  let parsed: unknown = null;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // JSON lines: a study log.
+  }
+  if ((parsed as Partial<StudyPlanSpec> | null)?.format === PLAN_FORMAT) return parsed as StudyPlanSpec;
+  let plan: StudyPlanSpec | null;
+  try {
+    plan = planOfLog(text);
+  } catch (e) {
+    throw new UsageError(`--plan: ${file} is neither a plan nor a study log (${(e as Error).message})`);
+  }
+  if (!plan)
+    throw new UsageError(`--plan: the study log ${file} holds no plan (written by an older tunelab)`);
+  return plan;
+}
+
+/** The recipe the flags give: space (file or preset, less what a flag fixes), fixed values, search, budget. */
+async function planInput(flags: FlagValues, family: ModelFamily, valRatio: number | null) {
+  const presetName = presetFlag(flags);
+  const fixed: Record<string, unknown> = {
+    ...(presetName ? preset(presetName, family).fixed : {}),
+    ...TUNE_DEFAULTS,
+    ...flaggedFields(flags),
+  };
+  if (flags.epochs !== undefined) delete fixed.steps; // the flag replaces tune's default steps
+  return {
+    space: await searchSpace(flags, presetName, family),
+    fixed,
+    sampler: samplerFlag(flags),
+    pruner: prunerFlag(flags),
+    objective: (stringFlag(flags, 'objective') ?? 'val_loss') as Objective,
+    trials: numberFlag(flags, 'trials', 10, { min: 1, integer: true })!,
+    timeoutSeconds: numberFlag(flags, 'timeout', undefined, { above: 0 }) ?? null,
+    recompute: flags.recompute === true,
+    valRatio,
+  };
+}
+
+function presetFlag(flags: FlagValues): PresetName | undefined {
+  const name = stringFlag(flags, 'preset') ?? (flags.space === undefined ? 'lora-basic' : undefined);
+  if (name !== undefined && !(PRESET_NAMES as readonly string[]).includes(name))
+    throw new UsageError(`--preset: expected one of ${PRESET_NAMES.join(', ')}, got '${name}'`);
+  return name as PresetName | undefined;
+}
+
+/** The space from --space or --preset, less the parameters a train flag fixes. */
+async function searchSpace(
+  flags: FlagValues,
+  presetName: PresetName | undefined,
+  family: ModelFamily,
+): Promise<SpaceSpec> {
+  const file = stringFlag(flags, 'space');
+  if (file && flags.preset !== undefined) throw new UsageError('give --space or --preset, not both');
+  let space: SpaceSpec;
+  if (file) {
+    const text = await readFile(file, 'utf8').catch((e: Error) => {
+      throw new UsageError(`--space: cannot read ${file}: ${e.message}`);
+    });
+    try {
+      space = JSON.parse(text) as SpaceSpec;
+    } catch (e) {
+      throw new UsageError(`--space: ${file} is not JSON: ${(e as Error).message}`);
+    }
+  } else space = structuredClone(preset(presetName ?? 'lora-basic', family).space);
+  // A flag wins over the space: its parameter (and a value derived from it, lora_alpha = 2·r) leaves the space.
+  const flagged = new Set(Object.keys(flaggedFields(flags)));
+  for (const name of Object.keys(space)) {
+    if (!flagged.has(fieldOfParam(name) ?? name)) continue;
+    delete space[name];
+    for (const [other, spec] of Object.entries(space))
+      if (spec.type === 'derived' && spec.from === name) delete space[other];
+  }
+  return space;
+}
+
+function samplerFlag(flags: FlagValues): SamplerName {
+  const s = stringFlag(flags, 'sampler') ?? 'tpe';
+  if (!(SAMPLER_NAMES as readonly string[]).includes(s))
+    throw new UsageError(`--sampler: expected one of ${SAMPLER_NAMES.join(', ')}, got '${s}'`);
+  return s as SamplerName;
+}
+
+function prunerFlag(flags: FlagValues): PrunerChoice {
+  const p = stringFlag(flags, 'pruner') ?? 'none';
+  if (!(PRUNER_CHOICES as readonly string[]).includes(p) || p === 'pbt')
+    throw new UsageError(`--pruner: expected none, median or asha, got '${p}'`);
+  if (flags.pbt !== true) return p as PrunerChoice;
+  if (p !== 'none') throw new UsageError('--pbt replaces early stopping: give --pbt or --pruner, not both');
+  return 'pbt';
+}

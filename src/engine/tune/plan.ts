@@ -1,0 +1,302 @@
+// One study's recipe, whoever writes it: the page's form and the CLI's flags both become a StudyPlan, and the
+// run, the exports and the study log read the plan and nothing else. A plan holds the searched space, the value
+// of every hyperparameter that is not searched (resolved: defaults filled in, targets spelled for the family),
+// the sampler, the early-stopping rule, the objective and the budget; from it come the study's options, the
+// pruner, the evaluation interval and each trial's trainer options. `toJSON()` is what the study log keeps.
+//
+// Decided here once (the CLI and the page disagreed):
+//   evaluation interval  ceil(steps / 4) when not given: at most four evaluations per trial, the last at the
+//                        end (floor gave up to seven on short trials, each a pass over the validation set);
+//   median pruner        one startup trial, warm-up of one interval: a trial is compared from its first
+//                        evaluation on (already ¼ of its steps); waiting for half the trial left one or two
+//                        chances to stop it in a four-evaluation trial;
+//   ASHA                 min resource = the interval, so every rung (interval·4^k) is an evaluation step;
+//                        with 1, rungs fell between evaluations and were decided at whatever came next;
+//   objectives           the engine's list (val_loss, perplexity, accuracy, macro_f1) for both.
+
+import type { ModelFamily } from '../model/config.ts';
+import {
+  createSpace,
+  SAMPLER_NAMES,
+  type Params,
+  type PbtOptions,
+  type PrunerSpec,
+  type SamplerName,
+  type SearchSpace,
+  type SpaceSpec,
+  type StudyOptions,
+} from '../search/index.ts';
+import {
+  fieldOfParam,
+  trainerOptionsOf,
+  TRIAL_FIELDS,
+  TrialConfigError,
+  trialConfigFromParams,
+  type TrialConfig,
+  type TrialField,
+} from '../train/config.ts';
+import type { TrainerOptions } from '../train/trainer.ts';
+import { OBJECTIVES, type Objective } from './objective.ts';
+import { checkSpaceNames, pbtConflicts } from './params.ts';
+
+export const PLAN_FORMAT = 'tunelab.plan/1';
+
+/** Early stopping, or population-based training (which exploits and explores instead of stopping). */
+export const PRUNER_CHOICES = ['none', 'median', 'asha', 'pbt'] as const;
+export type PrunerChoice = (typeof PRUNER_CHOICES)[number];
+
+/** A study's recipe as plain JSON: what the study log keeps and `StudyPlan.create` reads back. */
+export interface StudyPlanSpec {
+  format: typeof PLAN_FORMAT;
+  /** The searched parameters (search-space names). */
+  space: SpaceSpec;
+  /** Every hyperparameter that is not searched, resolved (alpha is absent while it follows a searched r). */
+  fixed: Partial<TrialConfig>;
+  sampler: SamplerName;
+  pruner: PrunerChoice;
+  objective: Objective;
+  /** Trials to bring to an end as complete or pruned. */
+  trials: number;
+  /** No new trial after this many seconds; null: no limit. */
+  timeoutSeconds: number | null;
+  /** Activation recomputation in every trial (how trials train, not what: memory for time). */
+  recompute: boolean;
+  /** Share of the data held out for validation; null when a validation file was given. */
+  valRatio: number | null;
+}
+
+/**
+ * What the page's form or the CLI's flags give. Fixed values may be raw (text from a form or a flag) and named
+ * by field or search-space name; `evalEvery` absent from them means "about four per trial".
+ */
+export interface PlanInput {
+  space: SpaceSpec;
+  fixed?: Readonly<Record<string, unknown>>;
+  /** Default 'tpe'. */
+  sampler?: SamplerName;
+  /** Default 'none'. */
+  pruner?: PrunerChoice;
+  /** Default 'val_loss'. */
+  objective?: Objective;
+  trials: number;
+  timeoutSeconds?: number | null;
+  recompute?: boolean;
+  valRatio: number | null;
+}
+
+export interface PlanContext {
+  /** The model's family: default targets, and target names translated for it. */
+  family: ModelFamily;
+  /** Training examples, for the steps of a trial given in epochs (its evaluation interval). */
+  trainExamples?: number;
+}
+
+export class PlanError extends Error {
+  constructor(
+    /** What is wrong, as the plan names it: 'trials', 'space', 'pbt', a hyperparameter's field ... */
+    readonly field: string,
+    readonly reason: string,
+  ) {
+    super(`study plan: ${field}: ${reason}`);
+    this.name = 'PlanError';
+  }
+}
+
+function check(ok: boolean, field: string, message: string): void {
+  if (!ok) throw new PlanError(field, message);
+}
+
+export class StudyPlan {
+  private constructor(
+    readonly spec: StudyPlanSpec,
+    readonly family: ModelFamily,
+    readonly space: SearchSpace,
+  ) {}
+
+  /** Validates and resolves a recipe (a stored spec reads back to the same plan). Throws a PlanError. */
+  static create(input: PlanInput | StudyPlanSpec, context: PlanContext): StudyPlan {
+    const sampler = input.sampler ?? 'tpe';
+    const pruner = input.pruner ?? 'none';
+    const objective = input.objective ?? 'val_loss';
+    check(SAMPLER_NAMES.includes(sampler), 'sampler', `expected one of ${SAMPLER_NAMES.join(', ')}`);
+    check(PRUNER_CHOICES.includes(pruner), 'pruner', `expected one of ${PRUNER_CHOICES.join(', ')}`);
+    check(objective in OBJECTIVES, 'objective', `expected one of ${Object.keys(OBJECTIVES).join(', ')}`);
+    check(Number.isInteger(input.trials) && input.trials >= 1, 'trials', 'expected a whole number ≥ 1');
+    const timeout = input.timeoutSeconds ?? null;
+    check(timeout === null || timeout > 0, 'timeoutSeconds', 'expected a number of seconds > 0');
+    const valRatio = input.valRatio;
+    check(valRatio === null || (valRatio > 0 && valRatio < 1), 'valRatio', 'expected a share in (0, 1)');
+    let space: SearchSpace;
+    try {
+      checkSpaceNames(input.space);
+      space = createSpace(canonicalSpace(input.space, context.family));
+    } catch (e) {
+      if (e instanceof PlanError) throw e;
+      throw new PlanError('space', (e as Error).message);
+    }
+    if (pruner === 'pbt') {
+      const moving = pbtConflicts(input.space);
+      const why = 'change the adapter or the batches and cannot move mid-trial; fix them';
+      check(moving.length === 0, 'pbt', `${moving.join(', ')} ${why}`);
+    }
+    const fixed = resolveFixed(input.space, input.fixed ?? {}, context);
+    const spec: StudyPlanSpec = {
+      format: PLAN_FORMAT,
+      space: space.spec,
+      fixed,
+      sampler,
+      pruner,
+      objective,
+      trials: input.trials,
+      timeoutSeconds: timeout,
+      recompute: input.recompute ?? false,
+      valRatio,
+    };
+    return new StudyPlan(spec, context.family, space);
+  }
+
+  /** Steps between evaluations: the pruning rung and PBT's interval. */
+  get evalEvery(): number {
+    return this.spec.fixed.evalEvery!;
+  }
+
+  /** The study's seed, which every trial shares (so trials differ only by their hyperparameters). */
+  get seed(): number {
+    return this.spec.fixed.seed!;
+  }
+
+  get direction(): 'minimize' | 'maximize' {
+    return OBJECTIVES[this.spec.objective].direction;
+  }
+
+  /** What the study prunes with; PBT is no pruner (the coordinator adds it on top). */
+  prunerSpec(): PrunerSpec {
+    const rung = this.evalEvery;
+    switch (this.spec.pruner) {
+      case 'median':
+        return { type: 'median', nStartupTrials: 1, nWarmupSteps: rung };
+      case 'asha':
+        return { type: 'asha', minResource: rung };
+      default:
+        return 'none';
+    }
+  }
+
+  /** Population-based training every evaluation, when the plan asks for it. */
+  pbt(): PbtOptions | undefined {
+    return this.spec.pruner === 'pbt' ? { interval: this.evalEvery } : undefined;
+  }
+
+  /** createStudy's options; the plan itself goes into the log's first event. */
+  studyOptions(): StudyOptions {
+    return {
+      space: this.spec.space,
+      sampler: this.spec.sampler,
+      pruner: this.prunerSpec(),
+      direction: this.direction,
+      seed: this.seed,
+      plan: this.toJSON() as unknown as NonNullable<StudyOptions['plan']>,
+    };
+  }
+
+  /** One trial's full configuration: its params over the fixed values. Throws naming a bad parameter. */
+  trialConfig(params: Params): TrialConfig {
+    return trialConfigFromParams(params, this.spec.fixed, { family: this.family });
+  }
+
+  /** What the Trainer of one trial takes. */
+  trainerOptions(params: Params, classes?: readonly string[] | null): TrainerOptions {
+    return trainerOptionsOf(this.trialConfig(params), {
+      ...(classes ? { classes } : {}),
+      ...(this.spec.recompute ? { recompute: true } : {}),
+    });
+  }
+
+  toJSON(): StudyPlanSpec {
+    return structuredClone(this.spec);
+  }
+}
+
+/**
+ * The space as one spelling: `log: false` left out, target choices spelled for the family ('attention' →
+ * 'q_proj,v_proj'), so a form and a file describing the same search give the same space. The order of the
+ * parameters is kept: the samplers draw in it, so it is part of the description.
+ */
+function canonicalSpace(space: SpaceSpec, family: ModelFamily): SpaceSpec {
+  const out: SpaceSpec = {};
+  for (const [name, spec] of Object.entries(space)) {
+    const dist = { ...spec };
+    if ((dist.type === 'float' || dist.type === 'int') && dist.log === false) delete dist.log;
+    if (dist.type === 'categorical' && fieldOfParam(name) === 'targets') {
+      dist.choices = dist.choices.map((choice) => {
+        try {
+          const targets = trialConfigFromParams({ [name]: choice }, {}, { family }).targets;
+          return targets === 'all-linear' ? targets : targets.join(',');
+        } catch (e) {
+          if (e instanceof TrialConfigError) throw new PlanError(name, e.reason);
+          throw e;
+        }
+      });
+    }
+    out[name] = dist;
+  }
+  return out;
+}
+
+/** The fields the space sets (a derived lora_alpha sets alpha). */
+function searchedFields(space: SpaceSpec): Set<TrialField> {
+  const out = new Set<TrialField>();
+  for (const name of Object.keys(space)) {
+    const field = fieldOfParam(name);
+    if (field !== undefined) out.add(field);
+  }
+  return out;
+}
+
+/**
+ * Every field the space does not set, at its resolved value; evalEvery ceil(steps / 4) when not given. alpha
+ * stays out while r is searched and nothing sets alpha: it follows each trial's r (2·r).
+ */
+function resolveFixed(
+  space: SpaceSpec,
+  raw: Readonly<Record<string, unknown>>,
+  context: PlanContext,
+): Partial<TrialConfig> {
+  const searched = searchedFields(space);
+  const given: Partial<Record<TrialField, unknown>> = {};
+  for (const [name, value] of Object.entries(raw)) {
+    if (value === undefined) continue;
+    const field = fieldOfParam(name);
+    check(field !== undefined, name, 'not a hyperparameter tunelab knows');
+    check(!searched.has(field!), name, 'is both fixed and searched');
+    given[field!] = value;
+  }
+  check(!searched.has('evalEvery'), 'evalEvery', 'the evaluation interval cannot be searched');
+  let config: TrialConfig;
+  try {
+    config = trialConfigFromParams({}, given, { family: context.family });
+  } catch (e) {
+    if (e instanceof TrialConfigError) throw new PlanError(e.param, e.reason);
+    throw e;
+  }
+  if (given.evalEvery === undefined)
+    config.evalEvery = Math.max(1, Math.ceil(trialSteps(config, context) / 4));
+  const fixed: Record<string, unknown> = {};
+  for (const field of TRIAL_FIELDS) {
+    if (searched.has(field)) continue;
+    if (field === 'alpha' && given.alpha === undefined && searched.has('r')) continue;
+    fixed[field] = config[field];
+  }
+  return fixed as Partial<TrialConfig>;
+}
+
+/** Optimizer steps of a trial at the fixed values (epochs over the training set when given in epochs). */
+function trialSteps(config: TrialConfig, context: PlanContext): number {
+  if (config.steps !== null) return config.steps;
+  check(
+    context.trainExamples !== undefined,
+    'epochs',
+    'a trial given in epochs needs the training set size for its evaluation interval',
+  );
+  return Math.ceil((config.epochs! * context.trainExamples!) / (config.batch * config.accum));
+}
