@@ -75,8 +75,15 @@ export class PipelineCache {
     return this.#pipelines.size;
   }
 
+  readonly #keys = new WeakMap<Program, string>();
+
   get(program: Program): GPUComputePipeline {
-    const key = cacheKey(program, this.precision);
+    // A kernel that keeps its Program objects (matmul does) has its key computed once.
+    let key = this.#keys.get(program);
+    if (key === undefined) {
+      key = cacheKey(program, this.precision);
+      this.#keys.set(program, key);
+    }
     const cached = this.#pipelines.get(key);
     if (cached) return cached;
 

@@ -434,6 +434,20 @@ function maskParams(mask: DropoutMask | undefined) {
   };
 }
 
+/**
+ * Programs by a key of everything they are made from: a step records the same few programs hundreds of times, and
+ * building one (its source from sections, its cache key) costs more host time than the dispatch itself.
+ */
+const tiledPrograms = new Map<string, Program>();
+function tiledProgram(key: string, make: () => Program): Program {
+  let program = tiledPrograms.get(key);
+  if (!program) {
+    program = make();
+    tiledPrograms.set(key, program);
+  }
+  return program;
+}
+
 function recordTiled(
   rec: CommandRecorder,
   c: TensorRef,
@@ -514,13 +528,19 @@ function recordTiled(
     .map(([name]) => `+${name}`)
     .join('');
   const loads = vecA && vecB ? '' : `.${vecA ? 'v' : 's'}${vecB ? 'v' : 's'}`;
-  const program = (entryPoint: string): Program => ({
-    name: `matmul.${variant}${loads}${extras}${entryPoint === 'matmul_tiled' ? '' : entryPoint.replace('matmul_tiled', '')}`,
-    source: selectSections(matmulTiledWgsl, sections),
-    entryPoint,
-    aliases: { a_t: a.dtype, b_t: b.dtype, c_t: c.dtype, e_t: o.bias?.dtype ?? 'f32' },
-    consts: { ...tile, A_K: l.transA ? 0 : 1, B_K: l.transB ? 1 : 0 },
-  });
+  const kloop = sections.kloop === 'rolled' ? '~' : '';
+  const types = `${a.dtype},${b.dtype},${c.dtype},${o.bias?.dtype ?? 'f32'}`;
+  const program = (entryPoint: string): Program =>
+    tiledProgram(
+      `${variant}${kloop}${loads}${extras}|${l.transA ? 1 : 0}${l.transB ? 1 : 0}|${types}|${entryPoint}`,
+      () => ({
+        name: `matmul.${variant}${loads}${extras}${entryPoint === 'matmul_tiled' ? '' : entryPoint.replace('matmul_tiled', '')}`,
+        source: selectSections(matmulTiledWgsl, sections),
+        entryPoint,
+        aliases: { a_t: a.dtype, b_t: b.dtype, c_t: c.dtype, e_t: o.bias?.dtype ?? 'f32' },
+        consts: { ...tile, A_K: l.transA ? 0 : 1, B_K: l.transB ? 1 : 0 },
+      }),
+    );
   const rng = masks[0]?.rng ?? null;
   const epi = o.bias?.binding ?? o.rowScale ?? null;
   const buffers = (withInputs: boolean, withOutput: boolean, ws: BufferBinding | null) => [
