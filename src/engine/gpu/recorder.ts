@@ -229,6 +229,8 @@ export class CommandRecorder {
   readonly #staging: GPUBuffer[] = [];
   readonly #ids = new ObjectIds();
   readonly #bindGroups = new Map<string, GPUBindGroup>();
+  /** Profilers of `timedPass`es recorded since the last submit: their queries are resolved at the submit. */
+  readonly #timedBy = new Set<Profiler>();
   #reads: PendingRead[] = [];
   /** Counts of the recording in progress; `lastCounts` holds those of the last submitted one. */
   counts: RecordingCounts = zeroCounts();
@@ -330,6 +332,29 @@ export class CommandRecorder {
     return group;
   }
 
+  /**
+   * Records the dispatches `record` makes into one compute pass with a timestamp at its start and its end, read
+   * with `profiler.durations()` after the submit. Autotuning times many launches of one kernel this way, so a
+   * coarse timestamp resolution (browsers quantise to ~0.1 ms) still tells variants apart. Dispatches only:
+   * a copy or clear inside `record` would end the timed pass early.
+   */
+  timedPass(profiler: Profiler, label: string, record: () => void): void {
+    if (this.options.profiler) {
+      throw new Error('timedPass: this recorder already times every dispatch (its `profiler` option)');
+    }
+    this.#endPass();
+    this.#pass = this.encoder.beginComputePass({ label, timestampWrites: profiler.next(label) });
+    this.#passPipeline = null;
+    this.counts.passes++;
+    this.gpu.stats.passes++;
+    this.#timedBy.add(profiler);
+    try {
+      record();
+    } finally {
+      this.#endPass();
+    }
+  }
+
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
     this.#endPass();
     this.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
@@ -362,6 +387,8 @@ export class CommandRecorder {
   submit(): void {
     this.#endPass();
     this.options.profiler?.resolve(this.encoder);
+    for (const profiler of this.#timedBy) profiler.resolve(this.encoder);
+    this.#timedBy.clear();
     const commands = this.encoder.finish();
     this.#uniforms.upload(this.gpu.device.queue);
     this.gpu.device.queue.submit([commands]);

@@ -179,8 +179,9 @@ function chooseVariant(
   dims: MatmulDims,
   layout: MatmulLayout,
   types: { a: ScalarType; b: ScalarType; c: ScalarType },
-): TiledVariant {
+): MatmulVariant {
   const tuned = gpu.tuning.get('matmul', matmulShapeClass(dims, layout, types));
+  if (tuned === 'generic') return 'generic'; // timed faster than every tiled variant on this device
   if (tuned && tuned in TILED_VARIANTS && variantFits(gpu, tuned as TiledVariant, layout)) {
     return tuned as TiledVariant;
   }
