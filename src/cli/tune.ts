@@ -60,6 +60,7 @@ import {
 } from './args.ts';
 import { openModelDir, readDataset } from './common.ts';
 import { cliGpu } from './gpu.ts';
+import { AUTOTUNE_USAGE, tuningRecordForWorkers } from './tuning.ts';
 
 export const TUNE_USAGE = `tunelab tune --model DIR --data FILE [--val FILE | --val-ratio 0.1] --out DIR [options]
 tunelab tune --resume DIR [--trials N] [--workers K]
@@ -72,6 +73,8 @@ tunelab tune --resume DIR [--trials N] [--workers K]
   workers:     --workers K (from the memory estimate and the adapter)  --in-process (no worker threads)
                --recompute (activation recomputation per block in every trial: less memory, more time)
   fixed:       any \`tunelab train\` flag (--seq, --batch, --lr, --r, ...) fixes that value for every trial
+${AUTOTUNE_USAGE}
+               (tuned once here at the fixed shapes; every worker loads the same choices)
 
   Writes to --out: study.jsonl (the study's event log, appended per event), trials.jsonl (how each trial
   ended, with the reason of a failure), tune.json (the settings, for --resume), adapter/ (the best trial's
@@ -99,6 +102,7 @@ const TUNE_FLAGS = {
   'in-process': { type: 'boolean' },
   'base-model': { type: 'string' },
   recompute: { type: 'boolean' },
+  'no-autotune': { type: 'boolean' },
 } as const;
 
 export interface TuneHooks {
@@ -213,12 +217,14 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
   const trialsLog = openSync(join(out, 'trials.jsonl'), 'a');
 
   const precision = precisionFlag(flags);
+  const tuning = await tuningRecordForWorkers(precision, opened.spec, base, flags['no-autotune'] !== true);
   const init: WorkerInit = {
     model: { kind: 'dir', path: dir },
     precision,
     train,
     validation,
     padId: padIdOf(dataTokenizer(opened.tokenizer)),
+    ...(tuning ? { tuning } : {}),
   };
   const options = (params: Record<string, string | number | boolean>) => ({
     ...trialTrainerOptions(params, fixed, family, data.classes),
