@@ -8,8 +8,10 @@ import { loadTuningCache, saveTuningCache, tuningCachePath } from '../node/tunin
 import { Progress } from './common.ts';
 import { cliGpu } from './gpu.ts';
 
-export const AUTOTUNE_USAGE = `kernels:     --no-autotune  use the built-in kernel defaults: neither time kernel variants on this GPU
-               nor load the choices timed before (kept in $TUNELAB_CACHE_DIR, else ~/.cache/tunelab)`;
+export const AUTOTUNE_USAGE = `  kernels:     --no-autotune  use the built-in kernel defaults: neither time kernel variants on this GPU
+               nor load the choices timed before. Otherwise the shapes of the run not yet timed on this GPU
+               are timed first (a few seconds) and kept in $TUNELAB_CACHE_DIR (else $XDG_CACHE_HOME/tunelab
+               or ~/.cache/tunelab)`;
 
 /** The shapes a run trains at: batch·seq tokens, its rank and adapted linears. */
 export interface RunShape {
