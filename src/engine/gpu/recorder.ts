@@ -208,6 +208,8 @@ export interface RecordingCounts {
   bindGroups: number;
   flops: number;
   bytes: number;
+  /** Dispatches that stated a cost: when fewer than `dispatches`, flops and bytes leave some work out. */
+  costed: number;
   /** Dispatches per program name ('matmul.t64x64', 'rmsnorm', ...): which kernels and variants ran. */
   kernels: Map<string, number>;
 }
@@ -218,6 +220,7 @@ const zeroCounts = (): RecordingCounts => ({
   bindGroups: 0,
   flops: 0,
   bytes: 0,
+  costed: 0,
   kernels: new Map(),
 });
 
@@ -299,6 +302,7 @@ export class CommandRecorder {
     this.counts.kernels.set(program.name, (this.counts.kernels.get(program.name) ?? 0) + 1);
     this.gpu.stats.dispatches++;
     if (args.cost) {
+      this.counts.costed++;
       this.counts.flops += args.cost.flops;
       this.counts.bytes += args.cost.bytes;
       this.gpu.stats.flops += args.cost.flops;

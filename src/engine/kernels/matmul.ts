@@ -24,6 +24,8 @@ import matmulWgsl from '../../../shaders/matmul.wgsl?raw';
 import matmulTiledWgsl from '../../../shaders/matmul-tiled.wgsl?raw';
 
 const GENERIC_TILE = 64;
+/** A split-K reduce's traffic is in the partial launch's cost (its workspace term): nothing more to add. */
+const REDUCE_COUNTED_ABOVE: DispatchCost = { flops: 0, bytes: 0 };
 
 export interface MatmulDims {
   M: number;
@@ -316,6 +318,7 @@ function recordGeneric(
     uniforms: params,
     buffers: [null, null, c.binding, workspace!],
     workgroups: grid1d(batch * M * N, 256, rec.gpu.limits.maxComputeWorkgroupsPerDimension),
+    cost: REDUCE_COUNTED_ABOVE,
   });
 }
 
@@ -375,5 +378,6 @@ function recordTiled(
     uniforms: params,
     buffers: [null, null, c.binding, workspace!],
     workgroups: grid1d(batch * M * N, 256, rec.gpu.limits.maxComputeWorkgroupsPerDimension),
+    cost: REDUCE_COUNTED_ABOVE,
   });
 }
