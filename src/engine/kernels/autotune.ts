@@ -63,7 +63,10 @@ export interface TuneTask {
 }
 
 export interface AutotuneOptions {
-  /** Wall-clock budget in ms (compiles included); classes not reached keep the heuristic. Default 4000. */
+  /**
+   * Wall-clock budget in ms (compiles included), checked before each class: a class once started is timed to
+   * its end, so at least the hottest class is tuned; classes not reached keep the heuristic. Default 4000.
+   */
   budgetMs?: number;
   /** Timed passes per candidate (the median is kept). Default 5. */
   runs?: number;
@@ -86,7 +89,7 @@ export interface TunedClass {
   calls: number;
   heuristic: string;
   candidates: TunedCandidate[];
-  /** The choice now in gpu.tuning; null when the class was not timed to the end (budget) or all failed. */
+  /** The choice now in gpu.tuning; null when every candidate failed. */
   winner: string | null;
 }
 
@@ -151,22 +154,24 @@ export async function autotune(
   const classes: TunedClass[] = [];
   for (const { task, candidates } of todo) {
     if (performance.now() - started > budgetMs) break;
-    const timed = await timeTask(gpu, task, candidates, runs, started + budgetMs, (label) => {
+    const timed = await timeTask(gpu, task, candidates, runs, (label) => {
       onProgress?.(++done, total, label);
     });
     classes.push(timed);
     if (timed.winner) {
-      const ms = timed.candidates.find((c) => c.variant === timed.winner)?.ms ?? undefined;
+      const ms = timed.candidates.find((c) => c.variant === timed.winner)?.ms;
       gpu.tuning.set(task.family, task.shapeClass, timed.winner, ms ?? undefined);
     }
   }
   const chosen = classes.filter((c) => c.winner).length;
   if (chosen > 0) gpu.tuning.tunedAt = new Date().toISOString();
-  const untimed = todo.length - chosen;
+  const failed = classes.length - chosen;
+  const untimed = todo.length - classes.length;
   onProgress?.(total, total, 'done');
   return result(
     'tuned',
     `tuned ${chosen} shape class${chosen === 1 ? '' : 'es'} for ${gpu.tuning.adapterKey}` +
+      (failed > 0 ? ` (${failed} with every variant failing: default kernels)` : '') +
       (untimed > 0 ? ` (${untimed} left to the defaults: the ${budgetMs} ms budget ran out)` : ''),
     classes,
     untimed,
@@ -187,13 +192,12 @@ export function dedupeTasks(tasks: readonly TuneTask[]): TuneTask[] {
   return [...byKey.values()];
 }
 
-/** Times each candidate of one class; the winner is null if the deadline passed before the last one. */
+/** Times each candidate of one class (a failed one is reported, not thrown, unless the device is lost). */
 async function timeTask(
   gpu: Gpu,
   task: TuneTask,
   candidates: string[],
   runs: number,
-  deadline: number,
   progress: (label: string) => void,
 ): Promise<TunedClass> {
   const heuristic = task.heuristic(gpu);
@@ -202,7 +206,6 @@ async function timeTask(
   try {
     const launch = task.prepare(gpu, arena);
     for (const variant of candidates) {
-      if (performance.now() > deadline) break;
       try {
         timed.push({ variant, ms: await timeVariant(gpu, (rec) => launch(rec, variant), runs) });
       } catch (error) {
@@ -214,7 +217,6 @@ async function timeTask(
   } finally {
     arena.destroy();
   }
-  const complete = timed.length === candidates.length;
   return {
     family: task.family,
     shapeClass: task.shapeClass,
@@ -222,7 +224,7 @@ async function timeTask(
     calls: task.calls,
     heuristic,
     candidates: timed,
-    winner: complete ? pickWinner(timed, heuristic) : null,
+    winner: pickWinner(timed, heuristic),
   };
 }
 

@@ -10,6 +10,7 @@ import { ModelState } from './model-state.svelte.ts';
 import { RunState, type RunInputs } from './run-state.svelte.ts';
 import { SearchState } from './search-state.svelte.ts';
 import { TryState } from './try-state.svelte.ts';
+import { TuningState } from './tuning-state.svelte.ts';
 import { workerGenerator } from '../lib/worker-generator.ts';
 
 export const STEPS = ['Model', 'Data', 'Search', 'Run', 'Results', 'Export', 'Try'] as const;
@@ -22,6 +23,7 @@ export class AppState {
   readonly search = new SearchState();
   readonly run = new RunState();
   readonly try = new TryState();
+  readonly tuning = new TuningState();
   step = $state<StepName>('Model');
   studies = $state.raw<StudyMeta[]>([]);
   notice = $state('');
@@ -49,6 +51,10 @@ export class AppState {
 
   constructor() {
     this.try.generator = this.#generator.generate;
+    this.model.onready = (opened) => {
+      const gpu = this.gpu.gpu;
+      if (gpu) void this.tuning.ensure(gpu, opened.spec, this.search.settings);
+    };
   }
 
   async init(): Promise<void> {
@@ -81,6 +87,7 @@ export class AppState {
   async startSearch(): Promise<void> {
     if (!this.model.ref || !this.search.valid || !this.data.dataset) return;
     const name = `${this.model.ref.label.split(' (')[0]} · ${this.data.fileName} · ${new Intl.DateTimeFormat(undefined, { dateStyle: 'short', timeStyle: 'short' }).format(Date.now())}`;
+    await this.tuning.settled(); // the workers get the kernel choices of this GPU
     const inputs = this.#runInputs(this.search.settings);
     if (!inputs) {
       this.notice = `The data could not be prepared for this search: ${this.data.error || 'load a model and data first'}`;
@@ -122,6 +129,7 @@ export class AppState {
 
   async resume(): Promise<void> {
     const meta = this.run.meta;
+    await this.tuning.settled();
     const inputs = meta ? this.#runInputs(meta.settings) : null;
     if (!inputs) {
       this.notice = 'To continue this study, load its model and data first.';
@@ -149,6 +157,7 @@ export class AppState {
       padId: data.padId,
       classes: data.dataset.classes ?? null,
       settings,
+      tuning: this.tuning.record(this.gpu.gpu),
     };
   }
 
