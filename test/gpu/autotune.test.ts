@@ -134,6 +134,26 @@ describe('autotune limits', () => {
     gpu.tuning.clear();
   });
 
+  it('a stop keeps the classes already timed and drops the one in progress', async () => {
+    gpu.tuning.clear();
+    const tasks = modelTuneTasks(gpu, llama, { tokens: TOKENS, rank: RANK, dtype: 'f32' });
+    const stop = new AbortController();
+    const first = await autotune(gpu, tasks, { runs: 1, budgetMs: 1, signal: stop.signal });
+    const [done] = first.classes;
+    expect(gpu.tuning.entries()).toEqual([[`matmul/${done.shapeClass}`, done.winner]]);
+    const result = await autotune(gpu, tasks, {
+      runs: 1,
+      signal: stop.signal,
+      onProgress: (n) => n === 1 && stop.abort(), // after the first variant of the next class
+    });
+    expect(result.classes).toHaveLength(1);
+    expect(result.classes[0].winner).toBeNull();
+    expect(result.classes[0].candidates).toHaveLength(1);
+    expect(result.message).toMatch(/left to the defaults: stopped/);
+    expect(gpu.tuning.entries()).toEqual([[`matmul/${done.shapeClass}`, done.winner]]);
+    gpu.tuning.clear();
+  });
+
   it("without 'timestamp-query' nothing is timed and the result says so", async () => {
     const plain = new Gpu(gpu.device, { ...gpu.adapter }, gpu.precision);
     Object.defineProperty(plain, 'hasTimestamps', { get: () => false });

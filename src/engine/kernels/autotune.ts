@@ -72,6 +72,11 @@ export interface AutotuneOptions {
   runs?: number;
   /** Time classes that already have a choice in gpu.tuning too. Default false. */
   retune?: boolean;
+  /**
+   * Stops timing at the next candidate (a search is starting): the class in progress keeps the heuristic, the
+   * classes already timed keep their choice.
+   */
+  signal?: AbortSignal;
   onProgress?(done: number, total: number, label: string): void;
 }
 
@@ -89,7 +94,7 @@ export interface TunedClass {
   calls: number;
   heuristic: string;
   candidates: TunedCandidate[];
-  /** The choice now in gpu.tuning; null when every candidate failed. */
+  /** The choice now in gpu.tuning; null when every candidate failed, or the timing was stopped in it. */
   winner: string | null;
 }
 
@@ -125,7 +130,7 @@ export async function autotune(
   options: AutotuneOptions = {},
 ): Promise<AutotuneResult> {
   const started = performance.now();
-  const { budgetMs = 4000, runs = 5, retune = false, onProgress } = options;
+  const { budgetMs = 4000, runs = 5, retune = false, onProgress, signal } = options;
   if (!Number.isInteger(runs) || runs < 1) throw new RangeError(`autotune: runs must be ≥ 1, got ${runs}`);
   if (!(budgetMs > 0)) throw new RangeError(`autotune: budgetMs must be > 0, got ${budgetMs}`);
   const unique = dedupeTasks(tasks);
@@ -153,8 +158,8 @@ export async function autotune(
   let done = 0;
   const classes: TunedClass[] = [];
   for (const { task, candidates } of todo) {
-    if (performance.now() - started > budgetMs) break;
-    const timed = await timeTask(gpu, task, candidates, runs, (label) => {
+    if (performance.now() - started > budgetMs || signal?.aborted) break;
+    const timed = await timeTask(gpu, task, candidates, runs, signal, (label) => {
       onProgress?.(++done, total, label);
     });
     classes.push(timed);
@@ -165,14 +170,18 @@ export async function autotune(
   }
   const chosen = classes.filter((c) => c.winner).length;
   if (chosen > 0) gpu.tuning.tunedAt = new Date().toISOString();
-  const failed = classes.length - chosen;
-  const untimed = todo.length - classes.length;
+  const failed = classes.filter(
+    (c) => c.candidates.length > 0 && c.candidates.every((x) => x.ms === null),
+  ).length;
+  const untimed = todo.length - chosen - failed; // not reached, or stopped while being timed
   onProgress?.(total, total, 'done');
   return result(
     'tuned',
     `tuned ${chosen} shape class${chosen === 1 ? '' : 'es'} for ${gpu.tuning.adapterKey}` +
       (failed > 0 ? ` (${failed} with every variant failing: default kernels)` : '') +
-      (untimed > 0 ? ` (${untimed} left to the defaults: the ${budgetMs} ms budget ran out)` : ''),
+      (untimed > 0
+        ? ` (${untimed} left to the defaults: ${signal?.aborted ? 'stopped' : `the ${budgetMs} ms budget ran out`})`
+        : ''),
     classes,
     untimed,
   );
@@ -192,12 +201,16 @@ export function dedupeTasks(tasks: readonly TuneTask[]): TuneTask[] {
   return [...byKey.values()];
 }
 
-/** Times each candidate of one class (a failed one is reported, not thrown, unless the device is lost). */
+/**
+ * Times each candidate of one class (a failed one is reported, not thrown, unless the device is lost); no winner
+ * when stopped before the last candidate.
+ */
 async function timeTask(
   gpu: Gpu,
   task: TuneTask,
   candidates: string[],
   runs: number,
+  signal: AbortSignal | undefined,
   progress: (label: string) => void,
 ): Promise<TunedClass> {
   const heuristic = task.heuristic(gpu);
@@ -206,6 +219,7 @@ async function timeTask(
   try {
     const launch = task.prepare(gpu, arena);
     for (const variant of candidates) {
+      if (signal?.aborted) break;
       try {
         timed.push({ variant, ms: await timeVariant(gpu, (rec) => launch(rec, variant), runs) });
       } catch (error) {
@@ -224,7 +238,7 @@ async function timeTask(
     calls: task.calls,
     heuristic,
     candidates: timed,
-    winner: pickWinner(timed, heuristic),
+    winner: timed.length === candidates.length ? pickWinner(timed, heuristic) : null,
   };
 }
 

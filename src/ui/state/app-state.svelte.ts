@@ -87,7 +87,9 @@ export class AppState {
   async startSearch(): Promise<void> {
     if (!this.model.ref || !this.search.valid || !this.data.dataset) return;
     const name = `${this.model.ref.label.split(' (')[0]} · ${this.data.fileName} · ${new Intl.DateTimeFormat(undefined, { dateStyle: 'short', timeStyle: 'short' }).format(Date.now())}`;
-    await this.tuning.settled(); // the workers get the kernel choices of this GPU
+    // The search needs the GPU: timing stops at the next variant, and the workers get what was chosen.
+    this.tuning.stop();
+    await this.tuning.settled();
     const inputs = this.#runInputs(this.search.settings);
     if (!inputs) {
       this.notice = `The data could not be prepared for this search: ${this.data.error || 'load a model and data first'}`;
@@ -129,6 +131,7 @@ export class AppState {
 
   async resume(): Promise<void> {
     const meta = this.run.meta;
+    this.tuning.stop();
     await this.tuning.settled();
     const inputs = meta ? this.#runInputs(meta.settings) : null;
     if (!inputs) {

@@ -49,13 +49,26 @@ export class TuningState {
   /** When the stored record some choices were loaded from was made (ISO date); null when none was. */
   cachedAt = $state<string | null>(null);
   message = $state('');
+  /** The last timing was stopped (a search started) before it was done. */
+  stopped = $state(false);
   #pending: Promise<void> = Promise.resolve();
+  #stop = new AbortController();
 
   /** Timed choices for this model's shape classes: loaded, then the missing ones timed and stored. */
   ensure(gpu: Gpu, spec: TuneModelShape & { maxPositions: number }, settings: SearchSettings): Promise<void> {
     const options = tuneOptionsOf(settings, spec.maxPositions, gpu);
-    this.#pending = this.#pending.then(() => this.#tune(gpu, spec, options));
+    const signal = this.#stop.signal;
+    this.#pending = this.#pending.then(() => this.#tune(gpu, spec, options, signal));
     return this.#pending;
+  }
+
+  /**
+   * Stops timing at the next candidate (a search starts and needs the GPU): what was timed is kept, the rest
+   * runs the default kernels until the next load. Await `settled()` afterwards.
+   */
+  stop(): void {
+    this.#stop.abort();
+    this.#stop = new AbortController();
   }
 
   /** Resolves when no tuning is in progress (a search waits, so its workers get the choices). */
@@ -68,7 +81,7 @@ export class TuningState {
     return gpu && gpu.tuning.size > 0 ? gpu.tuning.toRecord() : undefined;
   }
 
-  async #tune(gpu: Gpu, spec: TuneModelShape, options: ModelTuneOptions): Promise<void> {
+  async #tune(gpu: Gpu, spec: TuneModelShape, options: ModelTuneOptions, signal: AbortSignal): Promise<void> {
     this.adapter = gpu.tuning.adapterKey;
     this.phase = 'tuning';
     this.message = '';
@@ -80,6 +93,7 @@ export class TuningState {
       // eslint-disable-next-line svelte/prefer-svelte-reactivity -- a local lookup, not reactive state
       const known = new Set(tasks.filter((t) => gpu.tuning.get(t.family, t.shapeClass) !== undefined));
       const result = await autotune(gpu, tasks, {
+        signal,
         onProgress: (done, total, label) => {
           [this.done, this.total, this.current] = [done, total, label];
         },
@@ -96,6 +110,7 @@ export class TuningState {
       this.rows = rows.sort((a, b) => order[a.source] - order[b.source]);
       this.cachedAt = known.size > 0 ? (stored?.tunedAt ?? null) : null;
       this.message = result.message;
+      this.stopped = signal.aborted;
       this.phase = result.status;
       if (result.status === 'tuned') await putTuning(gpu.tuning.toRecord());
     } catch (e) {
