@@ -272,7 +272,10 @@ export async function timeVariant(
     }
     await rec.submitAndWait();
     const samples = (await profiler.durations()).map((d) => d.ms / reps).sort((a, b) => a - b);
-    return samples[Math.floor(samples.length / 2)];
+    const median = samples[Math.floor(samples.length / 2)];
+    // Some drivers reset or wrap their timestamp counter: such a sample must not win (nor rank at all).
+    if (!(median >= 0 && Number.isFinite(median))) throw new Error(`unusable GPU timestamps (${median} ms)`);
+    return median;
   } finally {
     rec.destroy();
     profiler.destroy();
