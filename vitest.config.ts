@@ -18,6 +18,8 @@ export default defineConfig({
           name: 'gpu',
           include: ['test/gpu/**/*.test.ts'],
           environment: 'node',
+          // A kernel-tuning cache of its own per file: CLI runs never touch ~/.cache/tunelab.
+          setupFiles: ['test/gpu/setup-env.ts'],
           pool: 'forks',
           fileParallelism: false,
           testTimeout: 120_000,

@@ -1,45 +1,41 @@
 // matmul at the SmolLM2-135M training shapes: base projections forward (X·Wᵀ, weights stored [out, in] as in
 // HF), the input gradient through a frozen weight (dY·W), and the tall-skinny LoRA gradients with split-K.
-import { BufferArena, type ScalarType } from '../../src/engine/gpu/index.ts';
-import {
-  chooseSplits,
-  matmul,
-  matmulWorkspaceBytes,
-  type MatmulDims,
-  type MatmulOptions,
-} from '../../src/engine/kernels/matmul.ts';
+// Each case is an autotuning task too (`tune`), so `bench:kernels --variants` times every variant of its class.
+import type { ScalarType } from '../../src/engine/gpu/index.ts';
+import { matmulTask, type MatmulProblem } from '../../src/engine/kernels/autotune.ts';
+import { BufferArena } from '../../src/engine/gpu/index.ts';
+import { chooseSplits, type MatmulDims } from '../../src/engine/kernels/matmul.ts';
 import { SMOL, type KernelBenchCase } from './types.ts';
 
 function matmulCase(
   name: string,
   dims: MatmulDims,
-  options: MatmulOptions,
+  options: { transA?: boolean; transB?: boolean; splits?: number | 'auto' },
   dtype: ScalarType,
   outType: ScalarType = dtype,
 ): KernelBenchCase {
   const { M, N, K } = dims;
   const size = dtype === 'f16' ? 2 : 4;
   const splits = options.splits === 'auto' ? chooseSplits(dims) : (options.splits ?? 1);
+  const problem: MatmulProblem = {
+    label: `matmul ${name}`,
+    dims,
+    transA: options.transA,
+    transB: options.transB,
+    types: { a: dtype, b: dtype, c: outType },
+    splits,
+  };
+  const tune = matmulTask(problem);
   return {
     name: `matmul ${name} ${M}×${N}×${K} ${dtype}${splits > 1 ? ` split-K ${splits}` : ''}`,
+    // Stated (used only where the kernel's own count is missing): each operand read once, C written once.
     flops: 2 * M * N * K,
     bytes: size * (M * K + K * N) + (outType === 'f16' ? 2 : 4) * M * N,
+    tune,
     setup(gpu) {
       const arena = new BufferArena(gpu);
-      const a = arena.alloc('a', size * M * K);
-      const b = arena.alloc('b', size * K * N);
-      const c = arena.alloc('c', 4 * M * N);
-      const workspace = splits > 1 ? arena.alloc('ws', matmulWorkspaceBytes(dims, splits)) : undefined;
-      return {
-        record(rec) {
-          matmul(rec, { binding: c, dtype: outType }, { binding: a, dtype }, { binding: b, dtype }, dims, {
-            ...options,
-            splits,
-            workspace,
-          });
-        },
-        destroy: () => arena.destroy(),
-      };
+      const launch = tune.prepare(gpu, arena);
+      return { record: (rec) => launch(rec), destroy: () => arena.destroy() };
     },
   };
 }

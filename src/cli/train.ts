@@ -7,6 +7,7 @@ import { Trainer } from '../engine/train/trainer.ts';
 import { numberFlag, parseFlags, stringFlag, TRAIN_FLAGS, trialConfigFromFlags, UsageError } from './args.ts';
 import { loadOntoGpu, openModelDir, Progress, readDataset } from './common.ts';
 import { cliGpu } from './gpu.ts';
+import { AUTOTUNE_USAGE, prepareKernelTuning } from './tuning.ts';
 
 const d = defaultTrialConfig();
 
@@ -20,6 +21,7 @@ export const TRAIN_USAGE = `tunelab train --model DIR --data FILE [--val FILE | 
   run:         --precision auto|f16|f32 (${d.precision})  --seed ${d.seed}  --eval-every N  --base-model NAME (for adapter_config.json)
   memory:      --recompute  keep only each block's input through the forward and recompute the block in the
                backward: same gradients, (layers − 1) fewer blocks of activations, about one more forward
+${AUTOTUNE_USAGE}
 
   Writes to --out: adapter_config.json, adapter_model.safetensors (PEFT), metrics.jsonl, training_args.json.
   --steps 0 writes the freshly initialised adapter. Bad data is reported with file, line and reason, and then
@@ -35,6 +37,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
     out: { type: 'string' },
     'base-model': { type: 'string' },
     recompute: { type: 'boolean' },
+    'no-autotune': { type: 'boolean' },
   });
   const dir = stringFlag(flags, 'model', true);
   const dataFile = stringFlag(flags, 'data', true);
@@ -70,6 +73,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
   const gpu = await cliGpu(config.precision);
   try {
     const loaded = await loadOntoGpu(gpu, opened, gpu.precision);
+    await prepareKernelTuning(gpu, opened.spec, options, flags['no-autotune'] !== true);
     const padId = padIdOf(dataTokenizer(opened.tokenizer));
     const trainer = new Trainer(gpu, loaded, train, validation, padId, options);
     await mkdir(out, { recursive: true });

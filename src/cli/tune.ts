@@ -54,6 +54,7 @@ import { openModelDir, readDataset } from './common.ts';
 import { PLAN_FLAGS, planFile, storedPlan, TUNE_DEFAULTS, tunePlan } from './tune-plan.ts';
 import { version as tunelabVersion } from '../../package.json';
 import { cliGpu, settleGpuEnv } from './gpu.ts';
+import { AUTOTUNE_USAGE, tuningRecordForWorkers } from './tuning.ts';
 
 export const TUNE_USAGE = `tunelab tune --model DIR --data FILE [--val FILE | --val-ratio 0.1] --out DIR [options]
 tunelab tune --resume DIR [--trials N] [--workers K]
@@ -67,6 +68,8 @@ tunelab tune --model DIR --data FILE --plan study.jsonl --out DIR   (the recipe 
   workers:     --workers K (from the memory estimate and the adapter)  --in-process (no worker threads)
                --recompute (activation recomputation per block in every trial: less memory, more time)
   fixed:       any \`tunelab train\` flag (--seq, --batch, --lr, --r, ...) fixes that value for every trial
+${AUTOTUNE_USAGE}
+               (tuned once here at the fixed shapes; every worker loads the same choices)
 
   Writes to --out: study.jsonl (the study's event log, appended per event; its first line holds the plan: space,
   fixed values, budget, objective), trials.jsonl (how each trial ended, with the reason of a failure), tune.json
@@ -87,6 +90,7 @@ const TUNE_FLAGS = {
   workers: { type: 'string' },
   'in-process': { type: 'boolean' },
   'base-model': { type: 'string' },
+  'no-autotune': { type: 'boolean' },
 } as const;
 
 export interface TuneHooks {
@@ -207,12 +211,15 @@ async function startSlots(
 ): Promise<{ slots: TrialSlots; size: number; infos: WorkerInfo[] }> {
   const { flags, plan, opened } = setup;
   const precision = plan.spec.fixed.precision ?? 'auto';
+  const autotune = flags['no-autotune'] !== true;
+  const tuning = await tuningRecordForWorkers(precision, opened.spec, plan.trainerOptions({}), autotune);
   const init: WorkerInit = {
     model: { kind: 'dir', path: setup.dir },
     precision,
     train: setup.train,
     validation: setup.validation,
     padId: padIdOf(dataTokenizer(opened.tokenizer)),
+    ...(tuning ? { tuning } : {}),
   };
   let size = numberFlag(flags, 'workers', undefined, { min: 1, integer: true });
   if (size === undefined) {

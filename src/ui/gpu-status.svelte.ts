@@ -49,6 +49,11 @@ export class GpuStatus {
     }
   }
 
+  /** The page's own device (kernel tuning runs on it); null until detected. */
+  get gpu(): Gpu | null {
+    return this.#gpu;
+  }
+
   get hasF16(): boolean {
     return this.features.includes('shader-f16');
   }

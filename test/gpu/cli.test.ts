@@ -101,7 +101,8 @@ describe('tunelab train', () => {
   it('--recompute trains to the same losses and records the option in training_args.json', async () => {
     const losses = async (out: string, extra: string) => {
       const train = `train --model ${modelDir} --data ${join(dir, 'data.txt')} --out ${out}`;
-      const common = '--steps 3 --seq 16 --batch 2 --dropout 0.1 --precision f32';
+      // --no-autotune: the same kernels in both runs, whatever a time budget left untuned
+      const common = '--steps 3 --seq 16 --batch 2 --dropout 0.1 --precision f32 --no-autotune';
       expect((await runCli(`${train} ${common} ${extra}`)).code).toBe(0);
       const lines = (await readFile(join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n');
       return lines.map((l) => JSON.parse(l)).map((l) => l.loss);
@@ -124,6 +125,38 @@ describe('tunelab train', () => {
     expect(code).toBe(1);
     expect(stderr).toMatch(/bad\.jsonl:2: .*completion/);
     expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('kernel autotuning in tunelab train', () => {
+  it('the first run times the kernels and saves the choices, the next loads them, --no-autotune uses neither', async () => {
+    const saved = process.env.TUNELAB_CACHE_DIR;
+    const cache = join(dir, 'cache');
+    process.env.TUNELAB_CACHE_DIR = cache;
+    try {
+      const train = `train --model ${modelDir} --data ${join(dir, 'data.txt')} --out ${join(dir, 'tuned')}`;
+      const args = `${train} --steps 0 --seq 8 --batch 2 --r 4 --precision f32`;
+      const first = await runCli(args);
+      expect(first.code).toBe(0);
+      expect(first.stderr).toMatch(/autotuning kernels: tuned \d+ shape classes for /);
+      const file = () => readFile(join(cache, 'tuning.json'), 'utf8');
+      const saved1 = await file();
+      const records = Object.values(JSON.parse(saved1).records) as { choices: Record<string, string> }[];
+      expect(records).toHaveLength(1);
+      expect(Object.keys(records[0].choices).length).toBeGreaterThan(3);
+      const second = await runCli(args);
+      expect(second.code).toBe(0);
+      // Loaded; a class the first run's time budget did not reach is timed now.
+      expect(second.stderr).toMatch(
+        /kernels: choices for .* loaded from .*tuning\.json|the rest loaded from the cache/,
+      );
+      const off = await runCli(`${args} --no-autotune`);
+      expect(off.code).toBe(0);
+      expect(off.stderr).toMatch(/kernels: built-in defaults \(--no-autotune\)/);
+      expect(off.stderr).not.toMatch(/autotuning/);
+    } finally {
+      process.env.TUNELAB_CACHE_DIR = saved;
+    }
   });
 });
 

@@ -1,12 +1,14 @@
 // The trial runner (what each worker of a search runs) on a real device: a stop at the final evaluation keeps
 // the finished trial, a stop before it ends the trial as stopped.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TUNING_VERSION, type TuningRecord } from '../../src/engine/gpu/index.ts';
 import type { TrialCallbacks, TrialJob } from '../../src/engine/tune/protocol.ts';
 import { InProcessSlots } from '../../src/engine/tune/in-process.ts';
 import type { TrainerOptions } from '../../src/engine/train/trainer.ts';
 import { nodeGpu } from '../../src/node/dawn.ts';
 import { randomExamples } from '../fixtures/examples.ts';
 import { buildTinyModel } from '../fixtures/tiny-models.ts';
+import { testGpu } from './harness.ts';
 
 const tiny = buildTinyModel({ arch: 'llama' });
 const rows = randomExamples(300, 6, 12, 5);
@@ -80,5 +82,35 @@ describe('a trial stopped by the search (pause, stop)', () => {
     expect(outcome.state).toBe('stopped');
     expect(outcome.steps).toBeLessThan(4);
     expect(outcome.adapter).toBeNull();
+  });
+});
+
+describe('kernel choices from the host', () => {
+  it('a worker loads the tuning record it is given (it never tunes); one of another adapter is refused', async () => {
+    const adapter = (await testGpu()).tuning.adapterKey;
+    const record = (key: string): TuningRecord => ({
+      version: TUNING_VERSION,
+      adapter: key,
+      choices: { 'matmul/kk:f32f32f32:32x32x32': 't32x32', 'matmul/kn:f32f32f32:32x32x32': 'generic' },
+    });
+    const init = { model: { kind: 'files' as const, label: 'tiny-llama', files }, precision: 'f32' as const };
+    for (const [key, expected] of [
+      [adapter, 2],
+      [`${adapter} (another card)`, 0],
+    ] as const) {
+      const tuned = new InProcessSlots({ gpu: nodeGpu }, 1, {
+        ...init,
+        train: rows,
+        validation: rows,
+        padId: 0,
+        tuning: record(key),
+      });
+      try {
+        const [info] = await tuned.start();
+        expect(info.tunedClasses).toBe(expected);
+      } finally {
+        await tuned.close();
+      }
+    }
   });
 });

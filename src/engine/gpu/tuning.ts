@@ -11,12 +11,15 @@ export interface TuningRecord {
   adapter: string;
   /** 'family/shape class' → variant name. */
   choices: Record<string, string>;
+  /** 'family/shape class' → the chosen variant's measured milliseconds per launch, for display. */
+  ms?: Record<string, number>;
   /** When the record was made (ISO date), for display. */
   tunedAt?: string;
 }
 
 export class KernelTuning {
   readonly #choices = new Map<string, string>();
+  readonly #ms = new Map<string, number>();
   tunedAt: string | null = null;
 
   constructor(readonly adapterKey: string) {}
@@ -29,8 +32,17 @@ export class KernelTuning {
     return this.#choices.get(`${family}/${shapeClass}`);
   }
 
-  set(family: string, shapeClass: string, variant: string): void {
-    this.#choices.set(`${family}/${shapeClass}`, variant);
+  /** `ms`: what the variant measured when it was chosen (kept for display only). */
+  set(family: string, shapeClass: string, variant: string, ms?: number): void {
+    const key = `${family}/${shapeClass}`;
+    this.#choices.set(key, variant);
+    if (ms === undefined) this.#ms.delete(key);
+    else this.#ms.set(key, ms);
+  }
+
+  /** Milliseconds per launch the chosen variant measured, when known. */
+  ms(family: string, shapeClass: string): number | undefined {
+    return this.#ms.get(`${family}/${shapeClass}`);
   }
 
   entries(): [string, string][] {
@@ -39,6 +51,7 @@ export class KernelTuning {
 
   clear(): void {
     this.#choices.clear();
+    this.#ms.clear();
     this.tunedAt = null;
   }
 
@@ -47,6 +60,7 @@ export class KernelTuning {
       version: TUNING_VERSION,
       adapter: this.adapterKey,
       choices: Object.fromEntries(this.entries()),
+      ...(this.#ms.size > 0 ? { ms: Object.fromEntries(this.#ms) } : {}),
       ...(this.tunedAt ? { tunedAt: this.tunedAt } : {}),
     };
   }
@@ -56,7 +70,10 @@ export class KernelTuning {
     if (!isRecord(record) || record.version !== TUNING_VERSION || record.adapter !== this.adapterKey)
       return false;
     this.#choices.clear();
+    this.#ms.clear();
     for (const [key, variant] of Object.entries(record.choices)) this.#choices.set(key, variant);
+    for (const [key, ms] of Object.entries(record.ms ?? {}))
+      if (this.#choices.has(key)) this.#ms.set(key, ms);
     this.tunedAt = record.tunedAt ?? null;
     return true;
   }
@@ -71,6 +88,10 @@ function isRecord(value: unknown): value is TuningRecord {
     typeof r.choices === 'object' &&
     r.choices !== null &&
     Object.values(r.choices).every((v) => typeof v === 'string') &&
+    (r.ms === undefined ||
+      (typeof r.ms === 'object' &&
+        r.ms !== null &&
+        Object.values(r.ms).every((v) => typeof v === 'number' && Number.isFinite(v)))) &&
     (r.tunedAt === undefined || typeof r.tunedAt === 'string')
   );
 }

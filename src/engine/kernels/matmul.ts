@@ -25,6 +25,8 @@ import matmulWgsl from '../../../shaders/matmul.wgsl?raw';
 import matmulTiledWgsl from '../../../shaders/matmul-tiled.wgsl?raw';
 
 const GENERIC_TILE = 64;
+/** A split-K reduce's traffic is in the partial launch's cost (its workspace term): nothing more to add. */
+const REDUCE_COUNTED_ABOVE: DispatchCost = { flops: 0, bytes: 0 };
 
 export interface MatmulDims {
   M: number;
@@ -247,8 +249,9 @@ function chooseVariant(
   dims: MatmulDims,
   layout: MatmulLayout,
   types: { a: ScalarType; b: ScalarType; c: ScalarType },
-): TiledVariant {
+): MatmulVariant {
   const tuned = gpu.tuning.get('matmul', matmulShapeClass(dims, layout, types));
+  if (tuned === 'generic') return 'generic'; // timed faster than every tiled variant on this device
   if (tuned && tuned in TILED_VARIANTS && variantFits(gpu, tuned as TiledVariant, layout)) {
     return tuned as TiledVariant;
   }
@@ -406,6 +409,7 @@ function recordGeneric(
     uniforms: params,
     buffers: [null, null, c.binding, workspace!],
     workgroups: grid1d(batch * M * N, 256, rec.gpu.limits.maxComputeWorkgroupsPerDimension),
+    cost: REDUCE_COUNTED_ABOVE,
   });
 }
 
@@ -574,5 +578,6 @@ function recordTiled(
     uniforms: params,
     buffers: buffers(false, true, o.workspace!),
     workgroups: grid1d(batch * M * N, 256, rec.gpu.limits.maxComputeWorkgroupsPerDimension),
+    cost: REDUCE_COUNTED_ABOVE,
   });
 }

@@ -2,7 +2,7 @@
 // A worker loads the base model once (`init`) and then runs trials one after another (`run`), each with a
 // fresh adapter; during a trial it calls back with every step and, at every evaluation, waits for the
 // coordinator's directive (continue, prune, or exploit another trial's checkpoint under PBT).
-import type { PrecisionChoice } from '../gpu/index.ts';
+import type { PrecisionChoice, TuningRecord } from '../gpu/index.ts';
 import type { PeftAdapterFiles } from '../lora/peft.ts';
 import type { Example } from '../train/data.ts';
 import type { EvalMetrics, StepMetrics, TrainerCheckpoint, TrainerOptions } from '../train/trainer.ts';
@@ -18,6 +18,8 @@ export interface WorkerInit {
   train: readonly Example[];
   validation: readonly Example[];
   padId: number;
+  /** Kernel choices tuned once by the host for this adapter; loaded before any trial (workers never tune). */
+  tuning?: TuningRecord;
 }
 
 export interface WorkerInfo {
@@ -25,6 +27,8 @@ export interface WorkerInfo {
   precision: 'f16' | 'f32';
   /** Bytes of the frozen base weights on this worker's device. */
   weightBytes: number;
+  /** Kernel choices the worker loaded from `WorkerInit.tuning` (0: the heuristic defaults). */
+  tunedClasses?: number;
 }
 
 export interface TrialJob {

@@ -58,6 +58,8 @@ export function createTrialRunner(host: RunnerHost) {
   const runner = {
     async init(init: WorkerInit, precision: PrecisionChoice = init.precision): Promise<WorkerInfo> {
       gpu = await acquireGpu({ gpu: host.gpu(), precision });
+      // A record of another adapter (or version) is refused by load(): the heuristic defaults then run.
+      if (init.tuning) gpu.tuning.load(init.tuning);
       const opened = await openModel(await modelFiles(init.model, host));
       loaded = await loadModel(gpu, opened);
       ({ train, validation, padId } = init);
@@ -67,6 +69,7 @@ export function createTrialRunner(host: RunnerHost) {
           .join(' · '),
         precision: gpu.precision,
         weightBytes: loaded.weightBytes,
+        tunedClasses: gpu.tuning.size,
       };
     },
 

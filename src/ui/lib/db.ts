@@ -1,6 +1,8 @@
 // Studies in IndexedDB: metadata, the study's event log appended line by line as events happen, and files
-// (the dataset text needed to resume, the best adapter). A reload rebuilds the study from its log.
+// (the dataset text needed to resume, the best adapter). A reload rebuilds the study from its log. Also the
+// kernel choices autotuned on each GPU adapter (version 2), so an adapter is tuned once.
 import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
+import type { TuningRecord } from '../../engine/gpu/tuning.ts';
 import type { StudyEvent } from '../../engine/search/index.ts';
 import type { SearchSettings } from './search-config.ts';
 
@@ -35,16 +37,24 @@ interface Schema extends DBSchema {
     key: [string, string];
     value: { study: string; name: string; data: string | Uint8Array<ArrayBuffer> };
   };
+  /** Keyed by the adapter (KernelTuning.adapterKey). */
+  tuning: { key: string; value: TuningRecord };
 }
+
+/** 1: studies, events, files. 2: + tuning. Each upgrade step only adds, so stored studies survive it. */
+export const DB_VERSION = 2;
 
 let dbPromise: Promise<IDBPDatabase<Schema>> | null = null;
 
 function db(): Promise<IDBPDatabase<Schema>> {
-  dbPromise ??= openDB<Schema>('tunelab', 1, {
-    upgrade(d) {
-      d.createObjectStore('studies', { keyPath: 'id' });
-      d.createObjectStore('events', { autoIncrement: true }).createIndex('study', 'study');
-      d.createObjectStore('files', { keyPath: ['study', 'name'] });
+  dbPromise ??= openDB<Schema>('tunelab', DB_VERSION, {
+    upgrade(d, oldVersion) {
+      if (oldVersion < 1) {
+        d.createObjectStore('studies', { keyPath: 'id' });
+        d.createObjectStore('events', { autoIncrement: true }).createIndex('study', 'study');
+        d.createObjectStore('files', { keyPath: ['study', 'name'] });
+      }
+      if (oldVersion < 2) d.createObjectStore('tuning', { keyPath: 'adapter' });
     },
   });
   return dbPromise;
@@ -92,6 +102,15 @@ export async function deleteStudy(id: string): Promise<void> {
   for await (const cursor of tx.objectStore('files').iterate(IDBKeyRange.bound([id, ''], [id, '\uffff'])))
     await cursor.delete();
   await tx.done;
+}
+
+/** The kernel choices stored for an adapter, if any (KernelTuning.load checks the version). */
+export async function getTuning(adapter: string): Promise<TuningRecord | undefined> {
+  return (await db()).get('tuning', adapter);
+}
+
+export async function putTuning(record: TuningRecord): Promise<void> {
+  await (await db()).put('tuning', $snapshotless(record));
 }
 
 /** A structured-clone-safe deep copy (Svelte state proxies cannot be stored as they are). */

@@ -11,6 +11,7 @@ import { ModelState } from './model-state.svelte.ts';
 import { RunState, type RunInputs } from './run-state.svelte.ts';
 import { SearchState } from './search-state.svelte.ts';
 import { TryState } from './try-state.svelte.ts';
+import { TuningState } from './tuning-state.svelte.ts';
 import { workerGenerator } from '../lib/worker-generator.ts';
 
 export const STEPS = ['Model', 'Data', 'Search', 'Run', 'Results', 'Export', 'Try'] as const;
@@ -23,6 +24,7 @@ export class AppState {
   readonly search = new SearchState();
   readonly run = new RunState();
   readonly try = new TryState();
+  readonly tuning = new TuningState();
   step = $state<StepName>('Model');
   studies = $state.raw<StudyMeta[]>([]);
   notice = $state('');
@@ -50,6 +52,10 @@ export class AppState {
 
   constructor() {
     this.try.generator = this.#generator.generate;
+    this.model.onready = (opened) => {
+      const gpu = this.gpu.gpu;
+      if (gpu) void this.tuning.ensure(gpu, opened.spec, this.search.settings);
+    };
   }
 
   async init(): Promise<void> {
@@ -82,6 +88,9 @@ export class AppState {
   async startSearch(): Promise<void> {
     if (!this.model.ref || !this.search.valid || !this.data.dataset) return;
     const name = `${this.model.ref.label.split(' (')[0]} · ${this.data.fileName} · ${new Intl.DateTimeFormat(undefined, { dateStyle: 'short', timeStyle: 'short' }).format(Date.now())}`;
+    // The search needs the GPU: timing stops at the next variant, and the workers get what was chosen.
+    this.tuning.stop();
+    await this.tuning.settled();
     const inputs = this.#runInputs(this.search.settings);
     if (!inputs) {
       this.notice = `The data could not be prepared for this search: ${this.data.error || 'load a model and data first'}`;
@@ -123,6 +132,8 @@ export class AppState {
 
   async resume(): Promise<void> {
     const meta = this.run.meta;
+    this.tuning.stop();
+    await this.tuning.settled();
     const inputs = meta ? this.#runInputs(meta.settings) : null;
     if (!inputs) {
       this.notice = 'To continue this study, load its model and data first.';
@@ -150,6 +161,7 @@ export class AppState {
       padId: data.padId,
       classes: data.dataset.classes ?? null,
       settings,
+      tuning: this.tuning.record(this.gpu.gpu),
     };
   }
 

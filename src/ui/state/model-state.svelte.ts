@@ -55,6 +55,8 @@ export class ModelState {
   /** Counts successful loads: tells a Worker holding a model whether the page's model changed. */
   loads = $state(0);
   online = $state(typeof navigator === 'undefined' ? true : navigator.onLine);
+  /** Called after each successful load (the page tunes its kernels for the new model's shapes). */
+  onready: ((opened: OpenedModel) => void) | null = null;
   #blobs: Record<string, Blob> = {};
 
   summary = $derived.by(() => {
@@ -148,6 +150,7 @@ export class ModelState {
       this.ref = ref;
       this.loads++;
       this.phase = 'ready';
+      this.onready?.(this.opened);
     } catch (e) {
       this.phase = 'error';
       this.error = describeError(e);

@@ -21,6 +21,7 @@ import {
   type StudyMeta,
   type StudyStatus,
 } from '../lib/db.ts';
+import type { TuningRecord } from '../../engine/gpu/tuning.ts';
 import type { ModelFamily } from '../../engine/model/config.ts';
 import type { Example } from '../../engine/train/data.ts';
 import {
@@ -61,6 +62,8 @@ export interface RunInputs {
   padId: number;
   classes: readonly string[] | null;
   settings: SearchSettings;
+  /** The kernel choices tuned on this GPU by the page: every trial worker loads them. */
+  tuning?: TuningRecord;
 }
 
 export class RunState {
@@ -260,6 +263,7 @@ export class RunState {
       train: inputs.train,
       validation: inputs.validation,
       padId: inputs.padId,
+      ...(inputs.tuning ? { tuning: inputs.tuning } : {}),
     });
     try {
       checkObjective(s.objective, {
