@@ -4,10 +4,9 @@
 // Milakov & Gimelshein): the max m, the sum l of exp(z − m), and its target's logit.
 //   ce_chunk (evaluation): m' = max(m, max_j z_j), l' = exp(m − m')·l + Σ_j exp(z_j − m').
 //   ce_chunk_train (fused training): the same, and z becomes P = exp(z − m') in place, α = exp(m − m') is saved
-//     for the host's G ← α∘G + P·W_chunk, and the target's row of W is copied out of the chunk's slice (the
+//     for the host's G ← α∘G + P·W_chunk (one matmul, α its per-row β), and the target's row of W is copied out of the chunk's slice (the
 //     finishing kernel then needs no binding of the whole W, which can exceed the storage binding limit).
 //   On the last chunk both write lse = m + log l and the row loss lse − z_target (0 for ignored rows).
-//   ce_rescale: G ← α∘G (one thread per element) — a stand-in until the matmul has a per-row β epilogue.
 //   ce_grad: dh = scale · (G / l − W[target]), 0 on ignored rows.
 //   ce_total: loss[0] (+)= scale · Σ row losses.
 // ce_softmax_grad(_inplace) is the unfused backward: dlogits = (softmax − onehot)·scale from a saved lse.
@@ -29,7 +28,7 @@ struct Params {
   ignore_index: i32,
   scale: f32,      // ce_total: 1/normaliser; softmax_grad, ce_grad: lossScale/normaliser
   accumulate: u32, // ce_total: 1 adds into loss[0] (micro-batches), 0 overwrites
-  C: u32,          // hidden size (ce_chunk_train, ce_rescale, ce_grad)
+  C: u32,          // hidden size (ce_chunk_train, ce_grad)
   stat_stride: u32, // elements between the statistics arrays in `stats`
 }
 
@@ -47,8 +46,7 @@ struct Params {
 @group(0) @binding(8) var<storage, read_write> dchunk: array<f32>;     // (N, vc), in place
 @group(0) @binding(9) var<storage, read> w_chunk: array<w_t>;          // (vc, C): W[v0 : v0+vc]
 @group(0) @binding(10) var<storage, read_write> grad: array<f32>;      // (2, N, C): G, then W[target] rows
-@group(0) @binding(11) var<storage, read> alpha: array<f32>;           // (N): stats array 3 bound alone
-@group(0) @binding(12) var<storage, read_write> dh: array<dh_t>;       // (N, C)
+@group(0) @binding(11) var<storage, read_write> dh: array<dh_t>;       // (N, C)
 
 const NEG_INF: f32 = -3.4028234663852886e38; // finite stand-in: inf − inf would give NaN in exp(m − m')
 const STAT_MAX = 0u;
@@ -157,14 +155,6 @@ fn ce_chunk_train(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_i
     for (var c = lid.x; c < p.C; c += WG) { grad[p.N * p.C + row * p.C + c] = f32(w_chunk[src + c]); }
   }
   if (lid.x == 0u) { stats[stat(STAT_ALPHA, row)] = update_stats(row, m_new, chunk_sum); }
-}
-
-// G (N, C) ← α ∘ G, α per row: the online-softmax rescale of everything accumulated before this chunk.
-@compute @workgroup_size(WG)
-fn ce_rescale(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
-  let i = gid.x + gid.y * groups.x * WG;
-  if (i >= p.N * p.C) { return; }
-  grad[i] *= alpha[i / p.C];
 }
 
 // dh (N, C) = scale · (G / l − W[target]): softmax·W is G/l, onehot·W the target's row. Ignored rows get 0;

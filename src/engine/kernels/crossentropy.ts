@@ -274,10 +274,8 @@ export function crossEntropyTrainForward(
 }
 
 /**
- * G (N, C) ← α∘G + P (N, vc) · W_chunk (vc, C); on the first chunk G ← P·W_chunk (G's old contents, garbage,
- * are never read). Today two dispatches after the first chunk: `ce_rescale`, then the matmul with beta = 1.
- * This is the one place to change when the matmul gains a per-row β epilogue, C = acc + rowScale[m]·C with
- * rowScale an f32 (M) binding (here α, which never shares a writable buffer with C): one dispatch per chunk.
+ * G (N, C) ← α∘G + P (N, vc) · W_chunk (vc, C): one matmul whose epilogue scales G's rows by α (its per-row β);
+ * on the first chunk G ← P·W_chunk (G's old contents, garbage, are never read).
  */
 function accumulateChunkGradient(
   rec: CommandRecorder,
@@ -287,17 +285,7 @@ function accumulateChunkGradient(
   alpha: BufferBinding,
   d: { N: number; C: number; vc: number; first: boolean },
 ): void {
-  if (!d.first) {
-    rec.dispatch(program('ce_rescale', false), {
-      uniforms: params(
-        { N: d.N, V: 0, C: d.C, v0: 0, vc: 0, rowStride: 0, statStride: 0 },
-        { invNormaliser: 0 },
-      ),
-      buffers: bind({ grad: g.binding, alpha }),
-      workgroups: grid1d(d.N * d.C, WG, rec.gpu.limits.maxComputeWorkgroupsPerDimension),
-    });
-  }
-  matmul(rec, g, probs, wChunk, { M: d.N, N: d.C, K: d.vc }, { beta: d.first ? 0 : 1 });
+  matmul(rec, g, probs, wChunk, { M: d.N, N: d.C, K: d.vc }, d.first ? {} : { rowScale: alpha });
 }
 
 /**
@@ -436,8 +424,7 @@ export function crossEntropyCost(
     if (mode === 'eval') add(4 * N * vc, 4 * N * vc + rowStats); // max, then Σ exp(z − m'): 4 per logit
     if (mode === 'train') {
       add(4 * N * vc, 8 * N * vc + rowStats + 4 * N); // the same, P written in place, α saved
-      if (v0 > 0) add(N * C, 8 * N * C + 4 * N); // ce_rescale: G ← α∘G
-      product(v0 > 0 ? 8 * N * C : 4 * N * C); // G (+)= P·W_chunk
+      product(v0 > 0 ? 8 * N * C + 4 * N : 4 * N * C); // G ← α∘G + P·W_chunk (α read as the per-row β)
     }
     if (mode === 'backward') {
       add(4 * N * vc, 8 * N * vc + 8 * N); // dlogits = (exp(z − lse) − onehot)·scale, in place
@@ -477,7 +464,6 @@ const BINDINGS = [
   'dchunk',
   'wChunk',
   'grad',
-  'alpha',
   'dh',
 ] as const;
 

@@ -16,6 +16,11 @@ export interface LossOptions {
    * into one submit must share dropoutStep − offset.
    */
   dropoutOffset?: number;
+  /**
+   * Training: the dynamic loss scale of the backward that follows. The head's gradient is then computed in the
+   * same sweep over the vocabulary as the loss (each chunk's logits once) and the backward starts from it.
+   */
+  lossScale?: number;
   /** Evaluation: adapters skip their dropout (PEFT under model.eval()). Default false (training). */
   eval?: boolean;
 }

@@ -57,6 +57,7 @@ export interface StepBuffers {
   losses: GPUBuffer; // (N) f32 per-token loss
   ceLse: GPUBuffer; // (N) f32 log-sum-exp of the logits
   ceScratch: GPUBuffer; // (N, Vc) f32 logits of one vocabulary chunk + (N, 3) running statistics
+  ceGrad: GPUBuffer; // (2, N, C) f32 the fused head's G = Σ P·W and the targets' rows of W
   dResidual: GPUBuffer; // (N, C) gradient of the residual stream
   dNormed: GPUBuffer; // (N, C) gradient of a norm's output
   delta: GPUBuffer; // (B, H, T) f32 attention backward rowsum(dO∘O)
@@ -167,6 +168,7 @@ export function trainingTable<L extends string, Block extends BlockBuffers<L>, N
       losses: f32('(N)', N),
       ceLse: f32('(N)', N),
       ceScratch: f32(`(N, ${ce.chunk}) + (N, 3)`, ce.scratchBytes / 4),
+      ceGrad: f32('(2, N, C)', ce.gradScratchBytes / 4),
       dResidual: act('(N, C)', N * C),
       dNormed: act('(N, C)', N * C),
       delta: f32('(B, H, T)', attentionDeltaBytes(attention) / 4),

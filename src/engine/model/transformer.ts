@@ -6,7 +6,11 @@
 
 import type { BufferArena, CommandRecorder, Gpu, ScalarType, TensorRef } from '../gpu/index.ts';
 import { attentionBackward, attentionForward, type AttentionDims } from '../kernels/attention.ts';
-import { crossEntropyBackward, crossEntropyForward } from '../kernels/crossentropy.ts';
+import {
+  crossEntropyBackward,
+  crossEntropyForward,
+  crossEntropyTrainForward,
+} from '../kernels/crossentropy.ts';
 import type {
   ActivationOptions,
   BackwardOptions,
@@ -58,6 +62,11 @@ export type FamilyActivations<
      * and keys the masks by base + offset. Micro-batches recorded into one submit must share the base.
      */
     linearContext(dropoutStep: number, evaluating?: boolean, offset?: number): LinearContext;
+    /**
+     * Set by a training forward (LossOptions.lossScale): dNormed holds the head's gradient for this loss scale
+     * and normaliser, and the backward that follows starts from it. Cleared by that backward.
+     */
+    headGrad: { lossScale: number; invNormaliser: number } | null;
   };
 
 export abstract class TransformerModel<
@@ -224,6 +233,7 @@ export abstract class TransformerModel<
       batch,
       seq,
       arena,
+      headGrad: null,
       linearContext: (dropoutStep, evaluating = false, offset = 0) => {
         if (evaluating) return EVAL_CONTEXT;
         if (!Number.isInteger(dropoutStep - offset) || dropoutStep < offset) {
@@ -250,15 +260,24 @@ export abstract class TransformerModel<
       this.blockForward(rec, l, acts.layers[l], next, B, T, ctx);
     }
     this.finalNorm(rec, acts.xnFinal, acts.norm, acts.xFinal, N);
-    crossEntropyForward(
-      rec,
-      { loss: acts.loss, losses: acts.losses, lse: acts.ceLse },
-      this.ref(acts.xnFinal),
-      this.ref(this.head),
-      acts.targets,
-      { N, C: this.shape.hidden, V: this.vocab },
-      { invNormaliser: loss.invNormaliser, accumulate: loss.accumulate, scratch: acts.ceScratch },
-    );
+    const out = { loss: acts.loss, losses: acts.losses, lse: acts.ceLse };
+    const [h, w] = [this.ref(acts.xnFinal), this.ref(this.head)];
+    const dims = { N, C: this.shape.hidden, V: this.vocab };
+    const { invNormaliser, accumulate, lossScale } = loss;
+    const options = { invNormaliser, accumulate, scratch: acts.ceScratch };
+    if (lossScale === undefined || loss.eval) {
+      crossEntropyForward(rec, out, h, w, acts.targets, dims, options);
+      acts.headGrad = null;
+      return;
+    }
+    // Training: the head's gradient in the same sweep over the vocabulary (each chunk's logits once).
+    const dh = this.ref(acts.dNormed);
+    crossEntropyTrainForward(rec, { ...out, dh }, h, w, acts.targets, dims, {
+      ...options,
+      lossScale,
+      gradScratch: acts.ceGrad,
+    });
+    acts.headGrad = { lossScale, invNormaliser };
   }
 
   /**
@@ -274,18 +293,23 @@ export abstract class TransformerModel<
     const { batch: B, seq: T } = acts;
     const N = B * T;
     const L = this.shape.layers;
-    // Head: d xnFinal (written from zero), then through the final norm into the residual stream.
-    rec.clear(acts.dNormed);
-    crossEntropyBackward(
-      rec,
-      this.ref(acts.dNormed),
-      acts.ceLse,
-      this.ref(acts.xnFinal),
-      this.ref(this.head),
-      acts.targets,
-      { N, C: this.shape.hidden, V: this.vocab },
-      { invNormaliser: loss.invNormaliser, lossScale: loss.lossScale, scratch: acts.ceScratch },
-    );
+    // Head: d xnFinal, from the training forward's fused pass when it ran with this loss scale, else here (the
+    // logits computed again), then through the final norm into the residual stream.
+    const ready = acts.headGrad;
+    acts.headGrad = null;
+    if (ready?.lossScale !== loss.lossScale || ready.invNormaliser !== loss.invNormaliser) {
+      rec.clear(acts.dNormed);
+      crossEntropyBackward(
+        rec,
+        this.ref(acts.dNormed),
+        acts.ceLse,
+        this.ref(acts.xnFinal),
+        this.ref(this.head),
+        acts.targets,
+        { N, C: this.shape.hidden, V: this.vocab },
+        { invNormaliser: loss.invNormaliser, lossScale: loss.lossScale, scratch: acts.ceScratch },
+      );
+    }
     this.finalNormBackward(rec, acts.dResidual, acts.dNormed, acts.xFinal, acts.norm, N);
     for (let l = L - 1; l >= 0; l--) {
       // Recompute: rebuild block l in the shared workspace from its saved input, with the forward's ctx (so the

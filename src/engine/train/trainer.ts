@@ -263,7 +263,7 @@ export class Trainer {
       rec.copy(this.#targetsAll, 4 * N * i, this.acts.targets, 0, 4 * N);
       const dropoutStep = this.#step * o.accum + i;
       const dropout = { dropoutStep, dropoutOffset: i };
-      this.model.forward(rec, this.acts, { invNormaliser, accumulate: i > 0, ...dropout });
+      this.model.forward(rec, this.acts, { invNormaliser, accumulate: i > 0, lossScale, ...dropout });
       this.model.backward(rec, this.acts, { invNormaliser, lossScale, ...dropout });
     });
     const n = this.layout.totalElements;
