@@ -418,6 +418,10 @@ export function modelMatmulProblems(
   return problems;
 }
 
+/**
+ * A linear's products as linear.ts runs them: the base forward and input gradient (each carrying the adapter's
+ * up-projection as an extension of K, a small share of the work), and the adapter's own skinny products.
+ */
 function linearProblems(m: AdaptedModule, T: number, act: ScalarType, r: number): MatmulProblem[] {
   const { name, inFeatures: I, outFeatures: O, fanInFanOut } = m;
   const same = { a: act, b: act, c: act };
@@ -436,13 +440,6 @@ function linearProblems(m: AdaptedModule, T: number, act: ScalarType, r: number)
       transB: true,
       types: { a: act, b: f32, c: f32 },
     },
-    {
-      label: `${name} LoRA Y += s·u·Bᵀ`,
-      dims: { M: T, N: O, K: r },
-      transB: true,
-      beta: 1,
-      types: { a: f32, b: f32, c: act },
-    },
     { label: `${name} LoRA v = dY·B`, dims: { M: T, N: r, K: O }, types: { a: act, b: f32, c: f32 } },
     {
       label: `${name} LoRA dB += s·dYᵀ·u`,
@@ -460,19 +457,12 @@ function linearProblems(m: AdaptedModule, T: number, act: ScalarType, r: number)
       splits: split(r, I),
       types: { a: f32, b: act, c: f32 },
     },
-    {
-      label: `${name} LoRA dX += s·v·A`,
-      dims: { M: T, N: I, K: r },
-      beta: 1,
-      types: { a: f32, b: f32, c: act },
-    },
   ];
 }
 
 /**
- * The LM head in vocabulary chunks (crossentropy.ts): logits H·W_cᵀ into the f32 chunk (forward, and again in
- * the backward), then dH += dlogits·W_c from that f32 chunk back into the activation type. The last chunk may
- * be shorter: its own shape class.
+ * The LM head in vocabulary chunks as training runs it (crossentropy.ts, fused): logits H·W_cᵀ into the f32
+ * chunk, then G ← α∘G + P·W_c into f32. The last chunk may be shorter: its own shape class.
  */
 function headProblems(
   spec: TuneModelShape,
@@ -492,15 +482,15 @@ function headProblems(
       label: 'head logits = H·W_cᵀ',
       dims: { M: T, N: vc, K: C },
       transB: true,
-      calls: 2 * count,
+      calls: count,
       types: { a: act, b: act, c: 'f32' as const },
     },
     {
-      label: 'head dH += dlogits·W_c',
+      label: 'head G ← α∘G + P·W_c',
       dims: { M: T, N: C, K: vc },
       beta: 1,
       calls: count,
-      types: { a: 'f32' as const, b: act, c: act },
+      types: { a: 'f32' as const, b: act, c: 'f32' as const },
     },
   ]);
 }
