@@ -1,0 +1,74 @@
+// A structural guard on the training step's command stream (not a timing): how many dispatches, compute passes
+// and submits one optimizer step records, and that a step after the first creates no bind group and uploads no
+// uniform (everything is found again by the recorder's caches). A change that adds dispatches per layer, splits
+// the pass, or makes a step's uniforms differ from the last one fails here.
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadModel, type LoadedModel } from '../../src/engine/model/load.ts';
+import { openModel } from '../../src/engine/model/open.ts';
+import { Trainer } from '../../src/engine/train/trainer.ts';
+import { randomExamples } from '../fixtures/examples.ts';
+import { buildTinyModel, tinyModelFiles } from '../fixtures/tiny-models.ts';
+import { testGpu } from './harness.ts';
+
+const gpu = await testGpu();
+const loaded: LoadedModel[] = [];
+afterAll(() => loaded.forEach((m) => m.destroy()));
+
+/**
+ * Dispatches per step today, as budgets: per layer (LoRA on every linear, with dropout, accum 2 counts both
+ * micro-batches) plus the head and optimizer. Lower them when a fusion lands; never raise them without a reason.
+ */
+const BUDGET: Record<'llama' | 'gpt2', { perLayer: number; rest: number }> = {
+  llama: { perLayer: 2 * 56, rest: 2 * 8 + 4 },
+  gpt2: { perLayer: 2 * 42, rest: 2 * 8 + 4 },
+};
+
+describe('one training step’s command stream', () => {
+  it.each(['llama', 'gpt2'] as const)(
+    '%s: one submit, ≤ 2 passes, dispatches within budget, no bind group or uniform made after step 1',
+    async (arch) => {
+      const opened = await openModel(tinyModelFiles(buildTinyModel({ arch, dtype: 'F32' })));
+      const model = await loadModel(gpu, opened, { precision: 'f32' });
+      loaded.push(model);
+      const rows = randomExamples(model.spec.vocab, 8, 13, 29);
+      const trainer = new Trainer(gpu, model, rows, [], 0, {
+        lora: { r: 4, alpha: 8, dropout: 0.1, targets: 'all-linear', rslora: false },
+        optimizer: 'adamw',
+        lr: 1e-3,
+        schedule: 'cosine',
+        warmupSteps: 1,
+        batch: 2,
+        accum: 2,
+        seq: 12,
+        steps: 3,
+        maxGradNorm: 1,
+        seed: 5,
+      });
+      const counts = [];
+      for (let step = 0; step < 3; step++) {
+        const before = { ...gpu.stats };
+        const metrics = trainer.submitStep();
+        counts.push(
+          Object.fromEntries(Object.entries(gpu.stats).map(([k, v]) => [k, v - before[k as 'flops']])),
+        );
+        await metrics();
+      }
+      trainer.destroy();
+      const budget = BUDGET[arch];
+      console.log(`${arch} (${model.spec.layers} layers): ${JSON.stringify(counts[2])}`);
+      for (const c of counts) {
+        expect(c.submits).toBe(1);
+        expect(c.passes).toBeLessThanOrEqual(2);
+        expect(c.dispatches).toBeLessThanOrEqual(model.spec.layers * budget.perLayer + budget.rest);
+      }
+      // Steps 2 and 3 (another dropout step, another learning rate, another loss normaliser): the dropout step is
+      // a GPU word, so only the two launches whose uniforms carry the step's scalars (the optimizer's learning
+      // rate, the loss total's normaliser) make a bind group, far under 5 % of the dispatches.
+      for (const c of counts.slice(1)) {
+        expect(c.bindGroups).toBeLessThanOrEqual(2);
+        expect(c.bindGroups).toBeLessThanOrEqual(0.05 * c.dispatches);
+      }
+      expect(counts[2].dispatches).toBe(counts[1].dispatches);
+    },
+  );
+});
