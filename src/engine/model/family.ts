@@ -17,7 +17,7 @@ import { attentionDeltaBytes } from '../kernels/attention.ts';
 import { crossEntropyPlan } from '../kernels/crossentropy.ts';
 import { EMBEDDING_ERROR_WORDS } from '../kernels/embedding.ts';
 import type { ScalarType } from '../gpu/index.ts';
-import { linearWorkspaceBytes } from './linear.ts';
+import { linearWorkspaceBytes, type RankColumns } from './linear.ts';
 
 /** Storage of one table entry: `act` is the model's activation type (f16 or f32); the rest are 4 bytes. */
 export type ActType = 'act' | 'f32' | 'u32' | 'i32';
@@ -40,7 +40,7 @@ export type EntryTable<T> = { [K in keyof T]-?: ActEntry };
 export interface BlockBuffers<L extends string = string> {
   x: GPUBuffer; // (N, C) block input (residual stream)
   lse: GPUBuffer | null; // (B, H, T) f32, for the attention backward; null at inference
-  u: Partial<Record<L, GPUBuffer>>; // (N, r) f32 per adapted linear: x·Aᵀ
+  u: Partial<Record<L, RankColumns>>; // x·Aᵀ per adapted linear: its r columns of the layer's (N, Σr) f32
 }
 
 /** A block's own fields: what the family's table lists for it. */
@@ -61,7 +61,7 @@ export interface StepBuffers {
   dResidual: GPUBuffer; // (N, C) gradient of the residual stream
   dNormed: GPUBuffer; // (N, C) gradient of a norm's output
   delta: GPUBuffer; // (B, H, T) f32 attention backward rowsum(dO∘O)
-  loraV: GPUBuffer; // (N, r_max) f32 dy·B
+  loraV: GPUBuffer; // (N, Σr) f32 dy·B, each adapter in its u's columns
   workspace: GPUBuffer; // split-K workspace of the adapter gradients
   rng: GPUBuffer; // (1) u32 the step's LoRA dropout base (linear.ts: LinearContext)
 }
@@ -124,7 +124,11 @@ export interface TableOptions<L extends string> {
 export interface TrainingTable<L extends string, Block extends BlockBuffers<L>, Norm, Grads> {
   input: ActEntry;
   block: EntryTable<BlockInternals<Block>> & { lse: ActEntry };
-  u: Partial<Record<L, ActEntry>>;
+  /** (N, Σr) f32 per layer with an adapter: every adapted linear's u = x·Aᵀ side by side. */
+  u: ActEntry | null;
+  /** The first column of each adapted linear's block in u (and in loraV), and their total width Σr. */
+  uColumns: Partial<Record<L, number>>;
+  uWidth: number;
   norm: EntryTable<Norm>;
   grads: EntryTable<Grads>;
   step: EntryTable<StepBuffers>;
@@ -142,20 +146,23 @@ export function trainingTable<L extends string, Block extends BlockBuffers<L>, N
   const N = B * T;
   const { hidden: C, vocab: V } = shape;
   const attention = shape.attentionDims(B, T);
-  const u: Partial<Record<L, ActEntry>> = {};
+  const uColumns: Partial<Record<L, number>> = {};
+  let uWidth = 0;
   const adapted: { inFeatures: number; outFeatures: number; lora: { r: number } }[] = [];
   for (const name of shape.linears) {
     const r = o.rank(name);
     if (r <= 0) continue;
-    u[name] = f32('(N, r)', N * r);
+    uColumns[name] = uWidth;
+    uWidth += r;
     adapted.push({ ...shape.linearShape(name), lora: { r } });
   }
-  const rMax = Math.max(1, ...adapted.map((a) => a.lora.r));
   const ce = headPlan(o.limits, { N, C, V }, o.dtype);
   return {
     input: act('(N, C)', N * C),
     block: { ...shape.blockTable(B, T), lse: f32('(B, H, T)', B * attention.heads * T) },
-    u,
+    u: uWidth > 0 ? f32('(N, Σr)', N * uWidth) : null,
+    uColumns,
+    uWidth,
     norm: shape.normTable(N),
     grads: shape.gradsTable(B, T),
     step: {
@@ -172,7 +179,7 @@ export function trainingTable<L extends string, Block extends BlockBuffers<L>, N
       dResidual: act('(N, C)', N * C),
       dNormed: act('(N, C)', N * C),
       delta: f32('(B, H, T)', attentionDeltaBytes(attention) / 4),
-      loraV: f32('(N, r_max)', N * rMax),
+      loraV: f32('(N, Σr)', N * Math.max(1, uWidth)),
       workspace: f32('split-K', Math.max(4, linearWorkspaceBytes(adapted, N)) / 4),
       rng: { shape: '(1)', elements: 1, type: 'u32' },
     },
@@ -224,12 +231,12 @@ export interface MemoryItem {
 }
 
 /**
- * The table as the arena will hold it: per layer, shared, or once. `adaptedLayers(name)` counts the layers
- * whose linear `name` has an adapter (each gets its own u unless recomputing).
+ * The table as the arena will hold it: per layer, shared, or once. `adaptedLayers` counts the layers with any
+ * adapter (each gets its own u unless recomputing).
  */
 export function tableItems<L extends string, Block extends BlockBuffers<L>, Norm, Grads>(
   table: TrainingTable<L, Block, Norm, Grads>,
-  o: { layers: number; recompute: boolean; dtype: ScalarType; adaptedLayers(name: L): number },
+  o: { layers: number; recompute: boolean; dtype: ScalarType; adaptedLayers: number },
 ): MemoryItem[] {
   const item = (name: string, entry: ActEntry, count: number): MemoryItem => ({
     name,
@@ -243,10 +250,8 @@ export function tableItems<L extends string, Block extends BlockBuffers<L>, Norm
   for (const [key, entry] of Object.entries<ActEntry>(table.block)) {
     items.push(item(blockName(key), entry, blockCount));
   }
-  for (const [key, entry] of Object.entries(table.u) as [L, ActEntry][]) {
-    const count = o.recompute ? Math.min(1, o.adaptedLayers(key)) : o.adaptedLayers(key);
-    if (count > 0) items.push(item(blockName(`${key}.u`), entry, count));
-  }
+  const uCount = o.recompute ? Math.min(1, o.adaptedLayers) : o.adaptedLayers;
+  if (table.u && uCount > 0) items.push(item(blockName('u'), table.u, uCount));
   for (const part of [table.norm, table.grads, table.step]) {
     for (const [key, entry] of Object.entries<ActEntry>(part)) items.push(item(key, entry, 1));
   }

@@ -284,14 +284,17 @@ export class InferenceSession {
       alloc('x.0', entryBytes(table.input, dtype)),
       alloc('x.1', entryBytes(table.input, dtype)),
     ];
-    // One u (N, r_max) f32 serves every adapted linear: each forward consumes its u right away.
-    const uEntries = Object.entries(table.u);
-    const uBytes = Math.max(0, ...uEntries.map(([, entry]) => entryBytes(entry!, dtype)));
-    const u = uBytes > 0 ? alloc('lora.u', uBytes) : null;
+    // One (N, Σr) f32 u serves every layer: each forward consumes its u right away.
+    const u = table.u ? alloc('lora.u', entryBytes(table.u, dtype)) : null;
+    const columns = Object.entries(table.uColumns) as [string, number][];
     const shared = {
       ...allocateTable(internals, '', dtype, alloc),
       lse: null,
-      u: u ? Object.fromEntries(uEntries.map(([name]) => [name, u])) : {},
+      u: u
+        ? Object.fromEntries(
+            columns.map(([name, column]) => [name, { buffer: u, column, width: table.uWidth }]),
+          )
+        : {},
     };
     // Even layers read residual[0], odd ones residual[1]: the two blocks differ only in x.
     const blocks: Scratch['blocks'] = [

@@ -34,6 +34,16 @@ export interface LoraAdapter {
   dropout?: { p: number; seed: number; stream: number };
 }
 
+/**
+ * An adapter's rank-space activations (u = x·Aᵀ, v = dy·B): columns [column, column + r) of an (N, width) f32
+ * buffer that holds every adapter of a layer side by side (so grouped kernels can reach them all at once).
+ */
+export interface RankColumns {
+  buffer: GPUBuffer;
+  column: number;
+  width: number;
+}
+
 /** Per-call state of the linears: where the dropout step lives, or evaluation (no dropout). */
 export interface LinearContext {
   /** u32 word 0 = the step's dropout base (written by the host); null when nothing has dropout. */
@@ -96,7 +106,7 @@ const f32 = (binding: BufferBinding): TensorRef => ({ binding, dtype: 'f32' });
 export function linearForward(
   rec: CommandRecorder,
   y: TensorRef | null,
-  u: BufferBinding | null,
+  u: RankColumns | null,
   x: TensorRef,
   layer: Linear,
   tokens: number,
@@ -107,13 +117,25 @@ export function linearForward(
   if (lora) {
     if (!u) throw new Error('linearForward: a layer with an adapter needs a u buffer');
     const maskA = dropoutOf(lora, ctx, K);
-    matmul(rec, f32(u), x, f32(lora.a), { M: tokens, N: lora.r, K }, { transB: true, maskA });
+    matmul(
+      rec,
+      f32(u.buffer),
+      x,
+      f32(lora.a),
+      { M: tokens, N: lora.r, K },
+      {
+        transB: true,
+        maskA,
+        ldc: u.width,
+        cOffset: u.column,
+      },
+    );
   }
   if (!y) return;
   const options: MatmulOptions = { transB: layer.layout === 'out-in', ...epilogue };
   if (lora) {
     options.extend = {
-      a: { binding: u!, rowStride: lora.r, colStride: 1 },
+      a: { binding: u!.buffer, offset: u!.column, rowStride: u!.width, colStride: 1 },
       b: { binding: lora.b, rowStride: 1, colStride: lora.r }, // B2(j, n) = B[n, j]
       K: lora.r,
       scale: lora.scaling,
@@ -123,8 +145,8 @@ export function linearForward(
 }
 
 export interface LinearBackwardScratch {
-  /** (N, r) f32 for dy·B. */
-  v: BufferBinding;
+  /** (N, r) f32 for dy·B: the adapter's columns of the layer's v. */
+  v: RankColumns;
   /** Split-K workspace of `linearWorkspaceBytes` bytes. */
   workspace: BufferBinding;
 }
@@ -138,7 +160,7 @@ export function linearBackward(
   dx: TensorRef | null,
   dy: TensorRef,
   x: TensorRef,
-  u: BufferBinding | null,
+  u: RankColumns | null,
   layer: Linear,
   tokens: number,
   scratch: LinearBackwardScratch,
@@ -156,39 +178,47 @@ export function linearBackward(
   if (!u) throw new Error('linearBackward: a layer with an adapter needs the u saved by the forward');
   const s = lora.scaling;
   const { r } = lora;
-  const v = f32(scratch.v);
+  const { v } = scratch;
   const splitK = (M: number, N: number) => ({
     splits: chooseSplits({ M, N, K: tokens }),
     workspace: scratch.workspace,
   });
   // v (N, r) = dy (N, out) · B (out, r)
-  matmul(rec, v, dy, f32(lora.b), { M: tokens, N: r, K: outFeatures });
-  // dB (out, r) += s · dyᵀ (out, N) · u (N, r)
   matmul(
     rec,
-    f32(lora.dB),
+    f32(v.buffer),
     dy,
-    f32(u),
-    { M: outFeatures, N: r, K: tokens },
+    f32(lora.b),
+    { M: tokens, N: r, K: outFeatures },
     {
-      transA: true,
-      alpha: s,
-      beta: 1,
-      ...splitK(outFeatures, r),
+      ldc: v.width,
+      cOffset: v.column,
     },
   );
+  // dB (out, r) += s · dyᵀ (out, N) · u (N, r)
+  const dBDims = { M: outFeatures, N: r, K: tokens };
+  matmul(rec, f32(lora.dB), dy, f32(u.buffer), dBDims, {
+    transA: true,
+    alpha: s,
+    beta: 1,
+    ldb: u.width,
+    bOffset: u.column,
+    ...splitK(outFeatures, r),
+  });
   // dA (r, in) += s · vᵀ (r, N) · dropout(x) (N, in)
   const mask = dropoutOf(lora, ctx, inFeatures);
   matmul(
     rec,
     f32(lora.dA),
-    v,
+    f32(v.buffer),
     x,
     { M: r, N: inFeatures, K: tokens },
     {
       transA: true,
       alpha: s,
       beta: 1,
+      lda: v.width,
+      aOffset: v.column,
       maskB: mask,
       ...splitK(r, inFeatures),
     },
@@ -198,7 +228,7 @@ export function linearBackward(
   matmul(rec, dx, dy, layer.w, dxDims, {
     ...base,
     extend: {
-      a: { binding: scratch.v, rowStride: r, colStride: 1 },
+      a: { binding: v.buffer, offset: v.column, rowStride: v.width, colStride: 1 },
       b: { binding: lora.a, rowStride: inFeatures, colStride: 1 },
       K: r,
       scale: s,

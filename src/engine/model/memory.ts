@@ -158,8 +158,8 @@ export function estimateMemory(spec: ModelSpec, opts: MemoryOptions): MemoryEsti
   const modules = opts.lora ? resolveTargets(loraConfig(opts.lora), spec) : [];
   const adaptedPaths = new Set(modules.map((m) => m.path));
   const layers = Array.from({ length: spec.layers }, (_, l) => l);
-  const adaptedLayers = (name: string) =>
-    layers.filter((l) => adaptedPaths.has(shape.modulePath(l, name))).length;
+  const adaptedAt = (l: number, name: string) => adaptedPaths.has(shape.modulePath(l, name));
+  const adaptedLayers = (name: string) => layers.filter((l) => adaptedAt(l, name)).length;
 
   const weightItems = weightBuffers(spec, precision);
 
@@ -175,7 +175,7 @@ export function estimateMemory(spec: ModelSpec, opts: MemoryOptions): MemoryEsti
     layers: spec.layers,
     recompute,
     dtype: precision,
-    adaptedLayers,
+    adaptedLayers: layers.filter((l) => shape.linears.some((name) => adaptedAt(l, name))).length,
   });
 
   const loraItems = opts.lora ? loraBuffers(modules, opts.lora.rank, opts.moments ?? 2) : [];

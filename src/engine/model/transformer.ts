@@ -28,7 +28,14 @@ import {
   type TrainingTable,
 } from './family.ts';
 import { writeKvCache, type KvCacheSlot } from './kv-cache.ts';
-import { EVAL_CONTEXT, linearBackward, type Linear, type LinearContext, type LoraAdapter } from './linear.ts';
+import {
+  EVAL_CONTEXT,
+  linearBackward,
+  type Linear,
+  type LinearContext,
+  type LoraAdapter,
+  type RankColumns,
+} from './linear.ts';
 
 /** What attention reads and writes in a block: q (N, H·D), k, v (N, Hkv·D), att (N, H·D), lse (B, H, T). */
 interface AttentionBuffers {
@@ -67,6 +74,9 @@ export type FamilyActivations<
      * and normaliser, and the backward that follows starts from it. Cleared by that backward.
      */
     headGrad: { lossScale: number; invNormaliser: number } | null;
+    /** Where each adapted linear's r columns sit in a layer's u (and in loraV), and their total width Σr. */
+    readonly uColumns: Partial<Record<L, number>>;
+    readonly uWidth: number;
   };
 
 export abstract class TransformerModel<
@@ -207,13 +217,16 @@ export abstract class TransformerModel<
     const recompute = options.recompute ?? false;
     const { dtype } = this;
     const alloc = (name: string, bytes: number) => arena.alloc(name, bytes);
-    // A block's internals, and u for the linears adapted in `layer` (any layer, for the shared workspace).
+    // A block's internals, and its (N, Σr) u when `layer` has an adapter (any layer, for the shared workspace):
+    // each adapted linear's columns of it.
     const internals = (prefix: string, layer: number | null) => {
-      const u: Partial<Record<L, GPUBuffer>> = {};
-      for (const name of this.shape.linears) {
-        const entry = table.u[name];
-        const adapted = layer === null || this.adapter(layer, name) !== undefined;
-        if (entry && adapted) u[name] = alloc(`${prefix}${name}.u`, entryBytes(entry, dtype));
+      const u: Partial<Record<L, RankColumns>> = {};
+      const names = this.shape.linears.filter(
+        (name) => table.uColumns[name] !== undefined && (layer === null || this.adapter(layer, name)),
+      );
+      if (table.u && names.length > 0) {
+        const buffer = alloc(`${prefix}u`, entryBytes(table.u, dtype));
+        for (const name of names) u[name] = { buffer, column: table.uColumns[name]!, width: table.uWidth };
       }
       return { ...allocateTable(table.block, prefix, dtype, alloc), u };
     };
@@ -234,6 +247,8 @@ export abstract class TransformerModel<
       seq,
       arena,
       headGrad: null,
+      uColumns: table.uColumns,
+      uWidth: table.uWidth,
       linearContext: (dropoutStep, evaluating = false, offset = 0) => {
         if (evaluating) return EVAL_CONTEXT;
         if (!Number.isInteger(dropoutStep - offset) || dropoutStep < offset) {
@@ -329,12 +344,14 @@ export abstract class TransformerModel<
     acts: FamilyActivations<L, Block, Norm, Grads>,
     ctx: LinearContext,
   ) {
-    const scratch = { v: acts.loraV, workspace: acts.workspace };
+    const { uColumns, uWidth } = acts;
     const tokens = acts.batch * acts.seq;
     const a = (buffer: GPUBuffer) => this.ref(buffer);
     return (dx: GPUBuffer | null, dy: GPUBuffer, x: GPUBuffer, name: L, accumulate = false): void => {
       const u = acts.layers[l].u[name] ?? null;
       const layer = this.linear(l, name);
+      const v = { buffer: acts.loraV, column: uColumns[name] ?? 0, width: uWidth };
+      const scratch = { v, workspace: acts.workspace };
       linearBackward(rec, dx && a(dx), a(dy), a(x), u, layer, tokens, scratch, ctx, accumulate);
     };
   }
