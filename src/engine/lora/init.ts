@@ -1,7 +1,7 @@
 // The flat f32 buffer that holds every LoRA parameter, and PEFT's initialisation of it.
 //
-// Layout: modules in execution order (layer 0's adapters first), each as A (r, in) then B (out, r), row-major
-// as torch stores lora_A.weight / lora_B.weight. Every segment starts at a byte offset that is a multiple of
+// Layout: layer by layer (layer 0's adapters first), each layer's A (r, in) matrices in execution order, then its
+// B (out, r) matrices, row-major as torch stores lora_A.weight / lora_B.weight. Every segment starts at a byte offset that is a multiple of
 // LORA_ALIGN_BYTES = 256 (WebGPU's minStorageBufferOffsetAlignment), so the GPU binds segments directly; the
 // gaps are zero and stay zero (optimizerSegments gives them lr and weight-decay multipliers of 0). Gradients
 // and optimizer moments use the same layout, so one offset addresses a tensor in all of them.
@@ -37,7 +37,7 @@ export interface LoraSegment {
 export interface LoraLayout {
   r: number;
   modules: AdaptedModule[];
-  /** In buffer order: module 0's A, module 0's B, module 1's A, ... */
+  /** In buffer order: layer 0's A of each module, layer 0's B of each module, layer 1's ... */
   segments: LoraSegment[];
   /** Elements of the whole buffer, padding included (a multiple of 64). */
   totalElements: number;
@@ -58,26 +58,34 @@ export function loraLayout(modules: readonly AdaptedModule[], r: number): LoraLa
   const seen = new Set<string>();
   let offset = 0;
   let paramCount = 0;
-  modules.forEach((m, module) => {
+  modules.forEach((m) => {
     if (seen.has(m.path)) throw new RangeError(`loraLayout: module '${m.path}' listed twice`);
     seen.add(m.path);
-    for (const kind of ['A', 'B'] as const) {
-      const shape: [number, number] = kind === 'A' ? [r, m.inFeatures] : [m.outFeatures, r];
-      const length = shape[0] * shape[1];
-      segments.push({
-        name: `${m.path}.lora_${kind}.weight`,
-        module,
-        kind,
-        layer: m.layer,
-        shape,
-        offset,
-        length,
-        byteOffset: offset * 4,
-      });
-      paramCount += length;
-      offset = alignUp(offset + length);
-    }
   });
+  // Per layer, every A first, then every B: the A matrices of linears that share an input (q, k, v) lie at
+  // equal strides, so one batched product computes all their x·Aᵀ (model/linear.ts loraDown).
+  const layers = [...new Set(modules.map((m) => m.layer))];
+  for (const layer of layers) {
+    for (const kind of ['A', 'B'] as const) {
+      modules.forEach((m, module) => {
+        if (m.layer !== layer) return;
+        const shape: [number, number] = kind === 'A' ? [r, m.inFeatures] : [m.outFeatures, r];
+        const length = shape[0] * shape[1];
+        segments.push({
+          name: `${m.path}.lora_${kind}.weight`,
+          module,
+          kind,
+          layer: m.layer,
+          shape,
+          offset,
+          length,
+          byteOffset: offset * 4,
+        });
+        paramCount += length;
+        offset = alignUp(offset + length);
+      });
+    }
+  }
   return { r, modules: [...modules], segments, totalElements: offset, totalBytes: offset * 4, paramCount };
 }
 

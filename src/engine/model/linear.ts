@@ -98,6 +98,109 @@ export interface LinearEpilogue {
 
 const f32 = (binding: BufferBinding): TensorRef => ({ binding, dtype: 'f32' });
 
+/** A byte range of a buffer, whatever form the binding has. */
+function rangeOf(binding: BufferBinding): { buffer: GPUBuffer; offset: number; size: number } {
+  if (!('buffer' in binding)) return { buffer: binding, offset: 0, size: binding.size };
+  const offset = binding.offset ?? 0;
+  return { buffer: binding.buffer, offset, size: binding.size ?? binding.buffer.size - offset };
+}
+
+/**
+ * The adapters' down-projections u = dropout(x)·Aᵀ of linears that read the same x (q, k, v; gate, up) as ONE
+ * batched product when they line up — A matrices at equal strides of one buffer (the LoRA layout puts a
+ * layer's A's side by side), u columns side by side, consecutive dropout streams with one p — else one each.
+ */
+export function loraDown(
+  rec: CommandRecorder,
+  us: readonly (RankColumns | null)[],
+  x: TensorRef,
+  layers: readonly Linear[],
+  tokens: number,
+  ctx: LinearContext,
+): void {
+  const K = layers[0].inFeatures;
+  const parts = layers.flatMap((layer, i) => (layer.lora ? [{ lora: layer.lora, u: us[i] }] : []));
+  for (const { u } of parts) if (!u) throw new Error('loraDown: a layer with an adapter needs a u buffer');
+  const stacked = parts.length > 1 && stackable(parts as { lora: LoraAdapter; u: RankColumns }[]);
+  const groups = stacked ? [parts] : parts.map((p) => [p]);
+  for (const group of groups) {
+    const [{ lora, u }] = group as { lora: LoraAdapter; u: RankColumns }[];
+    const a = rangeOf(lora.a);
+    const stride = group.length > 1 ? (rangeOf(group[1].lora.a).offset - a.offset) / 4 : 0;
+    const mask = dropoutOf(lora, ctx, K);
+    matmul(
+      rec,
+      f32(u.buffer),
+      x,
+      f32({ buffer: a.buffer, offset: a.offset, size: stride * (group.length - 1) * 4 + a.size }),
+      {
+        M: tokens,
+        N: lora.r,
+        K,
+        batch: group.length,
+      },
+      {
+        transB: true,
+        aBatchStride: 0, // x is shared
+        bBatchStride: stride,
+        ldc: u.width,
+        cOffset: u.column,
+        cBatchStride: lora.r,
+        maskA: mask && { ...mask, streamStride: 1 },
+      },
+    );
+  }
+}
+
+function stackable(parts: { lora: LoraAdapter; u: RankColumns }[]): boolean {
+  const [first] = parts;
+  const a0 = rangeOf(first.lora.a);
+  const stride = parts.length > 1 ? rangeOf(parts[1].lora.a).offset - a0.offset : 0;
+  return parts.every(({ lora, u }, i) => {
+    const a = rangeOf(lora.a);
+    const d = lora.dropout;
+    const d0 = first.lora.dropout;
+    return (
+      a.buffer === a0.buffer &&
+      a.offset === a0.offset + i * stride &&
+      a.size === a0.size &&
+      lora.r === first.lora.r &&
+      u.buffer === first.u.buffer &&
+      u.width === first.u.width &&
+      u.column === first.u.column + i * first.lora.r &&
+      (d?.p ?? 0) === (d0?.p ?? 0) &&
+      (!d || !d0 || (d.seed === d0.seed && d.stream === d0.stream + i))
+    );
+  });
+}
+
+/**
+ * y (N, out) = x (N, in) · Wᵀ + s·u·Bᵀ (+ bias) (+ residual): the base product with the adapter's
+ * up-projection as an extension of K, reading the u that `loraDown` wrote.
+ */
+export function linearUp(
+  rec: CommandRecorder,
+  y: TensorRef,
+  u: RankColumns | null,
+  x: TensorRef,
+  layer: Linear,
+  tokens: number,
+  epilogue: LinearEpilogue = {},
+): void {
+  const { inFeatures: K, outFeatures: N, lora } = layer;
+  const options: MatmulOptions = { transB: layer.layout === 'out-in', ...epilogue };
+  if (lora) {
+    if (!u) throw new Error('linearUp: a layer with an adapter needs the u loraDown wrote');
+    options.extend = {
+      a: { binding: u.buffer, offset: u.column, rowStride: u.width, colStride: 1 },
+      b: { binding: lora.b, rowStride: 1, colStride: lora.r }, // B2(j, n) = B[n, j]
+      K: lora.r,
+      scale: lora.scaling,
+    };
+  }
+  matmul(rec, y, x, layer.w, { M: tokens, N, K }, options);
+}
+
 /**
  * y (N, out) = x (N, in) · Wᵀ + s·u·Bᵀ (+ bias) (+ residual), with u (N, r) f32 = dropout(x)·Aᵀ written first when
  * there is an adapter (the backward reads it). y = null records only u (activation recomputation, when the
@@ -113,35 +216,8 @@ export function linearForward(
   ctx: LinearContext,
   epilogue: LinearEpilogue = {},
 ): void {
-  const { inFeatures: K, outFeatures: N, lora } = layer;
-  if (lora) {
-    if (!u) throw new Error('linearForward: a layer with an adapter needs a u buffer');
-    const maskA = dropoutOf(lora, ctx, K);
-    matmul(
-      rec,
-      f32(u.buffer),
-      x,
-      f32(lora.a),
-      { M: tokens, N: lora.r, K },
-      {
-        transB: true,
-        maskA,
-        ldc: u.width,
-        cOffset: u.column,
-      },
-    );
-  }
-  if (!y) return;
-  const options: MatmulOptions = { transB: layer.layout === 'out-in', ...epilogue };
-  if (lora) {
-    options.extend = {
-      a: { binding: u!.buffer, offset: u!.column, rowStride: u!.width, colStride: 1 },
-      b: { binding: lora.b, rowStride: 1, colStride: lora.r }, // B2(j, n) = B[n, j]
-      K: lora.r,
-      scale: lora.scaling,
-    };
-  }
-  matmul(rec, y, x, layer.w, { M: tokens, N, K }, options);
+  loraDown(rec, [u], x, [layer], tokens, ctx);
+  if (y) linearUp(rec, y, u, x, layer, tokens, epilogue);
 }
 
 export interface LinearBackwardScratch {

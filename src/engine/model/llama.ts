@@ -13,7 +13,7 @@ import { embeddingForward } from '../kernels/embedding.ts';
 import { rmsnormBackward, rmsnormForward } from '../kernels/rmsnorm.ts';
 import { ropeBackward, ropeForward } from '../kernels/rope.ts';
 import type { KvCacheSlot } from './kv-cache.ts';
-import { linearForward, type LinearContext, type LoraAdapter } from './linear.ts';
+import { linearForward, linearUp, loraDown, type LinearContext, type LoraAdapter } from './linear.ts';
 import {
   llamaShape,
   type LlamaBlockBuffers,
@@ -117,32 +117,33 @@ export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuff
     const a = (buffer: GPUBuffer) => this.ref(buffer);
     const rope = { theta: dims.ropeTheta, positionOffset: cache?.offset ?? 0 };
 
+    const lin = (name: LlamaLinearName) => this.linear(l, name);
+    const u = (name: LlamaLinearName) => s.u[name] ?? null;
     rmsnormForward(rec, a(s.xn1), s.rstd1, a(s.x), a(w.inputNorm), { N, C }, dims.rmsNormEps);
+    // q, k, v read the same xn1: their adapters' down-projections in one product, then each base product.
+    const qkv = ['q_proj', 'k_proj', 'v_proj'] as const;
+    loraDown(rec, qkv.map(u), a(s.xn1), qkv.map(lin), N, ctx);
     const qkvBias = w.qkvBias;
-    linearForward(rec, a(s.q), s.u.q_proj ?? null, a(s.xn1), this.linear(l, 'q_proj'), N, ctx, {
-      bias: qkvBias && a(qkvBias.q),
-    });
-    linearForward(rec, a(s.k), s.u.k_proj ?? null, a(s.xn1), this.linear(l, 'k_proj'), N, ctx, {
-      bias: qkvBias && a(qkvBias.k),
-    });
-    linearForward(rec, a(s.v), s.u.v_proj ?? null, a(s.xn1), this.linear(l, 'v_proj'), N, ctx, {
-      bias: qkvBias && a(qkvBias.v),
-    });
+    linearUp(rec, a(s.q), u('q_proj'), a(s.xn1), lin('q_proj'), N, { bias: qkvBias && a(qkvBias.q) });
+    linearUp(rec, a(s.k), u('k_proj'), a(s.xn1), lin('k_proj'), N, { bias: qkvBias && a(qkvBias.k) });
+    linearUp(rec, a(s.v), u('v_proj'), a(s.xn1), lin('v_proj'), N, { bias: qkvBias && a(qkvBias.v) });
     ropeForward(rec, a(s.q), a(s.q), { B, T, H, D }, rope);
     ropeForward(rec, a(s.k), a(s.k), { B, T, H: Hkv, D }, rope);
     this.attention(rec, s, B, T, cache);
     // x2 = x + att·Woᵀ (+ b): the residual joins in the projection's epilogue.
-    linearForward(rec, a(s.x2), s.u.o_proj ?? null, a(s.att), this.linear(l, 'o_proj'), N, ctx, {
+    linearForward(rec, a(s.x2), u('o_proj'), a(s.att), lin('o_proj'), N, ctx, {
       bias: w.oBias && a(w.oBias),
       residual: a(s.x),
     });
 
     rmsnormForward(rec, a(s.xn2), s.rstd2, a(s.x2), a(w.postAttentionNorm), { N, C }, dims.rmsNormEps);
-    linearForward(rec, a(s.gate), s.u.gate_proj ?? null, a(s.xn2), this.linear(l, 'gate_proj'), N, ctx);
-    linearForward(rec, a(s.up), s.u.up_proj ?? null, a(s.xn2), this.linear(l, 'up_proj'), N, ctx);
+    const gateUp = ['gate_proj', 'up_proj'] as const;
+    loraDown(rec, gateUp.map(u), a(s.xn2), gateUp.map(lin), N, ctx);
+    linearUp(rec, a(s.gate), u('gate_proj'), a(s.xn2), lin('gate_proj'), N);
+    linearUp(rec, a(s.up), u('up_proj'), a(s.xn2), lin('up_proj'), N);
     swigluForward(rec, a(s.h), a(s.gate), a(s.up), N * F);
     // x' = x2 + h·Wdᵀ; next = null (recompute): the backward needs down_proj's u = dropout(h)·Aᵀ, not x'.
-    linearForward(rec, next && a(next), s.u.down_proj ?? null, a(s.h), this.linear(l, 'down_proj'), N, ctx, {
+    linearForward(rec, next && a(next), u('down_proj'), a(s.h), lin('down_proj'), N, ctx, {
       residual: a(s.x2),
     });
   }

@@ -42,7 +42,7 @@ describe('flat LoRA layout', () => {
   const mods = resolveTargets(cfg, tiny);
   const layout = loraLayout(mods, cfg.r);
 
-  it('aligns every segment to 256 bytes, A (r, in) then B (out, r), without overlap', () => {
+  it('aligns every segment to 256 bytes, a layer’s A (r, in) matrices then its B (out, r), without overlap', () => {
     expect(layout.segments).toHaveLength(2 * mods.length);
     let end = 0;
     for (const s of layout.segments) {
@@ -54,18 +54,21 @@ describe('flat LoRA layout', () => {
     }
     expect(layout.totalElements).toBeGreaterThanOrEqual(end);
     expect(layout.totalBytes % LORA_ALIGN_BYTES).toBe(0);
-    const [a, b] = layout.segments;
+    const [a] = layout.segments;
     expect([a.name, a.kind, a.shape, a.layer]).toEqual([
       'model.layers.0.self_attn.q_proj.lora_A.weight',
       'A',
       [5, 40],
       0,
     ]);
-    expect([b.name, b.kind, b.shape]).toEqual([
-      'model.layers.0.self_attn.q_proj.lora_B.weight',
-      'B',
-      [40, 5],
-    ]);
+    // Layer 0's A matrices come first, in execution order, then its B matrices: q, k and v's A at one stride.
+    const layer0 = layout.segments.filter((s) => s.layer === 0);
+    const firstB = layer0.findIndex((s) => s.kind === 'B');
+    expect(layer0.slice(0, firstB).every((s) => s.kind === 'A')).toBe(true);
+    expect(layer0.slice(firstB).every((s) => s.kind === 'B')).toBe(true);
+    expect(layer0[firstB].name).toBe('model.layers.0.self_attn.q_proj.lora_B.weight');
+    const [q, k, v] = layer0;
+    expect(k.offset - q.offset).toBe(v.offset - k.offset);
     expect(layout.segments.at(-1)?.layer).toBe(2);
     expect(layout.paramCount).toBe(layout.segments.reduce((n, s) => n + s.length, 0));
   });
