@@ -5,6 +5,7 @@
 //
 //   npm run bench:train -- --model smol --layers 30 --batch 4 --seq 256 --steps 10 --targets all-linear
 // `--recompute` adds a second row with activation recomputation per block (same model, same card).
+// `--tune` autotunes the kernel variants at this run's shapes first (on a real GPU a few seconds).
 // `--count` records steps without running them (queue.submit is skipped) and prints what one step issues:
 // dispatches, compute passes, bind groups created, submits, FLOPs and bytes (each launch's own count), and the host
 // milliseconds to record it — the first step (pipelines and bind groups built) and a steady one.
@@ -17,6 +18,7 @@ import { llamaDims, type LoadedModel } from '../src/engine/model/load.ts';
 import { LLAMA_LINEARS, LlamaModel, linearShape, type LlamaWeights } from '../src/engine/model/llama.ts';
 import type { Example } from '../src/engine/train/data.ts';
 import { Trainer } from '../src/engine/train/trainer.ts';
+import { autotune, modelTuneTasks, runTuneOptions } from '../src/engine/kernels/autotune.ts';
 import { nodeGpu } from '../src/node/dawn.ts';
 
 const { values: args } = parseArgs({
@@ -31,6 +33,7 @@ const { values: args } = parseArgs({
     r: { type: 'string', default: '16' },
     recompute: { type: 'boolean', default: false },
     count: { type: 'boolean', default: false },
+    tune: { type: 'boolean', default: false },
   },
 });
 
@@ -141,20 +144,29 @@ async function bench(recompute: boolean): Promise<{ row: string; params: number 
   // Two warm-up steps compile every pipeline; then `steps` timed steps with one step in flight.
   for (let i = 0; i < 2; i++) await trainer.submitStep()();
   const before = { ...gpu.stats };
-  const start = performance.now();
-  let pending = trainer.submitStep();
-  for (let i = 1; i < steps; i++) {
+  let hostMs = 0;
+  const submit = () => {
+    const t = performance.now();
     const next = trainer.submitStep();
+    hostMs += performance.now() - t;
+    return next;
+  };
+  const start = performance.now();
+  let pending = submit();
+  for (let i = 1; i < steps; i++) {
+    const next = submit();
     await pending();
     pending = next;
   }
   const last = await pending();
   const seconds = (performance.now() - start) / 1000;
-  const per = (key: keyof typeof before) => ((gpu.stats[key] - before[key]) / steps).toFixed(1);
+  const per = (key: keyof typeof before, scale = 1, digits = 1) =>
+    ((gpu.stats[key] - before[key]) / steps / scale).toFixed(digits);
   const tokens = batch * seq * steps;
   const row =
     `| ${recompute ? 'on' : 'off'} | ${(tokens / seconds).toFixed(1)} | ${((1000 * seconds) / steps).toFixed(1)} | ` +
-    `${per('dispatches')} | ${per('submits')} | ${per('readbacks')} | ` +
+    `${(hostMs / steps).toFixed(1)} | ${per('dispatches', 1, 0)} | ${per('passes', 1, 0)} | ${per('bindGroups', 1, 0)} | ` +
+    `${per('submits', 1, 0)} | ${per('readbacks', 1, 0)} | ${per('flops', 1e9, 2)} | ${per('bytes', 2 ** 20)} | ` +
     `${((loaded.weightBytes + trainer.gpuBytes) / 2 ** 20).toFixed(1)} | ${last.loss.toFixed(4)} |`;
   const params = trainer.layout.paramCount;
   trainer.destroy();
@@ -204,6 +216,14 @@ async function count(recompute: boolean): Promise<string[]> {
   return rows;
 }
 
+if (args.tune) {
+  const run = { batch, seq, lora: { r, alpha: 2 * r, dropout: 0.05, targets, rslora: false } };
+  const result = await autotune(gpu, modelTuneTasks(gpu, spec, runTuneOptions(spec, run)), {
+    budgetMs: 30_000,
+  });
+  console.log(`autotune: ${result.message}`);
+}
+
 if (args.count) {
   const rows = [...(await count(false)), ...(args.recompute ? await count(true) : [])];
   console.log(`# tunelab training-step counts — ${new Date().toISOString().slice(0, 10)}`);
@@ -232,9 +252,10 @@ console.log(
     `LoRA r=${r} on ${args.targets} (${rowsOut[0].params.toLocaleString()} params), batch ${batch} × seq ${seq}`,
 );
 console.log(
-  '| recompute | tokens/s | ms/step | dispatches/step | submits/step | readbacks/step | GPU MiB held | last loss |',
+  '| recompute | tokens/s | ms/step | host ms/step | dispatches | passes | bind groups made | submits | readbacks | ' +
+    'GFLOP | MiB moved | GPU MiB held | last loss |',
 );
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const { row } of rowsOut) console.log(row);
 loaded.destroy();
 gpu.destroy();
