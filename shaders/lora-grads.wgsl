@@ -52,14 +52,30 @@ fn problem_at(i: u32) -> Problem {
                  table[w + 11u]);
 }
 
-// acc[ci·RV + jv] holds ranks j0 + 4·jv .. + 3 of column c0 + ci, summed over this thread's tokens.
+// acc[ci·RV + jv] holds ranks j0 + 4·jv .. + 3 of column c0 + ci, summed over this thread's tokens. A trip
+// takes U tokens (t, t + S, ...): their loads are all issued before the FMAs that wait on them, so a GPU has U
+// loads in flight per thread rather than one memory latency per token. Token order per thread is fixed.
 fn accumulate(pr: Problem, c0: u32, j0: u32, slice: u32, acc: ptr<function, array<vec4f, 4 * RV>>) {
   let key = dropout_key(pr);
-  for (var t = slice; t < p.tokens; t += S) {
-    let xv = load_x(pr, t, c0) * keep(pr, key, t, c0);
-    for (var jv = 0u; jv < RV; jv++) {
-      let rv = load_r(pr, t, j0 + 4u * jv);
-      for (var ci = 0u; ci < 4u; ci++) { (*acc)[ci * RV + jv] += xv[ci] * rv; }
+  for (var t0 = slice; t0 < p.tokens; t0 += S * U) {
+    var xs: array<vec4f, U>;
+    var rs: array<vec4f, U * RV>;
+    for (var u = 0u; u < U; u++) {
+      let t = t0 + u * S;
+      // Zeros past the last token, stored every trip: on Dawn + lavapipe a var declared in the loop body kept the
+      // previous trip's values instead of being zero-initialised again (the tail counted a token twice).
+      let live = t < p.tokens;
+      xs[u] = vec4f(0.0);
+      if (live) { xs[u] = load_x(pr, t, c0) * keep(pr, key, t, c0); }
+      for (var jv = 0u; jv < RV; jv++) {
+        rs[u * RV + jv] = vec4f(0.0);
+        if (live) { rs[u * RV + jv] = load_r(pr, t, j0 + 4u * jv); }
+      }
+    }
+    for (var u = 0u; u < U; u++) {
+      for (var jv = 0u; jv < RV; jv++) {
+        for (var ci = 0u; ci < 4u; ci++) { (*acc)[ci * RV + jv] += xs[u][ci] * rs[u * RV + jv]; }
+      }
     }
   }
 }

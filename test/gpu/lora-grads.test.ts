@@ -11,6 +11,7 @@ import {
   type LoraGradProblem,
   type LoraGradsBindings,
   type LoraGradsPlan,
+  type LoraGradsVariant,
 } from '../../src/engine/kernels/lora-grads.ts';
 import { expectClose } from '../reference/compare.ts';
 import { dropoutMaskRef } from '../reference/dropout.ts';
@@ -45,7 +46,13 @@ function caseData(c: Case, dtype: ScalarType, seed = 1) {
 }
 
 /** Records `launches` calls of one plan (one recorder, one submit) and returns G. */
-async function runCase(c: Case, dtype: ScalarType, launches = 1, plan?: LoraGradsPlan) {
+async function runCase(
+  c: Case,
+  dtype: ScalarType,
+  launches = 1,
+  plan?: LoraGradsPlan,
+  variant?: LoraGradsVariant,
+) {
   const data = caseData(c, dtype);
   plan ??= loraGradsPlan(c.problems, c.tokens, { rankStride: c.rankStride });
   const table = uploadLoraGrads(gpu, plan);
@@ -63,7 +70,7 @@ async function runCase(c: Case, dtype: ScalarType, launches = 1, plan?: LoraGrad
     rng: { buffer: rng, stepOffset: STEP_OFFSET },
   };
   const rec = new CommandRecorder(gpu);
-  for (let i = 0; i < launches; i++) loraGrads(rec, table, bindings);
+  for (let i = 0; i < launches; i++) loraGrads(rec, table, bindings, variant);
   const dispatches = rec.counts.dispatches;
   await rec.submitAndWait();
   const actual = await download(gpu, grads, c.gradLength, 'f32');
@@ -163,6 +170,22 @@ describe('grouped LoRA gradients', () => {
       }
     },
   );
+
+  // The GPU default (two tokens loaded per trip; lavapipe runs one): tails of 1 (N = 33 = 2·16 + 1) and of
+  // 1 token past whole trips (1025), dropout, f32 and f16.
+  it.each([
+    [33, 4],
+    [1025, 8],
+  ])('two tokens per trip: N %i, r %i', async (N, r) => {
+    const u2: LoraGradsVariant = { tokensPerTrip: 2 };
+    for (const dtype of skipF16 ? (['f32'] as const) : (['f32', 'f16'] as const)) {
+      for (const c of [dbCase(N, r), daCase(N, r)]) {
+        const { actual, data } = await runCase(c, dtype, 1, undefined, u2);
+        const label = `u2 ${dtype} ${c.problems[0].kind} N ${N} r ${r}`;
+        expectClose(label, actual, expected(c, data), dtype === 'f32' ? 1e-5 : 1e-2);
+      }
+    }
+  });
 
   it('odd columns and a view into a wider input (scalar loads), mixed kinds and ranks in one list', async () => {
     // x (N, 29) holds two adapters' inputs side by side: columns 0..13 and 13..29; dy (N, 11).

@@ -315,10 +315,23 @@ function checkBindings(plan: LoraGradsPlan, b: LoraGradsBindings): ScalarType {
   return dtype;
 }
 
+/**
+ * Compile-time choices beyond the plan's. `tokensPerTrip`: tokens a thread loads before it multiplies, so a GPU
+ * has that many loads in flight per thread (latency hiding: a dispatch has few workgroups). 1 on software
+ * drivers, where it only doubles LLVM's compile time; 2 elsewhere.
+ */
+export interface LoraGradsVariant {
+  tokensPerTrip: 1 | 2;
+}
+
+export function defaultLoraGradsVariant(gpu: Gpu): LoraGradsVariant {
+  return { tokensPerTrip: gpu.isSoftware ? 1 : 2 };
+}
+
 /** Programs by a key of all they are made from: the pipeline cache keys on the name, not the source. */
 const programs = new Map<string, Program>();
 
-function program(gpu: Gpu, plan: LoraGradsPlan, dtype: ScalarType): Program {
+function program(plan: LoraGradsPlan, dtype: ScalarType, variant: LoraGradsVariant): Program {
   const sections = {
     x: plan.vecX ? 'vec4' : 'scalar',
     r: plan.vecR ? 'vec4' : 'scalar',
@@ -326,7 +339,7 @@ function program(gpu: Gpu, plan: LoraGradsPlan, dtype: ScalarType): Program {
   };
   const name =
     `lora_grads.rv${plan.rankVecs}${plan.vecX ? '' : '.xs'}${plan.vecR ? '' : '.rs'}` +
-    `${plan.masked ? '+mask' : ''}`;
+    `${plan.masked ? '+mask' : ''}${variant.tokensPerTrip > 1 ? `.u${variant.tokensPerTrip}` : ''}`;
   const key = `${name}|${dtype}`;
   let made = programs.get(key);
   if (!made) {
@@ -335,7 +348,7 @@ function program(gpu: Gpu, plan: LoraGradsPlan, dtype: ScalarType): Program {
       source: selectSections(loraGradsWgsl, sections),
       entryPoint: 'lora_grads',
       aliases: { in_t: dtype },
-      consts: { CT: COL_THREADS, S: SLICES, RV: plan.rankVecs },
+      consts: { CT: COL_THREADS, S: SLICES, RV: plan.rankVecs, U: variant.tokensPerTrip },
     };
     programs.set(key, made);
   }
@@ -346,14 +359,22 @@ function program(gpu: Gpu, plan: LoraGradsPlan, dtype: ScalarType): Program {
  * Records ONE dispatch adding every problem's gradient into G (see the file comment). Same table and bindings
  * give the same uniforms and bind group: a step records nothing new after its first time.
  */
-export function loraGrads(rec: CommandRecorder, table: LoraGradsTable, bindings: LoraGradsBindings): void {
+export function loraGrads(
+  rec: CommandRecorder,
+  table: LoraGradsTable,
+  bindings: LoraGradsBindings,
+  variant: LoraGradsVariant = defaultLoraGradsVariant(rec.gpu),
+): void {
   const { plan } = table;
   const dtype = checkBindings(plan, bindings);
+  if (variant.tokensPerTrip !== 1 && variant.tokensPerTrip !== 2) {
+    throw new RangeError(`loraGrads: tokensPerTrip must be 1 or 2, got ${String(variant.tokensPerTrip)}`);
+  }
   if (plan.items === 0) return;
   const { inputs, rng } = bindings;
   // Unused input slots repeat the first input: bound read-only, never read.
   const x = Array.from({ length: LORA_GRADS_MAX_INPUTS }, (_, j) => (inputs[j] ?? inputs[0]).binding);
-  rec.dispatch(program(rec.gpu, plan, dtype), {
+  rec.dispatch(program(plan, dtype, variant), {
     uniforms: uniforms()
       .u32(plan.tokens)
       .u32(plan.rankStride)
