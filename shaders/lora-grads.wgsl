@@ -20,7 +20,7 @@ const PROBLEM_WORDS: u32 = 12u;
 
 struct Params {
   tokens: u32, ldr: u32, items: u32, item_base: u32, // ldr: R's row stride; items from word item_base
-  step_add: u32, zero: u32, pad0: u32, pad1: u32,    // dropout step = rng[0] + step_add; zero = 0
+  step_add: u32, pad0: u32, pad1: u32, pad2: u32,    // dropout step = rng[0] + step_add
 }
 
 // Words of a problem record, in this order.

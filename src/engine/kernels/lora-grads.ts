@@ -199,7 +199,8 @@ export function loraGradsPlan(
   });
   const by4 = (n: number) => n % 4 === 0;
   return {
-    problems: [...problems],
+    // A copy: the table is made from these values, so later edits of the caller's objects must not reach them.
+    problems: problems.map((q) => ({ ...q, dropout: q.dropout && { ...q.dropout } })),
     tokens,
     rankStride,
     table: Uint32Array.from(words.length > 0 ? words : [0]),
@@ -380,7 +381,7 @@ export function loraGrads(
       .u32(plan.rankStride)
       .u32(plan.items)
       .u32(plan.problems.length * PROBLEM_WORDS)
-      .u32(rng?.stepOffset ?? 0)
+      .u32(plan.masked ? rng!.stepOffset : 0) // unmasked: one uniform struct for every micro-batch
       .u32(0)
       .u32(0)
       .u32(0),
