@@ -288,40 +288,40 @@ describe('grouped LoRA gradients: dropout masks', () => {
 });
 
 describe('grouped LoRA gradients: the command stream', () => {
-  it('one dispatch per call; the second recording of a plan creates no bind group (same uniforms too)', async () => {
-    const c = daCase(50, 16);
+  // A step of two micro-batches (dropout step offsets 0 and 1), recorded twice. A bind group's key holds its
+  // uniform slot's offset, so new uniform contents would have made a new bind group too.
+  it.each([
+    ['dA with dropout: one bind group per micro-batch', daCase(50, 16), 'lora_grads.rv4+mask', 2],
+    ['dB: the same bind group for both micro-batches', dbCase(50, 16), 'lora_grads.rv4', 1],
+  ] as const)('one dispatch per call, nothing new the second step: %s', async (_name, c, kernel, groups) => {
     const data = caseData(c, 'f32');
     const table = uploadLoraGrads(gpu, loraGradsPlan(c.problems, c.tokens, { rankStride: c.rankStride }));
-    const buffers = [
-      ...data.inputs.map((x) => upload(gpu, x, 'f32')),
+    const inputs = data.inputs.map((x) => upload(gpu, x, 'f32'));
+    const [ranks, grads, rng] = [
       upload(gpu, data.ranks, 'f32'),
       upload(gpu, data.grads, 'f32'),
       upload(gpu, [STEP_BASE], 'u32'),
     ];
-    const [x0, x1, ranks, grads, rng] = buffers;
-    const bindings: LoraGradsBindings = {
-      inputs: [x0, x1].map((binding) => ({ binding, dtype: 'f32' as const })),
-      ranks,
-      grads,
-      rng: { buffer: rng, stepOffset: STEP_OFFSET },
-    };
     const rec = new CommandRecorder(gpu);
     const counts = [];
     for (let step = 0; step < 2; step++) {
-      loraGrads(rec, table, bindings);
+      for (const stepOffset of [0, 1]) {
+        const x = inputs.map((binding) => ({ binding, dtype: 'f32' as const }));
+        loraGrads(rec, table, { inputs: x, ranks, grads, rng: { buffer: rng, stepOffset } });
+      }
       counts.push({ dispatches: rec.counts.dispatches, bindGroups: rec.counts.bindGroups });
       await rec.submitAndWait();
     }
-    // A bind group's key holds the uniform slot's offset: new uniform contents would have made a new one.
     expect(counts).toEqual([
-      { dispatches: 1, bindGroups: 1 },
-      { dispatches: 1, bindGroups: 0 },
+      { dispatches: 2, bindGroups: groups },
+      { dispatches: 2, bindGroups: 0 },
     ]);
-    expect(rec.lastCounts.kernels.get('lora_grads.rv4+mask')).toBe(1);
-    expect(rec.lastCounts.flops).toBe(2 * 50 * 16 * (3 * 20 + 36));
+    expect(rec.lastCounts.kernels.get(kernel)).toBe(2);
+    const flops = c.problems.reduce((sum, q) => sum + 2 * c.tokens * q.cols * q.r, 0);
+    expect(rec.lastCounts.flops).toBe(2 * flops);
     rec.destroy();
     table.buffer.destroy();
-    for (const b of buffers) b.destroy();
+    for (const b of [...inputs, ranks, grads, rng]) b.destroy();
   });
 });
 
