@@ -20,7 +20,8 @@ const PROBLEM_WORDS: u32 = 12u;
 
 struct Params {
   tokens: u32, ldr: u32, items: u32, item_base: u32, // ldr: R's row stride; items from word item_base
-  step_add: u32, pad0: u32, pad1: u32, pad2: u32,    // dropout step = rng[0] + step_add
+  step_add: u32, grad_base: u32, stream_base: u32, pad2: u32, // step = rng[0] + step_add; G offsets + grad_base;
+                                                              // dropout streams + stream_base (one plan, many layers)
 }
 
 // Words of a problem record, in this order.
@@ -123,7 +124,7 @@ fn add_output(pr: Problem, tile_c0: u32, j4: u32, o: u32) {
   // Partials of thread (col / 4, slice s) are at 4·(s·CT + col / 4) + col % 4.
   var sum = 0.0;
   for (var s = 0u; s < S; s++) { sum += partials[4u * (s * CT + col / 4u) + col % 4u][e]; }
-  let at = pr.grad_off + select(c * pr.r + j, j * pr.cols + c, pr.kind == 1u);
+  let at = p.grad_base + pr.grad_off + select(c * pr.r + j, j * pr.cols + c, pr.kind == 1u);
   g[at] = pr.scale * sum + g[at];
 }
 
@@ -209,7 +210,7 @@ fn lowbias32(v: u32) -> u32 {
 }
 
 fn dropout_key(pr: Problem) -> u32 {
-  return lowbias32(lowbias32(lowbias32(pr.seed ^ 0x9e3779b9u) ^ (rng[0] + p.step_add)) ^ pr.stream);
+  return lowbias32(lowbias32(lowbias32(pr.seed ^ 0x9e3779b9u) ^ (rng[0] + p.step_add)) ^ (pr.stream + p.stream_base));
 }
 
 fn kept(key: u32, threshold: u32, i: u32) -> bool {

@@ -217,11 +217,24 @@ export function loraGradsPlan(
 /** A plan with its table on the GPU: made once per (model, batch shape), read by every step's dispatch. */
 export interface LoraGradsTable {
   readonly plan: LoraGradsPlan;
-  readonly buffer: GPUBuffer;
+  /** The table's words: a buffer, or a 256-byte aligned range of one (several plans sharing a buffer). */
+  readonly buffer: BufferBinding;
+}
+
+/** u32 words of a plan's table for problems of these shapes (what `loraGradsPlan(...).table` holds). */
+export function loraGradsTableWords(shapes: readonly { cols: number; r: number }[]): number {
+  if (shapes.length === 0) return 1;
+  const tileRanks = 4 * Math.ceil(Math.min(Math.max(...shapes.map((q) => q.r)), MAX_TILE_RANKS) / 4);
+  const items = shapes.reduce((n, q) => n + Math.ceil(q.r / tileRanks) * Math.ceil(q.cols / TILE_COLS), 0);
+  return PROBLEM_WORDS * shapes.length + 3 * items;
 }
 
 /** Uploads the plan's table (into `arena` when given, so memory counts include it). */
-export function uploadLoraGrads(gpu: Gpu, plan: LoraGradsPlan, arena?: BufferArena): LoraGradsTable {
+export function uploadLoraGrads(
+  gpu: Gpu,
+  plan: LoraGradsPlan,
+  arena?: BufferArena,
+): LoraGradsTable & { buffer: GPUBuffer } {
   if (arena) return { plan, buffer: arena.upload('lora-grads.table', plan.table) };
   const buffer = gpu.device.createBuffer({
     label: 'lora-grads.table',
@@ -241,6 +254,13 @@ export interface LoraGradsBindings {
   grads: BufferBinding;
   /** Where the dropout step lives (word 0) and the micro-batch's offset; needed when the plan has dropout. */
   rng?: { buffer: BufferBinding; stepOffset: number };
+  /**
+   * Added to every problem's gradOffset: one plan serves every layer of a model whose layers hold their
+   * adapters' gradients at the same relative offsets. Default 0.
+   */
+  gradBase?: number;
+  /** Added to every problem's dropout stream, for the same reason (a layer's streams follow the last's). */
+  streamBase?: number;
 }
 
 /** FLOPs and bytes by the kernel's own count: each X, each R block and each gradient (read + write) once. */
@@ -298,9 +318,11 @@ function checkBindings(plan: LoraGradsPlan, b: LoraGradsBindings): ScalarType {
   if (bindingBytes(b.ranks) < rankBytes) {
     throw new RangeError(`loraGrads: R must hold ${N} rows of ${plan.rankStride} f32 (${rankBytes} bytes)`);
   }
-  if (bindingBytes(b.grads) < 4 * plan.gradExtent) {
+  const gradBase = b.gradBase ?? 0;
+  if (!isU32(gradBase)) throw new RangeError(`loraGrads: gradBase must be a whole number ≥ 0, got ${gradBase}`);
+  if (bindingBytes(b.grads) < 4 * (gradBase + plan.gradExtent)) {
     throw new RangeError(
-      `loraGrads: gradient offsets reach element ${plan.gradExtent}, beyond G (${bindingBytes(b.grads) / 4} f32)`,
+      `loraGrads: gradient offsets reach element ${gradBase + plan.gradExtent}, beyond G (${bindingBytes(b.grads) / 4} f32)`,
     );
   }
   const g = bindingBuffer(b.grads);
@@ -382,8 +404,8 @@ export function loraGrads(
       .u32(plan.items)
       .u32(plan.problems.length * PROBLEM_WORDS)
       .u32(plan.masked ? rng!.stepOffset : 0) // unmasked: one uniform struct for every micro-batch
-      .u32(0)
-      .u32(0)
+      .u32(bindings.gradBase ?? 0)
+      .u32(plan.masked ? (bindings.streamBase ?? 0) : 0)
       .u32(0),
     buffers: [...x, bindings.ranks, bindings.grads, table.buffer, plan.masked ? rng!.buffer : null],
     workgroups: grid1d(plan.items, 1, rec.gpu.limits.maxComputeWorkgroupsPerDimension),

@@ -17,7 +17,8 @@ import { attentionDeltaBytes } from '../kernels/attention.ts';
 import { crossEntropyPlan } from '../kernels/crossentropy.ts';
 import { EMBEDDING_ERROR_WORDS } from '../kernels/embedding.ts';
 import type { ScalarType } from '../gpu/index.ts';
-import { linearWorkspaceBytes, type RankColumns } from './linear.ts';
+import { loraGradsTableWords } from '../kernels/lora-grads.ts';
+import type { RankColumns } from './linear.ts';
 
 /** Storage of one table entry: `act` is the model's activation type (f16 or f32); the rest are 4 bytes. */
 export type ActType = 'act' | 'f32' | 'u32' | 'i32';
@@ -62,7 +63,7 @@ export interface StepBuffers {
   dNormed: GPUBuffer; // (N, C) gradient of a norm's output
   delta: GPUBuffer; // (B, H, T) f32 attention backward rowsum(dO∘O)
   loraV: GPUBuffer; // (N, Σr) f32 dy·B, each adapter in its u's columns
-  workspace: GPUBuffer; // split-K workspace of the adapter gradients
+  gradTables: GPUBuffer; // u32 the work lists of the grouped gradient dispatches (one per gradient group)
   rng: GPUBuffer; // (1) u32 the step's LoRA dropout base (linear.ts: LinearContext)
 }
 
@@ -96,6 +97,12 @@ export interface FamilyShape<L extends string, Block extends BlockBuffers<L>, No
   readonly maxPositions: number | null;
   /** The block's linears, in the order the block runs them. */
   readonly linears: readonly L[];
+  /**
+   * How the block's backward groups its adapters' gradients (kernels/lora-grads.ts): one dispatch per group, in
+   * the order the backward records them, each member a linear and the name of the tensor the product reads (its
+   * dy for dB, its x for dA; at most 4 distinct names per group), which the backward binds by that name.
+   */
+  readonly gradientGroups: readonly GradientGroup<L>[];
   linearShape(name: L): LinearShape;
   /** The HF module path PEFT names the adapter of `name` in `layer` by. */
   modulePath(layer: number, name: L): string;
@@ -106,6 +113,11 @@ export interface FamilyShape<L extends string, Block extends BlockBuffers<L>, No
   normTable(rows: number): EntryTable<Norm>;
   /** Backward scratch for (B, T), shared by every layer. */
   gradsTable(batch: number, seq: number): EntryTable<Grads>;
+}
+
+export interface GradientGroup<L extends string> {
+  kind: 'dA' | 'dB';
+  members: readonly (readonly [L, string])[];
 }
 
 /** The shape of any family, as code that works on every family sees it. */
@@ -129,6 +141,8 @@ export interface TrainingTable<L extends string, Block extends BlockBuffers<L>, 
   /** The first column of each adapted linear's block in u (and in loraV), and their total width Σr. */
   uColumns: Partial<Record<L, number>>;
   uWidth: number;
+  /** Where each gradient group's work list starts in gradTables (u32 words, 256-byte aligned); −1: no adapter. */
+  gradTableOffsets: number[];
   norm: EntryTable<Norm>;
   grads: EntryTable<Grads>;
   step: EntryTable<StepBuffers>;
@@ -148,14 +162,26 @@ export function trainingTable<L extends string, Block extends BlockBuffers<L>, N
   const attention = shape.attentionDims(B, T);
   const uColumns: Partial<Record<L, number>> = {};
   let uWidth = 0;
-  const adapted: { inFeatures: number; outFeatures: number; lora: { r: number } }[] = [];
   for (const name of shape.linears) {
     const r = o.rank(name);
     if (r <= 0) continue;
     uColumns[name] = uWidth;
     uWidth += r;
-    adapted.push({ ...shape.linearShape(name), lora: { r } });
   }
+  // One work list per gradient group, shared by every layer (their adapters sit at one stride), 256-aligned.
+  let gradWords = 0;
+  const gradTableOffsets = shape.gradientGroups.map(({ kind, members }) => {
+    const shapes = members
+      .filter(([name]) => o.rank(name) > 0)
+      .map(([name]) => {
+        const { inFeatures, outFeatures } = shape.linearShape(name);
+        return { cols: kind === 'dA' ? inFeatures : outFeatures, r: o.rank(name) };
+      });
+    if (shapes.length === 0) return -1;
+    const at = gradWords;
+    gradWords = Math.ceil((gradWords + loraGradsTableWords(shapes)) / 64) * 64;
+    return at;
+  });
   const ce = headPlan(o.limits, { N, C, V }, o.dtype);
   return {
     input: act('(N, C)', N * C),
@@ -163,6 +189,7 @@ export function trainingTable<L extends string, Block extends BlockBuffers<L>, N
     u: uWidth > 0 ? f32('(N, Σr)', N * uWidth) : null,
     uColumns,
     uWidth,
+    gradTableOffsets,
     norm: shape.normTable(N),
     grads: shape.gradsTable(B, T),
     step: {
@@ -180,7 +207,7 @@ export function trainingTable<L extends string, Block extends BlockBuffers<L>, N
       dNormed: act('(N, C)', N * C),
       delta: f32('(B, H, T)', attentionDeltaBytes(attention) / 4),
       loraV: f32('(N, Σr)', N * Math.max(1, uWidth)),
-      workspace: f32('split-K', Math.max(4, linearWorkspaceBytes(adapted, N)) / 4),
+      gradTables: { shape: '(gradient work lists)', elements: Math.max(1, gradWords), type: 'u32' },
       rng: { shape: '(1)', elements: 1, type: 'u32' },
     },
   };

@@ -107,6 +107,33 @@ export function gpt2Shape(dims: Gpt2Dims): Gpt2Shape {
     vocab: dims.vocab,
     maxPositions: dims.positions,
     linears: GPT2_LINEARS,
+    // The backward's order: the MLP's dB (before ln_2's backward adds into dResidual), attention's dB (before
+    // ln_1's does), then every dA of the layer.
+    gradientGroups: [
+      {
+        kind: 'dB',
+        members: [
+          ['mlp.c_proj', 'dResidual'],
+          ['mlp.c_fc', 'dFc'],
+        ],
+      },
+      {
+        kind: 'dB',
+        members: [
+          ['attn.c_proj', 'dResidual'],
+          ['attn.c_attn', 'dQkv'],
+        ],
+      },
+      {
+        kind: 'dA',
+        members: [
+          ['attn.c_attn', 'xn1'],
+          ['attn.c_proj', 'att'],
+          ['mlp.c_fc', 'xn2'],
+          ['mlp.c_proj', 'g'],
+        ],
+      },
+    ],
     linearShape: (name) => gpt2LinearShape(dims, name),
     modulePath: gpt2ModulePath,
     attentionDims: (batch: number, seq: number): AttentionDims => ({

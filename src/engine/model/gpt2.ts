@@ -163,14 +163,16 @@ export class Gpt2Model extends TransformerModel<Gpt2LinearName, Gpt2BlockBuffers
     const back = this.linearsBackward(rec, l, acts, ctx);
 
     // MLP branch (biases are frozen: their gradient is not needed).
-    back(d.dG, acts.dResidual, s.g, 'mlp.c_proj');
+    back(d.dG, acts.dResidual, 'mlp.c_proj');
     geluBackward(rec, a(d.dFc), a(d.dG), a(s.fc), N * F);
-    back(acts.dNormed, d.dFc, s.xn2, 'mlp.c_fc');
+    back(acts.dNormed, d.dFc, 'mlp.c_fc');
+    // The MLP adapters' dB read dResidual before ln_2's backward adds into it.
+    this.loraGradients(rec, l, acts, ctx, 0, { dResidual: acts.dResidual, dFc: d.dFc });
     const ln2 = [a(w.ln2.w), s.mean2, s.rstd2] as const;
     layernormBackward(rec, dRes, dNormed, a(s.x2), ...ln2, { N, C }, { accumulate: true });
 
     // Attention branch.
-    back(d.dAtt, acts.dResidual, s.att, 'attn.c_proj');
+    back(d.dAtt, acts.dResidual, 'attn.c_proj');
     this.attentionBackward(rec, s, d, acts);
     for (const [i, part] of [d.dq, d.dk, d.dv].entries()) {
       copyColumns(
@@ -182,7 +184,9 @@ export class Gpt2Model extends TransformerModel<Gpt2LinearName, Gpt2BlockBuffers
       );
     }
     // Below layer 0 are the frozen embeddings: no input gradient needed there.
-    back(l > 0 ? acts.dNormed : null, d.dQkv, s.xn1, 'attn.c_attn');
+    back(l > 0 ? acts.dNormed : null, d.dQkv, 'attn.c_attn');
+    this.loraGradients(rec, l, acts, ctx, 1, { dResidual: acts.dResidual, dQkv: d.dQkv });
+    this.loraGradients(rec, l, acts, ctx, 2, { xn1: s.xn1, att: s.att, xn2: s.xn2, g: s.g });
     if (l > 0) {
       const ln1 = [a(w.ln1.w), s.mean1, s.rstd1] as const;
       layernormBackward(rec, dRes, dNormed, a(s.x), ...ln1, { N, C }, { accumulate: true });

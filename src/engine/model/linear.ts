@@ -3,24 +3,18 @@
 // The adapter rides inside the base product (shaders/matmul-tiled.wgsl), so the forward is two dispatches:
 //   u = dropout(x)·Aᵀ                       (N, r) f32, saved; the dropout mask applied as x is loaded
 //   y = x·Wᵀ + s·u·Bᵀ (+ bias) (+ R)        the up-projection as an extension of K; bias and residual in the epilogue
-// and the backward four (six with split-K). It ACCUMULATES the adapter gradients (gradient accumulation across
-// micro-batches; the trainer zeroes them once per optimizer step):
-//   v  = dy·B                               (N, r) f32 scratch
-//   dB += s · dyᵀ·u                         (out, r)   split-K over the N tokens
-//   dA += s · vᵀ·dropout(x)                 (r, in)    split-K, the mask applied as x is loaded
+// and the backward two per linear plus the adapters' gradients, which ACCUMULATE (gradient accumulation across
+// micro-batches; the trainer zeroes them once per optimizer step) and are grouped per block phase:
+//   v  = dy·B                               (N, r) f32, the adapter's columns of the layer's v
 //   dx (+)= dy·W + mask ∘ (s·v·A) / (1 − p) one product: the adapter's path as an extension of K
+//   dB += s · dyᵀ·u,  dA += s · vᵀ·dropout(x)   every adapter of a phase in one dispatch (kernels/lora-grads.ts)
 // The dropout mask (PEFT's lora_dropout) is never stored: it is the counter hash of (seed, step, stream, index),
 // regenerated wherever it is needed. Its step is read from a GPU word (LinearContext.rng) plus a per-micro-batch
 // offset, so a training step records the same uniforms every time.
 
 import type { BufferBinding, CommandRecorder, TensorRef } from '../gpu/index.ts';
-import {
-  chooseSplits,
-  matmul,
-  matmulWorkspaceBytes,
-  type DropoutMask,
-  type MatmulOptions,
-} from '../kernels/matmul.ts';
+import { loraGradsPlan, type LoraGradProblem, type LoraGradsPlan } from '../kernels/lora-grads.ts';
+import { matmul, type DropoutMask, type MatmulOptions } from '../kernels/matmul.ts';
 
 export interface LoraAdapter {
   r: number;
@@ -70,24 +64,6 @@ export interface Linear {
   inFeatures: number;
   outFeatures: number;
   lora?: LoraAdapter;
-}
-
-/** f32 scratch shared by every linear of a model: split-K workspace for the adapter gradients. */
-export function linearWorkspaceBytes(
-  layers: readonly (Pick<Linear, 'inFeatures' | 'outFeatures'> & { lora?: Pick<LoraAdapter, 'r'> })[],
-  tokens: number,
-): number {
-  let bytes = 0;
-  for (const { lora, inFeatures, outFeatures } of layers) {
-    if (!lora) continue;
-    for (const dims of [
-      { M: lora.r, N: inFeatures, K: tokens },
-      { M: outFeatures, N: lora.r, K: tokens },
-    ]) {
-      bytes = Math.max(bytes, matmulWorkspaceBytes(dims, chooseSplits(dims)));
-    }
-  }
-  return bytes;
 }
 
 /** What the forward's epilogue adds to y: a bias (out) and a residual R laid out as y. */
@@ -220,26 +196,21 @@ export function linearForward(
   if (y) linearUp(rec, y, u, x, layer, tokens, epilogue);
 }
 
-export interface LinearBackwardScratch {
-  /** (N, r) f32 for dy·B: the adapter's columns of the layer's v. */
-  v: RankColumns;
-  /** Split-K workspace of `linearWorkspaceBytes` bytes. */
-  workspace: BufferBinding;
-}
-
 /**
- * Gradients of linearForward. dx is written, or added to with `accumulateDx` (several layers reading the same
- * input); pass dx = null to skip it (the first layer needs no input gradient). Adapter gradients accumulate.
+ * Gradients of linearForward through the frozen weight and the adapter's path, leaving the adapter's own
+ * gradients to `loraGradients` (every adapter of a block phase in one grouped dispatch):
+ *   v (N, r) = dy·B into the adapter's columns of the layer's v (its dA reads it there),
+ *   dx (+)= dy·W + mask ∘ (s·v·A) / (1 − p), one product with the adapter's path as an extension of K.
+ * dx is written, or added to with `accumulateDx` (several layers reading the same input); dx = null skips it
+ * (the first layer needs no input gradient).
  */
 export function linearBackward(
   rec: CommandRecorder,
   dx: TensorRef | null,
   dy: TensorRef,
-  x: TensorRef,
-  u: RankColumns | null,
   layer: Linear,
   tokens: number,
-  scratch: LinearBackwardScratch,
+  v: RankColumns | null,
   ctx: LinearContext,
   accumulateDx = false,
 ): void {
@@ -251,14 +222,8 @@ export function linearBackward(
     if (dx) matmul(rec, dx, dy, layer.w, dxDims, base);
     return;
   }
-  if (!u) throw new Error('linearBackward: a layer with an adapter needs the u saved by the forward');
-  const s = lora.scaling;
+  if (!v) throw new Error('linearBackward: a layer with an adapter needs its columns of v');
   const { r } = lora;
-  const { v } = scratch;
-  const splitK = (M: number, N: number) => ({
-    splits: chooseSplits({ M, N, K: tokens }),
-    workspace: scratch.workspace,
-  });
   // v (N, r) = dy (N, out) · B (out, r)
   matmul(
     rec,
@@ -271,34 +236,6 @@ export function linearBackward(
       cOffset: v.column,
     },
   );
-  // dB (out, r) += s · dyᵀ (out, N) · u (N, r)
-  const dBDims = { M: outFeatures, N: r, K: tokens };
-  matmul(rec, f32(lora.dB), dy, f32(u.buffer), dBDims, {
-    transA: true,
-    alpha: s,
-    beta: 1,
-    ldb: u.width,
-    bOffset: u.column,
-    ...splitK(outFeatures, r),
-  });
-  // dA (r, in) += s · vᵀ (r, N) · dropout(x) (N, in)
-  const mask = dropoutOf(lora, ctx, inFeatures);
-  matmul(
-    rec,
-    f32(lora.dA),
-    f32(v.buffer),
-    x,
-    { M: r, N: inFeatures, K: tokens },
-    {
-      transA: true,
-      alpha: s,
-      beta: 1,
-      lda: v.width,
-      aOffset: v.column,
-      maskB: mask,
-      ...splitK(r, inFeatures),
-    },
-  );
   if (!dx) return;
   // dx (N, in) (+)= dy · W + mask ∘ (s · v (N, r) · A (r, in)) / (1 − p)
   matmul(rec, dx, dy, layer.w, dxDims, {
@@ -307,8 +244,56 @@ export function linearBackward(
       a: { binding: v.buffer, offset: v.column, rowStride: v.width, colStride: 1 },
       b: { binding: lora.a, rowStride: inFeatures, colStride: 1 },
       K: r,
-      scale: s,
-      mask,
+      scale: lora.scaling,
+      mask: dropoutOf(lora, ctx, inFeatures),
     },
   });
+}
+
+/** One adapter's gradient in a grouped dispatch: dB from its dy and u, or dA from its x and v. */
+export interface LoraGradient {
+  lora: LoraAdapter;
+  /** dy (N, out) for dB, x (N, in) for dA. */
+  input: TensorRef;
+  features: number;
+  /** u (dB) or v (dA): the adapter's columns of the layer's (N, Σr) buffer. */
+  ranks: RankColumns;
+}
+
+/**
+ * The plan of a grouped gradient dispatch (kernels/lora-grads.ts) for `kind` over these adapters: pure facts
+ * of the model and N, built once per activations and kept with them.
+ */
+export function loraGradientsPlan(
+  kind: 'dA' | 'dB',
+  gradients: readonly LoraGradient[],
+  inputs: readonly TensorRef[],
+  tokens: number,
+  ctxEval = false,
+): LoraGradsPlan {
+  const problems: LoraGradProblem[] = gradients.map(({ lora, input, features, ranks }) => {
+    const grad = rangeOf(kind === 'dA' ? lora.dA : lora.dB);
+    const dropout =
+      kind === 'dA' && !ctxEval && lora.dropout && lora.dropout.p > 0 ? lora.dropout : undefined;
+    return {
+      kind,
+      input: inputs.indexOf(input),
+      cols: features,
+      r: lora.r,
+      rankCol: ranks.column,
+      gradOffset: grad.offset / 4,
+      scale: lora.scaling,
+      dropout,
+    };
+  });
+  return loraGradsPlan(problems, tokens, { rankStride: gradients[0].ranks.width });
+}
+
+/** The gradient buffer every adapter's dA and dB live in (one flat buffer: lora-bindings.ts). */
+export function gradientBuffer(gradients: readonly LoraGradient[]): GPUBuffer {
+  const buffers = new Set(
+    gradients.flatMap(({ lora }) => [rangeOf(lora.dA).buffer, rangeOf(lora.dB).buffer]),
+  );
+  if (buffers.size !== 1) throw new Error('loraGradients: the adapters’ gradients must share one buffer');
+  return [...buffers][0];
 }

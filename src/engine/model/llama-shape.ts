@@ -125,6 +125,39 @@ export function llamaShape(dims: LlamaDims): LlamaShape {
     vocab: dims.vocab,
     maxPositions: null,
     linears: LLAMA_LINEARS,
+    // The backward's order: the MLP's dB (before the post-attention norm adds into dResidual), attention's dB
+    // (before the input norm does), then every dA of the layer (x and v stay put).
+    gradientGroups: [
+      {
+        kind: 'dB',
+        members: [
+          ['down_proj', 'dResidual'],
+          ['gate_proj', 'dGate'],
+          ['up_proj', 'dUp'],
+        ],
+      },
+      {
+        kind: 'dB',
+        members: [
+          ['o_proj', 'dResidual'],
+          ['q_proj', 'dq'],
+          ['k_proj', 'dk'],
+          ['v_proj', 'dv'],
+        ],
+      },
+      {
+        kind: 'dA',
+        members: [
+          ['q_proj', 'xn1'],
+          ['k_proj', 'xn1'],
+          ['v_proj', 'xn1'],
+          ['o_proj', 'att'],
+          ['gate_proj', 'xn2'],
+          ['up_proj', 'xn2'],
+          ['down_proj', 'h'],
+        ],
+      },
+    ],
     linearShape: (name) => linearShape(dims, name),
     modulePath: llamaModulePath,
     attentionDims: (batch: number, seq: number): AttentionDims => ({

@@ -162,23 +162,27 @@ export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuff
     const back = this.linearsBackward(rec, l, acts, ctx);
 
     // MLP: x' = x2 + h·Wdᵀ, so dRes flows to x2 unchanged plus the branch's input gradient.
-    back(d.dH, acts.dResidual, s.h, 'down_proj');
+    back(d.dH, acts.dResidual, 'down_proj');
     swigluBackward(rec, a(d.dGate), a(d.dUp), a(d.dH), a(s.gate), a(s.up), N * F);
-    back(acts.dNormed, d.dGate, s.xn2, 'gate_proj');
-    back(acts.dNormed, d.dUp, s.xn2, 'up_proj', true);
+    back(acts.dNormed, d.dGate, 'gate_proj');
+    back(acts.dNormed, d.dUp, 'up_proj', true);
+    // The MLP adapters' dB read dResidual before the norm's backward adds into it.
+    this.loraGradients(rec, l, acts, ctx, 0, { dResidual: acts.dResidual, dGate: d.dGate, dUp: d.dUp });
     const norm2 = { accumulate: true };
     rmsnormBackward(rec, dRes, dNormed, a(s.x2), a(w.postAttentionNorm), s.rstd2, { N, C }, norm2);
 
     // Attention: x2 = x + att·Woᵀ.
-    back(d.dAtt, acts.dResidual, s.att, 'o_proj');
+    back(d.dAtt, acts.dResidual, 'o_proj');
     this.attentionBackward(rec, s, d, acts);
     ropeBackward(rec, a(d.dq), a(d.dq), { B, T, H, D }, rope);
     ropeBackward(rec, a(d.dk), a(d.dk), { B, T, H: Hkv, D }, rope);
     // Below layer 0 are the frozen embeddings: no input gradient is needed there.
     const dxn1 = l > 0 ? acts.dNormed : null;
-    back(dxn1, d.dq, s.xn1, 'q_proj');
-    back(dxn1, d.dk, s.xn1, 'k_proj', true);
-    back(dxn1, d.dv, s.xn1, 'v_proj', true);
+    back(dxn1, d.dq, 'q_proj');
+    back(dxn1, d.dk, 'k_proj', true);
+    back(dxn1, d.dv, 'v_proj', true);
+    this.loraGradients(rec, l, acts, ctx, 1, { dResidual: acts.dResidual, dq: d.dq, dk: d.dk, dv: d.dv });
+    this.loraGradients(rec, l, acts, ctx, 2, { xn1: s.xn1, att: s.att, xn2: s.xn2, h: s.h });
     if (l > 0) {
       rmsnormBackward(rec, dRes, dNormed, a(s.x), a(w.inputNorm), s.rstd1, { N, C }, { accumulate: true });
     }

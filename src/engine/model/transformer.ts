@@ -27,6 +27,7 @@ import {
   type StepBuffers,
   type TrainingTable,
 } from './family.ts';
+import { planGradients, recordGradients, type GradientDispatch } from './gradients.ts';
 import { writeKvCache, type KvCacheSlot } from './kv-cache.ts';
 import {
   EVAL_CONTEXT,
@@ -77,6 +78,8 @@ export type FamilyActivations<
     /** Where each adapted linear's r columns sit in a layer's u (and in loraV), and their total width Σr. */
     readonly uColumns: Partial<Record<L, number>>;
     readonly uWidth: number;
+    /** The adapters' gradient dispatches: [layer][gradient group] (model/gradients.ts). */
+    readonly gradients: GradientDispatch[][][];
   };
 
 export abstract class TransformerModel<
@@ -237,6 +240,19 @@ export abstract class TransformerModel<
     })) as TrainingBlock<Block>[]; // the table's keys are Block's fields (EntryTable<BlockInternals<Block>>)
     const step = allocateTable(table.step, '', dtype, alloc);
     const queue = this.gpu.device.queue;
+    const gradients = planGradients({
+      groups: this.shape.gradientGroups,
+      layers: this.shape.layers,
+      tokens: batch * seq,
+      adapter: (l, name) => this.adapter(l, name),
+      linearShape: (name) => this.shape.linearShape(name),
+      uColumns: table.uColumns,
+      uWidth: table.uWidth,
+      tables: step.gradTables,
+      tableOffsets: table.gradTableOffsets,
+      queue,
+      arena,
+    });
     return {
       ...step,
       norm: allocateTable(table.norm, 'norm.', dtype, alloc) as Norm,
@@ -249,6 +265,7 @@ export abstract class TransformerModel<
       headGrad: null,
       uColumns: table.uColumns,
       uWidth: table.uWidth,
+      gradients,
       linearContext: (dropoutStep, evaluating = false, offset = 0) => {
         if (evaluating) return EVAL_CONTEXT;
         if (!Number.isInteger(dropoutStep - offset) || dropoutStep < offset) {
@@ -335,8 +352,8 @@ export abstract class TransformerModel<
   }
 
   /**
-   * Backward of block `l`'s linears: back(dx, dy, x, name) writes dx (adds with `accumulate`; null skips it) from
-   * dy and accumulates the adapter's dA, dB from x and the u its forward saved.
+   * Backward of block `l`'s linears: back(dx, dy, name) writes dx (adds with `accumulate`; null skips it) from dy
+   * through the frozen weight and the adapter's path, leaving v in the layer's v for `loraGradients`.
    */
   protected linearsBackward(
     rec: CommandRecorder,
@@ -347,13 +364,28 @@ export abstract class TransformerModel<
     const { uColumns, uWidth } = acts;
     const tokens = acts.batch * acts.seq;
     const a = (buffer: GPUBuffer) => this.ref(buffer);
-    return (dx: GPUBuffer | null, dy: GPUBuffer, x: GPUBuffer, name: L, accumulate = false): void => {
-      const u = acts.layers[l].u[name] ?? null;
-      const layer = this.linear(l, name);
-      const v = { buffer: acts.loraV, column: uColumns[name] ?? 0, width: uWidth };
-      const scratch = { v, workspace: acts.workspace };
-      linearBackward(rec, dx && a(dx), a(dy), a(x), u, layer, tokens, scratch, ctx, accumulate);
+    return (dx: GPUBuffer | null, dy: GPUBuffer, name: L, accumulate = false): void => {
+      const column = uColumns[name];
+      const v = column === undefined ? null : { buffer: acts.loraV, column, width: uWidth };
+      linearBackward(rec, dx && a(dx), a(dy), this.linear(l, name), tokens, v, ctx, accumulate);
     };
+  }
+
+  /**
+   * Adds block `l`'s adapter gradients of gradient group `group` (FamilyShape.gradientGroups): one dispatch for all
+   * of them. `tensors` binds the names the group's members read (their dy, or their x).
+   */
+  protected loraGradients(
+    rec: CommandRecorder,
+    l: number,
+    acts: FamilyActivations<L, Block, Norm, Grads>,
+    ctx: LinearContext,
+    group: number,
+    tensors: Readonly<Record<string, GPUBuffer>>,
+  ): void {
+    const refs = Object.fromEntries(Object.entries(tensors).map(([name, b]) => [name, this.ref(b)]));
+    const u = Object.values<RankColumns | undefined>(acts.layers[l].u).find((x) => x !== undefined);
+    recordGradients(rec, acts.gradients[l][group], refs, { u, v: acts.loraV }, ctx);
   }
 
   /** att = attention(q, k, v) over the block's own keys (training), or over the cache after writing k, v to it. */
