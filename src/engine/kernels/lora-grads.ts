@@ -319,7 +319,8 @@ function checkBindings(plan: LoraGradsPlan, b: LoraGradsBindings): ScalarType {
     throw new RangeError(`loraGrads: R must hold ${N} rows of ${plan.rankStride} f32 (${rankBytes} bytes)`);
   }
   const gradBase = b.gradBase ?? 0;
-  if (!isU32(gradBase)) throw new RangeError(`loraGrads: gradBase must be a whole number ≥ 0, got ${gradBase}`);
+  if (!isU32(gradBase))
+    throw new RangeError(`loraGrads: gradBase must be a whole number ≥ 0, got ${gradBase}`);
   if (bindingBytes(b.grads) < 4 * (gradBase + plan.gradExtent)) {
     throw new RangeError(
       `loraGrads: gradient offsets reach element ${gradBase + plan.gradExtent}, beyond G (${bindingBytes(b.grads) / 4} f32)`,
