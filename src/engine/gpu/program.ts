@@ -48,12 +48,33 @@ export function wgslPreamble(
   return lines.join('\n') + '\n';
 }
 
-function cacheKey(program: Program, precision: Precision): string {
-  const facts = [program.aliases, program.overrides, program.consts].map((o) =>
-    JSON.stringify(Object.entries(o ?? {}).sort()),
-  );
+/** `k=v,` pairs in key order: the same facts give the same text whatever order they were written in. */
+function facts(o: Readonly<Record<string, string | number>> | undefined): string {
+  if (!o) return '';
+  const keys = Object.keys(o);
+  if (keys.length > 1) keys.sort();
+  let text = '';
+  for (const k of keys) text += `${k}=${o[k]},`;
+  return text;
+}
+
+/** Programs kept by their kernels (matmul keeps its variants): their key is computed once. */
+const keptKeys = new WeakMap<Program, string>();
+
+/** Marks a program its kernel keeps and reuses, so the pipeline cache computes its key once. */
+export function keepProgram<P extends Program>(program: P): P {
+  keptKeys.set(program, cacheKey(program));
+  return program;
+}
+
+/** The compile-time facts of a program (a cache is per device and precision: those are not in it). */
+function cacheKey(program: Program): string {
   const enables = (program.enables ?? []).join(',');
-  return `${program.name}:${program.entryPoint}:${precision}:${facts.join(':')}:${enables}`;
+  return `${program.name}:${program.entryPoint}:${facts(program.aliases)}:${facts(program.overrides)}:${facts(program.consts)}:${enables}`;
+}
+
+function pipelineKey(program: Program): string {
+  return keptKeys.get(program) ?? cacheKey(program);
 }
 
 /**
@@ -75,15 +96,8 @@ export class PipelineCache {
     return this.#pipelines.size;
   }
 
-  readonly #keys = new WeakMap<Program, string>();
-
   get(program: Program): GPUComputePipeline {
-    // A kernel that keeps its Program objects (matmul does) has its key computed once.
-    let key = this.#keys.get(program);
-    if (key === undefined) {
-      key = cacheKey(program, this.precision);
-      this.#keys.set(program, key);
-    }
+    const key = pipelineKey(program);
     const cached = this.#pipelines.get(key);
     if (cached) return cached;
 
@@ -127,7 +141,7 @@ export class PipelineCache {
       .map((m) => `  line ${m.lineNum}:${m.linePos}: ${m.message}\n    ${lines[m.lineNum - 1]?.trim() ?? ''}`)
       .join('\n');
     // Drop the cache entries so a retry compiles again instead of dispatching an invalid pipeline.
-    this.#pipelines.delete(cacheKey(program, this.precision));
+    this.#pipelines.delete(pipelineKey(program));
     this.#modules.delete(code);
     throw new GpuValidationError(
       `kernel '${program.name}' (entry '${program.entryPoint}') failed to compile` +

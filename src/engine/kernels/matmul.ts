@@ -11,6 +11,7 @@
 import {
   bytesPerElement,
   grid1d,
+  keepProgram,
   selectSections,
   uniforms,
   type BufferBinding,
@@ -446,7 +447,7 @@ const tiledPrograms = new Map<string, Program>();
 function tiledProgram(key: string, make: () => Program): Program {
   let program = tiledPrograms.get(key);
   if (!program) {
-    program = make();
+    program = keepProgram(make());
     tiledPrograms.set(key, program);
   }
   return program;
