@@ -14,16 +14,23 @@ export interface Program {
   aliases?: Readonly<Record<string, ScalarType>>;
   /** Values for WGSL `override` constants (tile sizes, workgroup sizes, flags as 0/1). */
   overrides?: Readonly<Record<string, number>>;
+  /** WGSL extensions the source uses besides f16 (e.g. 'subgroups'); the device must have the feature. */
+  enables?: readonly WgslExtension[];
 }
+
+/** Optional WGSL extensions a program may enable (f16 comes from the storage types). */
+export type WgslExtension = 'subgroups';
 
 /** The lines injected before a kernel's source: `enable f16;` when needed, then one alias per storage type. */
 export function wgslPreamble(
   precision: Precision,
   aliases: Readonly<Record<string, ScalarType>> = {},
+  enables: readonly WgslExtension[] = [],
 ): string {
   const all: Record<string, ScalarType> = { act: precision, ...aliases };
   const usesF16 = Object.values(all).includes('f16');
   const lines = usesF16 ? ['enable f16;'] : [];
+  for (const extension of enables) lines.push(`enable ${extension};`);
   for (const [name, type] of Object.entries(all).sort(([a], [b]) => a.localeCompare(b))) {
     lines.push(`alias ${name} = ${type};`);
   }
@@ -33,7 +40,8 @@ export function wgslPreamble(
 function cacheKey(program: Program, precision: Precision): string {
   const aliases = Object.entries(program.aliases ?? {}).sort();
   const overrides = Object.entries(program.overrides ?? {}).sort();
-  return `${program.name}:${program.entryPoint}:${precision}:${JSON.stringify(aliases)}:${JSON.stringify(overrides)}`;
+  const enables = [...(program.enables ?? [])].sort().join(',');
+  return `${program.name}:${program.entryPoint}:${precision}:${JSON.stringify(aliases)}:${JSON.stringify(overrides)}:${enables}`;
 }
 
 /**
@@ -60,7 +68,7 @@ export class PipelineCache {
     const cached = this.#pipelines.get(key);
     if (cached) return cached;
 
-    const code = wgslPreamble(this.precision, program.aliases) + program.source;
+    const code = wgslPreamble(this.precision, program.aliases, program.enables) + program.source;
     this.device.pushErrorScope('validation');
     let module = this.#modules.get(code);
     if (!module) {
