@@ -29,11 +29,13 @@
 // Between them P (or dS) goes through workgroup memory as one vec4 per (column, row group) — the 4 rows of a
 // group — which the S layout writes and the O layout reads with one access each.
 //
-// Workgroup memory is one pool `sh` of vec4f. Tiles of D-long rows are padded to RS = HD4 + 1 vec4s: HD4 is
-// even (D is a multiple of 8), so RS is odd and 8 consecutive rows read at one column fall in 8 different
-// 16-byte bank groups (no bank conflicts on K/V rows). P tiles are padded to PS = NR/4 + 1 for the same reason.
-// The host sizes NR/NC/… from the device's maxComputeWorkgroupStorageSize; sharedBytes() in attention.ts
-// mirrors the regions laid out at the top of each kernel below.
+// Workgroup memory: a pool `sh` of vec4<qkv_t> for the D-long rows of q, k, v, dout (in their storage type:
+// f16 tiles take half the bytes, so twice the rows fit, and are exact copies of what the unfused path would
+// read), and a pool `shf` of vec4f for P, dS and row statistics. Rows are padded to RS = HD4 + 1 vec4s: HD4
+// is even (D is a multiple of 8), so RS is odd and consecutive rows read at one column fall in different
+// bank groups (no bank conflicts on K/V rows, for 16- and 8-byte vec4s alike). P tiles are padded to
+// PS = NR/4 + 1 for the same reason. The host sizes NR/NC/… from the device's maxComputeWorkgroupStorageSize;
+// attentionSharedBytes() in attention.ts mirrors the regions listed at the top of each kernel below.
 //
 // Loops over tile elements run to uniform bounds (p.hd4, p.nc, p.tpr, …), not to the override constants that
 // equal them: LLVM-based drivers (lavapipe) fully unroll loops of known trip count, and then compile for
@@ -52,7 +54,8 @@ override TPR: u32 = 16u; // S-layout threads per row group
 override CB: u32 = 2u;   // S-layout columns per thread (≤ 4)
 override CO: u32 = 1u;   // O-layout vec4 columns per thread (≤ 4)
 override WG: u32 = 128u; // threads = NR/4 · HD4/CO
-override SH: u32 = 1u;   // vec4s of the pool (per kernel, see the region lists below)
+override SH: u32 = 1u;   // vec4s of the row pool `sh` (per kernel, see the region lists below)
+override SHF: u32 = 1u;  // vec4s of the f32 pool `shf`
 override NCS: u32 = 1u;  // entries of the per-column stats (dk/dv kernel: NC)
 override ROPE: bool = false;
 
@@ -101,7 +104,8 @@ struct Params {
 @group(0) @binding(14) var<storage, read_write> dv: array<vec4<qkv_t>>;
 @group(0) @binding(15) var<storage, read_write> dkv: array<vec4<qkv_t>>; // dk and dv in one buffer
 
-var<workgroup> sh: array<vec4f, SH>;
+var<workgroup> sh: array<vec4<qkv_t>, SH>;
+var<workgroup> shf: array<vec4f, SHF>;
 var<workgroup> freq_sh: array<vec4f, H2>;   // inv_freq, when ROPE
 var<workgroup> col_stats: array<vec2f, NCS>; // dk/dv kernel: (lse, delta) of each query column
 
@@ -142,14 +146,14 @@ fn load_q(at: u32, f0: u32, n: u32, b: u32, g: u32, lid: u32) {
         let a = q_row(f0 + r, b, g, p.q_rs, p.q_co) + c;
         x = rope_pair(vec4f(q[a]), vec4f(q[a + H2]), q_pos(f0 + r), c, 1.0);
       }
-      sh[at + r * RS + c] = x[0];
-      sh[at + r * RS + c + H2] = x[1];
+      sh[at + r * RS + c] = vec4<qkv_t>(x[0]);
+      sh[at + r * RS + c + H2] = vec4<qkv_t>(x[1]);
     }
   } else {
     for (var i = lid; i < n * p.hd4; i += WG) {
       let r = i / HD4;
-      var x = vec4f(0.0);
-      if (f0 + r < p.rows) { x = vec4f(q[q_row(f0 + r, b, g, p.q_rs, p.q_co) + i % HD4]); }
+      var x = vec4<qkv_t>();
+      if (f0 + r < p.rows) { x = q[q_row(f0 + r, b, g, p.q_rs, p.q_co) + i % HD4]; }
       sh[at + r * RS + i % HD4] = x;
     }
   }
@@ -158,8 +162,8 @@ fn load_q(at: u32, f0: u32, n: u32, b: u32, g: u32, lid: u32) {
 fn load_dout(at: u32, f0: u32, n: u32, b: u32, g: u32, lid: u32) {
   for (var i = lid; i < n * p.hd4; i += WG) {
     let r = i / HD4;
-    var x = vec4f(0.0);
-    if (f0 + r < p.rows) { x = vec4f(dout[q_row(f0 + r, b, g, p.do_rs, p.do_co) + i % HD4]); }
+    var x = vec4<qkv_t>();
+    if (f0 + r < p.rows) { x = dout[q_row(f0 + r, b, g, p.do_rs, p.do_co) + i % HD4]; }
     sh[at + r * RS + i % HD4] = x;
   }
 }
@@ -174,14 +178,14 @@ fn load_k(at: u32, s0: u32, n: u32, b: u32, g: u32, lid: u32) {
         let a = k_row(s0 + r, b, g, p.k_rs, p.k_co) + c;
         x = rope_pair(vec4f(k[a]), vec4f(k[a + H2]), s0 + r, c, 1.0);
       }
-      sh[at + r * RS + c] = x[0];
-      sh[at + r * RS + c + H2] = x[1];
+      sh[at + r * RS + c] = vec4<qkv_t>(x[0]);
+      sh[at + r * RS + c + H2] = vec4<qkv_t>(x[1]);
     }
   } else {
     for (var i = lid; i < n * p.hd4; i += WG) {
       let r = i / HD4;
-      var x = vec4f(0.0);
-      if (s0 + r < p.Tk) { x = vec4f(k[k_row(s0 + r, b, g, p.k_rs, p.k_co) + i % HD4]); }
+      var x = vec4<qkv_t>();
+      if (s0 + r < p.Tk) { x = k[k_row(s0 + r, b, g, p.k_rs, p.k_co) + i % HD4]; }
       sh[at + r * RS + i % HD4] = x;
     }
   }
@@ -190,8 +194,8 @@ fn load_k(at: u32, s0: u32, n: u32, b: u32, g: u32, lid: u32) {
 fn load_v(at: u32, s0: u32, n: u32, b: u32, g: u32, lid: u32) {
   for (var i = lid; i < n * p.hd4; i += WG) {
     let r = i / HD4;
-    var x = vec4f(0.0);
-    if (s0 + r < p.Tk) { x = vec4f(v[k_row(s0 + r, b, g, p.v_rs, p.v_co) + i % HD4]); }
+    var x = vec4<qkv_t>();
+    if (s0 + r < p.Tk) { x = v[k_row(s0 + r, b, g, p.v_rs, p.v_co) + i % HD4]; }
     sh[at + r * RS + i % HD4] = x;
   }
 }
@@ -203,13 +207,13 @@ fn block_dots(a_at: u32, b_at: u32, rg: u32, tc: u32) -> array<vec4f, 4> {
   var s: array<vec4f, 4>;
   let a = a_at + 4u * rg * RS;
   for (var c = 0u; c < p.hd4; c++) {
-    let a0 = sh[a + c];
-    let a1 = sh[a + RS + c];
-    let a2 = sh[a + 2u * RS + c];
-    let a3 = sh[a + 3u * RS + c];
+    let a0 = vec4f(sh[a + c]);
+    let a1 = vec4f(sh[a + RS + c]);
+    let a2 = vec4f(sh[a + 2u * RS + c]);
+    let a3 = vec4f(sh[a + 3u * RS + c]);
     for (var w = 0u; w < 4u; w++) {
       if (w < CB) {
-        let x = sh[b_at + (tc + w * TPR) * RS + c];
+        let x = vec4f(sh[b_at + (tc + w * TPR) * RS + c]);
         s[w] += vec4f(dot(a0, x), dot(a1, x), dot(a2, x), dot(a3, x));
       }
     }
@@ -217,13 +221,13 @@ fn block_dots(a_at: u32, b_at: u32, rg: u32, tc: u32) -> array<vec4f, 4> {
   return s;
 }
 
-// O layout: acc rows 4og..4og+3 += Σ_j pr[j] ⊗ (row j of the tile at b_at), pr[j] = sh[p_at + j·PS + og].
+// O layout: acc rows 4og..4og+3 += Σ_j pr[j] ⊗ (row j of the tile at b_at), pr[j] = shf[p_at + j·PS + og].
 fn accumulate(a: ptr<function, array<vec4f, 16>>, p_at: u32, b_at: u32, og: u32, oc: u32) {
   for (var j = 0u; j < p.nc; j++) {
-    let pr = sh[p_at + j * PS + og];
+    let pr = shf[p_at + j * PS + og];
     for (var w = 0u; w < 4u; w++) {
       if (w < CO) {
-        let x = sh[b_at + j * RS + oc + w * OCT];
+        let x = vec4f(sh[b_at + j * RS + oc + w * OCT]);
         (*a)[w] += pr.x * x;
         (*a)[4u + w] += pr.y * x;
         (*a)[8u + w] += pr.z * x;
@@ -233,11 +237,12 @@ fn accumulate(a: ptr<function, array<vec4f, 16>>, p_at: u32, b_at: u32, og: u32,
   }
 }
 
-// Writes the O-layout accumulator, row u scaled by mul[u], as rows of the tile at `at` (for the stores).
+// Writes the O-layout accumulator, row u scaled by mul[u], as rows of the tile at `at` for the stores (in the
+// storage type: the value stored, or for RoPE the value the unfused path would rotate).
 fn stage(a: ptr<function, array<vec4f, 16>>, at: u32, og: u32, oc: u32, mul: vec4f) {
   for (var u = 0u; u < 4u; u++) {
     for (var w = 0u; w < 4u; w++) {
-      if (w < CO) { sh[at + (4u * og + u) * RS + oc + w * OCT] = (*a)[4u * u + w] * mul[u]; }
+      if (w < CO) { sh[at + (4u * og + u) * RS + oc + w * OCT] = vec4<qkv_t>((*a)[4u * u + w] * mul[u]); }
     }
   }
 }
@@ -272,13 +277,13 @@ fn load_freq_bwd(lid: u32) {
 // accumulators and l are rescaled by exp(m_old − m_new). Each S thread keeps its own partial l (over its
 // columns) and the partials are summed once at the end; only the max is reduced every block (row_max).
 //
-// Pool regions (vec4s): Q [NR·RS] | K [NC·RS] | V [NC·RS] | P [NC·PS] | M [NR/4] | RED [S_THREADS].
+// Regions (vec4s): sh: Q [NR·RS] | K [NC·RS] | V [NC·RS];  shf: P [NC·PS] | M [NR/4] | RED [S_THREADS].
 
 fn forward_tile(lid: u32, wid: vec3u) -> u32 {
   let K_AT = NR * RS;
   let V_AT = K_AT + NC * RS;
-  let P_AT = V_AT + NC * RS;
-  let M_AT = P_AT + NC * PS;
+  let P_AT = 0u;
+  let M_AT = NC * PS;
   let RED_AT = M_AT + NR / 4u;
   let g = wid.x;
   let b = wid.y;
@@ -318,12 +323,12 @@ fn forward_tile(lid: u32, wid: vec3u) -> u32 {
       if (w < CB) {
         let pr = exp(s[w] - m_new); // masked entries: exp(NEG_BIG − m) = 0
         l_s += pr;
-        if (s_on) { sh[P_AT + (tc + w * TPR) * PS + rg] = pr; }
+        if (s_on) { shf[P_AT + (tc + w * TPR) * PS + rg] = pr; }
       }
     }
-    if (s_on && tc == 0u) { sh[M_AT + rg] = m_new; }
+    if (s_on && tc == 0u) { shf[M_AT + rg] = m_new; }
     workgroupBarrier();
-    let m_o_new = sh[M_AT + og];
+    let m_o_new = shf[M_AT + og];
     let alpha = exp(m_o - m_o_new); // 0 on the first block (m_o = NEG_BIG)
     m_o = m_o_new;
     for (var i = 0u; i < 16u; i++) { acc[i] *= alpha[i / 4u]; }
@@ -331,10 +336,10 @@ fn forward_tile(lid: u32, wid: vec3u) -> u32 {
     workgroupBarrier();
   }
   // Row sums: the TPR partials of each row group, added in a fixed order (deterministic).
-  if (s_on) { sh[RED_AT + lid] = l_s; }
+  if (s_on) { shf[RED_AT + lid] = l_s; }
   workgroupBarrier();
   var l = vec4f(0.0);
-  for (var i = 0u; i < p.tpr; i++) { l += sh[RED_AT + og * TPR + i]; }
+  for (var i = 0u; i < p.tpr; i++) { l += shf[RED_AT + og * TPR + i]; }
   row_m = m_o;
   row_l = l;
   // l ≥ 1 for every real row (its max contributes exp(0)); padding rows are not stored.
@@ -342,7 +347,7 @@ fn forward_tile(lid: u32, wid: vec3u) -> u32 {
   workgroupBarrier();
   for (var i = lid; i < NR * p.hd4; i += WG) {
     let f = f0 + i / HD4;
-    if (f < p.rows) { o[q_row(f, b, g, p.o_rs, p.o_co) + i % HD4] = vec4<qkv_t>(sh[(i / HD4) * RS + i % HD4]); }
+    if (f < p.rows) { o[q_row(f, b, g, p.o_rs, p.o_co) + i % HD4] = sh[(i / HD4) * RS + i % HD4]; }
   }
   return f0;
 }
@@ -393,14 +398,14 @@ fn attention_backward_delta(@builtin(global_invocation_id) gid: vec3u,
 }
 
 // Workgroup (kv head g, b, row tile), longest causal reach first. Thread (og, oc) accumulates dq of its rows.
-// Pool regions (vec4s): Q [NR·RS] | dO [NR·RS] | K [NC·RS] | V [NC·RS] | dS [NC·PS] | lse [NR/4] | delta [NR/4].
+// Regions (vec4s): sh: Q [NR·RS] | dO [NR·RS] | K [NC·RS] | V [NC·RS];  shf: dS [NC·PS] | lse [NR/4] | delta [NR/4].
 @compute @workgroup_size(WG)
 fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
   let DO_AT = NR * RS;
   let K_AT = 2u * NR * RS;
   let V_AT = K_AT + NC * RS;
-  let DS_AT = V_AT + NC * RS;
-  let LSE_AT = DS_AT + NC * PS;
+  let DS_AT = 0u;
+  let LSE_AT = NC * PS;
   let DELTA_AT = LSE_AT + NR / 4u;
   let g = wid.x;
   let b = wid.y;
@@ -420,8 +425,8 @@ fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(wor
         d4[u] = stats_in[SCRATCH_FREQ + at];
       }
     }
-    sh[LSE_AT + i] = l4;
-    sh[DELTA_AT + i] = d4;
+    shf[LSE_AT + i] = l4;
+    shf[DELTA_AT + i] = d4;
   }
   let f_last = min(f0 + NR, p.rows) - 1u;
   let blocks = (min(q_pos(f_last) + 1u, p.Tk) + NC - 1u) / NC;
@@ -439,13 +444,13 @@ fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(wor
     workgroupBarrier();
     let s = block_dots(0u, K_AT, rg, tc);
     let dp = block_dots(DO_AT, V_AT, rg, tc);
-    let l4 = sh[LSE_AT + rg];
-    let d4 = sh[DELTA_AT + rg];
+    let l4 = shf[LSE_AT + rg];
+    let d4 = shf[DELTA_AT + rg];
     for (var w = 0u; w < 4u; w++) {
       if (w < CB && s_on) {
         let col = tc + w * TPR;
         let pr = select(vec4f(0.0), exp(s[w] * p.scale - l4), visible_rows(f0 + 4u * rg, k0 + col));
-        sh[DS_AT + col * PS + rg] = pr * (dp[w] - d4);
+        shf[DS_AT + col * PS + rg] = pr * (dp[w] - d4);
       }
     }
     workgroupBarrier();
@@ -459,7 +464,7 @@ fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(wor
       let r = i / H2;
       let c = i % H2;
       if (f0 + r < p.rows) {
-        let x = rope_pair(sh[r * RS + c], sh[r * RS + c + H2], q_pos(f0 + r), c, -1.0);
+        let x = rope_pair(vec4f(sh[r * RS + c]), vec4f(sh[r * RS + c + H2]), q_pos(f0 + r), c, -1.0);
         let a = q_row(f0 + r, b, g, p.dq_rs, p.dq_co) + c;
         dq[a] = vec4<qkv_t>(x[0]);
         dq[a + H2] = vec4<qkv_t>(x[1]);
@@ -468,7 +473,7 @@ fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(wor
   } else {
     for (var i = lid; i < NR * p.hd4; i += WG) {
       let f = f0 + i / HD4;
-      if (f < p.rows) { dq[q_row(f, b, g, p.dq_rs, p.dq_co) + i % HD4] = vec4<qkv_t>(sh[(i / HD4) * RS + i % HD4]); }
+      if (f < p.rows) { dq[q_row(f, b, g, p.dq_rs, p.dq_co) + i % HD4] = sh[(i / HD4) * RS + i % HD4]; }
     }
   }
 }
@@ -476,13 +481,13 @@ fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(wor
 // Workgroup (kv head g, b, key tile of NR keys), the first key tiles (which the most queries see) first.
 // It walks over the query rows of all G heads of its group that see its keys (t ≥ first key), so the group
 // sum of dk/dv happens in registers. Rows here are keys and columns are query rows.
-// Pool regions (vec4s): K [NR·RS] | V [NR·RS] | Q [NC·RS] | dO [NC·RS] | P [NC·PS] | dS [NC·PS].
+// Regions (vec4s): sh: K [NR·RS] | V [NR·RS] | Q [NC·RS] | dO [NC·RS];  shf: P [NC·PS] | dS [NC·PS].
 fn dkdv_tile(lid: u32, wid: vec3u) -> u32 {
   let V_AT = NR * RS;
   let Q_AT = 2u * NR * RS;
   let DO_AT = Q_AT + NC * RS;
-  let P_AT = DO_AT + NC * RS;
-  let DS_AT = P_AT + NC * PS;
+  let P_AT = 0u;
+  let DS_AT = NC * PS;
   let g = wid.x;
   let b = wid.y;
   let s0 = wid.z * NR;
@@ -523,8 +528,8 @@ fn dkdv_tile(lid: u32, wid: vec3u) -> u32 {
         let st = col_stats[col];
         let vis = vec4<bool>(f < p.rows) & (keys <= vec4u(q_pos(f))) & (keys < vec4u(p.Tk));
         let pr = select(vec4f(0.0), exp(s[w] * p.scale - st.x), vis);
-        sh[P_AT + col * PS + rg] = pr;
-        sh[DS_AT + col * PS + rg] = pr * (dp[w] - st.y);
+        shf[P_AT + col * PS + rg] = pr;
+        shf[DS_AT + col * PS + rg] = pr * (dp[w] - st.y);
       }
     }
     workgroupBarrier();
@@ -538,10 +543,14 @@ fn dkdv_tile(lid: u32, wid: vec3u) -> u32 {
   return s0;
 }
 
-// dk of key row r (staged at sh[r·RS]), rotated back when ROPE; `put` stores one vec4 at a column.
-fn dk_value(r: u32, s: u32, c: u32) -> array<vec4f, 2> {
-  if (ROPE) { return rope_pair(sh[r * RS + c], sh[r * RS + c + H2], s, c, -1.0); }
-  return array<vec4f, 2>(sh[r * RS + c], sh[r * RS + c + H2]);
+// The pair (c, c + H2) of dk of key row r (staged at sh[r·RS]), rotated back by key position s when ROPE.
+fn dk_value(r: u32, s: u32, c: u32) -> array<vec4<qkv_t>, 2> {
+  let x = array<vec4<qkv_t>, 2>(sh[r * RS + c], sh[r * RS + c + H2]);
+  if (ROPE) {
+    let y = rope_pair(vec4f(x[0]), vec4f(x[1]), s, c, -1.0);
+    return array<vec4<qkv_t>, 2>(vec4<qkv_t>(y[0]), vec4<qkv_t>(y[1]));
+  }
+  return x;
 }
 
 @compute @workgroup_size(WG)
@@ -554,11 +563,11 @@ fn attention_backward_dkdv(@builtin(local_invocation_index) lid: u32, @builtin(w
     if (s < p.Tk) {
       let x = dk_value(r, s, c);
       let ak = k_row(s, wid.y, wid.x, p.dk_rs, p.dk_co) + c;
-      dk[ak] = vec4<qkv_t>(x[0]);
-      dk[ak + H2] = vec4<qkv_t>(x[1]);
+      dk[ak] = x[0];
+      dk[ak + H2] = x[1];
       let av = k_row(s, wid.y, wid.x, p.dv_rs, p.dv_co) + c;
-      dv[av] = vec4<qkv_t>(sh[(NR + r) * RS + c]);
-      dv[av + H2] = vec4<qkv_t>(sh[(NR + r) * RS + c + H2]);
+      dv[av] = sh[(NR + r) * RS + c];
+      dv[av + H2] = sh[(NR + r) * RS + c + H2];
     }
   }
 }
@@ -575,11 +584,11 @@ fn attention_backward_dkdv_one(@builtin(local_invocation_index) lid: u32, @built
     if (s < p.Tk) {
       let x = dk_value(r, s, c);
       let ak = k_row(s, wid.y, wid.x, p.dk_rs, p.dk_co) + c;
-      dkv[ak] = vec4<qkv_t>(x[0]);
-      dkv[ak + H2] = vec4<qkv_t>(x[1]);
+      dkv[ak] = x[0];
+      dkv[ak + H2] = x[1];
       let av = k_row(s, wid.y, wid.x, p.dv_rs, p.dv_co) + c;
-      dkv[av] = vec4<qkv_t>(sh[(NR + r) * RS + c]);
-      dkv[av + H2] = vec4<qkv_t>(sh[(NR + r) * RS + c + H2]);
+      dkv[av] = sh[(NR + r) * RS + c];
+      dkv[av + H2] = sh[(NR + r) * RS + c + H2];
     }
   }
 }
@@ -592,11 +601,11 @@ fn attention_backward_dkdv_one(@builtin(local_invocation_index) lid: u32, @built
 
 //#if shared
 fn row_max(x: vec4f, lid: u32, red_at: u32) -> vec4f {
-  if (lid < S_THREADS) { sh[red_at + lid] = x; }
+  if (lid < S_THREADS) { shf[red_at + lid] = x; }
   workgroupBarrier();
   let base = red_at + min(lid / TPR, NR / 4u - 1u) * TPR;
-  var m = sh[base];
-  for (var i = 1u; i < p.tpr; i++) { m = max(m, sh[base + i]); }
+  var m = shf[base];
+  for (var i = 1u; i < p.tpr; i++) { m = max(m, shf[base + i]); }
   return m;
 }
 //#endif

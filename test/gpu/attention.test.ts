@@ -495,11 +495,17 @@ describe('attention tiles', () => {
   const kernels: AttentionKernel[] = ['forward', 'dq', 'dkdv'];
 
   it('every candidate tile keeps the thread layouts consistent and fits the workgroup memory', () => {
-    for (let D = 8; D <= 256; D += 8) {
+    for (const D of [8, 16, 40, 64, 80, 96, 128, 200, 256]) {
       for (const storage of [16384, 32768, 49152]) {
         const lim = { storage, invocations: 256, subgroupMinSize: 8 };
-        for (const kernel of kernels) {
-          const all = attentionTileCandidates(kernel, D, lim);
+        for (const [kernel, dtype] of kernels.flatMap(
+          (k) =>
+            [
+              [k, 'f32'],
+              [k, 'f16'],
+            ] as const,
+        )) {
+          const all = attentionTileCandidates(kernel, D, lim, dtype);
           expect(all.length, `${kernel} D=${D} ${storage} B`).toBeGreaterThan(0);
           for (const t of all) {
             expect(t.rows % 4).toBe(0);
@@ -507,7 +513,7 @@ describe('attention tiles', () => {
             expect(t.threads).toBeLessThanOrEqual(256);
             expect(t.cols).toBe(t.rowThreads * t.colBlock);
             expect((t.rows / 4) * t.rowThreads).toBeLessThanOrEqual(t.threads);
-            expect(attentionSharedBytes(kernel, t, D)).toBeLessThanOrEqual(storage);
+            expect(attentionSharedBytes(kernel, t, D, dtype)).toBeLessThanOrEqual(storage);
             if (t.reduce === 'subgroup') expect(8 % t.rowThreads).toBe(0);
           }
         }
@@ -516,13 +522,15 @@ describe('attention tiles', () => {
   });
 
   it("are sized from this device's maxComputeWorkgroupStorageSize, not a fixed 16 KiB", () => {
-    const small = attentionTiles(64, MIN_ATTENTION_LIMITS);
-    const here = attentionTiles(64, limits);
-    for (const kernel of kernels) {
-      expect(attentionSharedBytes(kernel, small[kernel], 64)).toBeLessThanOrEqual(16384);
-      expect(attentionSharedBytes(kernel, here[kernel], 64)).toBeLessThanOrEqual(limits.storage);
-      if (limits.storage >= 32768)
-        expect(attentionSharedBytes(kernel, here[kernel], 64)).toBeGreaterThan(16384);
+    for (const dtype of ['f32', 'f16'] as const) {
+      const small = attentionTiles(64, MIN_ATTENTION_LIMITS, Infinity, dtype);
+      const here = attentionTiles(64, limits, Infinity, dtype);
+      for (const kernel of kernels) {
+        expect(attentionSharedBytes(kernel, small[kernel], 64, dtype)).toBeLessThanOrEqual(16384);
+        const bytes = attentionSharedBytes(kernel, here[kernel], 64, dtype);
+        expect(bytes).toBeLessThanOrEqual(limits.storage);
+        if (limits.storage >= 32768) expect(bytes).toBeGreaterThan(16384);
+      }
     }
   });
 

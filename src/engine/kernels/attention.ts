@@ -129,20 +129,34 @@ export function attentionDeltaBytes(dims: AttentionDims): number {
 
 // ------------------------------------------------------------------------------------------------ tiles
 
-/** Workgroup bytes of a kernel, mirroring the pool regions listed in shaders/attention.wgsl. */
-export function attentionSharedBytes(kernel: AttentionKernel, tile: AttentionTile, headDim: number): number {
-  return (
-    16 * poolVec4s(kernel, tile, headDim / 4) + 16 * (headDim / 8) + (kernel === 'dkdv' ? 8 * tile.cols : 8)
-  );
+/** Storage types the kernels take (and keep their row tiles in). */
+export type AttentionDtype = 'f16' | 'f32';
+
+/**
+ * Workgroup bytes of a kernel, mirroring the regions listed in shaders/attention.wgsl: the row pool (q, k, v,
+ * dout tiles in the storage type), the f32 pool (P, dS, row statistics), inv_freq and the column statistics.
+ */
+export function attentionSharedBytes(
+  kernel: AttentionKernel,
+  tile: AttentionTile,
+  headDim: number,
+  dtype: AttentionDtype = 'f32',
+): number {
+  const pools = poolVec4s(kernel, tile, headDim / 4);
+  const row = dtype === 'f16' ? 8 : 16;
+  return row * pools.rows + 16 * pools.f32 + 16 * (headDim / 8) + (kernel === 'dkdv' ? 8 * tile.cols : 8);
 }
 
-function poolVec4s(kernel: AttentionKernel, t: AttentionTile, hd4: number): number {
+/** vec4s of the row pool `sh` and of the f32 pool `shf`. */
+function poolVec4s(kernel: AttentionKernel, t: AttentionTile, hd4: number): { rows: number; f32: number } {
   const rs = hd4 + 1;
   const ps = t.rows / 4 + 1;
   const groups = t.rows / 4;
-  if (kernel === 'forward') return (t.rows + 2 * t.cols) * rs + t.cols * ps + groups + groups * t.rowThreads;
-  if (kernel === 'dq') return 2 * (t.rows + t.cols) * rs + t.cols * ps + 2 * groups;
-  return 2 * (t.rows + t.cols) * rs + 2 * t.cols * ps;
+  if (kernel === 'forward') {
+    return { rows: (t.rows + 2 * t.cols) * rs, f32: t.cols * ps + groups + groups * t.rowThreads };
+  }
+  if (kernel === 'dq') return { rows: 2 * (t.rows + t.cols) * rs, f32: t.cols * ps + 2 * groups };
+  return { rows: 2 * (t.rows + t.cols) * rs, f32: 2 * t.cols * ps };
 }
 
 const ROW_CHOICES = [4, 8, 12, 16, 24, 32, 48, 64];
@@ -159,6 +173,7 @@ export function attentionTileCandidates(
   kernel: AttentionKernel,
   headDim: number,
   limits: AttentionLimits = MIN_ATTENTION_LIMITS,
+  dtype: AttentionDtype = 'f32',
 ): AttentionTile[] {
   checkHeadDim(headDim);
   const hd4 = headDim / 4;
@@ -177,7 +192,7 @@ export function attentionTileCandidates(
             kernel === 'forward' && subgroupFits(base, limits) ? ['shared', 'subgroup'] : ['shared'];
           for (const reduce of reduces as AttentionTile['reduce'][]) {
             const tile = { ...base, reduce };
-            if (attentionSharedBytes(kernel, tile, headDim) <= limits.storage) out.push(tile);
+            if (attentionSharedBytes(kernel, tile, headDim, dtype) <= limits.storage) out.push(tile);
           }
         }
       }
@@ -187,19 +202,20 @@ export function attentionTileCandidates(
 }
 
 /**
- * A rough cost per useful (row, column) pair in thread-slot operations: the dot products and accumulations
- * with their workgroup-memory loads, masks and exps, loading the column tiles, barriers and loop overhead.
- * Threads idle in a phase still occupy their slot. (Workgroups of fewer than 64 threads are only taken when
- * no larger one fits: GPUs need a few warps per workgroup to hide latency.)
+ * A rough cost per useful (row, column) pair in thread-slot operations: dot products and accumulations (an FMA
+ * costs 1, a vec4 workgroup-memory load 4: a warp's 16-byte loads take 4 cycles of bank bandwidth where its
+ * FMAs take 1), masks and exps, loading the column tiles, barriers and loop overhead. Threads idle in a phase
+ * still occupy their slot. Workgroups of fewer than 64 threads are only taken when no larger one fits: GPUs
+ * need a few warps per workgroup to hide latency.
  */
 function tileCost(kernel: AttentionKernel, t: AttentionTile, hd4: number, usefulRows: number): number {
   const sMats = kernel === 'forward' ? 1 : 2;
   const oMats = kernel === 'dkdv' ? 2 : 1;
-  const dots = t.threads * hd4 * sMats * (4 + 17 * t.colBlock);
+  const dots = t.threads * hd4 * sMats * (4 * (4 + t.colBlock) + 16 * t.colBlock);
   const softmax = t.threads * t.colBlock * 24;
-  const accumulate = t.threads * t.cols * oMats * (1 + 17 * t.accVecs);
-  const loads = 2 * t.cols * hd4 * 3;
-  const barriers = t.threads * (kernel === 'forward' && t.reduce === 'shared' ? 4 + t.rowThreads : 3) * 2;
+  const accumulate = t.threads * t.cols * oMats * (4 * (1 + t.accVecs) + 16 * t.accVecs);
+  const loads = 2 * t.cols * hd4 * 8;
+  const barriers = t.threads * (kernel === 'forward' && t.reduce === 'shared' ? 4 + t.rowThreads : 3) * 4;
   const perBlock = dots + softmax + accumulate + loads + barriers + 2000;
   return perBlock / (Math.min(t.rows, usefulRows) * t.cols);
 }
@@ -207,13 +223,27 @@ function tileCost(kernel: AttentionKernel, t: AttentionTile, hd4: number, useful
 const MIN_GOOD_THREADS = 64;
 const tileCache = new Map<string, AttentionTile>();
 
-function bestTile(kernel: AttentionKernel, headDim: number, limits: AttentionLimits, usefulRows: number) {
-  const key = `${kernel}:${headDim}:${limits.storage}:${limits.invocations}:${limits.subgroupMinSize}:${usefulRows}`;
+function bestTile(
+  kernel: AttentionKernel,
+  headDim: number,
+  limits: AttentionLimits,
+  usefulRows: number,
+  dtype: AttentionDtype,
+): AttentionTile {
+  const key = [
+    kernel,
+    headDim,
+    limits.storage,
+    limits.invocations,
+    limits.subgroupMinSize,
+    usefulRows,
+    dtype,
+  ].join();
   const cached = tileCache.get(key);
   if (cached) return cached;
   let best: AttentionTile | undefined;
   let bestCost = Infinity;
-  const all = attentionTileCandidates(kernel, headDim, limits);
+  const all = attentionTileCandidates(kernel, headDim, limits, dtype);
   const most = Math.max(...all.map((t) => t.threads));
   for (const tile of all.filter((t) => t.threads >= Math.min(MIN_GOOD_THREADS, most))) {
     const cost = tileCost(kernel, tile, headDim / 4, usefulRows);
@@ -226,18 +256,19 @@ function bestTile(kernel: AttentionKernel, headDim: number, limits: AttentionLim
 }
 
 /**
- * The tiles used for head dim D on a device with these limits. `queryRows` (T·H/Hkv per kv head; default
- * many) lets a short forward (a decode step) pick a tile of few rows.
+ * The tiles used for head dim D and storage type `dtype` on a device with these limits. `queryRows`
+ * (T·H/Hkv per kv head; default many) lets a short forward (a decode step) pick a tile of fewer rows.
  */
 export function attentionTiles(
   headDim: number,
   limits: AttentionLimits = MIN_ATTENTION_LIMITS,
   queryRows = Infinity,
+  dtype: AttentionDtype = 'f32',
 ): Record<AttentionKernel, AttentionTile> {
   return {
-    forward: bestTile('forward', headDim, limits, Math.max(1, queryRows)),
-    dq: bestTile('dq', headDim, limits, Infinity),
-    dkdv: bestTile('dkdv', headDim, limits, Infinity),
+    forward: bestTile('forward', headDim, limits, Math.max(1, queryRows), dtype),
+    dq: bestTile('dq', headDim, limits, Infinity, dtype),
+    dkdv: bestTile('dkdv', headDim, limits, Infinity, dtype),
   };
 }
 
@@ -315,12 +346,12 @@ function place(
 }
 
 /** Checks storage types (f16/f32, all equal) and that every tensor's last row ends inside its binding. */
-function checkPlaced(all: Placed[]): ScalarType {
-  const dtype = all[0].ref.dtype;
+function checkPlaced(all: Placed[]): AttentionDtype {
+  const first = all[0].ref.dtype;
+  if (first !== 'f16' && first !== 'f32')
+    throw new RangeError(`attention: ${all[0].name} must be f16 or f32, got ${first}`);
+  const dtype: AttentionDtype = first;
   for (const t of all) {
-    if (t.ref.dtype !== 'f16' && t.ref.dtype !== 'f32') {
-      throw new RangeError(`attention: ${t.name} must be f16 or f32, got ${t.ref.dtype}`);
-    }
     if (t.ref.dtype !== dtype) {
       throw new RangeError(`attention: ${t.name} is ${t.ref.dtype} but ${all[0].name} is ${dtype}`);
     }
@@ -357,13 +388,17 @@ function checkRope(rope: AttentionRope | undefined, headDim: number, positions: 
   }
 }
 
-function checkTile(kernel: AttentionKernel, tile: AttentionTile, headDim: number, limits: AttentionLimits) {
-  const ok = attentionTileCandidates(kernel, headDim, limits).some(
-    (t) => JSON.stringify(t) === JSON.stringify({ ...t, ...tile }),
-  );
-  if (!ok) {
+function checkTile(
+  kernel: AttentionKernel,
+  tile: AttentionTile,
+  headDim: number,
+  limits: AttentionLimits,
+  dtype: AttentionDtype,
+) {
+  const same = (t: AttentionTile) => JSON.stringify(t) === JSON.stringify({ ...t, ...tile });
+  if (!attentionTileCandidates(kernel, headDim, limits, dtype).some(same)) {
     throw new RangeError(
-      `attention: ${kernel} tile ${JSON.stringify(tile)} is not valid for head dim ${headDim} on this device`,
+      `attention: ${kernel} tile ${JSON.stringify(tile)} is not valid for head dim ${headDim} (${dtype}) on this device`,
     );
   }
 }
@@ -404,7 +439,8 @@ function program(
         CB: tile.colBlock,
         CO: tile.accVecs,
         WG: tile.threads,
-        SH: poolVec4s(kernel ?? 'forward', tile, hd4),
+        SH: poolVec4s(kernel ?? 'forward', tile, hd4).rows,
+        SHF: poolVec4s(kernel ?? 'forward', tile, hd4).f32,
         NCS: kernel === 'dkdv' ? tile.cols : 1,
       }
     : { WG: DELTA_WG };
@@ -503,10 +539,10 @@ export function attentionForward(
   checkNoAlias([['out', out.binding]], lse ? [...read, ['lse', lse]] : read);
   if (lse) checkNoAlias([['lse', lse]], read);
   const limits = attentionLimits(rec.gpu);
-  if (options.tile) checkTile('forward', options.tile, D, limits);
+  if (options.tile) checkTile('forward', options.tile, D, limits, dtype);
   if (B === 0 || T === 0 || H === 0) return;
 
-  const tile = options.tile ?? attentionTiles(D, limits, T * (H / Hkv)).forward;
+  const tile = options.tile ?? attentionTiles(D, limits, T * (H / Hkv), dtype).forward;
   const shape = { Tq: T, Tk: kvLength, qOffset: kvLength - T, kvCap, posBase: rope?.positionOffset ?? 0 };
   const entry = lse ? 'attention_forward' : 'attention_forward_infer';
   // Bindings 1 q, 2 k, 3 v, 4 out, 5 lse, 6 inv_freq (without RoPE the shader still names it: q stands in).
@@ -608,11 +644,11 @@ export function attentionBackward(
   const limits = attentionLimits(rec.gpu);
   for (const kernel of ['dq', 'dkdv'] as const) {
     const forced = options.tiles?.[kernel];
-    if (forced) checkTile(kernel, forced, D, limits);
+    if (forced) checkTile(kernel, forced, D, limits, dtype);
   }
   if (B === 0 || T === 0 || H === 0) return;
 
-  const tiles = { ...attentionTiles(D, limits), ...options.tiles };
+  const tiles = { ...attentionTiles(D, limits, Infinity, dtype), ...options.tiles };
   const placed = Object.values({ ...P, ...(joint ? { dk: joint.dk, dv: joint.dv } : {}) });
   const shape = { Tq: T, Tk: T, qOffset: 0, kvCap: T, posBase: rope?.positionOffset ?? 0 };
   const useRope = Boolean(rope);
@@ -670,7 +706,8 @@ export function attentionCost(
 ): AttentionCost {
   checkDims(dims);
   const { batch: B, seq: T, heads: H, kvHeads: Hkv, headDim: D } = dims;
-  const e = options.dtype === 'f32' ? 4 : 2;
+  const dtype = options.dtype ?? 'f16';
+  const e = dtype === 'f32' ? 4 : 2;
   const Tk = options.kvLength ?? T;
   const G = H / Hkv;
   const rows = T * G;
@@ -688,7 +725,7 @@ export function attentionCost(
     return { blocks: Math.ceil(reach / t.cols), keys: reach };
   };
   if (which === 'forward') {
-    const t = attentionTiles(D, limits, rows).forward;
+    const t = attentionTiles(D, limits, rows, dtype).forward;
     for (let f0 = 0; f0 < rows; f0 += t.rows) {
       const n = span(f0, t.rows, rows);
       const { blocks, keys } = keyBlocks(f0, t);
@@ -696,7 +733,7 @@ export function attentionCost(
     }
     return total;
   }
-  const tiles = attentionTiles(D, limits);
+  const tiles = attentionTiles(D, limits, Infinity, dtype);
   add(2 * rows * D, rows * (2 * D * e + 4)); // delta: dout · out per row
   for (let f0 = 0; f0 < rows; f0 += tiles.dq.rows) {
     const t = tiles.dq;
