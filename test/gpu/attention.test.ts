@@ -11,6 +11,7 @@ import {
   type BufferBinding,
   type ScalarType,
   type TensorRef,
+  wgslPreamble,
 } from '../../src/engine/gpu/index.ts';
 import {
   attentionBackward,
@@ -532,6 +533,13 @@ describe('attention tiles', () => {
         if (limits.storage >= 32768) expect(bytes).toBeGreaterThan(16384);
       }
     }
+  });
+
+  it('only the subgroup variant enables subgroups (Program.enables → the preamble)', () => {
+    expect(wgslPreamble('f16', { qkv_t: 'f16' }, ['subgroups'])).toBe(
+      'enable f16;\nenable subgroups;\nalias act = f16;\nalias qkv_t = f16;\n',
+    );
+    expect(wgslPreamble('f32', { qkv_t: 'f32' })).not.toContain('subgroups');
   });
 
   it('a decode step (few query rows) takes a tile of fewer rows', () => {

@@ -255,9 +255,15 @@ function bestTile(
   return best;
 }
 
+/** Few query rows, rounded up to a power of two (below 64; more count as many): a handful of decode tiles. */
+function rowsClass(queryRows: number): number {
+  return queryRows >= 64 ? Infinity : 2 ** Math.ceil(Math.log2(Math.max(1, queryRows)));
+}
+
 /**
  * The tiles used for head dim D and storage type `dtype` on a device with these limits. `queryRows`
- * (T·H/Hkv per kv head; default many) lets a short forward (a decode step) pick a tile of fewer rows.
+ * (T·H/Hkv per kv head; default many) lets a short forward (a decode step) pick a tile of fewer rows; it is
+ * rounded up to a power of two, so prompts of every length compile only a few forward variants.
  */
 export function attentionTiles(
   headDim: number,
@@ -266,7 +272,7 @@ export function attentionTiles(
   dtype: AttentionDtype = 'f32',
 ): Record<AttentionKernel, AttentionTile> {
   return {
-    forward: bestTile('forward', headDim, limits, Math.max(1, queryRows), dtype),
+    forward: bestTile('forward', headDim, limits, rowsClass(queryRows), dtype),
     dq: bestTile('dq', headDim, limits, Infinity, dtype),
     dkdv: bestTile('dkdv', headDim, limits, Infinity, dtype),
   };
