@@ -87,6 +87,8 @@ struct Params {
   do_rs: u32, do_co: u32, dq_rs: u32, dq_co: u32, dk_rs: u32, dk_co: u32, dv_rs: u32, dv_co: u32,
 }
 
+// Each entry point names only the bindings it uses (at most 8 storage buffers: the WebGPU minimum). `freq` is
+// named even without RoPE (dead code then): the host binds a read-only input in its place.
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<vec4<qkv_t>>;
 @group(0) @binding(2) var<storage, read> k: array<vec4<qkv_t>>;
@@ -597,7 +599,9 @@ fn attention_backward_dkdv_one(@builtin(local_invocation_index) lid: u32, @built
 // The max of each row over the TPR threads of its row group. Two variants, one of which the host keeps
 // (the other is cut out of the source): workgroup memory (all threads write, barrier, each reads the TPR
 // partials of its group in order), or subgroup shuffles when TPR is a power of two that divides the
-// subgroup size (no workgroup memory, no barrier). max is exact, so both give the same bits.
+// subgroup size (no workgroup memory, no barrier). max is exact, so both give the same bits. The shuffles
+// assume subgroups are runs of consecutive local_invocation_index with lane = index mod subgroup size, as
+// GPUs lay out 1-D workgroups (lavapipe included, where the test compares both variants).
 
 //#if shared
 fn row_max(x: vec4f, lid: u32, red_at: u32) -> vec4f {

@@ -581,6 +581,45 @@ function jointDkv(dk: Placed, dv: Placed): { binding: BufferBinding; dk: Placed;
   return { binding: { buffer: bufferOf(dk.ref.binding), offset: base, size: end - base }, ...joint };
 }
 
+/** The backward's writes (delta; dq; dk and dv) must not overlap what the same dispatch reads. */
+function checkBackwardAliases(
+  dq: TensorRef,
+  dk: TensorRef,
+  dv: TensorRef,
+  delta: BufferBinding,
+  dout: TensorRef,
+  out: TensorRef,
+  lse: BufferBinding,
+  q: TensorRef,
+  k: TensorRef,
+  v: TensorRef,
+  rope: AttentionRope | undefined,
+): void {
+  const deltaReads: [string, BufferBinding][] = [
+    ['out', out.binding],
+    ['dout', dout.binding],
+    ['lse', lse],
+  ];
+  if (rope) deltaReads.push(['rope.invFreq', rope.invFreq]);
+  checkNoAlias([['delta', delta]], deltaReads);
+  const inputs: [string, BufferBinding][] = [
+    ['q', q.binding],
+    ['k', k.binding],
+    ['v', v.binding],
+    ['dout', dout.binding],
+    ['lse', lse],
+    ['delta', delta],
+  ];
+  checkNoAlias([['dq', dq.binding]], inputs);
+  checkNoAlias(
+    [
+      ['dk', dk.binding],
+      ['dv', dv.binding],
+    ],
+    inputs,
+  );
+}
+
 /**
  * Gradients of the forward above (training layout: kvLength = kvCapacity = T). Writes (overwrites) dq,
  * dk and dv. `delta` is f32 scratch of attentionDeltaBytes(dims) bytes. Three dispatches: delta =
@@ -621,31 +660,7 @@ export function attentionBackward(
   checkSize('delta', delta, attentionDeltaBytes(dims));
   const { rope } = options;
   checkRope(rope, D, T);
-  const inputs: [string, BufferBinding][] = [
-    ['q', q.binding],
-    ['k', k.binding],
-    ['v', v.binding],
-    ['dout', dout.binding],
-    ['lse', lse],
-    ['delta', delta],
-  ];
-  checkNoAlias(
-    [['delta', delta]],
-    [
-      ['out', out.binding],
-      ['dout', dout.binding],
-      ['lse', lse],
-    ],
-  );
-  if (rope) checkNoAlias([['delta', delta]], [['rope.invFreq', rope.invFreq]]);
-  checkNoAlias([['dq', dq.binding]], inputs);
-  checkNoAlias(
-    [
-      ['dk', dk.binding],
-      ['dv', dv.binding],
-    ],
-    inputs,
-  );
+  checkBackwardAliases(dq, dk, dv, delta, dout, out, lse, q, k, v, rope);
   const joint = jointDkv(P.dk, P.dv);
   const limits = attentionLimits(rec.gpu);
   for (const kernel of ['dq', 'dkdv'] as const) {
