@@ -473,7 +473,8 @@ describe('attention with fused RoPE', () => {
     },
   );
 
-  it.skipIf(skipF16).each(ropeCases)(
+  // f16 at the production shape only: every case × storage type compiles four more pipelines.
+  it.skipIf(skipF16).each(ropeCases.slice(0, 1))(
     '%s: f16 matches the f64 reference with RoPE (rel < 1e-2)',
     async (_name, d, theta, offset) => {
       note(
