@@ -18,6 +18,9 @@ import { grid1d, uniforms } from '../gpu/index.ts';
 import attentionWgsl from '../../../shaders/attention.wgsl?raw';
 import ropeAngleWgsl from '../../../shaders/rope-angle.wgsl?raw';
 
+/** HF's float32 inv_freq for rope.invFreq (the same table the rope kernel uses). */
+export { ropeInvFreq } from './rope.ts';
+
 export interface AttentionDims {
   /** B */
   batch: number;
@@ -109,6 +112,7 @@ const SCRATCH_FREQ = 128;
 const MAX_HEAD_DIM = 256;
 const DELTA_WG = 64;
 
+/** The facts of a device the tile choice uses (pass rec.gpu). */
 export function attentionLimits(gpu: {
   limits: GPUSupportedLimits;
   features: ReadonlySet<string>;
