@@ -204,49 +204,91 @@ fn load_v(at: u32, s0: u32, n: u32, b: u32, g: u32, lid: u32) {
 
 // ------------------------------------------------------------------------------------ the two matmuls
 
-// S layout: s[w] = (rows 4rg..4rg+3 of the tile at a_at) · (row tc + w·TPR of the tile at b_at), w < CB.
-fn block_dots(a_at: u32, b_at: u32, rg: u32, tc: u32) -> array<vec4f, 4> {
-  var s: array<vec4f, 4>;
+// The small per-thread loops below (the CB columns, the CO vec4 columns) are written out with literal
+// indices: every compiler then keeps the 4·CB scores and 4·CO accumulators in registers, and none has to
+// unroll a loop or index a private array dynamically (SwiftShader would build it in memory, slowly).
+
+// S layout: column w = (rows 4rg..4rg+3 of the tile at a_at) · (row tc + w·TPR of the tile at b_at), w < CB.
+fn block_dots(a_at: u32, b_at: u32, rg: u32, tc: u32) -> mat4x4f {
+  var s0 = vec4f(0.0);
+  var s1 = vec4f(0.0);
+  var s2 = vec4f(0.0);
+  var s3 = vec4f(0.0);
   let a = a_at + 4u * rg * RS;
+  let b = b_at + tc * RS;
   for (var c = 0u; c < p.hd4; c++) {
     let a0 = vec4f(sh[a + c]);
     let a1 = vec4f(sh[a + RS + c]);
     let a2 = vec4f(sh[a + 2u * RS + c]);
     let a3 = vec4f(sh[a + 3u * RS + c]);
-    for (var w = 0u; w < 4u; w++) {
-      if (w < CB) {
-        let x = vec4f(sh[b_at + (tc + w * TPR) * RS + c]);
-        s[w] += vec4f(dot(a0, x), dot(a1, x), dot(a2, x), dot(a3, x));
-      }
+    let x0 = vec4f(sh[b + c]);
+    s0 += vec4f(dot(a0, x0), dot(a1, x0), dot(a2, x0), dot(a3, x0));
+    if (CB > 1u) {
+      let x1 = vec4f(sh[b + TPR * RS + c]);
+      s1 += vec4f(dot(a0, x1), dot(a1, x1), dot(a2, x1), dot(a3, x1));
+    }
+    if (CB > 2u) {
+      let x2 = vec4f(sh[b + 2u * TPR * RS + c]);
+      s2 += vec4f(dot(a0, x2), dot(a1, x2), dot(a2, x2), dot(a3, x2));
+    }
+    if (CB > 3u) {
+      let x3 = vec4f(sh[b + 3u * TPR * RS + c]);
+      s3 += vec4f(dot(a0, x3), dot(a1, x3), dot(a2, x3), dot(a3, x3));
     }
   }
-  return s;
+  return mat4x4f(s0, s1, s2, s3);
 }
 
+// O-layout accumulators of a thread: vec4 column w (oc + w·OCT) of its rows 4og + u is c<w>[u], so adding an
+// outer product or scaling a row needs no index at all.
+struct Acc {
+  c0: mat4x4f,
+  c1: mat4x4f,
+  c2: mat4x4f,
+  c3: mat4x4f,
+}
+
+// The 4 rows' weights pr times one vec4 column x: column u is pr[u] · x.
+fn outer(pr: vec4f, x: vec4f) -> mat4x4f { return mat4x4f(pr.x * x, pr.y * x, pr.z * x, pr.w * x); }
+
 // O layout: acc rows 4og..4og+3 += Σ_j pr[j] ⊗ (row j of the tile at b_at), pr[j] = shf[p_at + j·PS + og].
-fn accumulate(a: ptr<function, array<vec4f, 16>>, p_at: u32, b_at: u32, og: u32, oc: u32) {
+fn accumulate(a: ptr<function, Acc>, p_at: u32, b_at: u32, og: u32, oc: u32) {
   for (var j = 0u; j < p.nc; j++) {
     let pr = shf[p_at + j * PS + og];
-    for (var w = 0u; w < 4u; w++) {
-      if (w < CO) {
-        let x = vec4f(sh[b_at + j * RS + oc + w * OCT]);
-        (*a)[w] += pr.x * x;
-        (*a)[4u + w] += pr.y * x;
-        (*a)[8u + w] += pr.z * x;
-        (*a)[12u + w] += pr.w * x;
-      }
-    }
+    let b = b_at + j * RS + oc;
+    (*a).c0 += outer(pr, vec4f(sh[b]));
+    if (CO > 1u) { (*a).c1 += outer(pr, vec4f(sh[b + OCT])); }
+    if (CO > 2u) { (*a).c2 += outer(pr, vec4f(sh[b + 2u * OCT])); }
+    if (CO > 3u) { (*a).c3 += outer(pr, vec4f(sh[b + 3u * OCT])); }
   }
+}
+
+fn scale_cols(m: mat4x4f, f: vec4f) -> mat4x4f { return mat4x4f(m[0] * f.x, m[1] * f.y, m[2] * f.z, m[3] * f.w); }
+
+// Rescales the accumulator rows: row u by f[u].
+fn scale_rows(a: ptr<function, Acc>, f: vec4f) {
+  (*a).c0 = scale_cols((*a).c0, f);
+  (*a).c1 = scale_cols((*a).c1, f);
+  (*a).c2 = scale_cols((*a).c2, f);
+  (*a).c3 = scale_cols((*a).c3, f);
+}
+
+// Writes one vec4 column m (its 4 rows, row u scaled by mul[u]) at column c of rows 4og.. of the tile at `at`.
+fn stage_col(m: mat4x4f, at: u32, og: u32, c: u32, mul: vec4f) {
+  let x = at + 4u * og * RS + c;
+  sh[x] = vec4<qkv_t>(m[0] * mul.x);
+  sh[x + RS] = vec4<qkv_t>(m[1] * mul.y);
+  sh[x + 2u * RS] = vec4<qkv_t>(m[2] * mul.z);
+  sh[x + 3u * RS] = vec4<qkv_t>(m[3] * mul.w);
 }
 
 // Writes the O-layout accumulator, row u scaled by mul[u], as rows of the tile at `at` for the stores (in the
 // storage type: the value stored, or for RoPE the value the unfused path would rotate).
-fn stage(a: ptr<function, array<vec4f, 16>>, at: u32, og: u32, oc: u32, mul: vec4f) {
-  for (var u = 0u; u < 4u; u++) {
-    for (var w = 0u; w < 4u; w++) {
-      if (w < CO) { sh[at + (4u * og + u) * RS + oc + w * OCT] = vec4<qkv_t>((*a)[4u * u + w] * mul[u]); }
-    }
-  }
+fn stage(a: ptr<function, Acc>, at: u32, og: u32, oc: u32, mul: vec4f) {
+  stage_col((*a).c0, at, og, oc, mul);
+  if (CO > 1u) { stage_col((*a).c1, at, og, oc + OCT, mul); }
+  if (CO > 2u) { stage_col((*a).c2, at, og, oc + 2u * OCT, mul); }
+  if (CO > 3u) { stage_col((*a).c3, at, og, oc + 3u * OCT, mul); }
 }
 
 // Causal visibility of column key s for the 4 query rows f0..f0+3 (forward and dq kernels).
@@ -270,6 +312,21 @@ fn load_freq_bwd(lid: u32) {
     }
     workgroupBarrier();
   }
+}
+
+// Column w of a forward S block, scaled and masked (NEG_BIG where not visible, and for w ≥ CB).
+fn fwd_scores(sw: vec4f, w: u32, fr: u32, col: u32) -> vec4f {
+  if (w >= CB) { return vec4f(NEG_BIG); }
+  return select(vec4f(NEG_BIG), sw * p.scale, visible_rows(fr, col));
+}
+
+// P of column w (0 for masked entries: exp(NEG_BIG − m) = 0), stored for the O layout; returns it for the
+// row sums. `at` is the P slot of column 0 of this thread.
+fn put_p(sw: vec4f, w: u32, m: vec4f, at: u32, s_on: bool) -> vec4f {
+  if (w >= CB) { return vec4f(0.0); }
+  let pr = exp(sw - m);
+  if (s_on) { shf[at + w * TPR * PS] = pr; }
+  return pr;
 }
 
 // -------------------------------------------------------------------------------------------- forward
@@ -304,36 +361,31 @@ fn forward_tile(lid: u32, wid: vec3u) -> u32 {
   var m_s = vec4f(NEG_BIG); // S layout: running max of rows 4rg.. (the same values the O layout sees)
   var l_s = vec4f(0.0);     // S layout: partial row sums over this thread's columns
   var m_o = vec4f(NEG_BIG); // O layout: running max of rows 4og..
-  var acc: array<vec4f, 16>; // O layout: acc[4·u + w] is row 4og + u, vec4 column oc + w·OCT (w < CO)
+  var acc = Acc();          // O layout: rows 4og.. × vec4 columns oc + w·OCT
   for (var kb = 0u; kb < blocks; kb++) {
     let k0 = kb * NC;
     load_k(K_AT, k0, NC, b, g, lid);
     load_v(V_AT, k0, NC, b, g, lid);
     workgroupBarrier();
-    var s = block_dots(0u, K_AT, rg, tc);
-    var mx = vec4f(NEG_BIG);
-    for (var w = 0u; w < 4u; w++) {
-      if (w < CB) {
-        s[w] = select(vec4f(NEG_BIG), s[w] * p.scale, visible_rows(f0 + 4u * rg, k0 + tc + w * TPR));
-        mx = max(mx, s[w]);
-      }
-    }
-    let m_new = max(m_s, row_max(mx, lid, RED_AT));
+    let s = block_dots(0u, K_AT, rg, tc);
+    let fr = f0 + 4u * rg;
+    let c0 = k0 + tc;
+    let s0 = fwd_scores(s[0], 0u, fr, c0);
+    let s1 = fwd_scores(s[1], 1u, fr, c0 + TPR);
+    let s2 = fwd_scores(s[2], 2u, fr, c0 + 2u * TPR);
+    let s3 = fwd_scores(s[3], 3u, fr, c0 + 3u * TPR);
+    let m_new = max(m_s, row_max(max(max(s0, s1), max(s2, s3)), lid, RED_AT));
     l_s *= exp(m_s - m_new);
     m_s = m_new;
-    for (var w = 0u; w < 4u; w++) {
-      if (w < CB) {
-        let pr = exp(s[w] - m_new); // masked entries: exp(NEG_BIG − m) = 0
-        l_s += pr;
-        if (s_on) { shf[P_AT + (tc + w * TPR) * PS + rg] = pr; }
-      }
-    }
+    let at = P_AT + tc * PS + rg;
+    l_s += put_p(s0, 0u, m_new, at, s_on) + put_p(s1, 1u, m_new, at, s_on);
+    l_s += put_p(s2, 2u, m_new, at, s_on) + put_p(s3, 3u, m_new, at, s_on);
     if (s_on && tc == 0u) { shf[M_AT + rg] = m_new; }
     workgroupBarrier();
     let m_o_new = shf[M_AT + og];
     let alpha = exp(m_o - m_o_new); // 0 on the first block (m_o = NEG_BIG)
     m_o = m_o_new;
-    for (var i = 0u; i < 16u; i++) { acc[i] *= alpha[i / 4u]; }
+    scale_rows(&acc, alpha);
     accumulate(&acc, P_AT, V_AT, og, oc);
     workgroupBarrier();
   }
@@ -399,6 +451,15 @@ fn attention_backward_delta(@builtin(global_invocation_id) gid: vec3u,
   stats[SCRATCH_FREQ + i] = sum;
 }
 
+// dS of column w (key k0 + tc + w·TPR) of a dq S block: P = exp(s·scale − lse) where visible, else 0, then
+// P ∘ (dP − delta); stored at ds_at + col·PS for the O layout.
+fn dq_ds(sw: vec4f, dpw: vec4f, w: u32, l4: vec4f, d4: vec4f, fr: u32, k0: u32, tc: u32, ds_at: u32) {
+  if (w >= CB) { return; }
+  let col = tc + w * TPR;
+  let pr = select(vec4f(0.0), exp(sw * p.scale - l4), visible_rows(fr, k0 + col));
+  shf[ds_at + col * PS] = pr * (dpw - d4);
+}
+
 // Workgroup (kv head g, b, row tile), longest causal reach first. Thread (og, oc) accumulates dq of its rows.
 // Regions (vec4s): sh: Q [NR·RS] | dO [NR·RS] | K [NC·RS] | V [NC·RS];  shf: dS [NC·PS] | lse [NR/4] | delta [NR/4].
 @compute @workgroup_size(WG)
@@ -438,7 +499,7 @@ fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(wor
   let tc = lid % TPR;
   let og = lid / OCT;
   let oc = lid % OCT;
-  var acc: array<vec4f, 16>; // O layout: dq of rows 4og + u, vec4 columns oc + w·OCT, at acc[4·u + w]
+  var acc = Acc(); // O layout: dq of rows 4og.. × vec4 columns oc + w·OCT
   for (var kb = 0u; kb < blocks; kb++) {
     let k0 = kb * NC;
     load_k(K_AT, k0, NC, b, g, lid);
@@ -448,12 +509,12 @@ fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(wor
     let dp = block_dots(DO_AT, V_AT, rg, tc);
     let l4 = shf[LSE_AT + rg];
     let d4 = shf[DELTA_AT + rg];
-    for (var w = 0u; w < 4u; w++) {
-      if (w < CB && s_on) {
-        let col = tc + w * TPR;
-        let pr = select(vec4f(0.0), exp(s[w] * p.scale - l4), visible_rows(f0 + 4u * rg, k0 + col));
-        shf[DS_AT + col * PS + rg] = pr * (dp[w] - d4);
-      }
+    if (s_on) {
+      let fr = f0 + 4u * rg;
+      dq_ds(s[0], dp[0], 0u, l4, d4, fr, k0, tc, DS_AT + rg);
+      dq_ds(s[1], dp[1], 1u, l4, d4, fr, k0, tc, DS_AT + rg);
+      dq_ds(s[2], dp[2], 2u, l4, d4, fr, k0, tc, DS_AT + rg);
+      dq_ds(s[3], dp[3], 3u, l4, d4, fr, k0, tc, DS_AT + rg);
     }
     workgroupBarrier();
     accumulate(&acc, DS_AT, K_AT, og, oc);
@@ -503,8 +564,8 @@ fn dkdv_tile(lid: u32, wid: vec3u) -> u32 {
   let og = lid / OCT;
   let oc = lid % OCT;
   let keys = vec4u(s0 + 4u * rg) + vec4u(0u, 1u, 2u, 3u);
-  var acc: array<vec4f, 16>;  // O layout: dk of keys 4og + u, vec4 columns oc + w·OCT, at acc[4·u + w]
-  var acc2: array<vec4f, 16>; // the same for dv
+  var acc = Acc();  // O layout: dk of keys 4og.. × vec4 columns oc + w·OCT
+  var acc2 = Acc(); // the same for dv
   // Query rows f whose position q_offset + f/G reaches key s0: f ≥ (s0 − q_offset)·G.
   let c_start = select(0u, (s0 - p.q_offset) * p.G, s0 > p.q_offset);
   let blocks = (p.rows - c_start + NC - 1u) / NC;
@@ -523,16 +584,11 @@ fn dkdv_tile(lid: u32, wid: vec3u) -> u32 {
     workgroupBarrier();
     let s = block_dots(0u, Q_AT, rg, tc);
     let dp = block_dots(V_AT, DO_AT, rg, tc);
-    for (var w = 0u; w < 4u; w++) {
-      if (w < CB && s_on) {
-        let col = tc + w * TPR;
-        let f = c0 + col;
-        let st = col_stats[col];
-        let vis = vec4<bool>(f < p.rows) & (keys <= vec4u(q_pos(f))) & (keys < vec4u(p.Tk));
-        let pr = select(vec4f(0.0), exp(s[w] * p.scale - st.x), vis);
-        shf[P_AT + col * PS + rg] = pr;
-        shf[DS_AT + col * PS + rg] = pr * (dp[w] - st.y);
-      }
+    if (s_on) {
+      dkdv_p_ds(s[0], dp[0], 0u, keys, c0, tc, rg);
+      dkdv_p_ds(s[1], dp[1], 1u, keys, c0, tc, rg);
+      dkdv_p_ds(s[2], dp[2], 2u, keys, c0, tc, rg);
+      dkdv_p_ds(s[3], dp[3], 3u, keys, c0, tc, rg);
     }
     workgroupBarrier();
     accumulate(&acc2, P_AT, DO_AT, og, oc); // dv += Pᵀ·dout
@@ -543,6 +599,19 @@ fn dkdv_tile(lid: u32, wid: vec3u) -> u32 {
   stage(&acc2, V_AT, og, oc, vec4f(1.0));
   workgroupBarrier();
   return s0;
+}
+
+// P and dS of column w (query row c0 + tc + w·TPR) of a dk/dv S block over keys `keys`, stored for the O
+// layout (pool regions as in dkdv_tile).
+fn dkdv_p_ds(sw: vec4f, dpw: vec4f, w: u32, keys: vec4u, c0: u32, tc: u32, rg: u32) {
+  if (w >= CB) { return; }
+  let col = tc + w * TPR;
+  let f = c0 + col;
+  let st = col_stats[col];
+  let vis = vec4<bool>(f < p.rows) & (keys <= vec4u(q_pos(f))) & (keys < vec4u(p.Tk));
+  let pr = select(vec4f(0.0), exp(sw * p.scale - st.x), vis);
+  shf[col * PS + rg] = pr;              // P region at 0
+  shf[(NC + col) * PS + rg] = pr * (dpw - st.y); // dS region at NC·PS
 }
 
 // The pair (c, c + H2) of dk of key row r (staged at sh[r·RS]), rotated back by key position s when ROPE.

@@ -112,18 +112,33 @@ const SCRATCH_FREQ = 128;
 const MAX_HEAD_DIM = 256;
 const DELTA_WG = 64;
 
-/** The facts of a device the tile choice uses (pass rec.gpu). */
+const limitsOf = new WeakMap<object, AttentionLimits>();
+
+/**
+ * SwiftShader (Chrome's CPU fallback adapter) compiles a pipeline in time that grows with its workgroup
+ * memory (about 3 ms per 16 bytes: +4.4 s for 24 KiB more, measured in Chromium 2026-11): tiles there stay
+ * within 16 KiB, where one pipeline compiles in ~1 s.
+ */
+const SWIFTSHADER_STORAGE = 16384;
+
+/** The facts of a device the tile choice uses (pass rec.gpu); read once per device. */
 export function attentionLimits(gpu: {
   limits: GPUSupportedLimits;
   features: ReadonlySet<string>;
   device: GPUDevice;
 }): AttentionLimits {
+  const known = limitsOf.get(gpu.device);
+  if (known) return known;
   const info = gpu.device.adapterInfo as GPUAdapterInfo | undefined;
-  return {
-    storage: gpu.limits.maxComputeWorkgroupStorageSize,
+  const swiftShader = info?.architecture === 'swiftshader';
+  const storage = gpu.limits.maxComputeWorkgroupStorageSize;
+  const limits = {
+    storage: swiftShader ? Math.min(storage, SWIFTSHADER_STORAGE) : storage,
     invocations: Math.min(gpu.limits.maxComputeInvocationsPerWorkgroup, gpu.limits.maxComputeWorkgroupSizeX),
     subgroupMinSize: gpu.features.has('subgroups') ? (info?.subgroupMinSize ?? 0) : 0,
   };
+  limitsOf.set(gpu.device, limits);
+  return limits;
 }
 
 /** Bytes of the f32 `delta` scratch the backward needs: a copy of inv_freq, then B·H·T floats. */
@@ -259,15 +274,17 @@ function bestTile(
   return best;
 }
 
-/** Few query rows, rounded up to a power of two (below 64; more count as many): a handful of decode tiles. */
+/** Query rows of a short forward (a decode step or a short chunk): one tile class below 16 rows. */
+const FEW_ROWS = 16;
+
 function rowsClass(queryRows: number): number {
-  return queryRows >= 64 ? Infinity : 2 ** Math.ceil(Math.log2(Math.max(1, queryRows)));
+  return queryRows < FEW_ROWS ? FEW_ROWS : Infinity;
 }
 
 /**
  * The tiles used for head dim D and storage type `dtype` on a device with these limits. `queryRows`
- * (T·H/Hkv per kv head; default many) lets a short forward (a decode step) pick a tile of fewer rows; it is
- * rounded up to a power of two, so prompts of every length compile only a few forward variants.
+ * (T·H/Hkv per kv head; default many) lets a short forward (a decode step) pick a tile of fewer rows: one
+ * class below 16 rows, so a model compiles at most two forward variants per head dim and storage type.
  */
 export function attentionTiles(
   headDim: number,
