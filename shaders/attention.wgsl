@@ -29,12 +29,12 @@
 // Between them P (or dS) goes through workgroup memory as one vec4 per (column, row group) — the 4 rows of a
 // group — which the S layout writes and the O layout reads with one access each.
 //
-// Workgroup memory: a pool `sh` of vec4<qkv_t> for the D-long rows of q, k, v, dout (in their storage type:
-// f16 tiles take half the bytes, so twice the rows fit, and are exact copies of what the unfused path would
-// read), and a pool `shf` of vec4f for P, dS and row statistics. Rows are padded to RS = HD4 + 1 vec4s: HD4
-// is even (D is a multiple of 8), so RS is odd and consecutive rows read at one column fall in different
-// bank groups (no bank conflicts on K/V rows, for 16- and 8-byte vec4s alike). P tiles are padded to
-// PS = NR/4 + 1 for the same reason. The host sizes NR/NC/… from the device's maxComputeWorkgroupStorageSize;
+// Workgroup memory: a pool `sh` of vec4<tile_t> for the D-long rows of q, k, v, dout (tile_t = f16 with f16
+// data on GPUs: half the bytes, so twice the rows fit, and exact copies of what the unfused path would read;
+// f32 otherwise), and a pool `shf` of vec4f for P, dS and row statistics. Rows are padded to RS = HD4 + 1
+// vec4s: HD4 is even (D is a multiple of 8), so RS is odd and consecutive rows read at one column fall in
+// different bank groups (no bank conflicts on K/V rows, for 16- and 8-byte vec4s alike). P tiles are padded
+// to PS = NR/4 + 1 for the same reason. The host sizes NR/NC/… from the device's maxComputeWorkgroupStorageSize;
 // attentionSharedBytes() in attention.ts mirrors the regions listed at the top of each kernel below.
 //
 // Loops over tile elements run to uniform bounds (p.hd4, p.nc, p.tpr, …), not to the override constants that
@@ -106,7 +106,7 @@ struct Params {
 @group(0) @binding(14) var<storage, read_write> dv: array<vec4<qkv_t>>;
 @group(0) @binding(15) var<storage, read_write> dkv: array<vec4<qkv_t>>; // dk and dv in one buffer
 
-var<workgroup> sh: array<vec4<qkv_t>, SH>;
+var<workgroup> sh: array<vec4<tile_t>, SH>;
 var<workgroup> shf: array<vec4f, SHF>;
 var<workgroup> freq_sh: array<vec4f, H2>;   // inv_freq, when ROPE
 var<workgroup> col_stats: array<vec2f, NCS>; // dk/dv kernel: (lse, delta) of each query column
@@ -148,15 +148,15 @@ fn load_q(at: u32, f0: u32, n: u32, b: u32, g: u32, lid: u32) {
         let a = q_row(f0 + r, b, g, p.q_rs, p.q_co) + c;
         x = rope_pair(vec4f(q[a]), vec4f(q[a + H2]), q_pos(f0 + r), c, 1.0);
       }
-      sh[at + r * RS + c] = vec4<qkv_t>(x[0]);
-      sh[at + r * RS + c + H2] = vec4<qkv_t>(x[1]);
+      sh[at + r * RS + c] = vec4<tile_t>(x[0]);
+      sh[at + r * RS + c + H2] = vec4<tile_t>(x[1]);
     }
   } else {
     for (var i = lid; i < n * p.hd4; i += WG) {
       let r = i / HD4;
       var x = vec4<qkv_t>();
       if (f0 + r < p.rows) { x = q[q_row(f0 + r, b, g, p.q_rs, p.q_co) + i % HD4]; }
-      sh[at + r * RS + i % HD4] = x;
+      sh[at + r * RS + i % HD4] = vec4<tile_t>(x);
     }
   }
 }
@@ -166,7 +166,7 @@ fn load_dout(at: u32, f0: u32, n: u32, b: u32, g: u32, lid: u32) {
     let r = i / HD4;
     var x = vec4<qkv_t>();
     if (f0 + r < p.rows) { x = dout[q_row(f0 + r, b, g, p.do_rs, p.do_co) + i % HD4]; }
-    sh[at + r * RS + i % HD4] = x;
+    sh[at + r * RS + i % HD4] = vec4<tile_t>(x);
   }
 }
 
@@ -180,15 +180,15 @@ fn load_k(at: u32, s0: u32, n: u32, b: u32, g: u32, lid: u32) {
         let a = k_row(s0 + r, b, g, p.k_rs, p.k_co) + c;
         x = rope_pair(vec4f(k[a]), vec4f(k[a + H2]), s0 + r, c, 1.0);
       }
-      sh[at + r * RS + c] = vec4<qkv_t>(x[0]);
-      sh[at + r * RS + c + H2] = vec4<qkv_t>(x[1]);
+      sh[at + r * RS + c] = vec4<tile_t>(x[0]);
+      sh[at + r * RS + c + H2] = vec4<tile_t>(x[1]);
     }
   } else {
     for (var i = lid; i < n * p.hd4; i += WG) {
       let r = i / HD4;
       var x = vec4<qkv_t>();
       if (s0 + r < p.Tk) { x = k[k_row(s0 + r, b, g, p.k_rs, p.k_co) + i % HD4]; }
-      sh[at + r * RS + i % HD4] = x;
+      sh[at + r * RS + i % HD4] = vec4<tile_t>(x);
     }
   }
 }
@@ -198,7 +198,7 @@ fn load_v(at: u32, s0: u32, n: u32, b: u32, g: u32, lid: u32) {
     let r = i / HD4;
     var x = vec4<qkv_t>();
     if (s0 + r < p.Tk) { x = v[k_row(s0 + r, b, g, p.v_rs, p.v_co) + i % HD4]; }
-    sh[at + r * RS + i % HD4] = x;
+    sh[at + r * RS + i % HD4] = vec4<tile_t>(x);
   }
 }
 
@@ -276,10 +276,10 @@ fn scale_rows(a: ptr<function, Acc>, f: vec4f) {
 // Writes one vec4 column m (its 4 rows, row u scaled by mul[u]) at column c of rows 4og.. of the tile at `at`.
 fn stage_col(m: mat4x4f, at: u32, og: u32, c: u32, mul: vec4f) {
   let x = at + 4u * og * RS + c;
-  sh[x] = vec4<qkv_t>(m[0] * mul.x);
-  sh[x + RS] = vec4<qkv_t>(m[1] * mul.y);
-  sh[x + 2u * RS] = vec4<qkv_t>(m[2] * mul.z);
-  sh[x + 3u * RS] = vec4<qkv_t>(m[3] * mul.w);
+  sh[x] = vec4<tile_t>(m[0] * mul.x);
+  sh[x + RS] = vec4<tile_t>(m[1] * mul.y);
+  sh[x + 2u * RS] = vec4<tile_t>(m[2] * mul.z);
+  sh[x + 3u * RS] = vec4<tile_t>(m[3] * mul.w);
 }
 
 // Writes the O-layout accumulator, row u scaled by mul[u], as rows of the tile at `at` for the stores (in the
@@ -401,7 +401,7 @@ fn forward_tile(lid: u32, wid: vec3u) -> u32 {
   workgroupBarrier();
   for (var i = lid; i < NR * p.hd4; i += WG) {
     let f = f0 + i / HD4;
-    if (f < p.rows) { o[q_row(f, b, g, p.o_rs, p.o_co) + i % HD4] = sh[(i / HD4) * RS + i % HD4]; }
+    if (f < p.rows) { o[q_row(f, b, g, p.o_rs, p.o_co) + i % HD4] = vec4<qkv_t>(sh[(i / HD4) * RS + i % HD4]); }
   }
   return f0;
 }
@@ -536,7 +536,7 @@ fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(wor
   } else {
     for (var i = lid; i < NR * p.hd4; i += WG) {
       let f = f0 + i / HD4;
-      if (f < p.rows) { dq[q_row(f, b, g, p.dq_rs, p.dq_co) + i % HD4] = sh[(i / HD4) * RS + i % HD4]; }
+      if (f < p.rows) { dq[q_row(f, b, g, p.dq_rs, p.dq_co) + i % HD4] = vec4<qkv_t>(sh[(i / HD4) * RS + i % HD4]); }
     }
   }
 }
@@ -616,12 +616,9 @@ fn dkdv_p_ds(sw: vec4f, dpw: vec4f, w: u32, keys: vec4u, c0: u32, tc: u32, rg: u
 
 // The pair (c, c + H2) of dk of key row r (staged at sh[r·RS]), rotated back by key position s when ROPE.
 fn dk_value(r: u32, s: u32, c: u32) -> array<vec4<qkv_t>, 2> {
-  let x = array<vec4<qkv_t>, 2>(sh[r * RS + c], sh[r * RS + c + H2]);
-  if (ROPE) {
-    let y = rope_pair(vec4f(x[0]), vec4f(x[1]), s, c, -1.0);
-    return array<vec4<qkv_t>, 2>(vec4<qkv_t>(y[0]), vec4<qkv_t>(y[1]));
-  }
-  return x;
+  var x = array<vec4f, 2>(vec4f(sh[r * RS + c]), vec4f(sh[r * RS + c + H2]));
+  if (ROPE) { x = rope_pair(x[0], x[1], s, c, -1.0); }
+  return array<vec4<qkv_t>, 2>(vec4<qkv_t>(x[0]), vec4<qkv_t>(x[1]));
 }
 
 @compute @workgroup_size(WG)
@@ -637,8 +634,8 @@ fn attention_backward_dkdv(@builtin(local_invocation_index) lid: u32, @builtin(w
       dk[ak] = x[0];
       dk[ak + H2] = x[1];
       let av = k_row(s, wid.y, wid.x, p.dv_rs, p.dv_co) + c;
-      dv[av] = sh[(NR + r) * RS + c];
-      dv[av + H2] = sh[(NR + r) * RS + c + H2];
+      dv[av] = vec4<qkv_t>(sh[(NR + r) * RS + c]);
+      dv[av + H2] = vec4<qkv_t>(sh[(NR + r) * RS + c + H2]);
     }
   }
 }
@@ -658,8 +655,8 @@ fn attention_backward_dkdv_one(@builtin(local_invocation_index) lid: u32, @built
       dkv[ak] = x[0];
       dkv[ak + H2] = x[1];
       let av = k_row(s, wid.y, wid.x, p.dv_rs, p.dv_co) + c;
-      dkv[av] = sh[(NR + r) * RS + c];
-      dkv[av + H2] = sh[(NR + r) * RS + c + H2];
+      dkv[av] = vec4<qkv_t>(sh[(NR + r) * RS + c]);
+      dkv[av + H2] = vec4<qkv_t>(sh[(NR + r) * RS + c + H2]);
     }
   }
 }

@@ -90,6 +90,8 @@ export interface AttentionTile {
   colBlock: number;
   accVecs: number;
   reduce: 'shared' | 'subgroup';
+  /** Type of the q/k/v/dout rows in workgroup memory: f16 (with f16 data) holds twice the rows. */
+  tileType: AttentionDtype;
 }
 
 export type AttentionKernel = 'forward' | 'dq' | 'dkdv';
@@ -102,10 +104,20 @@ export interface AttentionLimits {
   invocations: number;
   /** The smallest subgroup size when the device has `subgroups`, else 0. */
   subgroupMinSize: number;
+  /**
+   * A CPU adapter (lavapipe, SwiftShader): row tiles stay f32 there. f16 tiles convert on every workgroup
+   * load, which a CPU pays in time and its LLVM in compile time (~1.5× per pipeline on lavapipe).
+   */
+  cpu: boolean;
 }
 
 /** The WebGPU defaults every device has: 16 KiB of workgroup memory, 256 threads, no subgroups. */
-export const MIN_ATTENTION_LIMITS: AttentionLimits = { storage: 16384, invocations: 256, subgroupMinSize: 0 };
+export const MIN_ATTENTION_LIMITS: AttentionLimits = {
+  storage: 16384,
+  invocations: 256,
+  subgroupMinSize: 0,
+  cpu: false,
+};
 
 /** f32s at the start of the backward scratch that hold a copy of inv_freq (SCRATCH_FREQ in the WGSL). */
 const SCRATCH_FREQ = 128;
@@ -126,6 +138,7 @@ export function attentionLimits(gpu: {
   limits: GPUSupportedLimits;
   features: ReadonlySet<string>;
   device: GPUDevice;
+  adapter: { isFallback: boolean };
 }): AttentionLimits {
   const known = limitsOf.get(gpu.device);
   if (known) return known;
@@ -136,6 +149,7 @@ export function attentionLimits(gpu: {
     storage: swiftShader ? Math.min(storage, SWIFTSHADER_STORAGE) : storage,
     invocations: Math.min(gpu.limits.maxComputeInvocationsPerWorkgroup, gpu.limits.maxComputeWorkgroupSizeX),
     subgroupMinSize: gpu.features.has('subgroups') ? (info?.subgroupMinSize ?? 0) : 0,
+    cpu: gpu.adapter.isFallback || swiftShader,
   };
   limitsOf.set(gpu.device, limits);
   return limits;
@@ -153,16 +167,11 @@ export type AttentionDtype = 'f16' | 'f32';
 
 /**
  * Workgroup bytes of a kernel, mirroring the regions listed in shaders/attention.wgsl: the row pool (q, k, v,
- * dout tiles in the storage type), the f32 pool (P, dS, row statistics), inv_freq and the column statistics.
+ * dout tiles, of tile.tileType), the f32 pool (P, dS, row statistics), inv_freq and the column statistics.
  */
-export function attentionSharedBytes(
-  kernel: AttentionKernel,
-  tile: AttentionTile,
-  headDim: number,
-  dtype: AttentionDtype = 'f32',
-): number {
+export function attentionSharedBytes(kernel: AttentionKernel, tile: AttentionTile, headDim: number): number {
   const pools = poolVec4s(kernel, tile, headDim / 4);
-  const row = dtype === 'f16' ? 8 : 16;
+  const row = tile.tileType === 'f16' ? 8 : 16;
   return row * pools.rows + 16 * pools.f32 + 16 * (headDim / 8) + (kernel === 'dkdv' ? 8 * tile.cols : 8);
 }
 
@@ -181,7 +190,7 @@ function poolVec4s(kernel: AttentionKernel, t: AttentionTile, hd4: number): { ro
 const ROW_CHOICES = [4, 8, 12, 16, 24, 32, 48, 64];
 const MAX_COLS = 128;
 
-function subgroupFits(tile: Omit<AttentionTile, 'reduce'>, limits: AttentionLimits): boolean {
+function subgroupFits(tile: Omit<AttentionTile, 'reduce' | 'tileType'>, limits: AttentionLimits): boolean {
   const t = tile.rowThreads;
   const full = (tile.rows / 4) * t === tile.threads; // every thread takes part in the shuffles
   return full && (t & (t - 1)) === 0 && t <= limits.subgroupMinSize;
@@ -210,8 +219,10 @@ export function attentionTileCandidates(
           const reduces =
             kernel === 'forward' && subgroupFits(base, limits) ? ['shared', 'subgroup'] : ['shared'];
           for (const reduce of reduces as AttentionTile['reduce'][]) {
-            const tile = { ...base, reduce };
-            if (attentionSharedBytes(kernel, tile, headDim, dtype) <= limits.storage) out.push(tile);
+            for (const tileType of dtype === 'f16' ? (['f16', 'f32'] as const) : (['f32'] as const)) {
+              const tile = { ...base, reduce, tileType };
+              if (attentionSharedBytes(kernel, tile, headDim) <= limits.storage) out.push(tile);
+            }
           }
         }
       }
@@ -249,20 +260,13 @@ function bestTile(
   usefulRows: number,
   dtype: AttentionDtype,
 ): AttentionTile {
-  const key = [
-    kernel,
-    headDim,
-    limits.storage,
-    limits.invocations,
-    limits.subgroupMinSize,
-    usefulRows,
-    dtype,
-  ].join();
+  const key = [kernel, headDim, ...Object.values(limits), usefulRows, dtype].join();
   const cached = tileCache.get(key);
   if (cached) return cached;
   let best: AttentionTile | undefined;
   let bestCost = Infinity;
-  const all = attentionTileCandidates(kernel, headDim, limits, dtype);
+  const tileType = dtype === 'f16' && !limits.cpu ? 'f16' : 'f32';
+  const all = attentionTileCandidates(kernel, headDim, limits, dtype).filter((t) => t.tileType === tileType);
   const most = Math.max(...all.map((t) => t.threads));
   for (const tile of all.filter((t) => t.threads >= Math.min(MIN_GOOD_THREADS, most))) {
     const cost = tileCost(kernel, tile, headDim / 4, usefulRows);
@@ -475,7 +479,7 @@ function program(
     name: `attention.${entryPoint.replace('attention_', '')}${reduce === 'subgroup' ? '.subgroup' : ''}`,
     source: source(reduce),
     entryPoint,
-    aliases: { qkv_t: dtype },
+    aliases: { qkv_t: dtype, tile_t: tile?.tileType ?? dtype },
     overrides: { HD4: hd4, ROPE: rope ? 1 : 0, ...shape },
     enables: reduce === 'subgroup' ? ['subgroups'] : [],
   };
