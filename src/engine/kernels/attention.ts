@@ -105,8 +105,8 @@ export interface AttentionLimits {
   /** The smallest subgroup size when the device has `subgroups`, else 0. */
   subgroupMinSize: number;
   /**
-   * A CPU adapter (lavapipe, SwiftShader): row tiles stay f32 there. f16 tiles convert on every workgroup
-   * load, which a CPU pays in time and its LLVM in compile time (~1.5× per pipeline on lavapipe).
+   * A CPU adapter (lavapipe, SwiftShader): f16 row tiles convert on every workgroup load, which a CPU pays
+   * more for, so there they are taken only where their larger tiles win (e.g. the backward, not the forward).
    */
   cpu: boolean;
 }
@@ -219,7 +219,8 @@ export function attentionTileCandidates(
           const reduces =
             kernel === 'forward' && subgroupFits(base, limits) ? ['shared', 'subgroup'] : ['shared'];
           for (const reduce of reduces as AttentionTile['reduce'][]) {
-            for (const tileType of dtype === 'f16' ? (['f16', 'f32'] as const) : (['f32'] as const)) {
+            // f32 first: of two tiles that cost the same, the one without conversions is kept.
+            for (const tileType of dtype === 'f16' ? (['f32', 'f16'] as const) : (['f32'] as const)) {
               const tile = { ...base, reduce, tileType };
               if (attentionSharedBytes(kernel, tile, headDim) <= limits.storage) out.push(tile);
             }
@@ -233,17 +234,26 @@ export function attentionTileCandidates(
 
 /**
  * A rough cost per useful (row, column) pair in thread-slot operations: dot products and accumulations (an FMA
- * costs 1, a vec4 workgroup-memory load 4: a warp's 16-byte loads take 4 cycles of bank bandwidth where its
- * FMAs take 1), masks and exps, loading the column tiles, barriers and loop overhead. Threads idle in a phase
- * still occupy their slot. Workgroups of fewer than 64 threads are only taken when no larger one fits: GPUs
- * need a few warps per workgroup to hide latency.
+ * costs 1, a vec4f workgroup-memory load 4: a warp's 16-byte loads take 4 cycles of bank bandwidth where its
+ * FMAs take 1; an f16 row tile's 8-byte loads take 2 plus a conversion, cheap on a GPU, dearer on a CPU), masks
+ * and exps, loading the column tiles, barriers and loop overhead. Threads idle in a phase still occupy their
+ * slot. Workgroups of fewer than 64 threads are only taken when no larger one fits: GPUs need a few warps per
+ * workgroup to hide latency.
  */
-function tileCost(kernel: AttentionKernel, t: AttentionTile, hd4: number, usefulRows: number): number {
+function tileCost(
+  kernel: AttentionKernel,
+  t: AttentionTile,
+  hd4: number,
+  usefulRows: number,
+  cpu: boolean,
+): number {
   const sMats = kernel === 'forward' ? 1 : 2;
   const oMats = kernel === 'dkdv' ? 2 : 1;
-  const dots = t.threads * hd4 * sMats * (4 * (4 + t.colBlock) + 16 * t.colBlock);
+  // An f16 row is an 8-byte load (half the bank cycles of a vec4f) plus its conversion.
+  const load = t.tileType === 'f16' ? 2 + (cpu ? 2 : 1) : 4;
+  const dots = t.threads * hd4 * sMats * (load * (4 + t.colBlock) + 16 * t.colBlock);
   const softmax = t.threads * t.colBlock * 24;
-  const accumulate = t.threads * t.cols * oMats * (4 * (1 + t.accVecs) + 16 * t.accVecs);
+  const accumulate = t.threads * t.cols * oMats * (4 + load * t.accVecs + 16 * t.accVecs);
   const loads = 2 * t.cols * hd4 * 8;
   const barriers = t.threads * (kernel === 'forward' && t.reduce === 'shared' ? 4 + t.rowThreads : 3) * 4;
   const perBlock = dots + softmax + accumulate + loads + barriers + 2000;
@@ -265,11 +275,10 @@ function bestTile(
   if (cached) return cached;
   let best: AttentionTile | undefined;
   let bestCost = Infinity;
-  const tileType = dtype === 'f16' && !limits.cpu ? 'f16' : 'f32';
-  const all = attentionTileCandidates(kernel, headDim, limits, dtype).filter((t) => t.tileType === tileType);
+  const all = attentionTileCandidates(kernel, headDim, limits, dtype);
   const most = Math.max(...all.map((t) => t.threads));
   for (const tile of all.filter((t) => t.threads >= Math.min(MIN_GOOD_THREADS, most))) {
-    const cost = tileCost(kernel, tile, headDim / 4, usefulRows);
+    const cost = tileCost(kernel, tile, headDim / 4, usefulRows, limits.cpu);
     if (cost < bestCost - 1e-9) [best, bestCost] = [tile, cost];
   }
   if (!best)
