@@ -5,7 +5,8 @@
 // x is (B, T, H, D) with `x_stride` elements between tokens (a q or k slice of a fused qkv row works).
 // The backward is the rotation by −angle (`sign` = −1): the rotation is orthogonal, so its transpose.
 // inv_freq comes in the uniforms, computed on the host exactly as HF does in f32 (a GPU pow() is allowed
-// several ulp of error, which pos · inv_freq would amplify); the angle is then the same f32 product HF forms.
+// several ulp of error, which pos · inv_freq would amplify); the angle is then the same f32 product HF forms
+// (rope-angle.wgsl, shared with the fused RoPE of attention.wgsl).
 // One thread per pair; long launches as a 2-D grid: k = gid.x + gid.y · num_workgroups.x · WG.
 
 override WG: u32 = 256;
@@ -24,21 +25,12 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-// Angles reach pos · 1 radian (thousands). GPUs' sin/cos are only specified on [−π, π] (some reduce by
-// multiplying with 1/2π, losing ~|a|·2⁻²⁴ absolute), so reduce first: Cody–Waite with 2π = C1 + C2 + C3,
-// C1 and C2 of 8 significant bits so k · C1 and k · C2 are exact for k < 2¹⁶ (|a| < 4·10⁵).
-const C1: f32 = 6.28125;
-const C2: f32 = 0.0019378662109375;
-const C3: f32 = -2.559031372584286e-06;
-const INV_TWO_PI: f32 = 0.15915494309189535;
-
+// rope_cos_sin (the f32 angle and its reduction) comes from rope-angle.wgsl, prepended by the loader.
 fn cos_sin(pair: u32) -> vec2f {
   let i = pair % p.half;
   let t = (pair / (p.half * p.H)) % p.T;
-  let angle = f32(p.pos_offset + t) * p.inv_freq[i / 4u][i % 4u];
-  let k = round(angle * INV_TWO_PI);
-  let r = ((angle - k * C1) - k * C2) - k * C3;
-  return vec2f(cos(r), p.sign * sin(r));
+  let cs = rope_cos_sin(p.pos_offset + t, p.inv_freq[i / 4u][i % 4u]);
+  return vec2f(cs.x, p.sign * cs.y);
 }
 
 // Element offset of the first member of `pair` in a tensor with `stride` elements between tokens.

@@ -1,16 +1,21 @@
 // Causal GQA attention at the SmolLM2-135M training shape (B = 4, T = 256, H = 9, Hkv = 3, D = 64), one
-// layer, plus a long-sequence row (T = 2048) and a KV-cache decode step.
-// Flops count the useful causal work: forward 2 matmuls (q·kᵀ, P·v) over half the T×T scores =
-// 4·B·H·T²·D/2; backward 5 such matmuls (s, dP, dv, dq, dk) = 2.5× forward. The kernels actually do 7 in the
-// backward (s and dP are recomputed by both the dq and the dk/dv launch), so achieved FLOP/s understates
-// the arithmetic by 7/5. Bytes are the lower bound: every tensor read or written once.
-import { BufferArena, type ScalarType } from '../../src/engine/gpu/index.ts';
+// layer, plus a long-sequence row (T = 2048), other head dims (96 as Phi-3, 256 as Gemma), fused RoPE and a
+// KV-cache decode step.
+// FLOPs and bytes are attentionCost()'s count of what the kernels execute on this device's tiles: whole
+// blocks up to the causal limit (so the masked half of the diagonal blocks counts) and, in the backward, the
+// scores and dP computed by both the dq and the dk/dv kernel (7 block matmuls where 5 are needed), so GFLOP/s
+// is the arithmetic rate, not the useful one.
+import { BufferArena, type Gpu, type ScalarType } from '../../src/engine/gpu/index.ts';
 import {
   attentionBackward,
+  attentionCost,
   attentionDeltaBytes,
   attentionForward,
+  attentionLimits,
   type AttentionDims,
+  type AttentionRope,
 } from '../../src/engine/kernels/attention.ts';
+import { ropeInvFreq } from '../../src/engine/kernels/rope.ts';
 import { SMOL, type KernelBenchCase } from './types.ts';
 
 const smol: AttentionDims = {
@@ -21,37 +26,73 @@ const smol: AttentionDims = {
   headDim: SMOL.headDim,
 };
 
-function attentionCase(d: AttentionDims, dtype: ScalarType, fwd: boolean, bwd: boolean): KernelBenchCase {
+interface Variant {
+  fwd: boolean;
+  bwd: boolean;
+  rope?: boolean;
+}
+
+/** flops/bytes depend on the device's tiles: counted again once the device is known (in setup). */
+function count(
+  c: KernelBenchCase,
+  gpu: Gpu | null,
+  d: AttentionDims,
+  v: Variant,
+  dtype: ScalarType,
+  kvLength?: number,
+) {
+  const options = {
+    dtype: dtype === 'f32' ? ('f32' as const) : ('f16' as const),
+    rope: v.rope,
+    kvLength,
+    limits: gpu ? attentionLimits(gpu) : undefined,
+  };
+  const parts = [
+    v.fwd && attentionCost(d, 'forward', options),
+    v.bwd && attentionCost(d, 'backward', options),
+  ];
+  c.flops = 0;
+  c.bytes = 0;
+  for (const part of parts) {
+    if (!part) continue;
+    c.flops += part.flops;
+    c.bytes += part.bytes;
+  }
+}
+
+function attentionCase(d: AttentionDims, dtype: ScalarType, v: Variant): KernelBenchCase {
   const { batch: B, seq: T, heads: H, kvHeads: Hkv, headDim: D } = d;
   const size = dtype === 'f16' ? 2 : 4;
-  const qBytes = size * B * T * H * D;
-  const kvBytes = size * B * T * Hkv * D;
-  const rowBytes = 4 * B * H * T; // lse or delta
-  const forwardFlops = (4 * B * H * T * T * D) / 2;
-  const what = fwd && bwd ? 'fwd+bwd' : fwd ? 'fwd' : 'bwd';
-  return {
-    name: `attention ${what} B=${B} T=${T} H=${H} Hkv=${Hkv} D=${D} ${dtype}`,
-    flops: (fwd ? forwardFlops : 0) + (bwd ? 2.5 * forwardFlops : 0),
-    bytes:
-      (fwd ? 2 * qBytes + 2 * kvBytes + rowBytes : 0) +
-      // q, k, v, out, dout, lse read; delta written and read; dq, dk, dv written.
-      (bwd ? 4 * qBytes + 4 * kvBytes + 3 * rowBytes : 0),
+  const what = v.fwd && v.bwd ? 'fwd+bwd' : v.fwd ? 'fwd' : 'bwd';
+  const c: KernelBenchCase = {
+    name: `attention ${what} B=${B} T=${T} H=${H} Hkv=${Hkv} D=${D} ${dtype}${v.rope ? ' +rope' : ''}`,
+    flops: 0,
+    bytes: 0,
     setup(gpu) {
+      count(c, gpu, d, v, dtype);
       const arena = new BufferArena(gpu);
       const t = (name: string, bytes: number) => ({ binding: arena.alloc(name, bytes), dtype });
-      const [q, out, dout, dq] = ['q', 'out', 'dout', 'dq'].map((n) => t(n, qBytes));
-      const [k, v, dk, dv] = ['k', 'v', 'dk', 'dv'].map((n) => t(n, kvBytes));
-      const lse = arena.alloc('lse', rowBytes);
+      const [q, out, dout, dq] = ['q', 'out', 'dout', 'dq'].map((n) => t(n, size * B * T * H * D));
+      const [k, vv, dk, dv] = ['k', 'v', 'dk', 'dv'].map((n) => t(n, size * B * T * Hkv * D));
+      const lse = arena.alloc('lse', 4 * B * H * T);
       const delta = arena.alloc('delta', attentionDeltaBytes(d));
+      let rope: AttentionRope | undefined;
+      if (v.rope) {
+        const invFreq = arena.alloc('inv_freq', 2 * D);
+        gpu.device.queue.writeBuffer(invFreq, 0, Float32Array.from(ropeInvFreq(D, 10000)));
+        rope = { invFreq };
+      }
       return {
         record(rec) {
-          if (fwd) attentionForward(rec, out, lse, q, k, v, d);
-          if (bwd) attentionBackward(rec, dq, dk, dv, delta, dout, out, lse, q, k, v, d);
+          if (v.fwd) attentionForward(rec, out, lse, q, k, vv, d, { rope });
+          if (v.bwd) attentionBackward(rec, dq, dk, dv, delta, dout, out, lse, q, k, vv, d, { rope });
         },
         destroy: () => arena.destroy(),
       };
     },
   };
+  count(c, null, d, v, dtype);
+  return c;
 }
 
 /** One decode step: T = 1 new token per sequence against a KV cache of `cache` positions. */
@@ -59,31 +100,40 @@ function decodeCase(cache: number, dtype: ScalarType): KernelBenchCase {
   const { batch: B, heads: H, kvHeads: Hkv, headDim: D } = smol;
   const size = dtype === 'f16' ? 2 : 4;
   const d = { ...smol, seq: 1 };
-  return {
+  const v = { fwd: true, bwd: false };
+  const c: KernelBenchCase = {
     name: `attention decode B=${B} L=${cache} H=${H} Hkv=${Hkv} D=${D} ${dtype}`,
-    flops: 4 * B * H * cache * D,
-    bytes: 2 * size * B * cache * Hkv * D + 2 * size * B * H * D,
+    flops: 0,
+    bytes: 0,
     setup(gpu) {
+      count(c, gpu, d, v, dtype, cache);
       const arena = new BufferArena(gpu);
       const q = { binding: arena.alloc('q', size * B * H * D), dtype };
       const out = { binding: arena.alloc('out', size * B * H * D), dtype };
       const k = { binding: arena.alloc('k cache', size * B * cache * Hkv * D), dtype };
-      const v = { binding: arena.alloc('v cache', size * B * cache * Hkv * D), dtype };
+      const vv = { binding: arena.alloc('v cache', size * B * cache * Hkv * D), dtype };
       return {
-        record: (rec) => attentionForward(rec, out, null, q, k, v, d, { kvLength: cache }),
+        record: (rec) => attentionForward(rec, out, null, q, k, vv, d, { kvLength: cache }),
         destroy: () => arena.destroy(),
       };
     },
   };
+  count(c, null, d, v, dtype, cache);
+  return c;
 }
 
 const long: AttentionDims = { ...smol, batch: 1, seq: 2048 };
+const phi: AttentionDims = { batch: 2, seq: 256, heads: 8, kvHeads: 8, headDim: 96 };
+const gemma: AttentionDims = { batch: 1, seq: 256, heads: 8, kvHeads: 1, headDim: 256 };
 
 export const attentionBenches: KernelBenchCase[] = [
-  attentionCase(smol, 'f16', true, false),
-  attentionCase(smol, 'f16', false, true),
-  attentionCase(smol, 'f16', true, true),
-  attentionCase(smol, 'f32', true, true),
-  attentionCase(long, 'f16', true, true),
+  attentionCase(smol, 'f16', { fwd: true, bwd: false }),
+  attentionCase(smol, 'f16', { fwd: false, bwd: true }),
+  attentionCase(smol, 'f16', { fwd: true, bwd: true }),
+  attentionCase(smol, 'f32', { fwd: true, bwd: true }),
+  attentionCase(smol, 'f16', { fwd: true, bwd: true, rope: true }),
+  attentionCase(long, 'f16', { fwd: true, bwd: true }),
+  attentionCase(phi, 'f16', { fwd: true, bwd: true }),
+  attentionCase(gemma, 'f16', { fwd: true, bwd: true }),
   decodeCase(1024, 'f16'),
 ];

@@ -1,6 +1,7 @@
 // f64 reference for causal grouped-query attention, same layouts as src/engine/kernels/attention.ts:
 // q, out (B, T, H, D); k, v (B, L, Hkv, D) with L = kvLength (cache capacity = L here); lse (B, H, T).
 // Query t sits at position L − T + t and sees keys s ≤ that position.
+import { ropeRef } from './rope.ts';
 
 export interface AttentionRefDims {
   batch: number;
@@ -132,4 +133,31 @@ export function attentionBackwardRef(
     }
   }
   return { dq, dk, dv };
+}
+
+/**
+ * Attention with RoPE applied to q and k first (query t at position offset + L − T + t, key s at offset + s),
+ * and, for the gradients, dq and dk rotated back: what the fused-RoPE kernels compute, from the references.
+ */
+export function attentionRopeRef(
+  x: { q: ArrayLike<number>; k: ArrayLike<number>; v: ArrayLike<number>; dout?: ArrayLike<number> },
+  dims: AttentionRefDims,
+  theta: number,
+  offset = 0,
+): AttentionRefForward & Partial<AttentionRefGrads> {
+  const { batch: B, seq: T, heads: H, kvHeads: Hkv, headDim: D } = dims;
+  const L = dims.kvLength ?? T;
+  const qDims = { B, T, H, D };
+  const kDims = { B, T: L, H: Hkv, D };
+  const q = ropeRef(x.q, qDims, theta, offset + L - T);
+  const k = ropeRef(x.k, kDims, theta, offset);
+  const forward = attentionForwardRef(q, k, x.v, dims);
+  if (!x.dout) return forward;
+  const grads = attentionBackwardRef(x.dout, q, k, x.v, dims);
+  return {
+    ...forward,
+    dq: ropeRef(grads.dq, qDims, theta, offset, -1),
+    dk: ropeRef(grads.dk, kDims, theta, offset, -1),
+    dv: grads.dv,
+  };
 }

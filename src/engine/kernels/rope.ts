@@ -5,6 +5,7 @@
 
 import { grid1d, uniforms, type CommandRecorder, type TensorRef, type BufferBinding } from '../gpu/index.ts';
 import ropeWgsl from '../../../shaders/rope.wgsl?raw';
+import ropeAngleWgsl from '../../../shaders/rope-angle.wgsl?raw';
 
 const WG = 256;
 /** Largest head dim the uniform table holds (Gemma's 256). */
@@ -96,7 +97,7 @@ function rope(
   rec.dispatch(
     {
       name: inPlace ? 'rope_inplace' : 'rope',
-      source: ropeWgsl,
+      source: ropeAngleWgsl + ropeWgsl,
       entryPoint: inPlace ? 'rope_inplace' : 'rope',
       aliases: { x_t: x.dtype, out_t: out.dtype },
       overrides: { WG },
