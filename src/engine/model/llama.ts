@@ -8,10 +8,11 @@
 //           x2 = x + att·Woᵀ      xn2 = rmsnorm(x2)    h = silu(xn2·Wgᵀ) ∘ (xn2·Wuᵀ)    x' = x2 + h·Wdᵀ
 
 import type { CommandRecorder, Gpu, ScalarType } from '../gpu/index.ts';
+import type { AttentionRope } from '../kernels/attention.ts';
 import { swigluBackward, swigluForward } from '../kernels/activations.ts';
 import { embeddingForward } from '../kernels/embedding.ts';
 import { rmsnormBackward, rmsnormForward } from '../kernels/rmsnorm.ts';
-import { ropeBackward, ropeForward } from '../kernels/rope.ts';
+import { ropeInvFreq } from '../kernels/rope.ts';
 import type { KvCacheSlot } from './kv-cache.ts';
 import { linearForward, linearUp, loraDown, type LinearContext, type LoraAdapter } from './linear.ts';
 import {
@@ -43,6 +44,26 @@ export interface LlamaWeights {
   layers: LlamaLayerWeights[];
 }
 
+/** inv_freq (D/2) f32 per (device, head dim, θ), made once: models built for every trainer share it. */
+const frequencies = new WeakMap<Gpu, Map<string, GPUBuffer>>();
+function ropeFrequencies(gpu: Gpu, headDim: number, theta: number): GPUBuffer {
+  const perGpu = frequencies.get(gpu) ?? new Map<string, GPUBuffer>();
+  frequencies.set(gpu, perGpu);
+  const key = `${headDim}:${theta}`;
+  let buffer = perGpu.get(key);
+  if (!buffer) {
+    const values = ropeInvFreq(headDim, theta);
+    buffer = gpu.device.createBuffer({
+      label: `rope.inv_freq(${key})`,
+      size: values.byteLength,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST,
+    });
+    gpu.device.queue.writeBuffer(buffer, 0, values as Float32Array<ArrayBuffer>);
+    perGpu.set(key, buffer);
+  }
+  return buffer;
+}
+
 export type LlamaActivations = FamilyActivations<LlamaLinearName, LlamaBlockBuffers, LlamaNorm, LlamaGrads>;
 
 export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuffers, LlamaNorm, LlamaGrads> {
@@ -61,6 +82,10 @@ export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuff
 
   get head(): GPUBuffer {
     return this.weights.lmHead;
+  }
+
+  protected override get rope(): AttentionRope {
+    return { invFreq: ropeFrequencies(this.gpu, this.dims.headDim, this.dims.ropeTheta) };
   }
 
   linearWeight(layer: number, name: LlamaLinearName): GPUBuffer {
@@ -112,10 +137,9 @@ export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuff
   ): void {
     const { dims } = this;
     const N = B * T;
-    const { hidden: C, heads: H, kvHeads: Hkv, headDim: D, ffn: F } = dims;
+    const { hidden: C, ffn: F } = dims;
     const w = this.weights.layers[l];
     const a = (buffer: GPUBuffer) => this.ref(buffer);
-    const rope = { theta: dims.ropeTheta, positionOffset: cache?.offset ?? 0 };
 
     const lin = (name: LlamaLinearName) => this.linear(l, name);
     const u = (name: LlamaLinearName) => s.u[name] ?? null;
@@ -127,8 +151,7 @@ export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuff
     linearUp(rec, a(s.q), u('q_proj'), a(s.xn1), lin('q_proj'), N, { bias: qkvBias && a(qkvBias.q) });
     linearUp(rec, a(s.k), u('k_proj'), a(s.xn1), lin('k_proj'), N, { bias: qkvBias && a(qkvBias.k) });
     linearUp(rec, a(s.v), u('v_proj'), a(s.xn1), lin('v_proj'), N, { bias: qkvBias && a(qkvBias.v) });
-    ropeForward(rec, a(s.q), a(s.q), { B, T, H, D }, rope);
-    ropeForward(rec, a(s.k), a(s.k), { B, T, H: Hkv, D }, rope);
+    // RoPE rotates q and k inside attention as it loads them (q, k and the cache hold them unrotated).
     this.attention(rec, s, B, T, cache);
     // x2 = x + att·Woᵀ (+ b): the residual joins in the projection's epilogue.
     linearForward(rec, a(s.x2), u('o_proj'), a(s.att), lin('o_proj'), N, ctx, {
@@ -152,9 +175,8 @@ export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuff
     const { dims } = this;
     const { batch: B, seq: T, grads: d } = acts;
     const N = B * T;
-    const { hidden: C, heads: H, kvHeads: Hkv, headDim: D, ffn: F } = dims;
+    const { hidden: C, ffn: F } = dims;
     const a = (buffer: GPUBuffer) => this.ref(buffer);
-    const rope = { theta: dims.ropeTheta };
     const dRes = a(acts.dResidual);
     const dNormed = a(acts.dNormed);
     const s = acts.layers[l];
@@ -174,8 +196,7 @@ export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuff
     // Attention: x2 = x + att·Woᵀ.
     back(d.dAtt, acts.dResidual, 'o_proj');
     this.attentionBackward(rec, s, d, acts);
-    ropeBackward(rec, a(d.dq), a(d.dq), { B, T, H, D }, rope);
-    ropeBackward(rec, a(d.dk), a(d.dk), { B, T, H: Hkv, D }, rope);
+    // dq and dk come back through RoPE's rotation already (attention's backward rotates them back).
     // Below layer 0 are the frozen embeddings: no input gradient is needed there.
     const dxn1 = l > 0 ? acts.dNormed : null;
     back(dxn1, d.dq, 'q_proj');

@@ -5,7 +5,12 @@
 // gets training, activation recomputation and KV-cache inference (inference.ts) from them.
 
 import type { BufferArena, CommandRecorder, Gpu, ScalarType, TensorRef } from '../gpu/index.ts';
-import { attentionBackward, attentionForward, type AttentionDims } from '../kernels/attention.ts';
+import {
+  attentionBackward,
+  attentionForward,
+  type AttentionDims,
+  type AttentionRope,
+} from '../kernels/attention.ts';
 import {
   crossEntropyBackward,
   crossEntropyForward,
@@ -398,15 +403,23 @@ export abstract class TransformerModel<
   ): void {
     const a = (buffer: GPUBuffer) => this.ref(buffer);
     const dims = this.attentionDims(B, T);
+    const rope = this.rope;
     if (!cache) {
-      attentionForward(rec, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), dims);
+      attentionForward(rec, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), dims, { rope });
       return;
     }
+    // The cache keeps k as the projection wrote it; with RoPE, attention rotates each key by its position.
     writeKvCache(rec, cache, a(s.k), a(s.v), B, T, dims.kvHeads * dims.headDim);
     attentionForward(rec, a(s.att), null, a(s.q), a(cache.k), a(cache.v), dims, {
       kvLength: cache.offset + T,
       kvCapacity: cache.capacity,
+      rope,
     });
+  }
+
+  /** Rotary position embedding applied inside attention (q and k as loaded), or none (learned positions). */
+  protected get rope(): AttentionRope | undefined {
+    return undefined;
   }
 
   /** dq, dk, dv (N, ·) from d.dAtt: the backward of `attention` over the block's own keys. */
@@ -419,7 +432,8 @@ export abstract class TransformerModel<
     const a = (buffer: GPUBuffer) => this.ref(buffer);
     const [dq, dk, dv, dAtt] = [a(d.dq), a(d.dk), a(d.dv), a(d.dAtt)];
     const dims = this.attentionDims(acts.batch, acts.seq);
-    attentionBackward(rec, dq, dk, dv, acts.delta, dAtt, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), dims);
+    const [q, k, v] = [a(s.q), a(s.k), a(s.v)];
+    attentionBackward(rec, dq, dk, dv, acts.delta, dAtt, a(s.att), s.lse, q, k, v, dims, { rope: this.rope });
   }
 
   /** A buffer as a tensor in the activation storage type. */
