@@ -8,6 +8,7 @@
 //           x2 = x + att·W_proj + b   xn2 = ln_2(x2)   fc = xn2·W_fc + b   x' = x2 + gelu(fc)·W_mproj + b
 
 import type { CommandRecorder, Gpu, ScalarType } from '../gpu/index.ts';
+import type { AttentionTensor, TensorLayout } from '../kernels/attention.ts';
 import { geluBackward, geluForward } from '../kernels/activations.ts';
 import { copyColumns } from '../kernels/copy2d.ts';
 import { embeddingForward } from '../kernels/embedding.ts';
@@ -39,6 +40,16 @@ export interface Gpt2Weights {
   wpe: GPUBuffer; // (P, C)
   lnF: { w: GPUBuffer; b: GPUBuffer };
   layers: Gpt2LayerWeights[];
+}
+
+/** Three tensors as the column blocks of one (N, 3C) buffer, as c_attn writes q | k | v. */
+function qkvLayout<T extends AttentionTensor>(
+  C: number,
+  ...names: [T, T, T]
+): Partial<Record<T, TensorLayout>> {
+  return Object.fromEntries(
+    names.map((name, i) => [name, { rowStride: 3 * C, colOffset: i * C }]),
+  ) as Partial<Record<T, TensorLayout>>;
 }
 
 export type Gpt2Activations = FamilyActivations<Gpt2LinearName, Gpt2BlockBuffers, Gpt2Norm, Gpt2Grads>;
@@ -121,16 +132,18 @@ export class Gpt2Model extends TransformerModel<Gpt2LinearName, Gpt2BlockBuffers
     linearForward(rec, a(s.qkv), s.u['attn.c_attn'] ?? null, a(s.xn1), attn, N, ctx, {
       bias: bias('attn.c_attn'),
     });
-    for (const [i, part] of [s.q, s.k, s.v].entries()) {
-      copyColumns(
-        rec,
-        { tensor: a(part), stride: C, column: 0 },
-        { tensor: a(s.qkv), stride: 3 * C, column: i * C },
-        N,
-        C,
-      );
+    if (cache) {
+      // The KV cache takes k and v as whole rows: split them out of qkv first.
+      for (const [i, part] of [s.q, s.k, s.v].entries()) {
+        const from = { tensor: a(s.qkv), stride: 3 * C, column: i * C };
+        copyColumns(rec, { tensor: a(part), stride: C, column: 0 }, from, N, C);
+      }
+      this.attention(rec, s, B, T, cache);
+    } else {
+      // Training: attention reads q, k and v straight out of qkv's columns.
+      const qkv = { q: s.qkv, k: s.qkv, v: s.qkv, att: s.att, lse: s.lse };
+      this.attention(rec, qkv, B, T, undefined, qkvLayout(C, 'q', 'k', 'v'));
     }
-    this.attention(rec, s, B, T, cache);
     // x2 = x + att·W_proj + b: the residual and the bias join in the projection's epilogue.
     const proj = this.linear(l, 'attn.c_proj');
     linearForward(rec, a(s.x2), s.u['attn.c_proj'] ?? null, a(s.att), proj, N, ctx, {
@@ -173,16 +186,13 @@ export class Gpt2Model extends TransformerModel<Gpt2LinearName, Gpt2BlockBuffers
 
     // Attention branch.
     back(d.dAtt, acts.dResidual, 'attn.c_proj');
-    this.attentionBackward(rec, s, d, acts);
-    for (const [i, part] of [d.dq, d.dk, d.dv].entries()) {
-      copyColumns(
-        rec,
-        { tensor: a(d.dQkv), stride: 3 * C, column: i * C },
-        { tensor: a(part), stride: C, column: 0 },
-        N,
-        C,
-      );
-    }
+    // q, k, v are qkv's columns, and dq, dk, dv go straight into dQkv's.
+    const qkv = { q: s.qkv, k: s.qkv, v: s.qkv, att: s.att, lse: s.lse };
+    const dqkv = { dq: d.dQkv, dk: d.dQkv, dv: d.dQkv, dAtt: d.dAtt };
+    this.attentionBackward(rec, qkv, dqkv, acts, {
+      ...qkvLayout(C, 'q', 'k', 'v'),
+      ...qkvLayout(C, 'dq', 'dk', 'dv'),
+    });
     // Below layer 0 are the frozen embeddings: no input gradient needed there.
     back(l > 0 ? acts.dNormed : null, d.dQkv, 'attn.c_attn');
     this.loraGradients(rec, l, acts, ctx, 1, { dResidual: acts.dResidual, dQkv: d.dQkv });

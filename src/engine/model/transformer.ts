@@ -9,6 +9,7 @@ import {
   attentionBackward,
   attentionForward,
   type AttentionDims,
+  type AttentionLayout,
   type AttentionRope,
 } from '../kernels/attention.ts';
 import {
@@ -400,12 +401,13 @@ export abstract class TransformerModel<
     B: number,
     T: number,
     cache?: KvCacheSlot,
+    layout?: AttentionLayout,
   ): void {
     const a = (buffer: GPUBuffer) => this.ref(buffer);
     const dims = this.attentionDims(B, T);
     const rope = this.rope;
     if (!cache) {
-      attentionForward(rec, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), dims, { rope });
+      attentionForward(rec, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), dims, { rope, layout });
       return;
     }
     // The cache keeps k as the projection wrote it; with RoPE, attention rotates each key by its position.
@@ -428,12 +430,16 @@ export abstract class TransformerModel<
     s: AttentionBuffers & { lse: GPUBuffer },
     d: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer; dAtt: GPUBuffer },
     acts: { batch: number; seq: number; delta: GPUBuffer },
+    layout?: AttentionLayout,
   ): void {
     const a = (buffer: GPUBuffer) => this.ref(buffer);
     const [dq, dk, dv, dAtt] = [a(d.dq), a(d.dk), a(d.dv), a(d.dAtt)];
     const dims = this.attentionDims(acts.batch, acts.seq);
     const [q, k, v] = [a(s.q), a(s.k), a(s.v)];
-    attentionBackward(rec, dq, dk, dv, acts.delta, dAtt, a(s.att), s.lse, q, k, v, dims, { rope: this.rope });
+    attentionBackward(rec, dq, dk, dv, acts.delta, dAtt, a(s.att), s.lse, q, k, v, dims, {
+      rope: this.rope,
+      layout,
+    });
   }
 
   /** A buffer as a tensor in the activation storage type. */
