@@ -590,6 +590,9 @@ export function attentionForward(
     uniforms: params(dims, { ...shape, nc: tile.cols, tpr: tile.rowThreads }, placed),
     buffers: [q.binding, k.binding, v.binding, out.binding, lse, rope?.invFreq ?? q.binding],
     workgroups: [Hkv, B, Math.ceil((T * (H / Hkv)) / tile.rows)],
+    cost: options.tile
+      ? undefined
+      : attentionCost(dims, 'forward', { kvLength, dtype, rope: !!rope, limits }),
   });
 }
 
@@ -713,6 +716,8 @@ export function attentionBackward(
     uniforms: params(dims, { ...shape, nc: 0, tpr: 0 }, placed),
     buffers: [null, null, null, null, null, rope?.invFreq ?? out.binding, out.binding, dout.binding, delta],
     workgroups: grid1d(B * H * T, DELTA_WG, rec.gpu.limits.maxComputeWorkgroupsPerDimension),
+    // The whole backward's count (delta, dq, dk/dv), on its first launch.
+    cost: options.tiles ? undefined : attentionCost(dims, 'backward', { dtype, rope: useRope, limits }),
   });
   const common = [q.binding, k.binding, v.binding, null, null, null, null, dout.binding, null, delta, lse];
   rec.dispatch(program('attention_backward_dq', dtype, D, useRope, 'dq', tiles.dq), {
