@@ -128,9 +128,9 @@ fn wg_sum(x: red_t, lid: u32) -> red_t {
 // ---- reductions: subgroups ----
 // wg_sum, the same contract: each subgroup sums in registers and its first lane posts the result in its own slot
 // of `red` (every other slot gets zero); after one barrier every subgroup folds all WG slots, its lanes striding
-// by the subgroup size (WG / size loads each: keep WG small where subgroups may be, as lavapipe's, 8 wide). Lanes
-// and sizes come from subgroupExclusiveAdd / subgroupAdd rather than from how the device lays subgroups over the
-// workgroup, which WGSL does not promise; the sum's order is fixed by that layout, so results repeat exactly.
+// by the subgroup size: WG / size loads per lane (8 at WG = 256 with 32-wide subgroups; 32 with lavapipe's 8-wide
+// ones). Lanes and sizes come from subgroupExclusiveAdd / subgroupAdd rather than from how the device lays
+// subgroups over the workgroup, which WGSL does not promise; that layout fixes the order, so results repeat.
 var<workgroup> red: array<red_t, WG>;
 
 fn wg_sum(x: red_t, lid: u32) -> red_t {

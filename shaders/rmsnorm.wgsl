@@ -6,8 +6,8 @@
 // Everything is computed in f32. Rows can exceed 65535, so the launch is a 2-D grid: row = wid.x + wid.y · groups.x.
 
 // 64 threads: C = 576 as vec4 is 144 packets, 2–3 per thread, where 256 threads would leave 112 idle and pay two
-// more tree levels; a row's work is its loads (memory-bound), not its sum. (On lavapipe 64 runs the bench shapes
-// 1.5–2× faster than 256 and 128; more rows per workgroup would make subgroups straddle rows.)
+// more tree levels; a row's work is its loads (memory-bound), not its sum. (On lavapipe 64 ran the bench shapes
+// up to 2× faster than 256, and faster than 128.) Several rows per workgroup would let subgroups straddle rows.
 override WG: u32 = 64; // a power of two: the tree halves it
 alias red_t = f32;
 
@@ -119,9 +119,9 @@ fn wg_sum(x: red_t, lid: u32) -> red_t {
 // ---- reductions: subgroups ----
 // wg_sum, the same contract: each subgroup sums in registers and its first lane posts the result in its own slot
 // of `red` (every other slot gets zero); after one barrier every subgroup folds all WG slots, its lanes striding
-// by the subgroup size (WG / size loads each: keep WG small where subgroups may be, as lavapipe's, 8 wide). Lanes
-// and sizes come from subgroupExclusiveAdd / subgroupAdd rather than from how the device lays subgroups over the
-// workgroup, which WGSL does not promise; the sum's order is fixed by that layout, so results repeat exactly.
+// by the subgroup size: WG / size loads per lane (8 at WG = 256 with 32-wide subgroups; 32 with lavapipe's 8-wide
+// ones). Lanes and sizes come from subgroupExclusiveAdd / subgroupAdd rather than from how the device lays
+// subgroups over the workgroup, which WGSL does not promise; that layout fixes the order, so results repeat.
 var<workgroup> red: array<red_t, WG>;
 
 fn wg_sum(x: red_t, lid: u32) -> red_t {
