@@ -1,7 +1,7 @@
 // Global gradient norm, clipping factor and non-finite flag, entirely on the GPU so the optimizer can apply
 // (or skip) the step without a CPU round trip.
 //   gradnorm_partial (many workgroups): partials[w] = Σ (g·inv_loss_scale)² over a strided slice, and
-//                     partials[GROUPS_MAX + w] = 1 if any g in it was inf/NaN.
+//                     partials[GROUPS_MAX + w] = how many g in it were inf/NaN.
 //   gradnorm_finalize (one workgroup):  folds the partials into the step control words
 //     control[0] f32  grad_scale = inv_loss_scale · min(1, max_norm / (norm + 1e-6)); 0 when non-finite
 //     control[1] u32  non_finite: 1 when any gradient (or the extra overflow counter) was inf/NaN
@@ -9,10 +9,13 @@
 //     control[3] u32  steps skipped so far (incremented on every non-finite step; never reset here)
 // The norm is of g/lossScale: scaling before squaring also keeps (scaled g)² from overflowing f32.
 // Non-finite inputs are detected from the exponent bits, not from NaN arithmetic that a compiler may assume
-// away; a finite sum that overflows to inf counts as non-finite too.
+// away; a finite sum that overflows to inf counts as non-finite too. The sum of squares and the count of
+// non-finite values travel together through `wg_sum` (the `reductions` sections, the same text as in
+// rmsnorm.wgsl): a sum of non-negative counts is non-zero exactly when one of them is, in f32 at any size.
 
 override WG: u32 = 256;
 const GROUPS_MAX: u32 = 256u; // = GRADNORM_PARTIALS in gradnorm.ts
+alias red_t = vec2f; // (sum of squares, non-finite count)
 
 struct Params {
   n: u32,               // gradient elements (partial) / partial count (finalize)
@@ -27,9 +30,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> control: array<u32>;    // (4)
 @group(0) @binding(4) var<storage, read_write> overflow: array<u32>;   // (1) extra non-finite count, e.g. f16 casts
 
-var<workgroup> wsum: array<f32, WG>;
-var<workgroup> wbad: array<u32, WG>;
-
 fn is_non_finite(x: f32) -> bool {
   return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
 }
@@ -38,51 +38,26 @@ fn is_non_finite(x: f32) -> bool {
 fn gradnorm_partial(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u,
                     @builtin(num_workgroups) groups: vec3u) {
   let stride = groups.x * WG;
-  var acc = 0.0;
-  var bad = 0u;
+  var acc = vec2f(0.0);
   for (var i = wid.x * WG + lid.x; i < p.n; i += stride) {
     let g = grads[i];
-    bad |= select(0u, 1u, is_non_finite(g));
     let u = g * p.inv_loss_scale;
-    acc += u * u;
+    acc += vec2f(u * u, select(0.0, 1.0, is_non_finite(g)));
   }
-  wsum[lid.x] = acc;
-  wbad[lid.x] = bad;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid.x < s) {
-      wsum[lid.x] += wsum[lid.x + s];
-      wbad[lid.x] |= wbad[lid.x + s];
-    }
-    workgroupBarrier();
-  }
+  let total = wg_sum(acc, lid.x);
   if (lid.x == 0u) {
-    partials[wid.x] = wsum[0];
-    partials[GROUPS_MAX + wid.x] = f32(wbad[0]);
+    partials[wid.x] = total.x;
+    partials[GROUPS_MAX + wid.x] = total.y;
   }
 }
 
 fn finalize(lid: u32, extra_bad: bool) {
-  var acc = 0.0;
-  var bad = 0u;
-  for (var i = lid; i < p.n; i += WG) {
-    acc += partials[i];
-    bad |= select(0u, 1u, partials[GROUPS_MAX + i] != 0.0);
-  }
-  wsum[lid] = acc;
-  wbad[lid] = bad;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      wsum[lid] += wsum[lid + s];
-      wbad[lid] |= wbad[lid + s];
-    }
-    workgroupBarrier();
-  }
+  var acc = vec2f(0.0);
+  for (var i = lid; i < p.n; i += WG) { acc += vec2f(partials[i], partials[GROUPS_MAX + i]); }
+  let total = wg_sum(acc, lid);
   if (lid != 0u) { return; }
-  let total = wsum[0];
-  let norm = sqrt(total);
-  let non_finite = wbad[0] != 0u || is_non_finite(total) || extra_bad;
+  let norm = sqrt(total.x);
+  let non_finite = total.y != 0.0 || is_non_finite(total.x) || extra_bad;
   var clip = 1.0;
   if (p.max_norm > 0.0) { clip = min(1.0, p.max_norm / (norm + 1e-6)); }
   control[0] = bitcast<u32>(select(p.inv_loss_scale * clip, 0.0, non_finite));
@@ -100,4 +75,42 @@ fn gradnorm_finalize(@builtin(local_invocation_id) lid: vec3u) {
 @compute @workgroup_size(WG)
 fn gradnorm_finalize_overflow(@builtin(local_invocation_id) lid: vec3u) {
   finalize(lid.x, overflow[0] != 0u);
+}
+
+// ---- reductions: tree ----
+// wg_sum: every thread passes its partial (red_t, aliased by the kernel) and gets the workgroup's total. WG is a
+// power of two. Call from uniform control flow; the trailing barrier lets the next call reuse `red`.
+var<workgroup> red: array<red_t, WG>;
+
+fn wg_sum(x: red_t, lid: u32) -> red_t {
+  red[lid] = x;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}
+
+// ---- reductions: subgroups ----
+// wg_sum, the same contract: each subgroup sums in registers and its first lane posts the result in its own slot
+// of `red` (every other slot gets zero); after one barrier every subgroup folds all WG slots, its lanes striding
+// by the subgroup size: WG / size loads per lane (8 at WG = 256 with 32-wide subgroups; 32 with lavapipe's 8-wide
+// ones). Lanes and sizes come from subgroupExclusiveAdd / subgroupAdd rather than from how the device lays
+// subgroups over the workgroup, which WGSL does not promise; that layout fixes the order, so results repeat.
+var<workgroup> red: array<red_t, WG>;
+
+fn wg_sum(x: red_t, lid: u32) -> red_t {
+  let lane = subgroupExclusiveAdd(1u);
+  let size = subgroupAdd(1u);
+  let part = subgroupAdd(x);
+  red[lid] = select(red_t(0.0), part, lane == 0u);
+  workgroupBarrier();
+  var y = red_t(0.0);
+  for (var i = lane; i < WG; i += size) { y += red[i]; }
+  let total = subgroupAdd(y);
+  workgroupBarrier();
+  return total;
 }

@@ -1,9 +1,11 @@
 // LayerNorm (GPT-2): y = (x − mean) · rstd · w + b with frozen w, b; one workgroup per row of length C.
 // x (N, C) x_t, w (C) w_t, b (C) w_t, y (N, C) y_t; mean (N) and rstd (N) f32 are saved for the backward.
 // The variance is a second pass over (x − mean)² (no E[x²] − mean² cancellation); biased, as PyTorch's.
-// Rows can exceed 65535, so the launch is a 2-D grid: row = wid.x + wid.y · num_workgroups.x.
+// Packets, `width` and `reductions` sections as in rmsnorm.wgsl (the same text: a unit test keeps them equal);
+// here `wg_sum` adds two quantities at once. Rows can exceed 65535, so the launch is a 2-D grid.
 
-override WG: u32 = 256; // power of two: the tree halves it
+override WG: u32 = 64; // a power of two: the tree halves it (64: see rmsnorm.wgsl)
+alias red_t = vec2f;
 
 struct Params {
   N: u32,
@@ -14,28 +16,13 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-var<workgroup> tile: array<vec2f, WG>;
-
-// Sums `v` (two quantities at once) over the workgroup; every thread gets the totals. Uniform control flow.
-fn workgroup_sum(lid: u32, v: vec2f) -> vec2f {
-  tile[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { tile[lid] += tile[lid + s]; }
-    workgroupBarrier();
-  }
-  let total = tile[0];
-  workgroupBarrier(); // the tile is reused by the next sum
-  return total;
-}
-
 // ---- forward ---------------------------------------------------------------------------------------------
-@group(0) @binding(1) var<storage, read_write> y: array<y_t>;    // (N, C)
+@group(0) @binding(1) var<storage, read_write> y: array<y_v>;    // (N, C)
 @group(0) @binding(2) var<storage, read_write> mean: array<f32>; // (N)
 @group(0) @binding(3) var<storage, read_write> rstd: array<f32>; // (N)
-@group(0) @binding(4) var<storage, read> x: array<x_t>;          // (N, C)
-@group(0) @binding(5) var<storage, read> w: array<w_t>;          // (C)
-@group(0) @binding(6) var<storage, read> b: array<w_t>;          // (C)
+@group(0) @binding(4) var<storage, read> x: array<x_v>;          // (N, C)
+@group(0) @binding(5) var<storage, read> w: array<w_v>;          // (C)
+@group(0) @binding(6) var<storage, read> b: array<w_v>;          // (C)
 
 @compute @workgroup_size(WG)
 fn layernorm_forward(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: vec3u,
@@ -43,19 +30,19 @@ fn layernorm_forward(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgro
   let lid = lid3.x;
   let row = wid.x + wid.y * groups.x; // workgroup-uniform, so the early return keeps barriers uniform
   if (row >= p.N) { return; }
-  let base = row * p.C;
-  let n = f32(p.C);
+  let n = p.C / VW; // packets per row
+  let base = row * n;
   var s = 0.0;
-  for (var c = lid; c < p.C; c += WG) { s += f32(x[base + c]); }
-  let m = workgroup_sum(lid, vec2f(s, 0.0)).x / n;
+  for (var c = lid; c < n; c += WG) { s += hsum(pk(x[base + c])); }
+  let m = wg_sum(vec2f(s, 0.0), lid).x / f32(p.C);
   var ss = 0.0;
-  for (var c = lid; c < p.C; c += WG) {
-    let d = f32(x[base + c]) - m;
-    ss += d * d;
+  for (var c = lid; c < n; c += WG) {
+    let d = pk(x[base + c]) - m;
+    ss += hsum(d * d);
   }
-  let r = inverseSqrt(workgroup_sum(lid, vec2f(ss, 0.0)).x / n + p.eps);
-  for (var c = lid; c < p.C; c += WG) {
-    y[base + c] = y_t((f32(x[base + c]) - m) * r * f32(w[c]) + f32(b[c]));
+  let r = inverseSqrt(wg_sum(vec2f(ss, 0.0), lid).x / f32(p.C) + p.eps);
+  for (var c = lid; c < n; c += WG) {
+    y[base + c] = y_v((pk(x[base + c]) - m) * r * pk(w[c]) + pk(b[c]));
   }
   if (lid == 0u) {
     mean[row] = m;
@@ -65,10 +52,10 @@ fn layernorm_forward(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgro
 
 // ---- backward --------------------------------------------------------------------------------------------
 // With g = w ⊙ dy and x̂ = (x − mean) · rstd:  dx = rstd · (g − mean(g) − x̂ · mean(g ⊙ x̂))   (llm.c).
-@group(0) @binding(1) var<storage, read_write> dx: array<dx_t>;  // (N, C)
-@group(0) @binding(2) var<storage, read> dy: array<dy_t>;        // (N, C)
-@group(0) @binding(3) var<storage, read> xb: array<x_t>;         // (N, C) forward input
-@group(0) @binding(4) var<storage, read> wb: array<w_t>;         // (C)
+@group(0) @binding(1) var<storage, read_write> dx: array<dx_v>;  // (N, C)
+@group(0) @binding(2) var<storage, read> dy: array<dy_v>;        // (N, C)
+@group(0) @binding(3) var<storage, read> xb: array<x_v>;         // (N, C) forward input
+@group(0) @binding(4) var<storage, read> wb: array<w_v>;         // (C)
 @group(0) @binding(5) var<storage, read> mean_in: array<f32>;    // (N) saved by the forward
 @group(0) @binding(6) var<storage, read> rstd_in: array<f32>;    // (N) saved by the forward
 
@@ -78,21 +65,83 @@ fn layernorm_backward(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgr
   let lid = lid3.x;
   let row = wid.x + wid.y * groups.x;
   if (row >= p.N) { return; }
-  let base = row * p.C;
+  let n = p.C / VW;
+  let base = row * n;
   let m = mean_in[row];
   let r = rstd_in[row];
   var sums = vec2f(0.0);
-  for (var c = lid; c < p.C; c += WG) {
-    let g = f32(wb[c]) * f32(dy[base + c]);
-    sums += vec2f(g, g * (f32(xb[base + c]) - m) * r);
+  for (var c = lid; c < n; c += WG) {
+    let g = pk(wb[c]) * pk(dy[base + c]);
+    sums += vec2f(hsum(g), hsum(g * (pk(xb[base + c]) - m) * r));
   }
-  let means = workgroup_sum(lid, sums) / f32(p.C);
-  for (var c = lid; c < p.C; c += WG) {
-    let g = f32(wb[c]) * f32(dy[base + c]);
-    let xhat = (f32(xb[base + c]) - m) * r;
+  let means = wg_sum(sums, lid) / f32(p.C);
+  for (var c = lid; c < n; c += WG) {
+    let g = pk(wb[c]) * pk(dy[base + c]);
+    let xhat = (pk(xb[base + c]) - m) * r;
     var v = r * (g - means.x - xhat * means.y);
     // accumulate = 0 must not read dx: it may hold garbage (or NaN).
-    if (p.accumulate != 0u) { v += f32(dx[base + c]); }
-    dx[base + c] = dx_t(v);
+    if (p.accumulate != 0u) { v += pk(dx[base + c]); }
+    dx[base + c] = dx_v(v);
   }
+}
+
+// ---- width: scalar ----
+// One element per packet (any C); `*_v` are the storage types themselves.
+const VW = 1u;
+alias pk = f32;
+alias x_v = x_t;
+alias w_v = w_t;
+alias y_v = y_t;
+alias dx_v = dx_t;
+alias dy_v = dy_t;
+fn hsum(v: pk) -> f32 { return v; }
+
+// ---- width: vec4 ----
+// Four elements per packet (C % 4 == 0, so a row starts on a packet): one 16-byte (f32) or 8-byte (f16) access
+// where the scalar width makes four.
+const VW = 4u;
+alias pk = vec4f;
+alias x_v = vec4<x_t>;
+alias w_v = vec4<w_t>;
+alias y_v = vec4<y_t>;
+alias dx_v = vec4<dx_t>;
+alias dy_v = vec4<dy_t>;
+fn hsum(v: pk) -> f32 { return v.x + v.y + v.z + v.w; }
+
+// ---- reductions: tree ----
+// wg_sum: every thread passes its partial (red_t, aliased by the kernel) and gets the workgroup's total. WG is a
+// power of two. Call from uniform control flow; the trailing barrier lets the next call reuse `red`.
+var<workgroup> red: array<red_t, WG>;
+
+fn wg_sum(x: red_t, lid: u32) -> red_t {
+  red[lid] = x;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}
+
+// ---- reductions: subgroups ----
+// wg_sum, the same contract: each subgroup sums in registers and its first lane posts the result in its own slot
+// of `red` (every other slot gets zero); after one barrier every subgroup folds all WG slots, its lanes striding
+// by the subgroup size: WG / size loads per lane (8 at WG = 256 with 32-wide subgroups; 32 with lavapipe's 8-wide
+// ones). Lanes and sizes come from subgroupExclusiveAdd / subgroupAdd rather than from how the device lays
+// subgroups over the workgroup, which WGSL does not promise; that layout fixes the order, so results repeat.
+var<workgroup> red: array<red_t, WG>;
+
+fn wg_sum(x: red_t, lid: u32) -> red_t {
+  let lane = subgroupExclusiveAdd(1u);
+  let size = subgroupAdd(1u);
+  let part = subgroupAdd(x);
+  red[lid] = select(red_t(0.0), part, lane == 0u);
+  workgroupBarrier();
+  var y = red_t(0.0);
+  for (var i = lane; i < WG; i += size) { y += red[i]; }
+  let total = subgroupAdd(y);
+  workgroupBarrier();
+  return total;
 }

@@ -1,9 +1,15 @@
 // RMSNorm (Llama, Qwen2, SmolLM2): y = x / sqrt(mean(x²) + eps) · w, one workgroup per row of length C.
 // x (N, C) x_t, w (C) w_t (frozen), y (N, C) y_t; rstd (N) f32 is saved for the backward.
-// Rows are reduced with a strided loop (any C) and a tree in workgroup memory; everything in f32.
-// Rows can exceed 65535, so the launch is a 2-D grid: row = wid.x + wid.y · num_workgroups.x.
+// Rows are read in packets (`pk`: VW elements as f32s) with a strided loop, so any C works; the host keeps one
+// of two `width` sections: vec4 packets where C % 4 == 0, else single elements. Rows are summed by `wg_sum`, the
+// shared contract of the `reductions` sections (workgroup tree, or subgroups where the device has them).
+// Everything is computed in f32. Rows can exceed 65535, so the launch is a 2-D grid: row = wid.x + wid.y · groups.x.
 
-override WG: u32 = 256; // power of two: the tree halves it
+// 64 threads: C = 576 as vec4 is 144 packets, 2–3 per thread, where 256 threads would leave 112 idle and pay two
+// more tree levels; a row's work is its loads (memory-bound), not its sum. (On lavapipe 64 ran the bench shapes
+// up to 2× faster than 256, and faster than 128.) Several rows per workgroup would let subgroups straddle rows.
+override WG: u32 = 64; // a power of two: the tree halves it
+alias red_t = f32;
 
 struct Params {
   N: u32,
@@ -14,26 +20,11 @@ struct Params {
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-var<workgroup> tile: array<f32, WG>;
-
-// Sums `v` over the workgroup; every thread gets the total. Call from uniform control flow.
-fn workgroup_sum(lid: u32, v: f32) -> f32 {
-  tile[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { tile[lid] += tile[lid + s]; }
-    workgroupBarrier();
-  }
-  let total = tile[0];
-  workgroupBarrier(); // the tile is reused by the next sum
-  return total;
-}
-
 // ---- forward ---------------------------------------------------------------------------------------------
-@group(0) @binding(1) var<storage, read_write> y: array<y_t>;    // (N, C)
+@group(0) @binding(1) var<storage, read_write> y: array<y_v>;    // (N, C)
 @group(0) @binding(2) var<storage, read_write> rstd: array<f32>; // (N)
-@group(0) @binding(3) var<storage, read> x: array<x_t>;          // (N, C)
-@group(0) @binding(4) var<storage, read> w: array<w_t>;          // (C)
+@group(0) @binding(3) var<storage, read> x: array<x_v>;          // (N, C)
+@group(0) @binding(4) var<storage, read> w: array<w_v>;          // (C)
 
 @compute @workgroup_size(WG)
 fn rmsnorm_forward(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup_id) wid: vec3u,
@@ -41,25 +32,26 @@ fn rmsnorm_forward(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup
   let lid = lid3.x;
   let row = wid.x + wid.y * groups.x; // workgroup-uniform, so the early return keeps barriers uniform
   if (row >= p.N) { return; }
-  let base = row * p.C;
+  let n = p.C / VW; // packets per row
+  let base = row * n;
   var ss = 0.0;
-  for (var c = lid; c < p.C; c += WG) {
-    let v = f32(x[base + c]);
-    ss += v * v;
+  for (var c = lid; c < n; c += WG) {
+    let v = pk(x[base + c]);
+    ss += hsum(v * v);
   }
-  let r = inverseSqrt(workgroup_sum(lid, ss) / f32(p.C) + p.eps);
-  for (var c = lid; c < p.C; c += WG) {
-    y[base + c] = y_t(f32(x[base + c]) * r * f32(w[c]));
+  let r = inverseSqrt(wg_sum(ss, lid) / f32(p.C) + p.eps);
+  for (var c = lid; c < n; c += WG) {
+    y[base + c] = y_v(pk(x[base + c]) * r * pk(w[c]));
   }
   if (lid == 0u) { rstd[row] = r; }
 }
 
 // ---- backward --------------------------------------------------------------------------------------------
 // With g = w ⊙ dy and r = rstd:  dx = r · (g − x · r² · mean(g ⊙ x)).
-@group(0) @binding(1) var<storage, read_write> dx: array<dx_t>;  // (N, C)
-@group(0) @binding(2) var<storage, read> dy: array<dy_t>;        // (N, C)
-@group(0) @binding(3) var<storage, read> xb: array<x_t>;         // (N, C) forward input
-@group(0) @binding(4) var<storage, read> wb: array<w_t>;         // (C)
+@group(0) @binding(1) var<storage, read_write> dx: array<dx_v>;  // (N, C)
+@group(0) @binding(2) var<storage, read> dy: array<dy_v>;        // (N, C)
+@group(0) @binding(3) var<storage, read> xb: array<x_v>;         // (N, C) forward input
+@group(0) @binding(4) var<storage, read> wb: array<w_v>;         // (C)
 @group(0) @binding(5) var<storage, read> rstd_in: array<f32>;    // (N) saved by the forward
 
 @compute @workgroup_size(WG)
@@ -68,17 +60,79 @@ fn rmsnorm_backward(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgrou
   let lid = lid3.x;
   let row = wid.x + wid.y * groups.x;
   if (row >= p.N) { return; }
-  let base = row * p.C;
+  let n = p.C / VW;
+  let base = row * n;
   var dot = 0.0;
-  for (var c = lid; c < p.C; c += WG) {
-    dot += f32(wb[c]) * f32(dy[base + c]) * f32(xb[base + c]);
+  for (var c = lid; c < n; c += WG) {
+    dot += hsum(pk(wb[c]) * pk(dy[base + c]) * pk(xb[base + c]));
   }
   let r = rstd_in[row];
-  let k = r * r * workgroup_sum(lid, dot) / f32(p.C);
-  for (var c = lid; c < p.C; c += WG) {
-    var v = r * (f32(wb[c]) * f32(dy[base + c]) - f32(xb[base + c]) * k);
+  let k = r * r * wg_sum(dot, lid) / f32(p.C);
+  for (var c = lid; c < n; c += WG) {
+    var v = r * (pk(wb[c]) * pk(dy[base + c]) - pk(xb[base + c]) * k);
     // accumulate = 0 must not read dx: it may hold garbage (or NaN).
-    if (p.accumulate != 0u) { v += f32(dx[base + c]); }
-    dx[base + c] = dx_t(v);
+    if (p.accumulate != 0u) { v += pk(dx[base + c]); }
+    dx[base + c] = dx_v(v);
   }
+}
+
+// ---- width: scalar ----
+// One element per packet (any C); `*_v` are the storage types themselves.
+const VW = 1u;
+alias pk = f32;
+alias x_v = x_t;
+alias w_v = w_t;
+alias y_v = y_t;
+alias dx_v = dx_t;
+alias dy_v = dy_t;
+fn hsum(v: pk) -> f32 { return v; }
+
+// ---- width: vec4 ----
+// Four elements per packet (C % 4 == 0, so a row starts on a packet): one 16-byte (f32) or 8-byte (f16) access
+// where the scalar width makes four.
+const VW = 4u;
+alias pk = vec4f;
+alias x_v = vec4<x_t>;
+alias w_v = vec4<w_t>;
+alias y_v = vec4<y_t>;
+alias dx_v = vec4<dx_t>;
+alias dy_v = vec4<dy_t>;
+fn hsum(v: pk) -> f32 { return v.x + v.y + v.z + v.w; }
+
+// ---- reductions: tree ----
+// wg_sum: every thread passes its partial (red_t, aliased by the kernel) and gets the workgroup's total. WG is a
+// power of two. Call from uniform control flow; the trailing barrier lets the next call reuse `red`.
+var<workgroup> red: array<red_t, WG>;
+
+fn wg_sum(x: red_t, lid: u32) -> red_t {
+  red[lid] = x;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid < s) { red[lid] += red[lid + s]; }
+    workgroupBarrier();
+  }
+  let total = red[0];
+  workgroupBarrier();
+  return total;
+}
+
+// ---- reductions: subgroups ----
+// wg_sum, the same contract: each subgroup sums in registers and its first lane posts the result in its own slot
+// of `red` (every other slot gets zero); after one barrier every subgroup folds all WG slots, its lanes striding
+// by the subgroup size: WG / size loads per lane (8 at WG = 256 with 32-wide subgroups; 32 with lavapipe's 8-wide
+// ones). Lanes and sizes come from subgroupExclusiveAdd / subgroupAdd rather than from how the device lays
+// subgroups over the workgroup, which WGSL does not promise; that layout fixes the order, so results repeat.
+var<workgroup> red: array<red_t, WG>;
+
+fn wg_sum(x: red_t, lid: u32) -> red_t {
+  let lane = subgroupExclusiveAdd(1u);
+  let size = subgroupAdd(1u);
+  let part = subgroupAdd(x);
+  red[lid] = select(red_t(0.0), part, lane == 0u);
+  workgroupBarrier();
+  var y = red_t(0.0);
+  for (var i = lane; i < WG; i += size) { y += red[i]; }
+  let total = subgroupAdd(y);
+  workgroupBarrier();
+  return total;
 }

@@ -116,13 +116,18 @@ function ceCase(dtype: ScalarType, mode: 'eval' | 'unfused' | 'fused', subgroups
   };
 }
 
-function optimizerCase(kind: 'adamw' | 'sgd' | 'gradnorm+adamw' | 'gradnorm'): KernelBenchCase {
+function optimizerCase(
+  kind: 'adamw' | 'sgd' | 'gradnorm+adamw' | 'gradnorm',
+  gradNormOptions: { subgroups?: boolean } = {},
+): KernelBenchCase {
   // f32 traffic per parameter: AdamW reads g and rw p, m, v = 28 B; SGD momentum reads g, rw p, b = 20 B;
   // gradnorm reads g = 4 B.
   const perParam = { adamw: 28, sgd: 20, 'gradnorm+adamw': 32, gradnorm: 4 }[kind];
   const flopsPerParam = { adamw: 16, sgd: 6, 'gradnorm+adamw': 18, gradnorm: 2 }[kind];
   return {
-    name: `${kind} ${P.toLocaleString('en')} LoRA params (SmolLM2-135M all-linear r=${R}, ${SEGMENTS.length} tensors)`,
+    name:
+      `${kind} ${P.toLocaleString('en')} LoRA params (SmolLM2-135M all-linear r=${R}, ${SEGMENTS.length} tensors)` +
+      (gradNormOptions.subgroups === false ? ', tree sums' : ''),
     flops: flopsPerParam * P,
     bytes: perParam * P,
     setup(gpu) {
@@ -140,7 +145,7 @@ function optimizerCase(kind: 'adamw' | 'sgd' | 'gradnorm+adamw' | 'gradnorm'): K
       return {
         record(rec) {
           if (kind === 'gradnorm' || kind === 'gradnorm+adamw') {
-            gradNorm(rec, control, grads, P, partials, { lossScale: 1024, maxNorm: 1 });
+            gradNorm(rec, control, grads, P, partials, { lossScale: 1024, maxNorm: 1, ...gradNormOptions });
           }
           if (kind === 'adamw' || kind === 'gradnorm+adamw') {
             adamwUpdate(rec, { params, m, v, step }, grads, control, segments, P, {
@@ -184,6 +189,7 @@ export const lossBenches: KernelBenchCase[] = [
   ceCase('f32', 'unfused'),
   ceCase('f32', 'fused'),
   optimizerCase('gradnorm'),
+  optimizerCase('gradnorm', { subgroups: false }),
   optimizerCase('adamw'),
   optimizerCase('gradnorm+adamw'),
   optimizerCase('sgd'),

@@ -46,30 +46,39 @@ const t = (binding: GPUBuffer, dtype: ScalarType = act) => ({ binding, dtype });
 const GPT2 = { C: 768, F: 3072, P: 1024, V: 50257 };
 const QWEN_QKV = 896 + 2 * 128; // Qwen2.5-0.5B: q 14×64, k and v 2×64
 
-export const normBenches: KernelBenchCase[] = [
-  pointwiseCase(
-    `rmsnorm fwd ${N}×${C} f16`,
-    { x: h * N * C, w: h * C, y: h * N * C, rstd: 4 * N },
-    (rec, b) => rmsnormForward(rec, t(b.y), b.rstd, t(b.x), t(b.w), { N, C }, 1e-5),
-  ),
-  pointwiseCase(
-    `rmsnorm bwd ${N}×${C} f16 (dx +=)`,
-    { x: h * N * C, w: h * C, dy: h * N * C, dx: h * N * C, rstd: 4 * N },
-    (rec, b) =>
-      rmsnormBackward(rec, t(b.dx), t(b.dy), t(b.x), t(b.w), b.rstd, { N, C }, { accumulate: true }),
-    h * N * C * 4 + h * C + 4 * N, // dx is read and written
-  ),
-  pointwiseCase(
-    `layernorm fwd ${N}×${GPT2.C} f16 (GPT-2)`,
-    { x: h * N * GPT2.C, w: h * GPT2.C, b: h * GPT2.C, y: h * N * GPT2.C, mean: 4 * N, rstd: 4 * N },
-    (rec, b) => layernormForward(rec, t(b.y), b.mean, b.rstd, t(b.x), t(b.w), t(b.b), { N, C: GPT2.C }, 1e-5),
-  ),
-  pointwiseCase(
-    `layernorm bwd ${N}×${GPT2.C} f16 (GPT-2)`,
-    { x: h * N * GPT2.C, w: h * GPT2.C, dy: h * N * GPT2.C, dx: h * N * GPT2.C, mean: 4 * N, rstd: 4 * N },
-    (rec, b) => layernormBackward(rec, t(b.dx), t(b.dy), t(b.x), t(b.w), b.mean, b.rstd, { N, C: GPT2.C }),
-  ),
-];
+/** The four norm launches; `tree` forces the workgroup-tree sums (the fallback) where subgroups are the default. */
+function normCases(tree: boolean): KernelBenchCase[] {
+  const o = tree ? { subgroups: false } : {};
+  const tag = tree ? ', tree sums' : '';
+  return [
+    pointwiseCase(
+      `rmsnorm fwd ${N}×${C} f16${tag}`,
+      { x: h * N * C, w: h * C, y: h * N * C, rstd: 4 * N },
+      (rec, b) => rmsnormForward(rec, t(b.y), b.rstd, t(b.x), t(b.w), { N, C }, 1e-5, o),
+    ),
+    pointwiseCase(
+      `rmsnorm bwd ${N}×${C} f16 (dx +=)${tag}`,
+      { x: h * N * C, w: h * C, dy: h * N * C, dx: h * N * C, rstd: 4 * N },
+      (rec, b) =>
+        rmsnormBackward(rec, t(b.dx), t(b.dy), t(b.x), t(b.w), b.rstd, { N, C }, { ...o, accumulate: true }),
+      h * N * C * 4 + h * C + 4 * N, // dx is read and written
+    ),
+    pointwiseCase(
+      `layernorm fwd ${N}×${GPT2.C} f16 (GPT-2)${tag}`,
+      { x: h * N * GPT2.C, w: h * GPT2.C, b: h * GPT2.C, y: h * N * GPT2.C, mean: 4 * N, rstd: 4 * N },
+      (rec, b) =>
+        layernormForward(rec, t(b.y), b.mean, b.rstd, t(b.x), t(b.w), t(b.b), { N, C: GPT2.C }, 1e-5, o),
+    ),
+    pointwiseCase(
+      `layernorm bwd ${N}×${GPT2.C} f16 (GPT-2)${tag}`,
+      { x: h * N * GPT2.C, w: h * GPT2.C, dy: h * N * GPT2.C, dx: h * N * GPT2.C, mean: 4 * N, rstd: 4 * N },
+      (rec, b) =>
+        layernormBackward(rec, t(b.dx), t(b.dy), t(b.x), t(b.w), b.mean, b.rstd, { N, C: GPT2.C }, o),
+    ),
+  ];
+}
+
+export const normBenches: KernelBenchCase[] = [...normCases(false), ...normCases(true)];
 
 export const ropeBenches: KernelBenchCase[] = [
   pointwiseCase(

@@ -1,10 +1,19 @@
 // Global gradient norm over the flat f32 gradient buffer of all LoRA parameters, the clipping factor, the
 // loss-scale unscale and the non-finite flag, written to a 4-word "step control" buffer on the GPU that the
 // optimizers read (optimizer.ts): nothing comes back to the CPU between the norm and the update.
-// Two dispatches: partial sums of squares (≤ 256 workgroups), then one workgroup that finalises.
+// Two dispatches: partial sums of squares (≤ 256 workgroups), then one workgroup that finalises. Their
+// workgroup sums use subgroups where the device has them, else the workgroup tree (reductions.ts).
 
-import { uniforms, type BufferBinding, type CommandRecorder } from '../gpu/index.ts';
+import {
+  selectSections,
+  uniforms,
+  type BufferBinding,
+  type CommandRecorder,
+  type DispatchCost,
+  type Program,
+} from '../gpu/index.ts';
 import gradnormWgsl from '../../../shaders/gradnorm.wgsl?raw';
+import { chooseReduction, reductionEnables, type Reduction } from './reductions.ts';
 
 const WG = 256;
 /** Stage-1 workgroups at most; the partials scratch holds 2·GRADNORM_PARTIALS f32. */
@@ -27,6 +36,41 @@ export interface GradNormOptions {
   maxNorm?: number;
   /** A u32 count of non-finite values found elsewhere (e.g. scaleCast overflow); non-zero marks the step. */
   overflow?: BufferBinding;
+  /**
+   * Workgroup sums with subgroup operations (true) or the workgroup tree (false). Default: subgroups when the
+   * device has the 'subgroups' feature; true without it throws GpuFeatureError.
+   */
+  subgroups?: boolean;
+}
+
+/** The three entry points × two reductions, built once. */
+const programs = new Map<string, Program>();
+
+function program(entryPoint: string, reduction: Reduction): Program {
+  const key = `${entryPoint}:${reduction}`;
+  let p = programs.get(key);
+  if (!p) {
+    p = {
+      name: `gradnorm.${entryPoint}${reduction === 'subgroups' ? '.subgroups' : ''}`,
+      source: selectSections(gradnormWgsl, { reductions: reduction }),
+      entryPoint,
+      overrides: { WG },
+      enables: reductionEnables(reduction),
+    };
+    programs.set(key, p);
+  }
+  return p;
+}
+
+/**
+ * FLOPs and bytes of gradNorm's two launches over n gradients in `groups` partials: (g·s)² summed per element,
+ * every g read once; the finalising fold of the partials and the control words.
+ */
+export function gradNormCost(n: number, groups: number): { partial: DispatchCost; finalize: DispatchCost } {
+  return {
+    partial: { flops: 3 * n, bytes: 4 * n + 8 * groups },
+    finalize: { flops: 2 * groups + 8, bytes: 8 * groups + 2 * 16 + 4 },
+  };
 }
 
 /**
@@ -49,28 +93,26 @@ export function gradNorm(
   const maxNorm = options.maxNorm ?? 0;
   if (Number.isNaN(maxNorm)) throw new RangeError('gradNorm: maxNorm is NaN');
   const clipAt = Number.isFinite(maxNorm) ? maxNorm : 0;
+  const reduction = chooseReduction(rec.gpu, options.subgroups, 'gradNorm');
   const groups = Math.max(1, Math.min(GRADNORM_PARTIALS, Math.ceil(n / (4 * WG))));
-  const program = (entryPoint: string) => ({
-    name: `gradnorm.${entryPoint}`,
-    source: gradnormWgsl,
-    entryPoint,
-    overrides: { WG },
-  });
+  const cost = gradNormCost(n, groups);
   const params = (count: number) =>
     uniforms()
       .u32(count)
       .f32(1 / lossScale)
       .f32(clipAt)
       .u32(0);
-  rec.dispatch(program('gradnorm_partial'), {
+  rec.dispatch(program('gradnorm_partial', reduction), {
     uniforms: params(n),
     buffers: [grads, partials],
     workgroups: [groups],
+    cost: cost.partial,
   });
   const withOverflow = options.overflow !== undefined;
-  rec.dispatch(program(withOverflow ? 'gradnorm_finalize_overflow' : 'gradnorm_finalize'), {
+  rec.dispatch(program(withOverflow ? 'gradnorm_finalize_overflow' : 'gradnorm_finalize', reduction), {
     uniforms: params(groups),
     buffers: [null, partials, control, options.overflow ?? null],
     workgroups: [1],
+    cost: cost.finalize,
   });
 }

@@ -1,11 +1,58 @@
 // LayerNorm launches (GPT-2): y = (x − mean) · rstd · w + b with frozen w, b. One workgroup per row; the
-// forward saves mean (N) and rstd (N) f32, the backward computes the input gradient only (no dw, db).
+// forward saves mean (N) and rstd (N) f32, the backward computes the input gradient only (no dw, db). The
+// versions (vec4 or single-element loads, subgroup or workgroup-tree sums) are chosen as for RMSNorm.
 
-import { uniforms, type BufferBinding, type CommandRecorder, type TensorRef } from '../gpu/index.ts';
+import {
+  bytesPerElement,
+  uniforms,
+  type BufferBinding,
+  type CommandRecorder,
+  type DispatchCost,
+  type ScalarType,
+  type TensorRef,
+} from '../gpu/index.ts';
 import layernormWgsl from '../../../shaders/layernorm.wgsl?raw';
-import { checkNormDims, normAliases, rowGrid, type NormBackwardOptions, type NormDims } from './rmsnorm.ts';
+import {
+  checkNormDims,
+  normBytes,
+  normProgram,
+  rowGrid,
+  type NormBackwardOptions,
+  type NormDims,
+  type NormOptions,
+} from './rmsnorm.ts';
 
-const WG = 256;
+/**
+ * FLOPs and bytes of one layernormForward (each tensor once): the sum, (x − m)² and its sum, (x − m)·r·w + b per
+ * element; x, y, w, b, mean and rstd.
+ */
+export function layernormForwardCost(
+  dims: NormDims,
+  x: ScalarType,
+  w: ScalarType,
+  y: ScalarType,
+): DispatchCost {
+  return {
+    flops: 8 * dims.N * dims.C + 4 * dims.N,
+    bytes: normBytes(dims, [x, y], 2) + 2 * dims.C * bytesPerElement(w),
+  };
+}
+
+/**
+ * FLOPs and bytes of one layernormBackward: g = w·dy, x̂ and the sums of g and g·x̂, then r·(g − ḡ − x̂·k)
+ * (+ dx) per element; dy, x, w, mean, rstd read, dx written (and read when accumulating).
+ */
+export function layernormBackwardCost(
+  dims: NormDims,
+  types: { dx: ScalarType; dy: ScalarType; x: ScalarType; w: ScalarType },
+  accumulate: boolean,
+): DispatchCost {
+  const dxTraffic = accumulate ? [types.dx, types.dx] : [types.dx];
+  return {
+    flops: (accumulate ? 15 : 14) * dims.N * dims.C + 2 * dims.N,
+    bytes: normBytes(dims, [types.dy, types.x, ...dxTraffic], 2) + dims.C * bytesPerElement(types.w),
+  };
+}
 
 /**
  * y (N, C) = (x − mean) · rstd · w (C) + b (C); writes mean (N) and rstd (N) f32 = 1/sqrt(var + eps) with the
@@ -21,23 +68,26 @@ export function layernormForward(
   b: TensorRef,
   dims: NormDims,
   eps: number,
+  options: NormOptions = {},
 ): void {
   checkNormDims('layernormForward', dims, eps);
   if (w.dtype !== b.dtype) throw new TypeError(`layernormForward: w is ${w.dtype} but b is ${b.dtype}`);
-  rec.dispatch(
-    {
-      name: 'layernorm_forward',
-      source: layernormWgsl,
-      entryPoint: 'layernorm_forward',
-      aliases: normAliases({ y_t: y.dtype, x_t: x.dtype, w_t: w.dtype }),
-      overrides: { WG },
-    },
-    {
-      uniforms: uniforms().u32(dims.N).u32(dims.C).f32(eps).u32(0),
-      buffers: [y.binding, mean, rstd, x.binding, w.binding, b.binding],
-      workgroups: rowGrid(rec, dims.N),
-    },
+  const aliases = { y_t: y.dtype, x_t: x.dtype, w_t: w.dtype };
+  const program = normProgram(
+    rec,
+    'layernormForward',
+    layernormWgsl,
+    'layernorm_forward',
+    aliases,
+    dims.C,
+    options,
   );
+  rec.dispatch(program, {
+    uniforms: uniforms().u32(dims.N).u32(dims.C).f32(eps).u32(0),
+    buffers: [y.binding, mean, rstd, x.binding, w.binding, b.binding],
+    workgroups: rowGrid(rec, dims.N),
+    cost: layernormForwardCost(dims, x.dtype, w.dtype, y.dtype),
+  });
 }
 
 /**
@@ -57,22 +107,26 @@ export function layernormBackward(
   options: NormBackwardOptions = {},
 ): void {
   checkNormDims('layernormBackward', dims);
-  rec.dispatch(
-    {
-      name: 'layernorm_backward',
-      source: layernormWgsl,
-      entryPoint: 'layernorm_backward',
-      aliases: normAliases({ dx_t: dx.dtype, dy_t: dy.dtype, x_t: x.dtype, w_t: w.dtype }),
-      overrides: { WG },
-    },
-    {
-      uniforms: uniforms()
-        .u32(dims.N)
-        .u32(dims.C)
-        .f32(0)
-        .u32(options.accumulate ? 1 : 0),
-      buffers: [dx.binding, dy.binding, x.binding, w.binding, mean, rstd],
-      workgroups: rowGrid(rec, dims.N),
-    },
+  const types = { dx: dx.dtype, dy: dy.dtype, x: x.dtype, w: w.dtype };
+  const aliases = { dx_t: dx.dtype, dy_t: dy.dtype, x_t: x.dtype, w_t: w.dtype };
+  const accumulate = options.accumulate ?? false;
+  const program = normProgram(
+    rec,
+    'layernormBackward',
+    layernormWgsl,
+    'layernorm_backward',
+    aliases,
+    dims.C,
+    options,
   );
+  rec.dispatch(program, {
+    uniforms: uniforms()
+      .u32(dims.N)
+      .u32(dims.C)
+      .f32(0)
+      .u32(accumulate ? 1 : 0),
+    buffers: [dx.binding, dy.binding, x.binding, w.binding, mean, rstd],
+    workgroups: rowGrid(rec, dims.N),
+    cost: layernormBackwardCost(dims, types, accumulate),
+  });
 }
