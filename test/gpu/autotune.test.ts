@@ -23,7 +23,7 @@ import { testGpu } from './harness.ts';
 
 const gpu = await testGpu();
 
-/** Awkward sizes on purpose: ffn 44 and vocab 70 are no tile multiples; 70 also leaves dH generic-only. */
+/** Awkward sizes on purpose: ffn 44 and vocab 70 are no tile multiples (70 rows are not vec4-readable). */
 const llama: TuneModelShape = {
   family: 'llama',
   hidden: 32,

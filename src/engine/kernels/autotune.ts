@@ -33,8 +33,8 @@ import {
   matmul,
   MATMUL_VARIANTS,
   matmulShapeClass,
-  matmulWorkspaceBytes,
   tiledEligible,
+  matmulWorkspaceBytes,
   variantFits,
   type MatmulDims,
   type MatmulLayout,
@@ -310,8 +310,9 @@ const layoutOf = (p: MatmulProblem): MatmulLayout => ({ aK: !p.transA, bK: p.tra
 
 /** Whether the tiled variants can run this problem at all (else only the generic kernel can). */
 export function problemTiled(p: MatmulProblem): boolean {
-  const { M, N, K } = p.dims;
-  return M > 1 && tiledEligible(p.dims, layoutOf(p), M * K, K * N);
+  // The tiled kernels read any operand (vec4 where it can, scalar loads elsewhere); only matvec (M = 1) and
+  // Aᵀ·Bᵀ run the generic kernel.
+  return p.dims.M > 1 && !(p.transA && p.transB);
 }
 
 export function matmulTask(p: MatmulProblem): TuneTask {
@@ -358,13 +359,20 @@ export function matmulTasks(problems: readonly MatmulProblem[]): TuneTask[] {
     const key = matmulShapeClass(p.dims, layoutOf(p), p.types);
     const seen = best.get(key);
     const calls = (seen?.calls ?? 0) + (p.calls ?? 1);
-    const better = !seen || rank(p) > rank(seen.problem);
+    const better = !seen || outranks(p, seen.problem);
     best.set(key, { problem: better ? p : seen.problem, calls });
   }
   return [...best.values()].map(({ problem, calls }) => matmulTask({ ...problem, calls }));
 }
 
-const rank = (p: MatmulProblem) => (problemTiled(p) ? 1e30 : 0) + 2 * p.dims.M * p.dims.N * p.dims.K;
+/** A class's representative: one the tiled kernels read as vec4 (the class's usual case), then the largest. */
+function outranks(p: MatmulProblem, q: MatmulProblem): boolean {
+  const vec4 = (x: MatmulProblem) =>
+    problemTiled(x) && tiledEligible(x.dims, layoutOf(x), x.dims.M * x.dims.K, x.dims.K * x.dims.N);
+  if (vec4(p) !== vec4(q)) return vec4(p);
+  const flops = (x: MatmulProblem) => x.dims.M * x.dims.N * x.dims.K * (x.dims.batch ?? 1);
+  return flops(p) > flops(q);
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // A model's problems at its real shapes.
