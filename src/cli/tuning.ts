@@ -11,7 +11,17 @@ import { cliGpu } from './gpu.ts';
 export const AUTOTUNE_USAGE = `  kernels:     --no-autotune  use the built-in kernel defaults: neither time kernel variants on this GPU
                nor load the choices timed before. Otherwise the shapes of the run not yet timed on this GPU
                are timed first (a few seconds) and kept in $TUNELAB_CACHE_DIR (else $XDG_CACHE_HOME/tunelab
-               or ~/.cache/tunelab)`;
+               or ~/.cache/tunelab). $TUNELAB_AUTOTUNE_MS sets the time budget (default 4000 ms)`;
+
+/** The autotuning budget: $TUNELAB_AUTOTUNE_MS when set (a slow or cold-cache machine reaches more classes). */
+export function autotuneBudgetMs(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const raw = env.TUNELAB_AUTOTUNE_MS;
+  if (raw === undefined || raw === '') return undefined;
+  const ms = Number(raw);
+  if (!Number.isFinite(ms) || ms <= 0)
+    throw new Error(`TUNELAB_AUTOTUNE_MS: expected a positive number of milliseconds, got '${raw}'`);
+  return ms;
+}
 
 /** The shapes a run trains at: batch·seq tokens, its rank and adapted linears. */
 export interface RunShape {
@@ -35,6 +45,7 @@ export async function prepareKernelTuning(
   const cached = await loadTuningCache(gpu.tuning, path);
   const progress = new Progress('autotuning kernels');
   const result = await autotune(gpu, modelTuneTasks(gpu, spec, runTuneOptions(spec, run)), {
+    budgetMs: autotuneBudgetMs(),
     onProgress: (done, total, label) => progress.update(done, total, label),
   });
   if (result.status === 'cached') {

@@ -23,6 +23,15 @@ describe('LoRA gradients of whole models match finite differences of the GPU los
       { dims: { ...TINY_LLAMA, kvHeads: 1, qkvBias: true, rmsNormEps: 1e-6, ropeTheta: 1e6 } },
     ],
     ['Llama with LoRA dropout 0.3 (fixed mask)', { dropout: 0.3 }],
+    // Head dims beyond 32/64/128 (Phi's 96, Gemma's 256), hidden ≠ heads·D as with an explicit head_dim.
+    [
+      'Llama, head dim 96 (2 heads, 1 kv head)',
+      { dims: { ...TINY_LLAMA, layers: 1, heads: 2, kvHeads: 1, headDim: 96 } },
+    ],
+    [
+      'Llama, head dim 256 (1 head)',
+      { dims: { ...TINY_LLAMA, layers: 1, heads: 1, kvHeads: 1, headDim: 256 } },
+    ],
   ])('%s', async (_name, options) => {
     const tiny = buildTinyLlama(gpu, 'f32', options);
     const acts = tiny.model.createActivations(tiny.arena, B, T);
