@@ -1,8 +1,8 @@
 // LayerNorm (GPT-2): y = (x − mean) · rstd · w + b with frozen w, b; one workgroup per row of length C.
 // x (N, C) x_t, w (C) w_t, b (C) w_t, y (N, C) y_t; mean (N) and rstd (N) f32 are saved for the backward.
 // The variance is a second pass over (x − mean)² (no E[x²] − mean² cancellation); biased, as PyTorch's.
-// Packets, `width` and `reductions` sections as in rmsnorm.wgsl (the same text: a unit test keeps them equal);
-// here `wg_sum` adds two quantities at once. Rows can exceed 65535, so the launch is a 2-D grid.
+// Packets (norm-width.wgsl) and `wg_sum` (reductions.wgsl) as in rmsnorm.wgsl; here `wg_sum` adds two
+// quantities at once. Rows can exceed 65535, so the launch is a 2-D grid.
 
 override WG: u32 = 64; // a power of two: the tree halves it (64: see rmsnorm.wgsl)
 alias red_t = vec2f;
@@ -83,65 +83,4 @@ fn layernorm_backward(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgr
     if (p.accumulate != 0u) { v += pk(dx[base + c]); }
     dx[base + c] = dx_v(v);
   }
-}
-
-// ---- width: scalar ----
-// One element per packet (any C); `*_v` are the storage types themselves.
-const VW = 1u;
-alias pk = f32;
-alias x_v = x_t;
-alias w_v = w_t;
-alias y_v = y_t;
-alias dx_v = dx_t;
-alias dy_v = dy_t;
-fn hsum(v: pk) -> f32 { return v; }
-
-// ---- width: vec4 ----
-// Four elements per packet (C % 4 == 0, so a row starts on a packet): one 16-byte (f32) or 8-byte (f16) access
-// where the scalar width makes four.
-const VW = 4u;
-alias pk = vec4f;
-alias x_v = vec4<x_t>;
-alias w_v = vec4<w_t>;
-alias y_v = vec4<y_t>;
-alias dx_v = vec4<dx_t>;
-alias dy_v = vec4<dy_t>;
-fn hsum(v: pk) -> f32 { return v.x + v.y + v.z + v.w; }
-
-// ---- reductions: tree ----
-// wg_sum: every thread passes its partial (red_t, aliased by the kernel) and gets the workgroup's total. WG is a
-// power of two. Call from uniform control flow; the trailing barrier lets the next call reuse `red`.
-var<workgroup> red: array<red_t, WG>;
-
-fn wg_sum(x: red_t, lid: u32) -> red_t {
-  red[lid] = x;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] += red[lid + s]; }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
-
-// ---- reductions: subgroups ----
-// wg_sum, the same contract: each subgroup sums in registers and its first lane posts the result in its own slot
-// of `red` (every other slot gets zero); after one barrier every subgroup folds all WG slots, its lanes striding
-// by the subgroup size: WG / size loads per lane (8 at WG = 256 with 32-wide subgroups; 32 with lavapipe's 8-wide
-// ones). Lanes and sizes come from subgroupExclusiveAdd / subgroupAdd rather than from how the device lays
-// subgroups over the workgroup, which WGSL does not promise; that layout fixes the order, so results repeat.
-var<workgroup> red: array<red_t, WG>;
-
-fn wg_sum(x: red_t, lid: u32) -> red_t {
-  let lane = subgroupExclusiveAdd(1u);
-  let size = subgroupAdd(1u);
-  let part = subgroupAdd(x);
-  red[lid] = select(red_t(0.0), part, lane == 0u);
-  workgroupBarrier();
-  var y = red_t(0.0);
-  for (var i = lane; i < WG; i += size) { y += red[i]; }
-  let total = subgroupAdd(y);
-  workgroupBarrier();
-  return total;
 }

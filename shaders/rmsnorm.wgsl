@@ -1,8 +1,8 @@
 // RMSNorm (Llama, Qwen2, SmolLM2): y = x / sqrt(mean(x²) + eps) · w, one workgroup per row of length C.
 // x (N, C) x_t, w (C) w_t (frozen), y (N, C) y_t; rstd (N) f32 is saved for the backward.
 // Rows are read in packets (`pk`: VW elements as f32s) with a strided loop, so any C works; the host keeps one
-// of two `width` sections: vec4 packets where C % 4 == 0, else single elements. Rows are summed by `wg_sum`, the
-// shared contract of the `reductions` sections (workgroup tree, or subgroups where the device has them).
+// of two `width` sections (norm-width.wgsl): vec4 packets where C % 4 == 0, else single elements. Rows are summed
+// by `wg_sum` (reductions.wgsl: a workgroup tree, or subgroups where the device has them).
 // Everything is computed in f32. Rows can exceed 65535, so the launch is a 2-D grid: row = wid.x + wid.y · groups.x.
 
 // 64 threads: C = 576 as vec4 is 144 packets, 2–3 per thread, where 256 threads would leave 112 idle and pay two
@@ -74,65 +74,4 @@ fn rmsnorm_backward(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgrou
     if (p.accumulate != 0u) { v += pk(dx[base + c]); }
     dx[base + c] = dx_v(v);
   }
-}
-
-// ---- width: scalar ----
-// One element per packet (any C); `*_v` are the storage types themselves.
-const VW = 1u;
-alias pk = f32;
-alias x_v = x_t;
-alias w_v = w_t;
-alias y_v = y_t;
-alias dx_v = dx_t;
-alias dy_v = dy_t;
-fn hsum(v: pk) -> f32 { return v; }
-
-// ---- width: vec4 ----
-// Four elements per packet (C % 4 == 0, so a row starts on a packet): one 16-byte (f32) or 8-byte (f16) access
-// where the scalar width makes four.
-const VW = 4u;
-alias pk = vec4f;
-alias x_v = vec4<x_t>;
-alias w_v = vec4<w_t>;
-alias y_v = vec4<y_t>;
-alias dx_v = vec4<dx_t>;
-alias dy_v = vec4<dy_t>;
-fn hsum(v: pk) -> f32 { return v.x + v.y + v.z + v.w; }
-
-// ---- reductions: tree ----
-// wg_sum: every thread passes its partial (red_t, aliased by the kernel) and gets the workgroup's total. WG is a
-// power of two. Call from uniform control flow; the trailing barrier lets the next call reuse `red`.
-var<workgroup> red: array<red_t, WG>;
-
-fn wg_sum(x: red_t, lid: u32) -> red_t {
-  red[lid] = x;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] += red[lid + s]; }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
-
-// ---- reductions: subgroups ----
-// wg_sum, the same contract: each subgroup sums in registers and its first lane posts the result in its own slot
-// of `red` (every other slot gets zero); after one barrier every subgroup folds all WG slots, its lanes striding
-// by the subgroup size: WG / size loads per lane (8 at WG = 256 with 32-wide subgroups; 32 with lavapipe's 8-wide
-// ones). Lanes and sizes come from subgroupExclusiveAdd / subgroupAdd rather than from how the device lays
-// subgroups over the workgroup, which WGSL does not promise; that layout fixes the order, so results repeat.
-var<workgroup> red: array<red_t, WG>;
-
-fn wg_sum(x: red_t, lid: u32) -> red_t {
-  let lane = subgroupExclusiveAdd(1u);
-  let size = subgroupAdd(1u);
-  let part = subgroupAdd(x);
-  red[lid] = select(red_t(0.0), part, lane == 0u);
-  workgroupBarrier();
-  var y = red_t(0.0);
-  for (var i = lane; i < WG; i += size) { y += red[i]; }
-  let total = subgroupAdd(y);
-  workgroupBarrier();
-  return total;
 }

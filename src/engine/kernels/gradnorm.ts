@@ -5,7 +5,6 @@
 // workgroup sums use subgroups where the device has them, else the workgroup tree (reductions.ts).
 
 import {
-  selectSections,
   uniforms,
   type BufferBinding,
   type CommandRecorder,
@@ -13,7 +12,7 @@ import {
   type Program,
 } from '../gpu/index.ts';
 import gradnormWgsl from '../../../shaders/gradnorm.wgsl?raw';
-import { chooseReduction, reductionEnables, type Reduction } from './reductions.ts';
+import { chooseReduction, reductionEnables, withReductions, type Reduction } from './reductions.ts';
 
 const WG = 256;
 /** Stage-1 workgroups at most; the partials scratch holds 2·GRADNORM_PARTIALS f32. */
@@ -52,7 +51,7 @@ function program(entryPoint: string, reduction: Reduction): Program {
   if (!p) {
     p = {
       name: `gradnorm.${entryPoint}${reduction === 'subgroups' ? '.subgroups' : ''}`,
-      source: selectSections(gradnormWgsl, { reductions: reduction }),
+      source: withReductions(gradnormWgsl, reduction),
       entryPoint,
       overrides: { WG },
       enables: reductionEnables(reduction),

@@ -7,7 +7,6 @@
 import {
   bytesPerElement,
   grid1d,
-  selectSections,
   uniforms,
   type BufferBinding,
   type CommandRecorder,
@@ -16,8 +15,9 @@ import {
   type ScalarType,
   type TensorRef,
 } from '../gpu/index.ts';
+import normWidthWgsl from '../../../shaders/norm-width.wgsl?raw';
 import rmsnormWgsl from '../../../shaders/rmsnorm.wgsl?raw';
-import { chooseReduction, reductionEnables } from './reductions.ts';
+import { chooseReduction, reductionEnables, withReductions } from './reductions.ts';
 
 /** Threads per row: a power of two (the tree halves it); see the shader for why 64. */
 const WG = 64;
@@ -89,7 +89,7 @@ export function normProgram(
   if (!program) {
     program = {
       name: `${entryPoint}${reduction === 'subgroups' ? '.subgroups' : ''}${width === 'vec4' ? '.vec4' : ''}`,
-      source: selectSections(source, { width, reductions: reduction }),
+      source: withReductions(source, reduction, { width }, [normWidthWgsl]),
       entryPoint,
       aliases: all,
       overrides: { WG },

@@ -1,44 +1,36 @@
-// The workgroup-sum contract of the norm and grad-norm shaders (reductions.ts): the sections every file carries
-// are one text, so a fix to one copy cannot silently miss the others; and the choice between them.
+// The workgroup-sum contract of the norm and grad-norm shaders (reductions.ts): every composed program keeps
+// exactly one wg_sum and one packet width, and only the subgroup version calls subgroup builtins.
 import { describe, expect, it } from 'vitest';
-import { GpuFeatureError, selectSections, type Gpu } from '../../../src/engine/gpu/index.ts';
-import { chooseReduction, reductionEnables } from '../../../src/engine/kernels/reductions.ts';
+import { GpuFeatureError, type Gpu } from '../../../src/engine/gpu/index.ts';
+import { chooseReduction, reductionEnables, withReductions } from '../../../src/engine/kernels/reductions.ts';
 import gradnormWgsl from '../../../shaders/gradnorm.wgsl?raw';
 import layernormWgsl from '../../../shaders/layernorm.wgsl?raw';
+import normWidthWgsl from '../../../shaders/norm-width.wgsl?raw';
 import rmsnormWgsl from '../../../shaders/rmsnorm.wgsl?raw';
 
-const SHADERS = { rmsnorm: rmsnormWgsl, layernorm: layernormWgsl, gradnorm: gradnormWgsl };
+const NORMS = { rmsnorm: rmsnormWgsl, layernorm: layernormWgsl };
 
-/** The text from a section's marker line to the next marker (or the end). */
-function section(source: string, name: string, choice: string): string {
-  const start = source.indexOf(`// ---- ${name}: ${choice} ----`);
-  expect(start, `no section ${name}: ${choice}`).toBeGreaterThanOrEqual(0);
-  const next = source.slice(start + 1).search(/^\/\/ ---- [\w-]+: [\w-]+ ----$/m);
-  return next < 0 ? source.slice(start) : source.slice(start, start + 1 + next);
-}
-
-describe('the shared reduction sections', () => {
-  it.each(['tree', 'subgroups'])('reductions: %s is the same text in every shader', (choice) => {
-    const [first, ...others] = Object.values(SHADERS).map((s) => section(s, 'reductions', choice));
-    for (const other of others) expect(other).toBe(first);
-    expect(first).toMatch(/fn wg_sum\(x: red_t, lid: u32\) -> red_t/);
+describe('the shared reduction and width sections', () => {
+  it.each(['tree', 'subgroups'] as const)('gradnorm with %s: one wg_sum', (reduction) => {
+    const text = withReductions(gradnormWgsl, reduction);
+    expect(text.match(/fn wg_sum\(x: red_t, lid: u32\) -> red_t/g)).toHaveLength(1);
+    expect(/subgroup\w*\(/.test(text)).toBe(reduction === 'subgroups');
   });
 
-  it.each(['scalar', 'vec4'])('width: %s is the same text in both norm shaders', (choice) => {
-    expect(section(layernormWgsl, 'width', choice)).toBe(section(rmsnormWgsl, 'width', choice));
-  });
-
-  it.each(Object.entries(SHADERS))(
-    '%s: each choice keeps one wg_sum; only subgroups calls subgroup builtins',
-    (_, source) => {
-      const widths: Record<string, string> = source.includes('// ---- width:') ? { width: 'scalar' } : {};
-      for (const reductions of ['tree', 'subgroups']) {
-        const text = selectSections(source, { ...widths, reductions });
+  it.each(Object.entries(NORMS))('%s: each width and reduction keeps one of each', (_, source) => {
+    for (const reduction of ['tree', 'subgroups'] as const) {
+      for (const width of ['scalar', 'vec4']) {
+        const text = withReductions(source, reduction, { width }, [normWidthWgsl]);
         expect(text.match(/fn wg_sum\(/g)).toHaveLength(1);
-        expect(/subgroup\w*\(/.test(text)).toBe(reductions === 'subgroups');
+        expect(text.match(/const VW = (\d)u;/g)).toEqual([`const VW = ${width === 'vec4' ? 4 : 1}u;`]);
+        expect(/subgroup\w*\(/.test(text)).toBe(reduction === 'subgroups');
       }
-    },
-  );
+    }
+  });
+
+  it('a section the shader does not have is an error naming it', () => {
+    expect(() => withReductions(gradnormWgsl, 'tree', { width: 'vec4' })).toThrow(/no section 'width'/);
+  });
 });
 
 describe('chooseReduction', () => {
