@@ -196,25 +196,16 @@ fn keep(pr: Problem, key: u32, t: u32, c0: u32) -> vec4f { return vec4f(1.0); }
 // ---- rng: on ----
 // LoRA dropout on x exactly as shaders/matmul-tiled.wgsl's mask_b applies it in the per-adapter product (and
 // test/reference/dropout.ts computes it): element (t, c) of the adapter's x, index t·cols + c, is kept iff
-// hash(seed, step, stream, index) ≥ threshold. The step is rng[0] + step_add, so uniforms never change per step.
+// hash(seed, step, stream, index) ≥ threshold (dropout-hash.wgsl, appended by the host). The step is
+// rng[0] + step_add, so uniforms never change per step.
 @group(0) @binding(8) var<storage, read> rng: array<u32>;
 
-fn lowbias32(v: u32) -> u32 {
-  var h = v;
-  h ^= h >> 16u;
-  h *= 0x7feb352du;
-  h ^= h >> 15u;
-  h *= 0x846ca68bu;
-  h ^= h >> 16u;
-  return h;
-}
-
 fn dropout_key(pr: Problem) -> u32 {
-  return lowbias32(lowbias32(lowbias32(pr.seed ^ 0x9e3779b9u) ^ (rng[0] + p.step_add)) ^ (pr.stream + p.stream_base));
+  return hash_key(pr.seed, rng[0] + p.step_add, pr.stream + p.stream_base);
 }
 
 fn kept(key: u32, threshold: u32, i: u32) -> bool {
-  return lowbias32(lowbias32(i ^ key) + key) >= threshold;
+  return hash_index(i, key) >= threshold;
 }
 
 // 1 or 0 per column; the 1/(1 − p) of kept values is in the problem's scale.

@@ -326,27 +326,17 @@ fn mask_b(bi: u32, k: u32, n: u32) -> vec4f {
 // ---- rng: off ----
 
 // ---- rng: on ----
-// The counter-based hash of shaders/dropout.wgsl (and test/reference/dropout.ts): element i of (seed, step,
+// The counter-based hash of dropout-hash.wgsl (appended by the host; test/reference/dropout.ts mirrors it): element i of (seed, step,
 // stream) is kept iff hash ≥ threshold. The step is rng[0] + step_add: the host writes the step's base once per
 // step and a micro-batch adds its index, so the uniforms are the same every step.
 @group(0) @binding(9) var<storage, read> rng: array<u32>;
 
-fn lowbias32(v: u32) -> u32 {
-  var h = v;
-  h ^= h >> 16u;
-  h *= 0x7feb352du;
-  h ^= h >> 15u;
-  h *= 0x846ca68bu;
-  h ^= h >> 16u;
-  return h;
-}
-
 fn dropout_key(stream: u32) -> u32 {
-  return lowbias32(lowbias32(lowbias32(p.seed ^ 0x9e3779b9u) ^ (rng[0] + p.step_add)) ^ stream);
+  return hash_key(p.seed, rng[0] + p.step_add, stream);
 }
 
 fn kept(key: u32, i: u32) -> bool {
-  return lowbias32(lowbias32(i ^ key) + key) >= p.threshold;
+  return hash_index(i, key) >= p.threshold;
 }
 
 // ---- bias: off ----

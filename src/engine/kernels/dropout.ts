@@ -3,6 +3,7 @@
 // Reproducible for the same (seed, step, stream); a new step or stream gives an independent mask.
 
 import { grid1d, uniforms, type CommandRecorder, type TensorRef } from '../gpu/index.ts';
+import dropoutHashWgsl from '../../../shaders/dropout-hash.wgsl?raw';
 import dropoutWgsl from '../../../shaders/dropout.wgsl?raw';
 
 const WG = 256;
@@ -45,7 +46,7 @@ function dropout(
   rec.dispatch(
     {
       name: 'dropout',
-      source: dropoutWgsl,
+      source: `${dropoutWgsl}\n${dropoutHashWgsl}`,
       entryPoint: 'dropout',
       aliases: { in_t: x.dtype, out_t: out.dtype },
       overrides: { WG },

@@ -29,6 +29,7 @@ import {
   type TensorRef,
 } from '../gpu/index.ts';
 import { dropoutThreshold } from './dropout.ts';
+import dropoutHashWgsl from '../../../shaders/dropout-hash.wgsl?raw';
 import loraGradsWgsl from '../../../shaders/lora-grads.wgsl?raw';
 
 /** Input tensors one dispatch can read: with R, G, the table and rng, the 8 storage bindings WebGPU allows. */
@@ -369,7 +370,7 @@ function program(plan: LoraGradsPlan, dtype: ScalarType, variant: LoraGradsVaria
   if (!made) {
     made = {
       name,
-      source: selectSections(loraGradsWgsl, sections),
+      source: `${selectSections(loraGradsWgsl, sections)}\n${dropoutHashWgsl}`,
       entryPoint: 'lora_grads',
       aliases: { in_t: dtype },
       consts: { CT: COL_THREADS, S: SLICES, RV: plan.rankVecs, U: variant.tokensPerTrip },

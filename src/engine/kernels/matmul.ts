@@ -22,6 +22,7 @@ import {
   type ScalarType,
   type TensorRef,
 } from '../gpu/index.ts';
+import dropoutHashWgsl from '../../../shaders/dropout-hash.wgsl?raw';
 import matmulWgsl from '../../../shaders/matmul.wgsl?raw';
 import matmulTiledWgsl from '../../../shaders/matmul-tiled.wgsl?raw';
 
@@ -38,7 +39,7 @@ export interface MatmulDims {
 
 /**
  * LoRA dropout inside a matmul: element (i, j) of the masked tensor is kept iff hash(seed, step, stream +
- * b·streamStride, i·rowLength + j) ≥ p·2³² (the hash of shaders/dropout.wgsl), and kept values are scaled by
+ * b·streamStride, i·rowLength + j) ≥ p·2³² (the hash of shaders/dropout-hash.wgsl), and kept values are scaled by
  * 1/(1 − p). The step is word 0 of the u32 buffer `rng` plus `stepOffset`: the host writes the step's base once
  * per step and each micro-batch adds its index, so a step's uniforms and bind groups are the same every step.
  */
@@ -540,7 +541,7 @@ function recordTiled(
       `${variant}${kloop}${loads}${extras}|${l.transA ? 1 : 0}${l.transB ? 1 : 0}|${types}|${entryPoint}`,
       () => ({
         name: `matmul.${variant}${loads}${extras}${entryPoint === 'matmul_tiled' ? '' : entryPoint.replace('matmul_tiled', '')}`,
-        source: selectSections(matmulTiledWgsl, sections),
+        source: `${selectSections(matmulTiledWgsl, sections)}\n${dropoutHashWgsl}`,
         entryPoint,
         aliases: { a_t: a.dtype, b_t: b.dtype, c_t: c.dtype, e_t: o.bias?.dtype ?? 'f32' },
         consts: { ...tile, A_K: l.transA ? 0 : 1, B_K: l.transB ? 1 : 0 },
