@@ -442,13 +442,15 @@ fn put_ds(f: u32, keys: vec4u, b: u32, g: u32, x: vec4f) {}
 // The scratch bound read_write (binding 9): the dk/dv kernel then has 8 storage bindings, the WebGPU minimum.
 fn scratch(i: u32) -> f32 { return stats[i]; }
 
-// scale·dS of query row f and the 4 keys `keys` (consecutive), those in range.
+// scale·dS of query row f and the 4 keys `keys` (consecutive), those in range. Literal indices, as in
+// block_dots: no dynamic vector indexing.
 fn put_ds(f: u32, keys: vec4u, b: u32, g: u32, x: vec4f) {
   if (f >= p.rows) { return; }
   let at = ds_index(f, keys.x, b, g);
-  for (var u = 0u; u < 4u; u++) {
-    if (keys[u] < p.Tk) { stats[at + u] = x[u]; }
-  }
+  if (keys.x < p.Tk) { stats[at] = x.x; }
+  if (keys.y < p.Tk) { stats[at + 1u] = x.y; }
+  if (keys.z < p.Tk) { stats[at + 2u] = x.z; }
+  if (keys.w < p.Tk) { stats[at + 3u] = x.w; }
 }
 //#endif
 
@@ -609,10 +611,12 @@ fn load_ds(f0: u32, k0: u32, b: u32, g: u32, lid: u32) {
     let col = i % p.nc;
     let fr = f0 + 4u * (i / p.nc);
     let vis = visible_rows(fr, k0 + col);
+    let at = ds_index(fr, k0 + col, b, g); // rows fr + u at at + u·Tk
     var x = vec4f(0.0);
-    for (var u = 0u; u < 4u; u++) {
-      if (vis[u]) { x[u] = scratch(ds_index(fr + u, k0 + col, b, g)); }
-    }
+    if (vis.x) { x.x = scratch(at); }
+    if (vis.y) { x.y = scratch(at + p.Tk); }
+    if (vis.z) { x.z = scratch(at + 2u * p.Tk); }
+    if (vis.w) { x.w = scratch(at + 3u * p.Tk); }
     shf[col * PS + i / p.nc] = x;
   }
 }
