@@ -9,6 +9,7 @@
 // (H + 2·Hkv)·D/4 for all three and co = 0, H·D/4, (H + Hkv)·D/4.
 //   lse      (B, H, Tq) f32   logsumexp of each score row (forward output, backward input)
 //   stats    f32 backward scratch: [SCRATCH_FREQ floats: copy of inv_freq][(B, H, Tq) delta = rowsum(dout∘out)]
+//            and, on the spill path, [(B, Hkv, Tq·G, Tk) scale·dS], query row f of a kv head by key s
 //
 // Query rows of a kv head: the G = H/Hkv query heads sharing kv head g are packed as the rows f = t·G + j
 // (h = g·G + j) of one (Tq·G × D) matrix, so each K/V block a workgroup loads serves all G heads (and a decode
@@ -98,7 +99,7 @@ struct Params {
 @group(0) @binding(6) var<storage, read> freq: array<vec4f>;            // inv_freq (D/2)
 @group(0) @binding(7) var<storage, read> o_in: array<vec4<qkv_t>>;      // out, read by the delta kernel
 @group(0) @binding(8) var<storage, read> dout: array<vec4<qkv_t>>;
-@group(0) @binding(9) var<storage, read_write> stats: array<f32>;       // scratch, written by the delta kernel
+@group(0) @binding(9) var<storage, read_write> stats: array<f32>;       // scratch: delta kernel; spilling, dS too
 @group(0) @binding(10) var<storage, read> stats_in: array<f32>;         // scratch, read by dq and dk/dv
 @group(0) @binding(11) var<storage, read> lse_in: array<f32>;
 @group(0) @binding(12) var<storage, read_write> dq: array<vec4<qkv_t>>;
@@ -308,7 +309,7 @@ fn load_freq_fwd(lid: u32) {
 fn load_freq_bwd(lid: u32) {
   if (ROPE) {
     for (var i = lid; i < H2; i += WG) {
-      freq_sh[i] = vec4f(stats_in[4u * i], stats_in[4u * i + 1u], stats_in[4u * i + 2u], stats_in[4u * i + 3u]);
+      freq_sh[i] = vec4f(scratch(4u * i), scratch(4u * i + 1u), scratch(4u * i + 2u), scratch(4u * i + 3u));
     }
     workgroupBarrier();
   }
@@ -429,6 +430,34 @@ fn attention_forward_infer(@builtin(local_invocation_index) lid: u32, @builtin(w
 //   dv = Pᵀ·dout,  dP = dout·vᵀ,  dS = P ∘ (dP − delta),  dq = scale·dS·k,  dk = scale·dSᵀ·q.
 // Two kernels recompute P and dP: dq per query tile, dk/dv per key tile (no float atomics, fixed summation
 // order: deterministic). dq, dk and dv are overwritten. Training layout only: q_offset = 0, Tk = Tq.
+// The spill path computes S and dP once: dk/dv runs first and also stores scale·dS in the scratch (f32: dS is
+// P·(dP − delta), up to T times smaller than the dq it sums to, so f16 would flush it into subnormals), and a
+// light dq kernel sums dq = (scale·dS)·k over the causal key blocks. The host keeps one of the two sections.
+
+//#if recompute
+fn scratch(i: u32) -> f32 { return stats_in[i]; }
+fn put_ds(f: u32, keys: vec4u, b: u32, g: u32, x: vec4f) {}
+//#endif
+//#if spill
+// The scratch bound read_write (binding 9): the dk/dv kernel then has 8 storage bindings, the WebGPU minimum.
+fn scratch(i: u32) -> f32 { return stats[i]; }
+
+// scale·dS of query row f and the 4 keys `keys` (consecutive), those in range. Literal indices, as in
+// block_dots: no dynamic vector indexing.
+fn put_ds(f: u32, keys: vec4u, b: u32, g: u32, x: vec4f) {
+  if (f >= p.rows) { return; }
+  let at = ds_index(f, keys.x, b, g);
+  if (keys.x < p.Tk) { stats[at] = x.x; }
+  if (keys.y < p.Tk) { stats[at + 1u] = x.y; }
+  if (keys.z < p.Tk) { stats[at + 2u] = x.z; }
+  if (keys.w < p.Tk) { stats[at + 3u] = x.w; }
+}
+//#endif
+
+// Where dS of query row f and key s of (b, kv head g) sits in the scratch (after inv_freq and delta).
+fn ds_index(f: u32, s: u32, b: u32, g: u32) -> u32 {
+  return SCRATCH_FREQ + p.drows + ((b * p.Hkv + g) * p.rows + f) * p.Tk + s;
+}
 
 // One thread per (b, h, t) row, flat index (b·H + h)·Tq + t, the layout of lse and delta; the first H2
 // threads also copy inv_freq into the scratch, so that dq and dk/dv need no binding of their own for it.
@@ -485,7 +514,7 @@ fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(wor
       if (f < p.rows) {
         let at = stat_index(f, b, g);
         l4[u] = lse_in[at];
-        d4[u] = stats_in[SCRATCH_FREQ + at];
+        d4[u] = scratch(SCRATCH_FREQ + at);
       }
     }
     shf[LSE_AT + i] = l4;
@@ -522,6 +551,11 @@ fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(wor
   }
   stage(&acc, 0u, og, oc, vec4f(p.scale));
   workgroupBarrier();
+  store_dq(f0, b, g, lid);
+}
+
+// Stores the dq rows staged at sh[0..] (NR rows from f0).
+fn store_dq(f0: u32, b: u32, g: u32, lid: u32) {
   if (ROPE) { // dq of the unrotated q: rotate back by −angle (pairs c, c + H2)
     for (var i = lid; i < NR * p.h2; i += WG) {
       let r = i / H2;
@@ -538,6 +572,52 @@ fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(wor
       let f = f0 + i / HD4;
       if (f < p.rows) { dq[q_row(f, b, g, p.dq_rs, p.dq_co) + i % HD4] = vec4<qkv_t>(sh[(i / HD4) * RS + i % HD4]); }
     }
+  }
+}
+
+// Spill path, after dk/dv: dq = Σ (scale·dS)·k over the key blocks the tile sees, one product per block.
+// Workgroup and tile as attention_backward_dq (whose pools it takes; the Q and dO regions stay unused).
+// Regions (vec4s): sh: dq staging [NR·RS] | unused [NR·RS] | K [NC·RS];  shf: dS [NC·PS].
+@compute @workgroup_size(WG)
+fn attention_backward_dq_spill(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let K_AT = 2u * NR * RS;
+  let g = wid.x;
+  let b = wid.y;
+  let f0 = ((p.rows + NR - 1u) / NR - 1u - wid.z) * NR;
+
+  load_freq_bwd(lid);
+  let f_last = min(f0 + NR, p.rows) - 1u;
+  let blocks = (min(q_pos(f_last) + 1u, p.Tk) + NC - 1u) / NC;
+  let og = lid / OCT;
+  let oc = lid % OCT;
+  var acc = Acc(); // O layout: dq of rows 4og.. × vec4 columns oc + w·OCT
+  for (var kb = 0u; kb < blocks; kb++) {
+    let k0 = kb * NC;
+    load_k(K_AT, k0, NC, b, g, lid);
+    load_ds(f0, k0, b, g, lid);
+    workgroupBarrier();
+    accumulate(&acc, 0u, K_AT, og, oc);
+    workgroupBarrier();
+  }
+  stage(&acc, 0u, og, oc, vec4f(1.0));
+  workgroupBarrier();
+  store_dq(f0, b, g, lid);
+}
+
+// The scratch's dS of rows f0.. × keys k0.. into the P layout (one vec4 per column and row group). Entries
+// the causal mask hides, which the dk/dv kernel may not have written, and padding load as 0.
+fn load_ds(f0: u32, k0: u32, b: u32, g: u32, lid: u32) {
+  for (var i = lid; i < p.nc * (NR / 4u); i += WG) {
+    let col = i % p.nc;
+    let fr = f0 + 4u * (i / p.nc);
+    let vis = visible_rows(fr, k0 + col);
+    let at = ds_index(fr, k0 + col, b, g); // rows fr + u at at + u·Tk
+    var x = vec4f(0.0);
+    if (vis.x) { x.x = scratch(at); }
+    if (vis.y) { x.y = scratch(at + p.Tk); }
+    if (vis.z) { x.z = scratch(at + 2u * p.Tk); }
+    if (vis.w) { x.w = scratch(at + 3u * p.Tk); }
+    shf[col * PS + i / p.nc] = x;
   }
 }
 
@@ -577,7 +657,7 @@ fn dkdv_tile(lid: u32, wid: vec3u) -> u32 {
       var st = vec2f(0.0);
       if (c0 + i < p.rows) {
         let at = stat_index(c0 + i, b, g);
-        st = vec2f(lse_in[at], stats_in[SCRATCH_FREQ + at]);
+        st = vec2f(lse_in[at], scratch(SCRATCH_FREQ + at));
       }
       col_stats[i] = st;
     }
@@ -585,10 +665,10 @@ fn dkdv_tile(lid: u32, wid: vec3u) -> u32 {
     let s = block_dots(0u, Q_AT, rg, tc);
     let dp = block_dots(V_AT, DO_AT, rg, tc);
     if (s_on) {
-      dkdv_p_ds(s[0], dp[0], 0u, keys, c0, tc, rg);
-      dkdv_p_ds(s[1], dp[1], 1u, keys, c0, tc, rg);
-      dkdv_p_ds(s[2], dp[2], 2u, keys, c0, tc, rg);
-      dkdv_p_ds(s[3], dp[3], 3u, keys, c0, tc, rg);
+      dkdv_p_ds(s[0], dp[0], 0u, keys, c0, tc, rg, b, g);
+      dkdv_p_ds(s[1], dp[1], 1u, keys, c0, tc, rg, b, g);
+      dkdv_p_ds(s[2], dp[2], 2u, keys, c0, tc, rg, b, g);
+      dkdv_p_ds(s[3], dp[3], 3u, keys, c0, tc, rg, b, g);
     }
     workgroupBarrier();
     accumulate(&acc2, P_AT, DO_AT, og, oc); // dv += Pᵀ·dout
@@ -602,16 +682,18 @@ fn dkdv_tile(lid: u32, wid: vec3u) -> u32 {
 }
 
 // P and dS of column w (query row c0 + tc + w·TPR) of a dk/dv S block over keys `keys`, stored for the O
-// layout (pool regions as in dkdv_tile).
-fn dkdv_p_ds(sw: vec4f, dpw: vec4f, w: u32, keys: vec4u, c0: u32, tc: u32, rg: u32) {
+// layout (pool regions as in dkdv_tile), and scale·dS in the scratch on the spill path.
+fn dkdv_p_ds(sw: vec4f, dpw: vec4f, w: u32, keys: vec4u, c0: u32, tc: u32, rg: u32, b: u32, g: u32) {
   if (w >= CB) { return; }
   let col = tc + w * TPR;
   let f = c0 + col;
   let st = col_stats[col];
   let vis = vec4<bool>(f < p.rows) & (keys <= vec4u(q_pos(f))) & (keys < vec4u(p.Tk));
   let pr = select(vec4f(0.0), exp(sw * p.scale - st.x), vis);
-  shf[col * PS + rg] = pr;              // P region at 0
-  shf[(NC + col) * PS + rg] = pr * (dpw - st.y); // dS region at NC·PS
+  let ds = pr * (dpw - st.y);
+  shf[col * PS + rg] = pr;        // P region at 0
+  shf[(NC + col) * PS + rg] = ds; // dS region at NC·PS
+  put_ds(f, keys, b, g, ds * p.scale);
 }
 
 // The pair (c, c + H2) of dk of key row r (staged at sh[r·RS]), rotated back by key position s when ROPE.

@@ -2,9 +2,10 @@
 // layer, plus a long-sequence row (T = 2048), other head dims (96 as Phi-3, 256 as Gemma), fused RoPE and a
 // KV-cache decode step.
 // FLOPs and bytes are attentionCost()'s count of what the kernels execute on this device's tiles: whole
-// blocks up to the causal limit (so the masked half of the diagonal blocks counts) and, in the backward, the
-// scores and dP computed by both the dq and the dk/dv kernel (7 block matmuls where 5 are needed), so GFLOP/s
-// is the arithmetic rate, not the useful one.
+// blocks up to the causal limit (so the masked half of the diagonal blocks counts) and, in the recomputing
+// backward, the scores and dP computed by both the dq and the dk/dv kernel (7 block matmuls where 5 are
+// needed; the spill path, the size rule's choice at these shapes but the long one, does 5 and moves dS), so
+// GFLOP/s is the arithmetic rate, not the useful one.
 import { BufferArena, type Gpu, type ScalarType } from '../../src/engine/gpu/index.ts';
 import {
   attentionBackward,
@@ -12,6 +13,7 @@ import {
   attentionDeltaBytes,
   attentionForward,
   attentionLimits,
+  type AttentionBackwardMode,
   type AttentionDims,
   type AttentionRope,
 } from '../../src/engine/kernels/attention.ts';
@@ -30,6 +32,8 @@ interface Variant {
   fwd: boolean;
   bwd: boolean;
   rope?: boolean;
+  /** The backward's path; default the size rule's. */
+  mode?: AttentionBackwardMode;
 }
 
 /** flops/bytes depend on the device's tiles: counted again once the device is known (in setup). */
@@ -46,6 +50,7 @@ function count(
     rope: v.rope,
     kvLength,
     limits: gpu ? attentionLimits(gpu) : undefined,
+    mode: v.mode,
   };
   const parts = [
     v.fwd && attentionCost(d, 'forward', options),
@@ -65,7 +70,7 @@ function attentionCase(d: AttentionDims, dtype: ScalarType, v: Variant): KernelB
   const size = dtype === 'f16' ? 2 : 4;
   const what = v.fwd && v.bwd ? 'fwd+bwd' : v.fwd ? 'fwd' : 'bwd';
   const c: KernelBenchCase = {
-    name: `attention ${what} B=${B} T=${T} H=${H} Hkv=${Hkv} D=${D} ${dtype}${v.rope ? ' +rope' : ''}`,
+    name: `attention ${what} B=${B} T=${T} H=${H} Hkv=${Hkv} D=${D} ${dtype}${v.rope ? ' +rope' : ''}${v.mode ? ` ${v.mode}` : ''}`,
     flops: 0,
     bytes: 0,
     setup(gpu) {
@@ -75,7 +80,7 @@ function attentionCase(d: AttentionDims, dtype: ScalarType, v: Variant): KernelB
       const [q, out, dout, dq] = ['q', 'out', 'dout', 'dq'].map((n) => t(n, size * B * T * H * D));
       const [k, vv, dk, dv] = ['k', 'v', 'dk', 'dv'].map((n) => t(n, size * B * T * Hkv * D));
       const lse = arena.alloc('lse', 4 * B * H * T);
-      const delta = arena.alloc('delta', attentionDeltaBytes(d));
+      const delta = arena.alloc('delta', attentionDeltaBytes(d, v.mode));
       let rope: AttentionRope | undefined;
       if (v.rope) {
         const invFreq = arena.alloc('inv_freq', 2 * D);
@@ -85,7 +90,9 @@ function attentionCase(d: AttentionDims, dtype: ScalarType, v: Variant): KernelB
       return {
         record(rec) {
           if (v.fwd) attentionForward(rec, out, lse, q, k, vv, d, { rope });
-          if (v.bwd) attentionBackward(rec, dq, dk, dv, delta, dout, out, lse, q, k, vv, d, { rope });
+          if (v.bwd) {
+            attentionBackward(rec, dq, dk, dv, delta, dout, out, lse, q, k, vv, d, { rope, mode: v.mode });
+          }
         },
         destroy: () => arena.destroy(),
       };
@@ -129,6 +136,7 @@ const gemma: AttentionDims = { batch: 1, seq: 256, heads: 8, kvHeads: 1, headDim
 export const attentionBenches: KernelBenchCase[] = [
   attentionCase(smol, 'f16', { fwd: true, bwd: false }),
   attentionCase(smol, 'f16', { fwd: false, bwd: true }),
+  attentionCase(smol, 'f16', { fwd: false, bwd: true, mode: 'recompute' }),
   attentionCase(smol, 'f16', { fwd: true, bwd: true }),
   attentionCase(smol, 'f32', { fwd: true, bwd: true }),
   attentionCase(smol, 'f16', { fwd: true, bwd: true, rope: true }),

@@ -23,6 +23,8 @@ import {
   attentionTileCandidates,
   attentionTiles,
   MIN_ATTENTION_LIMITS,
+  attentionBackwardMode,
+  type AttentionBackwardMode,
   type AttentionDims,
   type AttentionKernel,
   type AttentionLayout,
@@ -89,6 +91,8 @@ interface RunOptions {
   fused?: boolean;
   tile?: AttentionTile;
   tiles?: Partial<Record<'dq' | 'dkdv', AttentionTile>>;
+  /** The backward's path; default the size rule's (spill at these sizes). */
+  mode?: AttentionBackwardMode;
 }
 
 interface Outputs {
@@ -158,7 +162,7 @@ async function run(d: AttentionDims, x: Inputs, dtype: ScalarType, o: RunOptions
     [dq, dk, dv] = [x.q, x.k, x.k].map((a) => t(keep(poisoned(gpu, a.length, dtype))));
   }
   const lse = keep(poisoned(gpu, B * H * T, 'f32'));
-  const delta = keep(poisoned(gpu, attentionDeltaBytes(d) / 4, 'f32'));
+  const delta = keep(poisoned(gpu, attentionDeltaBytes(d, o.mode) / 4, 'f32'));
   const rope = o.rope && {
     invFreq: keep(upload(gpu, ropeInvFreq(D, o.rope.theta), 'f32')),
     positionOffset: o.rope.positionOffset,
@@ -167,7 +171,12 @@ async function run(d: AttentionDims, x: Inputs, dtype: ScalarType, o: RunOptions
   const rec = new CommandRecorder(gpu);
   attentionForward(rec, out, lse, q, k, v, d, { layout, rope, tile: o.tile });
   if (o.backward)
-    attentionBackward(rec, dq, dk, dv, delta, dout, out, lse, q, k, v, d, { layout, rope, tiles: o.tiles });
+    attentionBackward(rec, dq, dk, dv, delta, dout, out, lse, q, k, v, d, {
+      layout,
+      rope,
+      tiles: o.tiles,
+      mode: o.mode,
+    });
   await rec.submitAndWait();
   rec.destroy();
   const get = async (r: TensorRef, n: number) => download(gpu, r.binding as GPUBuffer, n, dtype);
@@ -232,20 +241,55 @@ async function checkAgainstReference(d: AttentionDims, dtype: ScalarType, tol: n
   return compareAll(`attention ${dtype}`, got, want, tol);
 }
 
+// Every backward case on both paths: dS spilled to the scratch, and recomputed by the dq kernel.
+const modes: AttentionBackwardMode[] = ['spill', 'recompute'];
+const modeCases = modes.flatMap((mode) => cases.map(([name, d]) => [`${name} ${mode}`, d, mode] as const));
+
 describe('attention f32 vs the f64 reference (rel < 1e-5)', () => {
-  it.each(cases)('%s: out, lse, dq, dk, dv', async (_name, d) => {
-    note('f32', await checkAgainstReference(d, 'f32', 1e-5, { backward: true }));
+  it.each(modeCases)('%s: out, lse, dq, dk, dv', async (_name, d, mode) => {
+    note(`f32 ${mode}`, await checkAgainstReference(d, 'f32', 1e-5, { backward: true, mode }));
   });
 
-  it('stays accurate with sharp softmax rows (scores of std ≈ 12, the running max jumps often)', async () => {
-    const d = dims(2, 129, 3, 1, 64);
-    const x = inputs(d, 17, 'f32', d.seq, 36);
-    const want = {
-      ...attentionForwardRef(x.q, x.k, x.v, d),
-      ...attentionBackwardRef(x.dout, x.q, x.k, x.v, d),
-    };
-    note('f32 sharp', compareAll('sharp', await run(d, x, 'f32', { backward: true }), want, 1e-5));
+  it.each([dims(2, 37, 9, 3, 64), dims(1, 61, 4, 2, 96), dims(3, 5, 6, 3, 32)])(
+    'both paths agree (B=$batch T=$seq H=$heads Hkv=$kvHeads D=$headDim): dk, dv bitwise, dq rel < 1e-6',
+    async (d) => {
+      const x = inputs(d, 9, 'f32');
+      const spill = await run(d, x, 'f32', { backward: true, mode: 'spill' });
+      const again = await run(d, x, 'f32', { backward: true, mode: 'recompute' });
+      // dk/dv is the same kernel; dq sums scale·dS·k instead of scale·(dS·k).
+      expect(spill.dk).toEqual(again.dk);
+      expect(spill.dv).toEqual(again.dv);
+      note('f32 spill vs recompute', {
+        dq: expectClose('spill vs recompute dq', spill.dq!, again.dq!, 1e-6),
+      });
+    },
+  );
+
+  it('the size rule spills short sequences and recomputes long ones; the scratch grows by B·H·T² floats', () => {
+    const short = dims(4, 256, 9, 3, 64);
+    const long = dims(4, 2048, 9, 3, 64);
+    expect(attentionBackwardMode(short)).toBe('spill');
+    expect(attentionBackwardMode(long)).toBe('recompute');
+    expect(attentionBackwardMode(short, 2 ** 20)).toBe('recompute'); // a binding too small for it
+    expect(attentionDeltaBytes(short, 'spill') - attentionDeltaBytes(short, 'recompute')).toBe(
+      4 * 4 * 9 * 256 * 256,
+    );
+    expect(attentionDeltaBytes(long)).toBe(attentionDeltaBytes(long, 'recompute'));
   });
+
+  it.each(modes)(
+    'stays accurate with sharp softmax rows (scores of std ≈ 12, the running max jumps often), %s',
+    async (mode) => {
+      const d = dims(2, 129, 3, 1, 64);
+      const x = inputs(d, 17, 'f32', d.seq, 36);
+      const want = {
+        ...attentionForwardRef(x.q, x.k, x.v, d),
+        ...attentionBackwardRef(x.dout, x.q, x.k, x.v, d),
+      };
+      const got = await run(d, x, 'f32', { backward: true, mode });
+      note(`f32 sharp ${mode}`, compareAll('sharp', got, want, 1e-5));
+    },
+  );
 
   it('is deterministic (bitwise) across runs', async () => {
     const d = dims(2, 37, 9, 3, 64);
@@ -284,8 +328,8 @@ describe('attention f32 vs the f64 reference (rel < 1e-5)', () => {
 });
 
 describe.skipIf(skipF16)('attention f16 vs the f64 reference (rel < 1e-2)', () => {
-  it.each(cases)('%s: out, lse, dq, dk, dv', async (_name, d) => {
-    note('f16', await checkAgainstReference(d, 'f16', 1e-2, { backward: true }));
+  it.each(modeCases)('%s: out, lse, dq, dk, dv', async (_name, d, mode) => {
+    note(`f16 ${mode}`, await checkAgainstReference(d, 'f16', 1e-2, { backward: true, mode }));
   });
 });
 
@@ -611,14 +655,20 @@ describe('attentionCost', () => {
     expect(bytes).toBe(3 * (4 * d.seq * 64 * 4 + 4 * d.seq)); // q, k, v read, out written, lse written
   });
 
-  it('includes the masked half of diagonal blocks and the backward recomputation', () => {
+  it('includes the masked half of diagonal blocks, the backward recomputation or the dS spill', () => {
     const d = dims(4, 256, 9, 3, 64);
     const useful = (4 * 4 * 9 * 256 * 256 * 64) / 2; // causal q·kᵀ and P·v
     const fwd = attentionCost(d, 'forward', { limits });
     const bwd = attentionCost(d, 'backward', { limits });
     expect(fwd.flops).toBeGreaterThan(useful);
     expect(fwd.flops).toBeLessThan(1.5 * useful);
-    expect(bwd.flops).toBeGreaterThan(3.5 * useful); // 7 block matmuls where the forward has 2
+    const recompute = attentionCost(d, 'backward', { limits, mode: 'recompute' });
+    expect(recompute.flops).toBeGreaterThan(3.5 * useful); // 7 block matmuls where the forward has 2
+    // Spilling: 5 block matmuls, and dS written (4 bytes per computed pair) and read back.
+    expect(bwd.flops).toBeGreaterThan(2.5 * useful);
+    expect(bwd.flops).toBeLessThan(0.75 * recompute.flops); // 5/7, and the delta pass
+    // The dS traffic (about 4·B·H·T² bytes) outweighs the q, dout, v, lse and delta the light dq kernel skips.
+    expect(bwd.bytes).toBeGreaterThan(recompute.bytes);
     expect(attentionCost(d, 'forward', { limits, rope: true }).flops).toBeGreaterThan(fwd.flops);
   });
 });

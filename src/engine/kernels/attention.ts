@@ -4,7 +4,8 @@
 //   q, out, dq, dout   (B, T, H, D)      storage type of the TensorRefs (f16 or f32, all the same)
 //   k, v, dk, dv       (B, T, Hkv, D)    (B, kvCapacity, Hkv, D) for a KV cache
 //   lse                (B, H, T) f32     logsumexp of every score row, saved by the forward for the backward
-//   delta              f32 scratch of attentionDeltaBytes(dims): the backward's rowsum(dout ∘ out)
+//   delta              f32 scratch of attentionDeltaBytes(dims, mode): the backward's rowsum(dout ∘ out), and
+//                      on the spill path the (B, H, T, T) softmax-gradient scores (see attentionBackwardMode)
 // Every tensor may instead sit in a wider row (`layout`: a row stride and a column offset in elements), e.g. a
 // fused [q | k | v] row of (H + 2·Hkv)·D per token. Query head h uses kv head h / (H / Hkv). Scores are
 // scaled by 1/√D; softmax and every sum run in f32. Optional RoPE is applied to q and k as they are loaded.
@@ -68,8 +69,16 @@ export interface AttentionForwardOptions {
   tile?: AttentionTile;
 }
 
+/**
+ * How the backward gets dS for dq: 'recompute' recomputes S and dP in the dq kernel (no scratch beyond delta),
+ * 'spill' has the dk/dv kernel store dS (f32, B·H·T² floats in the delta scratch) for a dq kernel of one product.
+ */
+export type AttentionBackwardMode = 'recompute' | 'spill';
+
 export interface AttentionBackwardOptions {
   layout?: AttentionLayout;
+  /** Default attentionBackwardMode(dims, device's maxStorageBufferBindingSize); `delta` must be sized for it. */
+  mode?: AttentionBackwardMode;
   /** The same RoPE as the forward: q and k are the unrotated tensors, dq and dk come back unrotated. */
   rope?: AttentionRope;
   tiles?: Partial<Record<'dq' | 'dkdv', AttentionTile>>;
@@ -155,9 +164,30 @@ export function attentionLimits(gpu: {
   return limits;
 }
 
-/** Bytes of the f32 `delta` scratch the backward needs: a copy of inv_freq, then B·H·T floats. */
-export function attentionDeltaBytes(dims: AttentionDims): number {
-  return 4 * (SCRATCH_FREQ + dims.batch * dims.heads * dims.seq);
+/** Most bytes the spill path's scratch may take: a few MiB per step beside the activations, any device. */
+export const ATTENTION_SPILL_BUDGET = 64 * 2 ** 20;
+/** maxStorageBufferBindingSize every WebGPU device has. */
+const MIN_BINDING_BYTES = 2 ** 27;
+
+/**
+ * The size rule: spill dS when the scratch fits min(ATTENTION_SPILL_BUDGET, maxBinding) (B·H·T² ≤ ~16 M, e.g.
+ * batch 4 × seq 512 at 9 heads), else recompute (long sequences).
+ */
+export function attentionBackwardMode(
+  dims: AttentionDims,
+  maxBinding = MIN_BINDING_BYTES,
+): AttentionBackwardMode {
+  const bytes = attentionDeltaBytes(dims, 'spill');
+  return bytes <= Math.min(ATTENTION_SPILL_BUDGET, maxBinding) ? 'spill' : 'recompute';
+}
+
+/**
+ * Bytes of the f32 `delta` scratch the backward needs: a copy of inv_freq, then B·H·T floats, then on the spill
+ * path B·H·T·T floats of dS (only the causal tiles are written and read). Default mode: the size rule's.
+ */
+export function attentionDeltaBytes(dims: AttentionDims, mode = attentionBackwardMode(dims)): number {
+  const { batch: B, heads: H, seq: T } = dims;
+  return 4 * (SCRATCH_FREQ + B * H * T + (mode === 'spill' ? B * H * T * T : 0));
 }
 
 // ------------------------------------------------------------------------------------------------ tiles
@@ -445,18 +475,22 @@ function checkTile(
 
 // --------------------------------------------------------------------------------------------- programs
 
-const sources = new Map<AttentionTile['reduce'], string>();
+const sources = new Map<string, string>();
 
-/** The shader with the row-max variant kept (`//#if shared` or `//#if subgroup` … `//#endif`). */
-function source(reduce: AttentionTile['reduce']): string {
-  let text = sources.get(reduce);
+/**
+ * The shader with the row-max variant (`//#if shared` or `//#if subgroup` … `//#endif`) and the backward's
+ * scratch access (`//#if recompute` or `//#if spill`) kept.
+ */
+function source(reduce: AttentionTile['reduce'], mode: AttentionBackwardMode): string {
+  const key = `${reduce}.${mode}`;
+  let text = sources.get(key);
   if (!text) {
     const body = attentionWgsl.replace(
       /\/\/#if (\w+)\n([\s\S]*?)\/\/#endif\n?/g,
-      (_all, name: string, code: string) => (name === reduce ? code : ''),
+      (_all, name: string, code: string) => (name === reduce || name === mode ? code : ''),
     );
     text = ropeAngleWgsl + body;
-    sources.set(reduce, text);
+    sources.set(key, text);
   }
   return text;
 }
@@ -468,6 +502,7 @@ function program(
   rope: boolean,
   kernel?: AttentionKernel,
   tile?: AttentionTile,
+  mode: AttentionBackwardMode = 'recompute',
 ): Program {
   const hd4 = headDim / 4;
   const reduce = kernel === 'forward' && tile ? tile.reduce : 'shared';
@@ -485,8 +520,8 @@ function program(
       }
     : { WG: DELTA_WG };
   return {
-    name: `attention.${entryPoint.replace('attention_', '')}${reduce === 'subgroup' ? '.subgroup' : ''}`,
-    source: source(reduce),
+    name: `attention.${entryPoint.replace('attention_', '')}${reduce === 'subgroup' ? '.subgroup' : ''}${mode === 'spill' ? '.spill' : ''}`,
+    source: source(reduce, mode),
     entryPoint,
     aliases: { qkv_t: dtype, tile_t: tile?.tileType ?? dtype },
     overrides: { HD4: hd4, ROPE: rope ? 1 : 0, ...shape },
@@ -659,9 +694,10 @@ function checkBackwardAliases(
 
 /**
  * Gradients of the forward above (training layout: kvLength = kvCapacity = T). Writes (overwrites) dq,
- * dk and dv. `delta` is f32 scratch of attentionDeltaBytes(dims) bytes. Three dispatches: delta =
- * rowsum(dout ∘ out) (and a copy of inv_freq), then dq per (kv head, batch, query-row tile), then dk/dv per
- * (kv head, batch, key tile) looping over the query rows of all heads of the group that see those keys.
+ * dk and dv. `delta` is f32 scratch of attentionDeltaBytes(dims, mode) bytes. Three dispatches: delta =
+ * rowsum(dout ∘ out) (and a copy of inv_freq); then, recomputing, dq per (kv head, batch, query-row tile) and
+ * dk/dv per (kv head, batch, key tile) looping over the query rows of all heads of the group that see those
+ * keys; spilling, dk/dv first (also storing dS in `delta`), then dq = dS·k from it.
  */
 export function attentionBackward(
   rec: CommandRecorder,
@@ -694,7 +730,8 @@ export function attentionBackward(
   };
   const dtype = checkPlaced(Object.values(P));
   checkSize('lse', lse, 4 * B * H * T);
-  checkSize('delta', delta, attentionDeltaBytes(dims));
+  const mode = options.mode ?? attentionBackwardMode(dims, rec.gpu.limits.maxStorageBufferBindingSize);
+  checkSize('delta', delta, attentionDeltaBytes(dims, mode));
   const { rope } = options;
   checkRope(rope, D, T);
   checkBackwardAliases(dq, dk, dv, delta, dout, out, lse, q, k, v, rope);
@@ -717,20 +754,45 @@ export function attentionBackward(
     buffers: [null, null, null, null, null, rope?.invFreq ?? out.binding, out.binding, dout.binding, delta],
     workgroups: grid1d(B * H * T, DELTA_WG, rec.gpu.limits.maxComputeWorkgroupsPerDimension),
     // The whole backward's count (delta, dq, dk/dv), on its first launch.
-    cost: options.tiles ? undefined : attentionCost(dims, 'backward', { dtype, rope: useRope, limits }),
+    cost: options.tiles ? undefined : attentionCost(dims, 'backward', { dtype, rope: useRope, limits, mode }),
   });
-  const common = [q.binding, k.binding, v.binding, null, null, null, null, dout.binding, null, delta, lse];
-  rec.dispatch(program('attention_backward_dq', dtype, D, useRope, 'dq', tiles.dq), {
-    uniforms: params(dims, { ...shape, nc: tiles.dq.cols, tpr: tiles.dq.rowThreads }, placed),
-    buffers: [...common, dq.binding],
-    workgroups: [Hkv, B, Math.ceil((T * (H / Hkv)) / tiles.dq.rows)],
-  });
+  // Spilling, dk/dv writes dS into the scratch, bound read_write at 9 (in place of the read-only 10).
+  const spill = mode === 'spill';
+  const common = [q.binding, k.binding, v.binding, null, null, null, null, dout.binding];
+  const scratch = spill ? [delta, null, lse] : [null, delta, lse];
   const entry = joint ? 'attention_backward_dkdv_one' : 'attention_backward_dkdv';
-  rec.dispatch(program(entry, dtype, D, useRope, 'dkdv', tiles.dkdv), {
-    uniforms: params(dims, { ...shape, nc: tiles.dkdv.cols, tpr: tiles.dkdv.rowThreads }, placed),
-    buffers: joint ? [...common, null, null, null, joint.binding] : [...common, null, dk.binding, dv.binding],
-    workgroups: [Hkv, B, Math.ceil(T / tiles.dkdv.rows)],
-  });
+  const dkdv = () =>
+    rec.dispatch(program(entry, dtype, D, useRope, 'dkdv', tiles.dkdv, mode), {
+      uniforms: params(dims, { ...shape, nc: tiles.dkdv.cols, tpr: tiles.dkdv.rowThreads }, placed),
+      buffers: [
+        ...common,
+        ...scratch,
+        ...(joint ? [null, null, null, joint.binding] : [null, dk.binding, dv.binding]),
+      ],
+      workgroups: [Hkv, B, Math.ceil(T / tiles.dkdv.rows)],
+    });
+  if (spill) dkdv();
+  // The light dq kernel reads only k and the scratch.
+  const dqBuffers = spill
+    ? [null, k.binding, null, null, null, null, null, null, delta, null, null]
+    : [...common, ...scratch];
+  rec.dispatch(
+    program(
+      spill ? 'attention_backward_dq_spill' : 'attention_backward_dq',
+      dtype,
+      D,
+      useRope,
+      'dq',
+      tiles.dq,
+      mode,
+    ),
+    {
+      uniforms: params(dims, { ...shape, nc: tiles.dq.cols, tpr: tiles.dq.rowThreads }, placed),
+      buffers: [...dqBuffers, dq.binding],
+      workgroups: [Hkv, B, Math.ceil((T * (H / Hkv)) / tiles.dq.rows)],
+    },
+  );
+  if (!spill) dkdv();
 }
 
 // ------------------------------------------------------------------------------------------------- cost
@@ -751,13 +813,16 @@ export interface AttentionCostOptions {
   rope?: boolean;
   /** The device whose tiles are counted; default the WebGPU minimum limits. */
   limits?: AttentionLimits;
+  /** The backward's path; default attentionBackwardMode(dims). */
+  mode?: AttentionBackwardMode;
 }
 
 /**
  * FLOPs and bytes of one attentionForward or attentionBackward launch, from the kernels' own loops: every
  * workgroup computes whole (rows × cols) blocks up to its causal limit, so the count includes the masked
- * half of the diagonal blocks and, in the backward, the recomputation of the scores and dP by both the dq
- * and the dk/dv kernels (7 block matmuls where 5 are needed). RoPE counts 6 flops per rotated pair.
+ * half of the diagonal blocks and, in the recomputing backward, the scores and dP computed by both the dq
+ * and the dk/dv kernels (7 block matmuls where 5 are needed; spilling, 5 and the dS write and read). RoPE
+ * counts 6 flops per rotated pair.
  */
 export function attentionCost(
   dims: AttentionDims,
@@ -793,12 +858,20 @@ export function attentionCost(
     }
     return total;
   }
+  const spill = (options.mode ?? attentionBackwardMode(dims)) === 'spill';
   const tiles = attentionTiles(D, limits, Infinity, dtype);
   add(2 * rows * D, rows * (2 * D * e + 4)); // delta: dout · out per row
   for (let f0 = 0; f0 < rows; f0 += tiles.dq.rows) {
     const t = tiles.dq;
     const n = span(f0, t.rows, rows);
     const { blocks, keys } = keyBlocks(f0, t);
+    if (spill) {
+      // dq += dS·k; reads k and the visible dS entries of the tile's rows (query t sees t + 1 keys).
+      let seen = 0;
+      for (let f = f0; f < f0 + n; f++) seen += Math.min(Tk - T + Math.floor(f / G) + 1, Tk);
+      add(blocks * 2 * t.rows * t.cols * D + (n + keys) * rot, n * D * e + keys * D * e + 4 * seen);
+      continue;
+    }
     // S = q·kᵀ, dP = dout·vᵀ, dq += dS·k; reads q, dout, lse, delta, then k, v per block; writes dq.
     add(blocks * 6 * t.rows * t.cols * D + (2 * n + keys) * rot, n * (3 * D * e + 8) + 2 * keys * D * e);
   }
@@ -807,8 +880,13 @@ export function attentionCost(
     const n = span(s0, t.rows, T);
     const cols = rows - s0 * G; // query rows that see these keys
     const blocks = Math.ceil(cols / t.cols);
-    // Sᵀ, dPᵀ, dv += Pᵀ·dout, dk += dSᵀ·q; reads k, v, then q, dout, lse, delta per block; writes dk, dv.
-    add(blocks * 8 * t.rows * t.cols * D + (2 * n + cols) * rot, 4 * n * D * e + cols * (2 * D * e + 8));
+    // Sᵀ, dPᵀ, dv += Pᵀ·dout, dk += dSᵀ·q; reads k, v, then q, dout, lse, delta per block; writes dk, dv
+    // (and, spilling, dS of every (query row, key) pair it computes: the masked ones of the diagonal too).
+    const dsWrite = spill ? 4 * n * cols : 0;
+    add(
+      blocks * 8 * t.rows * t.cols * D + (2 * n + cols) * rot,
+      4 * n * D * e + cols * (2 * D * e + 8) + dsWrite,
+    );
   }
   return total;
 }

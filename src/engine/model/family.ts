@@ -13,7 +13,7 @@
 //   step    once                  ids, targets, head, loss and the scratch every family has
 
 import type { AttentionDims } from '../kernels/attention.ts';
-import { attentionDeltaBytes } from '../kernels/attention.ts';
+import { attentionBackwardMode, attentionDeltaBytes } from '../kernels/attention.ts';
 import { crossEntropyPlan } from '../kernels/crossentropy.ts';
 import { EMBEDDING_ERROR_WORDS } from '../kernels/embedding.ts';
 import type { ScalarType } from '../gpu/index.ts';
@@ -205,12 +205,19 @@ export function trainingTable<L extends string, Block extends BlockBuffers<L>, N
       ceGrad: f32('(2, N, C)', ce.gradScratchBytes / 4),
       dResidual: act('(N, C)', N * C),
       dNormed: act('(N, C)', N * C),
-      delta: f32('(B, H, T)', attentionDeltaBytes(attention) / 4),
+      // The attention backward's scratch: delta, and on the spill path dS (B, H, T, T), one for all layers.
+      delta: attentionScratch(attention, o.limits),
       loraV: f32('(N, Σr)', N * Math.max(1, uWidth)),
       gradTables: { shape: '(gradient work lists)', elements: Math.max(1, gradWords), type: 'u32' },
       rng: { shape: '(1)', elements: 1, type: 'u32' },
     },
   };
+}
+
+function attentionScratch(dims: AttentionDims, limits: BindingLimits): ActEntry {
+  const mode = attentionBackwardMode(dims, limits.maxStorageBufferBindingSize);
+  const shape = mode === 'spill' ? '(B, H, T) + (B, H, T, T)' : '(B, H, T)';
+  return f32(shape, attentionDeltaBytes(dims, mode) / 4);
 }
 
 /**
