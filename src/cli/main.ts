@@ -2,6 +2,7 @@
 import { DatasetError } from '../engine/train/data.ts';
 import { GpuError } from '../engine/gpu/index.ts';
 import { UsageError } from './args.ts';
+import { StudyLogError } from './study-journal.ts';
 import { EVAL_USAGE, evalCommand } from './eval.ts';
 import { GENERATE_USAGE, generateCommand } from './generate.ts';
 import { TRAIN_USAGE, trainCommand } from './train.ts';
@@ -52,7 +53,11 @@ export async function main(argv: string[], hooks: TuneHooks = {}): Promise<numbe
       process.stderr.write(`tunelab ${name}: ${error.message}\n\n${command.usage}\n`);
       return 2;
     }
-    const known = error instanceof DatasetError || error instanceof GpuError || error instanceof RangeError;
+    const known =
+      error instanceof DatasetError ||
+      error instanceof GpuError ||
+      error instanceof StudyLogError ||
+      error instanceof RangeError;
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`tunelab ${name}: ${message}\n`);
     if (!known && error instanceof Error && process.env.TUNELAB_DEBUG)
