@@ -4,6 +4,9 @@
 // that names no file), a crash (TypeError, RangeError, ...), silent: lost a trial (a read that succeeded but
 // lost a trial whose 'complete' line was intact), silent: skipped (lines skipped with a warning only), or fine.
 // `npx tsx bench/fuzz/study-log.ts [cases]` prints the figures for the old reader and the new one.
+// 3000 cases (seed 20261130): before (loadStudy, skip bad lines with a warning, append to the file as it is):
+// clear error 0, unclear error 320, crash 0, silent: lost a trial 351, silent: skipped 1710, fine 619;
+// after (checkJournal): clear error 2156, unclear error 0, crash 0, silent 0, fine 844.
 import { loadStudy, type Study } from '../../src/engine/search/index.ts';
 import { Rng } from '../../src/engine/rng.ts';
 import { checkJournal, StudyLogError } from '../../src/cli/study-journal.ts';
