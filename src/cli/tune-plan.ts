@@ -69,8 +69,11 @@ export async function tunePlan(
       ? StudyPlan.create({ ...stored, ...budgetFlags(flags, stored) }, context)
       : StudyPlan.create(await planInput(flags, family, data.valRatio), context);
   } catch (error) {
-    if (error instanceof PlanError) throw new UsageError(`--${planFlag(error.field)}: ${error.reason}`);
-    throw error;
+    if (!(error instanceof PlanError)) throw error;
+    const flag = planFlag(error.field);
+    // A space from a file: name the file too.
+    const file = flag === 'space' && typeof flags.space === 'string' ? ` ${flags.space}:` : '';
+    throw new UsageError(`--${flag}:${file} ${error.reason}`);
   }
 }
 

@@ -59,6 +59,7 @@ describe('tunelab tune refuses bad input before writing anything', () => {
         /--space: .*lr-null\.json: parameter "lr": expected an object with a "type", got null/,
       ],
       ['array', '[1]', /--space: .*array\.json: expected an object of parameters/],
+      ['no-bounds', '{"lr": {"type": "float"}}', /--space: .*no-bounds\.json: search space: parameter 'lr'/],
     ] as const) {
       const file = join(dir, `${name}.json`);
       await writeFile(file, space);
