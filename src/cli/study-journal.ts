@@ -40,7 +40,7 @@ export interface CheckedJournal {
  * line that is not a valid event consistent with the ones before it throws a StudyLogError naming `file`.
  */
 export function checkJournal(text: string, file: string): CheckedJournal {
-  const { kept, torn } = splitTornTail(text);
+  const { kept, torn } = splitTornTail(text, isWholeEvent);
   const lines = numberedLines(kept, file);
   if (lines.length === 0)
     throw new StudyLogError(file, torn ? torn.line : 1, "expected the 'study' event, found an empty log");
@@ -65,15 +65,27 @@ export function checkJournal(text: string, file: string): CheckedJournal {
 
 /**
  * The text up to its last complete line, and the line after it when that one is torn. A last line without
- * its newline that is a whole valid event only lost the newline: it is kept (and the newline added).
+ * its newline that is whole (`isWhole`) only lost the newline: it is kept (and the newline added).
  */
-function splitTornTail(text: string): { kept: string; torn: TornTail | null } {
+function splitTornTail(
+  text: string,
+  isWhole: (line: string) => boolean,
+): { kept: string; torn: TornTail | null } {
   if (text === '' || text.endsWith('\n')) return { kept: text, torn: null };
   const cut = text.lastIndexOf('\n') + 1;
   const tail = text.slice(cut);
-  if (isWholeEvent(tail)) return { kept: `${text}\n`, torn: null };
+  if (isWhole(tail)) return { kept: `${text}\n`, torn: null };
   const line = text.slice(0, cut).split('\n').length;
   return { kept: text.slice(0, cut), torn: { line, text: tail } };
+}
+
+function isJson(line: string): boolean {
+  try {
+    JSON.parse(line);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function isWholeEvent(line: string): boolean {
@@ -125,7 +137,7 @@ export async function readJournal(path: string): Promise<CheckedJournal & { orig
  */
 export async function repairJournal(
   path: string,
-  checked: CheckedJournal & { original: string },
+  checked: Pick<CheckedJournal, 'kept' | 'torn'> & { original: string },
 ): Promise<string | null> {
   if (checked.kept === checked.original) return null;
   let backup: string | null = null;
@@ -135,6 +147,19 @@ export async function repairJournal(
   }
   await writeFileAtomic(path, checked.kept);
   return backup;
+}
+
+/**
+ * Cuts a torn last line off another append-only JSON-lines log (trials.jsonl) before a resumed run appends
+ * to it, the original kept as a backup as for the study log; null when it ends cleanly or is missing.
+ */
+export async function repairJsonLines(path: string): Promise<{ torn: TornTail; backup: string } | null> {
+  const original = await readFile(path, 'utf8').catch(() => null);
+  if (original === null) return null;
+  const { kept, torn } = splitTornTail(original, isJson);
+  if (kept === original) return null;
+  const repaired = await repairJournal(path, { kept, torn, original });
+  return torn && repaired ? { torn, backup: repaired } : null;
 }
 
 async function freeName(base: string): Promise<string> {

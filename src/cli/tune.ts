@@ -46,7 +46,13 @@ import {
 } from './args.ts';
 import { openModelDir, readDataset } from './common.ts';
 import { PLAN_FLAGS, planFile, planOfStudy, TUNE_DEFAULTS, tunePlan } from './tune-plan.ts';
-import { readJournal, repairJournal, tornTailWarning, type CheckedJournal } from './study-journal.ts';
+import {
+  readJournal,
+  repairJournal,
+  repairJsonLines,
+  tornTailWarning,
+  type CheckedJournal,
+} from './study-journal.ts';
 import { version as tunelabVersion } from '../../package.json';
 import { cliGpu, settleGpuEnv } from './gpu.ts';
 import { AUTOTUNE_USAGE, tuningRecordForWorkers } from './tuning.ts';
@@ -276,6 +282,9 @@ async function openStudy(setup: TuneSetup): Promise<{ study: Study; log: number 
   if (journal) {
     const backup = await repairJournal(logPath, journal);
     if (journal.torn) process.stderr.write(tornTailWarning(logPath, journal.torn, backup));
+    const trialsPath = join(out, 'trials.jsonl');
+    const trials = await repairJsonLines(trialsPath);
+    if (trials) process.stderr.write(tornTailWarning(trialsPath, trials.torn, trials.backup));
   } else {
     await mkdir(out, { recursive: true });
     await writeFileAtomic(join(out, 'tune.json'), `${JSON.stringify({ flags }, null, 2)}\n`);

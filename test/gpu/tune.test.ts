@@ -157,6 +157,8 @@ describe('tunelab tune on two worker threads', () => {
     // appending onto it, which glued the next event to it and lost that line on the following resume.
     const torn = `${log.join('\n').trimEnd()}\n{"type":"tell","number":${stopped[0]},"st`;
     await writeFile(join(out, 'study.jsonl'), torn);
+    const trialsTorn = `${(await readFile(join(out, 'trials.jsonl'), 'utf8')).trimEnd()}\n{"number":`;
+    await writeFile(join(out, 'trials.jsonl'), trialsTorn);
 
     const second = await runCli(`tune --resume ${out}`);
     expect(second.stdout).toMatch(/1 interrupted by the last stop/);
@@ -171,6 +173,7 @@ describe('tunelab tune on two worker threads', () => {
     for (const n of stopped) expect(after.study.trial(n).state).toBe('failed');
     expect(second.stderr).toMatch(/study\.jsonl line \d+ was cut short by a crash mid-write/);
     expect(await readFile(join(out, 'study.jsonl.bak'), 'utf8')).toBe(torn);
+    expect(await readFile(join(out, 'trials.jsonl.bak'), 'utf8')).toBe(trialsTorn);
   });
 
   it('exits 1 and says why when no trial completed', async () => {

@@ -1,11 +1,18 @@
 // The study log `tune --resume` reads (src/cli/study-journal.ts), on real files in a temporary folder: a torn
 // last line is cut off with a backup of the original, every other bad line is refused with file:line, and no
 // completed trial is lost across resume → append → resume.
+import { existsSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkJournal, readJournal, repairJournal, StudyLogError } from '../../../src/cli/study-journal.ts';
+import {
+  checkJournal,
+  readJournal,
+  repairJournal,
+  repairJsonLines,
+  StudyLogError,
+} from '../../../src/cli/study-journal.ts';
 import { makeStudyLog } from '../../fixtures/study-logs.ts';
 
 let dir: string;
@@ -102,5 +109,21 @@ describe('study.jsonl on --resume', () => {
     expect(checked.torn).toBeNull();
     expect(checked.kept).toBe(log);
     expect(checked.study.trials).toHaveLength(3);
+  });
+
+  it('trials.jsonl: a torn last line is cut off with a backup, a whole one gets its newline, a missing file is left', async () => {
+    const path = join(dir, 'trials.jsonl');
+    const whole = '{"number":0,"state":"complete"}\n';
+    await writeFile(path, `${whole}{"number":1,"sta`);
+    expect(await repairJsonLines(path)).toEqual({
+      torn: { line: 2, text: '{"number":1,"sta' },
+      backup: `${path}.bak`,
+    });
+    expect(await readFile(path, 'utf8')).toBe(whole);
+    await writeFile(path, whole.trimEnd());
+    expect(await repairJsonLines(path)).toBeNull();
+    expect(await readFile(path, 'utf8')).toBe(whole);
+    expect(await repairJsonLines(join(dir, 'missing.jsonl'))).toBeNull();
+    expect(existsSync(join(dir, 'missing.jsonl'))).toBe(false);
   });
 });
