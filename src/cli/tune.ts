@@ -80,8 +80,9 @@ ${AUTOTUNE_USAGE}
   tune.json and study.jsonl are checked before anything is written; files rewritten whole (tune.json, the
   adapter, the exports) are replaced by a rename, so a failure leaves the previous ones as they were.
   --resume marks trials that were running when the study stopped as failed and asks new ones in their place;
-  finished trials are never run again. A last line of study.jsonl cut short by a crash is removed first (the
-  original file kept as study.jsonl.bak); any other bad line stops the resume, naming the line.
+  finished trials are never run again. A last line of study.jsonl or trials.jsonl cut short by a crash is
+  removed first (the original file kept as study.jsonl.bak); any other bad line of study.jsonl stops the
+  resume, naming the line.
   Exit status: 0 when at least one trial completed, 1 when none did (the reason on stderr), 130 when stopped.`;
 
 const TUNE_FLAGS = {
