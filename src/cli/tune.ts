@@ -187,7 +187,7 @@ export function savedFlags(text: string, path: string): FlagValues {
   if (!isRecord(flags))
     throw new UsageError(`--resume: ${path}: ${expected}, got ${JSON.stringify(parsed).slice(0, 60)}`);
   for (const [name, value] of Object.entries(flags)) {
-    if (!(name in TUNE_FLAGS))
+    if (!Object.hasOwn(TUNE_FLAGS, name))
       throw new UsageError(`--resume: ${path}: field "flags.${name}": not a flag of tunelab tune`);
     const type = TUNE_FLAGS[name as keyof typeof TUNE_FLAGS].type;
     if (typeof value !== type)

@@ -5,7 +5,9 @@
 // bench/fuzz/study-log.ts runs the same mutations ~3000 times and prints the figures.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { UsageError } from '../../../src/cli/args.ts';
 import { checkJournal, StudyLogError } from '../../../src/cli/study-journal.ts';
+import { savedFlags } from '../../../src/cli/tune.ts';
 import { intactCompleted, makeStudyLog, mutateLog, MUTATIONS } from '../../fixtures/study-logs.ts';
 
 const FILE = 'run/study.jsonl';
@@ -63,6 +65,53 @@ describe('study log reader (property)', () => {
         },
       ),
       { seed: 15, numRuns: 400 },
+    );
+  });
+});
+
+describe('tune.json reader (property)', () => {
+  const PATH = 'run/tune.json';
+  const flagValue = fc.oneof(fc.string(), fc.constant(true), fc.constant(false));
+  const validFlags = fc.dictionary(
+    fc.constantFrom(
+      'model',
+      'data',
+      'out',
+      'trials',
+      'seq',
+      'lr',
+      'workers',
+      'in-process',
+      'pbt',
+      'toString',
+    ),
+    flagValue,
+  );
+
+  it('any JSON (or a damaged file) gives the flags or a UsageError naming the file, never a TypeError', () => {
+    const text = fc.oneof(
+      fc.jsonValue().map((v) => JSON.stringify(v)),
+      fc.jsonValue().map((v) => JSON.stringify({ flags: v })),
+      validFlags.map((flags) => JSON.stringify({ flags })),
+      fc.tuple(validFlags, fc.nat()).map(([flags, cut]) => {
+        const whole = JSON.stringify({ flags });
+        return whole.slice(0, cut % whole.length);
+      }),
+    );
+    fc.assert(
+      fc.property(text, (t) => {
+        try {
+          const flags = savedFlags(t, PATH);
+          for (const value of Object.values(flags)) expect(['string', 'boolean']).toContain(typeof value);
+        } catch (error) {
+          expect(error).toBeInstanceOf(UsageError);
+          expect((error as Error).message).toContain(PATH);
+          expect((error as Error).message).toMatch(
+            /not JSON|expected \{"flags"|expected a (string|boolean)|not a flag/,
+          );
+        }
+      }),
+      { seed: 15, numRuns: 500 },
     );
   });
 });
