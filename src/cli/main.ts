@@ -2,12 +2,16 @@
 import { DatasetError } from '../engine/train/data.ts';
 import { GpuError } from '../engine/gpu/index.ts';
 import { UsageError } from './args.ts';
+import { StudyLogError } from './study-journal.ts';
 import { EVAL_USAGE, evalCommand } from './eval.ts';
 import { GENERATE_USAGE, generateCommand } from './generate.ts';
-import { TRAIN_USAGE, trainCommand } from './train.ts';
+import { TRAIN_USAGE, trainCommand, type TrainHooks } from './train.ts';
 import { TUNE_USAGE, tuneCommand, type TuneHooks } from './tune.ts';
 
-type Command = { run: (argv: string[], hooks: TuneHooks) => Promise<number>; usage: string; summary: string };
+/** What tests reach into a command through: `tune`'s workers and stop signal, `train`'s steps and stop. */
+export type CliHooks = TuneHooks & TrainHooks;
+
+type Command = { run: (argv: string[], hooks: CliHooks) => Promise<number>; usage: string; summary: string };
 
 export const COMMANDS: Record<string, Command> = {
   train: { run: trainCommand, usage: TRAIN_USAGE, summary: 'fine-tune a LoRA adapter' },
@@ -29,8 +33,8 @@ function usage(): string {
   return `usage: tunelab <command> [options]   (tunelab <command> --help for its options)\n\n${lines.join('\n')}\n`;
 }
 
-/** Runs `tunelab <argv>`; returns the exit code. `hooks` reach `tune` (tests watch and stop its workers). */
-export async function main(argv: string[], hooks: TuneHooks = {}): Promise<number> {
+/** Runs `tunelab <argv>`; returns the exit code. `hooks` reach `tune` and `train` (tests watch and stop them). */
+export async function main(argv: string[], hooks: CliHooks = {}): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h') {
     process.stdout.write(usage());
@@ -52,7 +56,11 @@ export async function main(argv: string[], hooks: TuneHooks = {}): Promise<numbe
       process.stderr.write(`tunelab ${name}: ${error.message}\n\n${command.usage}\n`);
       return 2;
     }
-    const known = error instanceof DatasetError || error instanceof GpuError || error instanceof RangeError;
+    const known =
+      error instanceof DatasetError ||
+      error instanceof GpuError ||
+      error instanceof StudyLogError ||
+      error instanceof RangeError;
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`tunelab ${name}: ${message}\n`);
     if (!known && error instanceof Error && process.env.TUNELAB_DEBUG)

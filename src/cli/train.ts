@@ -1,5 +1,6 @@
 // `tunelab train`: one LoRA fine-tune, written as a PEFT adapter plus metrics.jsonl.
-import { mkdir, open, writeFile } from 'node:fs/promises';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dataTokenizer, padIdOf, splitExamples, type Example } from '../engine/train/data.ts';
 import { defaultTrialConfig, trainerOptionsOf } from '../engine/train/config.ts';
@@ -8,6 +9,7 @@ import { numberFlag, parseFlags, stringFlag, TRAIN_FLAGS, trialConfigFromFlags, 
 import { loadOntoGpu, openModelDir, Progress, readDataset } from './common.ts';
 import { cliGpu } from './gpu.ts';
 import { AUTOTUNE_USAGE, prepareKernelTuning } from './tuning.ts';
+import { writeFilesAtomic } from '../node/files.ts';
 
 const d = defaultTrialConfig();
 
@@ -25,9 +27,18 @@ ${AUTOTUNE_USAGE}
 
   Writes to --out: adapter_config.json, adapter_model.safetensors (PEFT), metrics.jsonl, training_args.json.
   --steps 0 writes the freshly initialised adapter. Bad data is reported with file, line and reason, and then
-  nothing is written.`;
+  nothing is written. While training, metrics go to metrics.jsonl.partial; at the end every file is written
+  to a temporary name and renamed, so a run that fails (a full disk, a crash) leaves the previous run's files
+  in --out whole. Ctrl-C stops after the current step and writes the adapter trained so far, with
+  "stepsDone" and "interrupted": true in training_args.json; the exit status is then 130.`;
 
-export async function trainCommand(argv: string[]): Promise<number> {
+/** Test hooks: a stop signal (as Ctrl-C gives) and a call after every step. */
+export interface TrainHooks {
+  signal?: AbortSignal;
+  onTrainStep?(step: number): void;
+}
+
+export async function trainCommand(argv: string[], hooks: TrainHooks = {}): Promise<number> {
   const flags = parseFlags(argv, {
     ...TRAIN_FLAGS,
     model: { type: 'string' },
@@ -77,18 +88,22 @@ export async function trainCommand(argv: string[]): Promise<number> {
     const padId = padIdOf(dataTokenizer(opened.tokenizer));
     const trainer = new Trainer(gpu, loaded, train, validation, padId, options);
     await mkdir(out, { recursive: true });
-    const metrics = await open(join(out, 'metrics.jsonl'), 'w');
+    // The old metrics.jsonl stays until this run's files replace it together.
+    const partialMetrics = join(out, 'metrics.jsonl.partial');
+    const metrics = openSync(partialMetrics, 'w');
     const progress = new Progress('training');
     let lastLoss = NaN;
     const abort = new AbortController();
     const onSignal = () => abort.abort();
     process.once('SIGINT', onSignal);
+    hooks.signal?.addEventListener('abort', onSignal);
     try {
       await trainer.run({
         signal: abort.signal,
         onStep: (m) => {
           lastLoss = m.loss;
-          void metrics.write(`${JSON.stringify({ type: 'step', ...m })}\n`);
+          writeSync(metrics, `${JSON.stringify({ type: 'step', ...m })}\n`);
+          hooks.onTrainStep?.(m.step);
           progress.update(
             m.step,
             trainer.totalSteps,
@@ -97,7 +112,7 @@ export async function trainCommand(argv: string[]): Promise<number> {
           );
         },
         onEval: (m) => {
-          void metrics.write(`${JSON.stringify({ type: 'eval', ...m })}\n`);
+          writeSync(metrics, `${JSON.stringify({ type: 'eval', ...m })}\n`);
           const scores =
             m.accuracy === undefined
               ? ''
@@ -109,22 +124,31 @@ export async function trainCommand(argv: string[]): Promise<number> {
       });
     } finally {
       process.off('SIGINT', onSignal);
-      await metrics.close();
+      hooks.signal?.removeEventListener('abort', onSignal);
+      closeSync(metrics);
     }
+    const interrupted = abort.signal.aborted;
     progress.done(
-      abort.signal.aborted
+      interrupted
         ? `stopped at step ${trainer.step}`
         : `${trainer.step} steps, last loss ${Number.isNaN(lastLoss) ? 'n/a' : lastLoss.toFixed(4)}`,
     );
     const files = await trainer.exportAdapter(stringFlag(flags, 'base-model') ?? dir);
-    for (const [name, contents] of Object.entries(files)) await writeFile(join(out, name), contents);
-    await writeFile(join(out, 'training_args.json'), `${JSON.stringify(options, null, 2)}\n`);
+    // What was done, not what was asked: an interrupted run says so.
+    const args = { ...options, stepsDone: trainer.step, ...(interrupted ? { interrupted: true } : {}) };
+    await writeFilesAtomic([
+      ...Object.entries(files).map(([name, contents]) => ({ path: join(out, name), contents })),
+      { path: join(out, 'training_args.json'), contents: `${JSON.stringify(args, null, 2)}\n` },
+    ]);
+    await rename(partialMetrics, join(out, 'metrics.jsonl'));
     process.stdout.write(
-      `wrote ${Object.keys(files).join(', ')}, metrics.jsonl, training_args.json to ${out}\n`,
+      `wrote ${Object.keys(files).join(', ')}, metrics.jsonl, training_args.json to ${out}` +
+        (interrupted ? ` (interrupted after ${trainer.step} of ${trainer.totalSteps} steps)` : '') +
+        '\n',
     );
     trainer.destroy();
     loaded.destroy();
-    return 0;
+    return interrupted ? 130 : 0;
   } finally {
     gpu.destroy();
   }

@@ -1,9 +1,14 @@
 // `tunelab tune`'s recipe: its flags (or a stored plan) → the engine's StudyPlan, the same recipe the page's
 // Search step makes from its form. Flags that fix a training hyperparameter take it out of the searched space.
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { ModelFamily } from '../engine/model/config.ts';
-import { loadStudy, SAMPLER_NAMES, type SamplerName, type SpaceSpec } from '../engine/search/index.ts';
+import {
+  loadStudy,
+  SAMPLER_NAMES,
+  type SamplerName,
+  type SpaceSpec,
+  type Study,
+} from '../engine/search/index.ts';
 import { fieldOfParam, TRIAL_FIELD_SPECS } from '../engine/train/config.ts';
 import {
   PLAN_FORMAT,
@@ -64,8 +69,11 @@ export async function tunePlan(
       ? StudyPlan.create({ ...stored, ...budgetFlags(flags, stored) }, context)
       : StudyPlan.create(await planInput(flags, family, data.valRatio), context);
   } catch (error) {
-    if (error instanceof PlanError) throw new UsageError(`--${planFlag(error.field)}: ${error.reason}`);
-    throw error;
+    if (!(error instanceof PlanError)) throw error;
+    const flag = planFlag(error.field);
+    // A space from a file: name the file too.
+    const file = flag === 'space' && typeof flags.space === 'string' ? ` ${flags.space}:` : '';
+    throw new UsageError(`--${flag}:${file} ${error.reason}`);
   }
 }
 
@@ -85,16 +93,13 @@ function budgetFlags(flags: FlagValues, stored: StudyPlanSpec): Partial<StudyPla
 
 /** The plan in the first line of a study log; null for a log written before plans were logged. */
 export function planOfLog(text: string): StudyPlanSpec | null {
-  const plan = loadStudy(text).study.plan as unknown as StudyPlanSpec | null;
-  return plan?.format === PLAN_FORMAT ? plan : null;
+  return planOfStudy(loadStudy(text).study);
 }
 
-/** The plan of the study in --out being resumed; null for an older log (its tune.json flags rebuild it). */
-export async function storedPlan(out: string): Promise<StudyPlanSpec | null> {
-  const text = await readFile(join(out, 'study.jsonl'), 'utf8').catch(() => {
-    throw new UsageError(`--resume: no study.jsonl in '${out}'`);
-  });
-  return planOfLog(text);
+/** The plan a study keeps; null for one logged before plans were (its tune.json flags rebuild it). */
+export function planOfStudy(study: Study): StudyPlanSpec | null {
+  const plan = study.plan as unknown as StudyPlanSpec | null;
+  return plan?.format === PLAN_FORMAT ? plan : null;
 }
 
 /** --plan FILE: a study log or a plan JSON; it is the whole recipe, so recipe flags are refused with it. */
@@ -167,11 +172,7 @@ async function searchSpace(
     const text = await readFile(file, 'utf8').catch((e: Error) => {
       throw new UsageError(`--space: cannot read ${file}: ${e.message}`);
     });
-    try {
-      space = JSON.parse(text) as SpaceSpec;
-    } catch (e) {
-      throw new UsageError(`--space: ${file} is not JSON: ${(e as Error).message}`);
-    }
+    space = spaceOfJson(text, file);
   } else space = structuredClone(preset(presetName ?? 'lora-basic', family).space);
   // A flag wins over the space: its parameter (and a value derived from it, lora_alpha = 2·r) leaves the space.
   const flagged = new Set(Object.keys(flaggedFields(flags)));
@@ -182,6 +183,27 @@ async function searchSpace(
       if (spec.type === 'derived' && spec.from === name) delete space[other];
   }
   return space;
+}
+
+/** A --space file's JSON, checked as far as the loops here need it: an object of parameter objects. */
+function spaceOfJson(text: string, file: string): SpaceSpec {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`--space: ${file} is not JSON: ${(e as Error).message}`);
+  }
+  const isObject = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const expected =
+    'expected an object of parameters, e.g. {"lr": {"type": "float", "low": 1e-5, "high": 1e-3}}';
+  if (!isObject(parsed))
+    throw new UsageError(`--space: ${file}: ${expected}, got ${JSON.stringify(parsed).slice(0, 60)}`);
+  for (const [name, spec] of Object.entries(parsed as object))
+    if (!isObject(spec))
+      throw new UsageError(
+        `--space: ${file}: parameter "${name}": expected an object with a "type", got ${JSON.stringify(spec)}`,
+      );
+  return parsed as SpaceSpec;
 }
 
 function samplerFlag(flags: FlagValues): SamplerName {

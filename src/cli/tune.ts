@@ -2,7 +2,7 @@
 // of the model. Live table on a terminal, plain lines otherwise. Everything the study does is appended to
 // <out>/study.jsonl as it happens (written per event), so `--resume <out>` continues a stopped study.
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import {
@@ -13,13 +13,7 @@ import {
   type ExportFile,
 } from '../engine/export/index.ts';
 import type { OpenedModel } from '../engine/model/open.ts';
-import {
-  createStudy,
-  loadStudy,
-  SAMPLER_NAMES,
-  type Study,
-  type StudyEvent,
-} from '../engine/search/index.ts';
+import { createStudy, SAMPLER_NAMES, type Study, type StudyEvent } from '../engine/search/index.ts';
 import { dataTokenizer, padIdOf, splitExamples, type Dataset, type Example } from '../engine/train/data.ts';
 import {
   checkObjective,
@@ -37,7 +31,7 @@ import {
   type WorkerInfo,
   type WorkerInit,
 } from '../engine/tune/index.ts';
-import { nodeDirectoryFiles } from '../node/files.ts';
+import { nodeDirectoryFiles, writeFileAtomic, writeFilesAtomic } from '../node/files.ts';
 import { nodeGpu } from '../node/dawn.ts';
 import { WorkerPool } from '../workers/pool.ts';
 import { spawnNodeWorker } from '../workers/spawn-node.ts';
@@ -51,7 +45,14 @@ import {
   type FlagValues,
 } from './args.ts';
 import { openModelDir, readDataset } from './common.ts';
-import { PLAN_FLAGS, planFile, storedPlan, TUNE_DEFAULTS, tunePlan } from './tune-plan.ts';
+import { PLAN_FLAGS, planFile, planOfStudy, TUNE_DEFAULTS, tunePlan } from './tune-plan.ts';
+import {
+  readJournal,
+  repairJournal,
+  repairJsonLines,
+  tornTailWarning,
+  type CheckedJournal,
+} from './study-journal.ts';
 import { version as tunelabVersion } from '../../package.json';
 import { cliGpu, settleGpuEnv } from './gpu.ts';
 import { AUTOTUNE_USAGE, tuningRecordForWorkers } from './tuning.ts';
@@ -75,8 +76,14 @@ ${AUTOTUNE_USAGE}
   fixed values, budget, objective), trials.jsonl (how each trial ended, with the reason of a failure), tune.json
   (the model, data and flags, for --resume), adapter/ (the best trial's PEFT adapter, rewritten whenever a trial
   beats it) and at the end the export bundle of the best trial (best-config.json, hf/, axolotl.yaml,
-  optuna_search.py, ray_tune_search.py, trials.csv). --resume marks trials that were running when the study
-  stopped as failed and asks new ones in their place; finished trials are never run again.`;
+  optuna_search.py, ray_tune_search.py, trials.csv). Every flag, the space, the plan and (with --resume)
+  tune.json and study.jsonl are checked before anything is written; files rewritten whole (tune.json, the
+  adapter, the exports) are replaced by a rename, so a failure leaves the previous ones as they were.
+  --resume marks trials that were running when the study stopped as failed and asks new ones in their place;
+  finished trials are never run again. A last line of study.jsonl or trials.jsonl cut short by a crash is
+  removed first (the original file kept as study.jsonl.bak); any other bad line of study.jsonl stops the
+  resume, naming the line.
+  Exit status: 0 when at least one trial completed, 1 when none did (the reason on stderr), 130 when stopped.`;
 
 const TUNE_FLAGS = {
   ...TRAIN_FLAGS,
@@ -100,7 +107,7 @@ export interface TuneHooks {
   signal?: AbortSignal;
 }
 
-/** The model, the data split and the plan, as a run (new or resumed) needs them. */
+/** The model, the data split, the plan and the study, as a run (new or resumed) needs them. */
 interface TuneSetup {
   flags: FlagValues;
   out: string;
@@ -112,12 +119,20 @@ interface TuneSetup {
   train: Example[];
   validation: Example[];
   plan: StudyPlan;
+  /** --workers, checked; undefined: sized from the memory estimate. */
+  workers: number | undefined;
+  study: Study;
+  /** A new study's first events, written when --out is created. */
+  pending: StudyEvent[];
+  /** The log of the study being resumed, checked (null for a new study). */
+  journal: (CheckedJournal & { original: string }) | null;
 }
 
 export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promise<number> {
+  // Everything is read and checked first; nothing is created or written before openStudy.
   const { flags, saved } = await tuneFlags(argv);
   const setup = await prepare(flags, saved);
-  const { study, log } = await openStudy(setup, saved !== null);
+  const { study, log } = await openStudy(setup);
   const trialsLog = openSync(join(setup.out, 'trials.jsonl'), 'a');
   let result: OptimizeResult;
   try {
@@ -128,7 +143,21 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
   }
   const written = result.best ? await writeExports(setup, study, result) : [];
   printSummary(study, result, setup.out, written);
-  return result.stopped ? 130 : 0;
+  if (result.stopped) return 130;
+  const none = noTrialCompleted(study, result);
+  if (none) process.stderr.write(`tunelab tune: ${none}\n`);
+  return none ? 1 : 0;
+}
+
+/** Why the study has no result (no trial completed), or null when it has one. */
+function noTrialCompleted(study: Study, result: OptimizeResult): string | null {
+  if (study.trials.some((t) => t.state === 'complete')) return null;
+  const count = (s: string) => study.trials.filter((t) => t.state === s).length;
+  const failure = result.results.find((r) => r.state === 'failed' && r.reason);
+  return (
+    `no trial completed (${count('failed')} failed, ${count('pruned')} pruned)` +
+    (failure ? `; trial ${failure.number} failed: ${failure.reason}` : '')
+  );
 }
 
 /** The flags, with those saved by the run being resumed underneath (what is given now wins). */
@@ -136,13 +165,41 @@ async function tuneFlags(argv: string[]): Promise<{ flags: FlagValues; saved: Fl
   const flags = parseFlags(argv, TUNE_FLAGS);
   const resume = stringFlag(flags, 'resume');
   if (!resume) return { flags, saved: null };
-  const text = await readFile(join(resume, 'tune.json'), 'utf8').catch(() => {
+  const path = join(resume, 'tune.json');
+  const text = await readFile(path, 'utf8').catch(() => {
     throw new UsageError(`--resume: no tune.json in '${resume}' (is it the --out of a tunelab tune run?)`);
   });
-  const saved = (JSON.parse(text) as { flags: FlagValues }).flags;
+  const saved = savedFlags(text, path);
   const given = Object.fromEntries(Object.entries(flags).filter(([k]) => k !== 'resume'));
   return { flags: { ...saved, ...given, out: resume }, saved };
 }
+
+/** The flags tune.json keeps, checked: {"flags": {name: string or boolean}}, each a flag of `tune`. */
+export function savedFlags(text: string, path: string): FlagValues {
+  const expected = 'expected {"flags": {...}} as tunelab tune writes it';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`--resume: ${path} is not JSON (${(error as Error).message}); ${expected}`);
+  }
+  const flags = isRecord(parsed) ? parsed.flags : undefined;
+  if (!isRecord(flags))
+    throw new UsageError(`--resume: ${path}: ${expected}, got ${JSON.stringify(parsed).slice(0, 60)}`);
+  for (const [name, value] of Object.entries(flags)) {
+    if (!Object.hasOwn(TUNE_FLAGS, name))
+      throw new UsageError(`--resume: ${path}: field "flags.${name}": not a flag of tunelab tune`);
+    const type = TUNE_FLAGS[name as keyof typeof TUNE_FLAGS].type;
+    if (typeof value !== type)
+      throw new UsageError(
+        `--resume: ${path}: field "flags.${name}": expected a ${type}, got ${JSON.stringify(value)}`,
+      );
+  }
+  return flags as FlagValues;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 async function prepare(flags: FlagValues, saved: FlagValues | null): Promise<TuneSetup> {
   const out = stringFlag(flags, 'out', true);
@@ -151,8 +208,10 @@ async function prepare(flags: FlagValues, saved: FlagValues | null): Promise<Tun
   const valFile = stringFlag(flags, 'val');
   if (valFile && flags['val-ratio'] !== undefined)
     throw new UsageError('give --val or --val-ratio, not both');
+  const workers = numberFlag(flags, 'workers', undefined, { min: 1, integer: true });
   const opened = await openModelDir(dir);
-  const stored = saved ? await storedPlan(out) : await planFile(flags);
+  const journal = saved ? await resumedJournal(out) : null;
+  const stored = journal ? planOfStudy(journal.study) : await planFile(flags);
   // Data: parsed once here, sent to every worker as token ids, split with the plan's seed and ratio.
   const { seq, seed } = stored?.fixed ?? trialConfigFromFlags(flags, opened.spec, TUNE_DEFAULTS);
   const valRatio = valFile
@@ -172,35 +231,69 @@ async function prepare(flags: FlagValues, saved: FlagValues | null): Promise<Tun
   } catch (error) {
     throw new UsageError(`--objective: ${(error as Error).message}`);
   }
-  return { flags, out, dir, dataFile, valFile, opened, data, train, validation, plan };
+  const pending: StudyEvent[] = [];
+  const study = journal?.study ?? (await newStudy(out, plan, pending));
+  return {
+    flags,
+    out,
+    dir,
+    dataFile,
+    valFile,
+    opened,
+    data,
+    train,
+    validation,
+    plan,
+    workers,
+    study,
+    pending,
+    journal,
+  };
 }
 
-/** A new study (its plan in the log's first line), or the one in --out reloaded from its log. */
-async function openStudy(setup: TuneSetup, resume: boolean): Promise<{ study: Study; log: number }> {
-  const { out, flags, plan } = setup;
-  await mkdir(out, { recursive: true });
-  const logPath = join(out, 'study.jsonl');
-  let study: Study;
-  const pending: StudyEvent[] = [];
-  if (resume) {
-    const loaded = loadStudy(await readFile(logPath, 'utf8'));
-    for (const e of loaded.errors)
-      process.stderr.write(`warning: study.jsonl line ${e.line} skipped: ${e.reason}\n`);
-    study = loaded.study;
-  } else {
-    study = createStudy({ ...plan.studyOptions(), onEvent: (e) => pending.push(e) });
-    const existing = await readFile(logPath, 'utf8').catch(() => '');
-    if (existing.trim() !== '')
-      throw new UsageError(
-        `--out: '${out}' already holds a study; continue it with --resume ${out} or pick another --out`,
-      );
-    await writeFile(join(out, 'tune.json'), `${JSON.stringify({ flags }, null, 2)}\n`);
-    await writeFile(logPath, '');
-    await writeFile(join(out, 'trials.jsonl'), '');
+/** The checked log of the study being resumed; nothing on disk changes yet. */
+async function resumedJournal(out: string): Promise<CheckedJournal & { original: string }> {
+  const path = join(out, 'study.jsonl');
+  try {
+    return await readJournal(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new UsageError(`--resume: no study.jsonl in '${out}'`);
+    throw error;
   }
-  // Every event reaches the disk before the next one happens (a crash loses at most the event in flight).
+}
+
+/** A new study from the plan, its first events kept in `pending`; refused when --out already holds one. */
+async function newStudy(out: string, plan: StudyPlan, pending: StudyEvent[]): Promise<Study> {
+  const existing = await readFile(join(out, 'study.jsonl'), 'utf8').catch(() => '');
+  if (existing.trim() !== '')
+    throw new UsageError(
+      `--out: '${out}' already holds a study; continue it with --resume ${out} or pick another --out`,
+    );
+  return createStudy({ ...plan.studyOptions(), onEvent: (e) => pending.push(e) });
+}
+
+/**
+ * Creates --out for a new study (tune.json, the log with its first events, an empty trials.jsonl), or makes
+ * the resumed study's log ready to append to (a torn last line cut off, the original kept as a backup).
+ */
+async function openStudy(setup: TuneSetup): Promise<{ study: Study; log: number }> {
+  const { out, flags, study, pending, journal } = setup;
+  const logPath = join(out, 'study.jsonl');
+  if (journal) {
+    const backup = await repairJournal(logPath, journal);
+    if (journal.torn) process.stderr.write(tornTailWarning(logPath, journal.torn, backup));
+    const trialsPath = join(out, 'trials.jsonl');
+    const trials = await repairJsonLines(trialsPath);
+    if (trials) process.stderr.write(tornTailWarning(trialsPath, trials.torn, trials.backup));
+  } else {
+    await mkdir(out, { recursive: true });
+    await writeFileAtomic(join(out, 'tune.json'), `${JSON.stringify({ flags }, null, 2)}\n`);
+    await writeFileAtomic(logPath, pending.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    await writeFileAtomic(join(out, 'trials.jsonl'), '');
+  }
+  // Every event reaches the disk in one write before the next one happens (a crash tears at most the last line).
   const log = openSync(logPath, 'a');
-  for (const e of pending) writeSync(log, `${JSON.stringify(e)}\n`);
   study.onEvent = (e) => writeSync(log, `${JSON.stringify(e)}\n`);
   return { study, log };
 }
@@ -221,7 +314,7 @@ async function startSlots(
     padId: padIdOf(dataTokenizer(opened.tokenizer)),
     ...(tuning ? { tuning } : {}),
   };
-  let size = numberFlag(flags, 'workers', undefined, { min: 1, integer: true });
+  let size = setup.workers;
   if (size === undefined) {
     // Probe the adapter once here (cheap) to size the pool.
     const gpu = await cliGpu(precision);
@@ -346,25 +439,23 @@ async function writeExports(setup: TuneSetup, study: Study, result: OptimizeResu
   return writeFiles(setup.out, exportBundle(context, best.adapter ?? undefined));
 }
 
-/** The best trial's PEFT adapter, where the export bundle puts it. */
+/** The best trial's PEFT adapter, where the export bundle puts it (both files replaced together). */
 async function writeAdapter(out: string, best: BestTrial): Promise<void> {
   if (!best.adapter) return;
   await mkdir(join(out, 'adapter'), { recursive: true });
-  await writeFile(join(out, EXPORT_PATHS.adapterConfig), best.adapter['adapter_config.json']);
-  await writeFile(join(out, EXPORT_PATHS.adapterWeights), best.adapter['adapter_model.safetensors']);
+  await writeFilesAtomic([
+    { path: join(out, EXPORT_PATHS.adapterConfig), contents: best.adapter['adapter_config.json'] },
+    { path: join(out, EXPORT_PATHS.adapterWeights), contents: best.adapter['adapter_model.safetensors'] },
+  ]);
 }
 
-/** The export bundle, less study.jsonl (the live log is already there, with every event). */
+/** The export bundle, less study.jsonl (the live log is already there, with every event); all or none. */
 async function writeFiles(out: string, files: ExportFile[]): Promise<string[]> {
-  const written: string[] = [];
-  for (const f of files) {
-    if (f.path === EXPORT_PATHS.studyLog) continue;
-    const path = join(out, ...f.path.split('/'));
-    await mkdir(join(path, '..'), { recursive: true });
-    await writeFile(path, f.contents);
-    written.push(f.path);
-  }
-  return written;
+  const bundle = files.filter((f) => f.path !== EXPORT_PATHS.studyLog);
+  const outputs = bundle.map((f) => ({ path: join(out, ...f.path.split('/')), contents: f.contents }));
+  for (const { path } of outputs) await mkdir(join(path, '..'), { recursive: true });
+  await writeFilesAtomic(outputs);
+  return bundle.map((f) => f.path);
 }
 
 const fmtParams = (p: Record<string, unknown>) =>

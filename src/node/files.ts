@@ -1,8 +1,10 @@
-// Node side of model loading: a file on disk as a random-access ByteSource, and a model directory as
-// ModelFiles. Each read opens, reads and closes, so nothing holds a descriptor between tensors.
+// Node file helpers: a file on disk as a random-access ByteSource and a model directory as ModelFiles (each
+// read opens, reads and closes, so nothing holds a descriptor between tensors); and writeFileAtomic, which
+// every output of the CLI goes through.
 
-import { open, readdir, stat } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import type { ByteSource, ModelFiles } from '../engine/checkpoint/byte-source.ts';
 import { sourcesFiles } from '../engine/checkpoint/byte-source.ts';
 
@@ -49,4 +51,54 @@ export async function nodeDirectoryFiles(dir: string): Promise<ModelFiles> {
     sources.push(await nodeFileSource(full, relative(dir, full).split(sep).join('/')));
   }
   return sourcesFiles(dir, sources);
+}
+
+export interface OutputFile {
+  path: string;
+  contents: string | Uint8Array;
+}
+
+/**
+ * Writes `contents` to `path` as a whole or not at all: into a temporary file in the same folder (so the rename
+ * stays on one filesystem), flushed to disk, then renamed over `path`. A failure (a full disk, a crash) leaves
+ * the previous file as it was, and no temporary file behind.
+ */
+export async function writeFileAtomic(path: string, contents: string | Uint8Array): Promise<void> {
+  await writeFilesAtomic([{ path, contents }]);
+}
+
+/**
+ * writeFileAtomic for files that belong together (an adapter's config and weights): every temporary file is
+ * written before the first rename, so a failed write leaves all the previous files as they were.
+ */
+export async function writeFilesAtomic(files: readonly OutputFile[]): Promise<void> {
+  const temps: string[] = [];
+  try {
+    for (const file of files) {
+      const temp = tempNameFor(file.path);
+      temps.push(temp);
+      await writeDurably(temp, file.contents);
+    }
+    for (const [i, file] of files.entries()) {
+      await rename(temps[i], file.path);
+      temps[i] = '';
+    }
+  } catch (error) {
+    await Promise.all(temps.filter((t) => t !== '').map((t) => rm(t, { force: true })));
+    throw error;
+  }
+}
+
+/** A hidden name next to `path`, unique to this process and call. */
+export const tempNameFor = (path: string): string =>
+  join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+
+async function writeDurably(path: string, contents: string | Uint8Array): Promise<void> {
+  const handle = await open(path, 'wx');
+  try {
+    await handle.writeFile(contents);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

@@ -2,11 +2,11 @@
 // (a machine may have several GPUs), in $TUNELAB_CACHE_DIR, else $XDG_CACHE_HOME/tunelab, else ~/.cache/tunelab.
 // Writes are atomic (a temporary file renamed over the old one), so a crash never leaves half a file; a file
 // that cannot be read or parsed is ignored with a warning and replaced by the next save, never a crash.
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { KernelTuning, TuningRecord } from '../engine/gpu/tuning.ts';
+import { writeFileAtomic } from './files.ts';
 
 export const TUNING_FILE = 'tuning.json';
 
@@ -75,12 +75,5 @@ export async function saveTuningCache(
   const record: TuningRecord = tuning.toRecord();
   const file: TuningFile = { records: { ...records, [tuning.adapterKey]: record } };
   await mkdir(dirname(path), { recursive: true });
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await writeFile(temp, `${JSON.stringify(file, null, 2)}\n`);
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
+  await writeFileAtomic(path, `${JSON.stringify(file, null, 2)}\n`);
 }

@@ -1,6 +1,7 @@
 // The CLI commands, run in-process on tiny checkpoints written to a temporary directory.
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -125,6 +126,78 @@ describe('tunelab train', () => {
     expect(code).toBe(1);
     expect(stderr).toMatch(/bad\.jsonl:2: .*completion/);
     expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('tunelab train: outputs and exit codes', () => {
+  /** The folder's files and their bytes. */
+  const snapshot = async (folder: string) =>
+    Object.fromEntries(
+      await Promise.all(
+        (await readdir(folder))
+          .sort()
+          .map(async (n) => [n, await readFile(join(folder, n), 'utf8')] as const),
+      ),
+    );
+
+  it('a full disk while writing the outputs leaves the previous run whole (a real tmpfs as --out)', async (ctx) => {
+    const out = join(dir, 'full-disk');
+    await mkdir(out);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', out], { stdio: 'ignore' });
+    } catch {
+      ctx.skip(); // not root, or no tmpfs here
+    }
+    try {
+      const previous = {
+        'adapter_config.json': '{"previous": "config"}',
+        'adapter_model.safetensors': 'previous weights',
+        'metrics.jsonl': '{"type":"step","step":1}\n',
+        'training_args.json': '{"previous": "args"}',
+      };
+      for (const [name, text] of Object.entries(previous)) await writeFile(join(out, name), text);
+      // Fill the disk but one page: this run's metrics fit, its adapter (rank 16: several pages) does not.
+      const { bavail, bsize } = await statfs(out);
+      await writeFile(join(out, 'filler'), new Uint8Array(bavail * bsize - 4096));
+      const { code, stderr } = await runCli(
+        `train --model ${modelDir} --data ${join(dir, 'data.txt')} --out ${out} --steps 1 --seq 8 --r 16 --no-autotune`,
+      );
+      expect(code).toBe(1);
+      expect(stderr).toMatch(/ENOSPC/);
+      const after = await snapshot(out);
+      for (const [name, text] of Object.entries(previous)) expect(after[name], name).toBe(text);
+      expect(Object.keys(after).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    } finally {
+      execFileSync('umount', [out]);
+    }
+  });
+
+  it('a stop (Ctrl-C) after step 1 writes the adapter so far, records the steps done, and exits 130', async () => {
+    const out = join(dir, 'stopped');
+    const stop = new AbortController();
+    const { code, stdout } = await runCli(
+      `train --model ${modelDir} --data ${join(dir, 'data.txt')} --out ${out} --steps 4 --seq 8 --r 4 --no-autotune`,
+      { signal: stop.signal, onTrainStep: (step) => step === 1 && stop.abort() },
+    );
+    expect(code).toBe(130);
+    const args = JSON.parse(await readFile(join(out, 'training_args.json'), 'utf8'));
+    const steps = (await readFile(join(out, 'metrics.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.type === 'step');
+    expect(args.steps).toBe(4);
+    expect(args.interrupted).toBe(true);
+    expect(args.stepsDone).toBe(steps.length);
+    expect(args.stepsDone).toBeLessThan(4);
+    expect(stdout).toMatch(new RegExp(`interrupted after ${args.stepsDone} of 4 steps`));
+    const spec = parseModelConfig(await readFile(join(modelDir, 'config.json'), 'utf8'));
+    await importPeftAdapter(
+      await readFile(join(out, 'adapter_config.json'), 'utf8'),
+      new Uint8Array(await readFile(join(out, 'adapter_model.safetensors'))),
+      spec,
+    );
+    expect(existsSync(join(out, 'metrics.jsonl.partial'))).toBe(false);
   });
 });
 

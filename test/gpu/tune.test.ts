@@ -153,7 +153,12 @@ describe('tunelab tune on two worker threads', () => {
       (l) => l.includes('"type":"tell"') && l.includes(`"number":${stopped[0]},`),
     );
     log.splice(lastTell, 1);
-    await writeFile(join(out, 'study.jsonl'), log.join('\n'));
+    // ... and a crash mid-write tears the last line: resume cuts it off (keeping the original) rather than
+    // appending onto it, which glued the next event to it and lost that line on the following resume.
+    const torn = `${log.join('\n').trimEnd()}\n{"type":"tell","number":${stopped[0]},"st`;
+    await writeFile(join(out, 'study.jsonl'), torn);
+    const trialsTorn = `${(await readFile(join(out, 'trials.jsonl'), 'utf8')).trimEnd()}\n{"number":`;
+    await writeFile(join(out, 'trials.jsonl'), trialsTorn);
 
     const second = await runCli(`tune --resume ${out}`);
     expect(second.stdout).toMatch(/1 interrupted by the last stop/);
@@ -166,6 +171,24 @@ describe('tunelab tune on two worker threads', () => {
     expect(new Set(ran).size).toBe(ran.length);
     expect(after.study.trials.filter((t) => t.state === 'complete')).toHaveLength(6);
     for (const n of stopped) expect(after.study.trial(n).state).toBe('failed');
+    expect(second.stderr).toMatch(/study\.jsonl line \d+ was cut short by a crash mid-write/);
+    expect(await readFile(join(out, 'study.jsonl.bak'), 'utf8')).toBe(torn);
+    expect(await readFile(join(out, 'trials.jsonl.bak'), 'utf8')).toBe(trialsTorn);
+  });
+
+  it('exits 1 and says why when no trial completed', async () => {
+    const out = join(dir, 'none');
+    const { code, stderr } = await runCli(
+      `tune --model ${modelDir} --data ${dataFile} --preset lora-basic ${COMMON} --trials 1 --out ${out}`,
+      {
+        // Mid-training, as in the test above (a worker killed inside its final evaluation can take Dawn down).
+        onTrialStep(pool, _trial, step, slot) {
+          if (step === 3) (pool as WorkerPool).kill(slot, 'killed by the test');
+        },
+      },
+    );
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/no trial completed \(1 failed, 0 pruned\); trial 0 failed: .*killed by the test/);
   });
 
   it('PBT: bottom trials continue from a top trial checkpoint with perturbed parameters (lineage in the log)', async () => {
