@@ -66,11 +66,83 @@ export async function listStudies(): Promise<StudyMeta[]> {
 }
 
 export async function putStudy(meta: StudyMeta): Promise<void> {
+  takeInjectedQuotaError();
   await (await db()).put('studies', $snapshotless(meta));
 }
 
 export async function appendEvent(study: string, event: StudyEvent): Promise<void> {
+  takeInjectedQuotaError();
   await (await db()).add('events', { study, event });
+}
+
+/** How many events an import writes between two progress reports. */
+const IMPORT_PROGRESS_EVERY = 2000;
+
+/**
+ * Stores an imported study and its whole log in one transaction: if any write fails (a full disk), none is
+ * kept. `onProgress` hears how many events are written.
+ */
+export async function importStudy(
+  meta: StudyMeta,
+  events: readonly StudyEvent[],
+  onProgress: (written: number, total: number) => void = () => {},
+): Promise<void> {
+  const tx = (await db()).transaction(['studies', 'events'], 'readwrite');
+  const done = tx.done;
+  done.catch(() => {}); // awaited below; an abort must not also surface as an unhandled rejection
+  try {
+    takeInjectedQuotaError();
+    ignoreAbort(tx.objectStore('studies').add($snapshotless(meta)));
+    const store = tx.objectStore('events');
+    for (let i = 0; i < events.length; i++) {
+      takeInjectedQuotaError();
+      const added = store.add({ study: meta.id, event: events[i] });
+      const written = i + 1;
+      if (written % IMPORT_PROGRESS_EVERY === 0 || written === events.length) {
+        await added; // the page repaints between request callbacks, and the transaction stays open
+        onProgress(written, events.length);
+      } else ignoreAbort(added);
+    }
+    await done;
+  } catch (e) {
+    abortQuietly(tx);
+    throw e;
+  }
+}
+
+/** A request whose failure the transaction reports (through `done`) is not awaited on its own. */
+function ignoreAbort(request: Promise<unknown>): void {
+  request.catch(() => {});
+}
+
+function abortQuietly(tx: { abort(): void }): void {
+  try {
+    tx.abort();
+  } catch {
+    // Already finished or aborted: nothing was committed by this transaction either way.
+  }
+}
+
+/** What a full disk (or the browser's storage quota for this page) makes a write throw. */
+export function isQuotaError(error: unknown): boolean {
+  return error instanceof DOMException && error.name === 'QuotaExceededError';
+}
+
+let injectedQuotaAfter: number | null = null;
+
+/**
+ * Test hook: after `writes` more record writes, the next one throws the QuotaExceededError of a full disk
+ * (Chromium's quota cannot be lowered from a test, so this stands in for it).
+ */
+export function injectQuotaError(writes: number): void {
+  injectedQuotaAfter = writes;
+}
+
+function takeInjectedQuotaError(): void {
+  if (injectedQuotaAfter === null) return;
+  if (injectedQuotaAfter-- > 0) return;
+  injectedQuotaAfter = null;
+  throw new DOMException('The quota has been exceeded (injected by a test).', 'QuotaExceededError');
 }
 
 /** The log in append order (auto-increment keys are monotonic). */
@@ -84,6 +156,7 @@ export async function putFile(
   name: string,
   data: string | Uint8Array<ArrayBuffer>,
 ): Promise<void> {
+  takeInjectedQuotaError();
   await (await db()).put('files', { study, name, data });
 }
 

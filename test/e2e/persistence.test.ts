@@ -1,0 +1,81 @@
+// The page's IndexedDB persistence in real Chromium: a study-log import is stored whole or not at all (a bad
+// line, a full disk), shows its progress, and a 12,000-trial log imports with the page responsive.
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApp, watchErrors, type App } from './browser.ts';
+import type { ImportOutcome } from './pages/persistence.ts';
+
+interface Persistence {
+  importLog(text: string, name: string): Promise<ImportOutcome>;
+  stored(): Promise<{ name: string; trials: number; events: number }[]>;
+  makeStudyLog(trials: number, seed?: number): string;
+  injectQuotaError(writes: number): void;
+}
+declare const window: Window & { persistence: Persistence };
+
+let app: App;
+let page: Page;
+let errors: string[];
+beforeAll(async () => {
+  app = await startApp();
+  page = await app.browser.newPage();
+  errors = watchErrors(page);
+  await page.goto(`${app.url}test/e2e/pages/persistence.html`);
+  await page.waitForFunction(() => 'persistence' in window);
+  // One study already stored: a failed import must leave it exactly as it was.
+  const first = await page.evaluate(() =>
+    window.persistence.importLog(window.persistence.makeStudyLog(5), 'first.jsonl'),
+  );
+  expect(first.notice).toBe('Imported first.jsonl.');
+});
+afterAll(async () => {
+  await page?.close();
+  await app?.close();
+});
+
+const BEFORE = [{ name: 'Imported: first.jsonl', trials: 5, events: 26 }];
+
+describe('importing a study log in Chromium', () => {
+  it('stores nothing of a log with a bad line in the middle, and names the line and field', async () => {
+    const outcome = await page.evaluate(() => {
+      const lines = window.persistence.makeStudyLog(3000).split('\n');
+      lines[9000] = lines[9000].replace(/"value":[^,}]+/, '"value":"0.5"'); // a report or tell, line 9001
+      return window.persistence.importLog(lines.join('\n'), 'bad.jsonl');
+    });
+    expect(outcome.notice).toMatch(/^bad\.jsonl was not imported: line 9001: (report|tell) event: .*value/);
+    expect(outcome.notice).toContain('Nothing of it was stored.');
+    expect(await page.evaluate(() => window.persistence.stored())).toEqual(BEFORE);
+  });
+
+  it('stores nothing of a log when the disk fills up halfway through it', async () => {
+    const outcome = await page.evaluate(() => {
+      window.persistence.injectQuotaError(7000);
+      return window.persistence.importLog(window.persistence.makeStudyLog(3000), 'full.jsonl');
+    });
+    expect(outcome.notice).toMatch(
+      /^full\.jsonl was not imported: the browser's storage for this page is full/,
+    );
+    expect(outcome.notice).toContain('delete studies you no longer need');
+    expect(await page.evaluate(() => window.persistence.stored())).toEqual(BEFORE);
+  });
+
+  it('imports 12,000 trials whole, showing progress while the page keeps drawing', async () => {
+    const outcome = await page.evaluate(() =>
+      window.persistence.importLog(window.persistence.makeStudyLog(12_000), 'big.jsonl'),
+    );
+    console.log(
+      `12,000-trial import in Chromium: ${(outcome.ms / 1000).toFixed(1)} s, longest frame ` +
+        `${outcome.longestFrameMs.toFixed(0)} ms, progress ${JSON.stringify(outcome.progress)}`,
+    );
+    expect(outcome.notice).toBe('Imported big.jsonl.');
+    expect(outcome.progress.reading).toBeGreaterThan(10);
+    expect(outcome.progress.saving).toBeGreaterThan(10);
+    expect(outcome.progress.lastSaving).toMatch(/^\d+\/60001$/);
+    expect(await page.evaluate(() => window.persistence.stored())).toContainEqual({
+      name: 'Imported: big.jsonl',
+      trials: 12_000,
+      events: 60_001,
+    });
+    expect(errors).toEqual([]);
+  });
+});
