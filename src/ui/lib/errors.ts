@@ -7,6 +7,8 @@ export function describeError(error: unknown): string {
     const where = error.line > 0 ? `${error.file}, line ${error.line}` : error.file;
     return `The dataset has a problem at ${where}: ${error.reason}.`;
   }
+  if (error instanceof DOMException && error.name === 'QuotaExceededError')
+    return "The browser's storage for this page is full: delete studies you no longer need in the Studies list (or free disk space) and try again.";
   const message = error instanceof Error ? error.message : String(error);
   if (/Failed to fetch|NetworkError|cannot list the repo files|cannot download/i.test(message))
     return `${message}. Check the connection, the repo id and (for gated models) the access token; the demo model works offline.`;

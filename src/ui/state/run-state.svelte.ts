@@ -12,6 +12,7 @@ import {
 import {
   appendEvent,
   getFile,
+  isQuotaError,
   newStudyId,
   putFile,
   modelId,
@@ -66,6 +67,12 @@ export interface RunInputs {
   tuning?: TuningRecord;
 }
 
+/** Why a run stopped when the browser refused to store more of it. */
+export const STORAGE_FULL =
+  "The browser's storage for this page is full, so the search stopped: nothing more of it could be saved. " +
+  'The trials finished so far are kept. Delete studies you no longer need in the Studies list (or free ' +
+  'disk space), then press Resume to continue.';
+
 export class RunState {
   meta = $state.raw<StudyMeta | null>(null);
   trials = $state.raw<TrialRecord[]>([]);
@@ -88,6 +95,8 @@ export class RunState {
   #halt: 'pause' | 'stop' | null = null;
   #writes: Promise<void> = Promise.resolve();
   #finishedAtStart = 0;
+  /** A write hit the storage quota: no event is written after it, so the stored log stays a clean prefix. */
+  #storageFull = false;
 
   get study(): Study | null {
     return this.#study;
@@ -191,6 +200,8 @@ export class RunState {
   /** Continues an opened study with the model and data it was started with. */
   async resume(inputs: RunInputs): Promise<void> {
     if (!this.#study || !this.meta || this.running) return;
+    // The events after a full disk were never stored: continue from the log as it is stored.
+    if (this.#storageFull) await this.open(this.meta);
     this.phase = 'starting'; // before any await: a second click finds the run started
     await this.#setStatus('running');
     await this.#run({ ...inputs, settings: this.meta.settings });
@@ -225,6 +236,7 @@ export class RunState {
     this.warning = '';
     this.bestAdapter = null;
     this.phase = 'idle';
+    this.#storageFull = false;
   }
 
   #onEvent(id: string, event: StudyEvent): void {
@@ -245,7 +257,8 @@ export class RunState {
       bestValue: best?.value ?? null,
       bestTrial: best?.number ?? null,
     });
-    await this.#queue(() => putStudy(meta));
+    // Tried even with the disk full: a study left marked running would resume (and fill it) after a reload.
+    await this.#queue(() => putStudy(meta), { evenIfFull: true });
   }
 
   async #run(inputs: RunInputs): Promise<void> {
@@ -385,12 +398,27 @@ export class RunState {
     if (id) void this.#queue(() => putFile(id, name, data));
   }
 
-  /** Appends a write to the study's one ordered chain of IndexedDB writes; a failure is a warning. */
-  #queue(write: () => Promise<void>): Promise<void> {
-    this.#writes = this.#writes.then(write).catch((e: unknown) => {
-      this.warning = `Saving the study failed: ${describeError(e)}`;
-    });
+  /**
+   * Appends a write to the study's one ordered chain of IndexedDB writes. A full disk stops the run; any
+   * other failure is a warning.
+   */
+  #queue(write: () => Promise<void>, { evenIfFull = false } = {}): Promise<void> {
+    this.#writes = this.#writes
+      .then(() => (this.#storageFull && !evenIfFull ? undefined : write()))
+      .catch((e: unknown) => this.#writeFailed(e));
     return this.#writes;
+  }
+
+  #writeFailed(e: unknown): void {
+    if (!isQuotaError(e)) {
+      this.warning = `Saving the study failed: ${describeError(e)}`;
+      return;
+    }
+    if (this.#storageFull) return;
+    this.#storageFull = true;
+    this.error = STORAGE_FULL;
+    this.#halt = 'pause';
+    this.#controller?.abort();
   }
 
   async #finishStopped(): Promise<void> {

@@ -1,0 +1,49 @@
+// A full disk during a run, in real Chromium with a real trial Worker: the run stops with a message that says
+// what happened, that the trials so far are kept and how to free space; the stored log stays a clean start of
+// the study, and Resume (space freed) continues it from there to the end.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { STORAGE_FULL } from '../../src/ui/state/run-state.svelte.ts';
+import { startApp, watchErrors, type App } from './browser.ts';
+import type { RunOutcome } from './pages/run-quota.ts';
+
+let app: App;
+beforeAll(async () => {
+  app = await startApp();
+});
+afterAll(async () => {
+  await app?.close();
+});
+
+describe('a full disk during a run', () => {
+  it('stops the run with a clear message, keeps the trials so far, and resumes once space is freed', async () => {
+    const page = await app.browser.newPage();
+    const errors = watchErrors(page);
+    await page.goto(`${app.url}test/e2e/pages/run-quota.html`);
+    const handle = await page.waitForFunction(
+      () => (window as { runQuotaResult?: unknown }).runQuotaResult,
+      null,
+      {
+        timeout: 170_000,
+        polling: 500,
+      },
+    );
+    const result = (await handle.jsonValue()) as { full?: RunOutcome; resumed?: RunOutcome; error?: string };
+    console.log(`full disk during a run: ${JSON.stringify(result)}`);
+    expect(result.error).toBeUndefined();
+    const { full, resumed } = result as { full: RunOutcome; resumed: RunOutcome };
+    expect(full.phase).toBe('error');
+    expect(full.error).toBe(STORAGE_FULL);
+    expect(full.status).toBe('paused');
+    expect(full.storedStates).toContain('complete');
+    expect(full.storedIsPrefix).toBe(true);
+    expect(full.storedEvents).toBeLessThan(full.memoryEvents);
+    expect(resumed.phase).toBe('finished');
+    expect(resumed.error).toBe('');
+    expect(resumed.status).toBe('finished');
+    expect(resumed.storedIsPrefix).toBe(true);
+    expect(resumed.storedEvents).toBe(resumed.memoryEvents);
+    expect(resumed.storedStates.filter((s) => s === 'complete' || s === 'pruned')).toHaveLength(3);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+});
