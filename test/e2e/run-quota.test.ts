@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { STORAGE_FULL } from '../../src/ui/state/run-state.svelte.ts';
 import { startApp, watchErrors, type App } from './browser.ts';
-import type { RunOutcome } from './pages/run-quota.ts';
+import type { NoRoomOutcome, RunOutcome } from './pages/run-quota.ts';
 
 let app: App;
 beforeAll(async () => {
@@ -27,10 +27,23 @@ describe('a full disk during a run', () => {
         polling: 500,
       },
     );
-    const result = (await handle.jsonValue()) as { full?: RunOutcome; resumed?: RunOutcome; error?: string };
+    const result = (await handle.jsonValue()) as {
+      noRoom?: NoRoomOutcome;
+      full?: RunOutcome;
+      resumed?: RunOutcome;
+      error?: string;
+    };
     console.log(`full disk during a run: ${JSON.stringify(result)}`);
     expect(result.error).toBeUndefined();
-    const { full, resumed } = result as { full: RunOutcome; resumed: RunOutcome };
+    const { noRoom, full, resumed } = result as {
+      noRoom: NoRoomOutcome;
+      full: RunOutcome;
+      resumed: RunOutcome;
+    };
+    // A study that cannot be stored whole when it starts is not stored at all.
+    expect(noRoom.phase).toBe('error');
+    expect(noRoom.error).toMatch(/^The browser's storage for this page is full: delete studies/);
+    expect(noRoom.stored).toBe(false);
     expect(full.phase).toBe('error');
     expect(full.error).toBe(STORAGE_FULL);
     expect(full.status).toBe('paused');

@@ -1,7 +1,7 @@
 // Studies in IndexedDB: metadata, the study's event log appended line by line as events happen, and files
 // (the dataset text needed to resume, the best adapter). A reload rebuilds the study from its log. Also the
 // kernel choices autotuned on each GPU adapter (version 2), so an adapter is tuned once.
-import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
+import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import type { TuningRecord } from '../../engine/gpu/tuning.ts';
 import type { StudyEvent } from '../../engine/search/index.ts';
 import type { SearchSettings } from './search-config.ts';
@@ -73,6 +73,16 @@ export async function putStudy(meta: StudyMeta): Promise<void> {
   await (await db()).put('studies', $snapshotless(meta));
 }
 
+/** A new study with its dataset, in one transaction: without room for both, neither is stored. */
+export async function createStudyRecord(meta: StudyMeta, data: string): Promise<void> {
+  await atomically(['studies', 'files'], async (tx) => {
+    takeInjectedQuotaError();
+    await tx.objectStore('studies').add($snapshotless(meta));
+    takeInjectedQuotaError();
+    await tx.objectStore('files').put({ study: meta.id, name: 'data', data });
+  });
+}
+
 export async function appendEvent(study: string, event: StudyEvent): Promise<void> {
   takeInjectedQuotaError();
   await (await db()).add('events', { study, event });
@@ -90,12 +100,9 @@ export async function importStudy(
   events: readonly StudyEvent[],
   onProgress: (written: number, total: number) => void = () => {},
 ): Promise<void> {
-  const tx = (await db()).transaction(['studies', 'events'], 'readwrite');
-  const done = tx.done;
-  done.catch(() => {}); // awaited below; an abort must not also surface as an unhandled rejection
-  try {
+  await atomically(['studies', 'events'], async (tx) => {
     takeInjectedQuotaError();
-    ignoreAbort(tx.objectStore('studies').add($snapshotless(meta)));
+    await tx.objectStore('studies').add($snapshotless(meta));
     const store = tx.objectStore('events');
     for (let start = 0; start < events.length; start += IMPORT_EVENTS_PER_ROW) {
       takeInjectedQuotaError();
@@ -104,16 +111,27 @@ export async function importStudy(
       await store.add({ study: meta.id, events: row });
       onProgress(start + row.length, events.length);
     }
+  });
+}
+
+/**
+ * Runs `write` in one readwrite transaction and waits for it to commit. If anything in it throws (a bad
+ * record, a full disk at a write or at the commit), the transaction is aborted and nothing of it is kept.
+ */
+async function atomically<Stores extends StoreNames<Schema>[]>(
+  stores: Stores,
+  write: (tx: IDBPTransaction<Schema, Stores, 'readwrite'>) => Promise<void>,
+): Promise<void> {
+  const tx = (await db()).transaction(stores, 'readwrite');
+  const done = tx.done;
+  done.catch(() => {}); // awaited below; after an abort it must not also surface as unhandled
+  try {
+    await write(tx);
     await done;
   } catch (e) {
     abortQuietly(tx);
     throw e;
   }
-}
-
-/** A request whose failure the transaction reports (through `done`) is not awaited on its own. */
-function ignoreAbort(request: Promise<unknown>): void {
-  request.catch(() => {});
 }
 
 function abortQuietly(tx: { abort(): void }): void {

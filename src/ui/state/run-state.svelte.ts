@@ -11,6 +11,7 @@ import {
 } from '../../engine/search/index.ts';
 import {
   appendEvent,
+  createStudyRecord,
   getFile,
   isQuotaError,
   newStudyId,
@@ -152,8 +153,7 @@ export class RunState {
     this.#reset();
     this.meta = meta;
     try {
-      await putStudy(meta);
-      await putFile(id, 'data', inputs.dataText);
+      await createStudyRecord(meta, inputs.dataText);
       const plan = this.#plan({ ...inputs, settings });
       this.#study = createStudy({ ...plan.studyOptions(), onEvent: (e) => this.#onEvent(id, e) });
     } catch (e) {

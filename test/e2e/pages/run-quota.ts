@@ -1,6 +1,7 @@
 // Test page (served by the e2e Vite server): the page's RunState runs a 3-trial study of a tiny checkpoint on
 // a real trial Worker, and the disk "fills up" (the db test hook) once the first trial has completed. The
-// outcome, with what IndexedDB holds, lands in `window.runQuotaResult`; then the same study is resumed.
+// outcome, with what IndexedDB holds, lands in `window.runQuotaResult`; then the same study is resumed. First,
+// a study that cannot even be stored when it starts.
 import { memoryFiles } from '../../../src/engine/checkpoint/byte-source.ts';
 import { openModel } from '../../../src/engine/model/open.ts';
 import { dataTokenizer, padIdOf, parseDataset, splitExamples } from '../../../src/engine/train/data.ts';
@@ -76,9 +77,26 @@ async function outcome(run: RunState): Promise<RunOutcome> {
   };
 }
 
-async function main(): Promise<{ full: RunOutcome; resumed: RunOutcome }> {
+export interface NoRoomOutcome {
+  phase: string;
+  error: string;
+  /** Whether any of the study that could not start was stored. */
+  stored: boolean;
+}
+
+/** The disk is full when a study starts: its summary fits, its dataset does not. */
+async function startWithoutRoom(runInputs: RunInputs): Promise<NoRoomOutcome> {
   const run = new RunState();
+  injectQuotaError(1);
+  await run.start(runInputs, 'no room');
+  const stored = (await listStudies()).some((s) => s.name === 'no room');
+  return { phase: run.phase, error: run.error, stored };
+}
+
+async function main(): Promise<{ noRoom: NoRoomOutcome; full: RunOutcome; resumed: RunOutcome }> {
   const runInputs = await inputs();
+  const noRoom = await startWithoutRoom(runInputs);
+  const run = new RunState();
   // The disk fills up as soon as one trial has completed.
   const watch = setInterval(() => {
     if (run.trials.some((t) => t.state === 'complete')) {
@@ -91,7 +109,7 @@ async function main(): Promise<{ full: RunOutcome; resumed: RunOutcome }> {
   const full = await outcome(run);
   // Space freed: Resume continues from the stored log.
   await run.resume(runInputs);
-  return { full, resumed: await outcome(run) };
+  return { noRoom, full, resumed: await outcome(run) };
 }
 
 const w = window as unknown as { runQuotaResult?: unknown };
