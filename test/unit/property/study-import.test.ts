@@ -3,7 +3,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createStudy } from '../../../src/engine/search/index.ts';
-import { parseStudyLog, StudyLogError, StudyLogParser } from '../../../src/ui/lib/study-import.ts';
+import {
+  parseStudyLog,
+  parseStudyLogInChunks,
+  StudyLogError,
+  StudyLogParser,
+} from '../../../src/ui/lib/study-import.ts';
 
 type Fate = 'complete' | 'pruned' | 'failed' | 'running';
 interface TrialPlan {
@@ -138,5 +143,19 @@ describe('the study-log import parser', () => {
     expect(() =>
       parseStudyLog([log[0], '{"type":"report","number":0,"step":1,"value":"x"}'].join('\n')),
     ).toThrow('line 2: report event: value must be a number');
+  });
+});
+
+describe('reading a log in chunks', () => {
+  it('reports its progress and gives the same study', async () => {
+    const log = validLog(3, [{ reports: [1, 2], fate: 'complete', value: 1, pbt: false }]);
+    const seen: [number, number][] = [];
+    const study = await parseStudyLogInChunks(log, (done, total) => seen.push([done, total]), 2);
+    expect(study.events).toEqual(parseStudyLog(log).events);
+    expect(seen).toEqual([
+      [2, 6],
+      [4, 6],
+      [6, 6],
+    ]);
   });
 });
