@@ -10,7 +10,7 @@ interface Persistence {
   importLog(text: string, name: string): Promise<ImportOutcome>;
   stored(): Promise<{ name: string; trials: number; events: number }[]>;
   makeStudyLog(trials: number, seed?: number): string;
-  injectQuotaError(writes: number): void;
+  injectWriteError(writes: number): void;
 }
 declare const window: Window & { persistence: Persistence };
 
@@ -50,7 +50,7 @@ describe('importing a study log in Chromium', () => {
 
   it('stores nothing of a log when the disk fills up halfway through it', async () => {
     const outcome = await page.evaluate(() => {
-      window.persistence.injectQuotaError(8); // the study, then 7 of its 16 rows of events
+      window.persistence.injectWriteError(8); // the study, then 7 of its 16 rows of events
       return window.persistence.importLog(window.persistence.makeStudyLog(3000), 'full.jsonl');
     });
     expect(outcome.notice).toMatch(

@@ -69,22 +69,22 @@ export async function listStudies(): Promise<StudyMeta[]> {
 }
 
 export async function putStudy(meta: StudyMeta): Promise<void> {
-  takeInjectedQuotaError();
+  takeInjectedWriteError();
   await (await db()).put('studies', $snapshotless(meta));
 }
 
 /** A new study with its dataset, in one transaction: without room for both, neither is stored. */
 export async function createStudyRecord(meta: StudyMeta, data: string): Promise<void> {
   await atomically(['studies', 'files'], async (tx) => {
-    takeInjectedQuotaError();
+    takeInjectedWriteError();
     await tx.objectStore('studies').add($snapshotless(meta));
-    takeInjectedQuotaError();
+    takeInjectedWriteError();
     await tx.objectStore('files').put({ study: meta.id, name: 'data', data });
   });
 }
 
 export async function appendEvent(study: string, event: StudyEvent): Promise<void> {
-  takeInjectedQuotaError();
+  takeInjectedWriteError();
   await (await db()).add('events', { study, event });
 }
 
@@ -101,11 +101,11 @@ export async function importStudy(
   onProgress: (written: number, total: number) => void = () => {},
 ): Promise<void> {
   await atomically(['studies', 'events'], async (tx) => {
-    takeInjectedQuotaError();
+    takeInjectedWriteError();
     await tx.objectStore('studies').add($snapshotless(meta));
     const store = tx.objectStore('events');
     for (let start = 0; start < events.length; start += IMPORT_EVENTS_PER_ROW) {
-      takeInjectedQuotaError();
+      takeInjectedWriteError();
       const row = events.slice(start, start + IMPORT_EVENTS_PER_ROW);
       // Awaited: the page repaints between request callbacks, and the transaction stays open.
       await store.add({ study: meta.id, events: row });
@@ -147,21 +147,22 @@ export function isQuotaError(error: unknown): boolean {
   return error instanceof DOMException && error.name === 'QuotaExceededError';
 }
 
-let injectedQuotaAfter: number | null = null;
+let injected: { after: number; name: string } | null = null;
 
 /**
- * Test hook: after `writes` more record writes, the next one throws the QuotaExceededError of a full disk
- * (Chromium's quota cannot be lowered from a test, so this stands in for it).
+ * Test hook: after `writes` more record writes, the next one throws a DOMException named `name`, by default
+ * the QuotaExceededError of a full disk (Chromium's quota cannot be lowered from a test, so this stands in).
  */
-export function injectQuotaError(writes: number): void {
-  injectedQuotaAfter = writes;
+export function injectWriteError(writes: number, name = 'QuotaExceededError'): void {
+  injected = { after: writes, name };
 }
 
-function takeInjectedQuotaError(): void {
-  if (injectedQuotaAfter === null) return;
-  if (injectedQuotaAfter-- > 0) return;
-  injectedQuotaAfter = null;
-  throw new DOMException('The quota has been exceeded (injected by a test).', 'QuotaExceededError');
+function takeInjectedWriteError(): void {
+  if (injected === null) return;
+  if (injected.after-- > 0) return;
+  const { name } = injected;
+  injected = null;
+  throw new DOMException(`The write failed (${name} injected by a test).`, name);
 }
 
 /** The log in append order (auto-increment keys are monotonic). */
@@ -175,7 +176,7 @@ export async function putFile(
   name: string,
   data: string | Uint8Array<ArrayBuffer>,
 ): Promise<void> {
-  takeInjectedQuotaError();
+  takeInjectedWriteError();
   await (await db()).put('files', { study, name, data });
 }
 

@@ -83,7 +83,7 @@ export class RunState {
   phase = $state<RunPhase>('idle');
   /** What stopped the run, in words. */
   error = $state('');
-  /** Something that went wrong but did not stop the run (a worker replaced, a write that failed). */
+  /** Something that went wrong but did not stop the run (a worker replaced). */
   warning = $state('');
   gpu = $state('');
   precision = $state('');
@@ -96,8 +96,8 @@ export class RunState {
   #halt: 'pause' | 'stop' | null = null;
   #writes: Promise<void> = Promise.resolve();
   #finishedAtStart = 0;
-  /** A write hit the storage quota: no event is written after it, so the stored log stays a clean prefix. */
-  #storageFull = false;
+  /** A write failed (a full disk): nothing is written after it, so the stored log stays a clean prefix. */
+  #writesStopped = false;
 
   get study(): Study | null {
     return this.#study;
@@ -200,8 +200,8 @@ export class RunState {
   /** Continues an opened study with the model and data it was started with. */
   async resume(inputs: RunInputs): Promise<void> {
     if (!this.#study || !this.meta || this.running) return;
-    // The events after a full disk were never stored: continue from the log as it is stored.
-    if (this.#storageFull) await this.open(this.meta);
+    // The events after a failed write were never stored: continue from the log as it is stored.
+    if (this.#writesStopped) await this.open(this.meta);
     this.phase = 'starting'; // before any await: a second click finds the run started
     await this.#setStatus('running');
     await this.#run({ ...inputs, settings: this.meta.settings });
@@ -236,7 +236,7 @@ export class RunState {
     this.warning = '';
     this.bestAdapter = null;
     this.phase = 'idle';
-    this.#storageFull = false;
+    this.#writesStopped = false;
   }
 
   #onEvent(id: string, event: StudyEvent): void {
@@ -257,8 +257,8 @@ export class RunState {
       bestValue: best?.value ?? null,
       bestTrial: best?.number ?? null,
     });
-    // Tried even with the disk full: a study left marked running would resume (and fill it) after a reload.
-    await this.#queue(() => putStudy(meta), { evenIfFull: true });
+    // Tried even after a failed write: a study left marked running would resume (and fail again) on reload.
+    await this.#queue(() => putStudy(meta), { evenIfStopped: true });
   }
 
   async #run(inputs: RunInputs): Promise<void> {
@@ -399,24 +399,23 @@ export class RunState {
   }
 
   /**
-   * Appends a write to the study's one ordered chain of IndexedDB writes. A full disk stops the run; any
-   * other failure is a warning.
+   * Appends a write to the study's one ordered chain of IndexedDB writes. A failed write stops the chain and
+   * the run: an event written after a lost one would leave a gap in the stored log.
    */
-  #queue(write: () => Promise<void>, { evenIfFull = false } = {}): Promise<void> {
+  #queue(write: () => Promise<void>, { evenIfStopped = false } = {}): Promise<void> {
     this.#writes = this.#writes
-      .then(() => (this.#storageFull && !evenIfFull ? undefined : write()))
+      .then(() => (this.#writesStopped && !evenIfStopped ? undefined : write()))
       .catch((e: unknown) => this.#writeFailed(e));
     return this.#writes;
   }
 
   #writeFailed(e: unknown): void {
-    if (!isQuotaError(e)) {
-      this.warning = `Saving the study failed: ${describeError(e)}`;
-      return;
-    }
-    if (this.#storageFull) return;
-    this.#storageFull = true;
-    this.error = STORAGE_FULL;
+    if (this.#writesStopped) return;
+    this.#writesStopped = true;
+    this.error = isQuotaError(e)
+      ? STORAGE_FULL
+      : `Saving the study failed (${describeError(e)}), so the search stopped: what came after could not be ` +
+        'stored in order. The trials finished so far are kept; press Resume to continue.';
     this.#halt = 'pause';
     this.#controller?.abort();
   }

@@ -1,6 +1,6 @@
 // Test page (served by the e2e Vite server): the page's IndexedDB persistence, driven from the test through
 // `window.persistence`: the app's own study-log import, what is stored, and the quota-error test hook.
-import { injectQuotaError, listStudies, readEvents } from '../../../src/ui/lib/db.ts';
+import { injectWriteError, listStudies, readEvents } from '../../../src/ui/lib/db.ts';
 import { AppState } from '../../../src/ui/state/app-state.svelte.ts';
 import { makeStudyLog } from '../../fixtures/study-logs.ts';
 
@@ -48,4 +48,4 @@ async function stored(): Promise<{ name: string; trials: number; events: number 
   );
 }
 
-Object.assign(window, { persistence: { importLog, stored, makeStudyLog, injectQuotaError } });
+Object.assign(window, { persistence: { importLog, stored, makeStudyLog, injectWriteError } });

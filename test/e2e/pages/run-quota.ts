@@ -5,7 +5,7 @@
 import { memoryFiles } from '../../../src/engine/checkpoint/byte-source.ts';
 import { openModel } from '../../../src/engine/model/open.ts';
 import { dataTokenizer, padIdOf, parseDataset, splitExamples } from '../../../src/engine/train/data.ts';
-import { injectQuotaError, listStudies, readEvents } from '../../../src/ui/lib/db.ts';
+import { injectWriteError, listStudies, readEvents } from '../../../src/ui/lib/db.ts';
 import { defaultSettings } from '../../../src/ui/lib/search-config.ts';
 import { parseStudyLog } from '../../../src/ui/lib/study-import.ts';
 import { RunState, type RunInputs } from '../../../src/ui/state/run-state.svelte.ts';
@@ -87,29 +87,43 @@ export interface NoRoomOutcome {
 /** The disk is full when a study starts: its summary fits, its dataset does not. */
 async function startWithoutRoom(runInputs: RunInputs): Promise<NoRoomOutcome> {
   const run = new RunState();
-  injectQuotaError(1);
+  injectWriteError(1);
   await run.start(runInputs, 'no room');
   const stored = (await listStudies()).some((s) => s.name === 'no room');
   return { phase: run.phase, error: run.error, stored };
 }
 
-async function main(): Promise<{ noRoom: NoRoomOutcome; full: RunOutcome; resumed: RunOutcome }> {
-  const runInputs = await inputs();
-  const noRoom = await startWithoutRoom(runInputs);
-  const run = new RunState();
-  // The disk fills up as soon as one trial has completed.
+/** A study whose next write fails (a DOMException named `name`) as soon as one trial has completed. */
+async function runUntilWriteFails(run: RunState, runInputs: RunInputs, name: string): Promise<RunOutcome> {
   const watch = setInterval(() => {
     if (run.trials.some((t) => t.state === 'complete')) {
-      injectQuotaError(0);
+      injectWriteError(0, name);
       clearInterval(watch);
     }
   }, 5);
-  await run.start(runInputs, 'quota study');
+  await run.start(runInputs, `${name} study`);
   clearInterval(watch);
-  const full = await outcome(run);
+  return outcome(run);
+}
+
+export interface RunQuotaResult {
+  noRoom: NoRoomOutcome;
+  full: RunOutcome;
+  resumed: RunOutcome;
+  /** Another write failure than a full disk. */
+  broken: RunOutcome;
+}
+
+async function main(): Promise<RunQuotaResult> {
+  const runInputs = await inputs();
+  const noRoom = await startWithoutRoom(runInputs);
+  const run = new RunState();
+  const full = await runUntilWriteFails(run, runInputs, 'QuotaExceededError');
   // Space freed: Resume continues from the stored log.
   await run.resume(runInputs);
-  return { noRoom, full, resumed: await outcome(run) };
+  const resumed = await outcome(run);
+  const broken = await runUntilWriteFails(new RunState(), runInputs, 'UnknownError');
+  return { noRoom, full, resumed, broken };
 }
 
 const w = window as unknown as { runQuotaResult?: unknown };
