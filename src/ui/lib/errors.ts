@@ -1,12 +1,15 @@
 // Engine errors in words a person understands: the message the engine wrote (it names the file, line,
 // parameter or buffer), with a hint where the usual fix is known.
 import { DatasetError } from '../../engine/train/data.ts';
+import { isQuotaError } from './db.ts';
 
 export function describeError(error: unknown): string {
   if (error instanceof DatasetError) {
     const where = error.line > 0 ? `${error.file}, line ${error.line}` : error.file;
     return `The dataset has a problem at ${where}: ${error.reason}.`;
   }
+  if (isQuotaError(error))
+    return "The browser's storage for this page is full: delete studies you no longer need in the Studies list (or free disk space) and try again.";
   const message = error instanceof Error ? error.message : String(error);
   if (/Failed to fetch|NetworkError|cannot list the repo files|cannot download/i.test(message))
     return `${message}. Check the connection, the repo id and (for gated models) the access token; the demo model works offline.`;

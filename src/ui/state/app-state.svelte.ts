@@ -1,9 +1,17 @@
 // The playground as a whole: the seven steps, the state of each, and what moves between them (starting a
 // search, opening or resuming a stored study, importing a study log).
-import { loadStudy } from '../../engine/search/index.ts';
+import type { Study } from '../../engine/search/index.ts';
 import { GpuStatus } from '../gpu-status.svelte.ts';
-import { appendEvent, deleteStudy, listStudies, newStudyId, putStudy, type StudyMeta } from '../lib/db.ts';
+import {
+  deleteStudy,
+  importStudy,
+  isQuotaError,
+  listStudies,
+  newStudyId,
+  type StudyMeta,
+} from '../lib/db.ts';
 import { describeError } from '../lib/errors.ts';
+import { parseStudyLogInChunks, StudyLogError } from '../lib/study-import.ts';
 import type { StudyPlanSpec } from '../../engine/tune/plan.ts';
 import { defaultSettings, settingsFromPlan, type SearchSettings } from '../lib/search-config.ts';
 import { DataState } from './data-state.svelte.ts';
@@ -17,6 +25,12 @@ import { workerGenerator } from '../lib/worker-generator.ts';
 export const STEPS = ['Model', 'Data', 'Search', 'Run', 'Results', 'Export', 'Try'] as const;
 export type StepName = (typeof STEPS)[number];
 
+export interface ImportProgress {
+  stage: 'reading' | 'saving';
+  done: number;
+  total: number;
+}
+
 export class AppState {
   readonly gpu = new GpuStatus();
   readonly model = new ModelState();
@@ -28,6 +42,8 @@ export class AppState {
   step = $state<StepName>('Model');
   studies = $state.raw<StudyMeta[]>([]);
   notice = $state('');
+  /** A study log being imported: lines read, then events stored. */
+  importing = $state.raw<ImportProgress | null>(null);
 
   /** What each step needs before it can be opened. */
   ready = $derived({
@@ -171,47 +187,65 @@ export class AppState {
     await this.refreshStudies();
   }
 
-  /** Imports a study event log (JSON lines) as a finished study that can be viewed and exported. */
+  /** Imports a study event log (JSON lines) as a finished study: the whole log, or nothing and the reason. */
   async importLog(file: File): Promise<void> {
     if (this.run.running) {
       this.notice = 'Pause or stop the running study before importing another.';
       return;
     }
+    if (this.importing) return;
+    let meta: StudyMeta;
     try {
-      const text = await file.text();
-      const { study, errors } = loadStudy(text);
-      const id = newStudyId();
-      // The log's plan is how the study was run (CLI or page); a log without one keeps the form's defaults.
-      const plan = study.plan as unknown as StudyPlanSpec | null;
-      const settings = plan ? settingsFromPlan(plan) : defaultSettings();
-      if (!plan) {
-        settings.objective = study.direction === 'maximize' ? 'accuracy' : 'val_loss';
-        settings.trials = study.trials.length;
-      }
-      const best = study.bestTrial;
-      const meta: StudyMeta = {
-        id,
-        name: `Imported: ${file.name}`,
-        created: Date.now(),
-        updated: Date.now(),
-        status: 'finished',
-        model: { kind: 'local', label: 'unknown (imported log)' },
-        dataFile: '',
-        settings,
-        trials: study.trials.length,
-        bestValue: best?.value ?? null,
-        bestTrial: best?.number ?? null,
-      };
-      await putStudy(meta);
-      for (const e of study.events) await appendEvent(id, e);
-      await this.refreshStudies();
-      await this.run.open(meta);
-      this.step = 'Results';
-      this.notice = errors.length
-        ? `Imported with ${errors.length} damaged lines skipped.`
-        : `Imported ${file.name}.`;
+      this.importing = { stage: 'reading', done: 0, total: 1 };
+      const study = await parseStudyLogInChunks(await file.text(), (done, total) => {
+        this.importing = { stage: 'reading', done, total };
+      });
+      meta = importedMeta(study, file.name);
+      await importStudy(meta, study.events, (done, total) => {
+        this.importing = { stage: 'saving', done, total };
+      });
     } catch (e) {
-      this.notice = `That file is not a study log: ${describeError(e)}`;
+      this.notice = importFailure(file.name, e);
+      return;
+    } finally {
+      this.importing = null;
     }
+    await this.refreshStudies();
+    await this.run.open(meta);
+    this.step = 'Results';
+    this.notice = `Imported ${file.name}.`;
   }
+}
+
+/** The summary of an imported study; its log's plan is how it was run (CLI or page). */
+function importedMeta(study: Study, fileName: string): StudyMeta {
+  const plan = study.plan as unknown as StudyPlanSpec | null;
+  const settings = plan ? settingsFromPlan(plan) : defaultSettings();
+  if (!plan) {
+    // A log without a plan keeps the form's defaults, with its direction and size.
+    settings.objective = study.direction === 'maximize' ? 'accuracy' : 'val_loss';
+    settings.trials = study.trials.length;
+  }
+  const best = study.bestTrial;
+  return {
+    id: newStudyId(),
+    name: `Imported: ${fileName}`,
+    created: Date.now(),
+    updated: Date.now(),
+    status: 'finished',
+    model: { kind: 'local', label: 'unknown (imported log)' },
+    dataFile: '',
+    settings,
+    trials: study.trials.length,
+    bestValue: best?.value ?? null,
+    bestTrial: best?.number ?? null,
+  };
+}
+
+function importFailure(fileName: string, error: unknown): string {
+  if (error instanceof StudyLogError)
+    return `${fileName} was not imported: line ${error.line}: ${error.reason}. Nothing of it was stored.`;
+  if (isQuotaError(error))
+    return `${fileName} was not imported: the browser's storage for this page is full. Nothing of it was stored; delete studies you no longer need (or free disk space) and import it again.`;
+  return `${fileName} was not imported: ${describeError(error)}. Nothing of it was stored.`;
 }

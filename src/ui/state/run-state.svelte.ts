@@ -11,7 +11,9 @@ import {
 } from '../../engine/search/index.ts';
 import {
   appendEvent,
+  createStudyRecord,
   getFile,
+  isQuotaError,
   newStudyId,
   putFile,
   modelId,
@@ -66,6 +68,12 @@ export interface RunInputs {
   tuning?: TuningRecord;
 }
 
+/** Why a run stopped when the browser refused to store more of it. */
+export const STORAGE_FULL =
+  "The browser's storage for this page is full, so the search stopped: nothing more of it could be saved. " +
+  'The trials finished so far are kept. Delete studies you no longer need in the Studies list (or free ' +
+  'disk space), then press Resume to continue.';
+
 export class RunState {
   meta = $state.raw<StudyMeta | null>(null);
   trials = $state.raw<TrialRecord[]>([]);
@@ -75,7 +83,7 @@ export class RunState {
   phase = $state<RunPhase>('idle');
   /** What stopped the run, in words. */
   error = $state('');
-  /** Something that went wrong but did not stop the run (a worker replaced, a write that failed). */
+  /** Something that went wrong but did not stop the run (a worker replaced). */
   warning = $state('');
   gpu = $state('');
   precision = $state('');
@@ -88,6 +96,8 @@ export class RunState {
   #halt: 'pause' | 'stop' | null = null;
   #writes: Promise<void> = Promise.resolve();
   #finishedAtStart = 0;
+  /** A write failed (a full disk): nothing is written after it, so the stored log stays a clean prefix. */
+  #writesStopped = false;
 
   get study(): Study | null {
     return this.#study;
@@ -143,8 +153,7 @@ export class RunState {
     this.#reset();
     this.meta = meta;
     try {
-      await putStudy(meta);
-      await putFile(id, 'data', inputs.dataText);
+      await createStudyRecord(meta, inputs.dataText);
       const plan = this.#plan({ ...inputs, settings });
       this.#study = createStudy({ ...plan.studyOptions(), onEvent: (e) => this.#onEvent(id, e) });
     } catch (e) {
@@ -191,6 +200,8 @@ export class RunState {
   /** Continues an opened study with the model and data it was started with. */
   async resume(inputs: RunInputs): Promise<void> {
     if (!this.#study || !this.meta || this.running) return;
+    // The events after a failed write were never stored: continue from the log as it is stored.
+    if (this.#writesStopped) await this.open(this.meta);
     this.phase = 'starting'; // before any await: a second click finds the run started
     await this.#setStatus('running');
     await this.#run({ ...inputs, settings: this.meta.settings });
@@ -225,6 +236,7 @@ export class RunState {
     this.warning = '';
     this.bestAdapter = null;
     this.phase = 'idle';
+    this.#writesStopped = false;
   }
 
   #onEvent(id: string, event: StudyEvent): void {
@@ -245,7 +257,8 @@ export class RunState {
       bestValue: best?.value ?? null,
       bestTrial: best?.number ?? null,
     });
-    await this.#queue(() => putStudy(meta));
+    // Tried even after a failed write: a study left marked running would resume (and fail again) on reload.
+    await this.#queue(() => putStudy(meta), { evenIfStopped: true });
   }
 
   async #run(inputs: RunInputs): Promise<void> {
@@ -385,12 +398,26 @@ export class RunState {
     if (id) void this.#queue(() => putFile(id, name, data));
   }
 
-  /** Appends a write to the study's one ordered chain of IndexedDB writes; a failure is a warning. */
-  #queue(write: () => Promise<void>): Promise<void> {
-    this.#writes = this.#writes.then(write).catch((e: unknown) => {
-      this.warning = `Saving the study failed: ${describeError(e)}`;
-    });
+  /**
+   * Appends a write to the study's one ordered chain of IndexedDB writes. A failed write stops the chain and
+   * the run: an event written after a lost one would leave a gap in the stored log.
+   */
+  #queue(write: () => Promise<void>, { evenIfStopped = false } = {}): Promise<void> {
+    this.#writes = this.#writes
+      .then(() => (this.#writesStopped && !evenIfStopped ? undefined : write()))
+      .catch((e: unknown) => this.#writeFailed(e));
     return this.#writes;
+  }
+
+  #writeFailed(e: unknown): void {
+    if (this.#writesStopped) return;
+    this.#writesStopped = true;
+    this.error = isQuotaError(e)
+      ? STORAGE_FULL
+      : `Saving the study failed (${describeError(e)}), so the search stopped: what came after could not be ` +
+        'stored in order. The trials finished so far are kept; press Resume to continue.';
+    this.#halt = 'pause';
+    this.#controller?.abort();
   }
 
   async #finishStopped(): Promise<void> {
