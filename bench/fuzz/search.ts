@@ -16,46 +16,11 @@ import {
   defaultSettings,
   HYPER_NAMES,
   HYPERPARAMETERS,
-  fixedProblems,
   planInput as planInputOf,
   PRESETS,
-  rowName,
-  spaceSpec,
-  studyPlan,
-  type HyperName,
+  searchProblems,
   type SearchSettings,
 } from '../../src/ui/lib/search-config.ts';
-
-/** The page's check of its form, as src/ui/state/search-state.svelte.ts does it (a runes class tsx cannot load). */
-function searchProblems(
-  s: SearchSettings,
-  _model: unknown,
-): { byParam: Partial<Record<HyperName, string>>; general: string } {
-  const byParam: Partial<Record<HyperName, string>> = fixedProblems(s.rows);
-  let general = '';
-  if (Object.keys(spaceSpec(s.rows)).length === 0) general = 'Search at least one parameter';
-  else if (Object.keys(byParam).length === 0) {
-    try {
-      studyPlan(s, 'llama');
-    } catch (e) {
-      const message = (e as Error).message;
-      const named = /parameter '([\w]+)'/.exec(message)?.[1] ?? (e instanceof PlanError ? e.field : '');
-      const row = rowName(named);
-      if (row) byParam[row] = message;
-      else general = message;
-    }
-  }
-  const budget: [string, number, number, number][] = [
-    ['Trials', s.trials, 1, 500],
-    ['Steps per trial', s.stepsPerTrial, 1, 100000],
-    ['Evaluate every', s.evalEvery, 0, 100000],
-    ['Workers', s.workers, 1, 8],
-    ['Sequence length', s.seq, 4, 8192],
-  ];
-  for (const [label, v, lo, hi] of budget)
-    if (!Number.isInteger(v) || v < lo || v > hi) general ||= `${label}: a whole number from ${lo} to ${hi}.`;
-  return { byParam, general };
-}
 
 const { values: args } = parseArgs({
   options: {
@@ -173,7 +138,7 @@ function randomSpec(names: string[]): Record<string, unknown> {
 
 /** One to three mutations of a preset's space: values, types, names, extra and missing parameters. */
 function mutatedSpace(): Record<string, unknown> {
-  const base = structuredClone(preset(pick(['lora-basic', 'lora-full'] as const)).space) as Record<
+  const base = structuredClone(preset(pick(['lora-basic', 'lora-full'] as const)).space) as unknown as Record<
     string,
     Record<string, unknown>
   >;
