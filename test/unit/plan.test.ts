@@ -393,6 +393,26 @@ describe('a space is checked against the trial-config rules when the plan is mad
     expect((error as PlanError).message).toContain(`parameter '${param}'`);
   });
 
+  it('refuses targets that match no linear layer of the family, searched or fixed', () => {
+    const targets = { type: 'categorical', choices: ['attention', 'q_proj,foo_proj'] };
+    expect(() => plan({ targets })).toThrow(
+      /parameter 'targets': choices: 'foo_proj' matches no linear layer/,
+    );
+    expect(() => plan({ lr }, { targets: 'self_attn.bar' })).toThrow(/targets: 'self_attn.bar' matches no/);
+    const gpt2 = StudyPlan.create(
+      {
+        space: { targets: { type: 'categorical', choices: ['attention', 'all-linear', 'q_proj,o_proj'] } },
+        trials: 2,
+        valRatio: 0.1,
+      },
+      { family: 'gpt2' },
+    );
+    expect(gpt2.spec.space.targets).toEqual({
+      type: 'categorical',
+      choices: ['c_attn', 'all-linear', 'c_attn,attn.c_proj'],
+    });
+  });
+
   it('refuses a fixed seq or r beyond the model, naming the field', () => {
     expect(() => plan({ lr }, { seq: 4096 })).toThrow(/seq: 4096 is longer than the model's 2048 positions/);
     expect(() => plan({ lr }, { r: 1024 })).toThrow(/r: 1024 is larger than the model's hidden size 576/);

@@ -40,7 +40,7 @@ import {
 import type { TrainerOptions } from '../train/trainer.ts';
 import { OBJECTIVES, type Objective } from './objective.ts';
 import { checkSpaceNames, pbtConflicts } from './params.ts';
-import { modelBoundProblem, spaceRuleProblem, type ModelBounds } from './space-rules.ts';
+import { modelBoundProblem, spaceRuleProblem, targetsProblem, type ModelBounds } from './space-rules.ts';
 
 export const PLAN_FORMAT = 'tunelab.plan/1';
 
@@ -334,6 +334,8 @@ function resolveFixed(
     if (e instanceof TrialConfigError) throw new PlanError(e.param, e.reason);
     throw e;
   }
+  const badTargets = searched.has('targets') ? undefined : targetsProblem(config.targets, context.family);
+  check(badTargets === undefined, 'targets', badTargets!);
   for (const field of ['seq', 'r'] as const) {
     const beyond = searched.has(field) ? undefined : modelBoundProblem(field, config[field], context.model);
     check(beyond === undefined, field, beyond!);

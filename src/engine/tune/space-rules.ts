@@ -2,7 +2,8 @@
 // defined: every choice, both ends of every range and every value a derived parameter takes must be one a trial
 // can train with, and within the model's bounds when the model is known. Otherwise the study would start and
 // fail trial after trial. StudyPlan.create runs this; the first problem found is returned, naming the parameter.
-import type { ModelSpec } from '../model/config.ts';
+import { ALL_LINEAR, FAMILY_LINEARS } from '../lora/config.ts';
+import type { ModelFamily, ModelSpec } from '../model/config.ts';
 import {
   snapNumeric,
   type Choice,
@@ -19,6 +20,7 @@ import {
   type TrialConfig,
   type TrialConfigOptions,
   type TrialField,
+  type Targets,
 } from '../train/config.ts';
 
 /** What the plan may know of the model: the bounds of seq and r. */
@@ -72,6 +74,19 @@ export function modelBoundProblem(
   return undefined;
 }
 
+/**
+ * Targets no linear layer of the family could match (a target matches a layer path ending in `.target`, so
+ * its last name must be one of the family's layers); the trial's adapter would refuse them.
+ */
+export function targetsProblem(targets: Targets, family: ModelFamily): string | undefined {
+  if (targets === ALL_LINEAR) return undefined;
+  const layers = FAMILY_LINEARS[family];
+  const bad = targets.find((t) => !layers.includes(t.slice(t.lastIndexOf('.') + 1)));
+  return bad === undefined
+    ? undefined
+    : `'${bad}' matches no linear layer of a ${family} model (${layers.join(', ')})`;
+}
+
 /** Why a trial would refuse these params over the fixed values, or undefined. */
 function trialProblem(
   params: Record<string, Choice>,
@@ -79,8 +94,8 @@ function trialProblem(
   options: TrialConfigOptions,
 ): string | undefined {
   try {
-    trialConfigFromParams(params, fixed, options);
-    return undefined;
+    const config = trialConfigFromParams(params, fixed, options);
+    return 'targets' in fixed ? undefined : targetsProblem(config.targets, options.family ?? 'llama');
   } catch (e) {
     if (e instanceof TrialConfigError) return e.reason;
     throw e;
