@@ -15,7 +15,7 @@
 //   objectives           the engine's list (val_loss, perplexity, accuracy, macro_f1) for both.
 
 import type { ModelFamily } from '../model/config.ts';
-import { enumerateGrid } from '../search/samplers/grid.ts';
+import { gridSize } from '../search/samplers/grid.ts';
 import {
   createSpace,
   SAMPLER_NAMES,
@@ -43,6 +43,9 @@ import { checkSpaceNames, pbtConflicts } from './params.ts';
 import { modelBoundProblem, spaceRuleProblem, targetsProblem, type ModelBounds } from './space-rules.ts';
 
 export const PLAN_FORMAT = 'tunelab.plan/1';
+
+/** The grid sampler's default maxSize: the largest grid a study can enumerate. */
+const GRID_MAX_SIZE = 100_000;
 
 /** Early stopping, or population-based training (which exploits and explores instead of stopping). */
 export const PRUNER_CHOICES = ['none', 'median', 'asha', 'pbt'] as const;
@@ -243,15 +246,9 @@ function parseSpace(spec: SpaceSpec, family: ModelFamily): SearchSpace {
 
 /** The grid sampler enumerates its grid at the first trial: too large a grid is refused here instead. */
 function checkGridSize(space: SearchSpace): void {
-  try {
-    enumerateGrid(space);
-  } catch (e) {
-    const why = (e as Error).message.replace(/^grid sampler: /, '');
-    throw new PlanError(
-      'sampler',
-      `grid: ${why}; search fewer parameters or choices, or pick another sampler`,
-    );
-  }
+  const size = gridSize(space, {}, GRID_MAX_SIZE);
+  const why = `grid: the grid has more than ${GRID_MAX_SIZE} points; search fewer parameters or choices, or pick another sampler`;
+  check(size <= GRID_MAX_SIZE, 'sampler', why);
 }
 
 /**
@@ -266,6 +263,7 @@ export function checkSpace(
   fixed: Readonly<Record<string, unknown>> = {},
 ): SearchSpace {
   const space = parseSpace(spec, context.family);
+  // The training set size only sets the evaluation interval of epoch-long trials, which this does not check.
   const resolved = resolveFixed(spec, fixed, { ...context, trainExamples: context.trainExamples ?? 1 });
   const problem = spaceRuleProblem(space, resolved, { family: context.family }, context.model);
   if (problem) throw spaceError(problem.param, problem.reason);
