@@ -10,7 +10,8 @@ import { PLAN_FLAGS, planFile, planOfLog, tunePlan } from '../../src/cli/tune-pl
 import { exportBundle } from '../../src/engine/export/bundle.ts';
 import { planExportContext } from '../../src/engine/export/context.ts';
 import { createStudy, type Params } from '../../src/engine/search/index.ts';
-import { PlanError, StudyPlan, type StudyPlanSpec } from '../../src/engine/tune/plan.ts';
+import { checkSpace, PlanError, StudyPlan, type StudyPlanSpec } from '../../src/engine/tune/plan.ts';
+import { preset } from '../../src/engine/tune/presets.ts';
 import {
   defaultSettings,
   PRESETS,
@@ -294,4 +295,161 @@ describe('presets', () => {
       expect(Object.keys(page.spec.space)).toEqual(Object.keys(cli.spec.space));
     },
   );
+});
+
+describe('a space is checked against the trial-config rules when the plan is made', () => {
+  /** SmolLM2-135M's bounds. */
+  const MODEL = { maxPositions: 2048, hidden: 576 };
+  const plan = (space: Record<string, unknown>, fixed: Record<string, unknown> = {}, sampler = 'tpe') =>
+    StudyPlan.create(
+      { space: space as StudyPlanSpec['space'], fixed, trials: 3, valRatio: 0.1, sampler: sampler as 'tpe' },
+      { family: 'llama', model: MODEL },
+    );
+  const lr = { type: 'float', low: 1e-4, high: 1e-2, log: true };
+
+  it.each([
+    [
+      'r choices 0, 8',
+      { r: { type: 'categorical', choices: [0, 8] } },
+      'r',
+      /choices: expected a whole number ≥ 1, got 0/,
+    ],
+    [
+      'lora_dropout up to 1.5',
+      { lora_dropout: { type: 'float', low: 0, high: 1.5 } },
+      'lora_dropout',
+      /range 0 .. 1.5: .*< 1, got 1.5/,
+    ],
+    ['schedule cosin', { schedule: { type: 'categorical', choices: ['cosin'] } }, 'schedule', /got 'cosin'/],
+    ['a negative learning rate', { lr: { type: 'float', low: -1e-3, high: 1e-2 } }, 'lr', /> 0, got -0.001/],
+    [
+      'seq beyond the positions',
+      { seq_len: { type: 'int', low: 128, high: 4096 } },
+      'seq_len',
+      /4096 is longer than the model's 2048 positions/,
+    ],
+    [
+      'r beyond the hidden size',
+      { r: { type: 'categorical', choices: [8, 1024] } },
+      'r',
+      /1024 is larger than the model's hidden size 576/,
+    ],
+    [
+      'lora_alpha derived to ∞',
+      {
+        r: { type: 'categorical', choices: [4, 8] },
+        lora_alpha: { type: 'derived', from: 'r', scale: 1e308 },
+      },
+      'lora_alpha',
+      /is Infinity: expected a finite number/,
+    ],
+    [
+      'lora_alpha derived to 0',
+      { r: { type: 'int', low: 1, high: 8 }, lora_alpha: { type: 'derived', from: 'r', scale: 0 } },
+      'lora_alpha',
+      /> 0, got 0/,
+    ],
+    [
+      'a float range for a whole number',
+      { batch: { type: 'float', low: 1, high: 8 } },
+      'batch',
+      /whole numbers: use type 'int'/,
+    ],
+    [
+      'a range for true/false',
+      { nesterov: { type: 'int', low: 0, high: 1 } },
+      'nesterov',
+      /use type 'categorical'/,
+    ],
+    [
+      'two names for one field',
+      { lr, learning_rate: lr },
+      'learning_rate',
+      /sets 'lr', which 'lr' already sets/,
+    ],
+    [
+      'a derived parameter that is no hyperparameter',
+      { lr, foo: { type: 'derived', from: 'lr' } },
+      'foo',
+      /not a hyperparameter/,
+    ],
+    [
+      'both warmup steps and ratio',
+      { warmup_steps: { type: 'int', low: 0, high: 9 }, warmup_ratio: { type: 'float', low: 0, high: 0.1 } },
+      'warmup_ratio',
+      /not both/,
+    ],
+    ['overflowing bounds', { lr: { type: 'float', low: -1e308, high: 1e308 } }, 'lr', /too large to sample/],
+  ])('refuses %s, naming the parameter', (_what, space, param, reason) => {
+    let error: unknown;
+    try {
+      plan(space);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(PlanError);
+    expect(error).toMatchObject({ field: 'space', param });
+    expect((error as PlanError).reason).toMatch(reason);
+    expect((error as PlanError).message).toContain(`parameter '${param}'`);
+  });
+
+  it('refuses targets that match no linear layer of the family, searched or fixed', () => {
+    const targets = { type: 'categorical', choices: ['attention', 'q_proj,foo_proj'] };
+    expect(() => plan({ targets })).toThrow(
+      /parameter 'targets': choices: 'foo_proj' matches no linear layer/,
+    );
+    expect(() => plan({ lr }, { targets: 'self_attn.bar' })).toThrow(/targets: 'self_attn.bar' matches no/);
+    const gpt2 = StudyPlan.create(
+      {
+        space: { targets: { type: 'categorical', choices: ['attention', 'all-linear', 'q_proj,o_proj'] } },
+        trials: 2,
+        valRatio: 0.1,
+      },
+      { family: 'gpt2' },
+    );
+    expect(gpt2.spec.space.targets).toEqual({
+      type: 'categorical',
+      choices: ['c_attn', 'all-linear', 'c_attn,attn.c_proj'],
+    });
+  });
+
+  it('refuses a fixed seq or r beyond the model, naming the field', () => {
+    expect(() => plan({ lr }, { seq: 4096 })).toThrow(/seq: 4096 is longer than the model's 2048 positions/);
+    expect(() => plan({ lr }, { r: 1024 })).toThrow(/r: 1024 is larger than the model's hidden size 576/);
+  });
+
+  it('refuses a grid larger than the grid sampler enumerates, before the first trial', () => {
+    const big = preset('lora-full').space;
+    expect(() => plan(big, {}, 'grid')).toThrow(/sampler: grid: the grid has more than .* points/);
+    expect(plan(preset('lora-basic').space, {}, 'grid').spec.sampler).toBe('grid');
+  });
+
+  it('accepts what trials accept, at the edges of the rules', () => {
+    const edges = {
+      lr: { type: 'float', low: 1e-6, high: 1, log: true },
+      r: { type: 'int', low: 1, high: 576 },
+      lora_alpha: { type: 'derived', from: 'r', scale: 0.5 },
+      lora_dropout: { type: 'float', low: 0, high: 0.9999 },
+      seq: { type: 'categorical', choices: [2, 2048] },
+    };
+    expect(Object.keys(plan(edges).spec.space)).toEqual(Object.keys(edges));
+  });
+
+  it('the CLI refuses a --space file with an out-of-range value, naming the parameter', async () => {
+    const file = join(dir, 'bad-space.json');
+    await writeFile(file, JSON.stringify({ r: { type: 'categorical', choices: [0, 8] } }));
+    const flags = parseFlags(['--space', file, '--trials', '2'], { ...TRAIN_FLAGS, ...PLAN_FLAGS });
+    await expect(tunePlan(flags, 'llama', { trainExamples: 20, valRatio: 0.1 }, null)).rejects.toThrow(
+      /--space: parameter 'r': choices: expected a whole number ≥ 1, got 0/,
+    );
+  });
+
+  it('checkSpace checks a space alone, before anything is written', () => {
+    expect(() =>
+      checkSpace({ lora_dropout: { type: 'float', low: 0, high: 1.5 } }, { family: 'llama' }),
+    ).toThrow(PlanError);
+    expect(
+      checkSpace({ lr: { type: 'float', low: 1e-4, high: 1e-2 } }, { family: 'llama' }).sampled,
+    ).toHaveLength(1);
+  });
 });

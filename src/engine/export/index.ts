@@ -24,7 +24,7 @@ export {
 export type { HfOptions, MixedPrecision } from './hf.ts';
 export { axolotlConfig, axolotlDataset, axolotlYaml } from './axolotl.ts';
 export { continuedSearch, optunaScript, pythonConfig, rayTuneScript } from './python.ts';
-export { pyLiteral } from './py.ts';
+export { pyLiteral, pyString } from './py.ts';
 export { narrowSpace } from './narrow.ts';
 export type { NarrowOptions } from './narrow.ts';
 export { csvField, trialsCsv } from './trials-csv.ts';

@@ -13,7 +13,7 @@ import { samplerName } from './context.ts';
 import type { Json } from '../json.ts';
 import { mixedPrecision } from './hf.ts';
 import { narrowSpace } from './narrow.ts';
-import { pyLiteral } from './py.ts';
+import { pyDocText, pyLiteral, pyString } from './py.ts';
 
 /** The TrialConfig with Python-style keys, as the scripts' BEST_CONFIG. */
 export function pythonConfig(config: TrialConfig): Record<string, Json> {
@@ -134,9 +134,7 @@ function constantsBlock(ctx: ResolvedContext, space: SearchSpace, bestSampled: P
 }
 
 /** Text safe inside a Python triple-quoted docstring, on one line. */
-function doc(value: unknown): string {
-  return String(value).replace(/\s+/g, ' ').replaceAll('\\', '\\\\').replaceAll('"', '\\"');
-}
+const doc = pyDocText;
 
 function header(ctx: ResolvedContext, tool: string, script: string, install: string): string {
   const best = ctx.best;
@@ -490,7 +488,7 @@ def options_of(args):
 function suggestLines(space: SearchSpace): string {
   const lines: string[] = [];
   for (const def of space.sampled) {
-    const n = JSON.stringify(def.name);
+    const n = pyString(def.name);
     let call: string;
     if (def.kind === 'categorical')
       call = `trial.suggest_categorical(${n}, ${pyLiteral(def.choices as Json[])})`;
@@ -604,7 +602,7 @@ export function rayTuneScript(ctx: ResolvedContext): string {
     const v: Choice | undefined = bestSampled[def.name];
     firstPoint[def.name] = v ?? (def.kind === 'categorical' ? def.choices[0] : def.low);
   }
-  const domains = parsed.sampled.map((d) => `    ${JSON.stringify(d.name)}: ${rayDomain(parsed, d.name)},`);
+  const domains = parsed.sampled.map((d) => `    ${pyString(d.name)}: ${rayDomain(parsed, d.name)},`);
   const main = String.raw`def trainable(config, options):
     cfg = trial_config(resolve_params(config))
     trial_dir = os.path.join(options["output_dir"], "trial-" + os.urandom(4).hex())

@@ -1,12 +1,21 @@
 // trials.csv: one row per trial (Optuna's trials_dataframe columns): number, state, value, params_<name> for
 // every parameter of the space, duration in seconds, and the count of reported intermediate values. RFC 4180
 // quoting; an inactive parameter, a missing value or an unknown duration is an empty field.
+//
+// Formula injection: a text cell starting with = + - @, a tab or a carriage return is what a spreadsheet runs
+// as a formula (a categorical choice '=HYPERLINK(...)'), so such text is written with a ' in front (OWASP's
+// advice; spreadsheets show the cell as text). Numbers are written as they are: -0.5 is a number, not a formula,
+// and pandas / Optuna read the column back as floats.
 import type { Study } from '../search/study.ts';
 import type { TrialTiming } from './context.ts';
 
+/** Text a spreadsheet would take for a formula. */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
 export function csvField(value: string | number | boolean | null | undefined): string {
   if (value === null || value === undefined) return '';
-  const s = String(value);
+  let s = String(value);
+  if (typeof value === 'string' && FORMULA_START.test(s)) s = `'${s}`;
   return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
 }
 

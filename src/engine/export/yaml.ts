@@ -4,7 +4,10 @@
 //
 // Output is read the same by YAML 1.2 parsers and by PyYAML (YAML 1.1), which axolotl uses: floats always
 // carry a '.' and a signed exponent (PyYAML reads `2e-4` as a string), and strings that either spec would
-// read as something else (yes, no, on, off, null, numbers, ...) are double-quoted.
+// read as something else (yes, no, on, off, null, numbers, ...) are double-quoted, with \x/\u/\U escapes
+// for control characters (C0, C1, DEL, NUL), line separators and lone surrogates, which PyYAML reads back.
+
+import { doubleQuoted, hexEscape, isPrintable } from './printable.ts';
 
 export type YamlValue =
   null | boolean | number | string | readonly YamlValue[] | { [key: string]: YamlValue };
@@ -12,8 +15,19 @@ export type YamlValue =
 const PLAIN = /^[A-Za-z_/.][\w./-]*$/;
 const RESERVED = /^(?:y|n|yes|no|on|off|true|false|null|nan|inf|\.nan|\.inf|~)$/i;
 
+/**
+ * A string as YAML: plain when no reader could take it for something else, else double-quoted with escapes
+ * for anything not printable (PyYAML refuses C1 controls and DEL in a document, and folds NEL and U+2028).
+ */
 export function yamlString(s: string): string {
-  return PLAIN.test(s) && !RESERVED.test(s) && !/^[.\d]/.test(s) ? s : JSON.stringify(s);
+  return PLAIN.test(s) && !RESERVED.test(s) && !/^[.\d]/.test(s) ? s : doubleQuoted(s);
+}
+
+/** A comment line's text, with what YAML would refuse or break the line on escaped. */
+function commentText(text: string): string {
+  return Array.from(text, (ch) =>
+    isPrintable(ch.codePointAt(0)!) || ch === '\t' ? ch : hexEscape(ch.codePointAt(0)!),
+  ).join('');
 }
 
 export function yamlNumber(x: number): string {
@@ -66,10 +80,10 @@ export function toYaml(
   doc: { [key: string]: YamlValue },
   options: { header?: readonly string[]; comments?: Readonly<Record<string, string>> } = {},
 ): string {
-  const out = (options.header ?? []).map((c) => `# ${c}`.trimEnd());
+  const out = (options.header ?? []).map((c) => `# ${commentText(c)}`.trimEnd());
   for (const [key, value] of Object.entries(doc)) {
     const comment = options.comments?.[key];
-    if (comment !== undefined) for (const c of comment.split('\n')) out.push(`# ${c}`.trimEnd());
+    if (comment !== undefined) for (const c of comment.split('\n')) out.push(`# ${commentText(c)}`.trimEnd());
     lines({ [key]: value }, '', out);
   }
   return out.join('\n') + '\n';

@@ -3,7 +3,7 @@ export { createStudy, loadStudy, Study, Trial } from './study.ts';
 export type { LineageEntry, LoadError, LoadedStudy, StudyOptions, TellResult } from './study.ts';
 export type { AskEvent, PbtEvent, ReportEvent, StudyEvent, StudyStartEvent, TellEvent } from './events.ts';
 export { LOG_VERSION } from './events.ts';
-export { containsParams, createSpace, isActive } from './space.ts';
+export { containsParams, createSpace, isActive, SearchSpaceError } from './space.ts';
 export type { Choice, Condition, ParamSpec, Params, SearchSpace, SpaceSpec } from './space.ts';
 export type {
   Direction,

@@ -92,8 +92,20 @@ const isFiniteNumber = (v: unknown): v is number => typeof v === 'number' && Num
 const isChoice = (v: unknown): v is Choice =>
   typeof v === 'string' || typeof v === 'boolean' || isFiniteNumber(v);
 
+/** A space spec that cannot be searched: names the parameter and what was expected. */
+export class SearchSpaceError extends Error {
+  constructor(
+    /** The parameter as the spec names it; '' for the spec as a whole. */
+    readonly param: string,
+    readonly reason: string,
+  ) {
+    super(param === '' ? `search space: ${reason}` : `search space: parameter '${param}': ${reason}`);
+    this.name = 'SearchSpaceError';
+  }
+}
+
 function fail(name: string, expected: string): never {
-  throw new Error(`search space: parameter '${name}': ${expected}`);
+  throw new SearchSpaceError(name, expected);
 }
 
 function parseCondition(name: string, raw: unknown): Condition | undefined {
@@ -122,11 +134,16 @@ function parseNumeric(name: string, raw: Record<string, unknown>, kind: 'float' 
     if (kind === 'int' && !Number.isInteger(raw.step)) fail(name, 'step must be an integer for int');
     if (log && raw.step !== 1) fail(name, 'step other than 1 cannot be combined with log');
     if (kind === 'float' && log) fail(name, 'a float with step cannot also be log');
+    if (raw.step > high - low) fail(name, `step ${raw.step} is larger than the range ${low} .. ${high}`);
     step = raw.step;
   }
+  // Bounds near ±1.8e308 overflow the span, and a step that tiny has more grid points than floats.
+  if (!Number.isFinite(high - low) || (step > 0 && !Number.isFinite((high - low) / step)))
+    fail(name, `the range ${low} .. ${high}${step > 0 ? ` in steps of ${step}` : ''} is too large to sample`);
   const half = step / 2;
   const encLow = log ? Math.log(Math.max(low - half, low / 2)) : low - half;
   const encHigh = log ? Math.log(high + half) : high + half;
+  if (!Number.isFinite(encHigh - encLow)) fail(name, `the range ${low} .. ${high} is too large to sample`);
   return {
     name,
     kind,
@@ -143,11 +160,13 @@ function parseNumeric(name: string, raw: Record<string, unknown>, kind: 'float' 
 /** Validate a JSON space spec; errors name the parameter and what was expected. */
 export function createSpace(spec: unknown): SearchSpace {
   if (typeof spec !== 'object' || spec === null || Array.isArray(spec))
-    throw new Error('search space: expected an object mapping parameter names to specs');
+    fail('', 'expected an object mapping parameter names to specs');
   const entries = Object.entries(spec as Record<string, unknown>);
-  if (entries.length === 0) throw new Error('search space: expected at least one parameter');
+  if (entries.length === 0) fail('', 'expected at least one parameter');
   const defs = new Map<string, ParamDef>();
   for (const [name, rawSpec] of entries) {
+    // A trial's params are a plain object: this name would set its prototype instead of a value.
+    if (name === '__proto__') fail(name, 'is not a usable parameter name');
     if (typeof rawSpec !== 'object' || rawSpec === null) fail(name, 'expected an object with a type');
     const raw = rawSpec as Record<string, unknown>;
     switch (raw.type) {
@@ -244,6 +263,8 @@ export function snapNumeric(def: NumericDef, value: number): number {
     if (v > def.high) v -= def.step;
     if (def.kind === 'int') v = Math.round(v);
     else v = Number(v.toPrecision(15)); // drop float noise of low + k·step
+    // Rounding may cross a bound (a range ending at 0.9999999999999999 rounds to 1).
+    v = Math.min(def.high, Math.max(def.low, v));
   }
   return v;
 }

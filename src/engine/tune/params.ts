@@ -1,6 +1,6 @@
 // Which search-space names a trial can set (the training-config vocabulary of src/engine/train/config.ts), and
 // which of them population-based training cannot move mid-trial. StudyPlan checks a space with both.
-import type { SpaceSpec } from '../search/index.ts';
+import { SearchSpaceError, type SpaceSpec } from '../search/space.ts';
 import { fieldOfParam, type TrialField } from '../train/config.ts';
 
 /** Fields that shape the adapter or the batches: PBT cannot move a running trial across them. */
@@ -18,7 +18,7 @@ export const PBT_FIXED_FIELDS: readonly TrialField[] = [
 export function checkSpaceNames(space: SpaceSpec): void {
   for (const name of Object.keys(space)) {
     if (space[name].type !== 'derived' && fieldOfParam(name) === undefined)
-      throw new RangeError(`search space: '${name}' is not a hyperparameter tunelab knows`);
+      throw new SearchSpaceError(name, 'is not a hyperparameter tunelab knows');
   }
 }
 

@@ -15,9 +15,11 @@
 //   objectives           the engine's list (val_loss, perplexity, accuracy, macro_f1) for both.
 
 import type { ModelFamily } from '../model/config.ts';
+import { gridSize } from '../search/samplers/grid.ts';
 import {
   createSpace,
   SAMPLER_NAMES,
+  SearchSpaceError,
   type Params,
   type PbtOptions,
   type PrunerSpec,
@@ -38,8 +40,12 @@ import {
 import type { TrainerOptions } from '../train/trainer.ts';
 import { OBJECTIVES, type Objective } from './objective.ts';
 import { checkSpaceNames, pbtConflicts } from './params.ts';
+import { modelBoundProblem, spaceRuleProblem, targetsProblem, type ModelBounds } from './space-rules.ts';
 
 export const PLAN_FORMAT = 'tunelab.plan/1';
+
+/** The grid sampler's default maxSize: the largest grid a study can enumerate. */
+const GRID_MAX_SIZE = 100_000;
 
 /** Early stopping, or population-based training (which exploits and explores instead of stopping). */
 export const PRUNER_CHOICES = ['none', 'median', 'asha', 'pbt'] as const;
@@ -89,6 +95,8 @@ export interface PlanContext {
   family: ModelFamily;
   /** Training examples, for the steps of a trial given in epochs (its evaluation interval). */
   trainExamples?: number;
+  /** The model's bounds, when known: seq ≤ its positions and r ≤ its hidden size, searched or fixed. */
+  model?: ModelBounds;
 }
 
 export class PlanError extends Error {
@@ -96,10 +104,18 @@ export class PlanError extends Error {
     /** What is wrong, as the plan names it: 'trials', 'space', 'pbt', a hyperparameter's field ... */
     readonly field: string,
     readonly reason: string,
+    /** For field 'space': the parameter of the space that is wrong, when one is. */
+    readonly param?: string,
   ) {
     super(`study plan: ${field}: ${reason}`);
     this.name = 'PlanError';
   }
+}
+
+/** A problem with one parameter of the space, as a PlanError naming it. */
+function spaceError(param: string, reason: string): PlanError {
+  const where = param === '' ? '' : `parameter '${param}': `;
+  return new PlanError('space', `${where}${reason}`, param === '' ? undefined : param);
 }
 
 function check(ok: boolean, field: string, message: string): void {
@@ -126,20 +142,16 @@ export class StudyPlan {
     check(timeout === null || timeout > 0, 'timeoutSeconds', 'expected a number of seconds > 0');
     const valRatio = input.valRatio;
     check(valRatio === null || (valRatio > 0 && valRatio < 1), 'valRatio', 'expected a share in (0, 1)');
-    let space: SearchSpace;
-    try {
-      checkSpaceNames(input.space);
-      space = createSpace(canonicalSpace(input.space, context.family));
-    } catch (e) {
-      if (e instanceof PlanError) throw e;
-      throw new PlanError('space', (e as Error).message);
-    }
+    const space = parseSpace(input.space, context.family);
     if (pruner === 'pbt') {
       const moving = pbtConflicts(input.space);
       const why = 'change the adapter or the batches and cannot move mid-trial; fix them';
       check(moving.length === 0, 'pbt', `${moving.join(', ')} ${why}`);
     }
     const fixed = resolveFixed(input.space, input.fixed ?? {}, context);
+    const problem = spaceRuleProblem(space, fixed, { family: context.family }, context.model);
+    if (problem) throw spaceError(problem.param, problem.reason);
+    if (sampler === 'grid') checkGridSize(space);
     const spec: StudyPlanSpec = {
       format: PLAN_FORMAT,
       space: space.spec,
@@ -218,6 +230,47 @@ export class StudyPlan {
 }
 
 /**
+ * The space spec validated as a space (types, bounds, steps, conditions, names a trial can set). Throws a
+ * PlanError naming the parameter (field 'space', `param` set).
+ */
+function parseSpace(spec: SpaceSpec, family: ModelFamily): SearchSpace {
+  try {
+    checkSpaceNames(spec);
+    return createSpace(canonicalSpace(spec, family));
+  } catch (e) {
+    if (e instanceof PlanError) throw e;
+    if (e instanceof SearchSpaceError) throw spaceError(e.param, e.reason);
+    throw new PlanError('space', (e as Error).message);
+  }
+}
+
+/** The grid sampler enumerates its grid at the first trial: too large a grid is refused here instead. */
+function checkGridSize(space: SearchSpace): void {
+  const size = gridSize(space, {}, GRID_MAX_SIZE);
+  const why = `grid: the grid has more than ${GRID_MAX_SIZE} points; search fewer parameters or choices, or pick another sampler`;
+  check(size <= GRID_MAX_SIZE, 'sampler', why);
+}
+
+/**
+ * Checks a search space before anything is written (what `tune --space` reads, or a form's rows): as a space,
+ * and every value it can take against the trial-config rules at the default fixed values (or `fixed`, raw, as
+ * PlanInput takes them) and the model's bounds when `context.model` is given. Throws a PlanError naming the
+ * parameter; StudyPlan.create does the same checks.
+ */
+export function checkSpace(
+  spec: SpaceSpec,
+  context: PlanContext,
+  fixed: Readonly<Record<string, unknown>> = {},
+): SearchSpace {
+  const space = parseSpace(spec, context.family);
+  // The training set size only sets the evaluation interval of epoch-long trials, which this does not check.
+  const resolved = resolveFixed(spec, fixed, { ...context, trainExamples: context.trainExamples ?? 1 });
+  const problem = spaceRuleProblem(space, resolved, { family: context.family }, context.model);
+  if (problem) throw spaceError(problem.param, problem.reason);
+  return space;
+}
+
+/**
  * The space as one spelling: `log: false` left out, target choices spelled for the family ('attention' →
  * 'q_proj,v_proj'), so a form and a file describing the same search give the same space. The order of the
  * parameters is kept: the samplers draw in it, so it is part of the description.
@@ -278,6 +331,12 @@ function resolveFixed(
   } catch (e) {
     if (e instanceof TrialConfigError) throw new PlanError(e.param, e.reason);
     throw e;
+  }
+  const badTargets = searched.has('targets') ? undefined : targetsProblem(config.targets, context.family);
+  check(badTargets === undefined, 'targets', badTargets!);
+  for (const field of ['seq', 'r'] as const) {
+    const beyond = searched.has(field) ? undefined : modelBoundProblem(field, config[field], context.model);
+    check(beyond === undefined, field, beyond!);
   }
   if (given.evalEvery === undefined)
     config.evalEvery = Math.max(1, Math.ceil(trialSteps(config, context) / 4));

@@ -8,7 +8,14 @@ import type { PrecisionChoice } from '../../engine/gpu/precision.ts';
 import type { Choice, ParamSpec, Params, SamplerName, SpaceSpec } from '../../engine/search/index.ts';
 import { defaultTrialConfig, fieldOfParam, type TrialField } from '../../engine/train/config.ts';
 import type { Objective } from '../../engine/tune/objective.ts';
-import { StudyPlan, type PlanInput, type PrunerChoice, type StudyPlanSpec } from '../../engine/tune/plan.ts';
+import {
+  PlanError,
+  StudyPlan,
+  type PlanInput,
+  type PrunerChoice,
+  type StudyPlanSpec,
+} from '../../engine/tune/plan.ts';
+import type { ModelBounds } from '../../engine/tune/space-rules.ts';
 import { preset as enginePreset, type PresetName as EnginePresetName } from '../../engine/tune/presets.ts';
 
 export type ParamMode = 'fixed' | 'range' | 'choices' | 'derived';
@@ -331,9 +338,82 @@ export function planInput(settings: SearchSettings): PlanInput {
   };
 }
 
-/** The study plan of the form's settings for a model family. Throws a PlanError naming what is wrong. */
-export function studyPlan(settings: SearchSettings, family: ModelSpec['family']): StudyPlan {
-  return StudyPlan.create(planInput(settings), { family });
+/**
+ * The study plan of the form's settings for a model family (and its bounds: seq, r, when given). Throws a
+ * PlanError naming what is wrong.
+ */
+export function studyPlan(
+  settings: SearchSettings,
+  family: ModelSpec['family'],
+  model?: ModelBounds,
+): StudyPlan {
+  return StudyPlan.create(planInput(settings), { family, ...(model ? { model } : {}) });
+}
+
+/** What the form knows of the loaded model: its family and the bounds of seq and r. */
+export type FormModel = Pick<ModelSpec, 'family' | 'maxPositions' | 'hidden'>;
+
+export interface SearchProblems {
+  /** A message next to the row it is about. */
+  byParam: Partial<Record<HyperName, string>>;
+  /** One message for the whole form (budget, strategy). */
+  general: string;
+}
+
+/** How the form labels the plan's settings that have no row. */
+const SETTING_LABELS: Readonly<Record<string, string>> = {
+  space: 'Search space',
+  seq: 'Sequence length',
+  steps: 'Steps per trial',
+  evalEvery: 'Evaluate every',
+  seed: 'Seed',
+  trials: 'Trials',
+  timeoutSeconds: 'Time limit',
+  valRatio: 'Validation share',
+  sampler: 'Sampler',
+  precision: 'Precision',
+};
+
+/** A PlanError shown on the form: next to the row it names, else as the form's message. */
+function planProblem(e: PlanError, problems: SearchProblems): void {
+  const row = rowName(e.param ?? e.field);
+  if (row)
+    problems.byParam[row] = e.field === 'space' ? e.reason.replace(/^parameter '[^']*': /, '') : e.reason;
+  else if (e.field === 'pbt')
+    problems.general = `Population-based training: ${e.reason}, or pick another early-stopping rule.`;
+  else problems.general = `${SETTING_LABELS[e.field] ?? e.field}: ${e.reason}`;
+}
+
+/**
+ * Everything wrong with the form, by row where a row is at fault: the fixed values, then the engine's own check
+ * of the recipe (the one the CLI's flags go through, with the model's bounds when a model is loaded), then the
+ * budget. The page starts a search only when there is none.
+ */
+export function searchProblems(settings: SearchSettings, model: FormModel | null = null): SearchProblems {
+  const problems: SearchProblems = { byParam: fixedProblems(settings.rows), general: '' };
+  const s = settings;
+  if (Object.keys(spaceSpec(s.rows)).length === 0) {
+    problems.general = 'Search at least one parameter: set one to a range or a list of choices.';
+  } else if (Object.keys(problems.byParam).length === 0) {
+    try {
+      studyPlan(s, model?.family ?? 'llama', model ?? undefined);
+    } catch (e) {
+      if (!(e instanceof PlanError)) throw e;
+      planProblem(e, problems);
+    }
+  }
+  const budget: [string, number, number, number][] = [
+    ['Trials', s.trials, 1, 500],
+    ['Steps per trial', s.stepsPerTrial, 1, 100000],
+    ['Evaluate every', s.evalEvery, 0, 100000],
+    ['Workers', s.workers, 1, 8],
+    ['Sequence length', s.seq, 4, Math.min(8192, model?.maxPositions ?? 8192)],
+  ];
+  for (const [label, v, lo, hi] of budget)
+    if (!Number.isInteger(v) || v < lo || v > hi)
+      problems.general ||= `${label}: a whole number from ${lo} to ${hi}.`;
+  if (!(s.valRatio > 0 && s.valRatio < 1)) problems.general ||= 'Validation share: a number between 0 and 1.';
+  return problems;
 }
 
 /** The form row of a plan's searched parameter, as the form writes it. */

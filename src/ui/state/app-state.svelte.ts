@@ -69,6 +69,9 @@ export class AppState {
   constructor() {
     this.try.generator = this.#generator.generate;
     this.model.onready = (opened) => {
+      // The Search step checks seq and r against this model.
+      const { family, maxPositions, hidden } = opened.spec;
+      this.search.model = { family, maxPositions, hidden };
       const gpu = this.gpu.gpu;
       if (gpu) void this.tuning.ensure(gpu, opened.spec, this.search.settings);
     };

@@ -6,7 +6,9 @@ import type { ExportFile } from '../../../src/engine/export/bundle.ts';
 import { datasetFingerprint, sha256Hex } from '../../../src/engine/export/fingerprint.ts';
 import { narrowSpace } from '../../../src/engine/export/narrow.ts';
 import { preset, PRESET_NAMES } from '../../../src/engine/tune/presets.ts';
-import { csvField } from '../../../src/engine/export/trials-csv.ts';
+import { isPrintable } from '../../../src/engine/export/printable.ts';
+import { pyString } from '../../../src/engine/export/py.ts';
+import { csvField, trialsCsv } from '../../../src/engine/export/trials-csv.ts';
 import { toYaml, yamlNumber } from '../../../src/engine/export/yaml.ts';
 import type { YamlValue } from '../../../src/engine/export/yaml.ts';
 import { resolveTargets } from '../../../src/engine/lora/config.ts';
@@ -18,7 +20,7 @@ import type { SpaceSpec } from '../../../src/engine/search/index.ts';
 import { parseCsv } from '../../../src/engine/train/csv.ts';
 import { loraConfigOf, trialConfigFromParams } from '../../../src/engine/train/config.ts';
 import { fabricatedContext } from './fixture.ts';
-import { pyCompileError, python3Available } from './python.ts';
+import { pyCompileError, pyYamlAvailable, python3Available, runPython } from './python.ts';
 
 const text = (files: ExportFile[], path: string): string => {
   const c = files.find((f) => f.path === path)!.contents;
@@ -195,6 +197,82 @@ describe('CSV fields', () => {
     const line = values.map(csvField).join(',') + '\r\n';
     expect(parseCsv(line)[0].fields).toEqual(values);
   });
+
+  it('puts a quote before text a spreadsheet would run as a formula, not before numbers', () => {
+    const formulas = ['=1+1', '+cmd', '-2+3', '@SUM(A1)', '\t=1', '\r=1', '=HYPERLINK("http://x","y")'];
+    const line = formulas.map(csvField).join(',') + '\r\n';
+    expect(parseCsv(line)[0].fields).toEqual(formulas.map((f) => `'${f}`));
+    expect(csvField(-0.5)).toBe('-0.5');
+    expect(csvField(-3e-7)).toBe('-3e-7');
+  });
+
+  it('trials.csv escapes a formula among a categorical parameter’s choices', () => {
+    const study = createStudy({
+      space: { schedule: { type: 'categorical', choices: ['=cmd|"/c calc"!A1'] } },
+      sampler: 'random',
+      seed: 1,
+    });
+    study.tell(study.ask(), 1);
+    const rows = parseCsv(trialsCsv(study));
+    expect(rows[1].fields[3]).toBe(`'=cmd|"/c calc"!A1`);
+  });
+});
+
+/** Strings no reader should lose: C0 and C1 controls, NUL, DEL, quotes, backslashes, separators, lone surrogates. */
+const NASTY = [
+  'nul\u0000here',
+  'c1 \u0080\u0085\u009f',
+  'del\u007f',
+  'bell\u0007 esc\u001b',
+  'quotes " \' and \\ backslash \\x41',
+  'line\nbreak\r\ntab\t',
+  'sep\u2028\u2029 bom\ufeff',
+  'lone \ud800 and \udfff',
+  'pair 😀 é ü 中',
+  '\uffff\ufffe',
+  '"""triple',
+];
+
+describe('strings no reader loses', () => {
+  it('YAML: double-quoted with escapes, read back unchanged by the yaml parser', () => {
+    for (const s of NASTY) {
+      const doc = toYaml({ s, [s]: 'key' });
+      // Only printable characters (and the document's newlines) are written raw.
+      const raw = Array.from(doc.replaceAll('\n', ''), (ch) => ch.codePointAt(0)!);
+      expect(raw.every(isPrintable)).toBe(true);
+      expect(parseYaml(doc, { version: '1.1' })).toEqual({ s, [s]: 'key' });
+    }
+  });
+
+  it.skipIf(!pyYamlAvailable)('YAML: PyYAML reads them back unchanged (axolotl reads with it)', () => {
+    const docs = NASTY.map((s) => toYaml({ s }, { header: [`comment ${s}`] }));
+    const out = runPython(
+      'import json, yaml\n' +
+        // A JSON string literal is a valid Python one (kept apart from the encoder under test).
+        `docs = json.loads(${JSON.stringify(JSON.stringify(docs))})\n` +
+        'print(json.dumps([yaml.safe_load(d)["s"] for d in docs]))\n',
+    );
+    expect(JSON.parse(out)).toEqual(NASTY);
+  });
+
+  it.skipIf(!python3Available)('Python: a literal reads back as the same string', () => {
+    const out = runPython(`import json\nprint(json.dumps([${NASTY.map(pyString).join(', ')}]))\n`);
+    expect(JSON.parse(out)).toEqual(NASTY);
+  });
+
+  it.skipIf(!python3Available)(
+    'Python: a model id with NUL, quotes and newlines leaves the scripts valid',
+    () => {
+      const ctx = fabricatedContext();
+      ctx.model.id = 'evil"""\u0000\n\\"; import os #\u0085\ud800';
+      const files = exportBundle(ctx);
+      for (const path of [EXPORT_PATHS.loraConfig, EXPORT_PATHS.optuna, EXPORT_PATHS.rayTune])
+        expect(pyCompileError(text(files, path)), path).toBeNull();
+      const src = text(files, EXPORT_PATHS.optuna);
+      const line = src.split('\n').find((l) => l.startsWith('MODEL_ID = '))!;
+      expect(JSON.parse(runPython(`import json\n${line}\nprint(json.dumps(MODEL_ID))\n`))).toBe(ctx.model.id);
+    },
+  );
 });
 
 describe('export variants', () => {

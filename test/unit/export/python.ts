@@ -7,6 +7,9 @@ import { join } from 'node:path';
 export const python3Available = spawnSync('python3', ['--version']).status === 0;
 if (!python3Available) console.warn('python3 not found: Python exports are not compiled');
 
+/** PyYAML (what axolotl reads its config with), for the YAML round trips. */
+export const pyYamlAvailable = python3Available && spawnSync('python3', ['-c', 'import yaml']).status === 0;
+
 /** null when the source compiles, else python's error text. */
 export function pyCompileError(source: string, name = 'script.py'): string | null {
   const dir = mkdtempSync(join(tmpdir(), 'tunelab-py-'));

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createStudy } from '../../../src/engine/search/index.ts';
 import type { Params, SamplerName, SpaceSpec, Study } from '../../../src/engine/search/index.ts';
 import { UnitEncoding } from '../../../src/engine/search/encoding.ts';
-import { enumerateGrid } from '../../../src/engine/search/samplers/grid.ts';
+import { enumerateGrid, gridSize } from '../../../src/engine/search/samplers/grid.ts';
 import { createSpace } from '../../../src/engine/search/space.ts';
 
 const mixed: SpaceSpec = {
@@ -155,6 +155,8 @@ describe('grid sampler', () => {
     };
     const size = enumerateGrid(createSpace(space)).length;
     expect(size).toBe(3 * 5 + 3); // c=a: 3 ints × 5 floats; c=b: 3 ints
+    expect(gridSize(createSpace(space))).toBe(size);
+    expect(gridSize(createSpace(space), {}, 4)).toBe(5); // counting stops past the limit
     const study = createStudy({ space, sampler: 'grid', seed: 4 });
     const seen = new Set<string>();
     for (let i = 0; i < size; i++) {

@@ -6,6 +6,7 @@ import {
   fromUnit,
   resolveParams,
   sampleFromPrior,
+  SearchSpaceError,
   toUnit,
 } from '../../../src/engine/search/space.ts';
 import type { NumericDef, SpaceSpec } from '../../../src/engine/search/space.ts';
@@ -116,10 +117,39 @@ describe('search space', () => {
     ['missing bounds', { x: { type: 'float', low: 0 } }, /'x'.*finite numbers/],
     ['not an object', [1, 2], /expected an object/],
     ['empty space', {}, /at least one parameter/],
+    // Overflow: a span or a grid no float can hold samples NaN and Infinity.
+    ['a span past the largest float', { x: { type: 'float', low: -1e308, high: 1e308 } }, /'x'.*too large/],
+    [
+      'an int span past the largest float',
+      { x: { type: 'int', low: -1e308, high: 1e308 } },
+      /'x'.*too large/,
+    ],
+    [
+      'more grid points than floats',
+      { x: { type: 'float', low: 0, high: 1e308, step: 1e-300 } },
+      /'x'.*too large/,
+    ],
+    [
+      'a step larger than the range',
+      { x: { type: 'float', low: 0.1, high: 0.2, step: 0.5 } },
+      /'x'.*larger than/,
+    ],
+    // A trial's params are a plain object, where this name would set the prototype.
+    ['a __proto__ name', JSON.parse('{"__proto__": {"type": "int", "low": 1, "high": 4}}'), /'__proto__'/],
   ];
   for (const [what, spec, message] of invalid) {
     it(`rejects ${what}`, () => {
       expect(() => createSpace(spec)).toThrow(message);
+      expect(() => createSpace(spec)).toThrow(SearchSpaceError);
     });
   }
+
+  it('keeps a stepped float inside its bounds however its grid rounds', () => {
+    // 0.9999999999999999 rounds to 1 at 15 digits, which a dropout (< 1) refuses.
+    const space = createSpace({
+      d: { type: 'float', low: 0, high: 0.9999999999999999, step: 0.24999999999999997 },
+    });
+    const rng = new Rng(1);
+    for (let i = 0; i < 200; i++) expect(resolveParams(space, {}, rng).d).toBeLessThan(1);
+  });
 });

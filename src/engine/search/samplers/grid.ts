@@ -64,6 +64,33 @@ export function enumerateGrid(space: SearchSpace, options: GridOptions = {}): Pa
   return out;
 }
 
+/**
+ * How many points `enumerateGrid` gives, counted without building them and no further than `limit` (so a
+ * check of a huge grid stays quick).
+ */
+export function gridSize(space: SearchSpace, options: GridOptions = {}, limit = Infinity): number {
+  const axes = new Map(
+    space.sampled.map((d) => [d.name, axis(d, options.floatPoints ?? 5, options.maxIntPoints ?? 16)]),
+  );
+  let count = 0;
+  const walk = (i: number, partial: Params): void => {
+    if (count > limit) return;
+    if (i === space.sampled.length) {
+      count++;
+      return;
+    }
+    const def = space.sampled[i];
+    if (!isActive(def, partial)) return walk(i + 1, partial);
+    for (const v of axes.get(def.name) as Choice[]) {
+      partial[def.name] = v;
+      walk(i + 1, partial);
+    }
+    delete partial[def.name];
+  };
+  walk(0, {});
+  return count;
+}
+
 export function createGridSampler(options: GridOptions = {}): Sampler {
   for (const key of ['floatPoints', 'maxIntPoints', 'maxSize'] as const) {
     const v = options[key];
