@@ -17,6 +17,7 @@ import {
   PRESET_NAMES,
   PRUNER_CHOICES,
   StudyPlan,
+  type ModelBounds,
   type Objective,
   type PresetName,
   type PrunerChoice,
@@ -62,8 +63,9 @@ export async function tunePlan(
   family: ModelFamily,
   data: { trainExamples: number; valRatio: number | null },
   stored: StudyPlanSpec | null,
+  model?: ModelBounds,
 ): Promise<StudyPlan> {
-  const context = { family, trainExamples: data.trainExamples };
+  const context = { family, trainExamples: data.trainExamples, model };
   try {
     return stored
       ? StudyPlan.create({ ...stored, ...budgetFlags(flags, stored) }, context)

@@ -225,7 +225,11 @@ async function prepare(flags: FlagValues, saved: FlagValues | null): Promise<Tun
   if (valFile)
     validation = (await readDataset(valFile, opened, { seq: seq!, classes: data.classes })).examples;
   else ({ train, validation } = splitExamples(data.examples, valRatio!, seed!));
-  const plan = await tunePlan(flags, opened.spec.family, { trainExamples: train.length, valRatio }, stored);
+  const { family, maxPositions, hidden } = opened.spec;
+  const plan = await tunePlan(flags, family, { trainExamples: train.length, valRatio }, stored, {
+    maxPositions,
+    hidden,
+  });
   try {
     checkObjective(plan.spec.objective, { classes: data.classes, validation: validation.length });
   } catch (error) {

@@ -440,7 +440,7 @@ describe('a space is checked against the trial-config rules when the plan is mad
     await writeFile(file, JSON.stringify({ r: { type: 'categorical', choices: [0, 8] } }));
     const flags = parseFlags(['--space', file, '--trials', '2'], { ...TRAIN_FLAGS, ...PLAN_FLAGS });
     await expect(tunePlan(flags, 'llama', { trainExamples: 20, valRatio: 0.1 }, null)).rejects.toThrow(
-      /--space: parameter 'r': choices: expected a whole number ≥ 1, got 0/,
+      /--space: .*bad-space\.json: parameter 'r': choices: expected a whole number ≥ 1, got 0/,
     );
   });
 

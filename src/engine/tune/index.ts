@@ -11,5 +11,6 @@ export type { RunnerHost, TrialRunner } from './runner.ts';
 export { defaultPoolSize } from './pool-size.ts';
 export { PLAN_FORMAT, PlanError, PRUNER_CHOICES, StudyPlan } from './plan.ts';
 export type { PlanContext, PlanInput, PrunerChoice, StudyPlanSpec } from './plan.ts';
+export type { ModelBounds } from './space-rules.ts';
 export { preset, PRESET_NAMES } from './presets.ts';
 export type { Preset, PresetName } from './presets.ts';

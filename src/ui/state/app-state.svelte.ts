@@ -173,6 +173,7 @@ export class AppState {
       modelRef: model.ref,
       modelBlobs: model.blobs,
       family: model.opened.spec.family,
+      model: { maxPositions: model.opened.spec.maxPositions, hidden: model.opened.spec.hidden },
       dataFile: data.fileName,
       dataText: data.text,
       train: data.split.train,

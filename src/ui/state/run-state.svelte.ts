@@ -31,6 +31,7 @@ import {
   OBJECTIVES,
   optimize,
   StudyPlan,
+  type ModelBounds,
   type StudyPlanSpec,
   type TuneListener,
 } from '../../engine/tune/index.ts';
@@ -56,6 +57,8 @@ export interface RunInputs {
   modelRef: ModelRef;
   modelBlobs: Record<string, Blob>;
   family: ModelFamily;
+  /** The model's bounds: the plan refuses a seq or r beyond them (a resumed or imported study too). */
+  model: ModelBounds;
   dataFile: string;
   dataText: string;
   /** The dataset parsed with the model's tokenizer and split with the settings' ratio and seed. */
@@ -345,7 +348,7 @@ export class RunState {
    * before plans were logged, or a new one).
    */
   #plan(inputs: RunInputs): StudyPlan {
-    const context = { family: inputs.family, trainExamples: inputs.train.length };
+    const context = { family: inputs.family, trainExamples: inputs.train.length, model: inputs.model };
     const logged = this.#study?.plan as unknown as StudyPlanSpec | null | undefined;
     return StudyPlan.create(logged ?? planInput(inputs.settings), context);
   }

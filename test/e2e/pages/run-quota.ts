@@ -51,6 +51,7 @@ async function inputs(): Promise<RunInputs> {
     modelRef: { kind: 'local', label: 'tiny-llama' },
     modelBlobs,
     family: opened.spec.family,
+    model: { maxPositions: opened.spec.maxPositions, hidden: opened.spec.hidden },
     dataFile: 'add.jsonl',
     dataText,
     train,

@@ -59,7 +59,7 @@ describe('tunelab tune refuses bad input before writing anything', () => {
         /--space: .*lr-null\.json: parameter "lr": expected an object with a "type", got null/,
       ],
       ['array', '[1]', /--space: .*array\.json: expected an object of parameters/],
-      ['no-bounds', '{"lr": {"type": "float"}}', /--space: .*no-bounds\.json: search space: parameter 'lr'/],
+      ['no-bounds', '{"lr": {"type": "float"}}', /--space: .*no-bounds\.json: .*parameter 'lr'/],
     ] as const) {
       const file = join(dir, `${name}.json`);
       await writeFile(file, space);
@@ -69,6 +69,19 @@ describe('tunelab tune refuses bad input before writing anything', () => {
       expect(stderr).not.toMatch(/TypeError/);
       expect(existsSync(out)).toBe(false);
     }
+  });
+
+  it('a space beyond the model (r over its hidden size 64, seq over its 128 positions): refused before writing', async () => {
+    const out = join(dir, 'beyond');
+    const file = join(dir, 'big-r.json');
+    await writeFile(file, '{"r": {"type": "categorical", "choices": [8, 128]}}');
+    const bigR = await runCli(`${base} --space ${file} --out ${out}`);
+    expect(bigR.code).toBe(2);
+    expect(bigR.stderr).toMatch(/big-r\.json:.*'r'.*64/);
+    const longSeq = await runCli(`${base.replace('--seq 8', '--seq 256')} --out ${out}`);
+    expect(longSeq.code).not.toBe(0);
+    expect(longSeq.stderr).toMatch(/seq.*128/);
+    expect(existsSync(out)).toBe(false);
   });
 
   it('--resume with a tune.json that is null, not JSON, or holds a bad flag: the file and field named, nothing changed', async () => {
