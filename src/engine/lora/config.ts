@@ -151,7 +151,7 @@ function mod(
 }
 
 function checkShape(shape: LoraModelShape): void {
-  if (!(shape.family in FAMILY_LINEARS)) {
+  if (!Object.hasOwn(FAMILY_LINEARS, shape.family)) {
     throw new RangeError(
       `LoraModelShape.family: '${String(shape.family)}' is not one of llama, qwen2, mistral, gpt2`,
     );
