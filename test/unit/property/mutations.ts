@@ -20,8 +20,8 @@ import {
   type LoraConfig,
   type LoraModelShape,
 } from '../../../src/engine/lora/config.ts';
-import { loraLayout } from '../../../src/engine/lora/init.ts';
-import { exportPeftAdapter, importPeftAdapter } from '../../../src/engine/lora/peft.ts';
+import { loraLayout, segmentView } from '../../../src/engine/lora/init.ts';
+import { exportPeftAdapter, importPeftAdapter, peftKey } from '../../../src/engine/lora/peft.ts';
 import { IGNORE_INDEX, parseDataset, type DataTokenizer } from '../../../src/engine/train/data.ts';
 import { Rng } from '../../../src/engine/rng.ts';
 
@@ -45,7 +45,7 @@ export interface FuzzTarget {
 
 const enc = new TextEncoder();
 const utf8 = (s: string): Uint8Array => enc.encode(s);
-/** How the engine's callers decoded user files before strict UTF-8 (lossy, U+FFFD for bad bytes). */
+/** Lossy decoding, for reading back the valid inputs this module builds (and spotting U+FFFD). */
 const lossy = (b: Uint8Array): string => new TextDecoder().decode(b);
 
 // ---- classification ----
@@ -60,7 +60,7 @@ export function isClearError(e: unknown, files: readonly string[]): boolean {
 export async function classify(
   target: FuzzTarget,
   c: FuzzCase,
-): Promise<{ outcome: Outcome; detail: string }> {
+): Promise<{ outcome: Outcome; detail: string; error?: unknown }> {
   try {
     const silent = await target.run(c);
     return silent === null ? { outcome: 'ok', detail: '' } : { outcome: 'silent', detail: silent };
@@ -69,6 +69,7 @@ export async function classify(
     return {
       outcome: isClearError(e, Object.keys(c.files)) ? 'clear' : 'crash',
       detail: detail.slice(0, 300),
+      error: e,
     };
   }
 }
@@ -131,18 +132,36 @@ function slots(
   return out;
 }
 
-/** One JSON-level mutation of a parsed value: a field replaced, deleted, or a prototype key added. */
-export function mutateJsonValue(value: unknown, rng: Rng): string {
+/** A JSON-level edit: a prototype-named key added (to the object holding slot `slot`), a field deleted or replaced. */
+export type JsonEdit =
+  | { kind: 'protoKey'; slot: number; key: string; value: unknown }
+  | { kind: 'delete'; slot: number }
+  | { kind: 'replace'; slot: number; value: unknown };
+
+/** A byte-level edit: truncation, bit flips, bytes spliced in (invalid UTF-8). */
+export type ByteEdit =
+  | { kind: 'truncate'; at: number }
+  | { kind: 'flip'; flips: [at: number, bit: number][] }
+  | { kind: 'insert'; at: number; bytes: number[] };
+
+/** One mutation of a case; indices are taken modulo what they index, so any numbers make a valid edit. */
+export type Mutation =
+  | { kind: 'special'; seed: number }
+  | { kind: 'bytes'; file: number; edit: ByteEdit }
+  | { kind: 'json'; file: number; edit: JsonEdit };
+
+export const INVALID_UTF8 = [[0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xfe, 0xfe]];
+export { PROTO_KEYS, WEIRD_VALUES };
+
+export function applyJsonEdit(value: unknown, edit: JsonEdit): string {
   const copy: unknown = structuredClone(value);
   const all = slots(copy);
-  const kind = rng.int(4);
-  if (kind === 0 || all.length === 0) {
-    const target = all.length > 0 ? pick(rng, all) : null;
-    const host =
-      target && typeof target.parent === 'object' && !Array.isArray(target.parent) ? target.parent : copy;
-    if (typeof host === 'object' && host !== null && !Array.isArray(host)) {
-      Object.defineProperty(host, pick(rng, PROTO_KEYS), {
-        value: pick(rng, WEIRD_VALUES),
+  const slot = all.length > 0 ? all[Math.abs(edit.slot) % all.length] : null;
+  if (edit.kind === 'protoKey' || slot === null) {
+    const host = slot && !Array.isArray(slot.parent) ? slot.parent : copy;
+    if (typeof host === 'object' && host !== null && !Array.isArray(host) && edit.kind === 'protoKey') {
+      Object.defineProperty(host, edit.key, {
+        value: edit.value,
         enumerable: true,
         configurable: true,
         writable: true,
@@ -150,45 +169,85 @@ export function mutateJsonValue(value: unknown, rng: Rng): string {
     }
     return stringifyWithRaw(copy);
   }
-  const slot = pick(rng, all);
-  if (kind === 1 && !Array.isArray(slot.parent)) delete slot.parent[slot.key as string];
-  else (slot.parent as Record<string | number, unknown>)[slot.key] = pick(rng, WEIRD_VALUES);
+  if (edit.kind === 'delete' && !Array.isArray(slot.parent)) delete slot.parent[slot.key as string];
+  else if (edit.kind !== 'delete') (slot.parent as Record<string | number, unknown>)[slot.key] = edit.value;
   return stringifyWithRaw(copy);
 }
 
-/** Byte-level damage: truncation, flips, invalid UTF-8 spliced in. */
-export function mutateBytes(bytes: Uint8Array, rng: Rng): Uint8Array {
+export function applyByteEdit(bytes: Uint8Array, edit: ByteEdit): Uint8Array {
   const out = new Uint8Array(bytes);
-  switch (rng.int(4)) {
-    case 0:
-      return out.slice(0, rng.int(out.length + 1));
-    case 1: {
-      for (let k = 1 + rng.int(4); k > 0 && out.length > 0; k--) out[rng.int(out.length)] ^= 1 << rng.int(8);
+  const at = (i: number, n: number) => Math.abs(i) % n;
+  switch (edit.kind) {
+    case 'truncate':
+      return out.slice(0, at(edit.at, out.length + 1));
+    case 'flip':
+      if (out.length > 0) for (const [i, bit] of edit.flips) out[at(i, out.length)] ^= 1 << (bit & 7);
       return out;
-    }
-    case 2: {
-      const bad = pick(rng, [[0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xfe, 0xfe]]);
-      const at = rng.int(out.length + 1);
-      return new Uint8Array([...out.slice(0, at), ...bad, ...out.slice(at)]);
-    }
-    default: {
-      const at = rng.int(out.length + 1);
-      return out.slice(0, at);
+    case 'insert': {
+      const i = at(edit.at, out.length + 1);
+      return new Uint8Array([...out.slice(0, i), ...edit.bytes, ...out.slice(i)]);
     }
   }
 }
 
-/** One mutated case: bytes of one file, a JSON field of one file, or the target's own. */
+function randomJsonEdit(value: unknown, rng: Rng): JsonEdit {
+  const n = slots(value).length;
+  const kind = rng.int(4);
+  if (kind === 0 || n === 0) {
+    const slot = n > 0 ? rng.int(n) : 0;
+    const key = pick(rng, PROTO_KEYS);
+    return { kind: 'protoKey', slot, key, value: pick(rng, WEIRD_VALUES) };
+  }
+  const slot = rng.int(n);
+  if (kind === 1) return { kind: 'delete', slot };
+  return { kind: 'replace', slot, value: pick(rng, WEIRD_VALUES) };
+}
+
+function randomByteEdit(length: number, rng: Rng): ByteEdit {
+  switch (rng.int(4)) {
+    case 1: {
+      const flips: [number, number][] = [];
+      for (let k = 1 + rng.int(4); k > 0 && length > 0; k--) flips.push([rng.int(length), rng.int(8)]);
+      return { kind: 'flip', flips };
+    }
+    case 2: {
+      const bytes = pick(rng, INVALID_UTF8);
+      return { kind: 'insert', at: rng.int(length + 1), bytes };
+    }
+    default:
+      return { kind: 'truncate', at: rng.int(length + 1) };
+  }
+}
+
+/** Applies one mutation to a case (bytes of one file, a JSON field of one file, or the target's own). */
+export function applyMutation(target: FuzzTarget, base: FuzzCase, m: Mutation, rng?: Rng): FuzzCase {
+  if (m.kind === 'special')
+    return target.special ? target.special(base, rng ?? new Rng('special', m.seed)) : base;
+  const names = Object.keys(base.files);
+  const name = names[Math.abs(m.file) % names.length];
+  const bytes = base.files[name];
+  const json = m.kind === 'json' ? jsonOf(name, bytes) : undefined;
+  const mutated = json && m.kind === 'json' ? json.rebuild(applyJsonEdit(json.value, m.edit)) : bytes;
+  const edited = m.kind === 'bytes' ? applyByteEdit(bytes, m.edit) : mutated;
+  return { ...base, files: { ...base.files, [name]: edited } };
+}
+
+/** One random mutation (the measurement's sequence of draws). */
 export function mutate(target: FuzzTarget, base: FuzzCase, rng: Rng): FuzzCase {
   const names = Object.keys(base.files);
-  const name = pick(rng, names);
+  const file = rng.int(names.length);
+  const name = names[file];
   const roll = rng.int(10);
-  if (target.special && roll < 3) return target.special(base, rng);
-  if (roll < 6) return { ...base, files: { ...base.files, [name]: mutateBytes(base.files[name], rng) } };
-  const json = jsonOf(name, base.files[name]);
-  if (json === undefined)
-    return { ...base, files: { ...base.files, [name]: mutateBytes(base.files[name], rng) } };
-  return { ...base, files: { ...base.files, [name]: json.rebuild(mutateJsonValue(json.value, rng)) } };
+  if (target.special && roll < 3) return applyMutation(target, base, { kind: 'special', seed: 0 }, rng);
+  const json = roll < 6 ? undefined : jsonOf(name, base.files[name]);
+  if (json === undefined) {
+    return applyMutation(target, base, {
+      kind: 'bytes',
+      file,
+      edit: randomByteEdit(base.files[name].length, rng),
+    });
+  }
+  return applyMutation(target, base, { kind: 'json', file, edit: randomJsonEdit(json.value, rng) });
 }
 
 /** A file's JSON part (a .json file, a safetensors header, one JSONL row) and how to put text back. */
@@ -369,10 +428,10 @@ function datasetFile(rng: Rng): [string, string] {
     case 3:
       return [
         'train.jsonl',
-        jsonl(() => ({
-          input_ids: [5, 6, 7, 8].slice(0, 2 + rng.int(3)),
-          labels: [-100, 6, 7, 8].slice(0, 2 + rng.int(3)),
-        })),
+        jsonl(() => {
+          const n = 2 + rng.int(3);
+          return { input_ids: [5, 6, 7, 8].slice(0, n), labels: [-100, 6, 7, 8].slice(0, n) };
+        }),
       ];
     case 4:
       return ['train.jsonl', jsonl(() => ({ text: phrase(rng) }))];
@@ -397,7 +456,7 @@ export const datasetTarget: FuzzTarget = {
   name: 'dataset',
   valid(rng) {
     const [name, text] = datasetFile(rng);
-    return { files: { [name]: utf8(text) }, seq: 32 };
+    return { files: { [name]: utf8(text) }, seq: 512 };
   },
   // A short --seq leaves prompts with no room for their completion; all-masked labels leave nothing at all.
   special(c, rng) {
@@ -413,7 +472,7 @@ export const datasetTarget: FuzzTarget = {
   async run(c) {
     const [name] = Object.keys(c.files);
     const bytes = c.files[name];
-    const data = parseDataset(name, lossy(bytes), charTokenizer, { seq: c.seq ?? 32 });
+    const data = parseDataset(name, bytes, charTokenizer, { seq: c.seq ?? 512 });
     const targets = data.examples.reduce((s, e) => s + lossTargets(e.labels), 0);
     if (targets === 0) return `${data.examples.length} examples, no loss target`;
     for (const e of data.examples) {
@@ -439,12 +498,17 @@ export const PEFT_SHAPE: LoraModelShape = {
 function adapterFiles(config: LoraConfig, rng: Rng, poison?: number): Files {
   const layout = loraLayout(resolveTargets(config, PEFT_SHAPE), config.r);
   const params = Float32Array.from({ length: layout.totalElements }, () => rng.normal() * 0.1);
-  if (poison !== undefined) params[rng.int(params.length)] = poison;
   const files = exportPeftAdapter(config, PEFT_SHAPE, layout, params, { baseModel: 'tiny' });
-  return {
-    'adapter_config.json': utf8(files['adapter_config.json']),
-    'adapter_model.safetensors': files['adapter_model.safetensors'],
-  };
+  let weights: Uint8Array = files['adapter_model.safetensors'];
+  if (poison !== undefined) {
+    // The exporter refuses non-finite weights, so a poisoned file is written directly.
+    params[rng.int(params.length)] = poison;
+    const tensors: Record<string, WriteTensor> = {};
+    for (const s of layout.segments)
+      tensors[peftKey(s.name)] = { dtype: 'F32', shape: s.shape, data: segmentView(params, s) };
+    weights = writeSafetensors(tensors, { format: 'pt' });
+  }
+  return { 'adapter_config.json': utf8(files['adapter_config.json']), 'adapter_model.safetensors': weights };
 }
 
 function loraConfig(rng: Rng, r = 1 + rng.int(8)): LoraConfig {
@@ -467,7 +531,7 @@ export const peftTarget: FuzzTarget = {
     return { files: adapterFiles(loraConfig(rng, pick(rng, [25, 41, 64])), rng) };
   },
   async run(c) {
-    const config = lossy(c.files['adapter_config.json']);
+    const config = c.files['adapter_config.json'];
     const adapter = await importPeftAdapter(config, c.files['adapter_model.safetensors'], PEFT_SHAPE);
     for (let i = 0; i < adapter.params.length; i++) {
       if (!Number.isFinite(adapter.params[i])) return `non-finite weight ${adapter.params[i]}`;
