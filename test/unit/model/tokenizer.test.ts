@@ -90,3 +90,29 @@ describe('tokenizer', () => {
     );
   });
 });
+
+describe('tokenizer files that are not UTF-8', () => {
+  const files = buildTinyModel({ arch: 'llama' }).files;
+  const withBadByte = (text: string | Uint8Array, at: number): Uint8Array => {
+    const bytes = typeof text === 'string' ? new TextEncoder().encode(text) : text;
+    return new Uint8Array([...bytes.slice(0, at), 0xff, ...bytes.slice(at)]);
+  };
+
+  it('are refused naming the file and the offset, not decoded as U+FFFD', async () => {
+    for (const name of ['tokenizer.json', 'tokenizer_config.json'] as const) {
+      const original = files[name];
+      if (original === undefined) continue;
+      const bad = memoryFiles('tiny', { ...files, [name]: withBadByte(original, 30) });
+      await expect(loadTokenizer(bad)).rejects.toThrow(
+        `${name}: not valid UTF-8 (first bad byte at offset 30)`,
+      );
+    }
+    const template = memoryFiles('tiny', {
+      ...files,
+      'chat_template.jinja': withBadByte('{{ messages }}', 3),
+    });
+    await expect(loadTokenizer(template)).rejects.toThrow(
+      'chat_template.jinja: not valid UTF-8 (first bad byte at offset 3)',
+    );
+  });
+});
