@@ -1,8 +1,8 @@
-// Property tests of the engine's parsers (safetensors header, config.json, datasets, PEFT import): a valid
-// input is accepted as sound; a mutated one (truncated, bit-flipped, invalid UTF-8, a field of the wrong type,
-// huge/negative/non-finite numbers, deep nesting, prototype-named keys) gives the parser's typed error naming
-// the file, or a sound result — never a bare TypeError/RangeError/SyntaxError, a stack overflow, or a silently
-// wrong result. The targets and what "sound" means for each are in mutations.ts.
+// Property tests of the engine's parsers (safetensors header, config.json, datasets, PEFT import, tokenizer
+// files): a valid input is accepted as sound; a mutated one (truncated, bit-flipped, invalid UTF-8, a field
+// of the wrong type, huge/negative/non-finite numbers, deep nesting, prototype-named keys) gives the parser's
+// typed error naming the file, or a sound result — never a bare TypeError/RangeError/SyntaxError, a stack
+// overflow, or a silently wrong result. The targets and what "sound" means for each are in mutations.ts.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FileFormatError } from '../../../src/engine/json.ts';
@@ -74,6 +74,7 @@ const TYPED: Record<string, new (...args: never[]) => Error> = {
   'hf-config': FileFormatError,
   dataset: DatasetError,
   'peft-import': PeftImportError,
+  tokenizer: FileFormatError,
 };
 
 describe.each(TARGETS.map((t) => [t.name, t] as const))('%s', (name, target) => {

@@ -14,6 +14,8 @@ import {
   type WriteTensor,
 } from '../../../src/engine/checkpoint/safetensors.ts';
 import { parseModelConfig, type ModelSpec } from '../../../src/engine/model/config.ts';
+import { loadTokenizer } from '../../../src/engine/model/tokenizer.ts';
+import { buildTinyModel } from '../../fixtures/tiny-models.ts';
 import {
   blockLinears,
   resolveTargets,
@@ -544,7 +546,47 @@ export const peftTarget: FuzzTarget = {
   },
 };
 
-export const TARGETS: readonly FuzzTarget[] = [safetensorsTarget, configTarget, datasetTarget, peftTarget];
+// ---- tokenizer.json + tokenizer_config.json ----
+
+let tinyFiles: Record<string, string | Uint8Array> | null = null;
+/** The tiny llama's files (built once: its weights take a moment). */
+function tokenizerFiles(): Record<string, string | Uint8Array> {
+  tinyFiles ??= buildTinyModel({ arch: 'llama' }).files;
+  return tinyFiles;
+}
+
+export const tokenizerTarget: FuzzTarget = {
+  name: 'tokenizer',
+  valid: () => {
+    const files = tokenizerFiles();
+    const bytes = (name: string): Uint8Array => {
+      const f = files[name];
+      return typeof f === 'string' ? utf8(f) : f;
+    };
+    return {
+      files: {
+        'tokenizer.json': bytes('tokenizer.json'),
+        'tokenizer_config.json': bytes('tokenizer_config.json'),
+      },
+    };
+  },
+  async run(c) {
+    const tokenizer = await loadTokenizer(memoryFiles('tiny', { ...tokenizerFiles(), ...c.files }));
+    if (tokenizer.vocabSize > 2 ** 24) return `vocabulary of ${tokenizer.vocabSize}`;
+    const ids = tokenizer.encode('hello world');
+    if (ids.some((id) => !(Number.isInteger(id) && id >= 0 && id < tokenizer.vocabSize)))
+      return `ids ${ids.join()}`;
+    return null;
+  },
+};
+
+export const TARGETS: readonly FuzzTarget[] = [
+  safetensorsTarget,
+  configTarget,
+  datasetTarget,
+  peftTarget,
+  tokenizerTarget,
+];
 
 /** Runs `cases` mutated inputs through a target, counting outcomes; `examples` keeps a few per outcome. */
 export async function fuzz(
