@@ -589,9 +589,14 @@ export interface Splits {
 
 /**
  * A seeded shuffle split: ⌈ratio·n⌉ examples for validation (as datasets' train_test_split), the rest for
- * training, each in file order.
+ * training, each in file order. `file` names the dataset when the training part is left with no loss target.
  */
-export function splitExamples(examples: readonly Example[], ratio: number, seed: number): Splits {
+export function splitExamples(
+  examples: readonly Example[],
+  ratio: number,
+  seed: number,
+  file = 'dataset',
+): Splits {
   if (!(ratio > 0 && ratio < 1)) throw new RangeError(`splitExamples: ratio must be in (0, 1), got ${ratio}`);
   const n = examples.length;
   const nVal = Math.ceil(ratio * n);
@@ -600,10 +605,17 @@ export function splitExamples(examples: readonly Example[], ratio: number, seed:
   const order = new Rng(seed, 'data-split').shuffle(Array.from({ length: n }, (_, i) => i));
   const isVal = new Uint8Array(n);
   for (let k = 0; k < nVal; k++) isVal[order[k]] = 1;
-  return {
-    train: examples.filter((_, i) => !isVal[i]),
-    validation: examples.filter((_, i) => isVal[i] === 1),
-  };
+  const train = examples.filter((_, i) => !isVal[i]);
+  // Possible when only a few examples have targets: training would then run at loss 0 and learn nothing.
+  if (!train.some((e) => countTargets(e.labels) > 0)) {
+    throw new DatasetError(
+      file,
+      0,
+      `no loss target in the training split: none of its ${train.length} examples has a token to train ` +
+        `on once ${nVal} went to validation (ratio ${ratio}, seed ${seed})`,
+    );
+  }
+  return { train, validation: examples.filter((_, i) => isVal[i] === 1) };
 }
 
 // ---- batches ----

@@ -316,8 +316,8 @@ describe('truncation, padding, splits', () => {
 
   it('splits by ratio with a seeded shuffle, ⌈ratio·n⌉ for validation', () => {
     const ex = Array.from({ length: 10 }, (_, i) => ({
-      ids: Int32Array.of(i),
-      labels: Int32Array.of(i),
+      ids: Int32Array.of(i, i),
+      labels: Int32Array.of(i, i),
       promptLength: 0,
       line: i + 1,
     }));
@@ -330,6 +330,25 @@ describe('truncation, padding, splits', () => {
     expect(splitExamples(ex, 0.25, 3)).toEqual(a);
     expect(splitExamples(ex, 0.25, 4).validation).not.toEqual(a.validation);
     expect(() => splitExamples(ex.slice(0, 1), 0.5, 1)).toThrow(/none for training/);
+  });
+
+  it('refuses a split that leaves the training part without a loss target, naming the file', () => {
+    const masked = (line: number, target: boolean): Example => ({
+      ids: Int32Array.of(5, 6),
+      labels: Int32Array.of(-100, target ? 6 : -100),
+      promptLength: 1,
+      line,
+    });
+    const ex = [masked(1, true), masked(2, false), masked(3, false)];
+    const all = ex.map((e) => masked(e.line, true));
+    const seed = [0, 1, 2, 3, 4, 5, 6, 7].find((k) => splitExamples(all, 0.3, k).validation[0].line === 1)!;
+    expect(() => splitExamples(ex, 0.3, seed, 'd.jsonl')).toThrow(
+      new DatasetError(
+        'd.jsonl',
+        0,
+        `no loss target in the training split: none of its 2 examples has a token to train on once 1 went to validation (ratio 0.3, seed ${seed})`,
+      ),
+    );
   });
 });
 
