@@ -89,7 +89,13 @@ export async function openSafetensors(source: ByteSource): Promise<SafetensorsFi
       }
       for (const [k, v] of Object.entries(entry as Record<string, unknown>)) {
         if (typeof v !== 'string') fail(`__metadata__.${k} must be a string, got ${JSON.stringify(v)}`);
-        metadata[k] = v;
+        // defineProperty: a plain assignment to '__proto__' would set the prototype, not keep the entry.
+        Object.defineProperty(metadata, k, {
+          value: v,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       }
       continue;
     }
