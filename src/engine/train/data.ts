@@ -605,17 +605,23 @@ export function splitExamples(
   const order = new Rng(seed, 'data-split').shuffle(Array.from({ length: n }, (_, i) => i));
   const isVal = new Uint8Array(n);
   for (let k = 0; k < nVal; k++) isVal[order[k]] = 1;
-  const train = examples.filter((_, i) => !isVal[i]);
-  // Possible when only a few examples have targets: training would then run at loss 0 and learn nothing.
-  if (!train.some((e) => countTargets(e.labels) > 0)) {
-    throw new DatasetError(
-      file,
-      0,
-      `no loss target in the training split: none of its ${train.length} examples has a token to train ` +
-        `on once ${nVal} went to validation (ratio ${ratio}, seed ${seed})`,
-    );
+  const splits = {
+    train: examples.filter((_, i) => !isVal[i]),
+    validation: examples.filter((_, i) => isVal[i] === 1),
+  };
+  // Possible when only a few examples have targets: training would run at loss 0 and learn nothing, or the
+  // evaluation would fail after training had finished.
+  for (const [name, part] of Object.entries(splits)) {
+    if (!part.some((e) => countTargets(e.labels) > 0)) {
+      throw new DatasetError(
+        file,
+        0,
+        `no loss target in the ${name} split: none of its ${part.length} examples has a token to predict ` +
+          `(ratio ${ratio}, seed ${seed})`,
+      );
+    }
   }
-  return { train, validation: examples.filter((_, i) => isVal[i] === 1) };
+  return splits;
 }
 
 // ---- batches ----

@@ -332,23 +332,25 @@ describe('truncation, padding, splits', () => {
     expect(() => splitExamples(ex.slice(0, 1), 0.5, 1)).toThrow(/none for training/);
   });
 
-  it('refuses a split that leaves the training part without a loss target, naming the file', () => {
+  it('refuses a split that leaves either part without a loss target, naming the file', () => {
     const masked = (line: number, target: boolean): Example => ({
       ids: Int32Array.of(5, 6),
       labels: Int32Array.of(-100, target ? 6 : -100),
       promptLength: 1,
       line,
     });
-    const ex = [masked(1, true), masked(2, false), masked(3, false)];
-    const all = ex.map((e) => masked(e.line, true));
+    const all = [1, 2, 3].map((line) => masked(line, true));
     const seed = [0, 1, 2, 3, 4, 5, 6, 7].find((k) => splitExamples(all, 0.3, k).validation[0].line === 1)!;
-    expect(() => splitExamples(ex, 0.3, seed, 'd.jsonl')).toThrow(
+    const why = (part: string, n: number) =>
       new DatasetError(
         'd.jsonl',
         0,
-        `no loss target in the training split: none of its 2 examples has a token to train on once 1 went to validation (ratio 0.3, seed ${seed})`,
-      ),
-    );
+        `no loss target in the ${part} split: none of its ${n} examples has a token to predict (ratio 0.3, seed ${seed})`,
+      );
+    const onlyFirst = [masked(1, true), masked(2, false), masked(3, false)];
+    expect(() => splitExamples(onlyFirst, 0.3, seed, 'd.jsonl')).toThrow(why('train', 2));
+    const allButFirst = [masked(1, false), masked(2, true), masked(3, true)];
+    expect(() => splitExamples(allButFirst, 0.3, seed, 'd.jsonl')).toThrow(why('validation', 1));
   });
 });
 
