@@ -16,9 +16,9 @@ import {
   FAMILY_LINEARS,
   LoraConfigError,
   peftTargetModules,
+  rankProblem,
   resolveTargets,
   validateLoraConfig,
-  type AdaptedModule,
   type LoraConfig,
   type LoraModelShape,
 } from './config.ts';
@@ -286,7 +286,8 @@ export async function importPeftAdapter(
     }
     throw e;
   }
-  refuseRankBeyondLayers(config.r, modules);
+  const rank = rankProblem(config.r, modules);
+  if (rank !== null) throw new PeftImportError(ADAPTER_CONFIG_FILE, `r ${rank}`);
   const source = weights instanceof Uint8Array ? bytesSource(ADAPTER_WEIGHTS_FILE, weights) : weights;
   let file;
   try {
@@ -325,20 +326,4 @@ export async function importPeftAdapter(
     segmentView(params, s).set(values);
   }
   return { config, baseModel, revision, layout, params };
-}
-
-/**
- * A rank above min(in, out) of an adapted layer adds nothing a smaller one could not, and one from a corrupt
- * or foreign config (r = 10^9) would be allocated before any tensor is checked: refuse it by the layer.
- */
-function refuseRankBeyondLayers(r: number, modules: readonly AdaptedModule[]): void {
-  for (const m of modules) {
-    const limit = Math.min(m.inFeatures, m.outFeatures);
-    if (r > limit) {
-      throw new PeftImportError(
-        ADAPTER_CONFIG_FILE,
-        `r ${r} exceeds min(in_features, out_features) = ${limit} of ${m.path} (${m.inFeatures} → ${m.outFeatures})`,
-      );
-    }
-  }
 }

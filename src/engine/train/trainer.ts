@@ -21,7 +21,7 @@ import {
   type SegmentTableRef,
 } from '../kernels/optimizer.ts';
 import { decodeEmbeddingErrors, EMBEDDING_ERROR_WORDS, embeddingError } from '../kernels/embedding.ts';
-import { resolveTargets, type LoraConfig } from '../lora/config.ts';
+import { LoraConfigError, rankProblem, resolveTargets, type LoraConfig } from '../lora/config.ts';
 import { estimateMemory, memoryProblems, optimizerMoments, STEP_METRICS_BYTES } from '../model/memory.ts';
 import { initLoraParams, loraLayout, optimizerSegments, type LoraLayout } from '../lora/init.ts';
 import { exportPeftAdapter, type PeftAdapterFiles } from '../lora/peft.ts';
@@ -196,6 +196,8 @@ export class Trainer {
       throw new RangeError(`seq ${o.seq} exceeds the model's ${spec.maxPositions} positions`);
     }
     const modules = resolveTargets(o.lora, spec);
+    const rank = rankProblem(o.lora.r, modules);
+    if (rank !== null) throw new LoraConfigError('r', rank);
     const moments = optimizerMoments(o);
     // Refuse up front, naming the buffer, rather than fail halfway through allocating.
     const estimate = estimateMemory(spec, {

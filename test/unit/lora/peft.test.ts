@@ -231,16 +231,20 @@ describe('PEFT import', () => {
     }
   });
 
-  it('refuses r beyond the smallest targeted layer before allocating anything', async () => {
+  it('refuses r beyond both sides of a targeted layer before allocating anything', async () => {
     const { files } = build(qv, llama);
     const config = (r: number) => JSON.stringify({ ...JSON.parse(files[ADAPTER_CONFIG_FILE]), r });
-    // k_proj and v_proj of this llama are 24 → 12 (GQA); q_proj 24 → 24.
-    await expect(importPeftAdapter(config(13), files[ADAPTER_WEIGHTS_FILE], llama)).rejects.toThrow(
-      'adapter_config.json: r 13 exceeds min(in_features, out_features) = 12 of model.layers.0.self_attn.v_proj (24 → 12)',
+    // q_proj of this llama is 24 → 24; r = 24 (full rank) would be accepted with tensors to match.
+    await expect(importPeftAdapter(config(25), files[ADAPTER_WEIGHTS_FILE], llama)).rejects.toThrow(
+      'adapter_config.json: r 25 exceeds max(in_features, out_features) = 24 of model.layers.0.self_attn.q_proj (24 → 24)',
     );
     await expect(importPeftAdapter(config(1e300), files[ADAPTER_WEIGHTS_FILE], llama)).rejects.toThrow(
       PeftImportError,
     );
+    const full = build({ ...qv, r: 24 }, llama).files;
+    await expect(
+      importPeftAdapter(full[ADAPTER_CONFIG_FILE], full[ADAPTER_WEIGHTS_FILE], llama),
+    ).resolves.toBeDefined();
   });
 
   it('refuses a config nested too deeply or not UTF-8, naming the file', async () => {

@@ -539,7 +539,7 @@ export const peftTarget: FuzzTarget = {
       if (!Number.isFinite(adapter.params[i])) return `non-finite weight ${adapter.params[i]}`;
     }
     const modules = resolveTargets(adapter.config, PEFT_SHAPE);
-    const limit = Math.min(...modules.map((m) => Math.min(m.inFeatures, m.outFeatures)));
+    const limit = Math.min(...modules.map((m) => Math.max(m.inFeatures, m.outFeatures)));
     if (adapter.config.r > limit) return `r = ${adapter.config.r} > ${limit}`;
     if (blockLinears(PEFT_SHAPE).length === 0) return 'no layers';
     return null;

@@ -1,10 +1,12 @@
-// A run whose every step from some point on is skipped for non-finite values stops with an error that says
-// so, instead of finishing "successfully" with an adapter of infinities (or, in f16, of values no forward can
-// use). Tiny model, a handful of steps.
+// Runs the trainer refuses rather than finish with an adapter nobody can use: one whose every step from some
+// point on is skipped for non-finite values stops with an error that says so (instead of an adapter of
+// infinities or, in f16, of values no forward can use); a rank import would refuse is refused up front.
+// Tiny model, a handful of steps.
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel, type LoadedModel } from '../../src/engine/model/load.ts';
 import { openModel } from '../../src/engine/model/open.ts';
 import type { Precision } from '../../src/engine/gpu/index.ts';
+import { LoraConfigError } from '../../src/engine/lora/config.ts';
 import { Trainer, TrainingDivergedError, type StepMetrics } from '../../src/engine/train/trainer.ts';
 import { randomExamples } from '../fixtures/examples.ts';
 import { buildTinyModel, tinyModelFiles } from '../fixtures/tiny-models.ts';
@@ -14,12 +16,12 @@ const gpu = await testGpu();
 const loaded: LoadedModel[] = [];
 afterAll(() => loaded.forEach((m) => m.destroy()));
 
-async function trainer(precision: Precision, lr: number, maxSkippedSteps: number): Promise<Trainer> {
+async function trainer(precision: Precision, lr: number, maxSkippedSteps: number, r = 4): Promise<Trainer> {
   const opened = await openModel(tinyModelFiles(buildTinyModel({ arch: 'llama', dtype: 'F32' })));
   const model = await loadModel(gpu, opened, { precision });
   loaded.push(model);
   return new Trainer(gpu, model, randomExamples(model.spec.vocab, 8, 13, 29), [], 0, {
-    lora: { r: 4, alpha: 8, dropout: 0, targets: ['q_proj', 'v_proj'], rslora: false },
+    lora: { r, alpha: 8, dropout: 0, targets: ['q_proj', 'v_proj'], rslora: false },
     optimizer: 'adamw',
     lr,
     schedule: 'constant',
@@ -59,5 +61,19 @@ describe('a diverged run stops', () => {
     const t = await trainer('f32', 1e-3, 4);
     await expect(t.run()).resolves.toMatchObject({ steps: 40 });
     t.destroy();
+  });
+});
+
+describe('a rank beyond the adapted layers', () => {
+  it('is refused before anything is trained, naming the layer', async () => {
+    // The tiny llama's q_proj is 64 → 64 and v_proj 64 → 32: r = 64 is full rank, r = 65 fits neither side.
+    const full = await trainer('f32', 1e-3, 4, 64);
+    full.destroy();
+    await expect(trainer('f32', 1e-3, 4, 65)).rejects.toThrow(
+      new LoraConfigError(
+        'r',
+        '65 exceeds max(in_features, out_features) = 64 of model.layers.0.self_attn.q_proj (64 → 64)',
+      ),
+    );
   });
 });
