@@ -2,6 +2,8 @@
 // ArrayBuffer, a Blob or File in the page, a Hub download, a file on disk in Node through src/node/files.ts).
 // Readers ask for byte ranges, so a 1 GB checkpoint never sits in JS memory whole.
 
+import { decodeUtf8, parseJson } from '../json.ts';
+
 export interface ByteSource {
   /** File name as the model repo spells it (used in error messages). */
   readonly name: string;
@@ -59,18 +61,14 @@ export function blobSource(name: string, blob: Blob): ByteSource {
   };
 }
 
+/** The whole file as strict UTF-8 (a FileFormatError naming the file and the offset of a bad byte). */
 export async function readText(source: ByteSource): Promise<string> {
-  return new TextDecoder().decode(await source.read(0, source.size));
+  return decodeUtf8(await source.read(0, source.size), source.name);
 }
 
-/** Reads and parses a JSON file of a model, naming the file when it is missing or malformed. */
+/** Reads and parses a JSON file of a model; a FileFormatError names the file when it is malformed. */
 export async function readJson(files: ModelFiles, name: string): Promise<unknown> {
-  const text = await readText(await files.open(name));
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${name}: not valid JSON (${(e as Error).message})`);
-  }
+  return parseJson(await readText(await files.open(name)), name);
 }
 
 /** ModelFiles over in-memory sources (tests, files dropped into the page after matching). */

@@ -9,6 +9,7 @@ import type { ByteSource, ModelFiles } from './byte-source.ts';
 import { readJson } from './byte-source.ts';
 import type { SafetensorsDtype } from './dtypes.ts';
 import { DTYPE_BYTES, fromFloat32 } from './dtypes.ts';
+import { FileFormatError, ownValue, parseJson } from '../json.ts';
 
 export type { SafetensorsDtype } from './dtypes.ts';
 
@@ -59,7 +60,7 @@ export function elementCount(shape: readonly number[]): number {
 export async function openSafetensors(source: ByteSource): Promise<SafetensorsFile> {
   const file = source.name;
   const fail: (why: string) => never = (why) => {
-    throw new Error(`${file}: ${why}`);
+    throw new FileFormatError(file, why);
   };
   if (source.size < 8) fail(`truncated: ${source.size} bytes, not even the 8-byte header length`);
   const lenBytes = await source.read(0, 8);
@@ -70,9 +71,11 @@ export async function openSafetensors(source: ByteSource): Promise<SafetensorsFi
   const dataBytes = source.size - dataOffset;
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(await source.read(8, n)));
+    header = parseJson(await source.read(8, n), file);
   } catch (e) {
-    fail(`header is not valid JSON (${(e as Error).message})`);
+    // The offset of a bad byte is counted from the header's start (file offset 8).
+    if (e instanceof FileFormatError) fail(`header is ${e.reason}`);
+    throw e;
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) {
     fail('header is not a JSON object');
@@ -86,7 +89,13 @@ export async function openSafetensors(source: ByteSource): Promise<SafetensorsFi
       }
       for (const [k, v] of Object.entries(entry as Record<string, unknown>)) {
         if (typeof v !== 'string') fail(`__metadata__.${k} must be a string, got ${JSON.stringify(v)}`);
-        metadata[k] = v;
+        // defineProperty: a plain assignment to '__proto__' would set the prototype, not keep the entry.
+        Object.defineProperty(metadata, k, {
+          value: v,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       }
       continue;
     }
@@ -94,7 +103,7 @@ export async function openSafetensors(source: ByteSource): Promise<SafetensorsFi
     if (typeof entry !== 'object' || entry === null) bad('entry is not an object');
     const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
     if (typeof dtype !== 'string') bad('dtype is missing');
-    if (!((dtype as string) in DTYPE_BYTES)) {
+    if (!Object.hasOwn(DTYPE_BYTES, dtype as string)) {
       bad(
         OTHER_DTYPES.includes(dtype as string)
           ? `dtype ${dtype} is not supported (supported: F32, F16, BF16)`
@@ -219,7 +228,7 @@ export async function openCheckpoint(files: ModelFiles): Promise<Checkpoint> {
     }
     const checkpoint = new Checkpoint(shards);
     for (const name of checkpoint.tensors.keys()) {
-      const listed = (map as Record<string, string>)[name];
+      const listed = ownValue(map as Record<string, string>, name);
       const actual = checkpoint.tensors.get(name)!.file;
       if (listed !== undefined && listed !== actual) {
         throw new Error(`${INDEX_FILE}: tensor '${name}' is listed in ${listed} but found in ${actual}`);

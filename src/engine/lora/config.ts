@@ -151,7 +151,7 @@ function mod(
 }
 
 function checkShape(shape: LoraModelShape): void {
-  if (!(shape.family in FAMILY_LINEARS)) {
+  if (!Object.hasOwn(FAMILY_LINEARS, shape.family)) {
     throw new RangeError(
       `LoraModelShape.family: '${String(shape.family)}' is not one of llama, qwen2, mistral, gpt2`,
     );
@@ -186,6 +186,22 @@ export function resolveTargets(config: LoraConfig, shape: LoraModelShape): Adapt
     }
   }
   return all.filter((m) => targets.some((t) => matchesTarget(m.path, t)));
+}
+
+/**
+ * Why rank `r` does not fit the adapted layers, or null. r = hidden size is the largest useful rank (every
+ * linear then gets a full-rank update; the demo model is trained so); a rank above both sides of a layer comes
+ * from a corrupt or foreign config (r = 10^9 would be allocated before any tensor is checked). Training refuses
+ * it too, so no adapter is written that import would refuse.
+ */
+export function rankProblem(r: number, modules: readonly AdaptedModule[]): string | null {
+  for (const m of modules) {
+    const limit = Math.max(m.inFeatures, m.outFeatures);
+    if (r > limit) {
+      return `${r} exceeds max(in_features, out_features) = ${limit} of ${m.path} (${m.inFeatures} → ${m.outFeatures})`;
+    }
+  }
+  return null;
 }
 
 /**

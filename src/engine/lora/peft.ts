@@ -16,13 +16,14 @@ import {
   FAMILY_LINEARS,
   LoraConfigError,
   peftTargetModules,
+  rankProblem,
   resolveTargets,
   validateLoraConfig,
   type LoraConfig,
   type LoraModelShape,
 } from './config.ts';
 import { loraLayout, segmentView, type LoraLayout } from './init.ts';
-import type { UncheckedJson } from '../json.ts';
+import { FileFormatError, parseJson, type UncheckedJson } from '../json.ts';
 
 export const PEFT_VERSION = '0.19.1';
 export const ADAPTER_CONFIG_FILE = 'adapter_config.json';
@@ -133,12 +134,27 @@ export function exportPeftAdapter(
     );
   }
   const tensors: Record<string, WriteTensor> = {};
-  for (const s of layout.segments)
-    tensors[peftKey(s.name)] = { dtype: 'F32', shape: s.shape, data: segmentView(params, s) };
+  for (const s of layout.segments) {
+    const data = segmentView(params, s);
+    const bad = firstNonFinite(data);
+    if (bad >= 0) {
+      // importPeftAdapter (and PEFT) would load it as is and every output would be NaN: refuse to write it.
+      throw new Error(
+        `exportPeftAdapter: tensor '${peftKey(s.name)}' holds ${data[bad]} at index ${bad}; not writing an adapter with non-finite weights`,
+      );
+    }
+    tensors[peftKey(s.name)] = { dtype: 'F32', shape: s.shape, data };
+  }
   return {
     [ADAPTER_CONFIG_FILE]: adapterConfigText(config, shape, options),
     [ADAPTER_WEIGHTS_FILE]: writeSafetensors(tensors, { format: 'pt' }),
   };
+}
+
+/** Index of the first NaN or ±Infinity, or −1. */
+function firstNonFinite(values: Float32Array): number {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return i;
+  return -1;
 }
 
 export class PeftImportError extends Error {
@@ -164,18 +180,19 @@ export interface ImportedAdapter {
  * Reads adapter_config.json into a LoraConfig, refusing (by field name) every PEFT option that changes the
  * adapter's math in ways this engine does not implement.
  */
-export function parseAdapterConfig(input: string | UncheckedJson): {
+export function parseAdapterConfig(input: string | Uint8Array | UncheckedJson): {
   config: LoraConfig;
   baseModel: string | null;
   revision: string | null;
 } {
   const file = ADAPTER_CONFIG_FILE;
   let json: unknown = input;
-  if (typeof input === 'string') {
+  if (typeof input === 'string' || input instanceof Uint8Array) {
     try {
-      json = JSON.parse(input);
+      json = parseJson(input, file);
     } catch (e) {
-      throw new PeftImportError(file, `not valid JSON (${(e as Error).message})`);
+      if (e instanceof FileFormatError) throw new PeftImportError(file, e.reason);
+      throw e;
     }
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json))
@@ -252,7 +269,7 @@ export function parseAdapterConfig(input: string | UncheckedJson): {
  * are refused by name. F16 and BF16 adapters are widened to f32.
  */
 export async function importPeftAdapter(
-  configInput: string | UncheckedJson,
+  configInput: string | Uint8Array | UncheckedJson,
   weights: Uint8Array | ByteSource,
   shape: LoraModelShape,
 ): Promise<ImportedAdapter> {
@@ -269,8 +286,16 @@ export async function importPeftAdapter(
     }
     throw e;
   }
+  const rank = rankProblem(config.r, modules);
+  if (rank !== null) throw new PeftImportError(ADAPTER_CONFIG_FILE, `r ${rank}`);
   const source = weights instanceof Uint8Array ? bytesSource(ADAPTER_WEIGHTS_FILE, weights) : weights;
-  const file = await openSafetensors(source);
+  let file;
+  try {
+    file = await openSafetensors(source);
+  } catch (e) {
+    if (e instanceof FileFormatError) throw new PeftImportError(e.file, e.reason);
+    throw e;
+  }
   const layout = loraLayout(modules, config.r);
   const params = new Float32Array(layout.totalElements);
   const expected = new Set(layout.segments.map((s) => peftKey(s.name)));
@@ -294,7 +319,11 @@ export async function importPeftAdapter(
           `(${s.kind === 'A' ? '[r, in_features]' : '[out_features, r]'})`,
       );
     }
-    segmentView(params, s).set(toFloat32(await source.read(info.offset, info.byteLength), info.dtype));
+    const values = toFloat32(await source.read(info.offset, info.byteLength), info.dtype);
+    const bad = firstNonFinite(values);
+    if (bad >= 0)
+      throw new PeftImportError(source.name, `tensor '${key}' holds ${values[bad]} at index ${bad}`);
+    segmentView(params, s).set(values);
   }
   return { config, baseModel, revision, layout, params };
 }

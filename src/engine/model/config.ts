@@ -2,7 +2,7 @@
 // feature we do not implement refused by name (a silently ignored rope_scaling gives wrong logits, not an
 // error). Defaults for absent fields are those of the transformers config classes.
 
-import type { UncheckedJson } from '../json.ts';
+import { FileFormatError, ownValue, parseJson, type UncheckedJson } from '../json.ts';
 
 export type ModelFamily = 'llama' | 'qwen2' | 'mistral' | 'gpt2';
 export type Activation = 'silu' | 'gelu_new';
@@ -52,6 +52,14 @@ export interface ModelSpec {
   torchDtype: TorchDtype | null;
 }
 
+/**
+ * Sizes past these are no model a browser GPU holds; refusing them keeps a typo (or 1e300) from becoming a
+ * huge allocation or a silently wrapped index later.
+ */
+const MAX_SIZE = 2 ** 24;
+/** Positions are only a bound on the sequence length, so they may be larger (2^31: an i32 index). */
+const MAX_POSITIONS = 2 ** 31 - 1;
+
 const ARCHITECTURES: Record<string, ModelFamily> = {
   LlamaForCausalLM: 'llama',
   Qwen2ForCausalLM: 'qwen2',
@@ -66,14 +74,14 @@ class ConfigReader {
   ) {}
 
   fail(field: string, why: string): never {
-    throw new Error(`${this.file}: ${field} ${why}`);
+    throw new FileFormatError(this.file, `${field} ${why}`);
   }
 
   has(field: string): boolean {
     return this.json[field] !== undefined && this.json[field] !== null;
   }
 
-  int(field: string, fallback?: number): number {
+  int(field: string, fallback?: number, max = MAX_SIZE): number {
     const v = this.json[field];
     if (v === undefined || v === null) {
       if (fallback !== undefined) return fallback;
@@ -82,6 +90,7 @@ class ConfigReader {
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
       this.fail(field, `must be a positive integer, got ${JSON.stringify(v)}`);
     }
+    if (v > max) this.fail(field, `${v} is out of range (at most ${max})`);
     return v;
   }
 
@@ -110,7 +119,7 @@ class ConfigReader {
     const v = this.json[field];
     if (v === undefined) return fallback;
     if (v === null) return null;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= MAX_SIZE) {
       this.fail(field, `must be a token id, got ${JSON.stringify(v)}`);
     }
     return v;
@@ -121,7 +130,7 @@ class ConfigReader {
     if (v === undefined || v === null) return fallback;
     const list = Array.isArray(v) ? v : [v];
     for (const id of list) {
-      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= MAX_SIZE) {
         this.fail(field, `must be a token id or a list of them, got ${JSON.stringify(v)}`);
       }
     }
@@ -134,16 +143,9 @@ class ConfigReader {
  * Throws an Error naming the file and the field for anything unsupported or malformed.
  */
 export function parseModelConfig(input: string | UncheckedJson, file = 'config.json'): ModelSpec {
-  let json: unknown = input;
-  if (typeof input === 'string') {
-    try {
-      json = JSON.parse(input);
-    } catch (e) {
-      throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
-    }
-  }
+  const json = typeof input === 'string' ? parseJson(input, file) : input;
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new Error(`${file}: expected a JSON object`);
+    throw new FileFormatError(file, 'expected a JSON object');
   }
   const r: ConfigReader = new ConfigReader(file, json as UncheckedJson);
   const archs = r.json.architectures;
@@ -156,9 +158,10 @@ export function parseModelConfig(input: string | UncheckedJson, file = 'config.j
       mistral: 'MistralForCausalLM',
       gpt2: 'GPT2LMHeadModel',
     };
-    architecture = byType[r.json.model_type] ?? r.json.model_type;
+    architecture = ownValue(byType, r.json.model_type) ?? r.json.model_type;
   } else r.fail('architectures', 'is missing');
-  const family = ARCHITECTURES[architecture];
+  // An own-property lookup: 'constructor' or '__proto__' must not find Object's.
+  const family = ownValue(ARCHITECTURES, architecture);
   if (!family) {
     r.fail(
       'architectures',
@@ -188,7 +191,9 @@ function ropeTheta(r: ConfigReader, fallback: number): number {
     }
     const theta = p.rope_theta;
     if (theta !== undefined) {
-      if (typeof theta !== 'number' || !(theta > 0)) r.fail('rope_parameters.rope_theta', 'must be > 0');
+      if (typeof theta !== 'number' || !Number.isFinite(theta) || !(theta > 0)) {
+        r.fail('rope_parameters.rope_theta', `must be a finite number > 0, got ${String(theta)}`);
+      }
       return theta;
     }
   }
@@ -219,7 +224,11 @@ function parseRopeFamily(r: ConfigReader, family: ModelFamily, architecture: str
   if (headDim % 2 !== 0) r.fail('head_dim', `${headDim} must be even for RoPE`);
   const act = r.json.hidden_act ?? 'silu';
   if (act !== 'silu') r.fail('hidden_act', `'${String(act)}' is not supported (supported: silu)`);
-  const maxPositions = r.int('max_position_embeddings', family === 'mistral' ? 4096 * 32 : 2048);
+  const maxPositions = r.int(
+    'max_position_embeddings',
+    family === 'mistral' ? 4096 * 32 : 2048,
+    MAX_POSITIONS,
+  );
   let qkvBias = false;
   let oBias = false;
   if (family === 'llama') {
@@ -299,7 +308,7 @@ function parseGpt2(r: ConfigReader, architecture: string): ModelSpec {
     headDim: hidden / heads,
     ffn: r.int('n_inner', 4 * hidden),
     vocab: r.int('vocab_size', 50257),
-    maxPositions: r.int('n_positions', 1024),
+    maxPositions: r.int('n_positions', 1024, MAX_POSITIONS),
     norm: 'layernorm',
     rmsNormEps: null,
     layerNormEps: r.num('layer_norm_epsilon', 1e-5),

@@ -6,7 +6,10 @@ import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { ModelFiles } from '../checkpoint/byte-source.ts';
 import { readJson, readText } from '../checkpoint/byte-source.ts';
-import type { UncheckedJson } from '../json.ts';
+import { FileFormatError, type UncheckedJson } from '../json.ts';
+
+/** Token ids past this are no vocabulary; the tokenizers library would size tables by the largest id. */
+const MAX_TOKEN_ID = 2 ** 24;
 
 export interface ChatMessage {
   role: string;
@@ -21,6 +24,41 @@ export interface EncodeOptions {
 export interface ChatTemplateOptions {
   /** Appends the assistant turn header so the model continues as the assistant. */
   addGenerationPrompt?: boolean;
+}
+
+/**
+ * Every id in model.vocab and added_tokens must be a token id: one of 2^31 makes the tokenizers library
+ * build a table that large (minutes, then out of memory) instead of failing.
+ */
+function checkTokenIds(json: UncheckedJson): void {
+  const refuse = (where: string, id: unknown): never => {
+    throw new FileFormatError(
+      'tokenizer.json',
+      `${where} = ${JSON.stringify(id)} is not a token id (an integer in [0, ${MAX_TOKEN_ID}))`,
+    );
+  };
+  const isId = (id: unknown) => Number.isInteger(id) && (id as number) >= 0 && (id as number) < MAX_TOKEN_ID;
+  const model = json.model as UncheckedJson | null | undefined;
+  const vocab = typeof model === 'object' && model !== null ? model.vocab : undefined;
+  // Every model type has one (else the library tokenizes with an empty vocabulary: the text vanishes).
+  if (typeof vocab !== 'object' || vocab === null) {
+    throw new FileFormatError(
+      'tokenizer.json',
+      `model.vocab must be an object or a list, got ${JSON.stringify(vocab)}`,
+    );
+  }
+  // BPE and WordPiece write { token: id }; Unigram writes [[piece, score], ...] (ids are positions).
+  if (!Array.isArray(vocab)) {
+    for (const [token, id] of Object.entries(vocab))
+      if (!isId(id)) refuse(`model.vocab[${JSON.stringify(token)}]`, id);
+  }
+  const added = json.added_tokens;
+  if (Array.isArray(added)) {
+    added.forEach((t: unknown, i) => {
+      const id = typeof t === 'object' && t !== null ? (t as UncheckedJson).id : undefined;
+      if (!isId(id)) refuse(`added_tokens[${i}].id`, id);
+    });
+  }
 }
 
 /** tokenizer_config.json writes special tokens as a string or as an AddedToken dict { content, ... }. */
@@ -66,10 +104,13 @@ export class ModelTokenizer {
     tokenizerConfig: UncheckedJson,
     options: { chatTemplate?: string | null; fallbackBosId?: number | null; fallbackEosIds?: number[] } = {},
   ) {
+    checkTokenIds(tokenizerJson);
     try {
       this.#tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
+      // Some malformed parts (a post-processor's fields) only fail when used: use them once here.
+      this.#tokenizer.encode('tunelab', { add_special_tokens: true });
     } catch (e) {
-      throw new Error(`tokenizer.json: cannot be loaded (${(e as Error).message})`);
+      throw new FileFormatError('tokenizer.json', `cannot be loaded (${(e as Error).message})`);
     }
     const id = (token: string | null) =>
       token === null ? null : (this.#tokenizer.token_to_id(token) ?? null);
@@ -83,8 +124,9 @@ export class ModelTokenizer {
       ['pad_token', this.padToken],
     ] as const) {
       if (token !== null && id(token) === null) {
-        throw new Error(
-          `tokenizer_config.json: ${field} '${token}' is not in the vocabulary of tokenizer.json`,
+        throw new FileFormatError(
+          'tokenizer_config.json',
+          `${field} '${token}' is not in the vocabulary of tokenizer.json`,
         );
       }
     }
@@ -96,12 +138,25 @@ export class ModelTokenizer {
     try {
       this.#template = this.chatTemplate === null ? null : new Template(this.chatTemplate);
     } catch (e) {
-      throw new Error(`tokenizer_config.json: chat_template does not parse (${(e as Error).message})`);
+      throw new FileFormatError(
+        'tokenizer_config.json',
+        `chat_template does not parse (${(e as Error).message})`,
+      );
     }
+    this.encode('tunelab'); // checks the ids the post-processor's special tokens get
   }
 
   encode(text: string, { addSpecialTokens = true }: EncodeOptions = {}): number[] {
-    return this.#tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids;
+    const ids = this.#tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids;
+    // A merge or added token whose result is missing from the vocabulary comes back without an id.
+    const missing = ids.findIndex((id) => !Number.isInteger(id));
+    if (missing >= 0) {
+      throw new FileFormatError(
+        'tokenizer.json',
+        `token ${missing} of the encoding has no id in model.vocab (merges or added_tokens name a token the vocabulary lacks)`,
+      );
+    }
+    return ids;
   }
 
   decode(
@@ -148,7 +203,7 @@ export async function loadTokenizer(
     ['tokenizer_config.json', config],
   ] as const) {
     if (typeof v !== 'object' || v === null || Array.isArray(v))
-      throw new Error(`${name}: expected a JSON object`);
+      throw new FileFormatError(name, 'expected a JSON object');
   }
   const chatTemplate = files.has('chat_template.jinja')
     ? await readText(await files.open('chat_template.jinja'))

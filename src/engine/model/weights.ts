@@ -160,8 +160,6 @@ export interface ResolvedWeights {
   weights: ModelWeights;
   /** The prefix found ('model.', 'transformer.' or ''). */
   prefix: string;
-  /** Tensors in the checkpoint that are not parameters of the model (reported, not loaded). */
-  unused: string[];
   /** Parameters in the model (tied embeddings counted once). */
   parameterCount: number;
 }
@@ -203,10 +201,33 @@ export function resolveWeights(
       );
     }
   }
-  const used = new Set(expected.map((t) => t.name));
-  const unused = [...tensors.keys()].filter((n) => !used.has(n) && !IGNORABLE.some((re) => re.test(n)));
+  refuseUnused(spec, tensors, new Set(expected.map((t) => t.name)), source);
   const parameterCount = expected.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
-  return { weights, prefix, unused, parameterCount };
+  return { weights, prefix, parameterCount };
+}
+
+/**
+ * A tensor the config does not use means config.json and the checkpoint disagree (e.g. num_hidden_layers
+ * smaller than the checkpoint's layers), and loading would silently drop part of the model: refuse it.
+ */
+function refuseUnused(
+  spec: ModelSpec,
+  tensors: ReadonlyMap<string, { file?: string }>,
+  used: ReadonlySet<string>,
+  source: string,
+): void {
+  const unused = [...tensors.keys()].filter((n) => !used.has(n) && !IGNORABLE.some((re) => re.test(n)));
+  if (unused.length === 0) return;
+  const first = unused[0];
+  const layer = /(?:^|\.)(?:layers|h)\.(\d+)\./.exec(first);
+  const hint =
+    layer && Number(layer[1]) >= spec.layers
+      ? ` (config.json says ${spec.layers} layers; the checkpoint has layer ${layer[1]})`
+      : ` (not a parameter of ${spec.architecture} as config.json describes it)`;
+  throw new Error(
+    `${tensors.get(first)?.file ?? source}: tensor '${first}' is not used${hint}` +
+      (unused.length > 1 ? `, and ${unused.length - 1} more unused` : ''),
+  );
 }
 
 export type UploadPrecision = 'f16' | 'f32';

@@ -5,6 +5,7 @@ import { LOG_VERSION, parseEvent } from './events.ts';
 import type { AskEvent, PbtEvent, ReportEvent, StudyEvent, StudyStartEvent, TellEvent } from './events.ts';
 import { createPruner } from './pruners/index.ts';
 import type { PrunerSpec } from './pruners/index.ts';
+import { parseJson } from '../json.ts';
 import { Rng } from '../rng.ts';
 import { createSampler } from './samplers/index.ts';
 import type { SamplerSpec } from './samplers/index.ts';
@@ -337,7 +338,8 @@ export function loadStudy(
   const items: { line: number; parse: () => unknown }[] = [];
   if (typeof log === 'string') {
     log.split('\n').forEach((text, i) => {
-      if (text.trim() !== '') items.push({ line: i + 1, parse: () => JSON.parse(text) as unknown });
+      // Depth-checked: a deeply nested line is reported as such, not as a stack overflow in parseEvent.
+      if (text.trim() !== '') items.push({ line: i + 1, parse: () => parseJson(text, 'study log') });
     });
   } else if (Array.isArray(log)) {
     log.forEach((e, i) => items.push({ line: i + 1, parse: () => e }));

@@ -19,6 +19,7 @@
 // its micro-batches divided by num_items_in_batch, the count of predicted tokens with a label ≠ −100 in the
 // whole effective batch (OptimizerStepBatch.numItems).
 
+import { firstInvalidUtf8, jsonDepth, MAX_JSON_DEPTH } from '../json.ts';
 import { Rng } from '../rng.ts';
 import { CsvSyntaxError, parseCsv } from './csv.ts';
 
@@ -149,16 +150,20 @@ export function defaultClassificationPrompt(text: string): string {
   return `${text}\nLabel:`;
 }
 
-/** Parses a dataset file by its extension (.txt, .jsonl, .csv). Throws DatasetError with file and line. */
+/**
+ * Parses a dataset file by its extension (.txt, .jsonl, .csv). Throws DatasetError with file and line.
+ * Give the file's bytes when you have them: they are decoded as strict UTF-8 (bad bytes refused by offset).
+ */
 export function parseDataset(
   file: string,
-  text: string,
+  input: string | Uint8Array,
   tokenizer: DataTokenizer,
   options: DatasetOptions,
 ): Dataset {
   const { seq } = options;
   if (!Number.isInteger(seq) || seq < 1)
     throw new RangeError(`parseDataset: seq must be a whole number ≥ 1, got ${seq}`);
+  const text = typeof input === 'string' ? input : decodeDataset(file, input);
   const ext = file.toLowerCase().match(/\.([a-z]+)$/)?.[1];
   const builder = new Builder(file, seq, tokenizer);
   switch (ext) {
@@ -170,6 +175,18 @@ export function parseDataset(
       return parseClassificationCsv(builder, text, options);
     default:
       throw new DatasetError(file, 0, `unsupported file type '${ext ?? ''}' (supported: .txt, .jsonl, .csv)`);
+  }
+}
+
+/** Strict UTF-8: a lossy decode would train on U+FFFD where the user's text was. */
+function decodeDataset(file: string, bytes: Uint8Array): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    const offset = firstInvalidUtf8(bytes);
+    let line = 1;
+    for (let i = 0; i < offset; i++) if (bytes[i] === 0x0a) line++;
+    throw new DatasetError(file, line, `not valid UTF-8 (first bad byte at offset ${offset})`);
   }
 }
 
@@ -242,6 +259,14 @@ class Builder {
 
   done(format: DatasetFormat, classes?: string[]): Dataset {
     if (this.examples.length === 0) this.fail(0, 'no examples');
+    // Training on it would report loss 0 and change nothing; evaluation refuses it too.
+    if (this.stats.withoutTargets === this.examples.length) {
+      this.fail(
+        0,
+        `no loss target: none of the ${this.examples.length} examples has a token to train on ` +
+          `(every label is −100, or every prompt fills the ${this.seq} positions of seq)`,
+      );
+    }
     const d: Dataset = { file: this.file, format, seq: this.seq, examples: this.examples, stats: this.stats };
     if (classes) d.classes = classes;
     return d;
@@ -360,6 +385,10 @@ function parseJsonl(b: Builder, text: string): Dataset {
   const rows: { line: number; row: Row }[] = [];
   lines(text).forEach((l, i) => {
     if (l.trim().length === 0) return;
+    // Nesting past this would overflow the stack of code that walks the row (a stack overflow, not an error).
+    if (jsonDepth(l, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+      b.fail(i + 1, `JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+    }
     let value: unknown;
     try {
       value = JSON.parse(l);
@@ -437,8 +466,9 @@ function idList(b: Builder, line: number, row: Row, key: string, allowIgnore: bo
       b.fail(line, `${key}[${i}] must be an integer token id, got ${JSON.stringify(id)}`);
     }
     if (allowIgnore && id === IGNORE_INDEX) return;
-    if (id < 0 || (vocab !== undefined && id >= vocab)) {
-      const range = vocab !== undefined ? `[0, ${vocab})` : '≥ 0';
+    // Ids are stored as i32: without a vocabulary to check against, 2^31 is the bound.
+    if (id < 0 || id >= (vocab ?? 2 ** 31)) {
+      const range = `[0, ${vocab ?? 2 ** 31})`;
       b.fail(
         line,
         `${key}[${i}] = ${id} is outside the token ids ${range}${allowIgnore ? ' and is not −100' : ''}`,
@@ -559,9 +589,14 @@ export interface Splits {
 
 /**
  * A seeded shuffle split: ⌈ratio·n⌉ examples for validation (as datasets' train_test_split), the rest for
- * training, each in file order.
+ * training, each in file order. `file` names the dataset when the training part is left with no loss target.
  */
-export function splitExamples(examples: readonly Example[], ratio: number, seed: number): Splits {
+export function splitExamples(
+  examples: readonly Example[],
+  ratio: number,
+  seed: number,
+  file = 'dataset',
+): Splits {
   if (!(ratio > 0 && ratio < 1)) throw new RangeError(`splitExamples: ratio must be in (0, 1), got ${ratio}`);
   const n = examples.length;
   const nVal = Math.ceil(ratio * n);
@@ -570,10 +605,23 @@ export function splitExamples(examples: readonly Example[], ratio: number, seed:
   const order = new Rng(seed, 'data-split').shuffle(Array.from({ length: n }, (_, i) => i));
   const isVal = new Uint8Array(n);
   for (let k = 0; k < nVal; k++) isVal[order[k]] = 1;
-  return {
+  const splits = {
     train: examples.filter((_, i) => !isVal[i]),
     validation: examples.filter((_, i) => isVal[i] === 1),
   };
+  // Possible when only a few examples have targets: training would run at loss 0 and learn nothing, or the
+  // evaluation would fail after training had finished.
+  for (const [name, part] of Object.entries(splits)) {
+    if (!part.some((e) => countTargets(e.labels) > 0)) {
+      throw new DatasetError(
+        file,
+        0,
+        `no loss target in the ${name} split: none of its ${part.length} examples has a token to predict ` +
+          `(ratio ${ratio}, seed ${seed})`,
+      );
+    }
+  }
+  return splits;
 }
 
 // ---- batches ----

@@ -21,7 +21,7 @@ import {
   type SegmentTableRef,
 } from '../kernels/optimizer.ts';
 import { decodeEmbeddingErrors, EMBEDDING_ERROR_WORDS, embeddingError } from '../kernels/embedding.ts';
-import { resolveTargets, type LoraConfig } from '../lora/config.ts';
+import { LoraConfigError, rankProblem, resolveTargets, type LoraConfig } from '../lora/config.ts';
 import { estimateMemory, memoryProblems, optimizerMoments, STEP_METRICS_BYTES } from '../model/memory.ts';
 import { initLoraParams, loraLayout, optimizerSegments, type LoraLayout } from '../lora/init.ts';
 import { exportPeftAdapter, type PeftAdapterFiles } from '../lora/peft.ts';
@@ -70,6 +70,35 @@ export interface TrainerOptions {
    * gradients, same dropout masks. Default false.
    */
   recompute?: boolean;
+  /**
+   * Stop with a TrainingDivergedError after this many optimizer steps in a row were skipped for non-finite
+   * gradients. Default DEFAULT_MAX_SKIPPED_STEPS.
+   */
+  maxSkippedSteps?: number;
+}
+
+/**
+ * Consecutive skipped steps that mean training has diverged. A loss scaler backing off from its largest scale
+ * (2^24) to its smallest (1) skips 24 steps in a row; 50 in a row means even the smallest scale overflows (the
+ * weights or activations are no longer finite), and every further step would be skipped as well.
+ */
+export const DEFAULT_MAX_SKIPPED_STEPS = 50;
+
+/** Every step from some point on was skipped for non-finite values: the adapter is not worth writing. */
+export class TrainingDivergedError extends Error {
+  constructor(
+    readonly step: number,
+    readonly skippedInARow: number,
+    readonly lossScale: number | null,
+  ) {
+    super(
+      `training diverged: ${skippedInARow} consecutive optimizer steps (up to step ${step}) were skipped ` +
+        `for non-finite gradients` +
+        (lossScale === null ? '' : ` (loss scale now ${lossScale})`) +
+        '; lower the learning rate (or use f32) and start again',
+    );
+    this.name = 'TrainingDivergedError';
+  }
 }
 
 export interface StepMetrics {
@@ -123,6 +152,7 @@ function withDefaults(o: TrainerOptions) {
     maxGradNorm: 1,
     evalEvery: 0,
     recompute: false,
+    maxSkippedSteps: DEFAULT_MAX_SKIPPED_STEPS,
     ...o,
   };
 }
@@ -149,6 +179,8 @@ export class Trainer {
   readonly #rec: CommandRecorder;
   readonly #schedule: Schedule;
   #step = 0;
+  /** Steps skipped in a row, counted as their metrics land (in step order). */
+  #skippedInARow = 0;
 
   constructor(
     readonly gpu: Gpu,
@@ -164,6 +196,8 @@ export class Trainer {
       throw new RangeError(`seq ${o.seq} exceeds the model's ${spec.maxPositions} positions`);
     }
     const modules = resolveTargets(o.lora, spec);
+    const rank = rankProblem(o.lora.r, modules);
+    if (rank !== null) throw new LoraConfigError('r', rank);
     const moments = optimizerMoments(o);
     // Refuse up front, naming the buffer, rather than fail halfway through allocating.
     const estimate = estimateMemory(spec, {
@@ -191,6 +225,9 @@ export class Trainer {
       padId,
     });
     if (o.steps === undefined && o.epochs === undefined) throw new RangeError('give either steps or epochs');
+    if (!Number.isInteger(o.maxSkippedSteps) || o.maxSkippedSteps < 1) {
+      throw new RangeError(`maxSkippedSteps must be a whole number ≥ 1, got ${o.maxSkippedSteps}`);
+    }
     this.totalSteps = o.steps ?? Math.ceil((o.epochs ?? 1) * this.iterator.stepsPerEpoch);
     if (!Number.isInteger(this.totalSteps) || this.totalSteps < 0) {
       throw new RangeError(`steps must be a whole number ≥ 0, got ${this.totalSteps}`);
@@ -315,6 +352,10 @@ export class Trainer {
     const u32 = new Uint32Array(bytes);
     const nonFinite = u32[1 + CONTROL.nonFinite] !== 0;
     const skipped = this.scaler ? this.scaler.update(nonFinite, info.lossScale) : nonFinite;
+    this.#skippedInARow = skipped ? this.#skippedInARow + 1 : 0;
+    if (this.#skippedInARow >= this.options.maxSkippedSteps) {
+      throw new TrainingDivergedError(info.step, this.#skippedInARow, this.scaler?.scale ?? null);
+    }
     return {
       step: info.step,
       epoch: info.epoch,
@@ -442,6 +483,7 @@ export class Trainer {
       queue.writeBuffer(this.#moments[i], 0, m as Float32Array<ArrayBuffer>),
     );
     queue.writeBuffer(this.#optimizerStep, 0, checkpoint.optimizerStep as Uint32Array<ArrayBuffer>);
+    this.#skippedInARow = 0;
     if (!options.keepPosition) {
       this.iterator.seek(checkpoint.position);
       this.#step = checkpoint.step;

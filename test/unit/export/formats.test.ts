@@ -351,13 +351,14 @@ describe('export variants', () => {
   });
 
   it('writes a real PEFT adapter from the trained parameters', async () => {
+    // k_proj/v_proj are 32 → 16: room for the preset's r of 16.
     const shape: LoraModelShape = {
       family: 'llama',
-      hidden: 24,
+      hidden: 32,
       ffn: 40,
       heads: 4,
       kvHeads: 2,
-      headDim: 6,
+      headDim: 8,
       layers: 2,
     };
     const ctx = fabricatedContext({ preset: 'lora-basic' });

@@ -115,6 +115,18 @@ describe('target resolution', () => {
     expect(() => resolveTargets({ ...base, targets: ['lm_head'] }, gpt2)).toThrow(/'lm_head'/);
   });
 
+  it('treats prototype names as module names that match nothing, and refuses them as a family', () => {
+    for (const t of ['__proto__', 'constructor', 'toString']) {
+      expect(() => resolveTargets({ ...base, targets: parseTargets(t) }, smol)).toThrow(
+        `LoraConfig.targets: '${t}' matches no linear layer`,
+      );
+    }
+    const bogus = { ...smol, family: 'constructor' } as unknown as LoraModelShape;
+    expect(() => resolveTargets(base, bogus)).toThrow(
+      "LoraModelShape.family: 'constructor' is not one of llama, qwen2, mistral, gpt2",
+    );
+  });
+
   it('writes target_modules sorted, all-linear expanded without the LM head', () => {
     expect(peftTargetModules({ ...base, targets: ['v_proj', 'q_proj', 'v_proj'] }, smol)).toEqual([
       'q_proj',

@@ -210,6 +210,68 @@ describe('PEFT import', () => {
     expect(PeftImportError.name).toBe('PeftImportError');
   });
 
+  it('refuses weights holding NaN or Infinity, naming the tensor', async () => {
+    const { layout, files } = build(qv, llama);
+    const a = layout.segments[0];
+    for (const poison of [NaN, Infinity, -Infinity]) {
+      const tensors: Record<string, WriteTensor> = {};
+      for (const s of layout.segments) {
+        const data = new Float32Array(s.shape[0] * s.shape[1]).fill(0.5);
+        if (s === a) data[3] = poison;
+        tensors[`base_model.model.${s.name}`] = { dtype: 'F32', shape: s.shape, data };
+      }
+      await expect(
+        importPeftAdapter(files[ADAPTER_CONFIG_FILE], writeSafetensors(tensors), llama),
+      ).rejects.toThrow(
+        new PeftImportError(
+          ADAPTER_WEIGHTS_FILE,
+          `tensor 'base_model.model.${a.name}' holds ${poison} at index 3`,
+        ),
+      );
+    }
+  });
+
+  it('refuses r beyond both sides of a targeted layer before allocating anything', async () => {
+    const { files } = build(qv, llama);
+    const config = (r: number) => JSON.stringify({ ...JSON.parse(files[ADAPTER_CONFIG_FILE]), r });
+    // q_proj of this llama is 24 → 24; r = 24 (full rank) would be accepted with tensors to match.
+    await expect(importPeftAdapter(config(25), files[ADAPTER_WEIGHTS_FILE], llama)).rejects.toThrow(
+      'adapter_config.json: r 25 exceeds max(in_features, out_features) = 24 of model.layers.0.self_attn.q_proj (24 → 24)',
+    );
+    await expect(importPeftAdapter(config(1e300), files[ADAPTER_WEIGHTS_FILE], llama)).rejects.toThrow(
+      PeftImportError,
+    );
+    const full = build({ ...qv, r: 24 }, llama).files;
+    await expect(
+      importPeftAdapter(full[ADAPTER_CONFIG_FILE], full[ADAPTER_WEIGHTS_FILE], llama),
+    ).resolves.toBeDefined();
+  });
+
+  it('refuses a config nested too deeply or not UTF-8, naming the file', async () => {
+    const { files } = build(qv, llama);
+    const deep = files[ADAPTER_CONFIG_FILE].replace(
+      /}\s*$/,
+      `, "x": ${'['.repeat(100000)}${']'.repeat(100000)}}`,
+    );
+    await expect(importPeftAdapter(deep, files[ADAPTER_WEIGHTS_FILE], llama)).rejects.toThrow(
+      new PeftImportError(ADAPTER_CONFIG_FILE, 'JSON nested deeper than 64 levels'),
+    );
+    const bytes = new TextEncoder().encode(files[ADAPTER_CONFIG_FILE]);
+    const bad = new Uint8Array([...bytes.slice(0, 10), 0xc0, 0x80, ...bytes.slice(10)]);
+    await expect(importPeftAdapter(bad, files[ADAPTER_WEIGHTS_FILE], llama)).rejects.toThrow(
+      new PeftImportError(ADAPTER_CONFIG_FILE, 'not valid UTF-8 (first bad byte at offset 10)'),
+    );
+    expect((await importPeftAdapter(bytes, files[ADAPTER_WEIGHTS_FILE], llama)).config.r).toBe(4);
+  });
+
+  it('refuses to export an adapter with non-finite weights', () => {
+    const { layout, params } = build(qv, llama);
+    params[layout.segments[1].offset + 2] = NaN;
+    expect(() => exportPeftAdapter(qv, llama, layout, params, { baseModel: 'b' })).toThrow(
+      `exportPeftAdapter: tensor 'base_model.model.${layout.segments[1].name}' holds NaN at index 2`,
+    );
+  });
+
   it('refuses an export whose layout does not match the config', () => {
     const { params, layout } = build(qv, llama);
     expect(() =>

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseModelConfig } from '../../../src/engine/model/config.ts';
+import { memoryFiles, readJson } from '../../../src/engine/checkpoint/byte-source.ts';
+import { FileFormatError } from '../../../src/engine/json.ts';
 import { tinyConfig } from '../../fixtures/tiny-models.ts';
 
 // Abridged from the Hub's config.json files of the models named.
@@ -293,5 +295,49 @@ describe('parseModelConfig', () => {
       'models/x/config.json: not valid JSON',
     );
     expect(() => parseModelConfig('[1]')).toThrow('config.json: expected a JSON object');
+  });
+
+  it('refuses architectures that name Object.prototype members instead of finding them', () => {
+    for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      expect(() => parseModelConfig({ ...SMOLLM2_135M, architectures: [name] })).toThrow(
+        `config.json: architectures '${name}' is not supported`,
+      );
+      const { architectures: _, ...byType } = SMOLLM2_135M;
+      expect(() => parseModelConfig({ ...byType, model_type: name })).toThrow(FileFormatError);
+    }
+  });
+
+  it('refuses sizes no model has and non-finite RoPE bases', () => {
+    expect(() => parseModelConfig({ ...SMOLLM2_135M, num_hidden_layers: 1e300 })).toThrow(
+      'config.json: num_hidden_layers 1e+300 is out of range (at most 16777216)',
+    );
+    expect(() => parseModelConfig({ ...SMOLLM2_135M, vocab_size: 2 ** 53 + 2 })).toThrow(
+      /vocab_size .* out of range/,
+    );
+    expect(() => parseModelConfig({ ...SMOLLM2_135M, eos_token_id: 2 ** 40 })).toThrow(
+      'config.json: eos_token_id must be a token id',
+    );
+    const text = JSON.stringify({ ...QWEN25_05B, rope_theta: undefined }).replace(
+      /}$/,
+      ',"rope_parameters":{"rope_type":"default","rope_theta":1e999}}',
+    );
+    expect(() => parseModelConfig(text)).toThrow(
+      'config.json: rope_parameters.rope_theta must be a finite number > 0, got Infinity',
+    );
+  });
+
+  it('refuses deeply nested JSON with a FileFormatError naming the file, not a stack overflow', () => {
+    const deep = `{"architectures":["LlamaForCausalLM"],"x":${'['.repeat(100000)}${']'.repeat(100000)}}`;
+    expect(() => parseModelConfig(deep, 'm/config.json')).toThrow(
+      new FileFormatError('m/config.json', 'JSON nested deeper than 64 levels'),
+    );
+  });
+
+  it('refuses a config.json that is not UTF-8, naming the byte offset', async () => {
+    const bytes = new TextEncoder().encode(JSON.stringify(SMOLLM2_135M));
+    const bad = new Uint8Array([...bytes.slice(0, 20), 0xff, ...bytes.slice(20)]);
+    await expect(readJson(memoryFiles('m', { 'config.json': bad }), 'config.json')).rejects.toThrow(
+      'config.json: not valid UTF-8 (first bad byte at offset 20)',
+    );
   });
 });

@@ -136,7 +136,36 @@ describe('writeSafetensors → openSafetensors', () => {
   });
 });
 
+describe('__metadata__ with prototype-named keys', () => {
+  it('keeps them as plain entries', async () => {
+    const header =
+      '{"__metadata__":{"__proto__":"x","constructor":"y"},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}';
+    const file = await open(rawFile(header, 4));
+    expect(Object.entries(file.metadata)).toEqual([
+      ['__proto__', 'x'],
+      ['constructor', 'y'],
+    ]);
+    expect(Object.getPrototypeOf(file.metadata)).toBe(Object.prototype);
+  });
+});
+
 describe('openSafetensors rejects', () => {
+  it('a header nested too deeply, naming the file (not a stack overflow)', async () => {
+    const deep = `{"__metadata__":{"a":"b"},"x":${'['.repeat(50000)}${']'.repeat(50000)}}`;
+    await expect(open(rawFile(deep, 0))).rejects.toThrow(
+      'model.safetensors: header is JSON nested deeper than 64 levels',
+    );
+  });
+
+  it('a dtype that names an Object.prototype member', async () => {
+    for (const dtype of ['constructor', 'toString', '__proto__']) {
+      const header = { w: { dtype, shape: [1], data_offsets: [0, 4] } };
+      await expect(open(rawFile(header, 4))).rejects.toThrow(
+        `model.safetensors: tensor 'w': unknown dtype '${dtype}'`,
+      );
+    }
+  });
+
   const good = { w: { dtype: 'F32', shape: [2, 2], data_offsets: [0, 16] } };
 
   it('a truncated file (< 8 bytes)', async () => {

@@ -90,3 +90,77 @@ describe('tokenizer', () => {
     );
   });
 });
+
+describe('tokenizer files that are not UTF-8', () => {
+  const files = buildTinyModel({ arch: 'llama' }).files;
+  const withBadByte = (text: string | Uint8Array, at: number): Uint8Array => {
+    const bytes = typeof text === 'string' ? new TextEncoder().encode(text) : text;
+    return new Uint8Array([...bytes.slice(0, at), 0xff, ...bytes.slice(at)]);
+  };
+
+  it('are refused naming the file and the offset, not decoded as U+FFFD', async () => {
+    for (const name of ['tokenizer.json', 'tokenizer_config.json'] as const) {
+      const original = files[name];
+      if (original === undefined) continue;
+      const bad = memoryFiles('tiny', { ...files, [name]: withBadByte(original, 30) });
+      await expect(loadTokenizer(bad)).rejects.toThrow(
+        `${name}: not valid UTF-8 (first bad byte at offset 30)`,
+      );
+    }
+    const template = memoryFiles('tiny', {
+      ...files,
+      'chat_template.jinja': withBadByte('{{ messages }}', 3),
+    });
+    await expect(loadTokenizer(template)).rejects.toThrow(
+      'chat_template.jinja: not valid UTF-8 (first bad byte at offset 3)',
+    );
+  });
+});
+
+describe('malformed tokenizer.json', () => {
+  const files = buildTinyModel({ arch: 'llama' }).files;
+  const edited = (edit: (json: Record<string, unknown>) => void) => {
+    const json = JSON.parse(files['tokenizer.json'] as string) as Record<string, unknown>;
+    edit(json);
+    return memoryFiles('tiny', { ...files, 'tokenizer.json': JSON.stringify(json) });
+  };
+
+  it('refuses a vocabulary id no table can hold, naming it (instead of building a 2^31-entry table)', async () => {
+    const bad = edited((j) => {
+      const vocab = (j.model as { vocab: Record<string, number> }).vocab;
+      vocab[Object.keys(vocab)[5]] = 2 ** 31;
+    });
+    await expect(loadTokenizer(bad)).rejects.toThrow(
+      /^tokenizer\.json: model\.vocab\[".*"\] = 2147483648 is not a token id/,
+    );
+    const added = edited((j) => ((j.added_tokens as { id: unknown }[])[0].id = -1));
+    await expect(loadTokenizer(added)).rejects.toThrow(
+      'tokenizer.json: added_tokens[0].id = -1 is not a token id',
+    );
+  });
+
+  it('refuses a post-processor that adds a token the vocabulary lacks, naming the file', async () => {
+    const bad = edited((j) => {
+      const pp = j.post_processor as { special_tokens: unknown; single: { SpecialToken: { id: string } }[] };
+      pp.special_tokens = { nope: { id: 'nope', ids: [1], tokens: ['nope'] } };
+      pp.single[0].SpecialToken.id = 'nope';
+    });
+    await expect(loadTokenizer(bad)).rejects.toThrow(
+      'tokenizer.json: token 0 of the encoding has no id in model.vocab',
+    );
+  });
+
+  it('refuses at load a post-processor that would only fail when encoding (a TypeError then)', async () => {
+    const bad = edited((j) => ((j.post_processor as { single: unknown[] }).single[0] = 7));
+    await expect(loadTokenizer(bad)).rejects.toThrow(/^tokenizer\.json: cannot be loaded \(/);
+  });
+
+  it('refuses a model.vocab that is not a vocabulary (the library would tokenize every text to nothing)', async () => {
+    for (const vocab of ['toString', -1e300, null]) {
+      const bad = edited((j) => ((j.model as { vocab: unknown }).vocab = vocab));
+      await expect(loadTokenizer(bad)).rejects.toThrow(
+        `tokenizer.json: model.vocab must be an object or a list, got ${JSON.stringify(vocab)}`,
+      );
+    }
+  });
+});

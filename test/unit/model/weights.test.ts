@@ -28,7 +28,6 @@ describe('weight-name mapping', () => {
     it(`${arch}: every checkpoint tensor is a parameter with the config's shape`, async () => {
       const model = buildTinyModel({ arch, dtype: 'BF16' });
       const opened = await openModel(tinyModelFiles(model));
-      expect(opened.weights.unused).toEqual([]);
       const expected = [...model.tensors.values()].reduce((s, t) => s + t.data.length, 0);
       expect(opened.weights.parameterCount).toBe(expected);
       const names = listWeights(opened.weights.weights).map((w) => w.name);
@@ -77,8 +76,22 @@ describe('weight-name mapping', () => {
     const qt = new Map([...qwen.tensors].map(([n, t]) => [n, { shape: t.shape }]));
     qt.set('lm_head.weight', { shape: [300, 64] });
     qt.set('model.layers.0.self_attn.rotary_emb.inv_freq', { shape: [8] });
+    expect(() => resolveWeights(parseModelConfig(qwen.config), qt)).not.toThrow();
     qt.set('model.something_else', { shape: [1] });
-    expect(resolveWeights(parseModelConfig(qwen.config), qt).unused).toEqual(['model.something_else']);
+    expect(() => resolveWeights(parseModelConfig(qwen.config), qt, 'tiny')).toThrow(
+      "tiny: tensor 'model.something_else' is not used (not a parameter of Qwen2ForCausalLM as config.json describes it)",
+    );
+  });
+
+  it('refuses a config.json with fewer layers than the checkpoint, naming the first unused tensor', async () => {
+    const model = buildTinyModel({ arch: 'llama' });
+    const fewer = memoryFiles('tiny', {
+      ...model.files,
+      'config.json': JSON.stringify({ ...model.config, num_hidden_layers: 1 }),
+    });
+    await expect(openModel(fewer)).rejects.toThrow(
+      /model\.safetensors: tensor 'model\.layers\.1\.[a-z_.]+' is not used \(config\.json says 1 layers; the checkpoint has layer 1\), and \d+ more unused/,
+    );
   });
 
   it('a missing tensor is named, with how many more are missing', async () => {

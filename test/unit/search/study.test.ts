@@ -172,6 +172,13 @@ describe('corrupt or truncated logs', () => {
     expect(study.trials).toHaveLength(6);
   });
 
+  it('reports a deeply nested line as such, not as a stack overflow', () => {
+    const lines = make().trimEnd().split('\n');
+    lines.push(`{"type":"tell","number":5,"x":${'['.repeat(100000)}${']'.repeat(100000)}}`);
+    const { errors } = loadStudy(lines.join('\n'));
+    expect(errors).toEqual([{ line: lines.length, reason: 'study log: JSON nested deeper than 64 levels' }]);
+  });
+
   it('accepts an array of events and rejects a log without its study header', () => {
     const study = createStudy({ space, sampler: 'sobol', seed: 1 });
     drive(study, 0, 3);

@@ -273,15 +273,51 @@ describe('truncation, padding, splits', () => {
   });
 
   it('counts examples whose prompt fills the whole window', () => {
-    const d = parseDataset('p.jsonl', jsonl({ prompt: 'a long prompt', completion: 'x' }), tok, { seq: 4 });
+    const rows = jsonl({ prompt: 'a long prompt', completion: 'x' }, { prompt: 'ab', completion: 'x' });
+    const d = parseDataset('p.jsonl', rows, tok, { seq: 4 });
     expect(d.stats.withoutTargets).toBe(1);
     expect(collate(d.examples, [0], 1, 4, PAD).validTargets).toBe(0);
   });
 
+  it('refuses a file with no loss target at all, naming the file and the count', () => {
+    const why = /^no loss target: none of the 2 examples has a token to train on/;
+    const prompts = jsonl(
+      { prompt: 'a long prompt', completion: 'x' },
+      { prompt: 'longer still', completion: 'y' },
+    );
+    fails('p.jsonl', prompts, 0, why, { seq: 4 });
+    const masked = jsonl(
+      { input_ids: [5, 6, 7], labels: [-100, -100, -100] },
+      { input_ids: [5, 6], labels: [5, -100] },
+    );
+    fails('ids.jsonl', masked, 0, why);
+  });
+
+  it('refuses bytes that are not UTF-8, naming the line and the byte offset', () => {
+    const bytes = new TextEncoder().encode('{"text": "fine"}\n{"text": "caf');
+    const bad = new Uint8Array([...bytes, 0xe9, ...new TextEncoder().encode('"}')]);
+    expect(() => parseDataset('t.jsonl', bad, tok, { seq: 8 })).toThrow(
+      new DatasetError('t.jsonl', 2, `not valid UTF-8 (first bad byte at offset ${bytes.length})`),
+    );
+    expect(parseDataset('t.jsonl', bytes.slice(0, 16), tok, { seq: 8 }).examples).toHaveLength(1);
+  });
+
+  it('refuses deeply nested rows by line, not with a stack overflow', () => {
+    const deep = `{"text": "a", "x": ${'['.repeat(100000)}${']'.repeat(100000)}}`;
+    fails('d.jsonl', jsonl({ text: 'ok' }, deep), 2, /^JSON nested deeper than 64 levels$/);
+  });
+
+  it('without a vocabulary, refuses token ids an i32 cannot hold', () => {
+    const noVocab: DataTokenizer = { ...tok, vocabSize: undefined };
+    expect(() => parseDataset('i.jsonl', jsonl({ input_ids: [5, 2 ** 31] }), noVocab, { seq: 8 })).toThrow(
+      'i.jsonl:1: input_ids[1] = 2147483648 is outside the token ids [0, 2147483648)',
+    );
+  });
+
   it('splits by ratio with a seeded shuffle, ⌈ratio·n⌉ for validation', () => {
     const ex = Array.from({ length: 10 }, (_, i) => ({
-      ids: Int32Array.of(i),
-      labels: Int32Array.of(i),
+      ids: Int32Array.of(i, i),
+      labels: Int32Array.of(i, i),
       promptLength: 0,
       line: i + 1,
     }));
@@ -294,6 +330,27 @@ describe('truncation, padding, splits', () => {
     expect(splitExamples(ex, 0.25, 3)).toEqual(a);
     expect(splitExamples(ex, 0.25, 4).validation).not.toEqual(a.validation);
     expect(() => splitExamples(ex.slice(0, 1), 0.5, 1)).toThrow(/none for training/);
+  });
+
+  it('refuses a split that leaves either part without a loss target, naming the file', () => {
+    const masked = (line: number, target: boolean): Example => ({
+      ids: Int32Array.of(5, 6),
+      labels: Int32Array.of(-100, target ? 6 : -100),
+      promptLength: 1,
+      line,
+    });
+    const all = [1, 2, 3].map((line) => masked(line, true));
+    const seed = [0, 1, 2, 3, 4, 5, 6, 7].find((k) => splitExamples(all, 0.3, k).validation[0].line === 1)!;
+    const why = (part: string, n: number) =>
+      new DatasetError(
+        'd.jsonl',
+        0,
+        `no loss target in the ${part} split: none of its ${n} examples has a token to predict (ratio 0.3, seed ${seed})`,
+      );
+    const onlyFirst = [masked(1, true), masked(2, false), masked(3, false)];
+    expect(() => splitExamples(onlyFirst, 0.3, seed, 'd.jsonl')).toThrow(why('train', 2));
+    const allButFirst = [masked(1, false), masked(2, true), masked(3, true)];
+    expect(() => splitExamples(allButFirst, 0.3, seed, 'd.jsonl')).toThrow(why('validation', 1));
   });
 });
 
