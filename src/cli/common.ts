@@ -40,10 +40,11 @@ export async function readDataset(
   opened: OpenedModel,
   options: DatasetOptions,
 ): Promise<Dataset> {
-  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+  // Bytes, not text: a file that is not UTF-8 is refused (line and offset), not decoded lossily.
+  const bytes = await readFile(file).catch((error: NodeJS.ErrnoException) => {
     throw new UsageError(`cannot read ${file}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
   });
-  return parseDataset(basename(file), text, dataTokenizer(opened.tokenizer), options);
+  return parseDataset(basename(file), new Uint8Array(bytes), dataTokenizer(opened.tokenizer), options);
 }
 
 /** A one-line progress bar on a terminal, a line every 10 % otherwise (logs, CI). */

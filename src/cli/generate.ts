@@ -43,7 +43,7 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const adapterDir = stringFlag(flags, 'adapter');
   const adapter = adapterDir
     ? await importPeftAdapter(
-        await readFile(join(adapterDir, 'adapter_config.json'), 'utf8'),
+        new Uint8Array(await readFile(join(adapterDir, 'adapter_config.json'))),
         new Uint8Array(await readFile(join(adapterDir, 'adapter_model.safetensors'))),
         opened.spec,
       )

@@ -5,6 +5,7 @@
 // with its line number: skipping it would silently drop a trial, or run again one that finished.
 import { access, copyFile, readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
+import { parseJson, type FileFormatError } from '../engine/json.ts';
 import { parseEvent } from '../engine/search/events.ts';
 import { loadStudy, type Study } from '../engine/search/index.ts';
 import { writeFileAtomic } from '../node/files.ts';
@@ -81,7 +82,7 @@ function splitTornTail(
 
 function isJson(line: string): boolean {
   try {
-    JSON.parse(line);
+    parseJson(line, 'line');
     return true;
   } catch {
     return false;
@@ -90,7 +91,7 @@ function isJson(line: string): boolean {
 
 function isWholeEvent(line: string): boolean {
   try {
-    parseEvent(JSON.parse(line));
+    parseEvent(parseJson(line, 'line'));
     return true;
   } catch {
     return false;
@@ -104,12 +105,12 @@ function numberedLines(text: string, file: string): { line: number; event: unkno
     if (raw.trim() === '') return;
     let value: unknown;
     try {
-      value = JSON.parse(raw);
+      value = parseJson(raw, file);
     } catch (error) {
       throw new StudyLogError(
         file,
         i + 1,
-        `expected one JSON event per line, found ${describe(raw)} (${(error as Error).message})`,
+        `expected one JSON event per line, found ${describe(raw)} (${(error as FileFormatError).reason})`,
       );
     }
     try {

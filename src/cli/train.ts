@@ -1,7 +1,7 @@
 // `tunelab train`: one LoRA fine-tune, written as a PEFT adapter plus metrics.jsonl.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { mkdir, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { dataTokenizer, padIdOf, splitExamples, type Example } from '../engine/train/data.ts';
 import { defaultTrialConfig, trainerOptionsOf } from '../engine/train/config.ts';
 import { Trainer } from '../engine/train/trainer.ts';
@@ -70,7 +70,7 @@ export async function trainCommand(argv: string[], hooks: TrainHooks = {}): Prom
   if (valFile) {
     validation = (await readDataset(valFile, opened, { seq: options.seq, classes: data.classes })).examples;
   } else if (valRatio !== undefined) {
-    ({ train, validation } = splitExamples(data.examples, valRatio, options.seed));
+    ({ train, validation } = splitExamples(data.examples, valRatio, options.seed, basename(dataFile)));
   }
   if (data.classes) options.classes = data.classes;
   if ((options.evalEvery ?? 0) > 0 && validation.length === 0) {

@@ -9,6 +9,7 @@ import {
   type SpaceSpec,
   type Study,
 } from '../engine/search/index.ts';
+import { parseJson } from '../engine/json.ts';
 import { fieldOfParam, TRIAL_FIELD_SPECS } from '../engine/train/config.ts';
 import {
   PLAN_FORMAT,
@@ -116,7 +117,7 @@ export async function planFile(flags: FlagValues): Promise<StudyPlanSpec | null>
   });
   let parsed: unknown = null;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseJson(text, file);
   } catch {
     // JSON lines: a study log.
   }
@@ -191,7 +192,7 @@ async function searchSpace(
 function spaceOfJson(text: string, file: string): SpaceSpec {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseJson(text, file);
   } catch (e) {
     throw new UsageError(`--space: ${file} is not JSON: ${(e as Error).message}`);
   }

@@ -12,6 +12,7 @@ import {
   planExportContext,
   type ExportFile,
 } from '../engine/export/index.ts';
+import { parseJson } from '../engine/json.ts';
 import type { OpenedModel } from '../engine/model/open.ts';
 import { createStudy, SAMPLER_NAMES, type Study, type StudyEvent } from '../engine/search/index.ts';
 import { dataTokenizer, padIdOf, splitExamples, type Dataset, type Example } from '../engine/train/data.ts';
@@ -179,7 +180,7 @@ export function savedFlags(text: string, path: string): FlagValues {
   const expected = 'expected {"flags": {...}} as tunelab tune writes it';
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = parseJson(text, path);
   } catch (error) {
     throw new UsageError(`--resume: ${path} is not JSON (${(error as Error).message}); ${expected}`);
   }
@@ -224,7 +225,7 @@ async function prepare(flags: FlagValues, saved: FlagValues | null): Promise<Tun
   let validation: Example[] = [];
   if (valFile)
     validation = (await readDataset(valFile, opened, { seq: seq!, classes: data.classes })).examples;
-  else ({ train, validation } = splitExamples(data.examples, valRatio!, seed!));
+  else ({ train, validation } = splitExamples(data.examples, valRatio!, seed!, basename(dataFile)));
   const { family, maxPositions, hidden } = opened.spec;
   const plan = await tunePlan(flags, family, { trainExamples: train.length, valRatio }, stored, {
     maxPositions,

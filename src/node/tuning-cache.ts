@@ -6,6 +6,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { KernelTuning, TuningRecord } from '../engine/gpu/tuning.ts';
+import { parseJson } from '../engine/json.ts';
 import { writeFileAtomic } from './files.ts';
 
 export const TUNING_FILE = 'tuning.json';
@@ -39,7 +40,7 @@ async function readRecords(path: string, warn: Warn): Promise<Record<string, unk
     return {};
   }
   try {
-    const parsed = JSON.parse(text) as Partial<TuningFile> | null;
+    const parsed = parseJson(text, path) as Partial<TuningFile> | null;
     const records = parsed?.records;
     if (typeof records !== 'object' || records === null || Array.isArray(records)) {
       throw new Error('no "records" object');

@@ -3,6 +3,7 @@
 // of the log is kept. The parser goes a chunk of lines at a time so the page can show progress between them.
 import { parseEvent, type StudyEvent } from '../../engine/search/events.ts';
 import { Study } from '../../engine/search/index.ts';
+import { FileFormatError, parseJson } from '../../engine/json.ts';
 
 /** A log line that is not JSON, not a valid event, or does not fit the study so far. */
 export class StudyLogError extends Error {
@@ -68,9 +69,10 @@ export class StudyLogParser {
 
 function decode(text: string): unknown {
   try {
-    return JSON.parse(text) as unknown;
+    return parseJson(text, 'line');
   } catch (e) {
-    throw new Error(`not valid JSON (${(e as Error).message})`);
+    // "not valid JSON (…)" or "JSON nested deeper than …": the caller names the line.
+    throw new Error(e instanceof FileFormatError ? e.reason : (e as Error).message);
   }
 }
 

@@ -1,5 +1,6 @@
 // The Data step: a file (a shipped sample, an upload or pasted text), parsed with the model's tokenizer
 // into examples, with a preview of rendered and tokenised rows and the train/validation split.
+import { decodeUtf8 } from '../../engine/json.ts';
 import type { OpenedModel } from '../../engine/model/open.ts';
 import {
   dataTokenizer,
@@ -50,7 +51,7 @@ export class DataState {
       const res = await fetch(assetUrl(`samples/${file}`));
       if (!res.ok) throw new Error(`${file}: could not be fetched (HTTP ${res.status})`);
       this.fileName = file;
-      this.text = await res.text();
+      this.text = decodeUtf8(new Uint8Array(await res.arrayBuffer()), file);
       this.phase = 'empty';
     } catch (e) {
       this.phase = 'error';
@@ -58,10 +59,17 @@ export class DataState {
     }
   }
 
+  /** Text that is not UTF-8 is refused (file and byte offset), not decoded lossily. */
   async loadFile(file: File): Promise<void> {
     this.fileName = file.name;
-    this.text = await file.text();
-    this.phase = 'empty';
+    try {
+      this.text = decodeUtf8(new Uint8Array(await file.arrayBuffer()), file.name);
+      this.phase = 'empty';
+    } catch (e) {
+      this.text = '';
+      this.phase = 'error';
+      this.error = describeError(e);
+    }
   }
 
   usePasted(): void {
@@ -74,7 +82,7 @@ export class DataState {
     try {
       const tok = dataTokenizer(model.tokenizer);
       const data = parseDataset(this.fileName, this.text, tok, { seq });
-      const s = splitExamples(data.examples, valRatio, seed);
+      const s = splitExamples(data.examples, valRatio, seed, this.fileName);
       this.dataset = data;
       this.split = s;
       this.padId = padIdOf(tok);

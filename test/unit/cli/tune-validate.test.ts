@@ -84,6 +84,16 @@ describe('tunelab tune refuses bad input before writing anything', () => {
     expect(existsSync(out)).toBe(false);
   });
 
+  it('a dataset that is not UTF-8: refused naming the file and the byte offset, nothing written', async () => {
+    const out = join(dir, 'latin1');
+    const data = join(dir, 'latin1.txt');
+    await writeFile(data, Buffer.from([...Buffer.from('caf'), 0xe9, ...Buffer.from(' au lait\n')]));
+    const { code, stderr } = await runCli(`${base.replace(/--data \S+/, `--data ${data}`)} --out ${out}`);
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(/latin1\.txt.*(byte|offset) 3/);
+    expect(existsSync(out)).toBe(false);
+  });
+
   it('--resume with a tune.json that is null, not JSON, or holds a bad flag: the file and field named, nothing changed', async () => {
     const log = makeStudyLog(1, 2);
     for (const [name, tuneJson, message] of [
