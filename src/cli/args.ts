@@ -3,6 +3,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { ModelFamily } from '../engine/model/config.ts';
 import {
+  decimalNumber,
   TRIAL_FIELD_SPECS,
   TRIAL_FIELDS,
   TrialConfigError,
@@ -27,11 +28,20 @@ export const flagOf = (field: TrialField): string => `--${TRIAL_FIELD_SPECS[fiel
 export type FlagValues = Record<string, string | boolean | undefined>;
 
 export function parseFlags(argv: string[], options: NonNullable<ParseArgsConfig['options']>): FlagValues {
+  let parsed;
   try {
-    return parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values as FlagValues;
+    parsed = parseArgs({ args: argv, options, allowPositionals: false, strict: true, tokens: true });
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+  // parseArgs keeps the last of a repeated flag; `--steps 10 ... --steps 100` is more likely a mistake.
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option') continue;
+    if (seen.has(token.name)) throw new UsageError(`${token.rawName} given more than once`);
+    seen.add(token.name);
+  }
+  return parsed.values as FlagValues;
 }
 
 export function numberFlag(
@@ -42,12 +52,10 @@ export function numberFlag(
 ): number | undefined {
   const raw = values[name];
   if (raw === undefined) return fallback;
-  const value = Number(raw);
+  const value = typeof raw === 'string' ? decimalNumber(raw) : NaN;
   const { min, max, integer, above } = check;
   const what = `${integer ? 'a whole number' : 'a number'}${min !== undefined ? ` ≥ ${min}` : ''}${above !== undefined ? ` > ${above}` : ''}${max !== undefined ? ` ≤ ${max}` : ''}`;
   if (
-    typeof raw !== 'string' ||
-    raw.trim() === '' ||
     !Number.isFinite(value) ||
     (integer && !Number.isInteger(value)) ||
     (min !== undefined && value < min) ||

@@ -6,6 +6,7 @@ import { openModel, type OpenedModel } from '../engine/model/open.ts';
 import { loadModel, type LoadedModel } from '../engine/model/load.ts';
 import { dataTokenizer, parseDataset, type Dataset, type DatasetOptions } from '../engine/train/data.ts';
 import { nodeDirectoryFiles } from '../node/files.ts';
+import { LoraConfigError, rankProblem, resolveTargets, type LoraConfig } from '../engine/lora/config.ts';
 import { UsageError } from './args.ts';
 
 export async function openModelDir(dir: string): Promise<OpenedModel> {
@@ -16,6 +17,24 @@ export async function openModelDir(dir: string): Promise<OpenedModel> {
     );
   }
   return openModel(await nodeDirectoryFiles(dir));
+}
+
+/** --out must be a folder or not exist yet: checked before the run, not when its files are written. */
+export async function checkOutDir(out: string): Promise<void> {
+  const info = await stat(out).catch(() => null);
+  if (info && !info.isDirectory()) throw new UsageError(`--out: '${out}' exists and is not a directory`);
+}
+
+/** The adapter the flags ask for fits the model (targets that match its layers, a rank they allow), before the GPU. */
+export function checkAdapterFits(lora: LoraConfig, spec: OpenedModel['spec']): void {
+  try {
+    const rank = rankProblem(lora.r, resolveTargets(lora, spec));
+    if (rank !== null) throw new UsageError(`--r: ${rank}`);
+  } catch (error) {
+    if (error instanceof LoraConfigError)
+      throw new UsageError(`--${error.field}: ${error.message.replace(`LoraConfig.${error.field}: `, '')}`);
+    throw error;
+  }
 }
 
 export async function loadOntoGpu(gpu: Gpu, opened: OpenedModel, precision: Precision): Promise<LoadedModel> {

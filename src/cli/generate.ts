@@ -13,6 +13,16 @@ export const GENERATE_USAGE = `tunelab generate --model DIR --prompt TEXT [--ada
   Greedy at temperature 0; otherwise samples with top-k / top-p. Stops at the model's EOS. --adapter applies a
   PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors, e.g. from tunelab train) unmerged.`;
 
+/** One file of the --adapter folder, as bytes; a missing one is a usage error naming it. */
+async function adapterFile(dir: string, name: string): Promise<Uint8Array> {
+  const path = join(dir, name);
+  const bytes = await readFile(path).catch((error: NodeJS.ErrnoException) => {
+    const why = error.code === 'ENOENT' || error.code === 'ENOTDIR' ? 'no such file' : error.message;
+    throw new UsageError(`--adapter: cannot read ${path}: ${why} (expected a PEFT adapter folder)`);
+  });
+  return new Uint8Array(bytes);
+}
+
 export async function generateCommand(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, {
     model: { type: 'string' },
@@ -43,8 +53,8 @@ export async function generateCommand(argv: string[]): Promise<number> {
   const adapterDir = stringFlag(flags, 'adapter');
   const adapter = adapterDir
     ? await importPeftAdapter(
-        new Uint8Array(await readFile(join(adapterDir, 'adapter_config.json'))),
-        new Uint8Array(await readFile(join(adapterDir, 'adapter_model.safetensors'))),
+        await adapterFile(adapterDir, 'adapter_config.json'),
+        await adapterFile(adapterDir, 'adapter_model.safetensors'),
         opened.spec,
       )
     : null;

@@ -37,7 +37,8 @@ function usage(): string {
 export async function main(argv: string[], hooks: CliHooks = {}): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h') {
-    process.stdout.write(usage());
+    // Asked for: on stdout, exit 0. No command at all is a usage error: stderr, exit 2.
+    (name ? process.stdout : process.stderr).write(usage());
     return name ? 0 : 2;
   }
   const command = COMMANDS[name];

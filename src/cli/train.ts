@@ -6,7 +6,7 @@ import { dataTokenizer, padIdOf, splitExamples, type Example } from '../engine/t
 import { defaultTrialConfig, trainerOptionsOf } from '../engine/train/config.ts';
 import { Trainer } from '../engine/train/trainer.ts';
 import { numberFlag, parseFlags, stringFlag, TRAIN_FLAGS, trialConfigFromFlags, UsageError } from './args.ts';
-import { loadOntoGpu, openModelDir, Progress, readDataset } from './common.ts';
+import { checkAdapterFits, checkOutDir, loadOntoGpu, openModelDir, Progress, readDataset } from './common.ts';
 import { cliGpu } from './gpu.ts';
 import { AUTOTUNE_USAGE, prepareKernelTuning } from './tuning.ts';
 import { writeFilesAtomic } from '../node/files.ts';
@@ -56,6 +56,7 @@ export async function trainCommand(argv: string[], hooks: TrainHooks = {}): Prom
   const out = stringFlag(flags, 'out', true);
   const valRatio = numberFlag(flags, 'val-ratio', undefined, { above: 0, max: 0.9 });
   if (valFile && valRatio !== undefined) throw new UsageError('give --val or --val-ratio, not both');
+  await checkOutDir(out);
 
   const opened = await openModelDir(dir);
   const config = trialConfigFromFlags(flags, opened.spec);
@@ -63,6 +64,7 @@ export async function trainCommand(argv: string[], hooks: TrainHooks = {}): Prom
   if (options.seq > opened.spec.maxPositions) {
     throw new UsageError(`--seq ${options.seq} exceeds the model's ${opened.spec.maxPositions} positions`);
   }
+  checkAdapterFits(options.lora, opened.spec);
   // Everything the run depends on is checked before anything is written.
   const data = await readDataset(dataFile, opened, { seq: options.seq });
   let train: Example[] = data.examples;

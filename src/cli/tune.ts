@@ -45,7 +45,8 @@ import {
   UsageError,
   type FlagValues,
 } from './args.ts';
-import { openModelDir, readDataset } from './common.ts';
+import { checkAdapterFits, checkOutDir, openModelDir, readDataset } from './common.ts';
+import { trainerOptionsOf } from '../engine/train/config.ts';
 import { PLAN_FLAGS, planFile, planOfStudy, TUNE_DEFAULTS, tunePlan } from './tune-plan.ts';
 import {
   readJournal,
@@ -210,11 +211,15 @@ async function prepare(flags: FlagValues, saved: FlagValues | null): Promise<Tun
   if (valFile && flags['val-ratio'] !== undefined)
     throw new UsageError('give --val or --val-ratio, not both');
   const workers = numberFlag(flags, 'workers', undefined, { min: 1, integer: true });
+  await checkOutDir(out);
   const opened = await openModelDir(dir);
   const journal = saved ? await resumedJournal(out) : null;
   const stored = journal ? planOfStudy(journal.study) : await planFile(flags);
   // Data: parsed once here, sent to every worker as token ids, split with the plan's seed and ratio.
-  const { seq, seed } = stored?.fixed ?? trialConfigFromFlags(flags, opened.spec, TUNE_DEFAULTS);
+  const flagged = stored?.fixed ? null : trialConfigFromFlags(flags, opened.spec, TUNE_DEFAULTS);
+  // Targets and rank fixed by flags must fit the model (the space's are checked with the plan).
+  if (flagged) checkAdapterFits(trainerOptionsOf(flagged).lora, opened.spec);
+  const { seq, seed } = stored?.fixed ?? flagged!;
   const valRatio = valFile
     ? null
     : (stored?.valRatio ?? numberFlag(flags, 'val-ratio', 0.1, { above: 0, max: 0.9 })!);

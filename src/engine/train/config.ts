@@ -215,7 +215,8 @@ export function mapTargets(targets: Targets, family: ModelFamily): Targets {
   if (targets === ALL_LINEAR) return ALL_LINEAR;
   const table = family === 'gpt2' ? TO_GPT2 : FROM_GPT2;
   const out: string[] = [];
-  for (const t of targets) for (const m of table[t] ?? [t]) if (!out.includes(m)) out.push(m);
+  for (const t of targets)
+    for (const m of Object.hasOwn(table, t) ? table[t] : [t]) if (!out.includes(m)) out.push(m);
   return out;
 }
 
@@ -246,9 +247,15 @@ export function parseTargetsValue(param: string, value: unknown, family: ModelFa
 /** A value as an error message shows it: text in quotes, anything else as JSON. */
 const shown = (value: unknown): string => (typeof value === 'string' ? `'${value}'` : JSON.stringify(value));
 
+/** A number written in decimal ('2e-4', '.5', ' -1 '); NaN for anything else ('0x10', '0b1', '', 'Infinity'). */
+export function decimalNumber(text: string): number {
+  const t = text.trim();
+  return /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(t) ? Number(t) : NaN;
+}
+
 function numberOf(param: string, value: unknown, check: Extract<FieldCheck, { kind: 'number' }>): number {
   const { min, above, max, below, integer } = check;
-  const v = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  const v = typeof value === 'string' ? decimalNumber(value) : value;
   const ok =
     typeof v === 'number' &&
     Number.isFinite(v) &&
