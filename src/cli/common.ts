@@ -7,7 +7,25 @@ import { loadModel, type LoadedModel } from '../engine/model/load.ts';
 import { dataTokenizer, parseDataset, type Dataset, type DatasetOptions } from '../engine/train/data.ts';
 import { nodeDirectoryFiles } from '../node/files.ts';
 import { LoraConfigError, rankProblem, resolveTargets, type LoraConfig } from '../engine/lora/config.ts';
+import { decodeUtf8, FileFormatError } from '../engine/json.ts';
 import { UsageError } from './args.ts';
+
+/**
+ * A flag's file as text: unreadable, or bytes that are not UTF-8 (with the offset), is a usage error naming the
+ * flag and the file; never decoded lossily.
+ */
+export async function readTextFile(flag: string, file: string): Promise<string> {
+  const bytes = await readFile(file).catch((e: NodeJS.ErrnoException) => {
+    throw new UsageError(
+      `--${flag}: cannot read ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`,
+    );
+  });
+  try {
+    return decodeUtf8(new Uint8Array(bytes), file);
+  } catch (e) {
+    throw e instanceof FileFormatError ? new UsageError(`--${flag}: ${e.message}`) : e;
+  }
+}
 
 export async function openModelDir(dir: string): Promise<OpenedModel> {
   const info = await stat(dir).catch(() => null);

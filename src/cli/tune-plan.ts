@@ -1,6 +1,6 @@
 // `tunelab tune`'s recipe: its flags (or a stored plan) → the engine's StudyPlan, the same recipe the page's
 // Search step makes from its form. Flags that fix a training hyperparameter take it out of the searched space.
-import { readFile } from 'node:fs/promises';
+import { readTextFile } from './common.ts';
 import type { ModelFamily } from '../engine/model/config.ts';
 import {
   loadStudy,
@@ -112,9 +112,7 @@ export async function planFile(flags: FlagValues): Promise<StudyPlanSpec | null>
   const clash = RECIPE_FLAGS.filter((f) => flags[f] !== undefined);
   if (clash.length > 0)
     throw new UsageError(`--plan gives the whole recipe: drop ${clash.map((f) => `--${f}`).join(', ')}`);
-  const text = await readFile(file, 'utf8').catch((e: Error) => {
-    throw new UsageError(`--plan: cannot read ${file}: ${e.message}`);
-  });
+  const text = await readTextFile('plan', file);
   let parsed: unknown = null;
   try {
     parsed = parseJson(text, file);
@@ -172,10 +170,7 @@ async function searchSpace(
   if (file && flags.preset !== undefined) throw new UsageError('give --space or --preset, not both');
   let space: SpaceSpec;
   if (file) {
-    const text = await readFile(file, 'utf8').catch((e: Error) => {
-      throw new UsageError(`--space: cannot read ${file}: ${e.message}`);
-    });
-    space = spaceOfJson(text, file);
+    space = spaceOfJson(await readTextFile('space', file), file);
   } else space = structuredClone(preset(presetName ?? 'lora-basic', family).space);
   // A flag wins over the space: its parameter (and a value derived from it, lora_alpha = 2·r) leaves the space.
   const flagged = new Set(Object.keys(flaggedFields(flags)));

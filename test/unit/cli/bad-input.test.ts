@@ -197,7 +197,7 @@ const ROWS: Row[] = [
   ['tune: --space bad choice', `${TUNE} --space $T/space-badchoice.json`, 2, /--space.*space-badchoice\.json.*optimizer/],
   ['tune: --space __proto__ key', `${TUNE} --space $T/space-proto.json`, 2, /--space.*space-proto\.json.*__proto__/],
   ['tune: --space too deep', `${TUNE} --space $T/space-deep.json`, 2, /--space.*space-deep\.json.*(deep|nest)/],
-  ['tune: --space not UTF-8', `${TUNE} --space $T/latin1.txt`, 2, /--space.*latin1\.txt/],
+  ['tune: --space not UTF-8', `${TUNE} --space $T/latin1.txt`, 2, /--space.*latin1\.txt.*UTF-8.*offset/],
   ['tune: --plan missing', 'tune --model $M --data $D --plan $T/nope.jsonl --out $O', 2, /--plan.*nope\.jsonl/],
   ['tune: --plan not a plan', 'tune --model $M --data $D --plan $T/bad.jsonl --out $O', 2, /--plan.*bad\.jsonl/],
   ['tune: --plan with --sampler', 'tune --model $M --data $D --plan $T/bad.jsonl --sampler tpe --out $O', 2, /--plan.*--sampler/],
