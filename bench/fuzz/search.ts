@@ -27,6 +27,7 @@ import {
   searchProblems,
   type SearchSettings,
 } from '../../src/ui/lib/search-config.ts';
+import { FORM_TEXTS, PARAM_NAMES } from '../../test/fixtures/search-inputs.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -100,33 +101,7 @@ const WORDS: unknown[] = [
   true,
   false,
 ];
-const NAMES = [
-  'lr',
-  'learning_rate',
-  'r',
-  'rank',
-  'lora_alpha',
-  'lora_dropout',
-  'seq',
-  'seq_len',
-  'warmup_steps',
-  'warmup_ratio',
-  'steps',
-  'epochs',
-  'eval_every',
-  'momentum',
-  'beta2',
-  'nesterov',
-  'precision',
-  'optimizer',
-  'schedule',
-  'batch',
-  'targets',
-  'llrd',
-  'foo',
-  '__proto__',
-  'constructor',
-];
+const NAMES = PARAM_NAMES;
 const TYPES: unknown[] = ['float', 'int', 'categorical', 'derived', 'floaty', undefined, 3];
 
 const randomChoices = (): unknown[] =>
@@ -242,37 +217,7 @@ function spaceCase(space: Record<string, unknown>): [Outcome, string] {
   return sampled(plan);
 }
 
-const TEXTS = [
-  '0',
-  '8',
-  '-1',
-  '1.5',
-  '1e308',
-  '-1e308',
-  'cosin',
-  'cosine',
-  '',
-  'abc',
-  '1e-3',
-  'NaN',
-  'Infinity',
-  '0.5',
-  '2, 8',
-  '0, 8',
-  '4,4',
-  'all-linear',
-  'attention',
-  'q_proj',
-  ' ',
-  '1e-400',
-  '0x10',
-  '3.5',
-  '1e-5',
-  '0.99',
-  '1, 2, 4',
-  'linear, cosin',
-  '5e-324',
-];
+const TEXTS = FORM_TEXTS;
 
 /** The quick preset's form with one to three rows changed (mode, texts, log), and sometimes the budget. */
 function mutatedForm(): SearchSettings {

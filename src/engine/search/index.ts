@@ -1,5 +1,5 @@
 // Public surface of the hyperparameter search engine.
-export { createStudy, loadStudy, Study, Trial } from './study.ts';
+export { createStudy, loadStudy, Study, studyOfHead, Trial } from './study.ts';
 export type { LineageEntry, LoadError, LoadedStudy, StudyOptions, TellResult } from './study.ts';
 export type { AskEvent, PbtEvent, ReportEvent, StudyEvent, StudyStartEvent, TellEvent } from './events.ts';
 export { LOG_VERSION } from './events.ts';

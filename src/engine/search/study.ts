@@ -355,14 +355,7 @@ export function loadStudy(
   } catch (e) {
     throw new Error(`loadStudy: line ${items[0].line}: ${(e as Error).message}`);
   }
-  const study = new Study({
-    space: head.space,
-    sampler: head.sampler,
-    pruner: head.pruner,
-    direction: head.direction,
-    seed: head.seed,
-    ...(head.plan ? { plan: head.plan } : {}),
-  });
+  const study = studyOfHead(head);
   const errors: LoadError[] = [];
   for (const item of items.slice(1)) {
     try {
@@ -373,4 +366,16 @@ export function loadStudy(
   }
   study.onEvent = options.onEvent;
   return { study, errors };
+}
+
+/** An empty study as a log's first event (type 'study') describes it: its space, sampler, pruner, seed and plan. */
+export function studyOfHead(head: StudyStartEvent): Study {
+  return new Study({
+    space: head.space,
+    sampler: head.sampler,
+    pruner: head.pruner,
+    direction: head.direction,
+    seed: head.seed,
+    ...(head.plan ? { plan: head.plan } : {}),
+  });
 }

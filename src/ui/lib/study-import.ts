@@ -2,7 +2,7 @@
 // built from the lines before it; the first line that is not names itself in a StudyLogError, and nothing
 // of the log is kept. The parser goes a chunk of lines at a time so the page can show progress between them.
 import { parseEvent, type StudyEvent } from '../../engine/search/events.ts';
-import { Study } from '../../engine/search/index.ts';
+import { studyOfHead, type Study } from '../../engine/search/index.ts';
 import { FileFormatError, parseJson } from '../../engine/json.ts';
 
 /** A log line that is not JSON, not a valid event, or does not fit the study so far. */
@@ -79,14 +79,7 @@ function decode(text: string): unknown {
 /** The study a log's first event describes. */
 function startStudy(head: StudyEvent): Study {
   if (head.type !== 'study') throw new Error(`the first event is '${head.type}', expected 'study'`);
-  return new Study({
-    space: head.space,
-    sampler: head.sampler,
-    pruner: head.pruner,
-    direction: head.direction,
-    seed: head.seed,
-    ...(head.plan ? { plan: head.plan } : {}),
-  });
+  return studyOfHead(head);
 }
 
 /** The whole study the log describes, or a StudyLogError naming its first bad line. */

@@ -22,6 +22,7 @@ import {
   type SearchSettings,
 } from '../../../src/ui/lib/search-config.ts';
 import { pyYamlAvailable, python3Available, runPython } from '../export/python.ts';
+import { FORM_TEXTS, PARAM_NAMES } from '../../fixtures/search-inputs.ts';
 
 const MODEL = { family: 'llama' as const, maxPositions: 2048, hidden: 576 };
 
@@ -52,32 +53,7 @@ function expectNamedPlanError(e: unknown): void {
   else expect(error.field).not.toBe('');
 }
 
-const NAMES = [
-  'lr',
-  'learning_rate',
-  'r',
-  'lora_alpha',
-  'lora_dropout',
-  'seq',
-  'seq_len',
-  'warmup_steps',
-  'warmup_ratio',
-  'steps',
-  'epochs',
-  'batch',
-  'accum',
-  'schedule',
-  'targets',
-  'nesterov',
-  'llrd',
-  'beta2',
-  'weight_decay',
-  'eval_every',
-  'optimizer',
-  '__proto__',
-  'constructor',
-  'foo',
-];
+const NAMES = PARAM_NAMES;
 const number = fc.oneof(
   fc.double(),
   fc.constantFrom(0, 1, 2, 8, 16, -1, 0.5, 0.9999, 1e-5, 1e308, -1e308, 5e-324, 4096, NaN, Infinity),
@@ -185,30 +161,7 @@ describe('search spaces (property)', () => {
     );
   });
 
-  const text = fc.constantFrom(
-    '0',
-    '8',
-    '-1',
-    '1.5',
-    '1e308',
-    '-1e308',
-    'cosin',
-    'cosine',
-    '',
-    'abc',
-    '1e-3',
-    'NaN',
-    'Infinity',
-    '0.5',
-    '2, 8',
-    '0, 8',
-    'all-linear',
-    'attention',
-    '3.5',
-    '1e-5',
-    '0.99',
-    '4096',
-  );
+  const text = fc.constantFrom(...FORM_TEXTS);
   const rowChange = fc.record({
     row: fc.nat({ max: 10 }),
     mode: fc.constantFrom('fixed', 'range', 'choices', 'derived'),

@@ -38,18 +38,19 @@ function axis(def: SampledDef, floatPoints: number, maxIntPoints: number): Choic
   return values;
 }
 
-/** All distinct configurations of the grid, in canonical (unshuffled) order. */
-export function enumerateGrid(space: SearchSpace, options: GridOptions = {}): Params[] {
-  const floatPoints = options.floatPoints ?? 5;
-  const maxIntPoints = options.maxIntPoints ?? 16;
-  const maxSize = options.maxSize ?? 100_000;
-  const axes = new Map(space.sampled.map((d) => [d.name, axis(d, floatPoints, maxIntPoints)]));
-  const out: Params[] = [];
+/**
+ * Walks the grid's points in canonical order, handing `visit` each one (a shared object: copy it to keep it),
+ * until `visit` returns false.
+ */
+function walkGrid(space: SearchSpace, options: GridOptions, visit: (point: Params) => boolean): void {
+  const axes = new Map(
+    space.sampled.map((d) => [d.name, axis(d, options.floatPoints ?? 5, options.maxIntPoints ?? 16)]),
+  );
+  let going = true;
   const walk = (i: number, partial: Params): void => {
-    if (out.length > maxSize)
-      throw new Error(`grid sampler: the grid has more than maxSize=${maxSize} points`);
+    if (!going) return;
     if (i === space.sampled.length) {
-      out.push({ ...partial });
+      going = visit(partial);
       return;
     }
     const def = space.sampled[i];
@@ -61,6 +62,18 @@ export function enumerateGrid(space: SearchSpace, options: GridOptions = {}): Pa
     delete partial[def.name];
   };
   walk(0, {});
+}
+
+/** All distinct configurations of the grid, in canonical (unshuffled) order. */
+export function enumerateGrid(space: SearchSpace, options: GridOptions = {}): Params[] {
+  const maxSize = options.maxSize ?? 100_000;
+  const out: Params[] = [];
+  walkGrid(space, options, (point) => {
+    if (out.length >= maxSize)
+      throw new Error(`grid sampler: the grid has more than maxSize=${maxSize} points`);
+    out.push({ ...point });
+    return true;
+  });
   return out;
 }
 
@@ -69,25 +82,8 @@ export function enumerateGrid(space: SearchSpace, options: GridOptions = {}): Pa
  * check of a huge grid stays quick).
  */
 export function gridSize(space: SearchSpace, options: GridOptions = {}, limit = Infinity): number {
-  const axes = new Map(
-    space.sampled.map((d) => [d.name, axis(d, options.floatPoints ?? 5, options.maxIntPoints ?? 16)]),
-  );
   let count = 0;
-  const walk = (i: number, partial: Params): void => {
-    if (count > limit) return;
-    if (i === space.sampled.length) {
-      count++;
-      return;
-    }
-    const def = space.sampled[i];
-    if (!isActive(def, partial)) return walk(i + 1, partial);
-    for (const v of axes.get(def.name) as Choice[]) {
-      partial[def.name] = v;
-      walk(i + 1, partial);
-    }
-    delete partial[def.name];
-  };
-  walk(0, {});
+  walkGrid(space, options, () => ++count <= limit);
   return count;
 }
 
