@@ -28,6 +28,7 @@ import {
   type SearchSettings,
 } from '../../src/ui/lib/search-config.ts';
 import { FORM_TEXTS, PARAM_NAMES } from '../../test/fixtures/search-inputs.ts';
+import { rng } from '../../test/reference/random.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -44,18 +45,7 @@ const MODEL = { family: 'llama' as const, maxPositions: 2048, hidden: 576 };
 
 type Outcome = 'clear' | 'crash' | 'silent';
 
-/** mulberry32: small and seeded, so a run is repeatable. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const rand = random(Number(args.seed));
+const rand = rng(Number(args.seed)); // seeded, so a run is repeatable
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
 
 const NUMBERS: unknown[] = [

@@ -3,6 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createStudy } from '../../../src/engine/search/index.ts';
+import { MIXED_SPACE } from '../../fixtures/study-logs.ts';
 import {
   parseStudyLog,
   parseStudyLogInChunks,
@@ -28,11 +29,7 @@ const trialPlan: fc.Arbitrary<TrialPlan> = fc.record({
 /** A log the real Study writes: trials asked, reported, sometimes PBT-continued, told (or left running). */
 function validLog(seed: number, plans: TrialPlan[]): string {
   const study = createStudy({
-    space: {
-      lr: { type: 'float', low: 1e-5, high: 1e-2, log: true },
-      r: { type: 'int', low: 4, high: 64, step: 4 },
-      optimizer: { type: 'categorical', choices: ['adamw', 'sgd'] },
-    },
+    space: MIXED_SPACE,
     sampler: 'random',
     seed,
   });
