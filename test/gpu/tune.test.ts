@@ -51,7 +51,10 @@ async function outputs(out: string) {
   return { study, errors, results };
 }
 
-describe('tunelab tune on two worker threads', () => {
+// Each worker thread has a Dawn device of its own and compiles every pipeline itself: with a cold shader cache
+// (a fresh CI machine) a study takes about a minute, and the resume test runs three. A test that outlives its
+// timeout keeps running and would restore the next test's captured stderr, so the margin is wide.
+describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
   it('random sampler + ASHA: 6 trials, the hopeless learning rate pruned, the best adapter written', async () => {
     const out = join(dir, 'asha');
     const { code, stdout } = await runCli(
