@@ -41,6 +41,8 @@ interface UniformSlot {
   stride: number;
   /** Submit count when last placed: a slot placed in the step being recorded is never rewritten. */
   lastUsed: number;
+  /** Read by a captured step (CommandRecorder.replayable): never taken over, whenever it was last placed. */
+  pinned: boolean;
 }
 
 /**
@@ -52,25 +54,36 @@ interface UniformSlot {
 class UniformPool {
   readonly #chunks: { buffer: GPUBuffer; data: ArrayBuffer; dirtyFrom: number; dirtyTo: number }[] = [];
   readonly #slots = new Map<string, UniformSlot>();
+  /** Slots of structs holding StepScalars: rewritten from the scalars' values at every upload. */
+  readonly #live = new Map<UniformSlot, Uniforms>();
   #used = 0; // bytes handed out in the last chunk
   #submits = 0;
 
   constructor(readonly device: GPUDevice) {}
 
-  place(values: Uniforms): GPUBufferBinding {
+  place(values: Uniforms): { slot: UniformSlot; binding: GPUBufferBinding } {
     const key = values.key;
     const size = values.byteLength;
     let slot = this.#slots.get(key);
     if (!slot) {
       slot = this.#freshSlot(key, size);
-      const chunk = this.#chunks[slot.chunk];
-      values.writeTo(new DataView(chunk.data), slot.offset);
-      chunk.dirtyFrom = Math.min(chunk.dirtyFrom, slot.offset);
-      chunk.dirtyTo = Math.max(chunk.dirtyTo, slot.offset + size);
+      this.#write(slot, values);
       this.#slots.set(key, slot);
+      // A live struct keeps its slot for good (its key names the scalars, not their values).
+      if (values.live) {
+        this.#live.set(slot, values);
+        slot.pinned = true;
+      }
     }
     slot.lastUsed = this.#submits;
-    return { buffer: this.#chunks[slot.chunk].buffer, offset: slot.offset, size };
+    return { slot, binding: { buffer: this.#chunks[slot.chunk].buffer, offset: slot.offset, size } };
+  }
+
+  #write(slot: UniformSlot, values: Uniforms): void {
+    const chunk = this.#chunks[slot.chunk];
+    values.writeTo(new DataView(chunk.data), slot.offset);
+    chunk.dirtyFrom = Math.min(chunk.dirtyFrom, slot.offset);
+    chunk.dirtyTo = Math.max(chunk.dirtyTo, slot.offset + values.byteLength);
   }
 
   /** Slots are whole multiples of 256 bytes (WebGPU's largest uniform offset alignment). */
@@ -79,7 +92,7 @@ class UniformPool {
     if (stride > UNIFORM_CHUNK_BYTES) throw new RangeError(`a uniform struct of ${size} bytes`);
     const last = this.#chunks.length - 1;
     if (last >= 0 && this.#used + stride <= UNIFORM_CHUNK_BYTES) {
-      const slot = { key, chunk: last, offset: this.#used, stride, lastUsed: this.#submits };
+      const slot = { key, chunk: last, offset: this.#used, stride, lastUsed: this.#submits, pinned: false };
       this.#used += stride;
       return slot;
     }
@@ -95,12 +108,19 @@ class UniformPool {
         dirtyTo: 0,
       });
       this.#used = stride;
-      return { key, chunk: this.#chunks.length - 1, offset: 0, stride, lastUsed: this.#submits };
+      return {
+        key,
+        chunk: this.#chunks.length - 1,
+        offset: 0,
+        stride,
+        lastUsed: this.#submits,
+        pinned: false,
+      };
     }
     // Full: take over the least recently used slot of this size that this step has not placed.
     let victim: UniformSlot | null = null;
     for (const candidate of this.#slots.values()) {
-      if (candidate.stride !== stride || candidate.lastUsed >= this.#submits) continue;
+      if (candidate.stride !== stride || candidate.lastUsed >= this.#submits || candidate.pinned) continue;
       if (!victim || candidate.lastUsed < victim.lastUsed) {
         victim = candidate;
       }
@@ -111,11 +131,19 @@ class UniformPool {
       );
     }
     this.#slots.delete(victim.key);
-    return { key, chunk: victim.chunk, offset: victim.offset, stride, lastUsed: this.#submits };
+    return {
+      key,
+      chunk: victim.chunk,
+      offset: victim.offset,
+      stride,
+      lastUsed: this.#submits,
+      pinned: false,
+    };
   }
 
-  /** Uploads the slots written since the last submit (none in a steady state). */
+  /** Uploads the slots written since the last submit: in a steady state only the live ones (a few words). */
   upload(queue: GPUQueue): void {
+    for (const [slot, values] of this.#live) this.#write(slot, values);
     for (const chunk of this.#chunks) {
       if (chunk.dirtyTo > chunk.dirtyFrom) {
         queue.writeBuffer(
@@ -191,6 +219,8 @@ export interface RecorderOptions {
   label?: string;
   /** Timestamp every dispatch (one pass each) for per-kernel timings; for benchmarks only. */
   profiler?: Profiler;
+  /** Replay confirmed captures (`replayable`); false records every time (to compare against). Default true. */
+  replay?: boolean;
 }
 
 /** Work one dispatch does, by the kernel's own count: what benchmarks and step counts add up. */
@@ -212,6 +242,51 @@ export interface RecordingCounts {
   costed: number;
   /** Dispatches per program name ('matmul.t64x64', 'rmsnorm', ...): which kernels and variants ran. */
   kernels: Map<string, number>;
+  /** Of `dispatches`, those replayed from a captured step (CommandRecorder.replayable) without model code. */
+  replayed: number;
+}
+
+/** One command of a captured step, with everything it needs to be issued again. */
+type CapturedOp =
+  | {
+      kind: 'dispatch';
+      pipeline: GPUComputePipeline;
+      bindGroup: GPUBindGroup;
+      x: number;
+      y: number;
+      z: number;
+    }
+  | { kind: 'copy'; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number }
+  | { kind: 'clear'; buffer: GPUBuffer; offset: number; size: number | undefined };
+
+interface Capture {
+  ops: CapturedOp[];
+  /** Uniform slots its bind groups read. */
+  slots: Set<UniformSlot>;
+  /** What it counts each time it is issued (passes aside: those depend on what comes before). */
+  counts: RecordingCounts;
+  /** Recorded identically twice in a row: replayed from now on. */
+  confirmed: boolean;
+}
+
+function countDispatch(counts: RecordingCounts, name: string, cost: DispatchCost | undefined): void {
+  counts.dispatches++;
+  counts.kernels.set(name, (counts.kernels.get(name) ?? 0) + 1);
+  if (cost) {
+    counts.costed++;
+    counts.flops += cost.flops;
+    counts.bytes += cost.bytes;
+  }
+}
+
+/** Same commands on the same objects: what confirms a capture. */
+function sameOps(a: readonly CapturedOp[], b: readonly CapturedOp[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const [p, q] = [a[i], b[i]] as [Record<string, unknown>, Record<string, unknown>];
+    for (const field in p) if (p[field] !== q[field]) return false;
+  }
+  return true;
 }
 
 const zeroCounts = (): RecordingCounts => ({
@@ -222,6 +297,7 @@ const zeroCounts = (): RecordingCounts => ({
   bytes: 0,
   costed: 0,
   kernels: new Map(),
+  replayed: 0,
 });
 
 export class CommandRecorder {
@@ -232,6 +308,9 @@ export class CommandRecorder {
   readonly #staging: GPUBuffer[] = [];
   readonly #ids = new ObjectIds();
   readonly #bindGroups = new Map<string, GPUBindGroup>();
+  /** Captured command streams by replayable key; `#capturing` is the one being recorded. */
+  readonly #captures = new Map<string, Capture>();
+  #capturing: Capture | null = null;
   /** Profilers of `timedPass`es recorded since the last submit: their queries are resolved at the submit. */
   readonly #timedBy = new Set<Profiler>();
   #reads: PendingRead[] = [];
@@ -287,7 +366,12 @@ export class CommandRecorder {
     });
     // Checked arguments first, so a refused dispatch leaves nothing behind.
     const pipeline = this.gpu.pipelines.get(program);
-    if (args.uniforms) entries.push({ binding: 0, resource: this.#uniforms.place(args.uniforms) });
+    const capture = this.#capturing;
+    if (args.uniforms) {
+      const placed = this.#uniforms.place(args.uniforms);
+      entries.push({ binding: 0, resource: placed.binding });
+      capture?.slots.add(placed.slot);
+    }
     const bindGroup = this.#bindGroup(program, pipeline, entries);
     const profiler = this.options.profiler;
     const pass = profiler ? this.#beginProfiledPass(program.name) : this.#computePass();
@@ -298,16 +382,81 @@ export class CommandRecorder {
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
     if (profiler) this.#endPass();
-    this.counts.dispatches++;
-    this.counts.kernels.set(program.name, (this.counts.kernels.get(program.name) ?? 0) + 1);
+    capture?.ops.push({ kind: 'dispatch', pipeline, bindGroup, x, y, z });
+    countDispatch(this.counts, program.name, args.cost);
+    if (capture) countDispatch(capture.counts, program.name, args.cost);
     this.gpu.stats.dispatches++;
     if (args.cost) {
-      this.counts.costed++;
-      this.counts.flops += args.cost.flops;
-      this.counts.bytes += args.cost.bytes;
       this.gpu.stats.flops += args.cost.flops;
       this.gpu.stats.bytes += args.cost.bytes;
     }
+  }
+
+  /**
+   * Records what `record` records, replaying it without calling `record` once the same `key` has recorded the
+   * same commands twice in a row (CUDA-graph style: the model code that builds a training step runs twice, then
+   * the step is a list of pipelines, bind groups and workgroup counts). Correct only when `record`, for a given
+   * key, records the same work every time, apart from StepScalar uniform words (written at every submit) and
+   * buffer contents written outside it (token ids, the dropout step word): the caller's contract, as a CUDA
+   * graph's. A changed command stream (new buffers, new uniform contents) is caught by the comparison while the
+   * key is still being confirmed, never after. Readbacks and timed passes cannot be inside; a recorder that
+   * profiles every dispatch always records. Returns whether it replayed.
+   */
+  replayable(key: string, record: () => void): boolean {
+    if (this.#capturing) throw new Error('replayable: already capturing (nested replayable)');
+    const known = this.#captures.get(key);
+    if (known?.confirmed) {
+      this.#replay(known);
+      return true;
+    }
+    if (this.options.profiler || this.options.replay === false) {
+      record();
+      return false;
+    }
+    const capture: Capture = { ops: [], slots: new Set(), counts: zeroCounts(), confirmed: false };
+    this.#endPass(); // the capture starts with no pass open, as its replays do
+    this.#capturing = capture;
+    try {
+      record();
+    } finally {
+      this.#capturing = null;
+    }
+    if (known && sameOps(known.ops, capture.ops)) {
+      capture.confirmed = true;
+      for (const slot of capture.slots) slot.pinned = true; // its uniforms must stay where the bind groups point
+    }
+    this.#captures.set(key, capture);
+    return false;
+  }
+
+  #replay(capture: Capture): void {
+    this.#endPass();
+    for (const op of capture.ops) {
+      if (op.kind === 'dispatch') {
+        const pass = this.#computePass();
+        if (this.#passPipeline !== op.pipeline) {
+          pass.setPipeline(op.pipeline);
+          this.#passPipeline = op.pipeline;
+        }
+        pass.setBindGroup(0, op.bindGroup);
+        pass.dispatchWorkgroups(op.x, op.y, op.z);
+      } else if (op.kind === 'copy') {
+        this.copy(op.src, op.srcOffset, op.dst, op.dstOffset, op.size);
+      } else {
+        this.clear(op.buffer, op.offset, op.size);
+      }
+    }
+    const c = capture.counts;
+    this.counts.dispatches += c.dispatches;
+    this.counts.costed += c.costed;
+    this.counts.flops += c.flops;
+    this.counts.bytes += c.bytes;
+    for (const [name, n] of c.kernels)
+      this.counts.kernels.set(name, (this.counts.kernels.get(name) ?? 0) + n);
+    this.counts.replayed += c.dispatches;
+    this.gpu.stats.dispatches += c.dispatches;
+    this.gpu.stats.flops += c.flops;
+    this.gpu.stats.bytes += c.bytes;
   }
 
   /**
@@ -346,6 +495,7 @@ export class CommandRecorder {
     if (this.options.profiler) {
       throw new Error('timedPass: this recorder already times every dispatch (its `profiler` option)');
     }
+    if (this.#capturing) throw new Error('timedPass: not inside replayable');
     this.#endPass();
     this.#pass = this.encoder.beginComputePass({ label, timestampWrites: profiler.next(label) });
     this.#passPipeline = null;
@@ -360,17 +510,21 @@ export class CommandRecorder {
   }
 
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
+    this.#capturing?.ops.push({ kind: 'copy', src, srcOffset, dst, dstOffset, size });
     this.#endPass();
     this.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
   }
 
   clear(buffer: GPUBuffer, offset = 0, size?: number): void {
+    this.#capturing?.ops.push({ kind: 'clear', buffer, offset, size });
     this.#endPass();
     this.encoder.clearBuffer(buffer, offset, size);
   }
 
   /** Records a copy of `size` bytes of `src` into a staging buffer; read it after `submit()`. */
   readback(src: GPUBuffer, offset = 0, size = src.size - offset): PendingRead {
+    if (this.#capturing)
+      throw new Error('readback: not inside replayable (a replay could not return the read)');
     const padded = Math.ceil(size / 4) * 4;
     const index = this.#staging.findIndex((b) => b.size >= padded);
     const staging =
@@ -412,6 +566,7 @@ export class CommandRecorder {
 
   destroy(): void {
     this.#bindGroups.clear();
+    this.#captures.clear();
     this.#uniforms.destroy();
     for (const buffer of this.#staging) buffer.destroy();
   }

@@ -20,10 +20,13 @@ import {
   bytesPerElement,
   GpuFeatureError,
   grid1d,
+  scalarProduct,
+  scalarValue,
   uniforms,
   type BufferBinding,
   type CommandRecorder,
   type Gpu,
+  type Scalar,
   type Program,
   type ScalarType,
   type TensorRef,
@@ -140,7 +143,7 @@ export function crossEntropyPlan(
 
 export interface CrossEntropyForwardOptions {
   /** 1 / (valid tokens of the whole optimizer step): the loss is Σ row losses times this. */
-  invNormaliser: number;
+  invNormaliser: Scalar;
   /** Add into loss[0] instead of overwriting it (micro-batch accumulation). Default false. */
   accumulate?: boolean;
   /** Targets equal to this contribute nothing. Default −100. */
@@ -154,16 +157,16 @@ export interface CrossEntropyForwardOptions {
 }
 
 export interface CrossEntropyTrainOptions extends CrossEntropyForwardOptions {
-  /** The dynamic loss scale dh is multiplied by (known when the step is recorded). Default 1. */
-  lossScale?: number;
+  /** The dynamic loss scale dh is multiplied by (a StepScalar in a replayed training step). Default 1. */
+  lossScale?: Scalar;
   /** f32 scratch of `crossEntropyPlan(...).gradScratchBytes` bytes, in a different buffer from `scratch`. */
   gradScratch: BufferBinding;
 }
 
 export interface CrossEntropyBackwardOptions {
-  invNormaliser: number;
+  invNormaliser: Scalar;
   /** The dynamic loss scale the gradient is multiplied by. Default 1. */
-  lossScale?: number;
+  lossScale?: Scalar;
   ignoreIndex?: number;
   chunk?: number;
   scratch: BufferBinding;
@@ -232,8 +235,8 @@ export function crossEntropyTrainForward(
   const { N, C, V } = dims;
   if (C === 0) throw new RangeError('crossEntropyTrainForward: C must be ≥ 1');
   checkNormaliser(options.invNormaliser);
-  const scale = (options.lossScale ?? 1) * options.invNormaliser;
-  if (!Number.isFinite(scale)) {
+  const scale = scalarProduct(options.lossScale ?? 1, options.invNormaliser);
+  if (!Number.isFinite(scalarValue(scale))) {
     throw new RangeError(`crossEntropyTrainForward: lossScale must be finite, got ${options.lossScale}`);
   }
   const sg = useSubgroups(rec.gpu, options.subgroups);
@@ -307,7 +310,7 @@ export function crossEntropyBackward(
   const { N, C, V } = dims;
   if (N === 0 || C === 0) return;
   const s = scratchViews(plan, dims, options.scratch);
-  const scale = (options.lossScale ?? 1) * options.invNormaliser;
+  const scale = scalarProduct(options.lossScale ?? 1, options.invNormaliser);
   for (let v0 = 0; v0 < V; v0 += plan.chunk) {
     const vc = Math.min(plan.chunk, V - v0);
     const logits = s.logits(vc);
@@ -499,7 +502,7 @@ interface ChunkParams {
 
 function params(
   c: ChunkParams,
-  options: { ignoreIndex?: number; invNormaliser: number; accumulate?: boolean; scale?: number },
+  options: { ignoreIndex?: number; invNormaliser: Scalar; accumulate?: boolean; scale?: Scalar },
 ): Uniforms {
   return uniforms()
     .u32(c.N)
@@ -520,7 +523,7 @@ function total(
   rec: CommandRecorder,
   out: CrossEntropyOutputs,
   N: number,
-  options: { invNormaliser: number; accumulate?: boolean; ignoreIndex?: number },
+  options: { invNormaliser: Scalar; accumulate?: boolean; ignoreIndex?: number },
   subgroups: boolean,
 ): void {
   rec.dispatch(program('ce_total', subgroups), {
@@ -538,9 +541,10 @@ function checkDims(what: string, dims: CrossEntropyDims): void {
   if (dims.V === 0) throw new RangeError(`${what}: V must be ≥ 1`);
 }
 
-function checkNormaliser(invNormaliser: number): void {
-  if (!Number.isFinite(invNormaliser)) {
-    throw new RangeError(`crossEntropy: invNormaliser must be finite, got ${invNormaliser}`);
+function checkNormaliser(invNormaliser: Scalar): void {
+  const value = scalarValue(invNormaliser);
+  if (!Number.isFinite(value)) {
+    throw new RangeError(`crossEntropy: invNormaliser must be finite, got ${value}`);
   }
 }
 

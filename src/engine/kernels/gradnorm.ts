@@ -5,6 +5,9 @@
 // workgroup sums use subgroups where the device has them, else the workgroup tree (reductions.ts).
 
 import {
+  scalarInverse,
+  scalarValue,
+  type Scalar,
   uniforms,
   type BufferBinding,
   type CommandRecorder,
@@ -30,7 +33,7 @@ export const CONTROL = { gradScale: 0, nonFinite: 1, norm: 2, skipped: 3, words:
 
 export interface GradNormOptions {
   /** The loss scale the gradients carry; the norm is of g / lossScale. Default 1. */
-  lossScale?: number;
+  lossScale?: Scalar;
   /** Clip to this global norm; ≤ 0 or Infinity disables clipping. Default 0 (off). */
   maxNorm?: number;
   /** A u32 count of non-finite values found elsewhere (e.g. scaleCast overflow); non-zero marks the step. */
@@ -86,21 +89,18 @@ export function gradNorm(
 ): void {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`gradNorm: n must be a whole number ≥ 0, got ${n}`);
   const lossScale = options.lossScale ?? 1;
-  if (!(lossScale > 0) || !Number.isFinite(lossScale)) {
-    throw new RangeError(`gradNorm: lossScale must be finite and > 0, got ${lossScale}`);
+  const value = scalarValue(lossScale);
+  if (!(value > 0) || !Number.isFinite(value)) {
+    throw new RangeError(`gradNorm: lossScale must be finite and > 0, got ${value}`);
   }
+  const invLossScale = scalarInverse(lossScale);
   const maxNorm = options.maxNorm ?? 0;
   if (Number.isNaN(maxNorm)) throw new RangeError('gradNorm: maxNorm is NaN');
   const clipAt = Number.isFinite(maxNorm) ? maxNorm : 0;
   const reduction = chooseReduction(rec.gpu, options.subgroups, 'gradNorm');
   const groups = Math.max(1, Math.min(GRADNORM_PARTIALS, Math.ceil(n / (4 * WG))));
   const cost = gradNormCost(n, groups);
-  const params = (count: number) =>
-    uniforms()
-      .u32(count)
-      .f32(1 / lossScale)
-      .f32(clipAt)
-      .u32(0);
+  const params = (count: number) => uniforms().u32(count).f32(invLossScale).f32(clipAt).u32(0);
   rec.dispatch(program('gradnorm_partial', reduction), {
     uniforms: params(n),
     buffers: [grads, partials],

@@ -6,7 +6,15 @@
 // the step control words written on the GPU by gradNorm (gradnorm.ts), so no readback sits between them.
 // Both updates overwrite params and their moments in place (state, not gradients).
 
-import { grid1d, uniforms, type BufferBinding, type CommandRecorder, type Uniforms } from '../gpu/index.ts';
+import {
+  grid1d,
+  scalarValue,
+  uniforms,
+  type BufferBinding,
+  type CommandRecorder,
+  type Scalar,
+  type Uniforms,
+} from '../gpu/index.ts';
 import optimizerWgsl from '../../../shaders/optimizer.wgsl?raw';
 
 const WG = 256;
@@ -69,7 +77,8 @@ export interface AdamWState {
 }
 
 export interface AdamWHyper {
-  lr: number;
+  /** A StepScalar in a replayed training step (the schedule moves it every step). */
+  lr: Scalar;
   beta1?: number;
   beta2?: number;
   eps?: number;
@@ -119,7 +128,7 @@ export interface SgdState {
 }
 
 export interface SgdHyper {
-  lr: number;
+  lr: Scalar;
   momentum?: number;
   nesterov?: boolean;
   /** Coupled L2 weight decay, as torch.optim.SGD. */
@@ -159,7 +168,7 @@ function params(
   n: number,
   segments: number,
   nesterov: boolean,
-  lr: number,
+  lr: Scalar,
   beta1: number,
   beta2: number,
   eps: number,
@@ -184,9 +193,10 @@ function checkCommon(
   what: string,
   n: number,
   segments: SegmentTableRef,
-  lr: number,
+  lrScalar: Scalar,
   weightDecay: number,
 ): void {
+  const lr = scalarValue(lrScalar);
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`${what}: n must be a whole number ≥ 0, got ${n}`);
   if (!Number.isInteger(segments.count) || segments.count < 1) {
     throw new RangeError(`${what}: segments.count must be ≥ 1, got ${segments.count}`);

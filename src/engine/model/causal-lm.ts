@@ -1,11 +1,11 @@
 // What the trainer, evaluation and the CLI need from a model family on the GPU: activations for a
 // (batch, seq), an explicit forward that ends in the loss, and an explicit backward into the LoRA gradients.
 
-import type { BufferArena, CommandRecorder, Gpu, ScalarType } from '../gpu/index.ts';
+import type { BufferArena, CommandRecorder, Gpu, Scalar, ScalarType } from '../gpu/index.ts';
 
 export interface LossOptions {
-  /** 1 / valid target tokens of the whole optimizer step (all micro-batches). */
-  invNormaliser: number;
+  /** 1 / valid target tokens of the whole optimizer step (all micro-batches); a StepScalar when replayed. */
+  invNormaliser: Scalar;
   /** Add into the loss scalar (micro-batches after the first). */
   accumulate: boolean;
   /** Distinct per micro-batch: keys the LoRA dropout masks. Default 0. */
@@ -20,15 +20,15 @@ export interface LossOptions {
    * Training: the dynamic loss scale of the backward that follows. The head's gradient is then computed in the
    * same sweep over the vocabulary as the loss (each chunk's logits once) and the backward starts from it.
    */
-  lossScale?: number;
+  lossScale?: Scalar;
   /** Evaluation: adapters skip their dropout (PEFT under model.eval()). Default false (training). */
   eval?: boolean;
 }
 
 export interface BackwardOptions {
-  invNormaliser: number;
+  invNormaliser: Scalar;
   /** Dynamic loss scale the loss gradient is multiplied by; the optimizer divides it out. */
-  lossScale: number;
+  lossScale: Scalar;
   dropoutStep?: number;
   dropoutOffset?: number;
 }
@@ -55,6 +55,12 @@ export interface TrainingActivations {
   readonly embedErrors: GPUBuffer; // (3) u32 out-of-vocabulary report
   readonly loss: GPUBuffer; // (1) f32 mean loss, accumulated over micro-batches
   readonly losses: GPUBuffer; // (N) f32 per-token loss
+  /**
+   * Writes the GPU word the LoRA dropout masks are keyed by (LossOptions' dropoutStep − dropoutOffset).
+   * `forward` and `backward` write it themselves; a replayed step (CommandRecorder.replayable) runs neither, so
+   * its caller writes it here.
+   */
+  writeDropoutBase(base: number): void;
 }
 
 export interface CausalLM<A extends TrainingActivations = TrainingActivations> {

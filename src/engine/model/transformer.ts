@@ -4,7 +4,7 @@
 // differs — its embedding, one block forward and backward, its final norm and head weight, its linears — and
 // gets training, activation recomputation and KV-cache inference (inference.ts) from them.
 
-import type { BufferArena, CommandRecorder, Gpu, ScalarType, TensorRef } from '../gpu/index.ts';
+import type { BufferArena, CommandRecorder, Gpu, Scalar, ScalarType, TensorRef } from '../gpu/index.ts';
 import {
   attentionBackward,
   attentionForward,
@@ -80,7 +80,7 @@ export type FamilyActivations<
      * Set by a training forward (LossOptions.lossScale): dNormed holds the head's gradient for this loss scale
      * and normaliser, and the backward that follows starts from it. Cleared by that backward.
      */
-    headGrad: { lossScale: number; invNormaliser: number } | null;
+    headGrad: { lossScale: Scalar; invNormaliser: Scalar } | null;
     /** Where each adapted linear's r columns sit in a layer's u (and in loraV), and their total width Σr. */
     readonly uColumns: Partial<Record<L, number>>;
     readonly uWidth: number;
@@ -272,15 +272,16 @@ export abstract class TransformerModel<
       uColumns: table.uColumns,
       uWidth: table.uWidth,
       gradients,
-      linearContext: (dropoutStep, evaluating = false, offset = 0) => {
+      linearContext(dropoutStep, evaluating = false, offset = 0) {
         if (evaluating) return EVAL_CONTEXT;
-        if (!Number.isInteger(dropoutStep - offset) || dropoutStep < offset) {
-          throw new RangeError(
-            `dropout step ${dropoutStep} and offset ${offset}: the base must be a whole number ≥ 0`,
-          );
-        }
-        queue.writeBuffer(step.rng, 0, Uint32Array.of(dropoutStep - offset));
+        this.writeDropoutBase(dropoutStep - offset);
         return { rng: step.rng, stepOffset: offset };
+      },
+      writeDropoutBase(base) {
+        if (!Number.isInteger(base) || base < 0 || base > 0xffffffff) {
+          throw new RangeError(`dropout step base ${base}: must be a whole number from 0 to 2³² − 1`);
+        }
+        queue.writeBuffer(step.rng, 0, Uint32Array.of(base));
       },
     };
   }

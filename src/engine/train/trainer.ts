@@ -9,8 +9,10 @@ import {
   CommandRecorder,
   GpuLimitError,
   STORAGE_USAGE,
+  StepScalar,
   type Gpu,
   type PendingRead,
+  type RecordingCounts,
 } from '../gpu/index.ts';
 import { CONTROL, GRADNORM_PARTIALS_BYTES, gradNorm } from '../kernels/gradnorm.ts';
 import {
@@ -75,6 +77,11 @@ export interface TrainerOptions {
    * gradients. Default DEFAULT_MAX_SKIPPED_STEPS.
    */
   maxSkippedSteps?: number;
+  /**
+   * Replay the recorded step once it repeats (CommandRecorder.replayable) instead of running the model's code
+   * every step. Default true; false is for comparing against.
+   */
+  replay?: boolean;
 }
 
 /**
@@ -177,6 +184,12 @@ export class Trainer {
   readonly #targetsAll: GPUBuffer;
   readonly #metrics: GPUBuffer;
   readonly #rec: CommandRecorder;
+  /** What changes from step to step in the recorded commands: uniform words written at each submit. */
+  readonly #scalars = {
+    lr: new StepScalar(),
+    lossScale: new StepScalar(1),
+    invNormaliser: new StepScalar(1),
+  };
   readonly #schedule: Schedule;
   #step = 0;
   /** Steps skipped in a row, counted as their metrics land (in step order). */
@@ -263,11 +276,16 @@ export class Trainer {
     this.#targetsAll = arena.alloc('targets.step', 4 * N * o.accum);
     // [loss f32, control words (4), embedding error words (3)] copied here each step: one async readback.
     this.#metrics = arena.alloc('step.metrics', STEP_METRICS_BYTES, STORAGE_USAGE);
-    this.#rec = new CommandRecorder(gpu, { label: 'train-step' });
+    this.#rec = new CommandRecorder(gpu, { label: 'train-step', replay: o.replay ?? true });
   }
 
   get step(): number {
     return this.#step;
+  }
+
+  /** What the last submitted step recorded: dispatches, passes, bind groups made, replayed dispatches, FLOPs. */
+  get lastStepCounts(): RecordingCounts {
+    return this.#rec.lastCounts;
   }
 
   /** Bytes the trainer holds on the GPU beyond the frozen weights (adapters, optimizer, activations). */
@@ -275,14 +293,22 @@ export class Trainer {
     return this.#arena.bytesInUse;
   }
 
-  /** Records and submits one optimizer step; resolves to its metrics once the GPU has run it. */
+  /**
+   * Records (or replays) and submits one optimizer step; resolves to its metrics once the GPU has run it.
+   * The step's commands are the same every step of a run: what varies is in buffers (token ids, the dropout
+   * step word, the optimizer's step count) or StepScalars (lr, loss scale, 1/tokens), so after two identical
+   * recordings the recorder replays them without running the model's code (CommandRecorder.replayable).
+   */
   submitStep(): () => Promise<StepMetrics> {
     const o = this.options;
     const batch = this.iterator.next();
     const N = o.batch * o.seq;
-    const invNormaliser = 1 / Math.max(1, batch.numItems);
     const lr = o.lr * this.#schedule(this.#step);
     const lossScale = this.scaler?.scale ?? 1;
+    const scalars = this.#scalars;
+    scalars.lr.value = lr;
+    scalars.lossScale.value = lossScale;
+    scalars.invNormaliser.value = 1 / Math.max(1, batch.numItems);
     const queue = this.gpu.device.queue;
     batch.microBatches.forEach((mb, i) => {
       queue.writeBuffer(
@@ -293,16 +319,38 @@ export class Trainer {
       queue.writeBuffer(this.#targetsAll, 4 * N * i, mb.targets as Int32Array<ArrayBuffer>);
     });
 
+    // Micro-batch i keys its dropout masks by step·accum + i: a base word on the GPU plus i in the uniforms.
+    const dropoutBase = this.#step * o.accum;
+    this.acts.writeDropoutBase(dropoutBase);
     const rec = this.#rec;
+    rec.replayable(`micro-batches ${batch.microBatches.length}`, () =>
+      this.#recordStep(batch.microBatches.length, dropoutBase),
+    );
+    rec.copy(this.acts.loss, 0, this.#metrics, 0, 4);
+    rec.copy(this.#control, 0, this.#metrics, 4, CONTROL.bytes);
+    rec.copy(this.acts.embedErrors, 0, this.#metrics, 4 + CONTROL.bytes, 4 * EMBEDDING_ERROR_WORDS);
+    const metrics = rec.readback(this.#metrics);
+    rec.submit();
+    this.#step++;
+    const step = this.#step;
+    const tokens = batch.microBatches.reduce((s, mb) => s + mb.rows * o.seq, 0);
+    return () => this.#finishStep(metrics, { step, epoch: batch.epoch, lr, lossScale, tokens });
+  }
+
+  /** The commands of one optimizer step over `microBatches` uploaded micro-batches. */
+  #recordStep(microBatches: number, dropoutBase: number): void {
+    const o = this.options;
+    const N = o.batch * o.seq;
+    const rec = this.#rec;
+    const { lr, lossScale, invNormaliser } = this.#scalars;
     rec.clear(this.#grads);
-    batch.microBatches.forEach((_, i) => {
+    for (let i = 0; i < microBatches; i++) {
       rec.copy(this.#tokensAll, 4 * N * i, this.acts.tokens, 0, 4 * N);
       rec.copy(this.#targetsAll, 4 * N * i, this.acts.targets, 0, 4 * N);
-      const dropoutStep = this.#step * o.accum + i;
-      const dropout = { dropoutStep, dropoutOffset: i };
+      const dropout = { dropoutStep: dropoutBase + i, dropoutOffset: i };
       this.model.forward(rec, this.acts, { invNormaliser, accumulate: i > 0, lossScale, ...dropout });
       this.model.backward(rec, this.acts, { invNormaliser, lossScale, ...dropout });
-    });
+    }
     const n = this.layout.totalElements;
     gradNorm(rec, this.#control, this.#grads, n, this.#partials, {
       lossScale,
@@ -330,15 +378,6 @@ export class Trainer {
         { lr, momentum: o.momentum, nesterov: o.nesterov, weightDecay: o.weightDecay },
       );
     }
-    rec.copy(this.acts.loss, 0, this.#metrics, 0, 4);
-    rec.copy(this.#control, 0, this.#metrics, 4, CONTROL.bytes);
-    rec.copy(this.acts.embedErrors, 0, this.#metrics, 4 + CONTROL.bytes, 4 * EMBEDDING_ERROR_WORDS);
-    const metrics = rec.readback(this.#metrics);
-    rec.submit();
-    this.#step++;
-    const step = this.#step;
-    const tokens = batch.microBatches.reduce((s, mb) => s + mb.rows * o.seq, 0);
-    return () => this.#finishStep(metrics, { step, epoch: batch.epoch, lr, lossScale, tokens });
   }
 
   async #finishStep(
