@@ -7,7 +7,9 @@ import { CommandRecorder, StepScalar, type Precision } from '../../src/engine/gp
 import { CONTROL, GRADNORM_PARTIALS_BYTES, gradNorm } from '../../src/engine/kernels/gradnorm.ts';
 import { loadModel, type LoadedModel } from '../../src/engine/model/load.ts';
 import { openModel } from '../../src/engine/model/open.ts';
+import { evaluateLoss } from '../../src/engine/train/evaluate.ts';
 import { Trainer, type StepMetrics } from '../../src/engine/train/trainer.ts';
+import { crossEntropyRef, transformerForwardRef } from '../reference/transformer.ts';
 import { randomExamples } from '../fixtures/examples.ts';
 import { buildTinyModel, tinyModelFiles, type TinyArch } from '../fixtures/tiny-models.ts';
 import { rng } from '../reference/random.ts';
@@ -148,4 +150,34 @@ describe('a trainer that replays its step equals one that records every step, bi
       expect(replayed.lastEval?.valLoss).toBe(recorded.lastEval?.valLoss);
     },
   );
+});
+
+describe('evaluation replays its forward from the third batch on', () => {
+  it('the mean loss over 7 batches of rows of varying length equals the f64 reference', async () => {
+    const tiny = buildTinyModel({ arch: 'llama', dtype: 'F32' });
+    const opened = await openModel(tinyModelFiles(tiny));
+    const model = await loadModel(gpu, opened, { precision: 'f32' });
+    loaded.push(model);
+    const V = model.spec.vocab;
+    const examples = randomExamples(V, 13, 10, 21).map((e, i) => ({
+      ...e,
+      ids: e.ids.slice(0, 4 + (i % 6)),
+      labels: e.labels.slice(0, 4 + (i % 6)),
+    }));
+    const lora = model.withAdapters(new Map());
+    const acts = lora.createActivations(model.arena, 2, 9);
+    const result = await evaluateLoss(lora, acts, examples, 0);
+    let sum = 0;
+    let count = 0;
+    for (const e of examples) {
+      const T = e.ids.length - 1;
+      const logits = transformerForwardRef(opened.spec, tiny.tensors, e.ids.slice(0, T), 1, T, {
+        prefix: opened.weights.prefix,
+      });
+      sum += T * crossEntropyRef(logits, e.ids.slice(1), V);
+      count += T;
+    }
+    expect(result.tokens).toBe(count);
+    expect(Math.abs(result.loss - sum / count)).toBeLessThan(1e-4 * (sum / count));
+  });
 });

@@ -56,31 +56,42 @@ export async function evaluateClassification<A extends TrainingActivations>(
   );
   const scores = new Float64Array(candidates.length);
   const N = batch * seq;
-  for (let start = 0; start < candidates.length; start += batch) {
-    const inputs = new Uint32Array(N).fill(padId);
-    const targets = new Int32Array(N).fill(IGNORE_INDEX);
-    const rows = candidates.slice(start, start + batch);
-    rows.forEach((ids, r) => {
-      const promptLength = labelled[Math.floor((start + r) / completions.length)].promptLength;
-      for (let t = 0; t < Math.min(ids.length, seq); t++) inputs[r * seq + t] = ids[t];
-      // Position t predicts ids[t + 1]: the completion's tokens are predicted from promptLength − 1 on.
-      for (let t = Math.max(0, promptLength - 1); t + 1 < ids.length && t < seq; t++)
-        targets[r * seq + t] = ids[t + 1];
-    });
-    const queue = model.gpu.device.queue;
-    queue.writeBuffer(acts.tokens, 0, inputs);
-    queue.writeBuffer(acts.targets, 0, targets);
-    const rec = new CommandRecorder(model.gpu, { label: 'classify' });
-    // invNormaliser 1: `losses` then holds each token's plain loss.
-    model.forward(rec, acts, { invNormaliser: 1, accumulate: false, eval: true });
-    const pending = rec.readback(acts.losses, 0, 4 * N);
-    rec.submit();
-    const losses = new Float32Array(await pending.read());
-    rows.forEach((_, r) => {
-      let sum = 0;
-      for (let t = 0; t < seq; t++) sum += losses[r * seq + t];
-      scores[start + r] = sum;
-    });
+  // One recorder for the whole pass: its bind groups are made once and, from the third batch on, the forward
+  // is replayed (the batches differ only in the token buffers' contents).
+  const rec = new CommandRecorder(model.gpu, { label: 'classify' });
+  try {
+    await scoreBatches();
+  } finally {
+    rec.destroy();
+  }
+  async function scoreBatches(): Promise<void> {
+    for (let start = 0; start < candidates.length; start += batch) {
+      const inputs = new Uint32Array(N).fill(padId);
+      const targets = new Int32Array(N).fill(IGNORE_INDEX);
+      const rows = candidates.slice(start, start + batch);
+      rows.forEach((ids, r) => {
+        const promptLength = labelled[Math.floor((start + r) / completions.length)].promptLength;
+        for (let t = 0; t < Math.min(ids.length, seq); t++) inputs[r * seq + t] = ids[t];
+        // Position t predicts ids[t + 1]: the completion's tokens are predicted from promptLength − 1 on.
+        for (let t = Math.max(0, promptLength - 1); t + 1 < ids.length && t < seq; t++)
+          targets[r * seq + t] = ids[t + 1];
+      });
+      const queue = model.gpu.device.queue;
+      queue.writeBuffer(acts.tokens, 0, inputs);
+      queue.writeBuffer(acts.targets, 0, targets);
+      // invNormaliser 1: `losses` then holds each token's plain loss.
+      rec.replayable('forward', () =>
+        model.forward(rec, acts, { invNormaliser: 1, accumulate: false, eval: true }),
+      );
+      const pending = rec.readback(acts.losses, 0, 4 * N);
+      rec.submit();
+      const losses = new Float32Array(await pending.read());
+      rows.forEach((_, r) => {
+        let sum = 0;
+        for (let t = 0; t < seq; t++) sum += losses[r * seq + t];
+        scores[start + r] = sum;
+      });
+    }
   }
   const predicted = labelled.map((_, i) => {
     let best = 0;

@@ -26,26 +26,34 @@ export async function evaluateLoss<A extends TrainingActivations>(
   if (tokens === 0) throw new RangeError('the evaluation set has no tokens to predict');
   const gpu = model.gpu;
   const N = batch * seq;
-  for (const [i, mb] of batches.entries()) {
-    // Queue order puts each upload after the previous batch's forward has read the buffers.
-    gpu.device.queue.writeBuffer(
-      acts.tokens,
-      0,
-      new Uint32Array(mb.inputs.buffer as ArrayBuffer, mb.inputs.byteOffset, N),
-    );
-    gpu.device.queue.writeBuffer(acts.targets, 0, mb.targets as Int32Array<ArrayBuffer>);
-    const rec = new CommandRecorder(gpu, { label: 'eval' });
-    model.forward(rec, acts, { invNormaliser: 1 / tokens, accumulate: i > 0, eval: true });
-    if (onProgress && (i % 8 === 7 || i === batches.length - 1)) {
-      await rec.submitAndWait();
-      onProgress(i + 1, batches.length);
-    } else {
-      rec.submit();
+  // One recorder for the whole pass: bind groups are made once, and from the third batch on the forward is
+  // replayed (batches differ only in the token buffers' contents; the first one writes the loss, later add).
+  const rec = new CommandRecorder(gpu, { label: 'eval' });
+  try {
+    for (const [i, mb] of batches.entries()) {
+      // Queue order puts each upload after the previous batch's forward has read the buffers.
+      gpu.device.queue.writeBuffer(
+        acts.tokens,
+        0,
+        new Uint32Array(mb.inputs.buffer as ArrayBuffer, mb.inputs.byteOffset, N),
+      );
+      gpu.device.queue.writeBuffer(acts.targets, 0, mb.targets as Int32Array<ArrayBuffer>);
+      const accumulate = i > 0;
+      rec.replayable(`accumulate ${accumulate}`, () =>
+        model.forward(rec, acts, { invNormaliser: 1 / tokens, accumulate, eval: true }),
+      );
+      if (onProgress && (i % 8 === 7 || i === batches.length - 1)) {
+        await rec.submitAndWait();
+        onProgress(i + 1, batches.length);
+      } else {
+        rec.submit();
+      }
     }
+    const pending = rec.readback(acts.loss, 0, 4);
+    rec.submit();
+    const loss = new Float32Array(await pending.read())[0];
+    return { loss, perplexity: perplexity(loss), tokens };
+  } finally {
+    rec.destroy();
   }
-  const rec = new CommandRecorder(gpu);
-  const pending = rec.readback(acts.loss, 0, 4);
-  rec.submit();
-  const loss = new Float32Array(await pending.read())[0];
-  return { loss, perplexity: perplexity(loss), tokens };
 }
