@@ -21,8 +21,13 @@ const skipF16 = f16SkipReason(gpu);
 const loadedModels: LoadedModel[] = [];
 afterAll(() => loadedModels.forEach((m) => m.destroy()));
 
-async function load(arch: TinyArch, precision: Precision, dtype: 'F32' | 'BF16' | 'F16' = 'F32') {
-  const tiny = buildTinyModel({ arch, dtype });
+async function load(
+  arch: TinyArch,
+  precision: Precision,
+  dtype: 'F32' | 'BF16' | 'F16' = 'F32',
+  headDim?: number,
+) {
+  const tiny = buildTinyModel({ arch, dtype, headDim });
   const opened = await openModel(tinyModelFiles(tiny));
   const loaded = await loadModel(gpu, opened, { precision });
   loadedModels.push(loaded);
@@ -31,17 +36,22 @@ async function load(arch: TinyArch, precision: Precision, dtype: 'F32' | 'BF16' 
 
 /** Rows of random token ids; every position is a target. */
 describe('a checkpoint on the GPU computes the reference per-token loss', () => {
-  const cases: [TinyArch, Precision, 'F32' | 'BF16' | 'F16', number][] = [
+  // The last field: an explicit head_dim (the smallest and an odd multiple of 8 the attention kernels take).
+  const cases: [TinyArch, Precision, 'F32' | 'BF16' | 'F16', number, number?][] = [
     ['llama', 'f32', 'F32', 1e-4],
     ['qwen2', 'f32', 'BF16', 1e-4],
     ['mistral', 'f32', 'F32', 1e-4],
     ['gpt2', 'f32', 'F16', 1e-4],
     ['llama', 'f16', 'BF16', 2e-2],
     ['gpt2', 'f16', 'F32', 2e-2],
+    ['llama', 'f32', 'F32', 1e-4, 8],
+    ['llama', 'f16', 'F32', 2e-2, 40],
   ];
-  it.each(cases)('%s on %s (checkpoint %s), rel < %s', async (arch, precision, dtype, tolerance) => {
+  it.each(cases)('%s on %s (checkpoint %s), rel < %s, config head_dim %s', async (...c) => {
+    const [arch, precision, dtype, tolerance, headDim] = c;
     if (precision === 'f16' && skipF16) return;
-    const { tiny, opened, loaded } = await load(arch, precision, dtype);
+    const { tiny, opened, loaded } = await load(arch, precision, dtype, headDim);
+    if (headDim !== undefined) expect(opened.spec.headDim).toBe(headDim);
     const B = 2;
     const T = 9;
     const model = loaded.withAdapters(new Map());

@@ -2,6 +2,7 @@
 // feature we do not implement refused by name (a silently ignored rope_scaling gives wrong logits, not an
 // error). Defaults for absent fields are those of the transformers config classes.
 
+import { ATTENTION_HEAD_DIMS, attentionSupportsHeadDim } from '../kernels/attention.ts';
 import { FileFormatError, ownValue, parseJson, type UncheckedJson } from '../json.ts';
 
 export type ModelFamily = 'llama' | 'qwen2' | 'mistral' | 'gpt2';
@@ -208,6 +209,16 @@ function ropeTheta(r: ConfigReader, fallback: number): number {
   return r.num('rope_theta', fallback);
 }
 
+/**
+ * Refuses a head dim the attention kernels cannot run, here rather than in the first step of every trial.
+ * `field` is the config field to blame; `derived`, its value and what it divides when the head dim is implied.
+ */
+function checkHeadDim(r: ConfigReader, field: string, headDim: number, derived?: string): number {
+  if (attentionSupportsHeadDim(headDim)) return headDim;
+  const what = derived ? `${derived} makes head dim ${headDim}, which` : `${headDim}`;
+  r.fail(field, `${what} is not supported: the attention kernels take ${ATTENTION_HEAD_DIMS}`);
+}
+
 function parseRopeFamily(r: ConfigReader, family: ModelFamily, architecture: string): ModelSpec {
   const hidden = r.int('hidden_size');
   const heads = r.int('num_attention_heads');
@@ -216,12 +227,11 @@ function parseRopeFamily(r: ConfigReader, family: ModelFamily, architecture: str
     r.fail('num_key_value_heads', `${kvHeads} must divide num_attention_heads ${heads}`);
   }
   let headDim: number;
-  if (r.has('head_dim')) headDim = r.int('head_dim');
+  if (r.has('head_dim')) headDim = checkHeadDim(r, 'head_dim', r.int('head_dim'));
   else {
     if (hidden % heads !== 0) r.fail('num_attention_heads', `${heads} must divide hidden_size ${hidden}`);
-    headDim = hidden / heads;
+    headDim = checkHeadDim(r, 'num_attention_heads', hidden / heads, `${heads} (of hidden_size ${hidden})`);
   }
-  if (headDim % 2 !== 0) r.fail('head_dim', `${headDim} must be even for RoPE`);
   const act = r.json.hidden_act ?? 'silu';
   if (act !== 'silu') r.fail('hidden_act', `'${String(act)}' is not supported (supported: silu)`);
   const maxPositions = r.int(
@@ -284,6 +294,7 @@ function parseGpt2(r: ConfigReader, architecture: string): ModelSpec {
   const hidden = r.int('n_embd', 768);
   const heads = r.int('n_head', 12);
   if (hidden % heads !== 0) r.fail('n_head', `${heads} must divide n_embd ${hidden}`);
+  checkHeadDim(r, 'n_head', hidden / heads, `${heads} (of n_embd ${hidden})`);
   const act = r.json.activation_function ?? 'gelu_new';
   // gelu_pytorch_tanh is the same tanh approximation as gelu_new.
   if (act !== 'gelu_new' && act !== 'gelu_pytorch_tanh') {

@@ -6,6 +6,7 @@ import type { ModelSpec } from './config.ts';
 import type { SafetensorsDtype } from '../checkpoint/dtypes.ts';
 import { countF16Overflow, toFloat16Bits, toFloat32 } from '../checkpoint/dtypes.ts';
 import type { Checkpoint } from '../checkpoint/safetensors.ts';
+import { FileFormatError } from '../json.ts';
 
 export type WeightLayout =
   /** torch Linear weight (out, in): y = x·Wᵀ. */
@@ -182,8 +183,9 @@ export function resolveWeights(
   const missing = expected.filter((t) => !tensors.has(t.name));
   if (missing.length > 0) {
     const first = missing[0];
-    throw new Error(
-      `${source}: tensor '${first.name}' (shape [${first.shape}]) is missing` +
+    throw new FileFormatError(
+      source,
+      `tensor '${first.name}' (shape [${first.shape}]) is missing` +
         (missing.length > 1
           ? `, and ${missing.length - 1} more (${missing
               .slice(1, 4)
@@ -196,8 +198,9 @@ export function resolveWeights(
   for (const t of expected) {
     const found = tensors.get(t.name)!;
     if (found.shape.length !== t.shape.length || found.shape.some((d, i) => d !== t.shape[i])) {
-      throw new Error(
-        `${found.file ?? source}: tensor '${t.name}' has shape [${found.shape}], expected [${t.shape}] from config.json`,
+      throw new FileFormatError(
+        found.file ?? source,
+        `tensor '${t.name}' has shape [${found.shape}], expected [${t.shape}] from config.json`,
       );
     }
   }
@@ -224,8 +227,9 @@ function refuseUnused(
     layer && Number(layer[1]) >= spec.layers
       ? ` (config.json says ${spec.layers} layers; the checkpoint has layer ${layer[1]})`
       : ` (not a parameter of ${spec.architecture} as config.json describes it)`;
-  throw new Error(
-    `${tensors.get(first)?.file ?? source}: tensor '${first}' is not used${hint}` +
+  throw new FileFormatError(
+    tensors.get(first)?.file ?? source,
+    `tensor '${first}' is not used${hint}` +
       (unused.length > 1 ? `, and ${unused.length - 1} more unused` : ''),
   );
 }

@@ -282,13 +282,41 @@ describe('parseModelConfig', () => {
       { ...GPT2, scale_attn_weights: false },
       'config.json: scale_attn_weights false is not supported',
     ],
-    ['odd head dim', { ...SMOLLM2_135M, head_dim: 63 }, 'config.json: head_dim 63 must be even for RoPE'],
+    [
+      'an odd head dim',
+      { ...SMOLLM2_135M, head_dim: 63 },
+      'config.json: head_dim 63 is not supported: the attention kernels take a multiple of 8 from 8 to 256',
+    ],
+    [
+      'a head dim past 256',
+      { ...SMOLLM2_135M, head_dim: 264 },
+      'config.json: head_dim 264 is not supported: the attention kernels take a multiple of 8 from 8 to 256',
+    ],
+    [
+      'a head dim of 12 implied by hidden_size / num_attention_heads',
+      { ...SMOLLM2_135M, hidden_size: 60, num_attention_heads: 5, num_key_value_heads: 5 },
+      'config.json: num_attention_heads 5 (of hidden_size 60) makes head dim 12, which is not supported',
+    ],
+    [
+      'a GPT-2 head dim of 4',
+      { ...GPT2, n_embd: 48, n_head: 12 },
+      'config.json: n_head 12 (of n_embd 48) makes head dim 4, which is not supported',
+    ],
   ];
   for (const [what, config, message] of refusals) {
     it(`refuses ${what}`, () => {
       expect(() => parseModelConfig(config)).toThrow(message);
     });
   }
+
+  it('takes every head dim the attention kernels run: multiples of 8 from 8 to 256, explicit or implied', () => {
+    for (let d = 8; d <= 256; d += 8) {
+      expect(parseModelConfig({ ...SMOLLM2_135M, head_dim: d }).headDim).toBe(d);
+      expect(parseModelConfig({ ...SMOLLM2_135M, hidden_size: 3 * d, num_attention_heads: 3 }).headDim).toBe(
+        d,
+      );
+    }
+  });
 
   it('refuses malformed JSON naming the file', () => {
     expect(() => parseModelConfig('{ nope', 'models/x/config.json')).toThrow(
