@@ -44,6 +44,8 @@ describe('a checkpoint on the GPU computes the reference per-token loss', () => 
     ['gpt2', 'f32', 'F16', 1e-4],
     ['llama', 'f16', 'BF16', 2e-2],
     ['gpt2', 'f16', 'F32', 2e-2],
+    ['llama3', 'f32', 'BF16', 1e-4],
+    ['llama3', 'f16', 'F32', 2e-2],
     ['llama', 'f32', 'F32', 1e-4, 8],
     ['llama', 'f16', 'F32', 2e-2, 40],
   ];
@@ -72,6 +74,14 @@ describe('a checkpoint on the GPU computes the reference per-token loss', () => 
     const V = opened.spec.vocab;
     const expected = targets.map((t, n) => crossEntropyRef(logits.subarray(n * V, (n + 1) * V), [t], V));
     expectClose(`${arch} ${precision} per-token loss`, losses, expected, tolerance);
+    if (opened.spec.ropeScaling) {
+      // The scaled frequencies matter at these positions: the unscaled reference is off by more than both
+      // tolerances (so the match above cannot come from an unscaled table).
+      const plain = transformerForwardRef({ ...opened.spec, ropeScaling: null }, tiny.tensors, tokens, B, T);
+      const off = targets.map((t, n) => crossEntropyRef(plain.subarray(n * V, (n + 1) * V), [t], V));
+      const gap = Math.max(...off.map((v, n) => Math.abs(v - expected[n]) / expected[n]));
+      expect(gap).toBeGreaterThan(0.05);
+    }
   });
 });
 

@@ -5,6 +5,7 @@
 
 import type { ModelSpec } from '../../src/engine/model/config.ts';
 import type { RefLora, RefTensor, RefWeights } from './transformer.ts';
+import { scaledInvFreqRef } from './rope.ts';
 
 // ───────────────────────────── protobuf ─────────────────────────────
 
@@ -261,8 +262,9 @@ export function exportOnnx(
     const half = D / 2;
     const cosT = new Float64Array(T * D);
     const sinT = new Float64Array(T * D);
+    const invFreq = scaledInvFreqRef(D, spec.ropeTheta!, spec.ropeScaling).map(Math.fround);
     for (let i = 0; i < half; i++) {
-      const inv = Math.fround(1 / Math.fround(Math.fround(spec.ropeTheta!) ** Math.fround((2 * i) / D)));
+      const inv = invFreq[i];
       for (let t = 0; t < T; t++) {
         const a = Math.fround(t * inv);
         cosT[t * D + i] = cosT[t * D + i + half] = Math.cos(a);

@@ -3,11 +3,13 @@
 // error). Defaults for absent fields are those of the transformers config classes.
 
 import { ATTENTION_HEAD_DIMS, attentionSupportsHeadDim } from '../kernels/attention.ts';
+import type { RopeScaling } from '../kernels/rope.ts';
 import { FileFormatError, ownValue, parseJson, type UncheckedJson } from '../json.ts';
 
 export type ModelFamily = 'llama' | 'qwen2' | 'mistral' | 'gpt2';
 export type Activation = 'silu' | 'gelu_new';
 export type TorchDtype = 'float32' | 'float16' | 'bfloat16';
+export type { RopeScaling } from '../kernels/rope.ts';
 
 export interface ModelSpec {
   family: ModelFamily;
@@ -37,6 +39,8 @@ export interface ModelSpec {
   positions: 'rope' | 'learned';
   /** RoPE base θ; null for learned positions (gpt2). */
   ropeTheta: number | null;
+  /** rope_scaling's frequency scaling (Llama 3.x 'llama3', 'linear'); null for none. */
+  ropeScaling: RopeScaling | null;
   tieWordEmbeddings: boolean;
   /** Bias on the q/k/v projections (qwen2, gpt2, llama with attention_bias). */
   qkvBias: boolean;
@@ -72,10 +76,20 @@ class ConfigReader {
   constructor(
     readonly file: string,
     readonly json: UncheckedJson,
+    /** Path of `json` inside config.json, e.g. 'rope_scaling.' ('' at the top). */
+    readonly prefix = '',
   ) {}
 
   fail(field: string, why: string): never {
-    throw new FileFormatError(this.file, `${field} ${why}`);
+    throw new FileFormatError(this.file, `${this.prefix}${field} ${why}`);
+  }
+
+  /** A reader of the object at `field`, or null when the field is absent or null. */
+  nested(field: string): ConfigReader | null {
+    const v = this.json[field];
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'object' || Array.isArray(v)) this.fail(field, 'must be null or an object');
+    return new ConfigReader(this.file, v as UncheckedJson, `${this.prefix}${field}.`);
   }
 
   has(field: string): boolean {
@@ -95,11 +109,15 @@ class ConfigReader {
     return v;
   }
 
-  num(field: string, fallback: number): number {
+  num(field: string, fallback?: number): number {
     const v = this.json[field];
-    if (v === undefined || v === null) return fallback;
+    if (v === undefined || v === null) {
+      if (fallback !== undefined) return fallback;
+      this.fail(field, 'is missing');
+    }
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-      this.fail(field, `must be a positive number, got ${JSON.stringify(v)}`);
+      const got = typeof v === 'number' ? String(v) : JSON.stringify(v);
+      this.fail(field, `must be a finite number > 0, got ${got}`);
     }
     return v;
   }
@@ -180,33 +198,46 @@ export function parseModelConfig(input: string | UncheckedJson, file = 'config.j
   return spec;
 }
 
-function ropeTheta(r: ConfigReader, fallback: number): number {
-  // transformers ≥ 5 writes rope_parameters { rope_type, rope_theta }; older configs rope_theta + rope_scaling.
-  const params = r.json.rope_parameters;
-  if (params !== undefined && params !== null) {
-    if (typeof params !== 'object') r.fail('rope_parameters', 'must be an object');
-    const p = params as UncheckedJson;
-    const type = p.rope_type ?? p.type ?? 'default';
-    if (type !== 'default') {
-      r.fail('rope_parameters.rope_type', `'${String(type)}' is not supported (supported: default)`);
-    }
-    const theta = p.rope_theta;
-    if (theta !== undefined) {
-      if (typeof theta !== 'number' || !Number.isFinite(theta) || !(theta > 0)) {
-        r.fail('rope_parameters.rope_theta', `must be a finite number > 0, got ${String(theta)}`);
+/** A config's RoPE: its base θ and the frequency scaling, if any (see RopeScaling in kernels/rope.ts). */
+function ropeParameters(r: ConfigReader, fallback: number): { theta: number; scaling: RopeScaling | null } {
+  // transformers ≥ 5 writes rope_parameters { rope_type, rope_theta, ...scaling }; older configs rope_theta and
+  // rope_scaling { rope_type (or type), ...scaling }.
+  const params = r.nested('rope_parameters');
+  if (params) {
+    const scaling = ropeScaling(params);
+    if (!params.has('rope_theta')) return { theta: r.num('rope_theta', fallback), scaling };
+    return { theta: params.num('rope_theta'), scaling };
+  }
+  const scaling = r.nested('rope_scaling');
+  return { theta: r.num('rope_theta', fallback), scaling: scaling && ropeScaling(scaling) };
+}
+
+/** The scaling of a rope_scaling / rope_parameters object; anything but the types implemented is refused. */
+function ropeScaling(s: ConfigReader): RopeScaling | null {
+  const typeField = s.json.rope_type !== undefined ? 'rope_type' : 'type';
+  const type = s.json.rope_type ?? s.json.type ?? 'default';
+  switch (type) {
+    case 'default':
+      return null;
+    case 'linear':
+      return { type: 'linear', factor: s.num('factor') };
+    case 'llama3': {
+      const lowFreqFactor = s.num('low_freq_factor');
+      const highFreqFactor = s.num('high_freq_factor');
+      if (!(highFreqFactor > lowFreqFactor)) {
+        s.fail('high_freq_factor', `${highFreqFactor} must be greater than low_freq_factor ${lowFreqFactor}`);
       }
-      return theta;
+      return {
+        type: 'llama3',
+        factor: s.num('factor'),
+        lowFreqFactor,
+        highFreqFactor,
+        originalMaxPositions: s.int('original_max_position_embeddings', undefined, MAX_POSITIONS),
+      };
     }
+    default:
+      return s.fail(typeField, `'${String(type)}' is not supported (supported: default, linear, llama3)`);
   }
-  const scaling = r.json.rope_scaling;
-  if (scaling !== undefined && scaling !== null) {
-    if (typeof scaling !== 'object') r.fail('rope_scaling', 'must be null or an object');
-    const s = scaling as UncheckedJson;
-    const type = s.rope_type ?? s.type;
-    const field = s.rope_type !== undefined ? 'rope_scaling.rope_type' : 'rope_scaling.type';
-    if (type !== 'default') r.fail(field, `'${String(type)}' is not supported (supported: none)`);
-  }
-  return r.num('rope_theta', fallback);
 }
 
 /**
@@ -239,6 +270,7 @@ function parseRopeFamily(r: ConfigReader, family: ModelFamily, architecture: str
     family === 'mistral' ? 4096 * 32 : 2048,
     MAX_POSITIONS,
   );
+  const rope = ropeParameters(r, 10000);
   let qkvBias = false;
   let oBias = false;
   if (family === 'llama') {
@@ -278,7 +310,8 @@ function parseRopeFamily(r: ConfigReader, family: ModelFamily, architecture: str
     rmsNormEps: r.num('rms_norm_eps', 1e-6),
     layerNormEps: null,
     positions: 'rope',
-    ropeTheta: ropeTheta(r, 10000),
+    ropeTheta: rope.theta,
+    ropeScaling: rope.scaling,
     tieWordEmbeddings: r.bool('tie_word_embeddings', false),
     qkvBias,
     oBias,
@@ -325,6 +358,7 @@ function parseGpt2(r: ConfigReader, architecture: string): ModelSpec {
     layerNormEps: r.num('layer_norm_epsilon', 1e-5),
     positions: 'learned',
     ropeTheta: null,
+    ropeScaling: null,
     tieWordEmbeddings: r.bool('tie_word_embeddings', true),
     qkvBias: true,
     oBias: true,

@@ -4,7 +4,7 @@
 // Shapes: B batch, T sequence, N = B·T tokens, C hidden, H heads, Hkv kv heads, D head dim, F ffn, V vocab.
 
 import type { AttentionDims } from '../kernels/attention.ts';
-import type { ModelSpec } from './config.ts';
+import type { ModelSpec, RopeScaling } from './config.ts';
 import {
   act,
   f32,
@@ -25,6 +25,8 @@ export interface LlamaDims {
   vocab: number;
   rmsNormEps: number;
   ropeTheta: number;
+  /** rope_scaling (Llama 3.x); absent or null: none. */
+  ropeScaling?: RopeScaling | null;
   /** Qwen2: q/k/v projections carry a bias. */
   qkvBias: boolean;
 }
@@ -40,6 +42,7 @@ export function llamaDims(spec: ModelSpec): LlamaDims {
     vocab: spec.vocab,
     rmsNormEps: spec.rmsNormEps ?? 1e-6,
     ropeTheta: spec.ropeTheta ?? 10000,
+    ropeScaling: spec.ropeScaling,
     qkvBias: spec.qkvBias,
   };
 }

@@ -12,7 +12,7 @@ import type { AttentionRope } from '../kernels/attention.ts';
 import { swigluBackward, swigluForward } from '../kernels/activations.ts';
 import { embeddingForward } from '../kernels/embedding.ts';
 import { rmsnormBackward, rmsnormForward } from '../kernels/rmsnorm.ts';
-import { ropeInvFreq } from '../kernels/rope.ts';
+import { ropeInvFreq, type RopeScaling } from '../kernels/rope.ts';
 import type { KvCacheSlot } from './kv-cache.ts';
 import { linearForward, linearUp, loraDown, type LinearContext, type LoraAdapter } from './linear.ts';
 import {
@@ -44,15 +44,15 @@ export interface LlamaWeights {
   layers: LlamaLayerWeights[];
 }
 
-/** inv_freq (D/2) f32 per (device, head dim, θ), made once: models built for every trainer share it. */
+/** inv_freq (D/2) f32 per (device, head dim, θ, scaling), made once: models built for every trainer share it. */
 const frequencies = new WeakMap<Gpu, Map<string, GPUBuffer>>();
-function ropeFrequencies(gpu: Gpu, headDim: number, theta: number): GPUBuffer {
+function ropeFrequencies(gpu: Gpu, headDim: number, theta: number, scaling: RopeScaling | null): GPUBuffer {
   const perGpu = frequencies.get(gpu) ?? new Map<string, GPUBuffer>();
   frequencies.set(gpu, perGpu);
-  const key = `${headDim}:${theta}`;
+  const key = `${headDim}:${theta}:${JSON.stringify(scaling)}`;
   let buffer = perGpu.get(key);
   if (!buffer) {
-    const values = ropeInvFreq(headDim, theta);
+    const values = ropeInvFreq(headDim, theta, scaling);
     buffer = gpu.device.createBuffer({
       label: `rope.inv_freq(${key})`,
       size: values.byteLength,
@@ -85,7 +85,8 @@ export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuff
   }
 
   protected override get rope(): AttentionRope {
-    return { invFreq: ropeFrequencies(this.gpu, this.dims.headDim, this.dims.ropeTheta) };
+    const { headDim, ropeTheta, ropeScaling = null } = this.dims;
+    return { invFreq: ropeFrequencies(this.gpu, headDim, ropeTheta, ropeScaling) };
   }
 
   linearWeight(layer: number, name: LlamaLinearName): GPUBuffer {

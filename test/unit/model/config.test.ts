@@ -45,6 +45,39 @@ const QWEN25_05B = {
   use_sliding_window: false,
   vocab_size: 151936,
 };
+// Llama-3.2-1B's config.json (meta-llama/Llama-3.2-1B, transformers 4.45).
+const LLAMA32_1B = {
+  architectures: ['LlamaForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 128000,
+  eos_token_id: 128001,
+  head_dim: 64,
+  hidden_act: 'silu',
+  hidden_size: 2048,
+  initializer_range: 0.02,
+  intermediate_size: 8192,
+  max_position_embeddings: 131072,
+  mlp_bias: false,
+  model_type: 'llama',
+  num_attention_heads: 32,
+  num_hidden_layers: 16,
+  num_key_value_heads: 8,
+  pretraining_tp: 1,
+  rms_norm_eps: 1e-5,
+  rope_scaling: {
+    factor: 32.0,
+    high_freq_factor: 4.0,
+    low_freq_factor: 1.0,
+    original_max_position_embeddings: 8192,
+    rope_type: 'llama3',
+  },
+  rope_theta: 500000.0,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  use_cache: true,
+  vocab_size: 128256,
+};
 const GPT2 = {
   activation_function: 'gelu_new',
   architectures: ['GPT2LMHeadModel'],
@@ -195,6 +228,30 @@ describe('parseModelConfig', () => {
     );
   });
 
+  it("reads Llama-3.2-1B's llama3 rope_scaling, and the same in transformers 5's rope_parameters", () => {
+    const llama3 = {
+      type: 'llama3',
+      factor: 32,
+      lowFreqFactor: 1,
+      highFreqFactor: 4,
+      originalMaxPositions: 8192,
+    };
+    expect(parseModelConfig(LLAMA32_1B)).toMatchObject({
+      family: 'llama',
+      headDim: 64,
+      ropeTheta: 5e5,
+      ropeScaling: llama3,
+      maxPositions: 131072,
+      tieWordEmbeddings: true,
+    });
+    const { rope_scaling, rope_theta, ...v5 } = LLAMA32_1B;
+    const spec = parseModelConfig({ ...v5, rope_parameters: { ...rope_scaling, rope_theta } });
+    expect(spec).toMatchObject({ ropeTheta: 5e5, ropeScaling: llama3 });
+    const linear = { ...SMOLLM2_135M, rope_scaling: { type: 'linear', factor: 4.0 } };
+    expect(parseModelConfig(linear).ropeScaling).toEqual({ type: 'linear', factor: 4 });
+    expect(parseModelConfig(SMOLLM2_135M).ropeScaling).toBeNull();
+  });
+
   it('supports llama attention_bias (bias on q, k, v and o)', () => {
     expect(parseModelConfig({ ...SMOLLM2_135M, attention_bias: true })).toMatchObject({
       qkvBias: true,
@@ -216,19 +273,47 @@ describe('parseModelConfig', () => {
     ],
     ['no architecture', { hidden_size: 8 }, 'config.json: architectures is missing'],
     [
-      'rope_scaling yarn',
+      'rope_scaling yarn (no supported family uses it)',
       { ...SMOLLM2_135M, rope_scaling: { type: 'yarn', factor: 4 } },
-      "config.json: rope_scaling.type 'yarn' is not supported (supported: none)",
+      "config.json: rope_scaling.type 'yarn' is not supported (supported: default, linear, llama3)",
     ],
     [
-      'rope_scaling llama3',
-      { ...SMOLLM2_135M, rope_scaling: { rope_type: 'llama3', factor: 8 } },
-      "config.json: rope_scaling.rope_type 'llama3' is not supported (supported: none)",
+      'rope_scaling dynamic',
+      { ...SMOLLM2_135M, rope_scaling: { rope_type: 'dynamic', factor: 2 } },
+      "config.json: rope_scaling.rope_type 'dynamic' is not supported (supported: default, linear, llama3)",
     ],
     [
-      'rope_parameters linear',
+      'rope_scaling llama3 without low_freq_factor',
+      { ...SMOLLM2_135M, rope_scaling: { ...LLAMA32_1B.rope_scaling, low_freq_factor: undefined } },
+      'config.json: rope_scaling.low_freq_factor is missing',
+    ],
+    [
+      'rope_scaling llama3 with high_freq_factor ≤ low_freq_factor',
+      { ...SMOLLM2_135M, rope_scaling: { ...LLAMA32_1B.rope_scaling, high_freq_factor: 1 } },
+      'config.json: rope_scaling.high_freq_factor 1 must be greater than low_freq_factor 1',
+    ],
+    [
+      'rope_scaling llama3 with a string original_max_position_embeddings',
+      {
+        ...SMOLLM2_135M,
+        rope_scaling: { ...LLAMA32_1B.rope_scaling, original_max_position_embeddings: '8k' },
+      },
+      'config.json: rope_scaling.original_max_position_embeddings must be a positive integer, got "8k"',
+    ],
+    [
+      'rope_parameters linear without a factor',
       { ...SMOLLM2_135M, rope_parameters: { rope_type: 'linear' } },
-      "config.json: rope_parameters.rope_type 'linear' is not supported",
+      'config.json: rope_parameters.factor is missing',
+    ],
+    [
+      'rope_parameters linear with factor 0',
+      { ...SMOLLM2_135M, rope_parameters: { rope_type: 'linear', factor: 0 } },
+      'config.json: rope_parameters.factor must be a finite number > 0, got 0',
+    ],
+    [
+      'rope_scaling as a list',
+      { ...SMOLLM2_135M, rope_scaling: [8] },
+      'config.json: rope_scaling must be null or an object',
     ],
     [
       'hidden_act gelu on llama',
