@@ -46,6 +46,10 @@ describe('a checkpoint on the GPU computes the reference per-token loss', () => 
     ['gpt2', 'f16', 'F32', 2e-2],
     ['llama3', 'f32', 'BF16', 1e-4],
     ['llama3', 'f16', 'F32', 2e-2],
+    ['qwen3', 'f32', 'BF16', 1e-4],
+    ['qwen3', 'f16', 'F32', 2e-2],
+    ['smollm3', 'f32', 'BF16', 1e-4],
+    ['smollm3', 'f16', 'F32', 2e-2],
     ['llama', 'f32', 'F32', 1e-4, 8],
     ['llama', 'f16', 'F32', 2e-2, 40],
   ];
@@ -74,13 +78,19 @@ describe('a checkpoint on the GPU computes the reference per-token loss', () => 
     const V = opened.spec.vocab;
     const expected = targets.map((t, n) => crossEntropyRef(logits.subarray(n * V, (n + 1) * V), [t], V));
     expectClose(`${arch} ${precision} per-token loss`, losses, expected, tolerance);
-    if (opened.spec.ropeScaling) {
-      // The scaled frequencies matter at these positions: the unscaled reference is off by more than both
-      // tolerances (so the match above cannot come from an unscaled table).
-      const plain = transformerForwardRef({ ...opened.spec, ropeScaling: null }, tiny.tensors, tokens, B, T);
+    // Each family feature matters at these positions: the reference without it is off by more than 1.5× the
+    // looser (f16) tolerance (so the match above cannot come from a kernel that ignores it).
+    const { spec } = opened;
+    const without: [string, Partial<typeof spec>][] = [];
+    if (spec.ropeScaling) without.push(['rope scaling', { ropeScaling: null }]);
+    if (spec.qkNorm) without.push(['q/k norms', { qkNorm: false }]);
+    if (spec.noRopeLayers.length > 0) without.push(['NoPE layers', { noRopeLayers: [] }]);
+    for (const [feature, change] of without) {
+      const plain = transformerForwardRef({ ...spec, ...change }, tiny.tensors, tokens, B, T);
       const off = targets.map((t, n) => crossEntropyRef(plain.subarray(n * V, (n + 1) * V), [t], V));
       const gap = Math.max(...off.map((v, n) => Math.abs(v - expected[n]) / expected[n]));
-      expect(gap).toBeGreaterThan(0.05);
+      console.log(`${arch}: without ${feature} the loss is off by ${gap.toPrecision(3)}`);
+      expect(gap, feature).toBeGreaterThan(0.03);
     }
   });
 });

@@ -6,7 +6,7 @@ import { ATTENTION_HEAD_DIMS, attentionSupportsHeadDim } from '../kernels/attent
 import type { RopeScaling } from '../kernels/rope.ts';
 import { FileFormatError, ownValue, parseJson, type UncheckedJson } from '../json.ts';
 
-export type ModelFamily = 'llama' | 'qwen2' | 'mistral' | 'gpt2';
+export type ModelFamily = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'mistral' | 'gpt2';
 export type Activation = 'silu' | 'gelu_new';
 export type TorchDtype = 'float32' | 'float16' | 'bfloat16';
 export type { RopeScaling } from '../kernels/rope.ts';
@@ -48,6 +48,10 @@ export interface ModelSpec {
   oBias: boolean;
   /** Bias on the MLP projections (gpt2 only). */
   mlpBias: boolean;
+  /** Qwen3: an RMSNorm (weights (D)) over each head of q and k, before RoPE. */
+  qkNorm: boolean;
+  /** SmolLM3: the layers that skip RoPE (no_rope_layers entries of 0), ascending; empty for every other family. */
+  noRopeLayers: number[];
   /** silu: SwiGLU MLP (gate, up, down); gelu_new: GPT-2 MLP (fc, proj). */
   activation: Activation;
   bosTokenId: number | null;
@@ -68,6 +72,8 @@ const MAX_POSITIONS = 2 ** 31 - 1;
 const ARCHITECTURES: Record<string, ModelFamily> = {
   LlamaForCausalLM: 'llama',
   Qwen2ForCausalLM: 'qwen2',
+  Qwen3ForCausalLM: 'qwen3',
+  SmolLM3ForCausalLM: 'smollm3',
   MistralForCausalLM: 'mistral',
   GPT2LMHeadModel: 'gpt2',
 };
@@ -174,6 +180,8 @@ export function parseModelConfig(input: string | UncheckedJson, file = 'config.j
     const byType: Record<string, string> = {
       llama: 'LlamaForCausalLM',
       qwen2: 'Qwen2ForCausalLM',
+      qwen3: 'Qwen3ForCausalLM',
+      smollm3: 'SmolLM3ForCausalLM',
       mistral: 'MistralForCausalLM',
       gpt2: 'GPT2LMHeadModel',
     };
@@ -240,6 +248,32 @@ function ropeScaling(s: ConfigReader): RopeScaling | null {
   }
 }
 
+/** Qwen3 / SmolLM3 switch sliding-window attention on with use_sliding_window (not implemented here). */
+function refuseSlidingWindow(r: ConfigReader): void {
+  if (r.bool('use_sliding_window', false)) {
+    r.fail('use_sliding_window', 'true is not supported (sliding-window attention is not implemented)');
+  }
+}
+
+/**
+ * SmolLM3's NoPE layers: no_rope_layers has a 1 for a layer that uses RoPE and a 0 for one that does not
+ * (SmolLM3Config); without it, every no_rope_layer_interval-th layer (default 4) skips RoPE.
+ */
+function noRopeLayers(r: ConfigReader, layers: number): number[] {
+  const list = r.json.no_rope_layers;
+  if (list === undefined || list === null) {
+    const interval = r.int('no_rope_layer_interval', 4);
+    return Array.from({ length: layers }, (_, l) => l).filter((l) => (l + 1) % interval === 0);
+  }
+  if (!Array.isArray(list) || list.length < layers || list.some((v) => v !== 0 && v !== 1)) {
+    r.fail(
+      'no_rope_layers',
+      `must list 0 or 1 for each of the ${layers} layers, got ${JSON.stringify(list)}`,
+    );
+  }
+  return Array.from({ length: layers }, (_, l) => l).filter((l) => list[l] === 0);
+}
+
 /**
  * Refuses a head dim the attention kernels cannot run, here rather than in the first step of every trial.
  * `field` is the config field to blame; `derived`, its value and what it divides when the head dim is implied.
@@ -259,6 +293,8 @@ function parseRopeFamily(r: ConfigReader, family: ModelFamily, architecture: str
   }
   let headDim: number;
   if (r.has('head_dim')) headDim = checkHeadDim(r, 'head_dim', r.int('head_dim'));
+  else if (family === 'qwen3')
+    headDim = checkHeadDim(r, 'head_dim', 128); // Qwen3Config's default
   else {
     if (hidden % heads !== 0) r.fail('num_attention_heads', `${heads} must divide hidden_size ${hidden}`);
     headDim = checkHeadDim(r, 'num_attention_heads', hidden / heads, `${heads} (of hidden_size ${hidden})`);
@@ -270,13 +306,16 @@ function parseRopeFamily(r: ConfigReader, family: ModelFamily, architecture: str
     family === 'mistral' ? 4096 * 32 : 2048,
     MAX_POSITIONS,
   );
-  const rope = ropeParameters(r, 10000);
+  const layers = r.int('num_hidden_layers');
+  // SmolLM3Config's default θ is 2e6 (its checkpoints state theirs).
+  const rope = ropeParameters(r, family === 'smollm3' ? 2e6 : 10000);
   let qkvBias = false;
   let oBias = false;
-  if (family === 'llama') {
-    // LlamaAttention puts the bias on all four projections when attention_bias is set.
+  if (family === 'llama' || family === 'qwen3' || family === 'smollm3') {
+    // Their attention puts the bias on all four projections when attention_bias is set.
     qkvBias = oBias = r.bool('attention_bias', false);
     r.refuseTrue('mlp_bias', 'no bias on the MLP projections in this engine');
+    if (family !== 'llama') refuseSlidingWindow(r);
   } else if (family === 'qwen2') {
     qkvBias = true; // Qwen2Attention: q/k/v have a bias, o_proj has none, whatever the config says.
     if (r.bool('use_sliding_window', false)) {
@@ -299,7 +338,7 @@ function parseRopeFamily(r: ConfigReader, family: ModelFamily, architecture: str
     family,
     architecture,
     hidden,
-    layers: r.int('num_hidden_layers'),
+    layers,
     heads,
     kvHeads,
     headDim,
@@ -316,9 +355,11 @@ function parseRopeFamily(r: ConfigReader, family: ModelFamily, architecture: str
     qkvBias,
     oBias,
     mlpBias: false,
+    qkNorm: family === 'qwen3',
+    noRopeLayers: family === 'smollm3' ? noRopeLayers(r, layers) : [],
     activation: 'silu',
-    bosTokenId: r.optionalId('bos_token_id', family === 'qwen2' ? null : 1),
-    eosTokenIds: r.ids('eos_token_id', family === 'qwen2' ? [] : [2]),
+    bosTokenId: r.optionalId('bos_token_id', family === 'qwen2' || family === 'qwen3' ? null : 1),
+    eosTokenIds: r.ids('eos_token_id', family === 'qwen2' || family === 'qwen3' ? [] : [2]),
     torchDtype: null,
   };
 }
@@ -363,6 +404,8 @@ function parseGpt2(r: ConfigReader, architecture: string): ModelSpec {
     qkvBias: true,
     oBias: true,
     mlpBias: true,
+    qkNorm: false,
+    noRopeLayers: [],
     activation: 'gelu_new',
     bosTokenId: r.optionalId('bos_token_id', 50256),
     eosTokenIds: eos === null ? [] : [eos],

@@ -37,6 +37,8 @@ export interface RopeBlockWeights {
   kBias?: WeightName; // (Hkv·D)
   vBias?: WeightName; // (Hkv·D)
   oBias?: WeightName; // (C)        llama attention_bias
+  qNorm?: WeightName; // (D)        qwen3 q_norm
+  kNorm?: WeightName; // (D)        qwen3 k_norm
   postNorm: WeightName; // (C)
   gate: WeightName; // (F, C)
   up: WeightName; // (F, C)
@@ -131,6 +133,10 @@ export function weightNames(
       block.vBias = vec(`${p}self_attn.v_proj.bias`, Hkv * D);
     }
     if (spec.oBias) block.oBias = vec(`${p}self_attn.o_proj.bias`, C);
+    if (spec.qkNorm) {
+      block.qNorm = vec(`${p}self_attn.q_norm.weight`, D);
+      block.kNorm = vec(`${p}self_attn.k_norm.weight`, D);
+    }
     blocks.push(block);
   }
   return {

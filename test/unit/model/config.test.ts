@@ -78,6 +78,61 @@ const LLAMA32_1B = {
   use_cache: true,
   vocab_size: 128256,
 };
+// Qwen3-0.6B's config.json (Qwen/Qwen3-0.6B, transformers 4.51).
+const QWEN3_06B = {
+  architectures: ['Qwen3ForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 151643,
+  eos_token_id: 151645,
+  head_dim: 128,
+  hidden_act: 'silu',
+  hidden_size: 1024,
+  initializer_range: 0.02,
+  intermediate_size: 3072,
+  max_position_embeddings: 40960,
+  max_window_layers: 28,
+  model_type: 'qwen3',
+  num_attention_heads: 16,
+  num_hidden_layers: 28,
+  num_key_value_heads: 8,
+  rms_norm_eps: 1e-6,
+  rope_scaling: null,
+  rope_theta: 1000000,
+  sliding_window: null,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  use_cache: true,
+  use_sliding_window: false,
+  vocab_size: 151936,
+};
+// SmolLM3-3B's config.json, abridged (HuggingFaceTB/SmolLM3-3B): 36 layers, every 4th without RoPE.
+const SMOLLM3_3B = {
+  architectures: ['SmolLM3ForCausalLM'],
+  attention_bias: false,
+  bos_token_id: null,
+  eos_token_id: 128012,
+  hidden_act: 'silu',
+  hidden_size: 2048,
+  intermediate_size: 11008,
+  max_position_embeddings: 65536,
+  mlp_bias: false,
+  model_type: 'smollm3',
+  no_rope_layer_interval: 4,
+  no_rope_layers: Array.from({ length: 36 }, (_, l) => ((l + 1) % 4 === 0 ? 0 : 1)),
+  num_attention_heads: 16,
+  num_hidden_layers: 36,
+  num_key_value_heads: 4,
+  pad_token_id: 128004,
+  rms_norm_eps: 1e-6,
+  rope_scaling: null,
+  rope_theta: 5000000.0,
+  sliding_window: null,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  use_sliding_window: false,
+  vocab_size: 128256,
+};
 const GPT2 = {
   activation_function: 'gelu_new',
   architectures: ['GPT2LMHeadModel'],
@@ -252,6 +307,41 @@ describe('parseModelConfig', () => {
     expect(parseModelConfig(SMOLLM2_135M).ropeScaling).toBeNull();
   });
 
+  it('reads Qwen3-0.6B: per-head q/k norms, head_dim 128 ≠ hidden / heads, no bias', () => {
+    expect(parseModelConfig(QWEN3_06B)).toMatchObject({
+      family: 'qwen3',
+      hidden: 1024,
+      heads: 16,
+      kvHeads: 8,
+      headDim: 128,
+      qkNorm: true,
+      qkvBias: false,
+      oBias: false,
+      noRopeLayers: [],
+      ropeTheta: 1e6,
+      tieWordEmbeddings: true,
+      bosTokenId: 151643,
+      eosTokenIds: [151645],
+    });
+    expect(parseModelConfig({ ...QWEN3_06B, attention_bias: true })).toMatchObject({
+      qkvBias: true,
+      oBias: true,
+    });
+    expect(parseModelConfig(SMOLLM2_135M).qkNorm).toBe(false);
+  });
+
+  it("reads SmolLM3-3B's NoPE layers: a 0 in no_rope_layers is a layer without RoPE", () => {
+    const spec = parseModelConfig(SMOLLM3_3B);
+    expect(spec).toMatchObject({ family: 'smollm3', headDim: 128, ropeTheta: 5e6, qkNorm: false });
+    expect(spec.noRopeLayers).toEqual([3, 7, 11, 15, 19, 23, 27, 31, 35]);
+    // Without the list, SmolLM3Config makes every no_rope_layer_interval-th layer NoPE.
+    const { no_rope_layers: _, ...byInterval } = SMOLLM3_3B;
+    expect(
+      parseModelConfig({ ...byInterval, num_hidden_layers: 6, no_rope_layer_interval: 3 }).noRopeLayers,
+    ).toEqual([2, 5]);
+    expect(parseModelConfig({ ...SMOLLM3_3B, no_rope_layers: Array(36).fill(1) }).noRopeLayers).toEqual([]);
+  });
+
   it('supports llama attention_bias (bias on q, k, v and o)', () => {
     expect(parseModelConfig({ ...SMOLLM2_135M, attention_bias: true })).toMatchObject({
       qkvBias: true,
@@ -309,6 +399,26 @@ describe('parseModelConfig', () => {
       'rope_parameters linear with factor 0',
       { ...SMOLLM2_135M, rope_parameters: { rope_type: 'linear', factor: 0 } },
       'config.json: rope_parameters.factor must be a finite number > 0, got 0',
+    ],
+    [
+      'Qwen3 with sliding windows',
+      { ...QWEN3_06B, use_sliding_window: true, sliding_window: 4096 },
+      'config.json: use_sliding_window true is not supported',
+    ],
+    [
+      'SmolLM3 no_rope_layers shorter than the layers',
+      { ...SMOLLM3_3B, no_rope_layers: [1, 1, 1, 0] },
+      'config.json: no_rope_layers must list 0 or 1 for each of the 36 layers, got [1,1,1,0]',
+    ],
+    [
+      'SmolLM3 no_rope_layers with a 2',
+      { ...SMOLLM3_3B, no_rope_layers: Array(36).fill(2) },
+      'config.json: no_rope_layers must list 0 or 1 for each of the 36 layers',
+    ],
+    [
+      'Qwen3 with an unsupported head_dim',
+      { ...QWEN3_06B, head_dim: 100 },
+      'config.json: head_dim 100 is not supported',
     ],
     [
       'rope_scaling as a list',
