@@ -23,6 +23,12 @@ describe('LoRA gradients of whole models match finite differences of the GPU los
       { dims: { ...TINY_LLAMA, kvHeads: 1, qkvBias: true, rmsNormEps: 1e-6, ropeTheta: 1e6 } },
     ],
     ['Llama with LoRA dropout 0.3 (fixed mask)', { dropout: 0.3 }],
+    // Through Qwen3's per-head q/k norms into q_proj's and k_proj's adapters; head_dim ≠ hidden / heads.
+    [
+      'Qwen3 (q/k norms, head dim 48, GQA 4:2)',
+      { dims: { ...TINY_LLAMA, headDim: 48, qkNorm: true, rmsNormEps: 1e-6, ropeTheta: 1e6 } },
+    ],
+    ['SmolLM3 (layer 1 without RoPE)', { dims: { ...TINY_LLAMA, noRopeLayers: [1] } }],
     // Head dims beyond 32/64/128 (Phi's 96, Gemma's 256), hidden ≠ heads·D as with an explicit head_dim.
     [
       'Llama, head dim 96 (2 heads, 1 kv head)',
