@@ -184,6 +184,32 @@ describe('greedy generation with the KV cache equals the argmax of a full forwar
           dims: { ...TINY_LLAMA, kvHeads: 1, qkvBias: true, rmsNormEps: 1e-6, ropeTheta: 1e6 },
         }),
     ],
+    [
+      'Qwen3 (q/k norms, head dim 48): the cache holds the normed k',
+      (dtype: Precision) =>
+        buildTinyLlama(gpu, dtype, {
+          seed: 8,
+          dims: { ...TINY_LLAMA, headDim: 48, qkNorm: true, rmsNormEps: 1e-6, ropeTheta: 1e6 },
+        }),
+    ],
+    [
+      'SmolLM3 (layer 1 without RoPE), Llama 3.2 RoPE scaling',
+      (dtype: Precision) =>
+        buildTinyLlama(gpu, dtype, {
+          seed: 9,
+          dims: {
+            ...TINY_LLAMA,
+            noRopeLayers: [1],
+            ropeScaling: {
+              type: 'llama3',
+              factor: 32,
+              lowFreqFactor: 1,
+              highFreqFactor: 4,
+              originalMaxPositions: 16,
+            },
+          },
+        }),
+    ],
     ['GPT-2', (dtype: Precision) => buildTinyGpt2(gpu, dtype, { seed: 7 })],
   ] as const;
   const matrix = families.flatMap(([name, build]) =>
