@@ -152,8 +152,12 @@ describe('the trainer matches an independent f64 reference', () => {
   const lora: LoraConfig = { r: 2, alpha: 4, dropout: 0, targets: ['q_proj'], rslora: false };
   const T = 6;
 
-  async function setup(optimizer: TrainerOptions['optimizer'], extra: Partial<TrainerOptions>) {
-    const { tiny, opened, loaded } = await load('llama', 'f32');
+  async function setup(
+    optimizer: TrainerOptions['optimizer'],
+    extra: Partial<TrainerOptions>,
+    arch: TinyArch = 'llama',
+  ) {
+    const { tiny, opened, loaded } = await load(arch, 'f32');
     const rows = randomExamples(opened.spec.vocab, 2, T + 1, 11);
     const options: TrainerOptions = {
       lora,
@@ -185,51 +189,61 @@ describe('the trainer matches an independent f64 reference', () => {
     return { trainer, start: Float64Array.from(Float32Array.from(start)), refLoss, grad };
   }
 
-  it('one SGD step: p − lr·∇L exactly (rel < 1e-5), and the reported loss is the reference loss', async () => {
-    const { trainer, start, refLoss, grad } = await setup('sgd', {});
-    const metrics = await trainer.submitStep()();
-    expect(Math.abs(metrics.loss - refLoss(start)) / refLoss(start)).toBeLessThan(1e-5);
-    const g = grad(start);
-    const expected = start.map((p, i) => p - 0.05 * g[i]);
-    const got = await trainer.readParams();
-    expectClose(
-      'SGD step: Δparams',
-      got.map((p, i) => p - start[i]),
-      expected.map((p, i) => p - start[i]),
-      1e-4,
-    );
-    trainer.destroy();
-  });
+  // Each family's q_proj adapter sees its features: Llama 3.2's scaled RoPE, Qwen3's q norm, SmolLM3's NoPE layer.
+  const families: TinyArch[] = ['llama', 'llama3', 'qwen3', 'smollm3'];
 
-  it('three AdamW steps with weight decay match a host AdamW on reference gradients (rel < 1e-4)', async () => {
-    const hyper = { lr: 0.01, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1 };
-    const { trainer, start, grad } = await setup('adamw', { ...hyper });
-    const p = Float64Array.from(start);
-    const m = new Float64Array(p.length);
-    const v = new Float64Array(p.length);
-    const live = (i: number) => trainer.layout.segments.some((s) => i >= s.offset && i < s.offset + s.length);
-    for (let t = 1; t <= 3; t++) {
-      await trainer.submitStep()();
-      const g = grad(p);
-      for (let i = 0; i < p.length; i++) {
-        if (!live(i)) continue;
-        p[i] *= 1 - hyper.lr * hyper.weightDecay;
-        m[i] = hyper.beta1 * m[i] + (1 - hyper.beta1) * g[i];
-        v[i] = hyper.beta2 * v[i] + (1 - hyper.beta2) * g[i] * g[i];
-        const mHat = m[i] / (1 - hyper.beta1 ** t);
-        const vHat = v[i] / (1 - hyper.beta2 ** t);
-        p[i] -= (hyper.lr * mHat) / (Math.sqrt(vHat) + hyper.eps);
+  it.each(families)(
+    '%s: one SGD step: p − lr·∇L exactly (rel < 1e-5), the reported loss is the reference loss',
+    async (arch) => {
+      const { trainer, start, refLoss, grad } = await setup('sgd', {}, arch);
+      const metrics = await trainer.submitStep()();
+      expect(Math.abs(metrics.loss - refLoss(start)) / refLoss(start)).toBeLessThan(1e-5);
+      const g = grad(start);
+      const expected = start.map((p, i) => p - 0.05 * g[i]);
+      const got = await trainer.readParams();
+      expectClose(
+        'SGD step: Δparams',
+        got.map((p, i) => p - start[i]),
+        expected.map((p, i) => p - start[i]),
+        1e-4,
+      );
+      trainer.destroy();
+    },
+  );
+
+  it.each(families)(
+    '%s: three AdamW steps with weight decay match a host AdamW on reference gradients (rel < 1e-4)',
+    async (arch) => {
+      const hyper = { lr: 0.01, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1 };
+      const { trainer, start, grad } = await setup('adamw', { ...hyper }, arch);
+      const p = Float64Array.from(start);
+      const m = new Float64Array(p.length);
+      const v = new Float64Array(p.length);
+      const live = (i: number) =>
+        trainer.layout.segments.some((s) => i >= s.offset && i < s.offset + s.length);
+      for (let t = 1; t <= 3; t++) {
+        await trainer.submitStep()();
+        const g = grad(p);
+        for (let i = 0; i < p.length; i++) {
+          if (!live(i)) continue;
+          p[i] *= 1 - hyper.lr * hyper.weightDecay;
+          m[i] = hyper.beta1 * m[i] + (1 - hyper.beta1) * g[i];
+          v[i] = hyper.beta2 * v[i] + (1 - hyper.beta2) * g[i] * g[i];
+          const mHat = m[i] / (1 - hyper.beta1 ** t);
+          const vHat = v[i] / (1 - hyper.beta2 ** t);
+          p[i] -= (hyper.lr * mHat) / (Math.sqrt(vHat) + hyper.eps);
+        }
       }
-    }
-    const got = await trainer.readParams();
-    expectClose(
-      'AdamW 3 steps: Δparams',
-      got.map((x, i) => x - start[i]),
-      p.map((x, i) => x - start[i]),
-      1e-4,
-    );
-    trainer.destroy();
-  });
+      const got = await trainer.readParams();
+      expectClose(
+        'AdamW 3 steps: Δparams',
+        got.map((x, i) => x - start[i]),
+        p.map((x, i) => x - start[i]),
+        1e-4,
+      );
+      trainer.destroy();
+    },
+  );
 });
 
 describe('training runs', () => {
