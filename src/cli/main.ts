@@ -1,6 +1,7 @@
 // `tunelab <command>`: the same engine as the web app, headless in Node through Dawn.
 import { DatasetError } from '../engine/train/data.ts';
 import { GpuError } from '../engine/gpu/index.ts';
+import { ownValue } from '../engine/json.ts';
 import { UsageError } from './args.ts';
 import { StudyLogError } from './study-journal.ts';
 import { EVAL_USAGE, evalCommand } from './eval.ts';
@@ -41,7 +42,8 @@ export async function main(argv: string[], hooks: CliHooks = {}): Promise<number
     (name ? process.stdout : process.stderr).write(usage());
     return name ? 0 : 2;
   }
-  const command = COMMANDS[name];
+  // An own-property lookup: 'constructor' or '__proto__' are not commands.
+  const command = ownValue(COMMANDS, name);
   if (!command) {
     process.stderr.write(`tunelab: unknown command '${name}'\n\n${usage()}`);
     return 2;
