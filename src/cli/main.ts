@@ -6,6 +6,7 @@ import { UsageError } from './args.ts';
 import { StudyLogError } from './study-journal.ts';
 import { EVAL_USAGE, evalCommand } from './eval.ts';
 import { GENERATE_USAGE, generateCommand } from './generate.ts';
+import { MODELS_USAGE, modelsCommand } from './models.ts';
 import { TRAIN_USAGE, trainCommand, type TrainHooks } from './train.ts';
 import { TUNE_USAGE, tuneCommand, type TuneHooks } from './tune.ts';
 
@@ -26,6 +27,11 @@ export const COMMANDS: Record<string, Command> = {
     run: (argv, hooks) => tuneCommand(argv, hooks),
     usage: TUNE_USAGE,
     summary: 'search hyperparameters on a pool of workers',
+  },
+  models: {
+    run: modelsCommand,
+    usage: MODELS_USAGE,
+    summary: 'the supported Hub models by size, and what fits your GPU',
   },
 };
 
