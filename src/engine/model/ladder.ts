@@ -308,10 +308,13 @@ export function pendingLadderEntries(): LadderEntry[] {
   return LADDER.filter((entry) => ladderSpec(entry) === null);
 }
 
-/** The entry of a Hub repo id (case-insensitive, as the Hub resolves it), or null. */
+/**
+ * The entry of a Hub repo id (case-insensitive, as the Hub resolves it), or null. A chat-tuned sibling
+ * ('-Instruct', '-it') shares its base model's entry: same shapes, same tokenizer.
+ */
 export function ladderEntry(id: string): LadderEntry | null {
-  const wanted = id.toLowerCase();
-  return LADDER.find((e) => e.id.toLowerCase() === wanted) ?? null;
+  const wanted = id.toLowerCase().replace(/-(instruct|it)$/, '');
+  return LADDER.find((e) => e.id.toLowerCase().replace(/-pt$/, '') === wanted.replace(/-pt$/, '')) ?? null;
 }
 
 /** The next size up in the ladder of `id` that this build loads, or null at the top (or off the ladder). */

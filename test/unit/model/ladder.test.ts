@@ -49,6 +49,8 @@ describe('the model ladder', () => {
     expect(scaleUpSibling('huggingfacetb/smollm2-360m')?.id).toBe('HuggingFaceTB/SmolLM2-1.7B');
     expect(scaleUpSibling('Qwen/Qwen3-0.6B')?.id).toBe('Qwen/Qwen3-1.7B');
     expect(scaleUpSibling('meta-llama/Llama-3.2-1B')?.id).toBe('meta-llama/Llama-3.2-3B');
+    expect(scaleUpSibling('HuggingFaceTB/SmolLM2-135M-Instruct')?.id).toBe('HuggingFaceTB/SmolLM2-360M');
+    expect(scaleUpSibling('Qwen/Qwen2.5-0.5B-Instruct')?.id).toBe('Qwen/Qwen2.5-1.5B');
     expect(scaleUpSibling('Qwen/Qwen3-4B')).toBeNull(); // the top
     expect(scaleUpSibling('someone/else')).toBeNull();
     expect(scaleUpSibling('constructor')).toBeNull();
