@@ -3,7 +3,12 @@
 // does not fit. Pure arithmetic on the configs: no GPU, no download.
 import { TRIAL_FIELD_SPECS } from '../engine/train/config.ts';
 import { formatBytes } from '../engine/model/memory.ts';
-import { ladderRows, pendingLadderEntries, type LadderRow } from '../engine/model/ladder.ts';
+import {
+  formatParameters,
+  ladderRows,
+  pendingLadderEntries,
+  type LadderRow,
+} from '../engine/model/ladder.ts';
 import { numberFlag, parseFlags, UsageError } from './args.ts';
 
 const { batch, seq, r } = TRIAL_FIELD_SPECS;
@@ -15,17 +20,12 @@ export const MODELS_USAGE = `tunelab models [--gpu-memory GiB] [--batch N] [--se
   activations kept, and with --recompute. With --gpu-memory (the GiB your GPU has), whether each fits, needs
   --recompute or does not fit. Download a model with huggingface-cli and pass its folder to --model.`;
 
-/** A parameter count as the model cards write it: 135M, 1.24B. */
-function count(n: number): string {
-  return n >= 1e9 ? `${(n / 1e9).toFixed(2)}B` : `${Math.round(n / 1e6)}M`;
-}
-
 function table(rows: LadderRow[], withFit: boolean): string {
   const head = ['family', 'model', 'params', 'memory', 'with --recompute', ...(withFit ? ['verdict'] : [])];
   const lines = rows.map((row) => [
     row.entry.ladder,
     row.entry.id,
-    count(row.parameters),
+    formatParameters(row.parameters),
     formatBytes(row.estimate.totalBytes),
     formatBytes(row.recomputed.totalBytes),
     ...(withFit ? [row.fit === 'needs recompute' ? 'needs --recompute' : (row.fit ?? '')] : []),

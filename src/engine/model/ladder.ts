@@ -271,6 +271,11 @@ export interface LadderRow {
   fit: LadderFit | null;
 }
 
+/** A parameter count as model names write it: 135M, 1.24B. */
+export function formatParameters(n: number): string {
+  return n >= 1e9 ? `${(n / 1e9).toFixed(2)}B` : `${Math.round(n / 1e6)}M`;
+}
+
 /** The spec of an entry, or null while its family does not load in this build. */
 export function ladderSpec(entry: LadderEntry): ModelSpec | null {
   try {
