@@ -87,9 +87,13 @@ describe.each(FAMILIES)('%s (%s) through the command line', { timeout: 400_000 }
       .map((l) => JSON.parse(l));
     expect(trials).toHaveLength(2);
     expect(trials.every((t) => t.state === 'complete')).toBe(true);
+    const family = parseModelConfig(await readFile(join(model, 'config.json'), 'utf8')).family;
     const best = JSON.parse(await readFile(join(out, 'best-config.json'), 'utf8'));
-    expect(best.model).toMatchObject({
-      family: parseModelConfig(await readFile(join(model, 'config.json'), 'utf8')).family,
-    });
+    expect(best.model).toMatchObject({ id: model, family });
+    // Every export names the base model it was tuned on, and the adapter's every linear by its PEFT name.
+    expect(await readFile(join(out, 'axolotl.yaml'), 'utf8')).toContain(`base_model: ${model}`);
+    const adapter = JSON.parse(await readFile(join(out, 'adapter', 'adapter_config.json'), 'utf8'));
+    expect(adapter.base_model_name_or_path).toBe(model);
+    expect(adapter.target_modules.every((m: string) => /^(q|k|v|o|gate|up|down)_proj$/.test(m))).toBe(true);
   });
 });
