@@ -323,8 +323,12 @@ export function exportOnnx(
     }
     const p = `${prefix}layers.${l}.`;
     const h1 = rmsnorm(x, `${p}input_layernorm.weight`);
-    const q = rope(heads(linear(h1, `${p}self_attn.q_proj`, spec.qkvBias), H));
-    let k = rope(heads(linear(h1, `${p}self_attn.k_proj`, spec.qkvBias), Hkv));
+    // Qwen3: RMSNorm over the last axis of (B, n, T, D), i.e. each head's D values; SmolLM3's NoPE layers skip RoPE.
+    const headNorm = (y: string, norm: string) =>
+      spec.qkNorm ? rmsnorm(y, `${p}self_attn.${norm}.weight`) : y;
+    const position = (y: string) => (spec.noRopeLayers.includes(l) ? y : rope(y));
+    const q = position(headNorm(heads(linear(h1, `${p}self_attn.q_proj`, spec.qkvBias), H), 'q_norm'));
+    let k = position(headNorm(heads(linear(h1, `${p}self_attn.k_proj`, spec.qkvBias), Hkv), 'k_norm'));
     let v = heads(linear(h1, `${p}self_attn.v_proj`, spec.qkvBias), Hkv);
     if (Hkv !== H) {
       // GQA: query head h reads kv head h / (H / Hkv).
