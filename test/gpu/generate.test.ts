@@ -59,6 +59,12 @@ const cases: [TinyArch, Precision, number][] = [
   ['gpt2', 'f32', 1e-4],
   ['llama', 'f16', 2e-2],
   ['gpt2', 'f16', 2e-2],
+  ['llama3', 'f32', 1e-4],
+  ['qwen3', 'f32', 1e-4],
+  ['smollm3', 'f32', 1e-4],
+  ['llama3', 'f16', 2e-2],
+  ['qwen3', 'f16', 2e-2],
+  ['smollm3', 'f16', 2e-2],
 ];
 
 describe('KV-cache inference matches the f64 reference forward of a checkpoint', () => {
@@ -78,7 +84,13 @@ describe('KV-cache inference matches the f64 reference forward of a checkpoint',
 
       // Prefill of the whole sequence at offset 0: the logits of every position.
       const full = session(model, { batch: B, capacity: 16 });
-      expectClose(`${arch} ${precision} prefill logits`, await full.forward(tokens, 'all'), ref, tol);
+      const error = expectClose(
+        `${arch} ${precision} prefill logits`,
+        await full.forward(tokens, 'all'),
+        ref,
+        tol,
+      );
+      console.log(`${arch} ${precision}: prefill logits max rel error ${error.toExponential(2)}`);
       expect(full.length).toBe(T);
 
       // Prefill 5 tokens in chunks of 4 (+1), then decode the rest one at a time: last-position logits.

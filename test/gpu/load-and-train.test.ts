@@ -77,7 +77,8 @@ describe('a checkpoint on the GPU computes the reference per-token loss', () => 
     });
     const V = opened.spec.vocab;
     const expected = targets.map((t, n) => crossEntropyRef(logits.subarray(n * V, (n + 1) * V), [t], V));
-    expectClose(`${arch} ${precision} per-token loss`, losses, expected, tolerance);
+    const error = expectClose(`${arch} ${precision} per-token loss`, losses, expected, tolerance);
+    console.log(`${arch} ${precision}: per-token loss max rel error ${error.toExponential(2)}`);
     // Each family feature matters at these positions: the reference without it is off by more than 1.5× the
     // looser (f16) tolerance (so the match above cannot come from a kernel that ignores it).
     const { spec } = opened;
