@@ -111,7 +111,7 @@ describe('KV-cache inference matches the f64 reference forward of a checkpoint',
 });
 
 describe('LoRA at inference (unmerged, dropout off)', () => {
-  it.each(['llama', 'gpt2'] as const)(
+  it.each(['llama', 'qwen3', 'gpt2'] as const)(
     '%s: logits match the f64 reference with the adapter and the training forward',
     async (arch) => {
       const { tiny, opened, loaded } = await loadFixture(arch, 'f32');
