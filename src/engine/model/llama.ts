@@ -88,10 +88,14 @@ export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuff
     return this.weights.lmHead;
   }
 
+  /** The model's one inv_freq table, looked up once (attention asks for it every layer of every step). */
+  #rope: AttentionRope | null = null;
+
   protected override ropeOf(l: number): AttentionRope | undefined {
     const { headDim, ropeTheta, ropeScaling = null, noRopeLayers } = this.dims;
     if (noRopeLayers?.includes(l)) return undefined;
-    return { invFreq: ropeFrequencies(this.gpu, headDim, ropeTheta, ropeScaling) };
+    this.#rope ??= { invFreq: ropeFrequencies(this.gpu, headDim, ropeTheta, ropeScaling) };
+    return this.#rope;
   }
 
   /** What attention reads of block `l`: q and k as projected, or Qwen3's normed ones. */
