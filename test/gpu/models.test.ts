@@ -28,6 +28,22 @@ describe('LoRA gradients of whole models match finite differences of the GPU los
     // Through Qwen3's per-head q/k norms into q_proj's and k_proj's adapters; head_dim ≠ hidden / heads.
     ['Qwen3 (q/k norms, head dim 48, GQA 4:2)', { dims: QWEN3_DIMS }],
     ['SmolLM3 (layer 1 without RoPE)', { dims: { ...TINY_LLAMA, noRopeLayers: [1] } }],
+    [
+      'Llama 3.2 (llama3 RoPE scaling, all three bands at head dim 32)',
+      {
+        dims: {
+          ...TINY_LLAMA,
+          ropeTheta: 5e5,
+          ropeScaling: {
+            type: 'llama3' as const,
+            factor: 32,
+            lowFreqFactor: 1,
+            highFreqFactor: 4,
+            originalMaxPositions: 64,
+          },
+        },
+      },
+    ],
     // Head dims beyond 32/64/128 (Phi's 96, Gemma's 256), hidden ≠ heads·D as with an explicit head_dim.
     [
       'Llama, head dim 96 (2 heads, 1 kv head)',
