@@ -395,9 +395,13 @@ export abstract class TransformerModel<
     recordGradients(rec, acts.gradients[l][group], refs, { u, v: acts.loraV }, ctx);
   }
 
-  /** att = attention(q, k, v) over the block's own keys (training), or over the cache after writing k, v to it. */
+  /**
+   * att = attention(q, k, v) of block `l` over the block's own keys (training), or over the cache after writing
+   * k, v to it.
+   */
   protected attention(
     rec: CommandRecorder,
+    l: number,
     s: AttentionBuffers,
     B: number,
     T: number,
@@ -406,7 +410,7 @@ export abstract class TransformerModel<
   ): void {
     const a = (buffer: GPUBuffer) => this.ref(buffer);
     const dims = this.attentionDims(B, T);
-    const rope = this.rope;
+    const rope = this.ropeOf(l);
     if (!cache) {
       attentionForward(rec, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), dims, { rope, layout });
       return;
@@ -420,14 +424,18 @@ export abstract class TransformerModel<
     });
   }
 
-  /** Rotary position embedding applied inside attention (q and k as loaded), or none (learned positions). */
-  protected get rope(): AttentionRope | undefined {
+  /**
+   * Block `l`'s rotary position embedding, applied inside attention (q and k as loaded), or none (learned
+   * positions, or a layer without RoPE).
+   */
+  protected ropeOf(_l: number): AttentionRope | undefined {
     return undefined;
   }
 
-  /** dq, dk, dv (N, ·) from d.dAtt: the backward of `attention` over the block's own keys. */
+  /** dq, dk, dv (N, ·) from d.dAtt: the backward of block `l`'s `attention` over the block's own keys. */
   protected attentionBackward(
     rec: CommandRecorder,
+    l: number,
     s: AttentionBuffers & { lse: GPUBuffer },
     d: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer; dAtt: GPUBuffer },
     acts: { batch: number; seq: number; delta: GPUBuffer },
@@ -438,7 +446,7 @@ export abstract class TransformerModel<
     const dims = this.attentionDims(acts.batch, acts.seq);
     const [q, k, v] = [a(s.q), a(s.k), a(s.v)];
     attentionBackward(rec, dq, dk, dv, acts.delta, dAtt, a(s.att), s.lse, q, k, v, dims, {
-      rope: this.rope,
+      rope: this.ropeOf(l),
       layout,
     });
   }
