@@ -95,6 +95,9 @@ export class WorkerPool implements TrialSlots {
     const slot = this.#slots[index];
     const proxied = Comlink.proxy({
       onStep: (m: Parameters<TrialCallbacks['onStep']>[0]) => callbacks.onStep(m),
+      onCheckpoint: async (c: TrainerCheckpoint) => {
+        await callbacks.onCheckpoint?.(c);
+      },
       onEval: async (...args: Parameters<TrialCallbacks['onEval']>) => {
         const d = await callbacks.onEval(...args);
         // The donor's checkpoint moves to the worker rather than being copied.

@@ -72,7 +72,9 @@ export async function decodeTrialCheckpoint(
     fail(`__metadata__.version: expected '${TRIAL_CHECKPOINT_VERSION}', got ${JSON.stringify(meta.version)}`);
   const sum = fnv1a(bytes.subarray(st.dataOffset));
   if (meta.checksum !== sum)
-    fail(`the data does not match __metadata__.checksum (${meta.checksum} stored, ${sum} read): it is corrupt`);
+    fail(
+      `the data does not match __metadata__.checksum (${meta.checksum} stored, ${sum} read): it is corrupt`,
+    );
   const whole = (field: string, min = 0): number => {
     const v = Number(meta[field]);
     if (meta[field] === undefined || !/^\d+$/.test(meta[field]) || !Number.isSafeInteger(v) || v < min)
@@ -139,7 +141,9 @@ function checkScaler(v: unknown, fail: (why: string) => never): LossScalerState 
   for (const k of ['scale', 'cleanSteps', 'skippedSteps', 'totalSteps'] as const) {
     const x = v[k];
     if (typeof x !== 'number' || !Number.isFinite(x) || x < 0 || (k === 'scale' && x === 0))
-      fail(`__metadata__.scaler.${k}: expected a finite number ≥ 0 (> 0 for scale), got ${JSON.stringify(x)}`);
+      fail(
+        `__metadata__.scaler.${k}: expected a finite number ≥ 0 (> 0 for scale), got ${JSON.stringify(x)}`,
+      );
   }
   return v as unknown as LossScalerState;
 }

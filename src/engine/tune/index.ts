@@ -1,6 +1,13 @@
 // Hyperparameter search over trial workers: the coordinator loop, the worker-side runner, their protocol.
-export { optimize } from './coordinator.ts';
-export type { BestTrial, OptimizeOptions, OptimizeResult, TrialResult, TuneListener } from './coordinator.ts';
+export { optimize, PAUSE } from './coordinator.ts';
+export type {
+  BestTrial,
+  CheckpointStore,
+  OptimizeOptions,
+  OptimizeResult,
+  TrialResult,
+  TuneListener,
+} from './coordinator.ts';
 export { InProcessSlots } from './in-process.ts';
 export { checkObjective, metricsOfValue, objectiveValue, OBJECTIVES } from './objective.ts';
 export type { Objective } from './objective.ts';

@@ -94,7 +94,9 @@ describe('trial checkpoint file', () => {
 
   it("refuses another trial's checkpoint, another format, and each bad metadata field by name", async () => {
     const c = randomCheckpoint(50, 2, 3);
-    expect(await refusal(encodeTrialCheckpoint(4, c))).toMatch(/__metadata__\.trial: expected trial 3, got 4/);
+    expect(await refusal(encodeTrialCheckpoint(4, c))).toMatch(
+      /__metadata__\.trial: expected trial 3, got 4/,
+    );
     expect(await refusal(withMetadata(c, { format: 'peft' }))).toMatch(/__metadata__\.format: expected/);
     expect(await refusal(withMetadata(c, { version: '9' }))).toMatch(/__metadata__\.version: expected '1'/);
     expect(await refusal(withMetadata(c, { step: '-1' }))).toMatch(/__metadata__\.step: expected a whole/);
@@ -103,7 +105,9 @@ describe('trial checkpoint file', () => {
     expect(await refusal(withMetadata(c, { position: '{"seed":1}' }))).toMatch(
       /__metadata__\.position\.epoch: expected a whole number, got undefined/,
     );
-    expect(await refusal(withMetadata(c, { position: '{' }))).toMatch(/__metadata__\.position: expected JSON/);
+    expect(await refusal(withMetadata(c, { position: '{' }))).toMatch(
+      /__metadata__\.position: expected JSON/,
+    );
     expect(await refusal(withMetadata(c, { scaler: '{"scale":0}' }))).toMatch(/__metadata__\.scaler\.scale/);
     expect(await refusal(withMetadata(c, { optimizer_step: '[1.5]' }))).toMatch(
       /__metadata__\.optimizer_step: expected a list of 32-bit words/,
