@@ -18,6 +18,7 @@ import { createStudy, SAMPLER_NAMES, type Study, type StudyEvent } from '../engi
 import { dataTokenizer, padIdOf, splitExamples, type Dataset, type Example } from '../engine/train/data.ts';
 import {
   checkObjective,
+  DEFAULT_MAX_EVAL_EXAMPLES,
   defaultPoolSize,
   InProcessSlots,
   OBJECTIVES,
@@ -72,6 +73,8 @@ tunelab tune --model DIR --data FILE --plan study.jsonl --out DIR   (the recipe 
                --objective ${Object.keys(OBJECTIVES).join('|')} (val_loss)  --seed 42
   budget:      --trials N (10, complete + pruned)  --timeout SECONDS (no new trial after it)
                --steps N (20) | --epochs E per trial  --eval-every N (ceil(steps/4): the pruning rung, PBT interval)
+  evaluation:  --max-eval-examples N (${DEFAULT_MAX_EVAL_EXAMPLES}; 0 = all): each evaluation uses the first N of the
+               (seeded, shuffled) validation split, so a big dataset does not make every evaluation a long pass
   workers:     --workers K (from the memory estimate and the adapter)  --in-process (no worker threads)
   pause:       --checkpoint-every N (the eval interval; 0 = only at Ctrl-C): each running trial's checkpoint
                goes to <out>/checkpoints/ every N steps, so a crash loses at most N steps of it
@@ -356,7 +359,7 @@ async function startSlots(
     model: { kind: 'dir', path: setup.dir },
     precision,
     train: setup.train,
-    validation: setup.validation,
+    validation: plan.evalExamples(setup.validation),
     padId: padIdOf(dataTokenizer(opened.tokenizer)),
     ...(tuning ? { tuning } : {}),
   };
@@ -397,7 +400,7 @@ async function runStudy(
   process.stderr.write(
     `${size} ${flags['in-process'] === true ? 'in-process runner' : 'worker thread'}${size > 1 ? 's' : ''} on ` +
       `${infos[0].adapter} (${infos[0].precision}), ${setup.train.length} training / ` +
-      `${setup.validation.length} validation examples, ` +
+      `${setup.validation.length} validation examples (${evaluatedOn(plan, setup.validation.length)}), ` +
       `${study.trials.length > 0 ? `resuming at trial ${study.trials.length}, ` : ''}objective ${OBJECTIVES[objective].label}\n`,
   );
   hooks.onPool?.(slots);
@@ -428,6 +431,7 @@ async function runStudy(
           const slot = table.slotOf(n);
           if (slot !== undefined) hooks.onTrialStep?.(slots, n, m.step, slot);
         },
+        evaluating: (n, done, total) => table.evaluating(n, done, total),
         evaluated: (n, m, value) => table.evaluated(n, m.step, value),
         exploited: (n, donor, params, note) =>
           table.note(`trial ${n} exploits trial ${donor}: ${fmtParams(params)}${note ? ` (${note})` : ''}`),
@@ -451,6 +455,14 @@ async function runStudy(
     table.close();
     await slots.close();
   }
+}
+
+/** How many validation examples each evaluation uses, and what sets it. */
+function evaluatedOn(plan: StudyPlan, validation: number): string {
+  const cap = plan.spec.maxEvalExamples ?? null;
+  return cap !== null && cap < validation
+    ? `each evaluation uses the first ${cap}: --max-eval-examples`
+    : `each evaluation uses all ${validation}`;
 }
 
 const baseModel = (setup: TuneSetup) => stringFlag(setup.flags, 'base-model') ?? setup.dir;
@@ -518,7 +530,16 @@ class LiveTable {
   readonly #tty = process.stdout.isTTY === true;
   readonly #rows = new Map<
     number,
-    { slot: number; params: string; step: number; total: number; loss: number; value?: number }
+    {
+      slot: number;
+      params: string;
+      step: number;
+      total: number;
+      loss: number;
+      value?: number;
+      /** "eval i/m" while the trial evaluates. */
+      evaluating?: string;
+    }
   >();
   #drawn = 0;
   #timer: ReturnType<typeof setInterval> | null = null;
@@ -543,12 +564,17 @@ class LiveTable {
 
   step(n: number, step: number, loss: number) {
     const row = this.#rows.get(n);
-    if (row) Object.assign(row, { step, loss });
+    if (row) Object.assign(row, { step, loss, evaluating: undefined });
+  }
+
+  evaluating(n: number, done: number, total: number) {
+    const row = this.#rows.get(n);
+    if (row) row.evaluating = done < total ? `evaluating ${done}/${total}` : undefined;
   }
 
   evaluated(n: number, step: number, value: number) {
     const row = this.#rows.get(n);
-    if (row) row.value = value;
+    if (row) Object.assign(row, { value, evaluating: undefined });
     this.#line(`trial ${n} step ${step}: ${this.objective} ${value.toFixed(4)}`);
   }
 
@@ -591,7 +617,7 @@ class LiveTable {
     const lines = [...this.#rows.entries()].map(([n, r]) => {
       const width = 20;
       const filled = r.total > 0 ? Math.round((r.step / r.total) * width) : 0;
-      return `  #${String(n).padEnd(3)} w${r.slot} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${r.step}/${r.total} loss ${Number.isNaN(r.loss) ? '-' : r.loss.toFixed(4)}${r.value === undefined ? '' : ` ${this.objective} ${r.value.toFixed(4)}`}  ${r.params}`;
+      return `  #${String(n).padEnd(3)} w${r.slot} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${r.step}/${r.total} loss ${Number.isNaN(r.loss) ? '-' : r.loss.toFixed(4)}${r.value === undefined ? '' : ` ${this.objective} ${r.value.toFixed(4)}`}${r.evaluating ? ` (${r.evaluating})` : ''}  ${r.params}`;
     });
     const best = this.study.bestTrial;
     lines.push(

@@ -3,7 +3,7 @@
 // evaluations) an uninterrupted run takes, in f32 and in f16 with dynamic loss scaling, with dropout and
 // gradient accumulation. Then the search loop: a paused study keeps its running trial (not failed), a second
 // `optimize` over the reloaded log continues it from its checkpoint step to the value of an uninterrupted study,
-// and a corrupt checkpoint restarts the trial from step 0 with the reason said.
+// and a corrupt checkpoint restarts the trial from step 0 with the reason said. Evaluations report progress.
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   decodeTrialCheckpoint,
@@ -133,10 +133,14 @@ describe('periodic checkpoints', () => {
     await slots.run(0, job(0), recorder(plain));
     const traced: Trace = { steps: [], evals: [] };
     const at: number[] = [];
+    const progress: [number, number][] = [];
     await slots.run(0, job(0, { checkpointEvery: 2 }), {
       ...recorder(traced),
       onCheckpoint: (c) => void at.push(c.step),
+      onEvalProgress: (done, total) => void progress.push([done, total]),
     });
+    // Every evaluation says how far it got: 3 validation rows are 2 micro-batches of 2.
+    expect(progress).toEqual(traced.evals.map(() => [2, 2]));
     // Taken after the step in flight landed, with nothing in flight: 2 → 3, 4 → 5, 6 → 7, 8 → 9 (the last
     // step: none needed).
     expect(at).toEqual([3, 5, 7]);

@@ -147,6 +147,8 @@ describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
     );
     expect(first.code).toBe(130);
     expect(first.stdout).toContain(`continue the paused trials with: tunelab tune --resume ${out}`);
+    // The validation set is capped by the plan (256 by default): these 5 examples are all used.
+    expect(first.stderr).toMatch(/ 5 validation examples \(each evaluation uses all 5\)/);
     const before = await outputs(out);
     const done = before.study.trials.filter((t) => t.state === 'complete').map((t) => t.number);
     expect(done.length).toBeGreaterThanOrEqual(2);
@@ -187,6 +189,11 @@ describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
     for (const n of done) expect(after.study.trial(n).value).toBe(before.study.trial(n).value);
     expect(after.study.trials.map((t) => t.state)).toEqual(Array(6).fill('complete'));
     await expect(readdir(join(out, 'checkpoints'))).resolves.toEqual([]);
+    // The exports' record of the plan holds the cap.
+    const bestConfig = JSON.parse(await readFile(join(out, 'best-config.json'), 'utf8')) as {
+      study: { plan: { maxEvalExamples: number } };
+    };
+    expect(bestConfig.study.plan.maxEvalExamples).toBe(256);
     expect(second.stderr).toMatch(/study\.jsonl line \d+ was cut short by a crash mid-write/);
     expect(await readFile(join(out, 'study.jsonl.bak'), 'utf8')).toBe(torn);
     expect(await readFile(join(out, 'trials.jsonl.bak'), 'utf8')).toBe(trialsTorn);

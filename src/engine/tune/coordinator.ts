@@ -77,6 +77,8 @@ export interface TuneListener {
     note?: string;
   }): void;
   step?(number: number, m: StepMetrics): void;
+  /** A trial is evaluating: validation micro-batches done of `total`. */
+  evaluating?(number: number, done: number, total: number): void;
   evaluated?(number: number, m: EvalMetrics, value: number): void;
   exploited?(number: number, donor: number, params: Params, note?: string): void;
   trialFinished?(r: TrialResult): void;
@@ -247,6 +249,7 @@ export async function optimize(
             listener.step?.(trial.number, m);
           },
           onEval: (m, final) => decide(trial, m, final),
+          onEvalProgress: (done, total) => listener.evaluating?.(trial.number, done, total),
           // A lost periodic checkpoint only means a crash resumes from an older one: said, not fatal.
           onCheckpoint: (c) =>
             store

@@ -16,7 +16,7 @@ export type * from './protocol.ts';
 export { createTrialRunner } from './runner.ts';
 export type { RunnerHost, TrialRunner } from './runner.ts';
 export { defaultPoolSize } from './pool-size.ts';
-export { PLAN_FORMAT, PlanError, PRUNER_CHOICES, StudyPlan } from './plan.ts';
+export { DEFAULT_MAX_EVAL_EXAMPLES, PLAN_FORMAT, PlanError, PRUNER_CHOICES, StudyPlan } from './plan.ts';
 export type { PlanContext, PlanInput, PrunerChoice, StudyPlanSpec } from './plan.ts';
 export type { ModelBounds } from './space-rules.ts';
 export { preset, PRESET_NAMES } from './presets.ts';

@@ -59,6 +59,8 @@ export type EvalDirective =
 export interface TrialCallbacks {
   onStep(m: StepMetrics): void;
   onEval(m: EvalMetrics, final: boolean): Promise<EvalDirective> | EvalDirective;
+  /** During an evaluation: validation micro-batches done of `total` (every few batches). */
+  onEvalProgress?(done: number, total: number): void;
   /** A periodic checkpoint (TrialJob.checkpointEvery); the trial waits until it is stored. */
   onCheckpoint?(c: TrainerCheckpoint): Promise<void> | void;
 }

@@ -105,6 +105,7 @@ export function createTrialRunner(host: RunnerHost) {
                   pause.abort();
                 }
               },
+              onEvalProgress: (done, total) => callbacks.onEvalProgress?.(done, total),
               onEval: (m) => {
                 // Pausing lets one more step land (with evalEvery 1, its evaluation): decide once per pause.
                 if (segment.directive) return;
@@ -142,7 +143,7 @@ export function createTrialRunner(host: RunnerHost) {
           }
           if (trainer.step >= trainer.totalSteps) {
             // Paused at the last step's evaluation point: the final evaluation is still due.
-            lastEval = await trainer.evaluate();
+            lastEval = await trainer.evaluate(validation, (d, t) => callbacks.onEvalProgress?.(d, t));
             const d = await callbacks.onEval(lastEval, true);
             return await finish(d.action === 'prune' ? 'pruned' : 'complete', trainer, lastEval, job);
           }
