@@ -227,9 +227,8 @@ export async function optimize(
         slot,
         params: trial.params,
         totalSteps: trainerOptions.steps ?? 0,
-        ...(study.trial(trial.number).intermediate.length > 0 || from || point.note
-          ? { resumedFrom: from?.step ?? 0 }
-          : {}),
+        // A resumed trial has its checkpoint, or the note saying why it has none.
+        ...(from || point.note !== undefined ? { resumedFrom: from?.step ?? 0 } : {}),
         ...(point.note ? { note: point.note } : {}),
       });
       const outcome = await slots.run(
