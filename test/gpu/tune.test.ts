@@ -130,7 +130,7 @@ describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
     expect(study.trials).toHaveLength(5);
   });
 
-  it('Ctrl-C pauses the running trials into checkpoints; --resume continues them from there to the end', async () => {
+  it('Ctrl-C pauses the running trials into checkpoints; --resume continues them from there to the end (a damaged one from step 0)', async () => {
     const out = join(dir, 'resume');
     let signalled = false;
     const first = await runCli(
@@ -171,16 +171,27 @@ describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
     const trialsTorn = `${(await readFile(join(out, 'trials.jsonl'), 'utf8')).trimEnd()}\n{"number":`;
     await writeFile(join(out, 'trials.jsonl'), trialsTorn);
 
+    // A checkpoint damaged on disk is refused, said, and its trial restarts from step 0 (the others do not).
+    const damaged = paused[0];
+    const damagedFile = join(out, 'checkpoints', trialCheckpointName(damaged.number));
+    const bytes = await readFile(damagedFile);
+    bytes[bytes.length - 7] ^= 0xff;
+    await writeFile(damagedFile, bytes);
+
     const second = await runCli(`tune --resume ${out}`);
     console.log(`${first.stdout}--- resumed ---\n${second.stdout}`);
     expect(second.code).toBe(0);
     expect(second.stdout).toMatch(new RegExp(`\\(${paused.length} continued from the last pause\\)`));
     const after = await outputs(out);
     expect(after.errors).toEqual([]);
+    expect(second.stdout).toContain(`trial ${damaged.number} resumed from step 0 on worker`);
+    expect(second.stdout).toContain(
+      `(its checkpoint was refused (${damagedFile}: the data does not match __metadata__.checksum`,
+    );
+    expect(second.stdout).toContain('it is corrupt): restarting from step 0)');
     for (const r of paused) {
-      expect(second.stdout).toMatch(
-        new RegExp(`trial ${r.number} resumed from step ${r.steps} on worker \\d`),
-      );
+      const from = r === damaged ? 0 : r.steps;
+      expect(second.stdout).toMatch(new RegExp(`trial ${r.number} resumed from step ${from} on worker \\d`));
       expect(after.study.trial(r.number).state).toBe('complete');
       // Its reports before the pause kept, the later ones added: every rung once, in order.
       expect(after.study.trial(r.number).intermediate.map(([s]) => s)).toEqual([2, 4, 6, 8]);
