@@ -38,6 +38,7 @@ export const PLAN_FLAGS = {
   trials: { type: 'string' },
   timeout: { type: 'string' },
   recompute: { type: 'boolean' },
+  'max-eval-examples': { type: 'string' },
 } as const;
 
 /** Flags that give the recipe; --plan gives all of it (only --trials and --timeout may change it). */
@@ -50,6 +51,7 @@ const RECIPE_FLAGS = [
   'pbt',
   'objective',
   'recompute',
+  'max-eval-examples',
 ];
 
 /** tune's own defaults: short trials. */
@@ -83,7 +85,11 @@ export async function tunePlan(
 /** The flag a plan error is about: a hyperparameter's own, or the plan's setting's. */
 function planFlag(field: string): string {
   const spec = (TRIAL_FIELD_SPECS as Record<string, { flag: string } | undefined>)[field];
-  const flags: Record<string, string> = { timeoutSeconds: 'timeout', valRatio: 'val-ratio' };
+  const flags: Record<string, string> = {
+    timeoutSeconds: 'timeout',
+    valRatio: 'val-ratio',
+    maxEvalExamples: 'max-eval-examples',
+  };
   return spec?.flag ?? flags[field] ?? field;
 }
 
@@ -150,7 +156,14 @@ async function planInput(flags: FlagValues, family: ModelFamily, valRatio: numbe
     timeoutSeconds: numberFlag(flags, 'timeout', undefined, { above: 0 }) ?? null,
     recompute: flags.recompute === true,
     valRatio,
+    ...maxEvalFlag(flags),
   };
+}
+
+/** --max-eval-examples N (0: the whole validation set); absent: the plan's default. */
+function maxEvalFlag(flags: FlagValues): { maxEvalExamples?: number | null } {
+  const n = numberFlag(flags, 'max-eval-examples', undefined, { min: 0, integer: true });
+  return n === undefined ? {} : { maxEvalExamples: n === 0 ? null : n };
 }
 
 function presetFlag(flags: FlagValues): PresetName | undefined {

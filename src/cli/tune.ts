@@ -2,7 +2,7 @@
 // of the model. Live table on a terminal, plain lines otherwise. Everything the study does is appended to
 // <out>/study.jsonl as it happens (written per event), so `--resume <out>` continues a stopped study.
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join } from 'node:path';
 import {
@@ -18,17 +18,21 @@ import { createStudy, SAMPLER_NAMES, type Study, type StudyEvent } from '../engi
 import { dataTokenizer, padIdOf, splitExamples, type Dataset, type Example } from '../engine/train/data.ts';
 import {
   checkObjective,
+  DEFAULT_MAX_EVAL_EXAMPLES,
   defaultPoolSize,
   InProcessSlots,
   OBJECTIVES,
   optimize,
+  PAUSE,
   PRESET_NAMES,
   StudyPlan,
   type BestTrial,
+  type CheckpointStore,
   type Objective,
   type OptimizeResult,
   type TrialResult,
   type TrialSlots,
+  type TuneListener,
   type WorkerInfo,
   type WorkerInit,
 } from '../engine/tune/index.ts';
@@ -47,6 +51,7 @@ import {
 } from './args.ts';
 import { checkAdapterFits, checkOutDir, openModelDir, readDataset } from './common.ts';
 import { trainerOptionsOf } from '../engine/train/config.ts';
+import { trialCheckpointName } from '../engine/checkpoint/trial-checkpoint.ts';
 import { PLAN_FLAGS, planFile, planOfStudy, TUNE_DEFAULTS, tunePlan } from './tune-plan.ts';
 import {
   readJournal,
@@ -68,7 +73,11 @@ tunelab tune --model DIR --data FILE --plan study.jsonl --out DIR   (the recipe 
                --objective ${Object.keys(OBJECTIVES).join('|')} (val_loss)  --seed 42
   budget:      --trials N (10, complete + pruned)  --timeout SECONDS (no new trial after it)
                --steps N (20) | --epochs E per trial  --eval-every N (ceil(steps/4): the pruning rung, PBT interval)
+  evaluation:  --max-eval-examples N (${DEFAULT_MAX_EVAL_EXAMPLES}; 0 = all): each evaluation uses the first N of the
+               (seeded, shuffled) validation split, so a big dataset does not make every evaluation a long pass
   workers:     --workers K (from the memory estimate and the adapter)  --in-process (no worker threads)
+  pause:       --checkpoint-every N (the eval interval; 0 = only at Ctrl-C): each running trial's checkpoint
+               goes to <out>/checkpoints/ every N steps, so a crash loses at most N steps of it
                --recompute (activation recomputation per block in every trial: less memory, more time)
   fixed:       any \`tunelab train\` flag (--seq, --batch, --lr, --r, ...) fixes that value for every trial
 ${AUTOTUNE_USAGE}
@@ -81,8 +90,10 @@ ${AUTOTUNE_USAGE}
   optuna_search.py, ray_tune_search.py, trials.csv). Every flag, the space, the plan and (with --resume)
   tune.json and study.jsonl are checked before anything is written; files rewritten whole (tune.json, the
   adapter, the exports) are replaced by a rename, so a failure leaves the previous ones as they were.
-  --resume marks trials that were running when the study stopped as failed and asks new ones in their place;
-  finished trials are never run again. A last line of study.jsonl or trials.jsonl cut short by a crash is
+  Ctrl-C (SIGINT) pauses: every running trial is checkpointed to <out>/checkpoints/trial-N.checkpoint.safetensors
+  (LoRA weights, optimizer state, data position, loss scaler, step) and stays running in study.jsonl; --resume
+  continues each from its checkpoint on the same trajectory (a trial whose checkpoint is missing or refused
+  restarts from step 0, saying why), then asks new trials; finished trials are never run again. A last line of study.jsonl or trials.jsonl cut short by a crash is
   removed first (the original file kept as study.jsonl.bak); any other bad line of study.jsonl stops the
   resume, naming the line.
   Exit status: 0 when at least one trial completed, 1 when none did (the reason on stderr), 130 when stopped.`;
@@ -100,6 +111,7 @@ const TUNE_FLAGS = {
   'in-process': { type: 'boolean' },
   'base-model': { type: 'string' },
   'no-autotune': { type: 'boolean' },
+  'checkpoint-every': { type: 'string' },
 } as const;
 
 export interface TuneHooks {
@@ -123,6 +135,8 @@ interface TuneSetup {
   plan: StudyPlan;
   /** --workers, checked; undefined: sized from the memory estimate. */
   workers: number | undefined;
+  /** --checkpoint-every, checked (default: the evaluation interval). */
+  checkpointEvery: number;
   study: Study;
   /** A new study's first events, written when --out is created. */
   pending: StudyEvent[];
@@ -241,6 +255,7 @@ async function prepare(flags: FlagValues, saved: FlagValues | null): Promise<Tun
   } catch (error) {
     throw new UsageError(`--objective: ${(error as Error).message}`);
   }
+  const checkpointEvery = numberFlag(flags, 'checkpoint-every', plan.evalEvery, { min: 0, integer: true })!;
   const pending: StudyEvent[] = [];
   const study = journal?.study ?? (await newStudy(out, plan, pending));
   return {
@@ -255,9 +270,33 @@ async function prepare(flags: FlagValues, saved: FlagValues | null): Promise<Tun
     validation,
     plan,
     workers,
+    checkpointEvery,
     study,
     pending,
     journal,
+  };
+}
+
+/** Paused trials' checkpoints as files in <out>/checkpoints/, each replaced whole by a rename. */
+function checkpointFiles(out: string): CheckpointStore {
+  const dir = join(out, 'checkpoints');
+  const path = (trial: number) => join(dir, trialCheckpointName(trial));
+  return {
+    async write(trial, bytes) {
+      await mkdir(dir, { recursive: true });
+      await writeFileAtomic(path(trial), bytes);
+    },
+    async read(trial) {
+      return readFile(path(trial)).then(
+        (b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength),
+        (e: NodeJS.ErrnoException) => {
+          if (e.code === 'ENOENT') return null;
+          throw e;
+        },
+      );
+    },
+    remove: (trial) => rm(path(trial), { force: true }),
+    describe: path,
   };
 }
 
@@ -320,7 +359,7 @@ async function startSlots(
     model: { kind: 'dir', path: setup.dir },
     precision,
     train: setup.train,
-    validation: setup.validation,
+    validation: plan.evalExamples(setup.validation),
     padId: padIdOf(dataTokenizer(opened.tokenizer)),
     ...(tuning ? { tuning } : {}),
   };
@@ -361,12 +400,13 @@ async function runStudy(
   process.stderr.write(
     `${size} ${flags['in-process'] === true ? 'in-process runner' : 'worker thread'}${size > 1 ? 's' : ''} on ` +
       `${infos[0].adapter} (${infos[0].precision}), ${setup.train.length} training / ` +
-      `${setup.validation.length} validation examples, ` +
+      `${setup.validation.length} validation examples (${evaluatedOn(plan, setup.validation.length)}), ` +
       `${study.trials.length > 0 ? `resuming at trial ${study.trials.length}, ` : ''}objective ${OBJECTIVES[objective].label}\n`,
   );
   hooks.onPool?.(slots);
   const abort = new AbortController();
-  const onSignal = () => abort.abort();
+  // Ctrl-C pauses: the running trials are checkpointed, for --resume to continue.
+  const onSignal = () => abort.abort(PAUSE);
   hooks.signal?.addEventListener('abort', onSignal);
   process.once('SIGINT', onSignal);
   const table = new LiveTable(study, objective);
@@ -382,17 +422,21 @@ async function runStudy(
       pbt: plan.pbt(),
       timeoutMs: timeout === null ? undefined : timeout * 1000,
       signal: abort.signal,
+      checkpoints: checkpointFiles(out),
+      checkpointEvery: setup.checkpointEvery,
       listener: {
-        trialStarted: (t) => table.started(t.number, t.slot, t.params, t.totalSteps),
+        trialStarted: (t) => table.started(t),
         step: (n, m) => {
           table.step(n, m.step, m.loss);
           const slot = table.slotOf(n);
           if (slot !== undefined) hooks.onTrialStep?.(slots, n, m.step, slot);
         },
+        evaluating: (n, done, total) => table.evaluating(n, done, total),
         evaluated: (n, m, value) => table.evaluated(n, m.step, value),
         exploited: (n, donor, params, note) =>
           table.note(`trial ${n} exploits trial ${donor}: ${fmtParams(params)}${note ? ` (${note})` : ''}`),
         workerReplaced: (slot, reason) => table.note(`worker ${slot} replaced (${reason})`),
+        warning: (text) => table.note(`warning: ${text}`),
         trialFinished: (r) => {
           writeSync(trialsLog, `${JSON.stringify(r)}\n`);
           table.finished(r);
@@ -411,6 +455,14 @@ async function runStudy(
     table.close();
     await slots.close();
   }
+}
+
+/** How many validation examples each evaluation uses, and what sets it. */
+function evaluatedOn(plan: StudyPlan, validation: number): string {
+  const cap = plan.spec.maxEvalExamples ?? null;
+  return cap !== null && cap < validation
+    ? `each evaluation uses the first ${cap}: --max-eval-examples`
+    : `each evaluation uses all ${validation}`;
 }
 
 const baseModel = (setup: TuneSetup) => stringFlag(setup.flags, 'base-model') ?? setup.dir;
@@ -478,7 +530,16 @@ class LiveTable {
   readonly #tty = process.stdout.isTTY === true;
   readonly #rows = new Map<
     number,
-    { slot: number; params: string; step: number; total: number; loss: number; value?: number }
+    {
+      slot: number;
+      params: string;
+      step: number;
+      total: number;
+      loss: number;
+      value?: number;
+      /** "eval i/m" while the trial evaluates. */
+      evaluating?: string;
+    }
   >();
   #drawn = 0;
   #timer: ReturnType<typeof setInterval> | null = null;
@@ -494,19 +555,26 @@ class LiveTable {
     return this.#rows.get(n)?.slot;
   }
 
-  started(n: number, slot: number, params: Record<string, unknown>, total: number) {
-    this.#rows.set(n, { slot, params: fmtParams(params), step: 0, total, loss: NaN });
-    this.#line(`trial ${n} started on worker ${slot}: ${fmtParams(params)}`);
+  started(t: Parameters<NonNullable<TuneListener['trialStarted']>>[0]) {
+    const { number: n, slot, params, totalSteps: total, resumedFrom } = t;
+    this.#rows.set(n, { slot, params: fmtParams(params), step: resumedFrom ?? 0, total, loss: NaN });
+    const how = resumedFrom === undefined ? 'started' : `resumed from step ${resumedFrom}`;
+    this.#line(`trial ${n} ${how} on worker ${slot}: ${fmtParams(params)}${t.note ? ` (${t.note})` : ''}`);
   }
 
   step(n: number, step: number, loss: number) {
     const row = this.#rows.get(n);
-    if (row) Object.assign(row, { step, loss });
+    if (row) Object.assign(row, { step, loss, evaluating: undefined });
+  }
+
+  evaluating(n: number, done: number, total: number) {
+    const row = this.#rows.get(n);
+    if (row) row.evaluating = done < total ? `evaluating ${done}/${total}` : undefined;
   }
 
   evaluated(n: number, step: number, value: number) {
     const row = this.#rows.get(n);
-    if (row) row.value = value;
+    if (row) Object.assign(row, { value, evaluating: undefined });
     this.#line(`trial ${n} step ${step}: ${this.objective} ${value.toFixed(4)}`);
   }
 
@@ -521,7 +589,9 @@ class LiveTable {
         ? `complete, ${this.objective} ${r.value!.toFixed(4)}`
         : r.state === 'failed'
           ? `failed: ${r.reason}`
-          : `pruned at step ${r.steps}`;
+          : r.state === 'paused'
+            ? `paused at step ${r.steps}, checkpointed`
+            : `pruned at step ${r.steps}`;
     const best = this.study.bestTrial;
     this.#line(
       `trial ${r.number} ${what} (${r.steps} steps, ${r.seconds.toFixed(1)} s)` +
@@ -547,7 +617,7 @@ class LiveTable {
     const lines = [...this.#rows.entries()].map(([n, r]) => {
       const width = 20;
       const filled = r.total > 0 ? Math.round((r.step / r.total) * width) : 0;
-      return `  #${String(n).padEnd(3)} w${r.slot} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${r.step}/${r.total} loss ${Number.isNaN(r.loss) ? '-' : r.loss.toFixed(4)}${r.value === undefined ? '' : ` ${this.objective} ${r.value.toFixed(4)}`}  ${r.params}`;
+      return `  #${String(n).padEnd(3)} w${r.slot} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${r.step}/${r.total} loss ${Number.isNaN(r.loss) ? '-' : r.loss.toFixed(4)}${r.value === undefined ? '' : ` ${this.objective} ${r.value.toFixed(4)}`}${r.evaluating ? ` (${r.evaluating})` : ''}  ${r.params}`;
     });
     const best = this.study.bestTrial;
     lines.push(
@@ -565,11 +635,15 @@ class LiveTable {
 
 function printSummary(study: Study, result: OptimizeResult, out: string, written: string[]) {
   const count = (s: string) => study.trials.filter((t) => t.state === s).length;
+  const paused = result.results.filter((r) => r.state === 'paused').length;
   const lines = [
     `${study.trials.length} trials: ${count('complete')} complete, ${count('pruned')} pruned, ${count('failed')} failed` +
+      (paused ? `, ${paused} paused` : '') +
+      (result.resumed.length ? ` (${result.resumed.length} continued from the last pause)` : '') +
       (result.interrupted.length ? ` (${result.interrupted.length} interrupted by the last stop)` : '') +
       (result.stopped ? '; stopped' : ''),
   ];
+  if (paused) lines.push(`continue the paused trials with: tunelab tune --resume ${out}`);
   const best = study.bestTrial;
   if (best)
     lines.push(`best: trial ${best.number}, value ${best.value!.toFixed(4)}, ${fmtParams(best.params)}`);

@@ -95,6 +95,10 @@ export class WorkerPool implements TrialSlots {
     const slot = this.#slots[index];
     const proxied = Comlink.proxy({
       onStep: (m: Parameters<TrialCallbacks['onStep']>[0]) => callbacks.onStep(m),
+      onEvalProgress: (done: number, total: number) => callbacks.onEvalProgress?.(done, total),
+      onCheckpoint: async (c: TrainerCheckpoint) => {
+        await callbacks.onCheckpoint?.(c);
+      },
       onEval: async (...args: Parameters<TrialCallbacks['onEval']>) => {
         const d = await callbacks.onEval(...args);
         // The donor's checkpoint moves to the worker rather than being copied.

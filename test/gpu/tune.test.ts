@@ -1,10 +1,11 @@
 // `tunelab tune` for real: worker threads with their own Dawn device each, on a tiny checkpoint written to a
 // temporary directory. A study with each kind of sampler, ASHA pruning a hopeless region, a worker killed
 // mid-trial, and a stopped study resumed without running a finished trial again.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { decodeTrialCheckpoint, trialCheckpointName } from '../../src/engine/checkpoint/trial-checkpoint.ts';
 import { LlamaModel } from '../../src/engine/model/llama.ts';
 import { createStudy, loadStudy } from '../../src/engine/search/index.ts';
 import type { TrialResult } from '../../src/engine/tune/index.ts';
@@ -129,51 +130,81 @@ describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
     expect(study.trials).toHaveLength(5);
   });
 
-  it('--resume continues a stopped study without repeating finished trials', async () => {
+  it('Ctrl-C pauses the running trials into checkpoints; --resume continues them from there to the end (a damaged one from step 0)', async () => {
     const out = join(dir, 'resume');
-    const stop = new AbortController();
-    let finished = 0;
+    let signalled = false;
     const first = await runCli(
       `tune --model ${modelDir} --data ${dataFile} --preset lora-basic ${COMMON} --sampler tpe --trials 6 --out ${out}`,
       {
         onTrialStep(_pool, trial, step) {
-          // Trial 3 is asked when the second trial ends: stop while it runs, with 0 and 1 finished.
-          if (trial === 3 && step === 2 && ++finished === 1) stop.abort();
+          // Trial 3 is asked when the second trial ends: a real SIGINT while it runs, with 0 and 1 finished.
+          if (trial === 3 && step === 3 && !signalled) {
+            signalled = true;
+            process.kill(process.pid, 'SIGINT');
+          }
         },
-        signal: stop.signal,
       },
     );
     expect(first.code).toBe(130);
+    expect(first.stdout).toContain(`continue the paused trials with: tunelab tune --resume ${out}`);
+    // The validation set is capped by the plan (256 by default): these 5 examples are all used.
+    expect(first.stderr).toMatch(/ 5 validation examples \(each evaluation uses all 5\)/);
     const before = await outputs(out);
     const done = before.study.trials.filter((t) => t.state === 'complete').map((t) => t.number);
     expect(done.length).toBeGreaterThanOrEqual(2);
-    const stopped = before.results.filter((r) => r.reason === 'stopped').map((r) => r.number);
-    expect(stopped.length).toBeGreaterThan(0);
+    const paused = before.results.filter((r) => r.state === 'paused');
+    expect(paused.map((r) => r.number)).toContain(3);
+    for (const r of paused) {
+      // Paused, not failed: still running in the log, its checkpoint on disk at the step it reached.
+      expect(before.study.trial(r.number).state).toBe('running');
+      expect(first.stdout).toContain(`trial ${r.number} paused at step ${r.steps}, checkpointed`);
+      const file = join(out, 'checkpoints', trialCheckpointName(r.number));
+      const checkpoint = await decodeTrialCheckpoint(await readFile(file), file, r.number);
+      expect(checkpoint.step).toBe(r.steps);
+      expect(checkpoint.step).toBeGreaterThanOrEqual(3);
+    }
 
-    // A hard stop (kill -9) would leave those trials without their tell: drop it, as if it never got written.
-    const log = (await readFile(join(out, 'study.jsonl'), 'utf8')).split('\n');
-    const lastTell = log.findLastIndex(
-      (l) => l.includes('"type":"tell"') && l.includes(`"number":${stopped[0]},`),
-    );
-    log.splice(lastTell, 1);
-    // ... and a crash mid-write tears the last line: resume cuts it off (keeping the original) rather than
-    // appending onto it, which glued the next event to it and lost that line on the following resume.
-    const torn = `${log.join('\n').trimEnd()}\n{"type":"tell","number":${stopped[0]},"st`;
+    // A crash mid-write tears the last line: resume cuts it off (keeping the original) rather than appending
+    // onto it, which glued the next event to it and lost that line on the following resume.
+    const torn = `${(await readFile(join(out, 'study.jsonl'), 'utf8')).trimEnd()}\n{"type":"tell","number":3,"st`;
     await writeFile(join(out, 'study.jsonl'), torn);
     const trialsTorn = `${(await readFile(join(out, 'trials.jsonl'), 'utf8')).trimEnd()}\n{"number":`;
     await writeFile(join(out, 'trials.jsonl'), trialsTorn);
 
+    // A checkpoint damaged on disk is refused, said, and its trial restarts from step 0 (the others do not).
+    const damaged = paused[0];
+    const damagedFile = join(out, 'checkpoints', trialCheckpointName(damaged.number));
+    const bytes = await readFile(damagedFile);
+    bytes[bytes.length - 7] ^= 0xff;
+    await writeFile(damagedFile, bytes);
+
     const second = await runCli(`tune --resume ${out}`);
-    expect(second.stdout).toMatch(/1 interrupted by the last stop/);
+    console.log(`${first.stdout}--- resumed ---\n${second.stdout}`);
     expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(new RegExp(`\\(${paused.length} continued from the last pause\\)`));
     const after = await outputs(out);
     expect(after.errors).toEqual([]);
-    // The finished trials kept their values and were not asked again: new trials have new numbers.
+    expect(second.stdout).toContain(`trial ${damaged.number} resumed from step 0 on worker`);
+    expect(second.stdout).toContain(
+      `(its checkpoint was refused (${damagedFile}: the data does not match __metadata__.checksum`,
+    );
+    expect(second.stdout).toContain('it is corrupt): restarting from step 0)');
+    for (const r of paused) {
+      const from = r === damaged ? 0 : r.steps;
+      expect(second.stdout).toMatch(new RegExp(`trial ${r.number} resumed from step ${from} on worker \\d`));
+      expect(after.study.trial(r.number).state).toBe('complete');
+      // Its reports before the pause kept, the later ones added: every rung once, in order.
+      expect(after.study.trial(r.number).intermediate.map(([s]) => s)).toEqual([2, 4, 6, 8]);
+    }
+    // The finished trials kept their values and were not run again; no trial was asked in a paused one's place.
     for (const n of done) expect(after.study.trial(n).value).toBe(before.study.trial(n).value);
-    const ran = after.results.map((r) => r.number);
-    expect(new Set(ran).size).toBe(ran.length);
-    expect(after.study.trials.filter((t) => t.state === 'complete')).toHaveLength(6);
-    for (const n of stopped) expect(after.study.trial(n).state).toBe('failed');
+    expect(after.study.trials.map((t) => t.state)).toEqual(Array(6).fill('complete'));
+    await expect(readdir(join(out, 'checkpoints'))).resolves.toEqual([]);
+    // The exports' record of the plan holds the cap.
+    const bestConfig = JSON.parse(await readFile(join(out, 'best-config.json'), 'utf8')) as {
+      study: { plan: { maxEvalExamples: number } };
+    };
+    expect(bestConfig.study.plan.maxEvalExamples).toBe(256);
     expect(second.stderr).toMatch(/study\.jsonl line \d+ was cut short by a crash mid-write/);
     expect(await readFile(join(out, 'study.jsonl.bak'), 'utf8')).toBe(torn);
     expect(await readFile(join(out, 'trials.jsonl.bak'), 'utf8')).toBe(trialsTorn);

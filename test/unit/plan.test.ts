@@ -10,7 +10,13 @@ import { PLAN_FLAGS, planFile, planOfLog, tunePlan } from '../../src/cli/tune-pl
 import { exportBundle } from '../../src/engine/export/bundle.ts';
 import { planExportContext } from '../../src/engine/export/context.ts';
 import { createStudy, type Params } from '../../src/engine/search/index.ts';
-import { checkSpace, PlanError, StudyPlan, type StudyPlanSpec } from '../../src/engine/tune/plan.ts';
+import {
+  checkSpace,
+  DEFAULT_MAX_EVAL_EXAMPLES,
+  PlanError,
+  StudyPlan,
+  type StudyPlanSpec,
+} from '../../src/engine/tune/plan.ts';
 import { preset } from '../../src/engine/tune/presets.ts';
 import {
   defaultSettings,
@@ -264,6 +270,62 @@ describe('StudyPlan', () => {
       'pbt',
       'r change the adapter or the batches and cannot move mid-trial; fix them',
     ]);
+  });
+});
+
+describe('the validation examples an evaluation uses (maxEvalExamples)', () => {
+  const input = {
+    space: { lr: { type: 'float', low: 1e-4, high: 1e-2, log: true } },
+    trials: 2,
+    valRatio: 0.1,
+  } as const;
+  const examples = Array.from({ length: 1000 }, (_, i) => i);
+
+  it('caps a new plan at DEFAULT_MAX_EVAL_EXAMPLES; a number or null (all) can be given', () => {
+    const p = StudyPlan.create(input, { family: 'llama' });
+    expect(p.spec.maxEvalExamples).toBe(DEFAULT_MAX_EVAL_EXAMPLES);
+    expect(p.evalExamples(examples)).toEqual(examples.slice(0, DEFAULT_MAX_EVAL_EXAMPLES));
+    expect(
+      StudyPlan.create({ ...input, maxEvalExamples: 10 }, { family: 'llama' }).evalExamples(examples),
+    ).toEqual(examples.slice(0, 10));
+    expect(
+      StudyPlan.create({ ...input, maxEvalExamples: null }, { family: 'llama' }).evalExamples(examples),
+    ).toBe(examples);
+    // Fewer examples than the cap: all of them.
+    expect(p.evalExamples(examples.slice(0, 7))).toEqual(examples.slice(0, 7));
+  });
+
+  it('keeps a plan stored before the cap existed on the whole set (its trials were evaluated on it)', () => {
+    const old = StudyPlan.create(input, { family: 'llama' }).toJSON();
+    delete old.maxEvalExamples;
+    const reread = StudyPlan.create(old, { family: 'llama' });
+    expect(reread.spec.maxEvalExamples).toBeNull();
+    expect(reread.evalExamples(examples)).toBe(examples);
+  });
+
+  it('refuses 0, a negative or a fractional cap, naming the field; the CLI names its flag', async () => {
+    for (const bad of [0, -5, 2.5]) {
+      expect(() => StudyPlan.create({ ...input, maxEvalExamples: bad }, { family: 'llama' })).toThrow(
+        'study plan: maxEvalExamples: expected a whole number of validation examples ≥ 1, or null for all of them',
+      );
+    }
+    const flags = (line: string) => parseFlags(line.split(' '), { ...TRAIN_FLAGS, ...PLAN_FLAGS });
+    const cli = async (line: string) =>
+      tunePlan(flags(line), 'llama', { trainExamples: 40, valRatio: 0.1 }, null);
+    expect((await cli('--max-eval-examples 0')).spec.maxEvalExamples).toBeNull();
+    expect((await cli('--max-eval-examples 32')).spec.maxEvalExamples).toBe(32);
+    await expect(cli('--max-eval-examples=-3')).rejects.toThrow(/^--max-eval-examples: .*-3/);
+    await expect(cli('--max-eval-examples 2.5')).rejects.toThrow(/^--max-eval-examples: .*2\.5/);
+  });
+
+  it('goes from the form to the plan and back (0 in the form: all)', () => {
+    const settings = { ...defaultSettings(), maxEvalExamples: 64 };
+    const plan = studyPlan(settings, 'llama');
+    expect(plan.spec.maxEvalExamples).toBe(64);
+    expect(settingsFromPlan(plan.toJSON()).maxEvalExamples).toBe(64);
+    const all = studyPlan({ ...settings, maxEvalExamples: 0 }, 'llama');
+    expect(all.spec.maxEvalExamples).toBeNull();
+    expect(settingsFromPlan(all.toJSON()).maxEvalExamples).toBe(0);
   });
 });
 

@@ -143,6 +143,8 @@ export interface TrainerCheckpoint {
 export interface RunCallbacks {
   onStep?: (m: StepMetrics) => void;
   onEval?: (m: EvalMetrics) => void;
+  /** During an evaluation: micro-batches of the validation set done, of `total`. */
+  onEvalProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
 }
 
@@ -410,8 +412,11 @@ export class Trainer {
   }
 
   /** Mean next-token loss over the validation set (token-weighted, as HF Trainer's eval_loss). */
-  async evaluate(examples: readonly Example[] = this.validation): Promise<EvalMetrics> {
-    const result = await evaluateLoss(this.model, this.acts, examples, this.padId);
+  async evaluate(
+    examples: readonly Example[] = this.validation,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<EvalMetrics> {
+    const result = await evaluateLoss(this.model, this.acts, examples, this.padId, onProgress);
     const metrics: EvalMetrics = {
       step: this.#step,
       valLoss: result.loss,
@@ -450,7 +455,7 @@ export class Trainer {
         m.step < this.totalSteps &&
         this.validation.length > 0
       ) {
-        lastEval = await this.evaluate();
+        lastEval = await this.evaluate(this.validation, callbacks.onEvalProgress);
         callbacks.onEval?.(lastEval);
       }
     };
@@ -466,7 +471,7 @@ export class Trainer {
     }
     if (pending) await finish(pending);
     if (this.validation.length > 0 && !callbacks.signal?.aborted) {
-      lastEval = await this.evaluate();
+      lastEval = await this.evaluate(this.validation, callbacks.onEvalProgress);
       callbacks.onEval?.(lastEval);
     }
     return { steps: this.#step, lastEval };

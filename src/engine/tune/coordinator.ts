@@ -6,8 +6,9 @@
 // Host-agnostic: the study and the sampler live wherever this runs. In the browser, run it in a Worker of its
 // own (it only needs TrialSlots, which a pool created there provides) when the sampler is heavy (GP fits);
 // the page then only draws.
-import type { Params, PbtOptions, Study, Trial } from '../search/index.ts';
-import { createPbt } from '../search/index.ts';
+import type { Params, PbtOptions, Study } from '../search/index.ts';
+import { createPbt, Trial } from '../search/index.ts';
+import { decodeTrialCheckpoint, encodeTrialCheckpoint } from '../checkpoint/trial-checkpoint.ts';
 import type { EvalMetrics, StepMetrics, TrainerCheckpoint, TrainerOptions } from '../train/trainer.ts';
 import { objectiveValue, type Objective } from './objective.ts';
 import type { EvalDirective, TrialOutcome, TrialSlots } from './protocol.ts';
@@ -24,16 +25,38 @@ export interface OptimizeOptions {
   pbt?: PbtOptions;
   /** No new trial starts after this many ms (running ones finish, as Optuna's timeout). */
   timeoutMs?: number;
-  /** Stops every running trial (they end 'failed', reason 'stopped') and asks no more. */
+  /**
+   * Stops every running trial and asks no more. Aborted with the reason PAUSE (and a `checkpoints` store),
+   * each running trial is checkpointed there and stays running in the study, to be continued by the next
+   * `optimize` over it; otherwise they end 'failed', reason 'stopped'.
+   */
   signal?: AbortSignal;
+  /** Where paused trials' checkpoints are kept (the page's IndexedDB, the CLI's study folder). */
+  checkpoints?: CheckpointStore;
+  /** Checkpoint every running trial into `checkpoints` every this many optimizer steps (0: only at a pause). */
+  checkpointEvery?: number;
   /** Give up asking after this many failures in this run. Default: `trials`. */
   maxFailures?: number;
   listener?: TuneListener;
 }
 
+/** `signal.abort(PAUSE)`: the running trials are checkpointed, not failed. */
+export const PAUSE = 'pause';
+
+/** A study's stored trial checkpoints, as bytes (encodeTrialCheckpoint); the host decides where they live. */
+export interface CheckpointStore {
+  write(trial: number, bytes: Uint8Array<ArrayBuffer>): Promise<void>;
+  /** The stored bytes, or null when none were stored. */
+  read(trial: number): Promise<Uint8Array | null>;
+  remove(trial: number): Promise<void>;
+  /** How the stored checkpoint is named in messages (a path, a file name). */
+  describe(trial: number): string;
+}
+
 export interface TrialResult {
   number: number;
-  state: 'complete' | 'pruned' | 'failed';
+  /** 'paused': checkpointed at a pause; it stays running in the study and continues on resume. */
+  state: 'complete' | 'pruned' | 'failed' | 'paused';
   value?: number;
   /** Why a trial failed. */
   reason?: string;
@@ -44,14 +67,26 @@ export interface TrialResult {
 }
 
 export interface TuneListener {
-  trialStarted?(t: { number: number; slot: number; params: Params; totalSteps: number }): void;
+  /** `resumedFrom`: the step a paused trial continues from (0 with `note` when its checkpoint was unusable). */
+  trialStarted?(t: {
+    number: number;
+    slot: number;
+    params: Params;
+    totalSteps: number;
+    resumedFrom?: number;
+    note?: string;
+  }): void;
   step?(number: number, m: StepMetrics): void;
+  /** A trial is evaluating: validation micro-batches done of `total`. */
+  evaluating?(number: number, done: number, total: number): void;
   evaluated?(number: number, m: EvalMetrics, value: number): void;
   exploited?(number: number, donor: number, params: Params, note?: string): void;
   trialFinished?(r: TrialResult): void;
   /** A trial finished better than every one before it (its adapter files are in `best.adapter`). */
   newBest?(best: BestTrial): void;
   workerReplaced?(slot: number, reason: string): void;
+  /** Something went wrong that does not stop the trial (a periodic checkpoint not stored). */
+  warning?(text: string): void;
 }
 
 export interface BestTrial {
@@ -68,8 +103,17 @@ export interface OptimizeResult {
   results: TrialResult[];
   best: BestTrial | null;
   stopped: boolean;
-  /** Trials found running in a resumed log and marked failed. */
+  /** Trials found running in a resumed log and marked failed (no checkpoint store, or a PBT lineage lost). */
   interrupted: number[];
+  /** Trials found running in a resumed log and continued (from their checkpoint, or from step 0). */
+  resumed: number[];
+}
+
+/** Where an interrupted trial continues from: its checkpoint, or step 0 and why. */
+interface ResumePoint {
+  trial: Trial;
+  from: TrainerCheckpoint | null;
+  note?: string;
 }
 
 const copyCheckpoint = (c: TrainerCheckpoint): TrainerCheckpoint => ({
@@ -98,10 +142,20 @@ export async function optimize(
   let failures = 0;
   let best: BestTrial | null = null;
 
-  // A log that ends with trials still running was stopped hard: those trials fail now and are asked again
-  // (with new parameters; the budget counts complete and pruned trials only).
-  const interrupted = study.trials.filter((t) => t.state === 'running').map((t) => t.number);
-  for (const n of interrupted) study.tell(n, { state: 'failed' });
+  // A log that ends with trials still running was paused or stopped hard: with a checkpoint store they
+  // continue (from their checkpoint, else from step 0: a trial is a deterministic function of its params and
+  // seed); without one, or when a PBT exploit happened after the checkpoint, they fail and new ones are asked.
+  const interrupted: number[] = [];
+  const toResume: ResumePoint[] = [];
+  for (const t of study.trials.filter((t) => t.state === 'running')) {
+    const point = options.checkpoints ? await resumePoint(study, t.number, options.checkpoints) : null;
+    if (point) toResume.push(point);
+    else {
+      interrupted.push(t.number);
+      study.tell(t.number, { state: 'failed' });
+    }
+  }
+  const resumed = toResume.map((p) => p.trial.number);
   const prior = study.bestTrial;
   if (prior)
     best = {
@@ -117,7 +171,7 @@ export async function optimize(
   const mayAsk = () =>
     !signal?.aborted &&
     failures < maxFailures &&
-    counted() + running.size < options.trials &&
+    counted() + running.size + toResume.length < options.trials &&
     (options.timeoutMs === undefined || performance.now() - started < options.timeoutMs);
 
   const onAbort = () => running.forEach((slot) => slots.stop(slot));
@@ -127,10 +181,10 @@ export async function optimize(
   const inFlight = new Set<Promise<void>>();
   try {
     for (;;) {
-      while (free.length > 0 && mayAsk()) {
+      while (free.length > 0 && (toResume.length > 0 ? !signal?.aborted : mayAsk())) {
         const slot = free.shift()!;
-        const trial = study.ask(); // ask
-        const done = runTrial(slot, trial).then((alive) => {
+        const point = toResume.shift() ?? { trial: study.ask(), from: null }; // paused trials first, then ask
+        const done = runTrial(slot, point).then((alive) => {
           inFlight.delete(done);
           if (alive) free.push(slot);
         });
@@ -142,16 +196,20 @@ export async function optimize(
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
-  return { results, best, stopped: signal?.aborted ?? false, interrupted };
+  return { results, best, stopped: signal?.aborted ?? false, interrupted, resumed };
 
   /** Runs one trial in `slot` and tells the study; resolves false when the slot could not be revived. */
-  async function runTrial(slot: number, trial: Trial): Promise<boolean> {
+  async function runTrial(slot: number, point: ResumePoint): Promise<boolean> {
+    const { trial, from } = point;
+    const store = options.checkpoints;
     const t0 = performance.now();
     const trainerOptions = options.trainerOptions(trial.params);
     running.set(trial.number, slot);
-    let steps = 0;
+    let steps = from?.step ?? 0;
     const finish = (r: Omit<TrialResult, 'number' | 'params' | 'slot' | 'seconds' | 'steps'>) => {
       running.delete(trial.number);
+      // Its checkpoint is no longer needed once it ended; a paused trial's is what it continues from.
+      if (r.state !== 'paused') void store?.remove(trial.number).catch(() => {});
       const result: TrialResult = {
         number: trial.number,
         params: trial.params,
@@ -169,6 +227,9 @@ export async function optimize(
         slot,
         params: trial.params,
         totalSteps: trainerOptions.steps ?? 0,
+        // A resumed trial has its checkpoint, or the note saying why it has none.
+        ...(from || point.note !== undefined ? { resumedFrom: from?.step ?? 0 } : {}),
+        ...(point.note ? { note: point.note } : {}),
       });
       const outcome = await slots.run(
         slot,
@@ -178,6 +239,8 @@ export async function optimize(
           keepCheckpoint: pbt !== null,
           exportAdapter: true,
           baseModel: options.baseModel,
+          ...(from ? { resumeFrom: from } : {}),
+          ...(store && options.checkpointEvery ? { checkpointEvery: options.checkpointEvery } : {}),
         },
         {
           onStep: (m) => {
@@ -185,12 +248,32 @@ export async function optimize(
             listener.step?.(trial.number, m);
           },
           onEval: (m, final) => decide(trial, m, final),
+          onEvalProgress: (done, total) => listener.evaluating?.(trial.number, done, total),
+          // A lost periodic checkpoint only means a crash resumes from an older one: said, not fatal.
+          onCheckpoint: (c) =>
+            store
+              ?.write(trial.number, encodeTrialCheckpoint(trial.number, c))
+              .catch((error: unknown) =>
+                listener.warning?.(
+                  `trial ${trial.number}: its step-${c.step} checkpoint could not be stored (${(error as Error).message})`,
+                ),
+              ),
         },
       );
       steps = outcome.steps;
       if (outcome.state === 'stopped') {
+        let reason = 'stopped';
+        if (signal?.reason === PAUSE && store && outcome.checkpoint) {
+          try {
+            await store.write(trial.number, encodeTrialCheckpoint(trial.number, outcome.checkpoint));
+            finish({ state: 'paused' });
+            return true;
+          } catch (error) {
+            reason = `paused, but its checkpoint could not be stored (${(error as Error).message})`;
+          }
+        }
         study.tell(trial, { state: 'failed' });
-        finish({ state: 'failed', reason: 'stopped' });
+        finish({ state: 'failed', reason });
         return true;
       }
       if (outcome.state === 'pruned') {
@@ -241,7 +324,11 @@ export async function optimize(
   /** At an evaluation point: report → shouldPrune → PBT. */
   async function decide(trial: Trial, m: EvalMetrics, final: boolean): Promise<EvalDirective> {
     const value = objectiveValue(options.objective, m);
-    if (study.trial(trial.number).state !== 'running') return { action: 'continue' };
+    const record = study.trial(trial.number);
+    if (record.state !== 'running') return { action: 'continue' };
+    // A resumed trial reaches again the evaluations made after its checkpoint: the study has them (the same
+    // values: same params, seed and state) and its decision then was to continue.
+    if (m.step <= (record.intermediate.at(-1)?.[0] ?? -1)) return { action: 'continue' };
     trial.report(m.step, value);
     listener.evaluated?.(trial.number, m, value);
     if (final) return { action: 'continue' };
@@ -276,4 +363,29 @@ export async function optimize(
     const kept = finalCheckpoints.get(donor);
     return kept ? copyCheckpoint(kept) : null;
   }
+}
+
+/**
+ * Where interrupted trial `number` continues from: its stored checkpoint when it reads back whole, else step 0
+ * with the reason (a corrupt or missing checkpoint is said, never skipped silently). Null when it cannot
+ * continue: a PBT exploit after the checkpoint changed its weights to a donor's that are gone.
+ */
+async function resumePoint(
+  study: Study,
+  number: number,
+  store: CheckpointStore,
+): Promise<ResumePoint | null> {
+  const trial = new Trial(study, number);
+  let from: TrainerCheckpoint | null = null;
+  let note: string | undefined;
+  try {
+    const bytes = await store.read(number);
+    if (bytes) from = await decodeTrialCheckpoint(bytes, store.describe(number), number);
+    else note = 'no checkpoint was stored: restarting from step 0';
+  } catch (error) {
+    note = `its checkpoint was refused (${(error as Error).message}): restarting from step 0`;
+  }
+  const lastExploit = study.lineage(number).at(-1)?.step ?? -1;
+  if (lastExploit >= (from?.step ?? 0)) return null;
+  return { trial, from, ...(note ? { note } : {}) };
 }

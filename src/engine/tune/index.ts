@@ -1,6 +1,13 @@
 // Hyperparameter search over trial workers: the coordinator loop, the worker-side runner, their protocol.
-export { optimize } from './coordinator.ts';
-export type { BestTrial, OptimizeOptions, OptimizeResult, TrialResult, TuneListener } from './coordinator.ts';
+export { optimize, PAUSE } from './coordinator.ts';
+export type {
+  BestTrial,
+  CheckpointStore,
+  OptimizeOptions,
+  OptimizeResult,
+  TrialResult,
+  TuneListener,
+} from './coordinator.ts';
 export { InProcessSlots } from './in-process.ts';
 export { checkObjective, metricsOfValue, objectiveValue, OBJECTIVES } from './objective.ts';
 export type { Objective } from './objective.ts';
@@ -9,7 +16,7 @@ export type * from './protocol.ts';
 export { createTrialRunner } from './runner.ts';
 export type { RunnerHost, TrialRunner } from './runner.ts';
 export { defaultPoolSize } from './pool-size.ts';
-export { PLAN_FORMAT, PlanError, PRUNER_CHOICES, StudyPlan } from './plan.ts';
+export { DEFAULT_MAX_EVAL_EXAMPLES, PLAN_FORMAT, PlanError, PRUNER_CHOICES, StudyPlan } from './plan.ts';
 export type { PlanContext, PlanInput, PrunerChoice, StudyPlanSpec } from './plan.ts';
 export type { ModelBounds } from './space-rules.ts';
 export { preset, PRESET_NAMES } from './presets.ts';

@@ -40,6 +40,10 @@ export interface TrialJob {
   exportAdapter: boolean;
   /** `base_model_name_or_path` in adapter_config.json. */
   baseModel: string;
+  /** A paused trial: continue from this checkpoint (its step, data position, optimizer and scaler state). */
+  resumeFrom?: TrainerCheckpoint;
+  /** Hand a checkpoint to `onCheckpoint` every this many optimizer steps (0 or absent: never). */
+  checkpointEvery?: number;
 }
 
 export type EvalDirective =
@@ -55,6 +59,10 @@ export type EvalDirective =
 export interface TrialCallbacks {
   onStep(m: StepMetrics): void;
   onEval(m: EvalMetrics, final: boolean): Promise<EvalDirective> | EvalDirective;
+  /** During an evaluation: validation micro-batches done of `total` (every few batches). */
+  onEvalProgress?(done: number, total: number): void;
+  /** A periodic checkpoint (TrialJob.checkpointEvery); the trial waits until it is stored. */
+  onCheckpoint?(c: TrainerCheckpoint): Promise<void> | void;
 }
 
 export interface TrialOutcome {
@@ -62,6 +70,7 @@ export interface TrialOutcome {
   steps: number;
   lastEval: EvalMetrics | null;
   adapter: PeftAdapterFiles | null;
+  /** 'stopped': where it stopped (a pause keeps it); 'complete' with keepCheckpoint: its final state. */
   checkpoint: TrainerCheckpoint | null;
 }
 

@@ -6,6 +6,9 @@
 // Evaluation points are where the coordinator decides (report → shouldPrune, PBT): the trainer is paused
 // there (abort, then `run` again resumes exactly), the directive awaited, and the trial continues, stops as
 // pruned, or continues from a donor's weights and optimizer state with perturbed hyperparameters.
+// Pause keeps work: a stopped trial returns its checkpoint, a job may start from one (`resumeFrom`), and with
+// `checkpointEvery` the trainer is paused the same way every N steps to hand one over (so the loss scaler has
+// seen every step in it) for a reload or a crash to continue from.
 import { acquireGpu, type Gpu, type PrecisionChoice } from '../gpu/index.ts';
 import { bytesSource, blobSource, sourcesFiles, type ModelFiles } from '../checkpoint/byte-source.ts';
 import { loadModel, type LoadedModel } from '../model/load.ts';
@@ -77,6 +80,8 @@ export function createTrialRunner(host: RunnerHost) {
     async run(job: TrialJob, callbacks: TrialCallbacks): Promise<TrialOutcome> {
       if (!gpu || !loaded) throw new Error('the trial worker was not initialised');
       let trainer = new Trainer(gpu, loaded, train, validation, padId, job.options);
+      if (job.resumeFrom) trainer.restore(job.resumeFrom);
+      const every = job.checkpointEvery ?? 0;
       const stop = new AbortController();
       current = { number: job.number, trainer, stop };
       try {
@@ -85,11 +90,22 @@ export function createTrialRunner(host: RunnerHost) {
           const pause = new AbortController();
           const onStop = () => pause.abort();
           stop.signal.addEventListener('abort', onStop);
-          const segment: { directive: Promise<EvalDirective> | null } = { directive: null };
+          const segment: { directive: Promise<EvalDirective> | null; checkpointDue: boolean } = {
+            directive: null,
+            checkpointDue: false,
+          };
           try {
             await trainer.run({
               signal: pause.signal,
-              onStep: (m) => callbacks.onStep(m),
+              onStep: (m) => {
+                callbacks.onStep(m);
+                // A checkpoint is taken with no step in flight (the loss scaler has seen every step): pause.
+                if (every > 0 && m.step % every === 0 && m.step < trainer.totalSteps) {
+                  segment.checkpointDue = true;
+                  pause.abort();
+                }
+              },
+              onEvalProgress: (done, total) => callbacks.onEvalProgress?.(done, total),
               onEval: (m) => {
                 // Pausing lets one more step land (with evalEvery 1, its evaluation): decide once per pause.
                 if (segment.directive) return;
@@ -118,12 +134,16 @@ export function createTrialRunner(host: RunnerHost) {
             trainer = next;
             current = { number: job.number, trainer, stop };
           }
+          if (segment.checkpointDue && !stop.signal.aborted && trainer.step < trainer.totalSteps) {
+            const c = await trainer.checkpoint();
+            await callbacks.onCheckpoint?.(host.transfer(c, checkpointBuffers(c)));
+          }
           if (trainer.step >= trainer.totalSteps && (!pause.signal.aborted || evaluatedToEnd)) {
             return await finish('complete', trainer, lastEval, job);
           }
           if (trainer.step >= trainer.totalSteps) {
             // Paused at the last step's evaluation point: the final evaluation is still due.
-            lastEval = await trainer.evaluate();
+            lastEval = await trainer.evaluate(validation, (d, t) => callbacks.onEvalProgress?.(d, t));
             const d = await callbacks.onEval(lastEval, true);
             return await finish(d.action === 'prune' ? 'pruned' : 'complete', trainer, lastEval, job);
           }
@@ -141,7 +161,7 @@ export function createTrialRunner(host: RunnerHost) {
       return host.transfer(c, checkpointBuffers(c));
     },
 
-    /** Ends the running trial after the step in flight (its outcome says 'stopped'). */
+    /** Ends the running trial after the step in flight (its outcome says 'stopped', with its checkpoint). */
     stop(): void {
       current?.stop.abort();
     },
@@ -162,7 +182,8 @@ export function createTrialRunner(host: RunnerHost) {
   ): Promise<TrialOutcome> {
     const adapter =
       state === 'complete' && job.exportAdapter ? await trainer.exportAdapter(job.baseModel) : null;
-    const checkpoint = state === 'complete' && job.keepCheckpoint ? await trainer.checkpoint() : null;
+    const wanted = state === 'stopped' || (state === 'complete' && job.keepCheckpoint);
+    const checkpoint = wanted ? await trainer.checkpoint() : null;
     const buffers: Transferable[] = checkpoint ? checkpointBuffers(checkpoint) : [];
     if (adapter) buffers.push(adapter['adapter_model.safetensors'].buffer as ArrayBuffer);
     const outcome: TrialOutcome = {

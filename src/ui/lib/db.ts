@@ -1,5 +1,5 @@
 // Studies in IndexedDB: metadata, the study's event log appended line by line as events happen, and files
-// (the dataset text needed to resume, the best adapter). A reload rebuilds the study from its log. Also the
+// (the dataset text needed to resume, the best adapter, paused trials' checkpoints). A reload rebuilds the study from its log. Also the
 // kernel choices autotuned on each GPU adapter (version 2), so an adapter is tuned once.
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb';
 import type { TuningRecord } from '../../engine/gpu/tuning.ts';
@@ -185,6 +185,11 @@ export async function getFile(
   name: string,
 ): Promise<string | Uint8Array<ArrayBuffer> | undefined> {
   return (await (await db()).get('files', [study, name]))?.data;
+}
+
+export async function deleteFile(study: string, name: string): Promise<void> {
+  takeInjectedWriteError();
+  await (await db()).delete('files', [study, name]);
 }
 
 export async function deleteStudy(id: string): Promise<void> {

@@ -9,6 +9,7 @@ import type { Choice, ParamSpec, Params, SamplerName, SpaceSpec } from '../../en
 import { defaultTrialConfig, fieldOfParam, type TrialField } from '../../engine/train/config.ts';
 import type { Objective } from '../../engine/tune/objective.ts';
 import {
+  DEFAULT_MAX_EVAL_EXAMPLES,
   PlanError,
   StudyPlan,
   type PlanInput,
@@ -128,6 +129,8 @@ export interface SearchSettings {
   stepsPerTrial: number;
   /** Evaluate on the validation split every N steps (pruners and PBT act there); 0 = about four per trial. */
   evalEvery: number;
+  /** Validation examples each evaluation uses (the first of the shuffled split); 0 = all. */
+  maxEvalExamples: number;
   /** Recompute each block's activations in the backward: much less memory for about a third more time. */
   recompute: boolean;
   /** Minutes; 0 = no limit. */
@@ -243,6 +246,7 @@ export function defaultSettings(): SearchSettings {
     trials: 3,
     stepsPerTrial: 5,
     evalEvery: 0,
+    maxEvalExamples: DEFAULT_MAX_EVAL_EXAMPLES,
     recompute: false,
     timeLimit: 0,
     workers: 2,
@@ -335,6 +339,7 @@ export function planInput(settings: SearchSettings): PlanInput {
     timeoutSeconds: settings.timeLimit > 0 ? settings.timeLimit * 60 : null,
     recompute: settings.recompute,
     valRatio: settings.valRatio,
+    maxEvalExamples: settings.maxEvalExamples === 0 ? null : settings.maxEvalExamples,
   };
 }
 
@@ -366,6 +371,7 @@ const SETTING_LABELS: Readonly<Record<string, string>> = {
   seq: 'Sequence length',
   steps: 'Steps per trial',
   evalEvery: 'Evaluate every',
+  maxEvalExamples: 'Validation examples per evaluation',
   seed: 'Seed',
   trials: 'Trials',
   timeoutSeconds: 'Time limit',
@@ -462,5 +468,7 @@ export function settingsFromPlan(
     recompute: plan.recompute,
     timeLimit: plan.timeoutSeconds === null ? 0 : plan.timeoutSeconds / 60,
     valRatio: plan.valRatio ?? base.valRatio,
+    // A plan stored before the cap existed evaluated on everything: 0 (all), as null.
+    maxEvalExamples: plan.maxEvalExamples ?? 0,
   };
 }

@@ -58,6 +58,14 @@ export class AppState {
     Try: this.model.phase === 'ready',
   } satisfies Record<StepName, boolean>);
 
+  /** Why a step that is not ready is disabled, in words (only Results and Export need saying). */
+  whyDisabled = $derived.by((): Partial<Record<StepName, string>> => {
+    const none = this.run.meta
+      ? 'No trial of this study has completed yet: Results and Export open when the first one does.'
+      : 'Results and Export open when a trial of a study has completed.';
+    return { Results: none, Export: none };
+  });
+
   /** The Try step's generation Worker: ended when a search starts, so trials get the GPU memory. */
   readonly #generator = workerGenerator(() => {
     const { model } = this;

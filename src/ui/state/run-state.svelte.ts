@@ -1,7 +1,10 @@
 // The Run step: one study at a time, run by the engine's coordinator (`optimize`: ask → run in a pool worker →
 // report/shouldPrune or PBT at each evaluation → tell) with every study event appended to IndexedDB as it
-// happens. A reloaded study is rebuilt from its log: finished trials are kept; trials a reload interrupted are
-// marked failed and new ones asked in their place, as Optuna does with a study that died mid-trial.
+// happens. Pause keeps work: each running trial's checkpoint (weights, optimizer, data position, loss scaler,
+// step) is stored with the study and Resume continues it from there. A reload mid-run continues them too,
+// from the checkpoint each running trial stores at every evaluation interval: periodic saves are the reliable
+// choice, since a page being unloaded (pagehide, or a hidden tab that is then discarded) gives no time for a
+// GPU readback and an IndexedDB write to finish, and a crash gives no event at all.
 import {
   createStudy,
   loadStudy,
@@ -12,6 +15,7 @@ import {
 import {
   appendEvent,
   createStudyRecord,
+  deleteFile,
   getFile,
   isQuotaError,
   newStudyId,
@@ -26,11 +30,14 @@ import {
 import type { TuningRecord } from '../../engine/gpu/tuning.ts';
 import type { ModelFamily } from '../../engine/model/config.ts';
 import type { Example } from '../../engine/train/data.ts';
+import { trialCheckpointName } from '../../engine/checkpoint/trial-checkpoint.ts';
 import {
   checkObjective,
   OBJECTIVES,
   optimize,
+  PAUSE,
   StudyPlan,
+  type CheckpointStore,
   type ModelBounds,
   type StudyPlanSpec,
   type TuneListener,
@@ -49,8 +56,14 @@ export interface TrialLive {
   slot: number;
   /** Why a trial failed, in words. */
   error?: string;
-  /** What happened to it (PBT: which trial's weights it continued from). */
+  /** What happened to it (PBT: which trial's weights it continued from; the step a paused trial resumed from). */
   note?: string;
+  /** Paused with its checkpoint stored: it continues on Resume. */
+  paused?: boolean;
+  /** What it is doing now: "training step k/n" or "evaluating i/m batches". */
+  activity?: string;
+  /** Its optimizer steps. */
+  total?: number;
 }
 
 export interface RunInputs {
@@ -90,6 +103,8 @@ export class RunState {
   warning = $state('');
   gpu = $state('');
   precision = $state('');
+  /** Validation examples each evaluation uses, of the split's total (the plan's maxEvalExamples). */
+  evaluation = $state.raw<{ used: number; total: number } | null>(null);
   started = $state(0);
   now = $state(0);
   /** PEFT files of the best trial so far. */
@@ -184,6 +199,13 @@ export class RunState {
       this.bestAdapter = { trial: meta.bestTrial, config, weights };
     const curves = await getFile(meta.id, 'curves');
     if (typeof curves === 'string') this.curves = JSON.parse(curves) as Record<number, [number, number][]>;
+    // Trials left running are paused: Resume continues them from their stored checkpoints.
+    for (const t of study.trials)
+      if (t.state === 'running' && meta.status !== 'stopped' && meta.status !== 'finished')
+        this.#setLive(t.number, {
+          step: Math.max(this.curves[t.number]?.at(-1)?.[0] ?? 0, t.intermediate.at(-1)?.[0] ?? 0),
+          paused: true,
+        });
     this.phase =
       meta.status === 'running'
         ? 'paused'
@@ -210,11 +232,12 @@ export class RunState {
     await this.#run({ ...inputs, settings: this.meta.settings });
   }
 
+  /** Checkpoints every running trial into the study's storage; Resume continues them from there. */
   pause(): void {
     if (!this.running) return;
     this.#halt = 'pause';
     this.phase = 'pausing';
-    this.#controller?.abort();
+    this.#controller?.abort(PAUSE);
   }
 
   stop(): void {
@@ -273,11 +296,18 @@ export class RunState {
     this.warning = '';
     // Made first: a Pause or Stop while the workers load the model is kept and honoured once they are up.
     const controller = (this.#controller = new AbortController());
+    let evalSet = inputs.validation;
+    try {
+      evalSet = this.#plan(inputs).evalExamples(inputs.validation);
+    } catch {
+      // A plan that does not hold is reported where the search starts, below.
+    }
+    this.evaluation = { used: evalSet.length, total: inputs.validation.length };
     const pool = new WorkerPool(spawnBrowserWorker, s.workers, {
       model: { kind: 'files', label: modelId(inputs.modelRef), files: inputs.modelBlobs },
       precision: s.precision,
       train: inputs.train,
-      validation: inputs.validation,
+      validation: evalSet,
       padId: inputs.padId,
       ...(inputs.tuning ? { tuning: inputs.tuning } : {}),
     });
@@ -301,9 +331,6 @@ export class RunState {
     this.started = this.now = performance.now();
     this.#finishedAtStart = this.done;
     const tick = setInterval(() => (this.now = performance.now()), 1000);
-    // A reload left these running: the coordinator marks them failed and asks new trials in their place.
-    for (const t of study.trials)
-      if (t.state === 'running') this.#setLive(t.number, { error: 'interrupted by a reload; asked again' });
     let stopped = controller.signal.aborted;
     try {
       const plan = this.#plan(inputs);
@@ -317,6 +344,8 @@ export class RunState {
           pbt: plan.pbt(),
           ...(timeout !== null ? { timeoutMs: timeout * 1000 } : {}),
           signal: controller.signal,
+          checkpoints: this.#checkpointStore(),
+          checkpointEvery: plan.evalEvery,
           listener: this.#listener(),
         }));
     } catch (e) {
@@ -356,15 +385,36 @@ export class RunState {
   /** How the coordinator's events show on the page (the study's own events are logged by #onEvent). */
   #listener(): TuneListener {
     return {
-      trialStarted: (t) => this.#setLive(t.number, { step: 0, tokensPerSecond: 0, slot: t.slot }),
+      trialStarted: (t) => {
+        // A trial resumed from a checkpoint takes again the steps it had made after it.
+        const curve = this.curves[t.number];
+        if (t.resumedFrom !== undefined && curve)
+          this.curves = { ...this.curves, [t.number]: curve.filter(([step]) => step <= t.resumedFrom!) };
+        this.#setLive(t.number, {
+          step: t.resumedFrom ?? 0,
+          tokensPerSecond: 0,
+          slot: t.slot,
+          paused: false,
+          total: t.totalSteps,
+          activity: 'loading',
+          ...(t.resumedFrom !== undefined
+            ? { note: `resumed from step ${t.resumedFrom}${t.note ? ` (${t.note})` : ''}` }
+            : {}),
+        });
+      },
       step: (number, m) => {
-        this.#setLive(number, { step: m.step, tokensPerSecond: m.tokensPerSecond });
+        const activity = `training step ${m.step}/${this.live[number]?.total ?? '?'}`;
+        this.#setLive(number, { step: m.step, tokensPerSecond: m.tokensPerSecond, activity });
         const curve = [...(this.curves[number] ?? []), [m.step, m.loss] as [number, number]];
         this.curves = { ...this.curves, [number]: curve };
       },
+      evaluating: (number, done, total) =>
+        this.#setLive(number, { activity: `evaluating ${done}/${total} batches` }),
       exploited: (number, donor, _params, note) =>
         this.#setLive(number, { note: `continued from trial ${donor}${note ? ` (${note})` : ''}` }),
       trialFinished: (r) => {
+        this.#setLive(r.number, { activity: undefined });
+        if (r.state === 'paused') this.#setLive(r.number, { step: r.steps, paused: true });
         if (r.state === 'failed')
           this.#setLive(r.number, {
             error: r.reason === 'stopped' ? (this.#halt === 'pause' ? 'paused' : 'stopped') : r.reason,
@@ -387,6 +437,23 @@ export class RunState {
       workerReplaced: (slot, reason) => {
         this.warning = `Trial worker ${slot} stopped (${reason}) and was replaced; the search goes on.`;
       },
+      warning: (text) => {
+        this.warning = text;
+      },
+    };
+  }
+
+  /** Paused trials' checkpoints in the study's files, written in order with its events. */
+  #checkpointStore(): CheckpointStore {
+    const id = this.meta!.id;
+    return {
+      write: (trial, bytes) => this.#queue(() => putFile(id, trialCheckpointName(trial), bytes)),
+      read: async (trial) => {
+        const data = await getFile(id, trialCheckpointName(trial));
+        return data instanceof Uint8Array ? data : null;
+      },
+      remove: (trial) => this.#queue(() => deleteFile(id, trialCheckpointName(trial))),
+      describe: (trial) => `the stored checkpoint of trial ${trial}`,
     };
   }
 
@@ -425,8 +492,14 @@ export class RunState {
 
   async #finishStopped(): Promise<void> {
     const study = this.#study;
+    const id = this.meta?.id;
     if (study)
-      for (const t of study.trials) if (t.state === 'running') study.tell(t.number, { state: 'failed' });
+      for (const t of study.trials)
+        if (t.state === 'running') {
+          study.tell(t.number, { state: 'failed' });
+          this.#setLive(t.number, { paused: false, error: 'stopped' });
+          if (id) void this.#queue(() => deleteFile(id, trialCheckpointName(t.number)));
+        }
     this.phase = 'stopped';
     await this.#setStatus('stopped');
   }
