@@ -143,7 +143,7 @@ describe('model-based samplers beat random search at a small budget (5 fixed see
     const gp = medianRegret('gp', mixedSpace, mixedObjective, 40, 0);
     expect(tpe).toBeLessThan(random / 2);
     expect(gp).toBeLessThan(random / 4);
-  });
+  }, 30_000); // 15 GP fits of two output warps each, on a shared 2-core machine
 });
 
 describe('grid sampler', () => {
