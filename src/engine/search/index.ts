@@ -39,4 +39,5 @@ export { PbtScheduler, createPbt } from './pbt.ts';
 export type { PbtDecision, PbtOptions } from './pbt.ts';
 export { parameterImportance } from './importance.ts';
 export type { ImportanceOptions } from './importance.ts';
+export { constraintViolation, isFeasible } from './types.ts';
 export { Rng } from '../rng.ts';

@@ -5,15 +5,18 @@
 // conditioned in at a lie value (constant liar, or the posterior mean: Kriging believer); the acquisition
 // maximised over random + local candidates followed by projected gradient ascent on the best few. When no
 // fit is usable (non-finite values, a kernel matrix that stays singular with jitter) the ask falls back to
-// TPE and says so in the trial's system record.
+// TPE and says so in the trial's system record. With constraints, each constraint gets a GP of its own and
+// the acquisition is log EI over the feasible trials plus the log probability of feasibility (only the
+// latter while no trial is feasible).
 import { UnitEncoding } from '../encoding.ts';
 import { GpPosterior, fitGp } from '../gp-model.ts';
 import type { GpTheta } from '../gp-model.ts';
 import { applyWarp, fitWarp, warpLogJacobian } from '../output-warp.ts';
 import type { OutputWarp, WarpKind } from '../output-warp.ts';
-import { dLogH, logH } from '../special.ts';
+import { logExpectedImprovement, logProbabilityBelow, maximizeAcquisition, sumOf } from '../acquisition.ts';
+import type { AcquisitionFn } from '../acquisition.ts';
 import type { Json, SampleContext, Sampler, Suggestion, TrialRecord } from '../types.ts';
-import { minimiseSign } from '../types.ts';
+import { constraintViolation, isFeasible, minimiseSign } from '../types.ts';
 import type { Rng } from '../../rng.ts';
 import { createSobolSampler } from './sobol.ts';
 import { createTpeSampler } from './tpe.ts';
@@ -22,7 +25,10 @@ export type PendingStrategy = 'best' | 'mean' | 'worst' | 'believer';
 export const PENDING_STRATEGIES: readonly PendingStrategy[] = ['best', 'mean', 'worst', 'believer'];
 
 export interface GpOptions {
-  /** Trials drawn from the Sobol sequence before the GP takes over. Default 10. */
+  /**
+   * Trials drawn from the Sobol sequence before the GP takes over (complete and running ones, at least
+   * half of them complete). Default 10.
+   */
   nStartupTrials?: number;
   /** Random candidates scored before refinement. Default 1024 (fewer beyond 100 trials). */
   nCandidates?: number;
@@ -33,11 +39,6 @@ export interface GpOptions {
   constantLiar?: PendingStrategy;
   /** Output warps tried per ask. Default both: the identity and Yeo-Johnson. */
   warps?: readonly WarpKind[];
-}
-
-interface Acquisition {
-  value: number;
-  grad?: Float64Array;
 }
 
 /** The GP fitted to the complete trials under the chosen output warp. */
@@ -78,8 +79,11 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
     name: 'gp',
     sample(ctx: SampleContext): Suggestion {
       const complete = ctx.trials.filter((t) => t.state === 'complete' && Number.isFinite(t.value));
-      if (complete.length < nStartup) return startup.sample(ctx);
       const pending = ctx.trials.filter((t) => t.state === 'running');
+      // The start-up budget counts pending trials too (with at least half of it complete), so parallel
+      // workers do not spend extra trials on Sobol points while the first ones finish.
+      const started = complete.length + pending.length;
+      if (complete.length < Math.ceil(nStartup / 2) || started < nStartup) return startup.sample(ctx);
       const enc = new UnitEncoding(ctx.space);
       const dims = enc.dims;
       const n = complete.length;
@@ -88,7 +92,7 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
       const raw = complete.map((t) => sign * (t.value as number));
       const x = new Float64Array(n * dims);
       complete.forEach((t, i) => enc.encode(t.params, x.subarray(i * dims, (i + 1) * dims)));
-      const fit = fitObservations(x, raw, dims, warps, lastTheta(ctx.trials, dims), ctx.rng);
+      const fit = fitObservations(x, raw, dims, warps, lastTheta(ctx.trials, 'gp', dims), ctx.rng);
       if (!fit) return fallBack(ctx, 'no finite GP fit: the objective values overflow the standardisation');
       const { y, theta, warp } = fit;
       const system: Record<string, Json> = {
@@ -99,7 +103,10 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
       // Condition on the pending trials at the lie value so no one proposes their neighbourhood again.
       let yBest = Infinity;
       let yWorst = -Infinity;
-      for (const v of y) [yBest, yWorst] = [Math.min(yBest, v), Math.max(yWorst, v)];
+      y.forEach((v, i) => {
+        if (isFeasible(complete[i])) yBest = Math.min(yBest, v);
+        yWorst = Math.max(yWorst, v);
+      });
       const m = n + pending.length;
       const xAll = new Float64Array(m * dims);
       xAll.set(x);
@@ -113,103 +120,29 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
           for (let i = n; i < m; i++)
             yAll[i] = observed.predict(xAll.subarray(i * dims, (i + 1) * dims)).mean;
         } else {
-          yAll.fill(liar === 'best' ? yBest : liar === 'worst' ? yWorst : 0, n);
+          const best = Number.isFinite(yBest) ? yBest : Math.min(...y);
+          yAll.fill(liar === 'best' ? best : liar === 'worst' ? yWorst : 0, n);
         }
       }
       const gp = GpPosterior.create(xAll, yAll, m, dims, theta);
       if (!gp) return fallBack(ctx, 'ill-conditioned kernel matrix even with jitter', system);
 
-      const next = maximizeLogEi(gp, enc, x, y, yBest, nCandidatesOpt, ctx.rng);
+      const terms: AcquisitionFn[] = Number.isFinite(yBest) ? [logExpectedImprovement(gp, yBest)] : [];
+      const feasibility = constraintModels(complete, enc, warps, ctx.trials, ctx.rng);
+      if (feasibility === 'unusable') return fallBack(ctx, 'no finite GP fit of a constraint', system);
+      if (feasibility) {
+        terms.push(...feasibility.terms);
+        system.gpConstraints = feasibility.thetas;
+      }
+      // Incumbents for local candidates: the best feasible trials first, then the least infeasible.
+      const order = complete
+        .map((t, i) => ({ i, key: isFeasible(t) ? [0, y[i]] : [1, constraintViolation(t)] }))
+        .sort((a, b) => a.key[0] - b.key[0] || a.key[1] - b.key[1])
+        .map(({ i }) => x.subarray(i * dims, (i + 1) * dims));
+      const next = maximizeAcquisition(sumOf(terms), enc, order, m, nCandidatesOpt, ctx.rng);
       return { params: enc.decode(next), system };
     },
   };
-}
-
-/**
- * The point maximising log expected improvement below yBest: random candidates plus perturbations of the
- * best observed points (x, y: the complete trials), projected gradient ascent on the best few, then one
- * sweep over each categorical's choices.
- */
-function maximizeLogEi(
-  gp: GpPosterior,
-  enc: UnitEncoding,
-  x: Float64Array,
-  y: Float64Array,
-  yBest: number,
-  nCandidatesOpt: number,
-  rng: Rng,
-): Float64Array {
-  const dims = enc.dims;
-  const n = y.length;
-  const m = gp.n;
-  const gMean = new Float64Array(dims);
-  const gVar = new Float64Array(dims);
-  const acq = (p: Float64Array, withGrad: boolean): Acquisition => {
-    const { mean: mu, variance } = withGrad ? gp.predict(p, gMean, gVar) : gp.predict(p);
-    const sigma = Math.sqrt(variance);
-    const z = (yBest - mu) / sigma;
-    const lh = logH(z);
-    const value = lh + Math.log(sigma);
-    if (!withGrad) return { value };
-    // log EI = log h(z) + log σ, z = (f* − μ)/σ.
-    const dh = dLogH(z, lh);
-    const grad = new Float64Array(dims);
-    for (let d = 0; d < dims; d++) {
-      const dSigma = gVar[d] / (2 * sigma);
-      const dz = (-gMean[d] - z * dSigma) / sigma;
-      grad[d] = dh * dz + dSigma / sigma;
-    }
-    return { value, grad };
-  };
-
-  // 1. Candidates: uniform draws, plus perturbations of the best observed points.
-  // Scoring costs ~m²/2 + m·dims per candidate; keep the total near 5e6 multiply-adds.
-  const nCand = Math.max(256, Math.min(nCandidatesOpt, Math.floor(5e6 / ((m * m) / 2 + m * dims))));
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => y[a] - y[b]);
-  const candidates: Float64Array[] = [];
-  for (let c = 0; c < nCand; c++) {
-    const p = new Float64Array(dims);
-    const local = c % 4 === 3; // a quarter of the budget near the incumbents
-    if (local) p.set(x.subarray(order[c % Math.min(5, n)] * dims, (order[c % Math.min(5, n)] + 1) * dims));
-    for (const { def, offset, width } of enc.slots) {
-      if (def.kind === 'categorical') {
-        if (local && rng.random() < 0.8) continue;
-        p.fill(0, offset, offset + width);
-        p[offset + rng.int(width)] = 1;
-      } else if (local) {
-        p[offset] = Math.min(1, Math.max(0, p[offset] + 0.05 * rng.normal()));
-      } else {
-        p[offset] = rng.random();
-      }
-    }
-    candidates.push(enc.canonicalize(p));
-  }
-  const scored = candidates.map((p) => ({ p, v: acq(p, false).value }));
-  scored.sort((a, b) => b.v - a.v);
-
-  // 2. Projected gradient ascent on the continuous coordinates of the best few.
-  let best = scored[0];
-  const nRefine = m > 100 ? 3 : 5;
-  const refineIterations = m > 100 ? 20 : 30;
-  for (const start of scored.slice(0, nRefine)) {
-    const refined = refine(start.p, start.v, enc.continuous, refineIterations, (p) => acq(p, true));
-    const rounded = enc.canonicalize(Float64Array.from(refined));
-    const v = acq(rounded, false).value;
-    if (v > best.v) best = { p: rounded, v };
-  }
-  // 3. One sweep over each categorical's choices at the winner.
-  for (const { def, offset, width } of enc.slots) {
-    if (def.kind !== 'categorical') continue;
-    for (let k = 0; k < width; k++) {
-      const p = Float64Array.from(best.p);
-      p.fill(0, offset, offset + width);
-      p[offset + k] = 1;
-      enc.canonicalize(p);
-      const v = acq(p, false).value;
-      if (v > best.v) best = { p, v };
-    }
-  }
-  return best.p;
 }
 
 /**
@@ -246,45 +179,51 @@ function fitObservations(
   return best;
 }
 
-/** Latest θ stored by this sampler with a matching dimension, for warm-starting the fit. */
-function lastTheta(trials: readonly TrialRecord[], dims: number): Float64Array | undefined {
+/** Latest θ stored under `key` (entry `index` of a list of θs) with a matching dimension, for warm starts. */
+function lastTheta(
+  trials: readonly TrialRecord[],
+  key: 'gp' | 'gpConstraints',
+  dims: number,
+  index?: number,
+): Float64Array | undefined {
+  const isTheta = (g: Json | undefined): g is number[] =>
+    Array.isArray(g) && g.length === dims + 2 && g.every((v) => typeof v === 'number');
   for (let i = trials.length - 1; i >= 0; i--) {
-    const g = trials[i].system.gp;
-    if (Array.isArray(g) && g.length === dims + 2 && g.every((v) => typeof v === 'number'))
-      return Float64Array.from(g as number[]);
+    const stored = trials[i].system[key];
+    const g = index === undefined ? stored : Array.isArray(stored) ? stored[index] : undefined;
+    if (isTheta(g)) return Float64Array.from(g);
   }
   return undefined;
 }
 
-function refine(
-  start: Float64Array,
-  startValue: number,
-  coords: readonly number[],
-  iterations: number,
-  f: (p: Float64Array) => Acquisition,
-): Float64Array {
-  if (coords.length === 0) return start;
-  let p = Float64Array.from(start);
-  let cur = f(p);
-  if (!Number.isFinite(cur.value)) return start;
-  let value = Math.max(cur.value, startValue);
-  let step = 0.05;
-  for (let it = 0; it < iterations && step > 1e-5; it++) {
-    const g = cur.grad as Float64Array;
-    let gmax = 0;
-    for (const c of coords) gmax = Math.max(gmax, Math.abs(g[c]));
-    if (gmax < 1e-10) break;
-    const q = Float64Array.from(p);
-    for (const c of coords) q[c] = Math.min(1, Math.max(0, p[c] + (step * g[c]) / gmax));
-    const next = f(q);
-    if (next.value > value) {
-      p = q;
-      cur = next;
-      value = next.value;
-      step *= 1.5;
-    } else {
-      step *= 0.4;
-    }
+/**
+ * One GP per constraint over the complete trials that report it, each giving log P(constraint ≤ 0) (the
+ * threshold 0 mapped through the constraint's own warp); null when no trial has constraints, 'unusable'
+ * when a constraint's values allow no finite fit.
+ */
+function constraintModels(
+  complete: readonly TrialRecord[],
+  enc: UnitEncoding,
+  warps: readonly WarpKind[],
+  trials: readonly TrialRecord[],
+  rng: Rng,
+): { terms: AcquisitionFn[]; thetas: number[][] } | null | 'unusable' {
+  const constrained = complete.filter((t) => t.constraints !== undefined);
+  if (constrained.length === 0) return null;
+  const dims = enc.dims;
+  const n = constrained.length;
+  const x = new Float64Array(n * dims);
+  constrained.forEach((t, i) => enc.encode(t.params, x.subarray(i * dims, (i + 1) * dims)));
+  const terms: AcquisitionFn[] = [];
+  const thetas: number[][] = [];
+  const count = (constrained[0].constraints as readonly number[]).length;
+  for (let j = 0; j < count; j++) {
+    const values = constrained.map((t) => (t.constraints as readonly number[])[j]);
+    const fit = fitObservations(x, values, dims, warps, lastTheta(trials, 'gpConstraints', dims, j), rng);
+    const gp = fit && GpPosterior.create(x, fit.y, n, dims, fit.theta);
+    if (!fit || !gp) return 'unusable';
+    terms.push(logProbabilityBelow(gp, applyWarp(fit.warp, 0)));
+    thetas.push(Array.from(fit.theta));
   }
-  return p;
+  return { terms, thetas };
 }
