@@ -17,7 +17,9 @@ import type { OpenedModel } from '../engine/model/open.ts';
 import { createStudy, SAMPLER_NAMES, type Study, type StudyEvent } from '../engine/search/index.ts';
 import { dataTokenizer, padIdOf, splitExamples, type Dataset, type Example } from '../engine/train/data.ts';
 import {
+  checkConstraints,
   checkObjective,
+  CONSTRAINT_METRICS,
   defaultPoolSize,
   InProcessSlots,
   OBJECTIVES,
@@ -66,6 +68,8 @@ tunelab tune --model DIR --data FILE --plan study.jsonl --out DIR   (the recipe 
   search:      --space FILE (JSON search space) | --preset ${PRESET_NAMES.join('|')} (lora-basic)
                --sampler ${SAMPLER_NAMES.join('|')} (tpe)  --pruner none|median|asha (none)  --pbt
                --objective ${Object.keys(OBJECTIVES).join('|')} (val_loss)  --seed 42
+               --constraints METRIC<=BOUND,METRIC>=BOUND (none; METRIC one of ${Object.keys(CONSTRAINT_METRICS).join('|')}):
+                 a trial that breaks one is kept as infeasible, never the best
   budget:      --trials N (10, complete + pruned)  --timeout SECONDS (no new trial after it)
                --steps N (20) | --epochs E per trial  --eval-every N (ceil(steps/4): the pruning rung, PBT interval)
   workers:     --workers K (from the memory estimate and the adapter)  --in-process (no worker threads)
@@ -241,6 +245,11 @@ async function prepare(flags: FlagValues, saved: FlagValues | null): Promise<Tun
   } catch (error) {
     throw new UsageError(`--objective: ${(error as Error).message}`);
   }
+  try {
+    checkConstraints(plan.spec.constraints ?? [], { classes: data.classes });
+  } catch (error) {
+    throw new UsageError(`--constraints: ${(error as Error).message}`);
+  }
   const pending: StudyEvent[] = [];
   const study = journal?.study ?? (await newStudy(out, plan, pending));
   return {
@@ -377,6 +386,7 @@ async function runStudy(
     const result = await optimize(study, slots, {
       trials: plan.spec.trials,
       objective,
+      constraints: plan.spec.constraints,
       trainerOptions: (params) => plan.trainerOptions(params, classes),
       baseModel: baseModel(setup),
       pbt: plan.pbt(),
@@ -518,7 +528,7 @@ class LiveTable {
     this.#rows.delete(r.number);
     const what =
       r.state === 'complete'
-        ? `complete, ${this.objective} ${r.value!.toFixed(4)}`
+        ? `complete, ${this.objective} ${r.value!.toFixed(4)}${r.feasible === false ? ' (infeasible: breaks a constraint)' : ''}`
         : r.state === 'failed'
           ? `failed: ${r.reason}`
           : `pruned at step ${r.steps}`;

@@ -9,7 +9,9 @@ import { parseFlags, TRAIN_FLAGS, type FlagValues } from '../../src/cli/args.ts'
 import { PLAN_FLAGS, planFile, planOfLog, tunePlan } from '../../src/cli/tune-plan.ts';
 import { exportBundle } from '../../src/engine/export/bundle.ts';
 import { planExportContext } from '../../src/engine/export/context.ts';
-import { createStudy, type Params } from '../../src/engine/search/index.ts';
+import { createStudy, loadStudy, type Params } from '../../src/engine/search/index.ts';
+import { checkConstraints, constraintValues, parseConstraint } from '../../src/engine/tune/constraints.ts';
+import type { StepMetrics } from '../../src/engine/train/trainer.ts';
 import { checkSpace, PlanError, StudyPlan, type StudyPlanSpec } from '../../src/engine/tune/plan.ts';
 import { preset } from '../../src/engine/tune/presets.ts';
 import {
@@ -264,6 +266,59 @@ describe('StudyPlan', () => {
       'pbt',
       'r change the adapter or the batches and cannot move mid-trial; fix them',
     ]);
+  });
+});
+
+describe('constraints in a plan', () => {
+  const input = {
+    space: { lr: { type: 'float', low: 1e-4, high: 1e-2, log: true } },
+    trials: 4,
+    valRatio: 0.1,
+  } as const;
+  const make = (constraints: unknown) =>
+    StudyPlan.create({ ...input, constraints } as never, { family: 'llama' });
+
+  it('keeps parsed bounds in the plan and through the study log, and leaves plans without any as they were', () => {
+    const constraints = [parseConstraint('accuracy>=0.8'), parseConstraint(' val_loss <= 2.5 ')];
+    expect(constraints).toEqual([
+      { metric: 'accuracy', op: '>=', bound: 0.8 },
+      { metric: 'val_loss', op: '<=', bound: 2.5 },
+    ]);
+    const p = make(constraints);
+    expect(p.spec.constraints).toEqual(constraints);
+    const logged = loadStudy(createStudy(p.studyOptions()).log()).study.plan;
+    expect(StudyPlan.create(logged as never, { family: 'llama' }).toJSON()).toEqual(p.toJSON());
+    expect('constraints' in make([]).toJSON()).toBe(false);
+    expect('constraints' in make(undefined).toJSON()).toBe(false);
+  });
+
+  it("turns a trial's metrics into constraint values, ≤ 0 feasible", () => {
+    const c = [parseConstraint('accuracy>=0.8'), parseConstraint('tokens_per_second>=100')];
+    const evaluation = { step: 4, valLoss: 1, perplexity: Math.E, tokens: 8, accuracy: 0.9 };
+    const step = { tokensPerSecond: 60 } as StepMetrics;
+    const values = constraintValues(c, evaluation, step);
+    expect(values[0]).toBeCloseTo(-0.1, 12);
+    expect(values[1]).toBe(40);
+    // A metric the trial did not measure breaks its bound.
+    expect(constraintValues(c, { ...evaluation, accuracy: undefined }, null)[0]).toBeGreaterThan(0);
+  });
+
+  it('refuses malformed bounds, naming what was expected', () => {
+    expect(() => parseConstraint('accuracy>0.8')).toThrow(/expected METRIC<=BOUND or METRIC>=BOUND/);
+    expect(() => parseConstraint('bleu>=3')).toThrow(/metric "bleu" is not one of val_loss, perplexity/);
+    expect(() => parseConstraint('val_loss<=abc')).toThrow(/bound of val_loss must be a finite number/);
+    const e = (() => {
+      try {
+        make([{ metric: 'val_loss', op: '<', bound: 1 }]);
+      } catch (error) {
+        return error as PlanError;
+      }
+    })();
+    expect(e).toBeInstanceOf(PlanError);
+    expect([e?.field, e?.reason]).toEqual(['constraints', "op must be '<=' or '>=' (got \"<\")"]);
+    expect(() => checkConstraints([parseConstraint('macro_f1>=0.5')], {})).toThrow(
+      /macro-F1 is only measured on classification data/,
+    );
   });
 });
 

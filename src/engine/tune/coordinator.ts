@@ -9,6 +9,7 @@
 import type { Params, PbtOptions, Study, Trial } from '../search/index.ts';
 import { createPbt } from '../search/index.ts';
 import type { EvalMetrics, StepMetrics, TrainerCheckpoint, TrainerOptions } from '../train/trainer.ts';
+import { constraintValues, type PlanConstraint } from './constraints.ts';
 import { objectiveValue, type Objective } from './objective.ts';
 import type { EvalDirective, TrialOutcome, TrialSlots } from './protocol.ts';
 
@@ -16,6 +17,8 @@ export interface OptimizeOptions {
   /** Trials to bring to an end as complete or pruned, counting those already in the study. */
   trials: number;
   objective: Objective;
+  /** Bounds a complete trial must keep to be feasible (told to the study as constraint values). */
+  constraints?: readonly PlanConstraint[];
   /** A trial's full trainer options from its params (fixed values merged in). */
   trainerOptions(params: Params): TrainerOptions;
   /** `base_model_name_or_path` of exported adapters. */
@@ -35,6 +38,10 @@ export interface TrialResult {
   number: number;
   state: 'complete' | 'pruned' | 'failed';
   value?: number;
+  /** A complete trial's constraint values (≤ 0 feasible), when the study has constraints. */
+  constraints?: number[];
+  /** False for a complete trial that broke a constraint: it is never the best. */
+  feasible?: boolean;
   /** Why a trial failed. */
   reason?: string;
   params: Params;
@@ -150,6 +157,7 @@ export async function optimize(
     const trainerOptions = options.trainerOptions(trial.params);
     running.set(trial.number, slot);
     let steps = 0;
+    let lastStep: StepMetrics | null = null;
     const finish = (r: Omit<TrialResult, 'number' | 'params' | 'slot' | 'seconds' | 'steps'>) => {
       running.delete(trial.number);
       const result: TrialResult = {
@@ -182,6 +190,7 @@ export async function optimize(
         {
           onStep: (m) => {
             steps = m.step;
+            lastStep = m;
             listener.step?.(trial.number, m);
           },
           onEval: (m, final) => decide(trial, m, final),
@@ -199,15 +208,20 @@ export async function optimize(
         return true;
       }
       const value = outcome.lastEval ? objectiveValue(options.objective, outcome.lastEval) : NaN;
-      study.tell(trial, value); // tell (a non-finite value marks it failed)
-      if (!Number.isFinite(value)) {
+      if (!outcome.lastEval || !Number.isFinite(value)) {
+        study.tell(trial, { state: 'failed' });
         failures++;
         finish({ state: 'failed', reason: outcome.lastEval ? `objective is ${value}` : 'no evaluation' });
         return true;
       }
+      const bounds = options.constraints ?? [];
+      const constraints =
+        bounds.length > 0 ? constraintValues(bounds, outcome.lastEval, lastStep) : undefined;
+      study.tell(trial, { state: 'complete', value, ...(constraints ? { constraints } : {}) }); // tell
+      const feasible = constraints?.every((c) => c <= 0) ?? true;
       if (outcome.checkpoint) finalCheckpoints.set(trial.number, outcome.checkpoint);
       const sign = study.direction === 'minimize' ? 1 : -1;
-      if (!best || sign * value < sign * best.value) {
+      if (feasible && (!best || sign * value < sign * best.value)) {
         best = {
           number: trial.number,
           value,
@@ -218,7 +232,7 @@ export async function optimize(
         };
         listener.newBest?.(best);
       }
-      finish({ state: 'complete', value });
+      finish({ state: 'complete', value, ...(constraints ? { constraints, feasible } : {}) });
       return true;
     } catch (error) {
       failures++;

@@ -38,6 +38,7 @@ import {
   type TrialField,
 } from '../train/config.ts';
 import type { TrainerOptions } from '../train/trainer.ts';
+import { constraintProblem, type PlanConstraint } from './constraints.ts';
 import { OBJECTIVES, type Objective } from './objective.ts';
 import { checkSpaceNames, pbtConflicts } from './params.ts';
 import { modelBoundProblem, spaceRuleProblem, targetsProblem, type ModelBounds } from './space-rules.ts';
@@ -69,6 +70,8 @@ export interface StudyPlanSpec {
   recompute: boolean;
   /** Share of the data held out for validation; null when a validation file was given. */
   valRatio: number | null;
+  /** Bounds a trial must keep to count (absent: none; plans written before constraints have none). */
+  constraints?: PlanConstraint[];
 }
 
 /**
@@ -88,6 +91,8 @@ export interface PlanInput {
   timeoutSeconds?: number | null;
   recompute?: boolean;
   valRatio: number | null;
+  /** Default none. */
+  constraints?: readonly PlanConstraint[];
 }
 
 export interface PlanContext {
@@ -152,6 +157,12 @@ export class StudyPlan {
     const problem = spaceRuleProblem(space, fixed, { family: context.family }, context.model);
     if (problem) throw spaceError(problem.param, problem.reason);
     if (sampler === 'grid') checkGridSize(space);
+    const constraints = input.constraints ?? [];
+    check(Array.isArray(constraints), 'constraints', 'expected a list of { metric, op, bound }');
+    for (const c of constraints) {
+      const problem = constraintProblem(c);
+      check(problem === undefined, 'constraints', problem!);
+    }
     const spec: StudyPlanSpec = {
       format: PLAN_FORMAT,
       space: space.spec,
@@ -163,6 +174,9 @@ export class StudyPlan {
       timeoutSeconds: timeout,
       recompute: input.recompute ?? false,
       valRatio,
+      ...(constraints.length > 0
+        ? { constraints: constraints.map(({ metric, op, bound }) => ({ metric, op, bound })) }
+        : {}),
     };
     return new StudyPlan(spec, context.family, space);
   }
