@@ -27,6 +27,7 @@ import type { TuningRecord } from '../../engine/gpu/tuning.ts';
 import type { ModelFamily } from '../../engine/model/config.ts';
 import type { Example } from '../../engine/train/data.ts';
 import {
+  checkConstraints,
   checkObjective,
   OBJECTIVES,
   optimize,
@@ -286,6 +287,9 @@ export class RunState {
         validation: inputs.validation.length,
         ...(inputs.classes ? { classes: inputs.classes } : {}),
       });
+      checkConstraints(this.#plan(inputs).spec.constraints ?? [], {
+        ...(inputs.classes ? { classes: inputs.classes } : {}),
+      });
       const [info] = await pool.start();
       this.gpu = info.adapter;
       this.precision = info.precision;
@@ -312,6 +316,7 @@ export class RunState {
         ({ stopped } = await optimize(study, pool, {
           trials: plan.spec.trials,
           objective: plan.spec.objective,
+          constraints: plan.spec.constraints,
           trainerOptions: (params) => plan.trainerOptions(params, inputs.classes),
           baseModel: modelId(inputs.modelRef),
           pbt: plan.pbt(),
