@@ -21,6 +21,7 @@ import {
   checkObjective,
   CONSTRAINT_METRICS,
   defaultPoolSize,
+  formatConstraint,
   InProcessSlots,
   OBJECTIVES,
   optimize,
@@ -28,6 +29,7 @@ import {
   StudyPlan,
   type BestTrial,
   type Objective,
+  type PlanConstraint,
   type OptimizeResult,
   type TrialResult,
   type TrialSlots,
@@ -155,9 +157,17 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
   return none ? 1 : 0;
 }
 
-/** Why the study has no result (no trial completed), or null when it has one. */
+/** Why the study has no result (no trial completed, or none feasibly), or null when it has one. */
 function noTrialCompleted(study: Study, result: OptimizeResult): string | null {
-  if (study.trials.some((t) => t.state === 'complete')) return null;
+  const complete = study.trials.filter((t) => t.state === 'complete');
+  if (complete.length > 0 && !study.bestTrial) {
+    const bounds = (study.plan as { constraints?: PlanConstraint[] } | null)?.constraints ?? [];
+    return (
+      `no feasible trial: all ${complete.length} complete trials break --constraints ` +
+      bounds.map(formatConstraint).join(',')
+    );
+  }
+  if (complete.length > 0) return null;
   const count = (s: string) => study.trials.filter((t) => t.state === s).length;
   const failure = result.results.find((r) => r.state === 'failed' && r.reason);
   return (

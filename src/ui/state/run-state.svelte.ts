@@ -4,6 +4,7 @@
 // marked failed and new ones asked in their place, as Optuna does with a study that died mid-trial.
 import {
   createStudy,
+  isFeasible,
   loadStudy,
   type Study,
   type StudyEvent,
@@ -115,7 +116,12 @@ export class RunState {
     const sign = this.direction === 'minimize' ? 1 : -1;
     let best: TrialRecord | null = null;
     for (const t of this.trials)
-      if (t.state === 'complete' && (best === null || sign * t.value! < sign * best.value!)) best = t;
+      if (
+        t.state === 'complete' &&
+        isFeasible(t) && // a trial that breaks a constraint is never the best (as Study.bestTrial)
+        (best === null || sign * t.value! < sign * best.value!)
+      )
+        best = t;
     return best;
   });
 
