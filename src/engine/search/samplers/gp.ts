@@ -111,19 +111,8 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
       const xAll = new Float64Array(m * dims);
       xAll.set(x);
       pending.forEach((t, i) => enc.encode(t.params, xAll.subarray((n + i) * dims, (n + i + 1) * dims)));
-      const yAll = new Float64Array(m);
-      yAll.set(y);
-      if (pending.length > 0) {
-        if (liar === 'believer') {
-          const observed = GpPosterior.create(x, y, n, dims, theta);
-          if (!observed) return fallBack(ctx, 'ill-conditioned kernel matrix even with jitter', system);
-          for (let i = n; i < m; i++)
-            yAll[i] = observed.predict(xAll.subarray(i * dims, (i + 1) * dims)).mean;
-        } else {
-          const best = Number.isFinite(yBest) ? yBest : Math.min(...y);
-          yAll.fill(liar === 'best' ? best : liar === 'worst' ? yWorst : 0, n);
-        }
-      }
+      const yAll = withPendingLies(liar, xAll, y, dims, theta, yBest, yWorst);
+      if (!yAll) return fallBack(ctx, 'ill-conditioned kernel matrix even with jitter', system);
       const gp = GpPosterior.create(xAll, yAll, m, dims, theta);
       if (!gp) return fallBack(ctx, 'ill-conditioned kernel matrix even with jitter', system);
 
@@ -143,6 +132,37 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
       return { params: enc.decode(next), system };
     },
   };
+}
+
+/**
+ * The observations y followed by one imputed value per pending point (the rows of xAll after y's): the
+ * posterior mean there (Kriging believer), or the best, worst or mean (0) observation. Null when the GP
+ * of the observations cannot be factorised.
+ */
+function withPendingLies(
+  liar: PendingStrategy,
+  xAll: Float64Array,
+  y: Float64Array,
+  dims: number,
+  theta: GpTheta,
+  yBest: number,
+  yWorst: number,
+): Float64Array | null {
+  const n = y.length;
+  const m = xAll.length / dims;
+  const yAll = new Float64Array(m);
+  yAll.set(y);
+  if (m === n) return yAll;
+  if (liar === 'believer') {
+    const observed = GpPosterior.create(xAll.subarray(0, n * dims), y, n, dims, theta);
+    if (!observed) return null;
+    for (let i = n; i < m; i++) yAll[i] = observed.predict(xAll.subarray(i * dims, (i + 1) * dims)).mean;
+  } else {
+    // With no feasible trial yet, "best" is the best observation of any.
+    const best = Number.isFinite(yBest) ? yBest : Math.min(...y);
+    yAll.fill(liar === 'best' ? best : liar === 'worst' ? yWorst : 0, n);
+  }
+  return yAll;
 }
 
 /**
