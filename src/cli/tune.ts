@@ -14,7 +14,13 @@ import {
 } from '../engine/export/index.ts';
 import { parseJson } from '../engine/json.ts';
 import type { OpenedModel } from '../engine/model/open.ts';
-import { createStudy, SAMPLER_NAMES, type Study, type StudyEvent } from '../engine/search/index.ts';
+import {
+  createStudy,
+  fallbackNote,
+  SAMPLER_NAMES,
+  type Study,
+  type StudyEvent,
+} from '../engine/search/index.ts';
 import { dataTokenizer, padIdOf, splitExamples, type Dataset, type Example } from '../engine/train/data.ts';
 import {
   checkConstraints,
@@ -516,7 +522,8 @@ class LiveTable {
 
   started(n: number, slot: number, params: Record<string, unknown>, total: number) {
     this.#rows.set(n, { slot, params: fmtParams(params), step: 0, total, loss: NaN });
-    this.#line(`trial ${n} started on worker ${slot}: ${fmtParams(params)}`);
+    const note = fallbackNote(this.study.trial(n).system);
+    this.#line(`trial ${n} started on worker ${slot}: ${fmtParams(params)}${note ? ` (${note})` : ''}`);
   }
 
   step(n: number, step: number, loss: number) {

@@ -24,6 +24,7 @@ export {
   createSampler,
   createSobolSampler,
   createTpeSampler,
+  fallbackNote,
 } from './samplers/index.ts';
 export type {
   GpOptions,

@@ -4,6 +4,7 @@
 // marked failed and new ones asked in their place, as Optuna does with a study that died mid-trial.
 import {
   createStudy,
+  fallbackNote,
   isFeasible,
   loadStudy,
   type Study,
@@ -367,7 +368,10 @@ export class RunState {
   /** How the coordinator's events show on the page (the study's own events are logged by #onEvent). */
   #listener(): TuneListener {
     return {
-      trialStarted: (t) => this.#setLive(t.number, { step: 0, tokensPerSecond: 0, slot: t.slot }),
+      trialStarted: (t) => {
+        const note = this.#study ? fallbackNote(this.#study.trial(t.number).system) : undefined;
+        this.#setLive(t.number, { step: 0, tokensPerSecond: 0, slot: t.slot, ...(note ? { note } : {}) });
+      },
       step: (number, m) => {
         this.#setLive(number, { step: m.step, tokensPerSecond: m.tokensPerSecond });
         const curve = [...(this.curves[number] ?? []), [m.step, m.loss] as [number, number]];

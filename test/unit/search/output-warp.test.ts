@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createStudy } from '../../../src/engine/search/index.ts';
+import { createStudy, fallbackNote } from '../../../src/engine/search/index.ts';
 import type { Params, SpaceSpec } from '../../../src/engine/search/index.ts';
 import { GpPosterior } from '../../../src/engine/search/gp-model.ts';
 import {
@@ -152,6 +152,9 @@ describe('robust GP', () => {
     const system = study.trial(t.number).system;
     expect(system.fallback).toBe('tpe');
     expect(system.reason).toMatch(/no finite GP fit/);
+    // What tune's live table and the page's trial list say about it.
+    expect(fallbackNote(system)).toMatch(/^sampled by TPE: no finite GP fit/);
+    expect(fallbackNote(study.trial(0).system)).toBeUndefined(); // a Sobol start-up trial
     const { x, y } = t.params as { x: number; y: number };
     expect(x >= 0 && x <= 1 && y >= 0 && y <= 1).toBe(true);
   });

@@ -51,6 +51,12 @@ interface FittedGp {
 
 const WARP_KINDS: readonly WarpKind[] = ['identity', 'yeo-johnson'];
 
+/** What a trial's system record says about a GP ask that fell back to TPE, in words; undefined otherwise. */
+export function fallbackNote(system: Readonly<Record<string, Json>>): string | undefined {
+  if (system.fallback !== 'tpe') return undefined;
+  return `sampled by TPE: ${typeof system.reason === 'string' ? system.reason : 'no usable GP fit'}`;
+}
+
 export function createGpSampler(options: GpOptions = {}): Sampler {
   const nStartup = options.nStartupTrials ?? 10;
   const nCandidatesOpt = options.nCandidates ?? 1024;
