@@ -77,7 +77,8 @@ tunelab tune --model DIR --data FILE --plan study.jsonl --out DIR   (the recipe 
                --sampler ${SAMPLER_NAMES.join('|')} (tpe)  --pruner none|median|asha (none)  --pbt
                --objective ${Object.keys(OBJECTIVES).join('|')} (val_loss)  --seed 42
                --constraints METRIC<=BOUND,METRIC>=BOUND (none; METRIC one of ${Object.keys(CONSTRAINT_METRICS).join('|')}):
-                 a trial that breaks one is kept as infeasible, never the best
+                 a trial that breaks one is kept as infeasible, never the best; a byte bound may end in KiB,
+                 MiB or GiB (peak_memory<=2GiB)
   budget:      --trials N (10, complete + pruned)  --timeout SECONDS (no new trial after it)
                --steps N (20) | --epochs E per trial  --eval-every N (ceil(steps/4): the pruning rung, PBT interval)
   workers:     --workers K (from the memory estimate and the adapter)  --in-process (no worker threads)

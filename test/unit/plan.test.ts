@@ -293,20 +293,37 @@ describe('constraints in a plan', () => {
   });
 
   it("turns a trial's metrics into constraint values, ≤ 0 feasible", () => {
-    const c = [parseConstraint('accuracy>=0.8'), parseConstraint('tokens_per_second>=100')];
+    const c = [
+      parseConstraint('accuracy>=0.8'),
+      parseConstraint('tokens_per_second>=100'),
+      parseConstraint('peak_memory<=1.5MiB'),
+    ];
+    expect(c[2].bound).toBe(1.5 * 2 ** 20);
+    expect(parseConstraint('peak_memory<=2GiB').bound).toBe(2 ** 31);
+    expect(parseConstraint('peak_memory<=4096').bound).toBe(4096);
     const evaluation = { step: 4, valLoss: 1, perplexity: Math.E, tokens: 8, accuracy: 0.9 };
-    const step = { tokensPerSecond: 60 } as StepMetrics;
-    const values = constraintValues(c, evaluation, step);
+    const lastStep = { tokensPerSecond: 60 } as StepMetrics;
+    const values = constraintValues(c, { evaluation, lastStep, gpuBytes: 2 ** 20 });
     expect(values[0]).toBeCloseTo(-0.1, 12);
     expect(values[1]).toBe(40);
+    expect(values[2]).toBe(-(2 ** 19));
     // A metric the trial did not measure breaks its bound.
-    expect(constraintValues(c, { ...evaluation, accuracy: undefined }, null)[0]).toBeGreaterThan(0);
+    const unmeasured = constraintValues(c, {
+      evaluation: { ...evaluation, accuracy: undefined },
+      lastStep: null,
+    });
+    expect(unmeasured.every((v) => v > 0)).toBe(true);
   });
 
   it('refuses malformed bounds, naming what was expected', () => {
     expect(() => parseConstraint('accuracy>0.8')).toThrow(/expected METRIC<=BOUND or METRIC>=BOUND/);
     expect(() => parseConstraint('bleu>=3')).toThrow(/metric "bleu" is not one of val_loss, perplexity/);
-    expect(() => parseConstraint('val_loss<=abc')).toThrow(/bound of val_loss must be a finite number/);
+    expect(() => parseConstraint('val_loss<=abc')).toThrow(
+      /'val_loss<=abc': the bound 'abc' is not a number/,
+    );
+    expect(() => parseConstraint('peak_memory<=2GB')).toThrow(
+      /the bound '2GB' is not a number \(a byte size may end in KiB, MiB or GiB\)/,
+    );
     const e = (() => {
       try {
         make([{ metric: 'val_loss', op: '<', bound: 1 }]);

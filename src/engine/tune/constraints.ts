@@ -1,10 +1,12 @@
-// A study's constraints: bounds on what a trial measures (`accuracy>=0.8`, `tokens_per_second>=2000`). A
+// A study's constraints: bounds on what a trial measures (`accuracy>=0.8`, `tokens_per_second>=2000`,
+// `peak_memory<=2GiB`). A
 // trial that breaks one is kept as infeasible: the samplers steer away from it and it is never the best.
 // Each bound becomes one constraint value per trial in Optuna's convention (≤ 0 feasible): metric − bound
 // for `<=`, bound − metric for `>=`.
 import type { EvalMetrics, StepMetrics } from '../train/trainer.ts';
 
-export type ConstraintMetric = 'val_loss' | 'perplexity' | 'accuracy' | 'macro_f1' | 'tokens_per_second';
+export type ConstraintMetric =
+  'val_loss' | 'perplexity' | 'accuracy' | 'macro_f1' | 'tokens_per_second' | 'peak_memory';
 
 export const CONSTRAINT_METRICS: Record<ConstraintMetric, { label: string; classification: boolean }> = {
   val_loss: { label: 'validation loss', classification: false },
@@ -12,7 +14,21 @@ export const CONSTRAINT_METRICS: Record<ConstraintMetric, { label: string; class
   accuracy: { label: 'accuracy', classification: true },
   macro_f1: { label: 'macro-F1', classification: true },
   tokens_per_second: { label: 'training tokens per second', classification: false },
+  peak_memory: {
+    label: 'GPU bytes of a trial (weights, adapter, optimizer state, activations)',
+    classification: false,
+  },
 };
+
+/** What a finished trial measured, for its constraint values. */
+export interface TrialMeasures {
+  evaluation: EvalMetrics;
+  lastStep: StepMetrics | null;
+  /** GPU bytes the trial held (TrialOutcome.gpuBytes). */
+  gpuBytes?: number;
+}
+
+const BYTE_UNITS: Record<string, number> = { '': 1, KiB: 2 ** 10, MiB: 2 ** 20, GiB: 2 ** 30 };
 
 export interface PlanConstraint {
   metric: ConstraintMetric;
@@ -32,7 +48,14 @@ export function parseConstraint(text: string): PlanConstraint {
   if (!match)
     throw new RangeError(`'${text}': expected METRIC<=BOUND or METRIC>=BOUND with METRIC one of ${names}`);
   const [, metric, op, boundText] = match;
-  const c = { metric, op, bound: Number(boundText) } as PlanConstraint;
+  // Byte sizes may carry a binary unit: peak_memory<=2GiB.
+  const sized = /^([0-9.eE+-]+)(KiB|MiB|GiB)$/.exec(boundText);
+  const bound = sized ? Number(sized[1]) * BYTE_UNITS[sized[2]] : Number(boundText);
+  if (!Number.isFinite(bound))
+    throw new RangeError(
+      `'${text}': the bound '${boundText}' is not a number (a byte size may end in KiB, MiB or GiB)`,
+    );
+  const c = { metric, op, bound } as PlanConstraint;
   const problem = constraintProblem(c);
   if (problem) throw new RangeError(`'${text}': ${problem}`);
   return c;
@@ -65,22 +88,18 @@ export function checkConstraints(
 }
 
 /**
- * The constraint values of a finished trial from its final evaluation and last step (≤ 0 feasible); a
+ * The constraint values of a finished trial from what it measured (≤ 0 feasible); a
  * metric the trial did not measure counts as broken (Infinity is not a value a log can keep: 1e300).
  */
-export function constraintValues(
-  constraints: readonly PlanConstraint[],
-  evaluation: EvalMetrics,
-  lastStep: StepMetrics | null,
-): number[] {
+export function constraintValues(constraints: readonly PlanConstraint[], measured: TrialMeasures): number[] {
   return constraints.map((c) => {
-    const v = metricValue(c.metric, evaluation, lastStep);
+    const v = metricValue(c.metric, measured);
     if (!Number.isFinite(v)) return 1e300;
     return c.op === '<=' ? v - c.bound : c.bound - v;
   });
 }
 
-function metricValue(metric: ConstraintMetric, e: EvalMetrics, step: StepMetrics | null): number {
+function metricValue(metric: ConstraintMetric, { evaluation: e, lastStep, gpuBytes }: TrialMeasures): number {
   switch (metric) {
     case 'val_loss':
       return e.valLoss;
@@ -91,6 +110,8 @@ function metricValue(metric: ConstraintMetric, e: EvalMetrics, step: StepMetrics
     case 'macro_f1':
       return e.macroF1 ?? NaN;
     case 'tokens_per_second':
-      return step?.tokensPerSecond ?? NaN;
+      return lastStep?.tokensPerSecond ?? NaN;
+    case 'peak_memory':
+      return gpuBytes ?? NaN;
   }
 }

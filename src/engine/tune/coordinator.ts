@@ -216,7 +216,9 @@ export async function optimize(
       }
       const bounds = options.constraints ?? [];
       const constraints =
-        bounds.length > 0 ? constraintValues(bounds, outcome.lastEval, lastStep) : undefined;
+        bounds.length > 0
+          ? constraintValues(bounds, { evaluation: outcome.lastEval, lastStep, gpuBytes: outcome.gpuBytes })
+          : undefined;
       study.tell(trial, { state: 'complete', value, ...(constraints ? { constraints } : {}) }); // tell
       const feasible = constraints?.every((c) => c <= 0) ?? true;
       if (outcome.checkpoint) finalCheckpoints.set(trial.number, outcome.checkpoint);

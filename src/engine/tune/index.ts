@@ -9,7 +9,7 @@ export {
   formatConstraint,
   parseConstraint,
 } from './constraints.ts';
-export type { ConstraintMetric, PlanConstraint } from './constraints.ts';
+export type { ConstraintMetric, PlanConstraint, TrialMeasures } from './constraints.ts';
 export { checkObjective, metricsOfValue, objectiveValue, OBJECTIVES } from './objective.ts';
 export type { Objective } from './objective.ts';
 export { checkSpaceNames, PBT_FIXED_FIELDS, pbtConflicts } from './params.ts';

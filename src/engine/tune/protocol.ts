@@ -63,6 +63,8 @@ export interface TrialOutcome {
   lastEval: EvalMetrics | null;
   adapter: PeftAdapterFiles | null;
   checkpoint: TrainerCheckpoint | null;
+  /** GPU bytes the trial held: the frozen weights plus its trainer's (adapter, optimizer state, activations). */
+  gpuBytes?: number;
 }
 
 /** What the coordinator needs from whatever runs trials: a pool of workers, or the in-process runner. */
