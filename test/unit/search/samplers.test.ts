@@ -189,6 +189,8 @@ describe('direction and auto', () => {
     }
     // The GP leaves its fitted hyperparameters with each trial it samples; TPE leaves nothing.
     expect(numeric.trials[11].system.gp).toBeDefined();
+    expect(numeric.trials[11].system.warp).toBeDefined(); // the robust GP: its output warp chosen per ask
+    expect(numeric.trials[5].system).toEqual({}); // Sobol warm-up
     expect(conditional.trials[11].system.gp).toBeUndefined();
   });
 });
