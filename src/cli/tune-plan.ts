@@ -12,6 +12,7 @@ import {
 import { parseJson } from '../engine/json.ts';
 import { fieldOfParam, TRIAL_FIELD_SPECS } from '../engine/train/config.ts';
 import {
+  parseConstraint,
   PLAN_FORMAT,
   PlanError,
   preset,
@@ -20,6 +21,7 @@ import {
   StudyPlan,
   type ModelBounds,
   type Objective,
+  type PlanConstraint,
   type PresetName,
   type PrunerChoice,
   type StudyPlanSpec,
@@ -35,6 +37,7 @@ export const PLAN_FLAGS = {
   pruner: { type: 'string' },
   pbt: { type: 'boolean' },
   objective: { type: 'string' },
+  constraints: { type: 'string' },
   trials: { type: 'string' },
   timeout: { type: 'string' },
   recompute: { type: 'boolean' },
@@ -50,6 +53,7 @@ const RECIPE_FLAGS = [
   'pruner',
   'pbt',
   'objective',
+  'constraints',
   'recompute',
   'max-eval-examples',
 ];
@@ -152,6 +156,7 @@ async function planInput(flags: FlagValues, family: ModelFamily, valRatio: numbe
     sampler: samplerFlag(flags),
     pruner: prunerFlag(flags),
     objective: (stringFlag(flags, 'objective') ?? 'val_loss') as Objective,
+    constraints: constraintsFlag(flags),
     trials: numberFlag(flags, 'trials', 10, { min: 1, integer: true })!,
     timeoutSeconds: numberFlag(flags, 'timeout', undefined, { above: 0 }) ?? null,
     recompute: flags.recompute === true,
@@ -164,6 +169,17 @@ async function planInput(flags: FlagValues, family: ModelFamily, valRatio: numbe
 function maxEvalFlag(flags: FlagValues): { maxEvalExamples?: number | null } {
   const n = numberFlag(flags, 'max-eval-examples', undefined, { min: 0, integer: true });
   return n === undefined ? {} : { maxEvalExamples: n === 0 ? null : n };
+}
+
+/** --constraints "accuracy>=0.8,tokens_per_second>=2000": bounds a trial must keep to count. */
+function constraintsFlag(flags: FlagValues): PlanConstraint[] {
+  const text = stringFlag(flags, 'constraints');
+  if (text === undefined) return [];
+  try {
+    return text.split(',').map((part) => parseConstraint(part));
+  } catch (error) {
+    throw new UsageError(`--constraints: ${(error as Error).message}`);
+  }
 }
 
 function presetFlag(flags: FlagValues): PresetName | undefined {

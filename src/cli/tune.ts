@@ -14,12 +14,21 @@ import {
 } from '../engine/export/index.ts';
 import { parseJson } from '../engine/json.ts';
 import type { OpenedModel } from '../engine/model/open.ts';
-import { createStudy, SAMPLER_NAMES, type Study, type StudyEvent } from '../engine/search/index.ts';
+import {
+  createStudy,
+  fallbackNote,
+  SAMPLER_NAMES,
+  type Study,
+  type StudyEvent,
+} from '../engine/search/index.ts';
 import { dataTokenizer, padIdOf, splitExamples, type Dataset, type Example } from '../engine/train/data.ts';
 import {
+  checkConstraints,
   checkObjective,
   DEFAULT_MAX_EVAL_EXAMPLES,
+  CONSTRAINT_METRICS,
   defaultPoolSize,
+  formatConstraint,
   InProcessSlots,
   OBJECTIVES,
   optimize,
@@ -29,6 +38,7 @@ import {
   type BestTrial,
   type CheckpointStore,
   type Objective,
+  type PlanConstraint,
   type OptimizeResult,
   type TrialResult,
   type TrialSlots,
@@ -71,6 +81,9 @@ tunelab tune --model DIR --data FILE --plan study.jsonl --out DIR   (the recipe 
   search:      --space FILE (JSON search space) | --preset ${PRESET_NAMES.join('|')} (lora-basic)
                --sampler ${SAMPLER_NAMES.join('|')} (tpe)  --pruner none|median|asha (none)  --pbt
                --objective ${Object.keys(OBJECTIVES).join('|')} (val_loss)  --seed 42
+               --constraints METRIC<=BOUND,METRIC>=BOUND (none; METRIC one of ${Object.keys(CONSTRAINT_METRICS).join('|')}):
+                 a trial that breaks one is kept as infeasible, never the best; a byte bound may end in KiB,
+                 MiB or GiB (peak_memory<=2GiB)
   budget:      --trials N (10, complete + pruned)  --timeout SECONDS (no new trial after it)
                --steps N (20) | --epochs E per trial  --eval-every N (ceil(steps/4): the pruning rung, PBT interval)
   evaluation:  --max-eval-examples N (${DEFAULT_MAX_EVAL_EXAMPLES}; 0 = all): each evaluation uses the first N of the
@@ -165,9 +178,17 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
   return none ? 1 : 0;
 }
 
-/** Why the study has no result (no trial completed), or null when it has one. */
+/** Why the study has no result (no trial completed, or none feasibly), or null when it has one. */
 function noTrialCompleted(study: Study, result: OptimizeResult): string | null {
-  if (study.trials.some((t) => t.state === 'complete')) return null;
+  const complete = study.trials.filter((t) => t.state === 'complete');
+  if (complete.length > 0 && !study.bestTrial) {
+    const bounds = (study.plan as { constraints?: PlanConstraint[] } | null)?.constraints ?? [];
+    return (
+      `no feasible trial: all ${complete.length} complete trials break --constraints ` +
+      bounds.map(formatConstraint).join(',')
+    );
+  }
+  if (complete.length > 0) return null;
   const count = (s: string) => study.trials.filter((t) => t.state === s).length;
   const failure = result.results.find((r) => r.state === 'failed' && r.reason);
   return (
@@ -256,6 +277,11 @@ async function prepare(flags: FlagValues, saved: FlagValues | null): Promise<Tun
     throw new UsageError(`--objective: ${(error as Error).message}`);
   }
   const checkpointEvery = numberFlag(flags, 'checkpoint-every', plan.evalEvery, { min: 0, integer: true })!;
+  try {
+    checkConstraints(plan.spec.constraints ?? [], { classes: data.classes });
+  } catch (error) {
+    throw new UsageError(`--constraints: ${(error as Error).message}`);
+  }
   const pending: StudyEvent[] = [];
   const study = journal?.study ?? (await newStudy(out, plan, pending));
   return {
@@ -417,6 +443,7 @@ async function runStudy(
     const result = await optimize(study, slots, {
       trials: plan.spec.trials,
       objective,
+      constraints: plan.spec.constraints,
       trainerOptions: (params) => plan.trainerOptions(params, classes),
       baseModel: baseModel(setup),
       pbt: plan.pbt(),
@@ -559,7 +586,8 @@ class LiveTable {
     const { number: n, slot, params, totalSteps: total, resumedFrom } = t;
     this.#rows.set(n, { slot, params: fmtParams(params), step: resumedFrom ?? 0, total, loss: NaN });
     const how = resumedFrom === undefined ? 'started' : `resumed from step ${resumedFrom}`;
-    this.#line(`trial ${n} ${how} on worker ${slot}: ${fmtParams(params)}${t.note ? ` (${t.note})` : ''}`);
+    const notes = [t.note, fallbackNote(this.study.trial(n).system)].filter(Boolean).join('; ');
+    this.#line(`trial ${n} ${how} on worker ${slot}: ${fmtParams(params)}${notes ? ` (${notes})` : ''}`);
   }
 
   step(n: number, step: number, loss: number) {
@@ -586,7 +614,7 @@ class LiveTable {
     this.#rows.delete(r.number);
     const what =
       r.state === 'complete'
-        ? `complete, ${this.objective} ${r.value!.toFixed(4)}`
+        ? `complete, ${this.objective} ${r.value!.toFixed(4)}${r.feasible === false ? ' (infeasible: breaks a constraint)' : ''}`
         : r.state === 'failed'
           ? `failed: ${r.reason}`
           : r.state === 'paused'

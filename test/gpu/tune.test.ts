@@ -210,6 +210,35 @@ describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
     expect(await readFile(join(out, 'trials.jsonl.bak'), 'utf8')).toBe(trialsTorn);
   });
 
+  it('--constraints: every trial told its constraint values; none feasible, so no best and exit 1', async () => {
+    const out = join(dir, 'constrained');
+    const { code, stdout, stderr } = await runCli(
+      `tune --model ${modelDir} --data ${dataFile} --preset lora-basic ${COMMON} --sampler tpe --trials 2 ` +
+        `--constraints tokens_per_second>=1e12,peak_memory<=1GiB --out ${out}`,
+    );
+    expect(code).toBe(1);
+    expect(stderr).toMatch(
+      /no feasible trial: all 2 complete trials break --constraints tokens_per_second>=1000000000000,peak_memory<=1073741824/,
+    );
+    expect(stdout).toMatch(/trial \d complete, val_loss [\d.]+ \(infeasible: breaks a constraint\)/);
+    const { study, results } = await outputs(out);
+    expect(study.plan?.constraints).toEqual([
+      { metric: 'tokens_per_second', op: '>=', bound: 1e12 },
+      { metric: 'peak_memory', op: '<=', bound: 2 ** 30 },
+    ]);
+    expect(study.trials.map((t) => t.state)).toEqual(['complete', 'complete']);
+    for (const t of study.trials) {
+      const [speed, memory] = t.constraints!;
+      expect(speed).toBeGreaterThan(1e11); // 1e12 − tokens/s: broken
+      // The tiny model's weights, adapter, optimizer state and activations: kept (≤ 0), but not nothing.
+      expect(memory).toBeLessThan(0);
+      expect(memory).toBeGreaterThan(-(2 ** 30));
+    }
+    expect(study.bestTrial).toBeUndefined();
+    expect(results.map((r) => r.feasible)).toEqual([false, false]);
+    await expect(readFile(join(out, 'best-config.json'), 'utf8')).rejects.toThrow(/ENOENT/);
+  });
+
   it('exits 1 and says why when no trial completed', async () => {
     const out = join(dir, 'none');
     const { code, stderr } = await runCli(

@@ -9,7 +9,9 @@ import { parseFlags, TRAIN_FLAGS, type FlagValues } from '../../src/cli/args.ts'
 import { PLAN_FLAGS, planFile, planOfLog, tunePlan } from '../../src/cli/tune-plan.ts';
 import { exportBundle } from '../../src/engine/export/bundle.ts';
 import { planExportContext } from '../../src/engine/export/context.ts';
-import { createStudy, type Params } from '../../src/engine/search/index.ts';
+import { createStudy, loadStudy, type Params } from '../../src/engine/search/index.ts';
+import { checkConstraints, constraintValues, parseConstraint } from '../../src/engine/tune/constraints.ts';
+import type { StepMetrics } from '../../src/engine/train/trainer.ts';
 import {
   checkSpace,
   DEFAULT_MAX_EVAL_EXAMPLES,
@@ -326,6 +328,76 @@ describe('the validation examples an evaluation uses (maxEvalExamples)', () => {
     const all = studyPlan({ ...settings, maxEvalExamples: 0 }, 'llama');
     expect(all.spec.maxEvalExamples).toBeNull();
     expect(settingsFromPlan(all.toJSON()).maxEvalExamples).toBe(0);
+  });
+});
+
+describe('constraints in a plan', () => {
+  const input = {
+    space: { lr: { type: 'float', low: 1e-4, high: 1e-2, log: true } },
+    trials: 4,
+    valRatio: 0.1,
+  } as const;
+  const make = (constraints: unknown) =>
+    StudyPlan.create({ ...input, constraints } as never, { family: 'llama' });
+
+  it('keeps parsed bounds in the plan and through the study log, and leaves plans without any as they were', () => {
+    const constraints = [parseConstraint('accuracy>=0.8'), parseConstraint(' val_loss <= 2.5 ')];
+    expect(constraints).toEqual([
+      { metric: 'accuracy', op: '>=', bound: 0.8 },
+      { metric: 'val_loss', op: '<=', bound: 2.5 },
+    ]);
+    const p = make(constraints);
+    expect(p.spec.constraints).toEqual(constraints);
+    const logged = loadStudy(createStudy(p.studyOptions()).log()).study.plan;
+    expect(StudyPlan.create(logged as never, { family: 'llama' }).toJSON()).toEqual(p.toJSON());
+    expect('constraints' in make([]).toJSON()).toBe(false);
+    expect('constraints' in make(undefined).toJSON()).toBe(false);
+  });
+
+  it("turns a trial's metrics into constraint values, ≤ 0 feasible", () => {
+    const c = [
+      parseConstraint('accuracy>=0.8'),
+      parseConstraint('tokens_per_second>=100'),
+      parseConstraint('peak_memory<=1.5MiB'),
+    ];
+    expect(c[2].bound).toBe(1.5 * 2 ** 20);
+    expect(parseConstraint('peak_memory<=2GiB').bound).toBe(2 ** 31);
+    expect(parseConstraint('peak_memory<=4096').bound).toBe(4096);
+    const evaluation = { step: 4, valLoss: 1, perplexity: Math.E, tokens: 8, accuracy: 0.9 };
+    const lastStep = { tokensPerSecond: 60 } as StepMetrics;
+    const values = constraintValues(c, { evaluation, lastStep, gpuBytes: 2 ** 20 });
+    expect(values[0]).toBeCloseTo(-0.1, 12);
+    expect(values[1]).toBe(40);
+    expect(values[2]).toBe(-(2 ** 19));
+    // A metric the trial did not measure breaks its bound.
+    const unmeasured = constraintValues(c, {
+      evaluation: { ...evaluation, accuracy: undefined },
+      lastStep: null,
+    });
+    expect(unmeasured.every((v) => v > 0)).toBe(true);
+  });
+
+  it('refuses malformed bounds, naming what was expected', () => {
+    expect(() => parseConstraint('accuracy>0.8')).toThrow(/expected METRIC<=BOUND or METRIC>=BOUND/);
+    expect(() => parseConstraint('bleu>=3')).toThrow(/metric "bleu" is not one of val_loss, perplexity/);
+    expect(() => parseConstraint('val_loss<=abc')).toThrow(
+      /'val_loss<=abc': the bound 'abc' is not a number/,
+    );
+    expect(() => parseConstraint('peak_memory<=2GB')).toThrow(
+      /the bound '2GB' is not a number \(a byte size may end in KiB, MiB or GiB\)/,
+    );
+    const e = (() => {
+      try {
+        make([{ metric: 'val_loss', op: '<', bound: 1 }]);
+      } catch (error) {
+        return error as PlanError;
+      }
+    })();
+    expect(e).toBeInstanceOf(PlanError);
+    expect([e?.field, e?.reason]).toEqual(['constraints', "op must be '<=' or '>=' (got \"<\")"]);
+    expect(() => checkConstraints([parseConstraint('macro_f1>=0.5')], {})).toThrow(
+      /macro-F1 is only measured on classification data/,
+    );
   });
 });
 

@@ -5,6 +5,8 @@ import {
   defaultSettings,
   PRESETS,
   searchProblems,
+  settingsFromPlan,
+  studyPlan,
   type HyperName,
   type ParamRow,
   type SearchSettings,
@@ -84,5 +86,20 @@ describe('Search step form', () => {
   it('refuses a grid too large to enumerate, naming the sampler', () => {
     const settings = { ...defaultSettings(), rows: PRESETS['lora-full'].rows(), sampler: 'grid' as const };
     expect(searchProblems(settings, MODEL).general).toMatch(/^Sampler: grid: the grid has more than/);
+  });
+
+  it('turns its constraints into the plan’s bounds and back, and names a malformed one', () => {
+    const settings = { ...defaultSettings(), constraints: ' tokens_per_second>=500 , val_loss<=3,' };
+    expect(searchProblems(settings, MODEL)).toEqual({ byParam: {}, general: '' });
+    const plan = studyPlan(settings, 'llama').toJSON();
+    expect(plan.constraints).toEqual([
+      { metric: 'tokens_per_second', op: '>=', bound: 500 },
+      { metric: 'val_loss', op: '<=', bound: 3 },
+    ]);
+    expect(settingsFromPlan(plan).constraints).toBe('tokens_per_second>=500, val_loss<=3');
+    expect(studyPlan(defaultSettings(), 'llama').toJSON().constraints).toBeUndefined();
+    expect(searchProblems({ ...settings, constraints: 'speed>=1' }, MODEL).general).toMatch(
+      /^Constraints: 'speed>=1': metric "speed" is not one of val_loss/,
+    );
   });
 });

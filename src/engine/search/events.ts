@@ -37,6 +37,8 @@ export interface TellEvent {
   number: number;
   state: 'complete' | 'pruned' | 'failed';
   value?: number;
+  /** Constraint values of a complete trial (feasible when all ≤ 0); absent when the study has none. */
+  constraints?: number[];
 }
 /** Population-based training: at `step` the trial copied `donor`'s checkpoint and continued with `params`. */
 export interface PbtEvent {
@@ -51,6 +53,8 @@ export type StudyEvent = StudyStartEvent | AskEvent | ReportEvent | TellEvent | 
 
 const isObj = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
+const isFiniteList = (v: unknown): v is number[] =>
+  Array.isArray(v) && v.length > 0 && v.every((c) => typeof c === 'number' && Number.isFinite(c));
 const isIndex = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 0;
 
 /** Structural check of one decoded line; semantic checks (trial exists, order) happen on replay. */
@@ -84,6 +88,11 @@ export function parseEvent(raw: unknown): StudyEvent {
         throw new Error("tell event: state must be 'complete', 'pruned' or 'failed'");
       if (raw.state === 'complete' && !(typeof raw.value === 'number' && Number.isFinite(raw.value)))
         throw new Error('tell event: a complete trial needs a finite value');
+      if (raw.constraints !== undefined) {
+        if (raw.state !== 'complete') throw new Error('tell event: only a complete trial has constraints');
+        if (!isFiniteList(raw.constraints))
+          throw new Error('tell event: constraints must be a non-empty list of finite numbers');
+      }
       return raw as unknown as TellEvent;
     case 'pbt':
       if (!isIndex(raw.number) || !isIndex(raw.donor) || !isIndex(raw.step))

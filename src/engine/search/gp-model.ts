@@ -9,6 +9,8 @@ import type { Rng } from '../rng.ts';
 const SQRT5 = Math.sqrt(5);
 const LOG_2PI = Math.log(2 * Math.PI);
 export const MIN_NOISE = 1e-6;
+/** Largest diagonal jitter tried before a kernel matrix is declared ill-conditioned (outputs are standardised). */
+export const MAX_JITTER = 1e-2;
 
 /**
  * Hyperparameters as one vector θ (D + 2):
@@ -142,6 +144,20 @@ export function fitTheta(
   dims: number,
   opts: FitOptions,
 ): GpTheta {
+  return fitGp(x, y, n, dims, opts).theta;
+}
+
+/**
+ * As `fitTheta`, also returning the minimised −(log marginal likelihood + log prior); Infinity when no
+ * start gave a finite value (an ill-conditioned kernel matrix or non-finite observations).
+ */
+export function fitGp(
+  x: Float64Array,
+  y: Float64Array,
+  n: number,
+  dims: number,
+  opts: FitOptions,
+): { theta: GpTheta; value: number } {
   const diff2 = pairSquaredDiffs(x, n, dims);
   const starts: GpTheta[] = [];
   const warm = opts.init !== undefined && opts.init.length === dims + 2;
@@ -176,7 +192,7 @@ export function fitTheta(
       best = res.x;
     }
   }
-  return best;
+  return { theta: best, value: bestValue };
 }
 
 /** The posterior of a GP with fixed θ, conditioned on (x, y). */
@@ -214,7 +230,7 @@ export class GpPosterior {
     this.#dk = new Float64Array(n);
   }
 
-  /** Returns null when the kernel matrix cannot be factorised even with added jitter. */
+  /** Returns null when the kernel matrix cannot be factorised even with jitter up to `MAX_JITTER`. */
   static create(
     x: Float64Array,
     y: Float64Array,
@@ -226,7 +242,7 @@ export class GpPosterior {
     for (let d = 0; d < dims; d++) isl[d] = Math.exp(theta[d]);
     const scale = Math.exp(theta[dims]);
     const noise = MIN_NOISE + Math.exp(theta[dims + 1]);
-    for (let jitter = 0; jitter <= 1e-4; jitter = jitter === 0 ? 1e-8 : jitter * 10) {
+    for (let jitter = 0; jitter <= MAX_JITTER * 1.001; jitter = jitter === 0 ? 1e-8 : jitter * 10) {
       const kmat = new Float64Array(n * n);
       for (let i = 0; i < n; i++) {
         kmat[i * n + i] = scale + noise + jitter;

@@ -24,6 +24,7 @@ export {
   createSampler,
   createSobolSampler,
   createTpeSampler,
+  fallbackNote,
 } from './samplers/index.ts';
 export type {
   GpOptions,
@@ -39,4 +40,5 @@ export { PbtScheduler, createPbt } from './pbt.ts';
 export type { PbtDecision, PbtOptions } from './pbt.ts';
 export { parameterImportance } from './importance.ts';
 export type { ImportanceOptions } from './importance.ts';
+export { constraintViolation, isFeasible } from './types.ts';
 export { Rng } from '../rng.ts';

@@ -12,7 +12,7 @@ import type { SamplerSpec } from './samplers/index.ts';
 import { containsParams, createSpace, resolveParams } from './space.ts';
 import type { Params, SearchSpace, SpaceSpec } from './space.ts';
 import type { Direction, Json, Pruner, Sampler, TrialRecord, TrialState } from './types.ts';
-import { minimiseSign } from './types.ts';
+import { isFeasible, minimiseSign } from './types.ts';
 
 export interface StudyOptions {
   space: SpaceSpec;
@@ -47,9 +47,14 @@ type MutableTrial = {
   intermediate: [number, number][];
   system: Record<string, Json>;
   lineage: LineageEntry[];
+  constraints?: number[];
 };
 
-export type TellResult = number | { state: 'complete'; value: number } | { state: 'pruned' | 'failed' };
+export type TellResult =
+  | number
+  /** `constraints`: one value per constraint of the study, each feasible when ≤ 0. */
+  | { state: 'complete'; value: number; constraints?: readonly number[] }
+  | { state: 'pruned' | 'failed' };
 
 /** Handle returned by `ask()`: the worker's view of one trial. */
 export class Trial {
@@ -141,13 +146,14 @@ export class Study {
     return this.#trials;
   }
 
-  /** Best complete trial, or undefined while none has completed. */
+  /** Best feasible complete trial, or undefined while none has completed feasibly. */
   get bestTrial(): TrialRecord | undefined {
     const sign = minimiseSign(this.direction);
     let best: MutableTrial | undefined;
     for (const t of this.#trials)
       if (
         t.state === 'complete' &&
+        isFeasible(t) &&
         (best === undefined || sign * (t.value as number) < sign * (best.value as number))
       )
         best = t;
@@ -220,6 +226,16 @@ export class Study {
         if (!(typeof result.value === 'number' && Number.isFinite(result.value)))
           throw new Error('tell: a complete trial needs a finite value');
         event = { type: 'tell', number, state: 'complete', value: result.value };
+        if (result.constraints !== undefined) {
+          const c = result.constraints;
+          if (
+            !Array.isArray(c) ||
+            c.length === 0 ||
+            !c.every((v) => typeof v === 'number' && Number.isFinite(v))
+          )
+            throw new Error('tell: constraints must be a non-empty list of finite numbers');
+          event.constraints = [...c];
+        }
       } else if (result.state === 'pruned' || result.state === 'failed') {
         event = { type: 'tell', number, state: result.state };
       } else {
@@ -287,8 +303,10 @@ export class Study {
       }
       case 'tell': {
         const t = this.#running(event, 'tell');
+        if (event.constraints) this.#checkConstraintCount(event.number, event.constraints.length);
         t.state = event.state;
         t.value = event.state === 'complete' ? event.value : undefined;
+        if (event.constraints) t.constraints = [...event.constraints];
         break;
       }
       case 'pbt': {
@@ -302,6 +320,15 @@ export class Study {
       }
     }
     this.#events.push(event);
+  }
+
+  /** Every constrained trial of a study reports the same number of constraints. */
+  #checkConstraintCount(number: number, count: number): void {
+    const other = this.#trials.find((t) => t.constraints !== undefined);
+    if (other && other.constraints?.length !== count)
+      throw new Error(
+        `tell: trial ${number} has ${count} constraint values, trial ${other.number} had ${other.constraints?.length}`,
+      );
   }
 
   #running(event: ReportEvent | TellEvent | PbtEvent, what: string): MutableTrial {

@@ -21,7 +21,19 @@ export interface TrialRecord {
   readonly intermediate: readonly (readonly [step: number, value: number])[];
   /** What the sampler chose to remember with the trial (e.g. fitted GP hyperparameters). */
   readonly system: Readonly<Record<string, Json>>;
+  /**
+   * Constraint values of a complete trial, each feasible when ≤ 0 (Optuna's convention); absent when the
+   * study has none.
+   */
+  readonly constraints?: readonly number[];
 }
+
+/** A complete trial is feasible when every constraint value is ≤ 0 (trials without constraints are). */
+export const isFeasible = (t: TrialRecord): boolean => !t.constraints || t.constraints.every((c) => c <= 0);
+
+/** How far a trial is from feasible: the sum of its positive constraint values (0 when feasible). */
+export const constraintViolation = (t: TrialRecord): number =>
+  (t.constraints ?? []).reduce((a, c) => a + Math.max(0, c), 0);
 
 export interface SampleContext {
   readonly space: SearchSpace;

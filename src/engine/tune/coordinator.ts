@@ -10,6 +10,7 @@ import type { Params, PbtOptions, Study } from '../search/index.ts';
 import { createPbt, Trial } from '../search/index.ts';
 import { decodeTrialCheckpoint, encodeTrialCheckpoint } from '../checkpoint/trial-checkpoint.ts';
 import type { EvalMetrics, StepMetrics, TrainerCheckpoint, TrainerOptions } from '../train/trainer.ts';
+import { constraintValues, type PlanConstraint } from './constraints.ts';
 import { objectiveValue, type Objective } from './objective.ts';
 import type { EvalDirective, TrialOutcome, TrialSlots } from './protocol.ts';
 
@@ -17,6 +18,8 @@ export interface OptimizeOptions {
   /** Trials to bring to an end as complete or pruned, counting those already in the study. */
   trials: number;
   objective: Objective;
+  /** Bounds a complete trial must keep to be feasible (told to the study as constraint values). */
+  constraints?: readonly PlanConstraint[];
   /** A trial's full trainer options from its params (fixed values merged in). */
   trainerOptions(params: Params): TrainerOptions;
   /** `base_model_name_or_path` of exported adapters. */
@@ -58,6 +61,10 @@ export interface TrialResult {
   /** 'paused': checkpointed at a pause; it stays running in the study and continues on resume. */
   state: 'complete' | 'pruned' | 'failed' | 'paused';
   value?: number;
+  /** A complete trial's constraint values (≤ 0 feasible), when the study has constraints. */
+  constraints?: number[];
+  /** False for a complete trial that broke a constraint: it is never the best. */
+  feasible?: boolean;
   /** Why a trial failed. */
   reason?: string;
   params: Params;
@@ -206,6 +213,7 @@ export async function optimize(
     const trainerOptions = options.trainerOptions(trial.params);
     running.set(trial.number, slot);
     let steps = from?.step ?? 0;
+    let lastStep: StepMetrics | null = null;
     const finish = (r: Omit<TrialResult, 'number' | 'params' | 'slot' | 'seconds' | 'steps'>) => {
       running.delete(trial.number);
       // Its checkpoint is no longer needed once it ended; a paused trial's is what it continues from.
@@ -245,6 +253,7 @@ export async function optimize(
         {
           onStep: (m) => {
             steps = m.step;
+            lastStep = m;
             listener.step?.(trial.number, m);
           },
           onEval: (m, final) => decide(trial, m, final),
@@ -282,15 +291,22 @@ export async function optimize(
         return true;
       }
       const value = outcome.lastEval ? objectiveValue(options.objective, outcome.lastEval) : NaN;
-      study.tell(trial, value); // tell (a non-finite value marks it failed)
-      if (!Number.isFinite(value)) {
+      if (!outcome.lastEval || !Number.isFinite(value)) {
+        study.tell(trial, { state: 'failed' });
         failures++;
         finish({ state: 'failed', reason: outcome.lastEval ? `objective is ${value}` : 'no evaluation' });
         return true;
       }
+      const bounds = options.constraints ?? [];
+      const constraints =
+        bounds.length > 0
+          ? constraintValues(bounds, { evaluation: outcome.lastEval, lastStep, gpuBytes: outcome.gpuBytes })
+          : undefined;
+      study.tell(trial, { state: 'complete', value, ...(constraints ? { constraints } : {}) }); // tell
+      const feasible = constraints?.every((c) => c <= 0) ?? true;
       if (outcome.checkpoint) finalCheckpoints.set(trial.number, outcome.checkpoint);
       const sign = study.direction === 'minimize' ? 1 : -1;
-      if (!best || sign * value < sign * best.value) {
+      if (feasible && (!best || sign * value < sign * best.value)) {
         best = {
           number: trial.number,
           value,
@@ -301,7 +317,7 @@ export async function optimize(
         };
         listener.newBest?.(best);
       }
-      finish({ state: 'complete', value });
+      finish({ state: 'complete', value, ...(constraints ? { constraints, feasible } : {}) });
       return true;
     } catch (error) {
       failures++;

@@ -9,6 +9,14 @@ export type {
   TuneListener,
 } from './coordinator.ts';
 export { InProcessSlots } from './in-process.ts';
+export {
+  checkConstraints,
+  CONSTRAINT_METRICS,
+  constraintValues,
+  formatConstraint,
+  parseConstraint,
+} from './constraints.ts';
+export type { ConstraintMetric, PlanConstraint, TrialMeasures } from './constraints.ts';
 export { checkObjective, metricsOfValue, objectiveValue, OBJECTIVES } from './objective.ts';
 export type { Objective } from './objective.ts';
 export { checkSpaceNames, PBT_FIXED_FIELDS, pbtConflicts } from './params.ts';

@@ -38,6 +38,7 @@ import {
   type TrialField,
 } from '../train/config.ts';
 import type { TrainerOptions } from '../train/trainer.ts';
+import { constraintProblem, type PlanConstraint } from './constraints.ts';
 import { OBJECTIVES, type Objective } from './objective.ts';
 import { checkSpaceNames, pbtConflicts } from './params.ts';
 import { modelBoundProblem, spaceRuleProblem, targetsProblem, type ModelBounds } from './space-rules.ts';
@@ -80,6 +81,8 @@ export interface StudyPlanSpec {
    * sample of it); null: all. Absent from plans stored before it existed, which used all.
    */
   maxEvalExamples?: number | null;
+  /** Bounds a trial must keep to count (absent: none; plans written before constraints have none). */
+  constraints?: PlanConstraint[];
 }
 
 /**
@@ -101,6 +104,8 @@ export interface PlanInput {
   valRatio: number | null;
   /** Default DEFAULT_MAX_EVAL_EXAMPLES; null: the whole validation set. */
   maxEvalExamples?: number | null;
+  /** Default none. */
+  constraints?: readonly PlanConstraint[];
 }
 
 export interface PlanContext {
@@ -176,6 +181,12 @@ export class StudyPlan {
     const problem = spaceRuleProblem(space, fixed, { family: context.family }, context.model);
     if (problem) throw spaceError(problem.param, problem.reason);
     if (sampler === 'grid') checkGridSize(space);
+    const constraints = input.constraints ?? [];
+    check(Array.isArray(constraints), 'constraints', 'expected a list of { metric, op, bound }');
+    for (const c of constraints) {
+      const problem = constraintProblem(c);
+      check(problem === undefined, 'constraints', problem!);
+    }
     const spec: StudyPlanSpec = {
       format: PLAN_FORMAT,
       space: space.spec,
@@ -188,6 +199,9 @@ export class StudyPlan {
       recompute: input.recompute ?? false,
       valRatio,
       maxEvalExamples: maxEval,
+      ...(constraints.length > 0
+        ? { constraints: constraints.map(({ metric, op, bound }) => ({ metric, op, bound })) }
+        : {}),
     };
     return new StudyPlan(spec, context.family, space);
   }

@@ -72,6 +72,8 @@ export interface TrialOutcome {
   adapter: PeftAdapterFiles | null;
   /** 'stopped': where it stopped (a pause keeps it); 'complete' with keepCheckpoint: its final state. */
   checkpoint: TrainerCheckpoint | null;
+  /** GPU bytes the trial held: the frozen weights plus its trainer's (adapter, optimizer state, activations). */
+  gpuBytes?: number;
 }
 
 /** What the coordinator needs from whatever runs trials: a pool of workers, or the in-process runner. */

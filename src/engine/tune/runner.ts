@@ -192,6 +192,7 @@ export function createTrialRunner(host: RunnerHost) {
       lastEval,
       adapter,
       checkpoint,
+      gpuBytes: (loaded?.weightBytes ?? 0) + trainer.gpuBytes,
     };
     return host.transfer(outcome, buffers);
   }

@@ -7,6 +7,7 @@ import type { ModelSpec } from '../../engine/model/config.ts';
 import type { PrecisionChoice } from '../../engine/gpu/precision.ts';
 import type { Choice, ParamSpec, Params, SamplerName, SpaceSpec } from '../../engine/search/index.ts';
 import { defaultTrialConfig, fieldOfParam, type TrialField } from '../../engine/train/config.ts';
+import { formatConstraint, parseConstraint, type PlanConstraint } from '../../engine/tune/constraints.ts';
 import type { Objective } from '../../engine/tune/objective.ts';
 import {
   DEFAULT_MAX_EVAL_EXAMPLES,
@@ -138,6 +139,8 @@ export interface SearchSettings {
   workers: number;
   precision: PrecisionChoice;
   objective: Objective;
+  /** Bounds a trial must keep, as `tune --constraints` spells them ('tokens_per_second>=500, ...'); '' none. */
+  constraints: string;
   seq: number;
   valRatio: number;
   seed: number;
@@ -252,6 +255,7 @@ export function defaultSettings(): SearchSettings {
     workers: 2,
     precision: 'auto',
     objective: 'val_loss',
+    constraints: '',
     seq: 24,
     valRatio: 0.1,
     seed: 42,
@@ -335,12 +339,26 @@ export function planInput(settings: SearchSettings): PlanInput {
     sampler: settings.sampler,
     pruner: settings.pruner,
     objective: settings.objective,
+    constraints: constraintsOf(settings.constraints ?? ''),
     trials: settings.trials,
     timeoutSeconds: settings.timeLimit > 0 ? settings.timeLimit * 60 : null,
     recompute: settings.recompute,
     valRatio: settings.valRatio,
     maxEvalExamples: settings.maxEvalExamples === 0 ? null : settings.maxEvalExamples,
   };
+}
+
+/** The form's constraints text as the plan's bounds; a PlanError (field 'constraints') saying what is wrong. */
+function constraintsOf(text: string): PlanConstraint[] {
+  const parts = text
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
+  try {
+    return parts.map((p) => parseConstraint(p));
+  } catch (e) {
+    throw new PlanError('constraints', (e as Error).message);
+  }
 }
 
 /**
@@ -378,6 +396,7 @@ const SETTING_LABELS: Readonly<Record<string, string>> = {
   valRatio: 'Validation share',
   sampler: 'Sampler',
   precision: 'Precision',
+  constraints: 'Constraints',
 };
 
 /** A PlanError shown on the form: next to the row it names, else as the form's message. */
@@ -459,6 +478,7 @@ export function settingsFromPlan(
     sampler: plan.sampler,
     pruner: plan.pruner,
     objective: plan.objective,
+    constraints: (plan.constraints ?? []).map(formatConstraint).join(', '),
     trials: plan.trials,
     stepsPerTrial: budget('steps', base.stepsPerTrial),
     seq: budget('seq', base.seq),

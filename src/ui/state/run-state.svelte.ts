@@ -7,6 +7,8 @@
 // GPU readback and an IndexedDB write to finish, and a crash gives no event at all.
 import {
   createStudy,
+  fallbackNote,
+  isFeasible,
   loadStudy,
   type Study,
   type StudyEvent,
@@ -32,6 +34,7 @@ import type { ModelFamily } from '../../engine/model/config.ts';
 import type { Example } from '../../engine/train/data.ts';
 import { trialCheckpointName } from '../../engine/checkpoint/trial-checkpoint.ts';
 import {
+  checkConstraints,
   checkObjective,
   OBJECTIVES,
   optimize,
@@ -129,7 +132,12 @@ export class RunState {
     const sign = this.direction === 'minimize' ? 1 : -1;
     let best: TrialRecord | null = null;
     for (const t of this.trials)
-      if (t.state === 'complete' && (best === null || sign * t.value! < sign * best.value!)) best = t;
+      if (
+        t.state === 'complete' &&
+        isFeasible(t) && // a trial that breaks a constraint is never the best (as Study.bestTrial)
+        (best === null || sign * t.value! < sign * best.value!)
+      )
+        best = t;
     return best;
   });
 
@@ -316,6 +324,9 @@ export class RunState {
         validation: inputs.validation.length,
         ...(inputs.classes ? { classes: inputs.classes } : {}),
       });
+      checkConstraints(this.#plan(inputs).spec.constraints ?? [], {
+        ...(inputs.classes ? { classes: inputs.classes } : {}),
+      });
       const [info] = await pool.start();
       this.gpu = info.adapter;
       this.precision = info.precision;
@@ -339,6 +350,7 @@ export class RunState {
         ({ stopped } = await optimize(study, pool, {
           trials: plan.spec.trials,
           objective: plan.spec.objective,
+          constraints: plan.spec.constraints,
           trainerOptions: (params) => plan.trainerOptions(params, inputs.classes),
           baseModel: modelId(inputs.modelRef),
           pbt: plan.pbt(),
@@ -390,6 +402,12 @@ export class RunState {
         const curve = this.curves[t.number];
         if (t.resumedFrom !== undefined && curve)
           this.curves = { ...this.curves, [t.number]: curve.filter(([step]) => step <= t.resumedFrom!) };
+        const fallback = this.#study ? fallbackNote(this.#study.trial(t.number).system) : undefined;
+        const resumed =
+          t.resumedFrom !== undefined
+            ? `resumed from step ${t.resumedFrom}${t.note ? ` (${t.note})` : ''}`
+            : undefined;
+        const note = [resumed, fallback].filter(Boolean).join('; ');
         this.#setLive(t.number, {
           step: t.resumedFrom ?? 0,
           tokensPerSecond: 0,
@@ -397,9 +415,7 @@ export class RunState {
           paused: false,
           total: t.totalSteps,
           activity: 'loading',
-          ...(t.resumedFrom !== undefined
-            ? { note: `resumed from step ${t.resumedFrom}${t.note ? ` (${t.note})` : ''}` }
-            : {}),
+          ...(note ? { note } : {}),
         });
       },
       step: (number, m) => {

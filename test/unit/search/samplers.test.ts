@@ -143,7 +143,7 @@ describe('model-based samplers beat random search at a small budget (5 fixed see
     const gp = medianRegret('gp', mixedSpace, mixedObjective, 40, 0);
     expect(tpe).toBeLessThan(random / 2);
     expect(gp).toBeLessThan(random / 4);
-  });
+  }, 30_000); // 15 GP fits of two output warps each, on a shared 2-core machine
 });
 
 describe('grid sampler', () => {
@@ -189,6 +189,8 @@ describe('direction and auto', () => {
     }
     // The GP leaves its fitted hyperparameters with each trial it samples; TPE leaves nothing.
     expect(numeric.trials[11].system.gp).toBeDefined();
+    expect(numeric.trials[11].system.warp).toBeDefined(); // the robust GP: its output warp chosen per ask
+    expect(numeric.trials[5].system).toEqual({}); // Sobol warm-up
     expect(conditional.trials[11].system.gp).toBeUndefined();
   });
 });

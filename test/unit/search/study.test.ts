@@ -136,6 +136,29 @@ describe.each(['random', 'grid', 'sobol', 'tpe', 'gp', 'auto'] as SamplerName[])
   });
 });
 
+/** Four workers: keep 4 trials in flight, telling the oldest but one first so tells come out of order. */
+function driveParallel(study: Study, asks: number): void {
+  const inFlight = study.trials.filter((t) => t.state === 'running').map((t) => t.number);
+  for (let i = 0; i < asks; i++) {
+    while (inFlight.length < 4) inFlight.push(study.ask().number);
+    const [done] = inFlight.splice(inFlight.length > 1 ? 1 : 0, 1);
+    study.tell(done, f(study.trial(done).params));
+  }
+}
+
+describe.each(['tpe', 'gp', 'auto'] as SamplerName[])('resume with 3 trials pending (%s)', (sampler) => {
+  it('makes the same parallel-aware asks as the uninterrupted study', () => {
+    const full = createStudy({ space, sampler, seed: 7 });
+    driveParallel(full, 14);
+    expect(full.trials.filter((t) => t.state === 'running')).toHaveLength(3);
+    const { study: resumed, errors } = loadStudy(full.log());
+    expect(errors).toEqual([]);
+    for (const s of [full, resumed]) driveParallel(s, 6);
+    expect(resumed.trials).toEqual(full.trials);
+    expect(resumed.log()).toBe(full.log());
+  });
+});
+
 describe('corrupt or truncated logs', () => {
   const make = (): string => {
     const study = createStudy({ space, sampler: 'tpe', seed: 8 });

@@ -1,196 +1,255 @@
 // Bayesian optimisation with a GP (Matérn-5/2 ARD) and log expected improvement, after Optuna's GPSampler:
-// Sobol start-up trials, standardised objective, hyperparameters fitted by L-BFGS warm-started from the
-// previous trial's fit (stored with that trial, so a reloaded study continues identically), pending
-// trials conditioned in at the current best value (constant liar), and the acquisition maximised over
-// random + local candidates followed by projected gradient ascent on the best few.
+// Sobol start-up trials; the objective warped (identity or Yeo-Johnson, chosen per ask by marginal
+// likelihood, see output-warp.ts) and standardised; hyperparameters fitted by L-BFGS warm-started from the
+// previous trial's fit (stored with that trial, so a reloaded study continues identically); pending trials
+// conditioned in at a lie value (constant liar, or the posterior mean: Kriging believer); the acquisition
+// maximised over random + local candidates followed by projected gradient ascent on the best few. When no
+// fit is usable (non-finite values, a kernel matrix that stays singular with jitter) the ask falls back to
+// TPE and says so in the trial's system record. With constraints, each constraint gets a GP of its own and
+// the acquisition is log EI over the feasible trials plus the log probability of feasibility (only the
+// latter while no trial is feasible).
 import { UnitEncoding } from '../encoding.ts';
-import { GpPosterior, fitTheta } from '../gp-model.ts';
-import { dLogH, logH } from '../special.ts';
+import { GpPosterior, fitGp } from '../gp-model.ts';
+import type { GpTheta } from '../gp-model.ts';
+import { applyWarp, fitWarp, warpLogJacobian } from '../output-warp.ts';
+import type { OutputWarp, WarpKind } from '../output-warp.ts';
+import { logExpectedImprovement, logProbabilityBelow, maximizeAcquisition, sumOf } from '../acquisition.ts';
+import type { AcquisitionFn } from '../acquisition.ts';
 import type { Json, SampleContext, Sampler, Suggestion, TrialRecord } from '../types.ts';
-import { minimiseSign } from '../types.ts';
+import { constraintViolation, isFeasible, minimiseSign } from '../types.ts';
+import type { Rng } from '../../rng.ts';
 import { createSobolSampler } from './sobol.ts';
+import { createTpeSampler } from './tpe.ts';
+
+export type PendingStrategy = 'best' | 'mean' | 'worst' | 'believer';
+export const PENDING_STRATEGIES: readonly PendingStrategy[] = ['best', 'mean', 'worst', 'believer'];
 
 export interface GpOptions {
-  /** Trials drawn from the Sobol sequence before the GP takes over. Default 10. */
+  /**
+   * Trials drawn from the Sobol sequence before the GP takes over (complete and running ones, at least
+   * half of them complete). Default 10.
+   */
   nStartupTrials?: number;
   /** Random candidates scored before refinement. Default 1024 (fewer beyond 100 trials). */
   nCandidates?: number;
-  /** How the pending trials are imputed: the best value so far (default) or the mean. */
-  constantLiar?: 'best' | 'mean';
+  /**
+   * How the pending trials are imputed: the best, mean or worst observation so far (constant liar), or the
+   * posterior mean at each (Kriging believer, the default).
+   */
+  constantLiar?: PendingStrategy;
+  /** Output warps tried per ask. Default both: the identity and Yeo-Johnson. */
+  warps?: readonly WarpKind[];
 }
 
-interface Acquisition {
-  value: number;
-  grad?: Float64Array;
+/** The GP fitted to the complete trials under the chosen output warp. */
+interface FittedGp {
+  warp: OutputWarp;
+  theta: GpTheta;
+  /** Warped, standardised observations. */
+  y: Float64Array;
+}
+
+const WARP_KINDS: readonly WarpKind[] = ['identity', 'yeo-johnson'];
+
+/** What a trial's system record says about a GP ask that fell back to TPE, in words; undefined otherwise. */
+export function fallbackNote(system: Readonly<Record<string, Json>>): string | undefined {
+  if (system.fallback !== 'tpe') return undefined;
+  return `sampled by TPE: ${typeof system.reason === 'string' ? system.reason : 'no usable GP fit'}`;
 }
 
 export function createGpSampler(options: GpOptions = {}): Sampler {
   const nStartup = options.nStartupTrials ?? 10;
   const nCandidatesOpt = options.nCandidates ?? 1024;
-  const liar = options.constantLiar ?? 'best';
+  const liar = options.constantLiar ?? 'believer';
+  const warps = options.warps ?? WARP_KINDS;
   if (!Number.isInteger(nStartup) || nStartup < 1)
     throw new Error(`gp sampler: nStartupTrials must be a positive integer (got ${nStartup})`);
   if (!Number.isInteger(nCandidatesOpt) || nCandidatesOpt < 1)
     throw new Error(`gp sampler: nCandidates must be a positive integer (got ${nCandidatesOpt})`);
-  if (liar !== 'best' && liar !== 'mean')
-    throw new Error(`gp sampler: constantLiar must be 'best' or 'mean'`);
+  if (!PENDING_STRATEGIES.includes(liar))
+    throw new Error(
+      `gp sampler: constantLiar must be one of ${PENDING_STRATEGIES.join(', ')} (got ${JSON.stringify(liar)})`,
+    );
+  if (!Array.isArray(warps) || warps.length === 0 || !warps.every((w) => WARP_KINDS.includes(w)))
+    throw new Error(
+      `gp sampler: warps must be a non-empty list of ${WARP_KINDS.join(', ')} (got ${JSON.stringify(warps)})`,
+    );
   const startup = createSobolSampler();
+  const fallback = createTpeSampler({ nStartupTrials: nStartup });
+  const fallBack = (ctx: SampleContext, reason: string, system: Record<string, Json> = {}): Suggestion => ({
+    params: fallback.sample(ctx).params,
+    system: { ...system, fallback: 'tpe', reason },
+  });
 
   return {
     name: 'gp',
     sample(ctx: SampleContext): Suggestion {
       const complete = ctx.trials.filter((t) => t.state === 'complete' && Number.isFinite(t.value));
-      if (complete.length < nStartup) return startup.sample(ctx);
       const pending = ctx.trials.filter((t) => t.state === 'running');
+      // The start-up budget counts pending trials too (with at least half of it complete), so parallel
+      // workers do not spend extra trials on Sobol points while the first ones finish.
+      const started = complete.length + pending.length;
+      if (complete.length < Math.ceil(nStartup / 2) || started < nStartup) return startup.sample(ctx);
       const enc = new UnitEncoding(ctx.space);
       const dims = enc.dims;
       const n = complete.length;
 
-      // Observations in minimisation form, standardised.
       const sign = minimiseSign(ctx.direction);
       const raw = complete.map((t) => sign * (t.value as number));
-      const mean = raw.reduce((a, b) => a + b, 0) / n;
-      const sd = Math.sqrt(raw.reduce((a, b) => a + (b - mean) ** 2, 0) / n) || 1;
-      const y = Float64Array.from(raw, (v) => (v - mean) / sd);
       const x = new Float64Array(n * dims);
       complete.forEach((t, i) => enc.encode(t.params, x.subarray(i * dims, (i + 1) * dims)));
-
-      const warm = lastTheta(ctx.trials, dims);
-      const theta = fitTheta(x, y, n, dims, {
-        init: warm,
-        restarts: n <= 40 ? 2 : 0,
-        // Capped for latency: beyond ~100 points one new observation barely moves the warm-started θ.
-        maxIterations: n <= 60 ? 50 : n <= 120 ? 15 : 4,
-        rng: ctx.rng,
-      });
+      const fit = fitObservations(x, raw, dims, warps, lastTheta(ctx.trials, 'gp', dims), ctx.rng);
+      if (!fit) return fallBack(ctx, 'no finite GP fit: the objective values overflow the standardisation');
+      const { y, theta, warp } = fit;
+      const system: Record<string, Json> = {
+        gp: Array.from(theta),
+        warp: warp.kind === 'identity' ? 'identity' : { kind: warp.kind, lambda: warp.lambda },
+      };
 
       // Condition on the pending trials at the lie value so no one proposes their neighbourhood again.
       let yBest = Infinity;
-      for (const v of y) yBest = Math.min(yBest, v);
-      const lie = liar === 'best' ? yBest : 0;
+      let yWorst = -Infinity;
+      y.forEach((v, i) => {
+        if (isFeasible(complete[i])) yBest = Math.min(yBest, v);
+        yWorst = Math.max(yWorst, v);
+      });
       const m = n + pending.length;
       const xAll = new Float64Array(m * dims);
       xAll.set(x);
       pending.forEach((t, i) => enc.encode(t.params, xAll.subarray((n + i) * dims, (n + i + 1) * dims)));
-      const yAll = new Float64Array(m);
-      yAll.set(y);
-      yAll.fill(lie, n);
+      const yAll = withPendingLies(liar, xAll, y, dims, theta, yBest, yWorst);
+      if (!yAll) return fallBack(ctx, 'ill-conditioned kernel matrix even with jitter', system);
       const gp = GpPosterior.create(xAll, yAll, m, dims, theta);
-      const system: Record<string, Json> = { gp: Array.from(theta) };
-      if (!gp) return { ...startup.sample(ctx), system };
+      if (!gp) return fallBack(ctx, 'ill-conditioned kernel matrix even with jitter', system);
 
-      const gMean = new Float64Array(dims);
-      const gVar = new Float64Array(dims);
-      const acq = (p: Float64Array, withGrad: boolean): Acquisition => {
-        const { mean: mu, variance } = withGrad ? gp.predict(p, gMean, gVar) : gp.predict(p);
-        const sigma = Math.sqrt(variance);
-        const z = (yBest - mu) / sigma;
-        const lh = logH(z);
-        const value = lh + Math.log(sigma);
-        if (!withGrad) return { value };
-        // log EI = log h(z) + log σ, z = (f* − μ)/σ.
-        const dh = dLogH(z, lh);
-        const grad = new Float64Array(dims);
-        for (let d = 0; d < dims; d++) {
-          const dSigma = gVar[d] / (2 * sigma);
-          const dz = (-gMean[d] - z * dSigma) / sigma;
-          grad[d] = dh * dz + dSigma / sigma;
-        }
-        return { value, grad };
-      };
-
-      // 1. Candidates: uniform draws, plus perturbations of the best observed points.
-      // Scoring costs ~m²/2 + m·dims per candidate; keep the total near 5e6 multiply-adds.
-      const nCand = Math.max(256, Math.min(nCandidatesOpt, Math.floor(5e6 / ((m * m) / 2 + m * dims))));
-      const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => y[a] - y[b]);
-      const candidates: Float64Array[] = [];
-      for (let c = 0; c < nCand; c++) {
-        const p = new Float64Array(dims);
-        const local = c % 4 === 3; // a quarter of the budget near the incumbents
-        if (local)
-          p.set(x.subarray(order[c % Math.min(5, n)] * dims, (order[c % Math.min(5, n)] + 1) * dims));
-        for (const { def, offset, width } of enc.slots) {
-          if (def.kind === 'categorical') {
-            if (local && ctx.rng.random() < 0.8) continue;
-            p.fill(0, offset, offset + width);
-            p[offset + ctx.rng.int(width)] = 1;
-          } else if (local) {
-            p[offset] = Math.min(1, Math.max(0, p[offset] + 0.05 * ctx.rng.normal()));
-          } else {
-            p[offset] = ctx.rng.random();
-          }
-        }
-        candidates.push(enc.canonicalize(p));
+      const terms: AcquisitionFn[] = Number.isFinite(yBest) ? [logExpectedImprovement(gp, yBest)] : [];
+      const feasibility = constraintModels(complete, enc, warps, ctx.trials, ctx.rng);
+      if (feasibility === 'unusable') return fallBack(ctx, 'no finite GP fit of a constraint', system);
+      if (feasibility) {
+        terms.push(...feasibility.terms);
+        system.gpConstraints = feasibility.thetas;
       }
-      const scored = candidates.map((p) => ({ p, v: acq(p, false).value }));
-      scored.sort((a, b) => b.v - a.v);
-
-      // 2. Projected gradient ascent on the continuous coordinates of the best few.
-      let best = scored[0];
-      const nRefine = m > 100 ? 3 : 5;
-      const refineIterations = m > 100 ? 20 : 30;
-      for (const start of scored.slice(0, nRefine)) {
-        const refined = refine(start.p, start.v, enc.continuous, refineIterations, (p) => acq(p, true));
-        const rounded = enc.canonicalize(Float64Array.from(refined));
-        const v = acq(rounded, false).value;
-        if (v > best.v) best = { p: rounded, v };
-      }
-      // 3. One sweep over each categorical's choices at the winner.
-      for (const { def, offset, width } of enc.slots) {
-        if (def.kind !== 'categorical') continue;
-        for (let k = 0; k < width; k++) {
-          const p = Float64Array.from(best.p);
-          p.fill(0, offset, offset + width);
-          p[offset + k] = 1;
-          enc.canonicalize(p);
-          const v = acq(p, false).value;
-          if (v > best.v) best = { p, v };
-        }
-      }
-      return { params: enc.decode(best.p), system };
+      // Incumbents for local candidates: the best feasible trials first, then the least infeasible.
+      const order = complete
+        .map((t, i) => ({ i, key: isFeasible(t) ? [0, y[i]] : [1, constraintViolation(t)] }))
+        .sort((a, b) => a.key[0] - b.key[0] || a.key[1] - b.key[1])
+        .map(({ i }) => x.subarray(i * dims, (i + 1) * dims));
+      const next = maximizeAcquisition(sumOf(terms), enc, order, m, nCandidatesOpt, ctx.rng);
+      return { params: enc.decode(next), system };
     },
   };
 }
 
-/** Latest θ stored by this sampler with a matching dimension, for warm-starting the fit. */
-function lastTheta(trials: readonly TrialRecord[], dims: number): Float64Array | undefined {
+/**
+ * The observations y followed by one imputed value per pending point (the rows of xAll after y's): the
+ * posterior mean there (Kriging believer), or the best, worst or mean (0) observation. Null when the GP
+ * of the observations cannot be factorised.
+ */
+function withPendingLies(
+  liar: PendingStrategy,
+  xAll: Float64Array,
+  y: Float64Array,
+  dims: number,
+  theta: GpTheta,
+  yBest: number,
+  yWorst: number,
+): Float64Array | null {
+  const n = y.length;
+  const m = xAll.length / dims;
+  const yAll = new Float64Array(m);
+  yAll.set(y);
+  if (m === n) return yAll;
+  if (liar === 'believer') {
+    const observed = GpPosterior.create(xAll.subarray(0, n * dims), y, n, dims, theta);
+    if (!observed) return null;
+    for (let i = n; i < m; i++) yAll[i] = observed.predict(xAll.subarray(i * dims, (i + 1) * dims)).mean;
+  } else {
+    // With no feasible trial yet, "best" is the best observation of any.
+    const best = Number.isFinite(yBest) ? yBest : Math.min(...y);
+    yAll.fill(liar === 'best' ? best : liar === 'worst' ? yWorst : 0, n);
+  }
+  return yAll;
+}
+
+/**
+ * Fit the GP under each warp and keep the one with the highest marginal likelihood of the raw values
+ * (the warped values' log posterior plus the warp's log-Jacobian); undefined when none gives a finite fit.
+ */
+function fitObservations(
+  x: Float64Array,
+  raw: readonly number[],
+  dims: number,
+  kinds: readonly WarpKind[],
+  warm: GpTheta | undefined,
+  rng: Rng,
+): FittedGp | undefined {
+  const n = raw.length;
+  let best: FittedGp | undefined;
+  let bestScore = Infinity;
+  for (const kind of kinds) {
+    const warp = fitWarp(raw, kind);
+    // A Yeo-Johnson λ near 1 is the identity again: not worth a second fit.
+    if (kind === 'yeo-johnson' && kinds.includes('identity') && Math.abs(warp.lambda - 1) < 0.1) continue;
+    const y = Float64Array.from(raw, (v) => applyWarp(warp, v));
+    if (!y.every(Number.isFinite)) continue;
+    const { theta, value } = fitGp(x, y, n, dims, {
+      init: warm,
+      restarts: n <= 40 ? 2 : 0,
+      // Capped for latency: beyond ~100 points one new observation barely moves the warm-started θ.
+      maxIterations: n <= 60 ? 50 : n <= 120 ? 15 : 4,
+      rng,
+    });
+    const score = value - warpLogJacobian(warp, raw);
+    if (Number.isFinite(score) && score < bestScore) [best, bestScore] = [{ warp, theta, y }, score];
+  }
+  return best;
+}
+
+/** Latest θ stored under `key` (entry `index` of a list of θs) with a matching dimension, for warm starts. */
+function lastTheta(
+  trials: readonly TrialRecord[],
+  key: 'gp' | 'gpConstraints',
+  dims: number,
+  index?: number,
+): Float64Array | undefined {
+  const isTheta = (g: Json | undefined): g is number[] =>
+    Array.isArray(g) && g.length === dims + 2 && g.every((v) => typeof v === 'number');
   for (let i = trials.length - 1; i >= 0; i--) {
-    const g = trials[i].system.gp;
-    if (Array.isArray(g) && g.length === dims + 2 && g.every((v) => typeof v === 'number'))
-      return Float64Array.from(g as number[]);
+    const stored = trials[i].system[key];
+    const g = index === undefined ? stored : Array.isArray(stored) ? stored[index] : undefined;
+    if (isTheta(g)) return Float64Array.from(g);
   }
   return undefined;
 }
 
-function refine(
-  start: Float64Array,
-  startValue: number,
-  coords: readonly number[],
-  iterations: number,
-  f: (p: Float64Array) => Acquisition,
-): Float64Array {
-  if (coords.length === 0) return start;
-  let p = Float64Array.from(start);
-  let cur = f(p);
-  if (!Number.isFinite(cur.value)) return start;
-  let value = Math.max(cur.value, startValue);
-  let step = 0.05;
-  for (let it = 0; it < iterations && step > 1e-5; it++) {
-    const g = cur.grad as Float64Array;
-    let gmax = 0;
-    for (const c of coords) gmax = Math.max(gmax, Math.abs(g[c]));
-    if (gmax < 1e-10) break;
-    const q = Float64Array.from(p);
-    for (const c of coords) q[c] = Math.min(1, Math.max(0, p[c] + (step * g[c]) / gmax));
-    const next = f(q);
-    if (next.value > value) {
-      p = q;
-      cur = next;
-      value = next.value;
-      step *= 1.5;
-    } else {
-      step *= 0.4;
-    }
+/**
+ * One GP per constraint over the complete trials that report it, each giving log P(constraint ≤ 0) (the
+ * threshold 0 mapped through the constraint's own warp); null when no trial has constraints, 'unusable'
+ * when a constraint's values allow no finite fit.
+ */
+function constraintModels(
+  complete: readonly TrialRecord[],
+  enc: UnitEncoding,
+  warps: readonly WarpKind[],
+  trials: readonly TrialRecord[],
+  rng: Rng,
+): { terms: AcquisitionFn[]; thetas: number[][] } | null | 'unusable' {
+  const constrained = complete.filter((t) => t.constraints !== undefined);
+  if (constrained.length === 0) return null;
+  const dims = enc.dims;
+  const n = constrained.length;
+  const x = new Float64Array(n * dims);
+  constrained.forEach((t, i) => enc.encode(t.params, x.subarray(i * dims, (i + 1) * dims)));
+  const terms: AcquisitionFn[] = [];
+  const thetas: number[][] = [];
+  const count = (constrained[0].constraints as readonly number[]).length;
+  for (let j = 0; j < count; j++) {
+    const values = constrained.map((t) => (t.constraints as readonly number[])[j]);
+    const fit = fitObservations(x, values, dims, warps, lastTheta(trials, 'gpConstraints', dims, j), rng);
+    const gp = fit && GpPosterior.create(x, fit.y, n, dims, fit.theta);
+    if (!fit || !gp) return 'unusable';
+    terms.push(logProbabilityBelow(gp, applyWarp(fit.warp, 0)));
+    thetas.push(Array.from(fit.theta));
   }
-  return p;
+  return { terms, thetas };
 }

@@ -2,7 +2,7 @@
 import type { Sampler } from '../types.ts';
 import { createAutoSampler } from './auto.ts';
 import type { AutoOptions } from './auto.ts';
-import { createGpSampler } from './gp.ts';
+import { createGpSampler, fallbackNote } from './gp.ts';
 import type { GpOptions } from './gp.ts';
 import { createGridSampler } from './grid.ts';
 import type { GridOptions } from './grid.ts';
@@ -44,6 +44,7 @@ export function createSampler(spec: SamplerSpec): Sampler {
 }
 
 export {
+  fallbackNote,
   createAutoSampler,
   createGpSampler,
   createGridSampler,

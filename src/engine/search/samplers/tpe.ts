@@ -3,11 +3,12 @@
 // parameters are modelled jointly (multivariate TPE); a conditional parameter, once its condition holds,
 // gets a univariate TPE over the trials where it was present (Optuna's fallback outside the intersection
 // space). Pruned trials rank after complete ones (deeper and better first); running trials always go to
-// the "bad" group (Optuna's constant_liar), so parallel workers do not pile onto the same region.
+// the "bad" group (Optuna's constant_liar), so parallel workers do not pile onto the same region. With
+// constraints, infeasible trials rank after every feasible and pruned one (Optuna's constrained TPE).
 import { isActive } from '../space.ts';
 import type { Params, SampledDef } from '../space.ts';
 import type { SampleContext, Sampler, Suggestion, TrialRecord } from '../types.ts';
-import { minimiseSign } from '../types.ts';
+import { constraintViolation, isFeasible, minimiseSign } from '../types.ts';
 import { ParzenEstimator, defaultWeights } from './parzen.ts';
 import { createRandomSampler } from './random.ts';
 import type { Rng } from '../../rng.ts';
@@ -61,9 +62,13 @@ function isFinished(t: TrialRecord): boolean {
   return t.state === 'pruned';
 }
 
-/** Sort key for the split: complete trials by value, then pruned ones by (deepest step, best last value). */
+/**
+ * Sort key for the split, as Optuna's constrained TPE: feasible complete trials by value, then pruned ones
+ * by (deepest step, best last value), then infeasible ones by their total constraint violation.
+ */
 function rankKey(t: TrialRecord, sign: number): [number, number, number] {
-  if (t.state === 'complete') return [0, 0, sign * (t.value as number)];
+  if (t.state === 'complete')
+    return isFeasible(t) ? [0, 0, sign * (t.value as number)] : [3, 0, constraintViolation(t)];
   const last = t.intermediate[t.intermediate.length - 1];
   return last ? [1, -last[0], sign * last[1]] : [2, 0, 0];
 }
