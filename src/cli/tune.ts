@@ -136,7 +136,7 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
   const setup = await prepare(flags, saved);
   const { study, log } = await openStudy(setup);
   const trialsLog = openSync(join(setup.out, 'trials.jsonl'), 'a');
-  let result: OptimizeResult;
+  let result: RunResult;
   try {
     result = await runStudy(setup, study, trialsLog, hooks);
   } finally {
@@ -349,12 +349,15 @@ async function startSlots(
 }
 
 /** ask → run → tell over the workers until the plan's budget is spent or the run is stopped. */
+/** The search's result and the precision its workers trained in (what the exports call fp16 or no). */
+type RunResult = OptimizeResult & { ranPrecision: 'f16' | 'f32' };
+
 async function runStudy(
   setup: TuneSetup,
   study: Study,
   trialsLog: number,
   hooks: TuneHooks,
-): Promise<OptimizeResult> {
+): Promise<RunResult> {
   const { plan, flags, out } = setup;
   const { slots, size, infos } = await startSlots(setup);
   const objective = plan.spec.objective;
@@ -404,7 +407,7 @@ async function runStudy(
       },
     });
     await writing;
-    return result;
+    return { ...result, ranPrecision: infos[0].precision };
   } finally {
     process.off('SIGINT', onSignal);
     hooks.signal?.removeEventListener('abort', onSignal);
@@ -416,7 +419,7 @@ async function runStudy(
 const baseModel = (setup: TuneSetup) => stringFlag(setup.flags, 'base-model') ?? setup.dir;
 
 /** The export bundle of the best trial, read from the plan, written to --out. */
-async function writeExports(setup: TuneSetup, study: Study, result: OptimizeResult): Promise<string[]> {
+async function writeExports(setup: TuneSetup, study: Study, result: RunResult): Promise<string[]> {
   const { plan, opened, dataFile, valFile, data } = setup;
   const best = result.best!;
   const timings = Object.fromEntries(result.results.map((r) => [r.number, { duration: r.seconds }]));
@@ -445,6 +448,7 @@ async function writeExports(setup: TuneSetup, study: Study, result: OptimizeResu
         }
       : {}),
     timings,
+    ranPrecision: result.ranPrecision,
   });
   return writeFiles(setup.out, exportBundle(context, best.adapter ?? undefined));
 }

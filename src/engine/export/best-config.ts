@@ -2,9 +2,8 @@
 import { isActive } from '../search/space.ts';
 import { TRIAL_FIELDS } from '../train/config.ts';
 import type { ResolvedContext } from './context.ts';
-import { samplerName } from './context.ts';
 import type { Json } from '../json.ts';
-import { hfNotes, targetModules } from './hf.ts';
+import { defaultMixedPrecision, hfNotes, targetModules } from './hf.ts';
 
 export const BEST_CONFIG_FORMAT = 'tunelab.best-config/1';
 
@@ -19,9 +18,10 @@ export function bestConfig(ctx: ResolvedContext): Record<string, Json> {
   for (const def of study.space.params)
     if (isActive(def, best.params)) searched[def.name] = best.params[def.name];
   const m = ctx.metrics ?? {};
+  const { settings } = ctx;
   const metrics: Record<string, Json> = {
-    objective: ctx.objective,
-    direction: study.direction,
+    objective: settings.objective,
+    direction: settings.direction,
     value: best.value ?? null,
   };
   if (m.valLoss !== undefined) metrics.val_loss = m.valLoss;
@@ -35,7 +35,13 @@ export function bestConfig(ctx: ResolvedContext): Record<string, Json> {
     format: BEST_CONFIG_FORMAT,
     tunelab_version: ctx.tunelabVersion,
     date: ctx.date,
-    model: { id: ctx.model.id, revision: ctx.model.revision, family: ctx.model.family },
+    model: {
+      id: ctx.model.id,
+      revision: ctx.model.revision,
+      family: ctx.model.family,
+      ...(ctx.model.note ? { note: ctx.model.note } : {}),
+    },
+    mixed_precision: ctx.mixedPrecision,
     dataset: {
       fingerprint: ctx.dataset.fingerprint,
       name: ctx.dataset.name ?? null,
@@ -50,14 +56,21 @@ export function bestConfig(ctx: ResolvedContext): Record<string, Json> {
     study: {
       trials: study.trials.length,
       ...counts,
-      sampler: samplerName(study),
+      sampler: settings.sampler,
       sampler_options: study.samplerSpec as Json,
-      pruner: study.prunerSpec as Json,
+      pruner: settings.pruner,
+      pruner_options: settings.prunerSpec as Json,
+      pbt: settings.pbtInterval === null ? null : { interval: settings.pbtInterval },
+      objective: settings.objective,
+      direction: settings.direction,
       seed: study.seed,
       space: study.space.spec as unknown as Json,
       ...(ctx.plan ? { plan: ctx.plan as unknown as Json } : {}),
     },
-    notes: hfNotes(config, ctx.dataset.format),
+    notes: hfNotes(config, ctx.dataset.format, {
+      target: ctx.mixedPrecision,
+      trained: defaultMixedPrecision(config, ctx.ranPrecision),
+    }),
   };
 }
 

@@ -76,6 +76,39 @@ export const EXPORT_FORMATS: Record<ExportPath, { description: string; mime: str
   },
 };
 
+/** The folder a relative model path names ('./demo-model' → 'demo-model'); null for a hub id or an absolute path. */
+function relativeModelFolder(id: string): string | null {
+  const m = /^\.\/([\w.-]+)\/?$/.exec(id);
+  return m && m[1] !== '.' && m[1] !== '..' ? m[1] : null;
+}
+
+/** The model's own files under the folder its id names, so the exports' base model loads from beside them. */
+export function modelFiles(ctx: ResolvedContext): ExportFile[] {
+  const files = ctx.model.files ?? [];
+  if (files.length === 0) return [];
+  const folder = relativeModelFolder(ctx.model.id);
+  if (folder === null)
+    throw new Error(
+      `export: model files need a relative folder as the model id (like './demo-model'), got '${ctx.model.id}'`,
+    );
+  return files.map((f) => ({
+    path: `${folder}/${f.name}`,
+    contents: f.contents,
+    description: `Base model file (${ctx.model.note ?? ctx.model.id})`,
+    mime: f.name.endsWith('.json') ? 'application/json' : 'application/octet-stream',
+  }));
+}
+
+/**
+ * adapter_config.json naming the exports' base model: the run stored the model as the page showed it (the
+ * demo's label), which AutoPeftModel cannot load.
+ */
+function withBaseModel(configJson: string, id: string): string {
+  const config = JSON.parse(configJson) as Record<string, unknown>;
+  if (config.base_model_name_or_path === id) return configJson;
+  return JSON.stringify({ ...config, base_model_name_or_path: id }, null, 2) + '\n';
+}
+
 /** One export file, described. */
 export function exportFile(path: ExportPath, contents: string | Uint8Array<ArrayBuffer>): ExportFile {
   return { path, contents, ...EXPORT_FORMATS[path] };
@@ -92,7 +125,7 @@ export function adapterFiles(ctx: ResolvedContext, adapter: AdapterInput): Expor
     });
   } else files = adapter;
   return [
-    exportFile(EXPORT_PATHS.adapterConfig, files['adapter_config.json']),
+    exportFile(EXPORT_PATHS.adapterConfig, withBaseModel(files['adapter_config.json'], ctx.model.id)),
     exportFile(EXPORT_PATHS.adapterWeights, files['adapter_model.safetensors']),
   ];
 }
@@ -106,7 +139,7 @@ const json = (v: unknown): string => JSON.stringify(v, null, 2) + '\n';
  */
 export function exportBundle(context: ExportContext, adapter?: AdapterInput): ExportFile[] {
   const ctx = resolveContext(context);
-  const hf = { outputDir: ctx.outputDir };
+  const hf = { outputDir: ctx.outputDir, mixedPrecision: ctx.mixedPrecision };
   return [
     exportFile(EXPORT_PATHS.bestConfig, bestConfigJson(ctx)),
     ...(adapter ? adapterFiles(ctx, adapter) : []),
@@ -118,5 +151,6 @@ export function exportBundle(context: ExportContext, adapter?: AdapterInput): Ex
     exportFile(EXPORT_PATHS.rayTune, rayTuneScript(ctx)),
     exportFile(EXPORT_PATHS.trials, trialsCsv(ctx.study, ctx.timings)),
     exportFile(EXPORT_PATHS.studyLog, ctx.study.log()),
+    ...modelFiles(ctx),
   ];
 }

@@ -8,6 +8,8 @@ import type { DatasetFormat } from '../train/data.ts';
 import type { TrialConfig } from '../train/config.ts';
 import { metricsOfValue, type Objective } from '../tune/objective.ts';
 import type { StudyPlan, StudyPlanSpec } from '../tune/plan.ts';
+import { defaultMixedPrecision, type MixedPrecision } from './hf.ts';
+import { studySettings, type StudySettings } from './study-settings.ts';
 
 export interface ExportModel {
   /** Hub repo id or local path, e.g. 'HuggingFaceTB/SmolLM2-135M'. */
@@ -17,6 +19,13 @@ export interface ExportModel {
   family: ModelFamily;
   /** The architecture (a ModelSpec will do); needed only to lay out adapter parameters. */
   spec?: LoraModelShape;
+  /** What `id` is, when the id alone does not say (a local path: where its files are); the exports print it. */
+  note?: string;
+  /**
+   * The model's own files, for a model no hub has (the page's demo): exported beside the configs in the
+   * folder `id` names, which must then be a relative path such as './demo-model'.
+   */
+  files?: readonly { name: string; contents: string | Uint8Array<ArrayBuffer> }[];
 }
 
 export interface ExportDataset {
@@ -67,8 +76,12 @@ export interface ExportContext {
   timings?: Readonly<Record<number, TrialTiming>>;
   /** output_dir in the HF/axolotl configs. Default './tunelab-best'. */
   outputDir?: string;
-  /** The recipe the study ran with (best-config.json records it). */
+  /** The recipe the study ran with: the exports state its sampler, pruner, PBT, objective and direction. */
   plan?: StudyPlanSpec;
+  /** The precision the trials ran in on their GPU (what 'auto' became); unknown when absent. */
+  ranPrecision?: 'f16' | 'f32';
+  /** Mixed precision for the GPU the exports will run on; default: as the study trained (defaultMixedPrecision). */
+  targetPrecision?: MixedPrecision;
 }
 
 /** What an export needs besides the plan: the study, the model, the data and who made it. */
@@ -102,6 +115,10 @@ export interface ResolvedContext extends ExportContext {
   date: string;
   objective: string;
   outputDir: string;
+  /** How the study searched, from its plan: what every export states. */
+  settings: StudySettings;
+  /** fp16 / bf16 / no, for every export that sets mixed precision. */
+  mixedPrecision: MixedPrecision;
 }
 
 export function resolveContext(ctx: ExportContext): ResolvedContext {
@@ -109,12 +126,15 @@ export function resolveContext(ctx: ExportContext): ResolvedContext {
   if (best === undefined) throw new Error('export: the study has no complete trial yet');
   if (best.state !== 'complete')
     throw new Error(`export: trial ${best.number} is ${best.state}, not complete`);
+  const settings = studySettings(ctx.study, ctx.plan, ctx.objective);
   return {
     ...ctx,
     best,
     date: ctx.date ?? new Date().toISOString(),
-    objective: ctx.objective ?? 'val_loss',
+    objective: settings.objective,
     outputDir: ctx.outputDir ?? './tunelab-best',
+    settings,
+    mixedPrecision: ctx.targetPrecision ?? defaultMixedPrecision(ctx.config, ctx.ranPrecision),
   };
 }
 

@@ -73,8 +73,9 @@ describe('exportBundle', () => {
       adam_epsilon: 1e-8,
       optim: 'adamw_torch',
       seed: 42,
-      bf16: true,
-      fp16: false,
+      // precision 'auto' on an unknown GPU trained f16: fp16 AMP, never bf16 by itself.
+      bf16: false,
+      fp16: true,
       eval_strategy: 'steps',
       eval_steps: 50,
       report_to: 'none',
@@ -159,8 +160,14 @@ describe('exportBundle', () => {
     );
   });
 
-  it('the adapter files are passed through under adapter/', () => {
-    expect(file(files, EXPORT_PATHS.adapterConfig)).toBe('{"peft_type": "LORA"}');
+  it('the adapter files are passed through under adapter/, the config naming the exported base model', () => {
+    expect(obj(file(files, EXPORT_PATHS.adapterConfig))).toEqual({
+      peft_type: 'LORA',
+      base_model_name_or_path: 'HuggingFaceTB/SmolLM2-135M',
+    });
+    expect(files.find((f) => f.path === EXPORT_PATHS.adapterWeights)!.contents).toEqual(
+      new Uint8Array([1, 2, 3]),
+    );
   });
 
   it('the narrowed space stays within the original bounds and contains the best point', () => {
