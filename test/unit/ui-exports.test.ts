@@ -269,6 +269,7 @@ describe("a trial's trainer options from the form's plan", () => {
       momentum: 0,
       nesterov: false,
       llrd: 1,
+      loraplusLrRatio: 1,
       maxGradNorm: 1,
       evalEvery: 2,
     });

@@ -73,6 +73,7 @@ export function axolotlConfig(
       : { lora_target_modules: [...config.targets] }),
     ...(model.family === 'gpt2' ? { lora_fan_in_fan_out: true } : {}),
     peft_use_rslora: config.rslora,
+    ...(config.loraplusLrRatio !== 1 ? { loraplus_lr_ratio: config.loraplusLrRatio } : {}),
     sequence_len: config.seq + 1,
     sample_packing: format === 'text',
     train_on_inputs: false,

@@ -135,7 +135,40 @@ export function loraConfigPython(config: TrialConfig, family: ModelFamily): stri
   if (family === 'gpt2')
     lines.push('    fan_in_fan_out=True,  # GPT-2 stores its Conv1D weights as (in, out)');
   lines.push(')', '');
+  if (config.loraplusLrRatio !== 1) lines.push(...loraplusOptimizerPython(config));
   return lines.join('\n');
+}
+
+/**
+ * LoRA+ in PEFT's words: TrainingArguments has no field for it, so the snippet builds the optimizer with
+ * peft.optimizers.create_loraplus_optimizer (B's rate = loraplus_lr_ratio × A's) for Trainer(optimizers=...).
+ */
+function loraplusOptimizerPython(config: TrialConfig): string[] {
+  const adamw = config.optimizer === 'adamw';
+  const options = adamw
+    ? `betas=(${pyLiteral(config.beta1)}, ${pyLiteral(config.beta2)}), eps=${pyLiteral(config.eps)}`
+    : `momentum=${pyLiteral(config.momentum)}, nesterov=${pyLiteral(config.nesterov)}`;
+  return [
+    '',
+    '# LoRA+ (Hayou et al. 2024): every lora_B learns at loraplus_lr_ratio x the rate of its lora_A.',
+    '# trainer = Trainer(model=peft_model, args=..., optimizers=(loraplus_optimizer(peft_model), None))',
+    `LORAPLUS_LR_RATIO = ${pyLiteral(config.loraplusLrRatio)}`,
+    '',
+    '',
+    'def loraplus_optimizer(peft_model):',
+    '    import torch',
+    '    from peft.optimizers import create_loraplus_optimizer',
+    '',
+    '    return create_loraplus_optimizer(',
+    '        peft_model,',
+    `        torch.optim.${adamw ? 'AdamW' : 'SGD'},`,
+    `        lr=${pyLiteral(config.lr)},`,
+    '        loraplus_lr_ratio=LORAPLUS_LR_RATIO,',
+    `        weight_decay=${pyLiteral(config.weightDecay)},`,
+    `        ${options},`,
+    '    )',
+    '',
+  ];
 }
 
 /** What the HF exports cannot express, in words, for best-config.json. */
@@ -148,6 +181,10 @@ export function hfNotes(
   if (config.llrd < 1)
     notes.push(
       `llrd ${config.llrd}: TrainingArguments has no layer-wise LR decay; the Optuna/Ray Tune scripts build the optimizer's parameter groups for it.`,
+    );
+  if (config.loraplusLrRatio !== 1)
+    notes.push(
+      `loraplus_lr_ratio ${config.loraplusLrRatio}: TrainingArguments has no LoRA+; hf/lora_config.py's loraplus_optimizer() builds it with PEFT's create_loraplus_optimizer (pass it as Trainer(optimizers=(optimizer, None))); axolotl.yaml and the search scripts set it.`,
     );
   if (config.optimizer === 'sgd' && (config.momentum > 0 || config.nesterov))
     notes.push(

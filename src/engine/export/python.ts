@@ -36,6 +36,7 @@ export function pythonConfig(config: TrialConfig, mixedPrecision: MixedPrecision
     warmup_steps: config.warmupSteps,
     warmup_ratio: config.warmupRatio,
     llrd: config.llrd,
+    loraplus_lr_ratio: config.loraplusLrRatio,
     batch: config.batch,
     accum: config.accum,
     seq: config.seq,
@@ -67,6 +68,7 @@ const PY_FIELD: Record<keyof TrialConfig, string> = {
   warmupSteps: 'warmup_steps',
   warmupRatio: 'warmup_ratio',
   llrd: 'llrd',
+  loraplusLrRatio: 'loraplus_lr_ratio',
   batch: 'batch',
   accum: 'accum',
   seq: 'seq',
@@ -316,9 +318,10 @@ def training_arguments(cfg, output_dir):
 
 
 def make_optimizer(model, cfg):
-    """Layer-wise LR decay (block l of L at lr * llrd ** (L - 1 - l)) and SGD momentum, which TrainingArguments
-    cannot express; None leaves the optimizer to the Trainer."""
-    if cfg["llrd"] >= 1 and cfg["optimizer"] == "adamw":
+    """Layer-wise LR decay (block l of L at lr * llrd ** (L - 1 - l)), LoRA+ (every lora_B at
+    loraplus_lr_ratio times its lora_A's rate, as peft.optimizers.create_loraplus_optimizer does) and SGD
+    momentum, which TrainingArguments cannot express; None leaves the optimizer to the Trainer."""
+    if cfg["llrd"] >= 1 and cfg["loraplus_lr_ratio"] == 1 and cfg["optimizer"] == "adamw":
         return None
     layers = model.config.num_hidden_layers
     groups = {}
@@ -327,6 +330,8 @@ def make_optimizer(model, cfg):
             continue
         match = re.search(r"\.(?:h|layers)\.(\d+)\.", name)
         scale = cfg["llrd"] ** (layers - 1 - int(match.group(1))) if match else 1.0
+        if "lora_B" in name:
+            scale *= cfg["loraplus_lr_ratio"]
         groups.setdefault(scale, []).append(param)
     param_groups = [{"params": ps, "lr": cfg["lr"] * s} for s, ps in groups.items()]
     if cfg["optimizer"] == "sgd":

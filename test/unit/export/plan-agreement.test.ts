@@ -36,6 +36,8 @@ function planOf(
         lr: { type: 'float', low: 1e-5, high: 1e-2, log: true },
         lora_dropout: { type: 'float', low: 0, high: 0.3 },
         schedule: { type: 'categorical', choices: ['linear', 'cosine'] },
+        // LoRA+ is searchable, PBT included (it changes no shape).
+        loraplus_lr_ratio: { type: 'float', low: 1, high: 32, log: true },
       },
       fixed: { steps: 24, precision },
       sampler,
@@ -127,11 +129,13 @@ describe('exports agree with the study plan', () => {
       expect(s.plan, where).toEqual(plan.toJSON());
       expect(b.metrics, where).toMatchObject({ objective, direction, value: study.bestTrial!.value });
       expect(b.trial, where).toBe(study.bestTrial!.number);
+      const ratio = study.bestTrial!.params.loraplus_lr_ratio;
+      expect((b.hyperparameters as Record<string, unknown>).loraplusLrRatio, where).toBe(ratio);
     }
   });
 
   it('training_args.json, sft_config.json, axolotl.yaml: the same eval and logging intervals', () => {
-    for (const { sampler, pruner, objective, plan, files } of runs) {
+    for (const { sampler, pruner, objective, plan, study, files } of runs) {
       const where = `${sampler}/${pruner}/${objective}`;
       const t = json(files, EXPORT_PATHS.trainingArguments);
       const sft = json(files, EXPORT_PATHS.sftConfig);
@@ -141,6 +145,15 @@ describe('exports agree with the study plan', () => {
       expect(t.logging_steps, where).toBe(Math.min(10, plan.evalEvery));
       expect(y.logging_steps, where).toBe(t.logging_steps);
       expect(sft.logging_steps, where).toBe(t.logging_steps);
+      // LoRA+ where each tool takes it: axolotl's key, PEFT's optimizer in lora_config.py; no TrainingArguments key.
+      expect(y.loraplus_lr_ratio, where).toBe(study.bestTrial!.params.loraplus_lr_ratio);
+      expect(text(files, EXPORT_PATHS.loraConfig), where).toContain(
+        `LORAPLUS_LR_RATIO = ${String(study.bestTrial!.params.loraplus_lr_ratio)}`,
+      );
+      expect(
+        Object.keys(t).filter((k) => k.includes('loraplus')),
+        where,
+      ).toEqual([]);
       const header = text(files, EXPORT_PATHS.axolotl).split('\n')[0];
       expect(header, where).toContain(`${objective} = `);
       expect(header, where).toContain(`${OBJECTIVES[objective].direction}d`);
@@ -214,6 +227,7 @@ describe('exports agree with the study plan', () => {
           expect(cfg.eval_every, where).toBe(plan.evalEvery);
           expect(cfg.logging_steps, where).toBe(Math.min(10, plan.evalEvery));
           expect(cfg.lr, where).toBe(study.bestTrial!.params.lr);
+          expect(cfg.loraplus_lr_ratio, where).toBe(study.bestTrial!.params.loraplus_lr_ratio);
           const built = g.built as Record<
             string,
             { class: string; kwargs: Record<string, unknown> } | string
@@ -248,7 +262,12 @@ describe('exports agree with the study plan', () => {
           if (pruner === 'asha') expect(scheduler.kwargs.grace_period, where).toBe(plan.evalEvery);
           if (pruner === 'median') expect(scheduler.kwargs.grace_period, where).toBe(plan.evalEvery);
           if (sampler === 'grid')
-            expect(Object.keys(g.GRID as object).sort(), where).toEqual(['lora_dropout', 'lr', 'schedule']);
+            expect(Object.keys(g.GRID as object).sort(), where).toEqual([
+              'lora_dropout',
+              'loraplus_lr_ratio',
+              'lr',
+              'schedule',
+            ]);
           else expect(g.GRID, where).toBeUndefined();
         }
       });
@@ -260,7 +279,7 @@ describe('exports agree with the study plan', () => {
     'the scripts compile for every combination',
     () => {
       const scripts = runs.flatMap((r) =>
-        [EXPORT_PATHS.optuna, EXPORT_PATHS.rayTune].map((path) => ({
+        [EXPORT_PATHS.optuna, EXPORT_PATHS.rayTune, EXPORT_PATHS.loraConfig].map((path) => ({
           name: `${r.sampler}/${r.pruner}/${r.objective} ${path}`,
           source: text(r.files, path),
         })),
