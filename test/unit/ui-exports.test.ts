@@ -12,7 +12,8 @@ import { createStudy } from '../../src/engine/search/index.ts';
 import type { Params, Study } from '../../src/engine/search/index.ts';
 import { loraConfigOf } from '../../src/engine/train/config.ts';
 import type { StudyMeta } from '../../src/ui/lib/db.ts';
-import { downloadName, exportFiles } from '../../src/ui/lib/exports.ts';
+import { downloadName, exportFiles, parseParamCount } from '../../src/ui/lib/exports.ts';
+import { parameterCount } from '../../src/engine/model/memory.ts';
 import type { BestAdapter, ExportFile, ExportInput } from '../../src/ui/lib/exports.ts';
 import {
   defaultSettings,
@@ -366,5 +367,50 @@ describe('the run’s timings and GPU precision reach the exports', () => {
     expect(json(bf16.files, 'hf/training_args.json')).toMatchObject({ fp16: false, bf16: true });
     const f16 = exportFiles({ ...base, timings: { precision: 'f16', seconds } });
     expect(json(f16.files, 'hf/training_args.json')).toMatchObject({ fp16: true, bf16: false });
+  });
+});
+
+describe('the Export step scales up to a larger model', () => {
+  const settings = defaultSettings();
+  const base = inputOf(settings);
+
+  it('reads parameter counts as people write them', () => {
+    expect(parseParamCount('361821120')).toBe(361_821_120);
+    expect(parseParamCount('360M')).toBe(360_000_000);
+    expect(parseParamCount(' 1.1b ')).toBe(1_100_000_000);
+    expect(parseParamCount('lots')).toBeNaN();
+  });
+
+  it("transfers the learning rate by the study model's own parameter count", () => {
+    const { files, error } = exportFiles({
+      ...base,
+      transfer: {
+        target: { id: 'HuggingFaceTB/SmolLM2-360M', params: parseParamCount('360M') },
+        lr: 'sqrt-params',
+      },
+    });
+    expect(error).toBeNull();
+    const factor = Math.sqrt(parameterCount(LLAMA) / 360e6);
+    expect(json(files, 'hf/training_args.json').learning_rate).toBeCloseTo(
+      (base.best!.params.lr as number) * factor,
+      15,
+    );
+    expect((json(files, 'best-config.json').model as Record<string, unknown>).id).toBe(
+      'HuggingFaceTB/SmolLM2-360M',
+    );
+  });
+
+  it('says why a transfer cannot be made, naming the input', () => {
+    const noParams = exportFiles({
+      ...base,
+      transfer: { target: { id: 'big', params: parseParamCount('') }, lr: 'keep' },
+    });
+    expect(noParams.error).toMatch(/target\.params/);
+    const noSpec = exportFiles({
+      ...base,
+      spec: null,
+      transfer: { target: { id: 'big', params: 5e8 }, lr: 'keep' },
+    });
+    expect(noSpec.error).toMatch(/parameter count is unknown/);
   });
 });

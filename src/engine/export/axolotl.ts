@@ -114,6 +114,9 @@ export function axolotlYaml(ctx: ResolvedContext): string {
       `axolotl config of the best tunelab trial (${settings.objective} = ${ctx.best.value}, ${settings.direction}d; trial ${ctx.best.number} of ${ctx.study.trials.length}; ${search}).`,
       `tunelab ${ctx.tunelabVersion}, ${ctx.date}; dataset ${ctx.dataset.fingerprint}.`,
       ...(ctx.model.note ? [`base_model: ${ctx.model.note}`] : []),
+      ...(ctx.transferRecord
+        ? [`Transferred from ${ctx.studyModel.id}:`, ...ctx.transferRecord.lines.map((l) => `  ${l}`)]
+        : []),
       `Run: ${shellLine(['axolotl', 'train', 'axolotl.yaml'])}`,
     ],
     comments: {

@@ -1,19 +1,23 @@
 // best-config.json: everything needed to reproduce the best trial and to know where it came from.
 import { isActive } from '../search/space.ts';
-import { TRIAL_FIELDS } from '../train/config.ts';
+import { TRIAL_FIELDS, type TrialConfig } from '../train/config.ts';
 import type { ResolvedContext } from './context.ts';
 import type { Json } from '../json.ts';
 import { defaultMixedPrecision, hfNotes, targetModules } from './hf.ts';
 
 export const BEST_CONFIG_FORMAT = 'tunelab.best-config/1';
 
+/** Every field of a configuration, targets as PEFT takes them. */
+function hyperparametersOf(config: TrialConfig): Record<string, Json> {
+  const out: Record<string, Json> = {};
+  for (const f of TRIAL_FIELDS) out[f] = f === 'targets' ? targetModules(config) : (config[f] as Json);
+  return out;
+}
+
+/** best-config.json: with a transfer, `hyperparameters` are the target's and `transfer` says how they were made. */
 export function bestConfig(ctx: ResolvedContext): Record<string, Json> {
   const { study, best, config } = ctx;
-  const hyperparameters: Record<string, Json> = {};
-  for (const f of TRIAL_FIELDS) {
-    const v = config[f];
-    hyperparameters[f] = f === 'targets' ? targetModules(config) : (v as Json);
-  }
+  const hyperparameters = hyperparametersOf(config);
   const searched: Record<string, Json> = {};
   for (const def of study.space.params)
     if (isActive(def, best.params)) searched[def.name] = best.params[def.name];
@@ -53,6 +57,15 @@ export function bestConfig(ctx: ResolvedContext): Record<string, Json> {
     metrics,
     hyperparameters,
     searched,
+    ...(ctx.transferRecord
+      ? {
+          transfer: {
+            ...(ctx.transferRecord as unknown as Record<string, Json>),
+            study_model: { id: ctx.studyModel.id, revision: ctx.studyModel.revision },
+            study_hyperparameters: hyperparametersOf(ctx.studyConfig),
+          },
+        }
+      : {}),
     study: {
       trials: study.trials.length,
       ...counts,

@@ -84,17 +84,18 @@ function relativeModelFolder(id: string): string | null {
 
 /** The model's own files under the folder its id names, so the exports' base model loads from beside them. */
 export function modelFiles(ctx: ResolvedContext): ExportFile[] {
-  const files = ctx.model.files ?? [];
+  const model = ctx.studyModel;
+  const files = model.files ?? [];
   if (files.length === 0) return [];
-  const folder = relativeModelFolder(ctx.model.id);
+  const folder = relativeModelFolder(model.id);
   if (folder === null)
     throw new Error(
-      `export: model files need a relative folder as the model id (like './demo-model'), got '${ctx.model.id}'`,
+      `export: model files need a relative folder as the model id (like './demo-model'), got '${model.id}'`,
     );
   return files.map((f) => ({
     path: `${folder}/${f.name}`,
     contents: f.contents,
-    description: `Base model file (${ctx.model.note ?? ctx.model.id})`,
+    description: `Base model file (${model.note ?? model.id})`,
     mime: f.name.endsWith('.json') ? 'application/json' : 'application/octet-stream',
   }));
 }
@@ -118,14 +119,21 @@ export function exportFile(path: ExportPath, contents: string | Uint8Array<Array
 export function adapterFiles(ctx: ResolvedContext, adapter: AdapterInput): ExportFile[] {
   let files: PeftAdapterFiles;
   if ('layout' in adapter) {
-    if (!ctx.model.spec) throw new Error('export: the adapter needs the model spec (model.spec)');
-    files = exportPeftAdapter(loraConfigOf(ctx.config), ctx.model.spec, adapter.layout, adapter.params, {
-      baseModel: ctx.model.id,
-      revision: ctx.model.revision,
-    });
+    if (!ctx.studyModel.spec) throw new Error('export: the adapter needs the model spec (model.spec)');
+    files = exportPeftAdapter(
+      loraConfigOf(ctx.studyConfig),
+      ctx.studyModel.spec,
+      adapter.layout,
+      adapter.params,
+      {
+        baseModel: ctx.studyModel.id,
+        revision: ctx.studyModel.revision,
+      },
+    );
   } else files = adapter;
   return [
-    exportFile(EXPORT_PATHS.adapterConfig, withBaseModel(files['adapter_config.json'], ctx.model.id)),
+    // The adapter is the study's: it names the model it was trained on, whatever the exports scale up to.
+    exportFile(EXPORT_PATHS.adapterConfig, withBaseModel(files['adapter_config.json'], ctx.studyModel.id)),
     exportFile(EXPORT_PATHS.adapterWeights, files['adapter_model.safetensors']),
   ];
 }
@@ -145,7 +153,10 @@ export function exportBundle(context: ExportContext, adapter?: AdapterInput): Ex
     ...(adapter ? adapterFiles(ctx, adapter) : []),
     exportFile(EXPORT_PATHS.trainingArguments, json(trainingArguments(ctx.config, hf))),
     exportFile(EXPORT_PATHS.sftConfig, json(sftConfig(ctx.config, ctx.dataset.format, hf))),
-    exportFile(EXPORT_PATHS.loraConfig, loraConfigPython(ctx.config, ctx.model.family)),
+    exportFile(
+      EXPORT_PATHS.loraConfig,
+      loraConfigPython(ctx.config, ctx.model.family, ctx.transferRecord?.lines ?? []),
+    ),
     exportFile(EXPORT_PATHS.axolotl, axolotlYaml(ctx)),
     exportFile(EXPORT_PATHS.optuna, optunaScript(ctx)),
     exportFile(EXPORT_PATHS.rayTune, rayTuneScript(ctx)),

@@ -10,6 +10,7 @@ import { metricsOfValue, type Objective } from '../tune/objective.ts';
 import type { StudyPlan, StudyPlanSpec } from '../tune/plan.ts';
 import { defaultMixedPrecision, type MixedPrecision } from './hf.ts';
 import { studySettings, type StudySettings } from './study-settings.ts';
+import { transferConfig, type TransferOptions, type TransferRecord } from './transfer.ts';
 
 export interface ExportModel {
   /** Hub repo id or local path, e.g. 'HuggingFaceTB/SmolLM2-135M'. */
@@ -82,6 +83,8 @@ export interface ExportContext {
   ranPrecision?: 'f16' | 'f32';
   /** Mixed precision for the GPU the exports will run on; default: as the study trained (defaultMixedPrecision). */
   targetPrecision?: MixedPrecision;
+  /** Export for a larger model of the same family, by the rules of transfer.ts; absent: for the study's model. */
+  transfer?: TransferOptions;
 }
 
 /** What an export needs besides the plan: the study, the model, the data and who made it. */
@@ -119,6 +122,15 @@ export interface ResolvedContext extends ExportContext {
   settings: StudySettings;
   /** fp16 / bf16 / no, for every export that sets mixed precision. */
   mixedPrecision: MixedPrecision;
+  /** What the exports train: the best trial's configuration, transferred to `model` when a transfer is asked. */
+  config: TrialConfig;
+  /** The model the exports train: the transfer's target, else the study's. */
+  model: ExportModel;
+  /** The best trial's configuration and model as the study ran them (the adapter belongs to these). */
+  studyConfig: TrialConfig;
+  studyModel: ExportModel;
+  /** How the transferred values were made; null without a transfer. */
+  transferRecord: TransferRecord | null;
 }
 
 export function resolveContext(ctx: ExportContext): ResolvedContext {
@@ -127,8 +139,17 @@ export function resolveContext(ctx: ExportContext): ResolvedContext {
   if (best.state !== 'complete')
     throw new Error(`export: trial ${best.number} is ${best.state}, not complete`);
   const settings = studySettings(ctx.study, ctx.plan, ctx.objective);
+  const transferred = ctx.transfer ? transferConfig(ctx.config, ctx.transfer) : null;
+  const target = ctx.transfer?.target;
   return {
     ...ctx,
+    config: transferred?.config ?? ctx.config,
+    model: target
+      ? { id: target.id, revision: target.revision ?? null, family: ctx.model.family }
+      : ctx.model,
+    studyConfig: ctx.config,
+    studyModel: ctx.model,
+    transferRecord: transferred?.record ?? null,
     best,
     date: ctx.date ?? new Date().toISOString(),
     objective: settings.objective,

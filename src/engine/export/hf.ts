@@ -118,9 +118,14 @@ export function targetModules(config: TrialConfig): Json {
 }
 
 /** A peft.LoraConfig(...) snippet (valid Python) for the configuration. */
-export function loraConfigPython(config: TrialConfig, family: ModelFamily): string {
+export function loraConfigPython(
+  config: TrialConfig,
+  family: ModelFamily,
+  transfer: readonly string[] = [],
+): string {
   const lines = [
     '# LoRA configuration of the best tunelab trial.',
+    ...(transfer.length > 0 ? ['# Transferred to a larger model:', ...transfer.map((l) => `#   ${l}`)] : []),
     'from peft import LoraConfig',
     '',
     'lora_config = LoraConfig(',

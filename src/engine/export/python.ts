@@ -14,6 +14,7 @@ import { loggingSteps, type MixedPrecision } from './hf.ts';
 import { narrowSpace } from './narrow.ts';
 import { pyDocText, pyLiteral, pyString } from './py.ts';
 import { OPTUNA_SEARCH, RAY_SCHEDULER, searchConstants } from './search-python.ts';
+import { transferSpace } from './transfer.ts';
 import { shellLine } from './shell.ts';
 
 /** The TrialConfig with Python-style keys, as the scripts' BEST_CONFIG. */
@@ -83,20 +84,44 @@ const PY_FIELD: Record<keyof TrialConfig, string> = {
 /** The narrowed space, the best point in it, and the study facts the scripts print. */
 export interface ContinuedSearch {
   space: SpaceSpec;
-  /** Best trial's values of the sampled parameters (what the scripts enqueue first). */
+  /** Best trial's values of the sampled parameters (what the scripts enqueue first), transferred. */
   bestSampled: Params;
+  /** With a transfer: the learning rate's parameter and the bracket ×⅓, ×1, ×3 tried first. */
+  lrBracket: { param: string; values: [number, number, number] } | null;
 }
 
+/**
+ * The space narrowed around the best trial; with a transfer, moved to the target model (transferSpace) with
+ * the best point's learning rate replaced by the transferred one.
+ */
 export function continuedSearch(ctx: ResolvedContext): ContinuedSearch {
-  const space = narrowSpace(ctx.study.space, ctx.best.params);
+  const narrowed = narrowSpace(ctx.study.space, ctx.best.params);
+  const record = ctx.transferRecord;
+  const moved = record ? transferSpace(narrowed, record) : null;
+  const space = moved?.space ?? narrowed;
   const parsed = createSpace(space);
   const bestSampled: Params = {};
   for (const def of parsed.sampled)
     if (isActive(def, ctx.best.params)) bestSampled[def.name] = ctx.best.params[def.name];
-  return { space, bestSampled };
+  if (!moved || !record) return { space, bestSampled, lrBracket: null };
+  const lr = record.lr.to;
+  bestSampled[moved.lrParam] = lr;
+  return { space, bestSampled, lrBracket: { param: moved.lrParam, values: [lr / 3, lr, lr * 3] } };
 }
 
-function constantsBlock(ctx: ResolvedContext, space: SearchSpace, bestSampled: Params, tool: string): string {
+/** The points the scripts try first: the best point, or with a transfer its three learning rates. */
+function firstPoints(search: ContinuedSearch, best: Params): Params[] {
+  const bracket = search.lrBracket;
+  return bracket ? bracket.values.map((lr) => ({ ...best, [bracket.param]: lr })) : [best];
+}
+
+function constantsBlock(
+  ctx: ResolvedContext,
+  space: SearchSpace,
+  search: ContinuedSearch,
+  tool: string,
+): string {
+  const { bestSampled } = search;
   const fields: Record<string, string> = {};
   for (const def of space.params) {
     const field = fieldOfParam(def.name);
@@ -106,9 +131,12 @@ function constantsBlock(ctx: ResolvedContext, space: SearchSpace, bestSampled: P
   }
   const searched = new Set(Object.values(fields));
   // alpha was 2·r in every trial when nothing set it: keep that tie when r changes.
+  // A transfer that changed the rank set alpha by its own rule (alpha/√r kept).
+  const record = ctx.transferRecord;
   const alphaFollowsR =
     !searched.has('alpha') &&
-    (ctx.fixed ? ctx.fixed.alpha === undefined : ctx.config.alpha === 2 * ctx.config.r);
+    !(record && record.rank.to !== record.rank.from) &&
+    (ctx.fixed ? ctx.fixed.alpha === undefined : ctx.studyConfig.alpha === 2 * ctx.studyConfig.r);
   const conditions: Record<string, Json> = {};
   const derived: Record<string, Json> = {};
   for (const def of space.params) {
@@ -117,8 +145,17 @@ function constantsBlock(ctx: ResolvedContext, space: SearchSpace, bestSampled: P
   }
   const best = ctx.best;
   return [
-    `MODEL_ID = ${pyLiteral(ctx.model.id)}  # the model the study ran on`,
+    record
+      ? `MODEL_ID = ${pyLiteral(ctx.model.id)}  # the larger model the study's best configuration is transferred to`
+      : `MODEL_ID = ${pyLiteral(ctx.model.id)}  # the model the study ran on`,
     ...(ctx.model.note ? [`# ${commentText(ctx.model.note)}`] : []),
+    ...(record
+      ? [
+          `# Transferred from ${commentText(ctx.studyModel.id)} (BEST_CONFIG holds the transferred values):`,
+          ...record.lines.map((l) => `#   ${commentText(l)}`),
+          `TRANSFER = ${pyLiteral(record as unknown as Json)}`,
+        ]
+      : []),
     `DATA_FORMAT = ${pyLiteral(ctx.dataset.format ?? null)}  # None: detected from the file`,
     `VAL_RATIO = ${pyLiteral(ctx.dataset.valRatio ?? 0.1)}`,
     `BEST_VALUE = ${pyLiteral(best.value ?? null)}  # ${commentText(ctx.objective)} of trial ${best.number}, ${ctx.settings.direction}d`,
@@ -135,8 +172,12 @@ function constantsBlock(ctx: ResolvedContext, space: SearchSpace, bestSampled: P
     `ORDER = ${pyLiteral(space.params.map((d) => d.name))}`,
     `CONDITIONS = ${pyLiteral(conditions)}`,
     `DERIVED = ${pyLiteral(derived)}`,
-    `# The best trial's sampled values, tried first by ${tool}.`,
+    `# The best trial's sampled values${record ? ' (learning rate transferred)' : ''}.`,
     `BEST_PARAMS = ${pyLiteral(bestSampled)}`,
+    search.lrBracket
+      ? `# Tried first by ${tool}: the transferred learning rate x1/3, x1, x3 (the transfer rule is checked, not assumed).`
+      : `# Tried first by ${tool}.`,
+    `FIRST_POINTS = ${pyLiteral(firstPoints(search, bestSampled))}`,
   ].join('\n');
 }
 
@@ -152,7 +193,7 @@ function commentText(value: string): string {
 function header(ctx: ResolvedContext, tool: string, script: string, install: readonly string[]): string {
   const best = ctx.best;
   const { settings } = ctx;
-  const model = doc(ctx.model.id);
+  const model = doc(ctx.studyModel.id);
   const search =
     settings.pruner === 'pbt'
       ? `population-based training every ${settings.pbtInterval} steps`
@@ -164,7 +205,12 @@ Generated by tunelab ${ctx.tunelabVersion} on ${ctx.date.slice(0, 10)} from a st
 (sampler ${doc(settings.sampler)}, ${search}) on ${model}; best trial ${best.number}: ${doc(settings.objective)} = ${best.value}.
 The search space is the study's, narrowed around the best trial (log ranges to best / 3 .. best * 3,
 linear ranges to best +- 25 % of their span, clipped to the original bounds; choices kept).
-Each trial fine-tunes --model with LoRA (PEFT) and the Hugging Face Trainer and ${settings.direction}s
+${
+  ctx.transferRecord
+    ? `Its best configuration is transferred to ${doc(ctx.model.id)} (see TRANSFER below).
+`
+    : ''
+}Each trial fine-tunes --model with LoRA (PEFT) and the Hugging Face Trainer and ${settings.direction}s
 ${doc(settings.objective)}, with the study's sampler and ${settings.pruner === 'pbt' ? 'population-based training' : 'pruner'} (see SAMPLER and PRUNER below).
 """
 # Usage (shell):
@@ -574,8 +620,8 @@ function suggestLines(space: SearchSpace): string {
 
 /** An Optuna script (TPE, median pruning on intermediate eval_loss) over the narrowed space. */
 export function optunaScript(ctx: ResolvedContext): string {
-  const { space, bestSampled } = continuedSearch(ctx);
-  const parsed = createSpace(space);
+  const search = continuedSearch(ctx);
+  const parsed = createSpace(search.space);
   const main = String.raw`def suggest(trial):
     """The trial's parameters, define-by-run: conditional ones only when active, derived ones computed."""
     params = {}
@@ -620,7 +666,8 @@ def main():
         pruner=make_pruner(),
     )
     if len(study.trials) == 0:
-        study.enqueue_trial(BEST_PARAMS)
+        for point in FIRST_POINTS:
+            study.enqueue_trial(point)
     study.optimize(lambda trial: objective(trial, options), n_trials=args.trials, gc_after_trial=True)
     best = study.best_trial
     print(f"best trial {best.number}: {OBJECTIVE} {best.value}")
@@ -641,7 +688,7 @@ if __name__ == "__main__":
     ]),
     IMPORTS.replace('import torch\n', 'import optuna\nimport torch\n'),
     '',
-    constantsBlock(ctx, parsed, bestSampled, 'Optuna (enqueued)'),
+    constantsBlock(ctx, parsed, search, 'Optuna (enqueued)'),
     suggestLines(parsed),
     '',
     '',
@@ -673,15 +720,18 @@ function rayDomain(space: SearchSpace, name: string): string {
 
 /** A Ray Tune script: tune.Tuner over the narrowed space (Ray's own domains), ASHA, OptunaSearch or random. */
 export function rayTuneScript(ctx: ResolvedContext): string {
-  const { space, bestSampled } = continuedSearch(ctx);
-  const parsed = createSpace(space);
-  // Ray samples every parameter (an inactive conditional one is ignored by resolve_params), so the point to
+  const search = continuedSearch(ctx);
+  const parsed = createSpace(search.space);
+  // Ray samples every parameter (an inactive conditional one is ignored by resolve_params), so a point to
   // evaluate first needs a value for each: the best trial's, else the first choice or the low bound.
-  const firstPoint: Params = {};
-  for (const def of parsed.sampled) {
-    const v: Choice | undefined = bestSampled[def.name];
-    firstPoint[def.name] = v ?? (def.kind === 'categorical' ? def.choices[0] : def.low);
-  }
+  const complete = (point: Params): Params => {
+    const out: Params = {};
+    for (const def of parsed.sampled) {
+      const v: Choice | undefined = point[def.name];
+      out[def.name] = v ?? (def.kind === 'categorical' ? def.choices[0] : def.low);
+    }
+    return out;
+  };
   const domains = parsed.sampled.map((d) => `    ${pyString(d.name)}: ${rayDomain(parsed, d.name)},`);
   const main = String.raw`def trainable(config, options):
     cfg = trial_config(resolve_params(config))
@@ -702,9 +752,9 @@ def main():
     args = parser.parse_args()
     options = options_of(args)
     if args.search == "optuna":
-        search_alg = OptunaSearch(points_to_evaluate=[FIRST_POINT], sampler=make_sampler(args.seed))
+        search_alg = OptunaSearch(points_to_evaluate=RAY_FIRST_POINTS, sampler=make_sampler(args.seed))
     else:
-        search_alg = BasicVariantGenerator(points_to_evaluate=[FIRST_POINT], random_state=args.seed)
+        search_alg = BasicVariantGenerator(points_to_evaluate=RAY_FIRST_POINTS, random_state=args.seed)
     if args.max_concurrent > 0:
         search_alg = ConcurrencyLimiter(search_alg, max_concurrent=args.max_concurrent)
     trainable_with_resources = tune.with_resources(
@@ -753,8 +803,9 @@ except ImportError:
     IMPORTS,
     rayImports,
     '',
-    constantsBlock(ctx, parsed, bestSampled, 'Ray Tune (points_to_evaluate)'),
-    `FIRST_POINT = ${pyLiteral(firstPoint)}`,
+    constantsBlock(ctx, parsed, search, 'Ray Tune (points_to_evaluate)'),
+    '# FIRST_POINTS with a value for every parameter Ray samples.',
+    `RAY_FIRST_POINTS = ${pyLiteral(firstPoints(search, search.bestSampled).map(complete))}`,
     '# Ray Tune domains of the narrowed space (randint/lograndint exclude the upper bound, qrandint includes it).',
     `PARAM_SPACE = {\n${domains.join('\n')}\n}`,
     '',

@@ -6,6 +6,8 @@ import { EXPORT_PATHS, exportBundle, exportFile, type ExportFile } from '../../e
 import type { AdapterInput } from '../../engine/export/bundle.ts';
 import { planExportContext, type ExportContext, type ExportModel } from '../../engine/export/context.ts';
 import type { MixedPrecision } from '../../engine/export/hf.ts';
+import { TransferError, type TransferOptions } from '../../engine/export/transfer.ts';
+import { parameterCount } from '../../engine/model/memory.ts';
 import type { ModelSpec } from '../../engine/model/config.ts';
 import type { Study, TrialRecord } from '../../engine/search/index.ts';
 import type { DatasetFormat } from '../../engine/train/data.ts';
@@ -44,6 +46,19 @@ export interface ExportInput {
   targetPrecision?: MixedPrecision;
   /** The demo model's files (a demo study's exports name them as the base model, beside the configs). */
   demoFiles?: readonly { name: string; contents: Uint8Array<ArrayBuffer> }[];
+  /**
+   * Export for a larger model of the same family; the study model's parameter count comes from `spec` when
+   * `sourceParams` is not given.
+   */
+  transfer?: Omit<TransferOptions, 'sourceParams'> & { sourceParams?: number };
+}
+
+/** A parameter count as people write it: '361821120', '360M', '1.1B', '0.5b'; NaN for anything else. */
+export function parseParamCount(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmb]?)\s*$/i.exec(text);
+  if (!m) return NaN;
+  const scale = { '': 1, k: 1e3, m: 1e6, b: 1e9 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'b'];
+  return Math.round(Number(m[1]) * scale);
 }
 
 /** Where a demo study's exports put the demo model's files, and the base model they name. */
@@ -126,7 +141,20 @@ export function exportContext(input: ExportInput, best: TrialRecord): ExportCont
     timings: Object.fromEntries(Object.entries(seconds).map(([n, s]) => [n, { duration: s }])),
     ...(timings?.precision ? { ranPrecision: timings.precision } : {}),
     ...(input.targetPrecision ? { targetPrecision: input.targetPrecision } : {}),
+    ...(input.transfer ? { transfer: transferOf(input) } : {}),
   });
+}
+
+/** The transfer options with the study model's parameter count filled in. */
+function transferOf(input: ExportInput): TransferOptions {
+  const t = input.transfer!;
+  const sourceParams = t.sourceParams ?? (input.spec ? parameterCount(input.spec) : undefined);
+  if (sourceParams === undefined)
+    throw new TransferError(
+      'sourceParams',
+      "the study's model is not loaded, so its parameter count is unknown",
+    );
+  return { ...t, sourceParams };
 }
 
 /**
