@@ -6,6 +6,7 @@ import { StudyLogError } from './study-journal.ts';
 import { EVAL_USAGE, evalCommand } from './eval.ts';
 import { GENERATE_USAGE, generateCommand } from './generate.ts';
 import { TRAIN_USAGE, trainCommand, type TrainHooks } from './train.ts';
+import { TRANSFER_USAGE, transferCommand } from './transfer.ts';
 import { TUNE_USAGE, tuneCommand, type TuneHooks } from './tune.ts';
 
 /** What tests reach into a command through: `tune`'s workers and stop signal, `train`'s steps and stop. */
@@ -25,6 +26,11 @@ export const COMMANDS: Record<string, Command> = {
     run: (argv, hooks) => tuneCommand(argv, hooks),
     usage: TUNE_USAGE,
     summary: 'search hyperparameters on a pool of workers',
+  },
+  transfer: {
+    run: (argv) => transferCommand(argv),
+    usage: TRANSFER_USAGE,
+    summary: "re-run a study's top configurations on a larger model: does the ranking hold?",
   },
 };
 

@@ -291,6 +291,13 @@ export class Study {
         t.value = event.state === 'complete' ? event.value : undefined;
         break;
       }
+      case 'transfer':
+        for (const r of event.results) {
+          const t = this.#get(r.number, 'transfer');
+          if (t.state !== 'complete')
+            throw new Error(`transfer: trial ${r.number} is ${t.state}, not complete`);
+        }
+        break;
       case 'pbt': {
         const t = this.#running(event, 'pbt');
         this.#get(event.donor, 'pbt donor');
