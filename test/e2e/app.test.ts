@@ -172,8 +172,8 @@ describe('the playground in Chromium', () => {
     await zipDownload.saveAs(`${ARTIFACTS}/tunelab-best.zip`);
     const zip = readFileSync(`${ARTIFACTS}/tunelab-best.zip`);
     expect(zip.readUInt32LE(0)).toBe(0x04034b50);
-    // Entries in the end-of-central-directory record: 11 exports and the demo model's 5 files.
-    expect(zip.readUInt16LE(zip.length - 22 + 10)).toBe(16);
+    // Entries in the end-of-central-directory record: 12 exports and the demo model's 5 files.
+    expect(zip.readUInt16LE(zip.length - 22 + 10)).toBe(17);
     await shot(page, '6-export');
 
     // Try: the base model and base + best adapter, side by side.

@@ -8,6 +8,7 @@ import { bestConfigJson } from './best-config.ts';
 import type { ExportContext, ResolvedContext } from './context.ts';
 import { resolveContext } from './context.ts';
 import { loraConfigPython, sftConfig, trainingArguments } from './hf.ts';
+import { colabNotebook } from './colab.ts';
 import { optunaScript, rayTuneScript } from './python.ts';
 import { trialsCsv } from './trials-csv.ts';
 
@@ -34,6 +35,7 @@ export const EXPORT_PATHS = {
   axolotl: 'axolotl.yaml',
   optuna: 'optuna_search.py',
   rayTune: 'ray_tune_search.py',
+  colab: 'colab.ipynb',
   trials: 'trials.csv',
   studyLog: 'study.jsonl',
 } as const;
@@ -68,6 +70,10 @@ export const EXPORT_FORMATS: Record<ExportPath, { description: string; mime: str
   [EXPORT_PATHS.rayTune]: {
     description: 'Ray Tune script continuing the search over the narrowed space',
     mime: 'text/x-python',
+  },
+  [EXPORT_PATHS.colab]: {
+    description: 'Colab notebook re-running the best configuration with transformers + PEFT on a T4 (fp16)',
+    mime: 'application/x-ipynb+json',
   },
   [EXPORT_PATHS.trials]: { description: 'All trials as CSV', mime: 'text/csv' },
   [EXPORT_PATHS.studyLog]: {
@@ -160,6 +166,7 @@ export function exportBundle(context: ExportContext, adapter?: AdapterInput): Ex
     exportFile(EXPORT_PATHS.axolotl, axolotlYaml(ctx)),
     exportFile(EXPORT_PATHS.optuna, optunaScript(ctx)),
     exportFile(EXPORT_PATHS.rayTune, rayTuneScript(ctx)),
+    exportFile(EXPORT_PATHS.colab, colabNotebook(ctx)),
     exportFile(EXPORT_PATHS.trials, trialsCsv(ctx.study, ctx.timings)),
     exportFile(EXPORT_PATHS.studyLog, ctx.study.log()),
     ...modelFiles(ctx),

@@ -12,6 +12,7 @@ export { planExportContext, resolveContext, samplerName } from './context.ts';
 export { ExportSettingsError, studySettings } from './study-settings.ts';
 export type { StudySettings } from './study-settings.ts';
 export { shellLine, shellQuote } from './shell.ts';
+export { colabModel, colabNotebook, HUB_MODEL_OF_FAMILY } from './colab.ts';
 export { LR_RULES, transferConfig, TransferError, transferSpace } from './transfer.ts';
 export type { LrRule, TransferOptions, TransferRecord } from './transfer.ts';
 export type {

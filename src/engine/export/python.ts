@@ -218,7 +218,7 @@ ${doc(settings.objective)}, with the study's sampler and ${settings.pruner === '
 #   ${shellLine(['python', script, '--model', ctx.model.id, '--data', 'train.jsonl', '--trials', '20'])}`;
 }
 
-const IMPORTS = String.raw`import argparse
+export const IMPORTS = String.raw`import argparse
 import gc
 import math
 import os
@@ -236,7 +236,7 @@ from transformers import (
     TrainingArguments,
 )`;
 
-const BODY = String.raw`ALPACA_WITH_INPUT = (
+export const BODY = String.raw`ALPACA_WITH_INPUT = (
     "Below is an instruction that describes a task, paired with an input that provides further context. "
     "Write a response that appropriately completes the request.\n\n"
     "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
@@ -570,6 +570,8 @@ def train_and_evaluate(cfg, options, output_dir, report=None):
             callbacks=[EvalReporter(report, measure)] if report else [],
         )
         trainer.train()
+        if options.get("save_adapter"):
+            model.save_pretrained(output_dir)  # the PEFT adapter: adapter_config.json + adapter_model.safetensors
         return measure(trainer.evaluate()["eval_loss"])
     finally:
         del trainer, model
