@@ -78,7 +78,7 @@ ${AUTOTUNE_USAGE}
   fixed values, budget, objective), trials.jsonl (how each trial ended, with the reason of a failure), tune.json
   (the model, data and flags, for --resume), adapter/ (the best trial's PEFT adapter, rewritten whenever a trial
   beats it) and at the end the export bundle of the best trial (best-config.json, hf/, axolotl.yaml,
-  optuna_search.py, ray_tune_search.py, trials.csv). Every flag, the space, the plan and (with --resume)
+  optuna_search.py, ray_tune_search.py, colab.ipynb, trials.csv). Every flag, the space, the plan and (with --resume)
   tune.json and study.jsonl are checked before anything is written; files rewritten whole (tune.json, the
   adapter, the exports) are replaced by a rename, so a failure leaves the previous ones as they were.
   --resume marks trials that were running when the study stopped as failed and asks new ones in their place;
