@@ -8,6 +8,10 @@ import type { ResolvedContext } from './context.ts';
 import { pythonConfig } from './python.ts';
 import { BODY, IMPORTS } from './python.ts';
 import { pyLiteral } from './py.ts';
+import { shellLine } from './shell.ts';
+
+/** What the notebook installs (Colab has torch). */
+export const PIP_PACKAGES = ['transformers>=4.41', 'peft', 'datasets', 'accelerate'] as const;
 
 /** A small Hub model of each family, for a study whose model is not on the Hub. */
 export const HUB_MODEL_OF_FAMILY: Readonly<Record<ModelFamily, string>> = {
@@ -65,7 +69,7 @@ export function colabNotebook(ctx: ResolvedContext): string {
         'Upload the training file when asked (`.txt`, `.jsonl` or `.csv`, as tunelab read it). The adapter is saved to `./tunelab-best`.',
       ].join('\n'),
     ),
-    code('install', '!pip install -q "transformers>=4.41" peft datasets accelerate'),
+    code('install', `!${shellLine(['pip', 'install', '-q', ...PIP_PACKAGES])}`),
     code(
       'config',
       [

@@ -46,7 +46,7 @@ describe('colab.ipynb', () => {
       const python = code.map((c) => c.source.join('')).filter((s) => !s.startsWith('!'));
       expect(pyCompileError(python.join('\n\n'), 'notebook.py')).toBeNull();
     }
-    expect(code[0].source.join('')).toBe('!pip install -q "transformers>=4.41" peft datasets accelerate');
+    expect(code[0].source.join('')).toBe("!pip install -q 'transformers>=4.41' peft datasets accelerate");
   });
 
   it.skipIf(!python3Available)('trains the best configuration in fp16 on the study’s Hub model', () => {

@@ -63,6 +63,12 @@ function shellLines(files: ExportFile[]): { path: string; line: string }[] {
         out.push({ path: f.path, line: l.slice(4) });
       }
     for (const l of lines) if (l.startsWith('# Run: ')) out.push({ path: f.path, line: l.slice(7) });
+    // The notebook's shell cells: IPython runs a code cell's `!` line in a shell.
+    if (f.path.endsWith('.ipynb'))
+      for (const cell of (JSON.parse(f.contents) as { cells: { cell_type: string; source: string[] }[] })
+        .cells)
+        if (cell.cell_type === 'code' && cell.source.join('').startsWith('!'))
+          out.push({ path: f.path, line: cell.source.join('').slice(1) });
   }
   return out;
 }
@@ -75,6 +81,7 @@ describe('the shell lines of every export', () => {
     expect(lines.map((l) => l.path).sort()).toEqual(
       [
         EXPORT_PATHS.axolotl,
+        EXPORT_PATHS.colab,
         EXPORT_PATHS.optuna,
         EXPORT_PATHS.optuna,
         EXPORT_PATHS.rayTune,
@@ -93,6 +100,16 @@ describe('the shell lines of every export', () => {
           'train.jsonl',
           '--trials',
           '20',
+        ]);
+      else if (words[0] === 'pip' && path === EXPORT_PATHS.colab)
+        expect(words, path).toEqual([
+          'pip',
+          'install',
+          '-q',
+          'transformers>=4.41',
+          'peft',
+          'datasets',
+          'accelerate',
         ]);
       else if (words[0] === 'pip') {
         expect(words.slice(0, 3), path).toEqual(['pip', 'install', 'transformers>=4.41']);
