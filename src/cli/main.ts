@@ -8,6 +8,7 @@ import { EVAL_USAGE, evalCommand } from './eval.ts';
 import { GENERATE_USAGE, generateCommand } from './generate.ts';
 import { MODELS_USAGE, modelsCommand } from './models.ts';
 import { TRAIN_USAGE, trainCommand, type TrainHooks } from './train.ts';
+import { TRANSFER_USAGE, transferCommand } from './transfer.ts';
 import { TUNE_USAGE, tuneCommand, type TuneHooks } from './tune.ts';
 
 /** What tests reach into a command through: `tune`'s workers and stop signal, `train`'s steps and stop. */
@@ -32,6 +33,11 @@ export const COMMANDS: Record<string, Command> = {
     run: modelsCommand,
     usage: MODELS_USAGE,
     summary: 'the supported Hub models by size, and what fits your GPU',
+  },
+  transfer: {
+    run: (argv) => transferCommand(argv),
+    usage: TRANSFER_USAGE,
+    summary: "re-run a study's top configurations on a larger model: does the ranking hold?",
   },
 };
 

@@ -16,6 +16,7 @@ const d = defaultTrialConfig();
 export const TRAIN_USAGE = `tunelab train --model DIR --data FILE [--val FILE | --val-ratio X] --out DIR [options]
 
   LoRA:        --targets q_proj,v_proj|all-linear|attention  --r ${d.r}  --alpha 2r  --dropout ${d.dropout}  --rslora
+               --loraplus-lr-ratio X (${d.loraplusLrRatio} = off; LoRA+: every B learns at X × its A's rate, ~16)
   optimizer:   --optimizer adamw|sgd (${d.optimizer})  --lr ${d.lr}  --beta1 ${d.beta1}  --beta2 ${d.beta2}  --eps ${d.eps}
                --weight-decay ${d.weightDecay}  --momentum ${d.momentum}  --nesterov  --max-grad-norm ${d.maxGradNorm} (0 = off)
   schedule:    --schedule constant|linear|cosine (${d.schedule})  --warmup N | --warmup-ratio X  --llrd X (${d.llrd} = off)

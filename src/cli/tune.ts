@@ -100,7 +100,7 @@ ${AUTOTUNE_USAGE}
   fixed values, budget, objective), trials.jsonl (how each trial ended, with the reason of a failure), tune.json
   (the model, data and flags, for --resume), adapter/ (the best trial's PEFT adapter, rewritten whenever a trial
   beats it) and at the end the export bundle of the best trial (best-config.json, hf/, axolotl.yaml,
-  optuna_search.py, ray_tune_search.py, trials.csv). Every flag, the space, the plan and (with --resume)
+  optuna_search.py, ray_tune_search.py, colab.ipynb, trials.csv). Every flag, the space, the plan and (with --resume)
   tune.json and study.jsonl are checked before anything is written; files rewritten whole (tune.json, the
   adapter, the exports) are replaced by a rename, so a failure leaves the previous ones as they were.
   Ctrl-C (SIGINT) pauses: every running trial is checkpointed to <out>/checkpoints/trial-N.checkpoint.safetensors
@@ -163,7 +163,7 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
   const setup = await prepare(flags, saved);
   const { study, log } = await openStudy(setup);
   const trialsLog = openSync(join(setup.out, 'trials.jsonl'), 'a');
-  let result: OptimizeResult;
+  let result: RunResult;
   try {
     result = await runStudy(setup, study, trialsLog, hooks);
   } finally {
@@ -414,12 +414,15 @@ async function startSlots(
 }
 
 /** ask → run → tell over the workers until the plan's budget is spent or the run is stopped. */
+/** The search's result and the precision its workers trained in (what the exports call fp16 or no). */
+type RunResult = OptimizeResult & { ranPrecision: 'f16' | 'f32' };
+
 async function runStudy(
   setup: TuneSetup,
   study: Study,
   trialsLog: number,
   hooks: TuneHooks,
-): Promise<OptimizeResult> {
+): Promise<RunResult> {
   const { plan, flags, out } = setup;
   const { slots, size, infos } = await startSlots(setup);
   const objective = plan.spec.objective;
@@ -475,7 +478,7 @@ async function runStudy(
       },
     });
     await writing;
-    return result;
+    return { ...result, ranPrecision: infos[0].precision };
   } finally {
     process.off('SIGINT', onSignal);
     hooks.signal?.removeEventListener('abort', onSignal);
@@ -495,7 +498,7 @@ function evaluatedOn(plan: StudyPlan, validation: number): string {
 const baseModel = (setup: TuneSetup) => stringFlag(setup.flags, 'base-model') ?? setup.dir;
 
 /** The export bundle of the best trial, read from the plan, written to --out. */
-async function writeExports(setup: TuneSetup, study: Study, result: OptimizeResult): Promise<string[]> {
+async function writeExports(setup: TuneSetup, study: Study, result: RunResult): Promise<string[]> {
   const { plan, opened, dataFile, valFile, data } = setup;
   const best = result.best!;
   const timings = Object.fromEntries(result.results.map((r) => [r.number, { duration: r.seconds }]));
@@ -524,6 +527,7 @@ async function writeExports(setup: TuneSetup, study: Study, result: OptimizeResu
         }
       : {}),
     timings,
+    ranPrecision: result.ranPrecision,
   });
   return writeFiles(setup.out, exportBundle(context, best.adapter ?? undefined));
 }

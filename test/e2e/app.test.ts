@@ -130,12 +130,31 @@ describe('the playground in Chromium', () => {
     };
     const config = JSON.parse((await save('best-config.json')).toString('utf8')) as {
       hyperparameters: Record<string, unknown>;
+      model: { id: string };
+      study: { sampler: string; pruner: string };
     };
     expect(config.hyperparameters.lr).toBeTypeOf('number');
+    // The demo is named as a local folder whose files come with the export.
+    expect(config.model.id).toBe('./demo-model');
+    const demoConfig = JSON.parse((await save('demo-model/config.json')).toString('utf8')) as {
+      architectures: string[];
+    };
+    expect(demoConfig.architectures).toEqual(['LlamaForCausalLM']);
     const trainingArgs = JSON.parse((await save('hf/training_args.json')).toString('utf8')) as {
       learning_rate: number;
+      fp16: boolean;
+      bf16: boolean;
     };
     expect(trainingArgs.learning_rate).toBe(config.hyperparameters.lr);
+    // SwiftShader has no shader-f16: the trials trained in f32, and the exports say so until a target GPU is chosen.
+    expect([trainingArgs.fp16, trainingArgs.bf16]).toEqual([false, false]);
+    await page.getByLabel('Target GPU').selectOption('bf16');
+    const bf16Args = JSON.parse((await save('hf/training_args.json')).toString('utf8')) as { bf16: boolean };
+    expect(bf16Args.bf16).toBe(true);
+    // Every trial's duration is in trials.csv.
+    const csv = (await save('trials.csv')).toString('utf8').trim().split('\r\n');
+    const durationColumn = csv[0].split(',').indexOf('duration');
+    for (const row of csv.slice(1)) expect(Number(row.split(',')[durationColumn])).toBeGreaterThan(0);
     expect((await save('axolotl.yaml')).toString('utf8')).toMatch(/^adapter: lora$/m);
     expect((await save('optuna_search.py')).toString('utf8')).toContain('import optuna');
     const adapterConfig = JSON.parse((await save('adapter/adapter_config.json')).toString('utf8')) as {
@@ -159,7 +178,8 @@ describe('the playground in Chromium', () => {
     await zipDownload.saveAs(`${ARTIFACTS}/tunelab-best.zip`);
     const zip = readFileSync(`${ARTIFACTS}/tunelab-best.zip`);
     expect(zip.readUInt32LE(0)).toBe(0x04034b50);
-    expect(zip.readUInt16LE(zip.length - 22 + 10)).toBe(11); // entries in the end-of-central-directory record
+    // Entries in the end-of-central-directory record: 12 exports and the demo model's 5 files.
+    expect(zip.readUInt16LE(zip.length - 22 + 10)).toBe(17);
     await shot(page, '6-export');
 
     // Try: the base model and base + best adapter, side by side.

@@ -255,6 +255,45 @@ describe('the trainer matches an independent f64 reference', () => {
       trainer.destroy();
     },
   );
+
+  it("LoRA+ ratio 16: one AdamW step matches a host AdamW with every B's lr ×16 (rel < 1e-4)", async () => {
+    const hyper = { lr: 0.01, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1 };
+    const { trainer, start, grad } = await setup('adamw', { ...hyper, loraplusLrRatio: 16 });
+    await trainer.submitStep()();
+    const g = grad(start);
+    const expected = Float64Array.from(start);
+    for (const s of trainer.layout.segments) {
+      const lr = hyper.lr * (s.kind === 'B' ? 16 : 1);
+      for (let i = s.offset; i < s.offset + s.length; i++) {
+        // First step: m̂ = g, v̂ = g², after decoupled weight decay.
+        expected[i] *= 1 - lr * hyper.weightDecay;
+        expected[i] -= (lr * g[i]) / (Math.abs(g[i]) + hyper.eps);
+      }
+    }
+    const got = await trainer.readParams();
+    expectClose(
+      'AdamW + LoRA+ 1 step: Δparams',
+      got.map((x, i) => x - start[i]),
+      expected.map((x, i) => x - start[i]),
+      1e-4,
+    );
+    // Both kinds moved, B by its own larger rate: the ratio is not lost on the way to the optimizer.
+    const moved = (kind: 'A' | 'B') =>
+      trainer.layout.segments
+        .filter((s) => s.kind === kind)
+        .reduce(
+          (m, s) =>
+            Math.max(
+              m,
+              ...Array.from({ length: s.length }, (_, j) =>
+                Math.abs(got[s.offset + j] - start[s.offset + j]),
+              ),
+            ),
+          0,
+        );
+    expect(moved('B')).toBeGreaterThan(10 * moved('A'));
+    trainer.destroy();
+  });
 });
 
 describe('training runs', () => {

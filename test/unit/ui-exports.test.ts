@@ -12,7 +12,8 @@ import { createStudy } from '../../src/engine/search/index.ts';
 import type { Params, Study } from '../../src/engine/search/index.ts';
 import { loraConfigOf } from '../../src/engine/train/config.ts';
 import type { StudyMeta } from '../../src/ui/lib/db.ts';
-import { downloadName, exportFiles } from '../../src/ui/lib/exports.ts';
+import { downloadName, exportFiles, parseParamCount } from '../../src/ui/lib/exports.ts';
+import { parameterCount } from '../../src/engine/model/memory.ts';
 import type { BestAdapter, ExportFile, ExportInput } from '../../src/ui/lib/exports.ts';
 import {
   defaultSettings,
@@ -20,6 +21,7 @@ import {
   studyPlan,
   type SearchSettings,
 } from '../../src/ui/lib/search-config.ts';
+import { parse as parseYaml } from 'yaml';
 import { version } from '../../package.json';
 
 const LLAMA: ModelSpec = parseModelConfig({
@@ -268,6 +270,7 @@ describe("a trial's trainer options from the form's plan", () => {
       momentum: 0,
       nesterov: false,
       llrd: 1,
+      loraplusLrRatio: 1,
       maxGradNorm: 1,
       evalEvery: 2,
     });
@@ -295,5 +298,119 @@ describe("a trial's trainer options from the form's plan", () => {
     });
     expect(() => studyPlan(bad('schedule', 'step'), 'llama')).toThrow(/schedule.*'step'/);
     expect(() => studyPlan(bad('targets', 'all linear!'), 'llama')).toThrow(/targets.*'linear!'/);
+  });
+});
+
+describe('a demo-model study exports a loadable base model', () => {
+  const settings = defaultSettings();
+  const base = inputOf(settings);
+  const demoFiles = ['config.json', 'model.safetensors'].map((name) => ({
+    name,
+    contents: new TextEncoder().encode(`contents of ${name}`) as Uint8Array<ArrayBuffer>,
+  }));
+  const input: ExportInput = {
+    ...base,
+    meta: {
+      ...base.meta,
+      model: { kind: 'demo', label: 'Demo model (tiny Llama trained on the samples, offline)' },
+    },
+    demoFiles,
+  };
+  const { files, error } = exportFiles(input);
+
+  it("names './demo-model', says it is a local path, and carries the demo's files there", () => {
+    expect(error).toBeNull();
+    const b = json(files, 'best-config.json');
+    expect((b.model as Record<string, unknown>).id).toBe('./demo-model');
+    expect((b.model as Record<string, unknown>).note).toMatch(/local path.*demo-model\/ beside this file/);
+    expect(json(files, 'adapter/adapter_config.json').base_model_name_or_path).toBe('./demo-model');
+    const axolotl = text(files, 'axolotl.yaml');
+    expect((parseYaml(axolotl) as Record<string, unknown>).base_model).toBe('./demo-model');
+    expect(axolotl).toMatch(/^# base_model: tunelab's built-in demo model .*local path/m);
+    for (const script of ['optuna_search.py', 'ray_tune_search.py']) {
+      expect(text(files, script)).toContain('MODEL_ID = "./demo-model"');
+      expect(text(files, script)).toMatch(/^# tunelab's built-in demo model/m);
+    }
+    for (const f of demoFiles)
+      expect(files.find((x) => x.path === `demo-model/${f.name}`)?.contents).toBe(f.contents);
+    expect(JSON.stringify(files.map((f) => typeof f.contents === 'string' && f.contents))).not.toContain(
+      'Demo model (tiny Llama',
+    );
+  });
+
+  it('a local folder is named as a relative path, never by a label alone', () => {
+    const local = exportFiles({
+      ...base,
+      meta: { ...base.meta, model: { kind: 'local', label: 'SmolLM2-135M' } },
+    });
+    const b = json(local.files, 'best-config.json');
+    expect((b.model as Record<string, unknown>).id).toBe('./SmolLM2-135M');
+    expect(local.files.some((f) => f.path.startsWith('demo-model/'))).toBe(false);
+  });
+});
+
+describe('the run’s timings and GPU precision reach the exports', () => {
+  const settings = defaultSettings();
+  const base = inputOf(settings);
+  const seconds = Object.fromEntries(base.study.trials.map((t) => [t.number, 10 + t.number / 4]));
+
+  it('trials.csv has every trial’s duration', () => {
+    const { files } = exportFiles({ ...base, timings: { precision: 'f32', seconds } });
+    const rows = text(files, 'trials.csv').trim().split('\r\n').slice(1);
+    rows.forEach((row, i) => expect(row.split(',').at(-2)).toBe(String(10 + i / 4)));
+  });
+
+  it('an f32 run exports no mixed precision; the target GPU choice sets fp16 or bf16', () => {
+    const f32 = exportFiles({ ...base, timings: { precision: 'f32', seconds } });
+    expect(json(f32.files, 'hf/training_args.json')).toMatchObject({ fp16: false, bf16: false });
+    const bf16 = exportFiles({ ...base, timings: { precision: 'f32', seconds }, targetPrecision: 'bf16' });
+    expect(json(bf16.files, 'hf/training_args.json')).toMatchObject({ fp16: false, bf16: true });
+    const f16 = exportFiles({ ...base, timings: { precision: 'f16', seconds } });
+    expect(json(f16.files, 'hf/training_args.json')).toMatchObject({ fp16: true, bf16: false });
+  });
+});
+
+describe('the Export step scales up to a larger model', () => {
+  const settings = defaultSettings();
+  const base = inputOf(settings);
+
+  it('reads parameter counts as people write them', () => {
+    expect(parseParamCount('361821120')).toBe(361_821_120);
+    expect(parseParamCount('360M')).toBe(360_000_000);
+    expect(parseParamCount(' 1.1b ')).toBe(1_100_000_000);
+    expect(parseParamCount('lots')).toBeNaN();
+  });
+
+  it("transfers the learning rate by the study model's own parameter count", () => {
+    const { files, error } = exportFiles({
+      ...base,
+      transfer: {
+        target: { id: 'HuggingFaceTB/SmolLM2-360M', params: parseParamCount('360M') },
+        lr: 'sqrt-params',
+      },
+    });
+    expect(error).toBeNull();
+    const factor = Math.sqrt(parameterCount(LLAMA) / 360e6);
+    expect(json(files, 'hf/training_args.json').learning_rate).toBeCloseTo(
+      (base.best!.params.lr as number) * factor,
+      15,
+    );
+    expect((json(files, 'best-config.json').model as Record<string, unknown>).id).toBe(
+      'HuggingFaceTB/SmolLM2-360M',
+    );
+  });
+
+  it('says why a transfer cannot be made, naming the input', () => {
+    const noParams = exportFiles({
+      ...base,
+      transfer: { target: { id: 'big', params: parseParamCount('') }, lr: 'keep' },
+    });
+    expect(noParams.error).toMatch(/target\.params/);
+    const noSpec = exportFiles({
+      ...base,
+      spec: null,
+      transfer: { target: { id: 'big', params: 5e8 }, lr: 'keep' },
+    });
+    expect(noSpec.error).toMatch(/parameter count is unknown/);
   });
 });

@@ -4,8 +4,8 @@ import type { ModelFamily } from '../model/config.ts';
 import type { DatasetFormat } from '../train/data.ts';
 import type { TrialConfig } from '../train/config.ts';
 import type { ResolvedContext } from './context.ts';
-import { samplerName } from './context.ts';
-import { hfSchedulerType, mixedPrecision } from './hf.ts';
+import { hfSchedulerType, loggingSteps, type MixedPrecision } from './hf.ts';
+import { shellLine } from './shell.ts';
 import { toYaml } from './yaml.ts';
 import type { YamlValue } from './yaml.ts';
 
@@ -49,6 +49,7 @@ export function axolotlDataset(
 
 export interface AxolotlOptions {
   outputDir: string;
+  mixedPrecision: MixedPrecision;
   datasetPath?: string;
 }
 
@@ -59,7 +60,7 @@ export function axolotlConfig(
   valRatio: number,
   options: AxolotlOptions,
 ): { [key: string]: YamlValue } {
-  const mp = mixedPrecision(config);
+  const mp = options.mixedPrecision;
   const doc: { [key: string]: YamlValue } = {
     base_model: model.id,
     ...(model.revision ? { revision_of_model: model.revision } : {}),
@@ -72,6 +73,7 @@ export function axolotlConfig(
       : { lora_target_modules: [...config.targets] }),
     ...(model.family === 'gpt2' ? { lora_fan_in_fan_out: true } : {}),
     peft_use_rslora: config.rslora,
+    ...(config.loraplusLrRatio !== 1 ? { loraplus_lr_ratio: config.loraplusLrRatio } : {}),
     sequence_len: config.seq + 1,
     sample_packing: format === 'text',
     train_on_inputs: false,
@@ -90,10 +92,10 @@ export function axolotlConfig(
     weight_decay: config.weightDecay,
     max_grad_norm: config.maxGradNorm,
     seed: config.seed,
-    bf16: mp === 'bf16' ? 'auto' : false,
+    bf16: mp === 'bf16',
     fp16: mp === 'fp16',
     ...(config.evalEvery > 0 ? { eval_steps: config.evalEvery } : {}),
-    logging_steps: 10,
+    logging_steps: loggingSteps(config),
     output_dir: options.outputDir,
   };
   return doc;
@@ -103,12 +105,19 @@ export function axolotlConfig(
 export function axolotlYaml(ctx: ResolvedContext): string {
   const doc = axolotlConfig(ctx.config, ctx.model, ctx.dataset.format, ctx.dataset.valRatio ?? 0.1, {
     outputDir: ctx.outputDir,
+    mixedPrecision: ctx.mixedPrecision,
   });
+  const { settings } = ctx;
+  const search = `sampler ${settings.sampler}, ${settings.pruner === 'pbt' ? `PBT every ${settings.pbtInterval} steps` : `pruner ${settings.pruner}`}`;
   return toYaml(doc, {
     header: [
-      `axolotl config of the best tunelab trial (${ctx.objective} = ${ctx.best.value}, trial ${ctx.best.number} of ${ctx.study.trials.length}, sampler ${samplerName(ctx.study)}).`,
+      `axolotl config of the best tunelab trial (${settings.objective} = ${ctx.best.value}, ${settings.direction}d; trial ${ctx.best.number} of ${ctx.study.trials.length}; ${search}).`,
       `tunelab ${ctx.tunelabVersion}, ${ctx.date}; dataset ${ctx.dataset.fingerprint}.`,
-      'Run: axolotl train axolotl.yaml',
+      ...(ctx.model.note ? [`base_model: ${ctx.model.note}`] : []),
+      ...(ctx.transferRecord
+        ? [`Transferred from ${ctx.studyModel.id}:`, ...ctx.transferRecord.lines.map((l) => `  ${l}`)]
+        : []),
+      `Run: ${shellLine(['axolotl', 'train', 'axolotl.yaml'])}`,
     ],
     comments: {
       sequence_len: 'tunelab examples hold seq + 1 tokens (seq predictions)',

@@ -1,27 +1,31 @@
 // best-config.json: everything needed to reproduce the best trial and to know where it came from.
 import { isActive } from '../search/space.ts';
-import { TRIAL_FIELDS } from '../train/config.ts';
+import { TRIAL_FIELDS, type TrialConfig } from '../train/config.ts';
 import type { ResolvedContext } from './context.ts';
-import { samplerName } from './context.ts';
 import type { Json } from '../json.ts';
-import { hfNotes, targetModules } from './hf.ts';
+import { defaultMixedPrecision, hfNotes, targetModules } from './hf.ts';
 
 export const BEST_CONFIG_FORMAT = 'tunelab.best-config/1';
 
+/** Every field of a configuration, targets as PEFT takes them. */
+function hyperparametersOf(config: TrialConfig): Record<string, Json> {
+  const out: Record<string, Json> = {};
+  for (const f of TRIAL_FIELDS) out[f] = f === 'targets' ? targetModules(config) : (config[f] as Json);
+  return out;
+}
+
+/** best-config.json: with a transfer, `hyperparameters` are the target's and `transfer` says how they were made. */
 export function bestConfig(ctx: ResolvedContext): Record<string, Json> {
   const { study, best, config } = ctx;
-  const hyperparameters: Record<string, Json> = {};
-  for (const f of TRIAL_FIELDS) {
-    const v = config[f];
-    hyperparameters[f] = f === 'targets' ? targetModules(config) : (v as Json);
-  }
+  const hyperparameters = hyperparametersOf(config);
   const searched: Record<string, Json> = {};
   for (const def of study.space.params)
     if (isActive(def, best.params)) searched[def.name] = best.params[def.name];
   const m = ctx.metrics ?? {};
+  const { settings } = ctx;
   const metrics: Record<string, Json> = {
-    objective: ctx.objective,
-    direction: study.direction,
+    objective: settings.objective,
+    direction: settings.direction,
     value: best.value ?? null,
   };
   if (m.valLoss !== undefined) metrics.val_loss = m.valLoss;
@@ -35,7 +39,13 @@ export function bestConfig(ctx: ResolvedContext): Record<string, Json> {
     format: BEST_CONFIG_FORMAT,
     tunelab_version: ctx.tunelabVersion,
     date: ctx.date,
-    model: { id: ctx.model.id, revision: ctx.model.revision, family: ctx.model.family },
+    model: {
+      id: ctx.model.id,
+      revision: ctx.model.revision,
+      family: ctx.model.family,
+      ...(ctx.model.note ? { note: ctx.model.note } : {}),
+    },
+    mixed_precision: ctx.mixedPrecision,
     dataset: {
       fingerprint: ctx.dataset.fingerprint,
       name: ctx.dataset.name ?? null,
@@ -47,17 +57,33 @@ export function bestConfig(ctx: ResolvedContext): Record<string, Json> {
     metrics,
     hyperparameters,
     searched,
+    ...(ctx.transferRecord
+      ? {
+          transfer: {
+            ...(ctx.transferRecord as unknown as Record<string, Json>),
+            study_model: { id: ctx.studyModel.id, revision: ctx.studyModel.revision },
+            study_hyperparameters: hyperparametersOf(ctx.studyConfig),
+          },
+        }
+      : {}),
     study: {
       trials: study.trials.length,
       ...counts,
-      sampler: samplerName(study),
+      sampler: settings.sampler,
       sampler_options: study.samplerSpec as Json,
-      pruner: study.prunerSpec as Json,
+      pruner: settings.pruner,
+      pruner_options: settings.prunerSpec as Json,
+      pbt: settings.pbtInterval === null ? null : { interval: settings.pbtInterval },
+      objective: settings.objective,
+      direction: settings.direction,
       seed: study.seed,
       space: study.space.spec as unknown as Json,
       ...(ctx.plan ? { plan: ctx.plan as unknown as Json } : {}),
     },
-    notes: hfNotes(config, ctx.dataset.format),
+    notes: hfNotes(config, ctx.dataset.format, {
+      target: ctx.mixedPrecision,
+      trained: defaultMixedPrecision(config, ctx.ranPrecision),
+    }),
   };
 }
 

@@ -8,6 +8,9 @@ import type { DatasetFormat } from '../train/data.ts';
 import type { TrialConfig } from '../train/config.ts';
 import { metricsOfValue, type Objective } from '../tune/objective.ts';
 import type { StudyPlan, StudyPlanSpec } from '../tune/plan.ts';
+import { defaultMixedPrecision, type MixedPrecision } from './hf.ts';
+import { studySettings, type StudySettings } from './study-settings.ts';
+import { transferConfig, type TransferOptions, type TransferRecord } from './transfer.ts';
 
 export interface ExportModel {
   /** Hub repo id or local path, e.g. 'HuggingFaceTB/SmolLM2-135M'. */
@@ -17,6 +20,13 @@ export interface ExportModel {
   family: ModelFamily;
   /** The architecture (a ModelSpec will do); needed only to lay out adapter parameters. */
   spec?: LoraModelShape;
+  /** What `id` is, when the id alone does not say (a local path: where its files are); the exports print it. */
+  note?: string;
+  /**
+   * The model's own files, for a model no hub has (the page's demo): exported beside the configs in the
+   * folder `id` names, which must then be a relative path such as './demo-model'.
+   */
+  files?: readonly { name: string; contents: string | Uint8Array<ArrayBuffer> }[];
 }
 
 export interface ExportDataset {
@@ -67,8 +77,14 @@ export interface ExportContext {
   timings?: Readonly<Record<number, TrialTiming>>;
   /** output_dir in the HF/axolotl configs. Default './tunelab-best'. */
   outputDir?: string;
-  /** The recipe the study ran with (best-config.json records it). */
+  /** The recipe the study ran with: the exports state its sampler, pruner, PBT, objective and direction. */
   plan?: StudyPlanSpec;
+  /** The precision the trials ran in on their GPU (what 'auto' became); unknown when absent. */
+  ranPrecision?: 'f16' | 'f32';
+  /** Mixed precision for the GPU the exports will run on; default: as the study trained (defaultMixedPrecision). */
+  targetPrecision?: MixedPrecision;
+  /** Export for a larger model of the same family, by the rules of transfer.ts; absent: for the study's model. */
+  transfer?: TransferOptions;
 }
 
 /** What an export needs besides the plan: the study, the model, the data and who made it. */
@@ -102,6 +118,19 @@ export interface ResolvedContext extends ExportContext {
   date: string;
   objective: string;
   outputDir: string;
+  /** How the study searched, from its plan: what every export states. */
+  settings: StudySettings;
+  /** fp16 / bf16 / no, for every export that sets mixed precision. */
+  mixedPrecision: MixedPrecision;
+  /** What the exports train: the best trial's configuration, transferred to `model` when a transfer is asked. */
+  config: TrialConfig;
+  /** The model the exports train: the transfer's target, else the study's. */
+  model: ExportModel;
+  /** The best trial's configuration and model as the study ran them (the adapter belongs to these). */
+  studyConfig: TrialConfig;
+  studyModel: ExportModel;
+  /** How the transferred values were made; null without a transfer. */
+  transferRecord: TransferRecord | null;
 }
 
 export function resolveContext(ctx: ExportContext): ResolvedContext {
@@ -109,12 +138,24 @@ export function resolveContext(ctx: ExportContext): ResolvedContext {
   if (best === undefined) throw new Error('export: the study has no complete trial yet');
   if (best.state !== 'complete')
     throw new Error(`export: trial ${best.number} is ${best.state}, not complete`);
+  const settings = studySettings(ctx.study, ctx.plan, ctx.objective);
+  const transferred = ctx.transfer ? transferConfig(ctx.config, ctx.transfer) : null;
+  const target = ctx.transfer?.target;
   return {
     ...ctx,
+    config: transferred?.config ?? ctx.config,
+    model: target
+      ? { id: target.id, revision: target.revision ?? null, family: ctx.model.family }
+      : ctx.model,
+    studyConfig: ctx.config,
+    studyModel: ctx.model,
+    transferRecord: transferred?.record ?? null,
     best,
     date: ctx.date ?? new Date().toISOString(),
-    objective: ctx.objective ?? 'val_loss',
+    objective: settings.objective,
     outputDir: ctx.outputDir ?? './tunelab-best',
+    settings,
+    mixedPrecision: ctx.targetPrecision ?? defaultMixedPrecision(ctx.config, ctx.ranPrecision),
   };
 }
 

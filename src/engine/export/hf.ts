@@ -11,12 +11,29 @@ import { pyLiteral } from './py.ts';
 export type MixedPrecision = 'fp16' | 'bf16' | 'no';
 
 /**
- * tunelab's f16 (weights and activations f16, f32 accumulation, dynamic loss scaling) is fp16 AMP; f32 is
- * no mixed precision; 'auto' ran f16 where the GPU had it, and on a training GPU bf16 is the choice that
- * needs no loss scaling.
+ * The mixed precision that reproduces how the study trained: tunelab's f16 (weights and activations f16, f32
+ * accumulation, dynamic loss scaling) is fp16 AMP, f32 is none. 'auto' trained in whatever the trials' GPU had
+ * (`ran`); unknown, fp16, which every CUDA GPU runs. A study run in f32 never exports bf16 or fp16 by itself:
+ * the export's target-GPU choice (ExportContext.targetPrecision) does that.
  */
-export function mixedPrecision(config: TrialConfig): MixedPrecision {
-  return config.precision === 'f16' ? 'fp16' : config.precision === 'f32' ? 'no' : 'bf16';
+export function defaultMixedPrecision(config: TrialConfig, ran?: 'f16' | 'f32'): MixedPrecision {
+  const trained = config.precision === 'auto' ? (ran ?? 'f16') : config.precision;
+  return trained === 'f16' ? 'fp16' : 'no';
+}
+
+/** The GPUs each mixed precision suits, as the Export step offers them. */
+export const MIXED_PRECISION_TARGETS: Readonly<Record<MixedPrecision, string>> = {
+  fp16: "fp16 — any CUDA GPU (T4, V100, RTX 20xx); what tunelab's f16 path does",
+  bf16: 'bf16 — Ampere or newer (A100, H100, RTX 30xx/40xx); no loss scaling',
+  no: "fp32 — no mixed precision; what tunelab's f32 path does",
+};
+
+/**
+ * Steps between training-loss logs: every evaluation interval when it is under 10, else 10; the same in
+ * TrainingArguments, SFTConfig, axolotl.yaml and the search scripts.
+ */
+export function loggingSteps(config: TrialConfig): number {
+  return config.evalEvery > 0 ? Math.min(10, config.evalEvery) : 10;
 }
 
 /** HF's 'constant' ignores warmup: a constant LR with warmup is 'constant_with_warmup'. */
@@ -28,13 +45,13 @@ export function hfSchedulerType(config: TrialConfig): string {
 
 export interface HfOptions {
   outputDir: string;
-  /** Logging interval in steps; default 10 (or every eval interval, if smaller). */
-  loggingSteps?: number;
+  /** Default: as the study trained (defaultMixedPrecision, precision 'auto' taken as f16). */
+  mixedPrecision?: MixedPrecision;
 }
 
 /** transformers.TrainingArguments keyword arguments for the configuration. */
 export function trainingArguments(config: TrialConfig, options: HfOptions): Record<string, Json> {
-  const mp = mixedPrecision(config);
+  const mp = options.mixedPrecision ?? defaultMixedPrecision(config);
   const args: Record<string, Json> = {
     output_dir: options.outputDir,
     learning_rate: config.lr,
@@ -60,7 +77,7 @@ export function trainingArguments(config: TrialConfig, options: HfOptions): Reco
   args.bf16 = mp === 'bf16';
   args.eval_strategy = config.evalEvery > 0 ? 'steps' : 'no';
   if (config.evalEvery > 0) args.eval_steps = config.evalEvery;
-  args.logging_steps = options.loggingSteps ?? (config.evalEvery > 0 ? Math.min(10, config.evalEvery) : 10);
+  args.logging_steps = loggingSteps(config);
   args.report_to = 'none';
   return args;
 }
@@ -101,9 +118,14 @@ export function targetModules(config: TrialConfig): Json {
 }
 
 /** A peft.LoraConfig(...) snippet (valid Python) for the configuration. */
-export function loraConfigPython(config: TrialConfig, family: ModelFamily): string {
+export function loraConfigPython(
+  config: TrialConfig,
+  family: ModelFamily,
+  transfer: readonly string[] = [],
+): string {
   const lines = [
     '# LoRA configuration of the best tunelab trial.',
+    ...(transfer.length > 0 ? ['# Transferred to a larger model:', ...transfer.map((l) => `#   ${l}`)] : []),
     'from peft import LoraConfig',
     '',
     'lora_config = LoraConfig(',
@@ -118,23 +140,64 @@ export function loraConfigPython(config: TrialConfig, family: ModelFamily): stri
   if (family === 'gpt2')
     lines.push('    fan_in_fan_out=True,  # GPT-2 stores its Conv1D weights as (in, out)');
   lines.push(')', '');
+  if (config.loraplusLrRatio !== 1) lines.push(...loraplusOptimizerPython(config));
   return lines.join('\n');
 }
 
+/**
+ * LoRA+ in PEFT's words: TrainingArguments has no field for it, so the snippet builds the optimizer with
+ * peft.optimizers.create_loraplus_optimizer (B's rate = loraplus_lr_ratio × A's) for Trainer(optimizers=...).
+ */
+function loraplusOptimizerPython(config: TrialConfig): string[] {
+  const adamw = config.optimizer === 'adamw';
+  const options = adamw
+    ? `betas=(${pyLiteral(config.beta1)}, ${pyLiteral(config.beta2)}), eps=${pyLiteral(config.eps)}`
+    : `momentum=${pyLiteral(config.momentum)}, nesterov=${pyLiteral(config.nesterov)}`;
+  return [
+    '',
+    '# LoRA+ (Hayou et al. 2024): every lora_B learns at loraplus_lr_ratio x the rate of its lora_A.',
+    '# trainer = Trainer(model=peft_model, args=..., optimizers=(loraplus_optimizer(peft_model), None))',
+    `LORAPLUS_LR_RATIO = ${pyLiteral(config.loraplusLrRatio)}`,
+    '',
+    '',
+    'def loraplus_optimizer(peft_model):',
+    '    import torch',
+    '    from peft.optimizers import create_loraplus_optimizer',
+    '',
+    '    return create_loraplus_optimizer(',
+    '        peft_model,',
+    `        torch.optim.${adamw ? 'AdamW' : 'SGD'},`,
+    `        lr=${pyLiteral(config.lr)},`,
+    '        loraplus_lr_ratio=LORAPLUS_LR_RATIO,',
+    `        weight_decay=${pyLiteral(config.weightDecay)},`,
+    `        ${options},`,
+    '    )',
+    '',
+  ];
+}
+
 /** What the HF exports cannot express, in words, for best-config.json. */
-export function hfNotes(config: TrialConfig, format: DatasetFormat | undefined): string[] {
+export function hfNotes(
+  config: TrialConfig,
+  format: DatasetFormat | undefined,
+  precision?: { target: MixedPrecision; trained: MixedPrecision },
+): string[] {
   const notes: string[] = [];
   if (config.llrd < 1)
     notes.push(
       `llrd ${config.llrd}: TrainingArguments has no layer-wise LR decay; the Optuna/Ray Tune scripts build the optimizer's parameter groups for it.`,
     );
+  if (config.loraplusLrRatio !== 1)
+    notes.push(
+      `loraplus_lr_ratio ${config.loraplusLrRatio}: TrainingArguments has no LoRA+; hf/lora_config.py's loraplus_optimizer() builds it with PEFT's create_loraplus_optimizer (pass it as Trainer(optimizers=(optimizer, None))); axolotl.yaml and the search scripts set it.`,
+    );
   if (config.optimizer === 'sgd' && (config.momentum > 0 || config.nesterov))
     notes.push(
       'SGD momentum/nesterov are passed as optim_args; check your transformers version forwards them to torch.optim.SGD.',
     );
-  if (config.precision === 'auto')
+  if (precision && precision.target !== precision.trained)
     notes.push(
-      "precision 'auto' is exported as bf16; use fp16 on GPUs without bf16 (tunelab's f16 path matches fp16 AMP).",
+      `mixed precision ${precision.target} is the target GPU's choice; the study trained ${precision.trained === 'no' ? 'in f32' : 'in f16 (fp16 AMP)'}.`,
     );
   if (format === 'alpaca')
     notes.push(

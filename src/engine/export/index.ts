@@ -1,7 +1,20 @@
 // Public surface of the export library (host-agnostic: returns file contents; callers write files or zips).
-export { adapterFiles, exportBundle, exportFile, EXPORT_FORMATS, EXPORT_PATHS } from './bundle.ts';
+export {
+  adapterFiles,
+  exportBundle,
+  modelFiles,
+  exportFile,
+  EXPORT_FORMATS,
+  EXPORT_PATHS,
+} from './bundle.ts';
 export type { AdapterInput, ExportFile } from './bundle.ts';
 export { planExportContext, resolveContext, samplerName } from './context.ts';
+export { ExportSettingsError, studySettings } from './study-settings.ts';
+export type { StudySettings } from './study-settings.ts';
+export { shellLine, shellQuote } from './shell.ts';
+export { colabModel, colabNotebook, HUB_MODEL_OF_FAMILY } from './colab.ts';
+export { LR_RULES, transferConfig, TransferError, transferSpace } from './transfer.ts';
+export type { LrRule, TransferOptions, TransferRecord } from './transfer.ts';
 export type {
   BestMetrics,
   ExportContext,
@@ -13,10 +26,12 @@ export type {
 } from './context.ts';
 export { bestConfig, bestConfigJson, BEST_CONFIG_FORMAT } from './best-config.ts';
 export {
+  defaultMixedPrecision,
   hfNotes,
   hfSchedulerType,
+  loggingSteps,
   loraConfigPython,
-  mixedPrecision,
+  MIXED_PRECISION_TARGETS,
   sftConfig,
   sftDataFields,
   trainingArguments,

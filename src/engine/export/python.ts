@@ -9,14 +9,16 @@ import { createSpace } from '../search/space.ts';
 import { fieldOfParam } from '../train/config.ts';
 import type { TrialConfig } from '../train/config.ts';
 import type { ResolvedContext } from './context.ts';
-import { samplerName } from './context.ts';
 import type { Json } from '../json.ts';
-import { mixedPrecision } from './hf.ts';
+import { loggingSteps, type MixedPrecision } from './hf.ts';
 import { narrowSpace } from './narrow.ts';
 import { pyDocText, pyLiteral, pyString } from './py.ts';
+import { OPTUNA_SEARCH, RAY_SCHEDULER, searchConstants } from './search-python.ts';
+import { transferSpace } from './transfer.ts';
+import { shellLine } from './shell.ts';
 
 /** The TrialConfig with Python-style keys, as the scripts' BEST_CONFIG. */
-export function pythonConfig(config: TrialConfig): Record<string, Json> {
+export function pythonConfig(config: TrialConfig, mixedPrecision: MixedPrecision): Record<string, Json> {
   return {
     targets: config.targets === 'all-linear' ? 'all-linear' : [...config.targets],
     r: config.r,
@@ -35,15 +37,17 @@ export function pythonConfig(config: TrialConfig): Record<string, Json> {
     warmup_steps: config.warmupSteps,
     warmup_ratio: config.warmupRatio,
     llrd: config.llrd,
+    loraplus_lr_ratio: config.loraplusLrRatio,
     batch: config.batch,
     accum: config.accum,
     seq: config.seq,
     steps: config.steps,
     epochs: config.epochs,
     max_grad_norm: config.maxGradNorm,
-    mixed_precision: mixedPrecision(config),
+    mixed_precision: mixedPrecision,
     seed: config.seed,
     eval_every: config.evalEvery,
+    logging_steps: loggingSteps(config),
   };
 }
 
@@ -65,6 +69,7 @@ const PY_FIELD: Record<keyof TrialConfig, string> = {
   warmupSteps: 'warmup_steps',
   warmupRatio: 'warmup_ratio',
   llrd: 'llrd',
+  loraplusLrRatio: 'loraplus_lr_ratio',
   batch: 'batch',
   accum: 'accum',
   seq: 'seq',
@@ -79,20 +84,44 @@ const PY_FIELD: Record<keyof TrialConfig, string> = {
 /** The narrowed space, the best point in it, and the study facts the scripts print. */
 export interface ContinuedSearch {
   space: SpaceSpec;
-  /** Best trial's values of the sampled parameters (what the scripts enqueue first). */
+  /** Best trial's values of the sampled parameters (what the scripts enqueue first), transferred. */
   bestSampled: Params;
+  /** With a transfer: the learning rate's parameter and the bracket ×⅓, ×1, ×3 tried first. */
+  lrBracket: { param: string; values: [number, number, number] } | null;
 }
 
+/**
+ * The space narrowed around the best trial; with a transfer, moved to the target model (transferSpace) with
+ * the best point's learning rate replaced by the transferred one.
+ */
 export function continuedSearch(ctx: ResolvedContext): ContinuedSearch {
-  const space = narrowSpace(ctx.study.space, ctx.best.params);
+  const narrowed = narrowSpace(ctx.study.space, ctx.best.params);
+  const record = ctx.transferRecord;
+  const moved = record ? transferSpace(narrowed, record) : null;
+  const space = moved?.space ?? narrowed;
   const parsed = createSpace(space);
   const bestSampled: Params = {};
   for (const def of parsed.sampled)
     if (isActive(def, ctx.best.params)) bestSampled[def.name] = ctx.best.params[def.name];
-  return { space, bestSampled };
+  if (!moved || !record) return { space, bestSampled, lrBracket: null };
+  const lr = record.lr.to;
+  bestSampled[moved.lrParam] = lr;
+  return { space, bestSampled, lrBracket: { param: moved.lrParam, values: [lr / 3, lr, lr * 3] } };
 }
 
-function constantsBlock(ctx: ResolvedContext, space: SearchSpace, bestSampled: Params, tool: string): string {
+/** The points the scripts try first: the best point, or with a transfer its three learning rates. */
+function firstPoints(search: ContinuedSearch, best: Params): Params[] {
+  const bracket = search.lrBracket;
+  return bracket ? bracket.values.map((lr) => ({ ...best, [bracket.param]: lr })) : [best];
+}
+
+function constantsBlock(
+  ctx: ResolvedContext,
+  space: SearchSpace,
+  search: ContinuedSearch,
+  tool: string,
+): string {
+  const { bestSampled } = search;
   const fields: Record<string, string> = {};
   for (const def of space.params) {
     const field = fieldOfParam(def.name);
@@ -102,9 +131,12 @@ function constantsBlock(ctx: ResolvedContext, space: SearchSpace, bestSampled: P
   }
   const searched = new Set(Object.values(fields));
   // alpha was 2·r in every trial when nothing set it: keep that tie when r changes.
+  // A transfer that changed the rank set alpha by its own rule (alpha/√r kept).
+  const record = ctx.transferRecord;
   const alphaFollowsR =
     !searched.has('alpha') &&
-    (ctx.fixed ? ctx.fixed.alpha === undefined : ctx.config.alpha === 2 * ctx.config.r);
+    !(record && record.rank.to !== record.rank.from) &&
+    (ctx.fixed ? ctx.fixed.alpha === undefined : ctx.studyConfig.alpha === 2 * ctx.studyConfig.r);
   const conditions: Record<string, Json> = {};
   const derived: Record<string, Json> = {};
   for (const def of space.params) {
@@ -113,13 +145,25 @@ function constantsBlock(ctx: ResolvedContext, space: SearchSpace, bestSampled: P
   }
   const best = ctx.best;
   return [
-    `MODEL_ID = ${pyLiteral(ctx.model.id)}  # the model the study ran on`,
+    record
+      ? `MODEL_ID = ${pyLiteral(ctx.model.id)}  # the larger model the study's best configuration is transferred to`
+      : `MODEL_ID = ${pyLiteral(ctx.model.id)}  # the model the study ran on`,
+    ...(ctx.model.note ? [`# ${commentText(ctx.model.note)}`] : []),
+    ...(record
+      ? [
+          `# Transferred from ${commentText(ctx.studyModel.id)} (BEST_CONFIG holds the transferred values):`,
+          ...record.lines.map((l) => `#   ${commentText(l)}`),
+          `TRANSFER = ${pyLiteral(record as unknown as Json)}`,
+        ]
+      : []),
     `DATA_FORMAT = ${pyLiteral(ctx.dataset.format ?? null)}  # None: detected from the file`,
     `VAL_RATIO = ${pyLiteral(ctx.dataset.valRatio ?? 0.1)}`,
-    `BEST_VALUE = ${pyLiteral(best.value ?? null)}  # ${doc(ctx.objective)} of trial ${best.number}, ${ctx.study.direction}d`,
+    `BEST_VALUE = ${pyLiteral(best.value ?? null)}  # ${commentText(ctx.objective)} of trial ${best.number}, ${ctx.settings.direction}d`,
+    '',
+    searchConstants(ctx, space),
     '',
     "# The best trial's full training configuration; a trial overrides the parameters it samples.",
-    `BEST_CONFIG = ${pyLiteral(pythonConfig(ctx.config))}`,
+    `BEST_CONFIG = ${pyLiteral(pythonConfig(ctx.config, ctx.mixedPrecision))}`,
     '# Search parameter -> BEST_CONFIG key.',
     `PARAM_FIELDS = ${pyLiteral(fields)}`,
     `ALPHA_FOLLOWS_R = ${pyLiteral(alphaFollowsR)}  # lora_alpha = 2 r when the study did not set it`,
@@ -128,32 +172,53 @@ function constantsBlock(ctx: ResolvedContext, space: SearchSpace, bestSampled: P
     `ORDER = ${pyLiteral(space.params.map((d) => d.name))}`,
     `CONDITIONS = ${pyLiteral(conditions)}`,
     `DERIVED = ${pyLiteral(derived)}`,
-    `# The best trial's sampled values, tried first by ${tool}.`,
+    `# The best trial's sampled values${record ? ' (learning rate transferred)' : ''}.`,
     `BEST_PARAMS = ${pyLiteral(bestSampled)}`,
+    search.lrBracket
+      ? `# Tried first by ${tool}: the transferred learning rate x1/3, x1, x3 (the transfer rule is checked, not assumed).`
+      : `# Tried first by ${tool}.`,
+    `FIRST_POINTS = ${pyLiteral(firstPoints(search, bestSampled))}`,
   ].join('\n');
 }
 
 /** Text safe inside a Python triple-quoted docstring, on one line. */
 const doc = pyDocText;
 
-function header(ctx: ResolvedContext, tool: string, script: string, install: string): string {
+/** Text for a # comment: one line, nothing unprintable. */
+function commentText(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  return value.replace(/[\s\x00-\x1f\x7f\u2028\u2029]+/g, ' ');
+}
+
+function header(ctx: ResolvedContext, tool: string, script: string, install: readonly string[]): string {
   const best = ctx.best;
-  const model = doc(ctx.model.id);
+  const { settings } = ctx;
+  const model = doc(ctx.studyModel.id);
+  const search =
+    settings.pruner === 'pbt'
+      ? `population-based training every ${settings.pbtInterval} steps`
+      : `pruner ${settings.pruner}`;
   return String.raw`#!/usr/bin/env python3
 """Continue a tunelab hyperparameter search with ${tool}, e.g. on a bigger model.
 
 Generated by tunelab ${ctx.tunelabVersion} on ${ctx.date.slice(0, 10)} from a study of ${ctx.study.trials.length} trials
-(sampler ${doc(samplerName(ctx.study))}) on ${model}; best trial ${best.number}: ${doc(ctx.objective)} = ${best.value}.
+(sampler ${doc(settings.sampler)}, ${search}) on ${model}; best trial ${best.number}: ${doc(settings.objective)} = ${best.value}.
 The search space is the study's, narrowed around the best trial (log ranges to best / 3 .. best * 3,
 linear ranges to best +- 25 % of their span, clipped to the original bounds; choices kept).
-Each trial fine-tunes --model with LoRA (PEFT) and the Hugging Face Trainer and minimises eval_loss.
-
-    pip install ${install}
-    python ${script} --model ${model} --data train.jsonl --trials 20
-"""`;
+${
+  ctx.transferRecord
+    ? `Its best configuration is transferred to ${doc(ctx.model.id)} (see TRANSFER below).
+`
+    : ''
+}Each trial fine-tunes --model with LoRA (PEFT) and the Hugging Face Trainer and ${settings.direction}s
+${doc(settings.objective)}, with the study's sampler and ${settings.pruner === 'pbt' ? 'population-based training' : 'pruner'} (see SAMPLER and PRUNER below).
+"""
+# Usage (shell):
+#   ${shellLine(['pip', 'install', ...install])}
+#   ${shellLine(['python', script, '--model', ctx.model.id, '--data', 'train.jsonl', '--trials', '20'])}`;
 }
 
-const IMPORTS = String.raw`import argparse
+export const IMPORTS = String.raw`import argparse
 import gc
 import math
 import os
@@ -171,7 +236,7 @@ from transformers import (
     TrainingArguments,
 )`;
 
-const BODY = String.raw`ALPACA_WITH_INPUT = (
+export const BODY = String.raw`ALPACA_WITH_INPUT = (
     "Below is an instruction that describes a task, paired with an input that provides further context. "
     "Write a response that appropriately completes the request.\n\n"
     "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
@@ -283,7 +348,7 @@ def training_arguments(cfg, output_dir):
         bf16=cfg["mixed_precision"] == "bf16",
         eval_strategy="steps",
         eval_steps=eval_steps,
-        logging_steps=min(10, eval_steps),
+        logging_steps=cfg["logging_steps"],
         save_strategy="no",
         report_to="none",
     )
@@ -299,9 +364,10 @@ def training_arguments(cfg, output_dir):
 
 
 def make_optimizer(model, cfg):
-    """Layer-wise LR decay (block l of L at lr * llrd ** (L - 1 - l)) and SGD momentum, which TrainingArguments
-    cannot express; None leaves the optimizer to the Trainer."""
-    if cfg["llrd"] >= 1 and cfg["optimizer"] == "adamw":
+    """Layer-wise LR decay (block l of L at lr * llrd ** (L - 1 - l)), LoRA+ (every lora_B at
+    loraplus_lr_ratio times its lora_A's rate, as peft.optimizers.create_loraplus_optimizer does) and SGD
+    momentum, which TrainingArguments cannot express; None leaves the optimizer to the Trainer."""
+    if cfg["llrd"] >= 1 and cfg["loraplus_lr_ratio"] == 1 and cfg["optimizer"] == "adamw":
         return None
     layers = model.config.num_hidden_layers
     groups = {}
@@ -310,6 +376,8 @@ def make_optimizer(model, cfg):
             continue
         match = re.search(r"\.(?:h|layers)\.(\d+)\.", name)
         scale = cfg["llrd"] ** (layers - 1 - int(match.group(1))) if match else 1.0
+        if "lora_B" in name:
+            scale *= cfg["loraplus_lr_ratio"]
         groups.setdefault(scale, []).append(param)
     param_groups = [{"params": ps, "lr": cfg["lr"] * s} for s, ps in groups.items()]
     if cfg["optimizer"] == "sgd":
@@ -356,10 +424,10 @@ def tokenize(rows, tokenizer, seq, data_format):
     eos = tokenizer.eos_token_id
     examples = []
 
-    def pair(prompt, completion):
+    def pair(prompt, completion, **extra):
         p = _ids(tokenizer(prompt))
         c = _ids(tokenizer(completion, add_special_tokens=False)) + [eos]
-        examples.append({"input_ids": (p + c)[:max_len], "labels": ([-100] * len(p) + c)[:max_len]})
+        examples.append({"input_ids": (p + c)[:max_len], "labels": ([-100] * len(p) + c)[:max_len], **extra})
 
     if data_format == "text":
         stream = []
@@ -384,7 +452,8 @@ def tokenize(rows, tokenizer, seq, data_format):
             pair(template.format(instruction=row["instruction"], input=extra), row["output"])
     elif data_format == "classification":
         for row in rows:
-            pair(f"{row['text']}\nLabel:", f" {row['label']}")
+            # class_name: for accuracy / macro-F1 (the Trainer drops the column before batching).
+            pair(f"{row['text']}\nLabel:", f" {row['label']}", class_name=str(row["label"]))
     elif data_format == "chat":
         for row in rows:
             messages = row["messages"]
@@ -421,19 +490,63 @@ def datasets_for(options, tokenizer, seq):
     return _DATA[key]
 
 
+def classification_metrics(model, tokenizer, classes, val):
+    """Accuracy and macro-F1 as tunelab scores them: each prompt followed by every label's completion (the label
+    and EOS); the label whose tokens have the lowest summed loss is the prediction."""
+    completions = {c: _ids(tokenizer(f" {c}", add_special_tokens=False)) + [tokenizer.eos_token_id] for c in classes}
+    device = next(model.parameters()).device
+    predicted, target = [], []
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for row in val:
+            labels = row["labels"]
+            start = next((i for i, label in enumerate(labels) if label != -100), len(labels))
+            prompt = list(row["input_ids"][:start])
+            losses = []
+            for c in classes:
+                ids = torch.tensor([prompt + completions[c]], device=device)
+                logits = model(input_ids=ids).logits[0, start - 1 : -1].float()
+                losses.append(torch.nn.functional.cross_entropy(logits, ids[0, start:], reduction="sum").item())
+            predicted.append(classes[losses.index(min(losses))])
+            target.append(row["class_name"])
+    if was_training:
+        model.train()
+    accuracy = sum(p == t for p, t in zip(predicted, target)) / len(target)
+    f1 = []
+    for c in classes:
+        tp = sum(p == c and t == c for p, t in zip(predicted, target))
+        wrong = sum((p == c) != (t == c) for p, t in zip(predicted, target))
+        f1.append(2 * tp / (2 * tp + wrong) if tp + wrong > 0 else 0.0)
+    return accuracy, sum(f1) / len(classes)
+
+
+def objective_value(eval_loss, model, tokenizer, train, val):
+    """The study's objective (OBJECTIVE) at an evaluation."""
+    if OBJECTIVE == "val_loss":
+        return eval_loss
+    if OBJECTIVE == "perplexity":
+        return math.exp(eval_loss)
+    if "class_name" not in val.column_names:
+        raise ValueError(f"objective {OBJECTIVE} needs classification data (text,label rows)")
+    accuracy, macro_f1 = classification_metrics(model, tokenizer, sorted(set(train["class_name"])), val)
+    return accuracy if OBJECTIVE == "accuracy" else macro_f1
+
+
 class EvalReporter(TrainerCallback):
-    """Hands every evaluation's eval_loss to the search (for pruning / early stopping)."""
+    """Hands every evaluation's objective value to the search (for pruning, early stopping or PBT)."""
 
-    def __init__(self, report):
+    def __init__(self, report, measure):
         self.report = report
+        self.measure = measure
 
-    def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+    def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
         if metrics and "eval_loss" in metrics:
-            self.report(state.global_step, metrics["eval_loss"])
+            self.report(state.global_step, self.measure(metrics["eval_loss"], model))
 
 
 def train_and_evaluate(cfg, options, output_dir, report=None):
-    """Fine-tune options["model"] with the trial's configuration; returns the final eval_loss."""
+    """Fine-tune options["model"] with the trial's configuration; returns the final objective value."""
     tokenizer = AutoTokenizer.from_pretrained(options["model"])
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -441,6 +554,10 @@ def train_and_evaluate(cfg, options, output_dir, report=None):
     dtype = torch.bfloat16 if cfg["mixed_precision"] == "bf16" else torch.float32
     model = AutoModelForCausalLM.from_pretrained(options["model"], torch_dtype=dtype)
     model = get_peft_model(model, lora_config(cfg, model.config.model_type))
+
+    def measure(eval_loss, evaluated=None):
+        return objective_value(eval_loss, evaluated or model, tokenizer, train, val)
+
     trainer = None
     try:
         trainer = Trainer(
@@ -450,10 +567,12 @@ def train_and_evaluate(cfg, options, output_dir, report=None):
             eval_dataset=val,
             data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
             optimizers=(make_optimizer(model, cfg), None),
-            callbacks=[EvalReporter(report)] if report else [],
+            callbacks=[EvalReporter(report, measure)] if report else [],
         )
         trainer.train()
-        return trainer.evaluate()["eval_loss"]
+        if options.get("save_adapter"):
+            model.save_pretrained(output_dir)  # the PEFT adapter: adapter_config.json + adapter_model.safetensors
+        return measure(trainer.evaluate()["eval_loss"])
     finally:
         del trainer, model
         gc.collect()
@@ -503,8 +622,8 @@ function suggestLines(space: SearchSpace): string {
 
 /** An Optuna script (TPE, median pruning on intermediate eval_loss) over the narrowed space. */
 export function optunaScript(ctx: ResolvedContext): string {
-  const { space, bestSampled } = continuedSearch(ctx);
-  const parsed = createSpace(space);
+  const search = continuedSearch(ctx);
+  const parsed = createSpace(search.space);
   const main = String.raw`def suggest(trial):
     """The trial's parameters, define-by-run: conditional ones only when active, derived ones computed."""
     params = {}
@@ -525,8 +644,8 @@ export function optunaScript(ctx: ResolvedContext): string {
 def objective(trial, options):
     cfg = trial_config(suggest(trial))
 
-    def report(step, eval_loss):
-        trial.report(eval_loss, step)
+    def report(step, value):
+        trial.report(value, step)
         if trial.should_prune():
             raise optuna.TrialPruned()
 
@@ -544,15 +663,16 @@ def main():
         study_name=args.study_name,
         storage=args.storage,
         load_if_exists=True,
-        direction="minimize",
-        sampler=optuna.samplers.TPESampler(seed=args.seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+        direction=DIRECTION,
+        sampler=make_sampler(args.seed),
+        pruner=make_pruner(),
     )
     if len(study.trials) == 0:
-        study.enqueue_trial(BEST_PARAMS)
+        for point in FIRST_POINTS:
+            study.enqueue_trial(point)
     study.optimize(lambda trial: objective(trial, options), n_trials=args.trials, gc_after_trial=True)
     best = study.best_trial
-    print(f"best trial {best.number}: eval_loss {best.value}")
+    print(f"best trial {best.number}: {OBJECTIVE} {best.value}")
     print("params:", {**best.params, **best.user_attrs})
     print("configuration:", trial_config(resolve_params(best.params)))
 
@@ -561,14 +681,23 @@ if __name__ == "__main__":
     main()
 `;
   return [
-    header(ctx, 'Optuna', 'optuna_search.py', '"transformers>=4.41" peft datasets accelerate optuna'),
+    header(ctx, 'Optuna', 'optuna_search.py', [
+      'transformers>=4.41',
+      'peft',
+      'datasets',
+      'accelerate',
+      'optuna>=3.6',
+    ]),
     IMPORTS.replace('import torch\n', 'import optuna\nimport torch\n'),
     '',
-    constantsBlock(ctx, parsed, bestSampled, 'Optuna (enqueued)'),
+    constantsBlock(ctx, parsed, search, 'Optuna (enqueued)'),
     suggestLines(parsed),
     '',
     '',
     BODY,
+    '',
+    '',
+    OPTUNA_SEARCH,
     '',
     '',
     main,
@@ -593,35 +722,41 @@ function rayDomain(space: SearchSpace, name: string): string {
 
 /** A Ray Tune script: tune.Tuner over the narrowed space (Ray's own domains), ASHA, OptunaSearch or random. */
 export function rayTuneScript(ctx: ResolvedContext): string {
-  const { space, bestSampled } = continuedSearch(ctx);
-  const parsed = createSpace(space);
-  // Ray samples every parameter (an inactive conditional one is ignored by resolve_params), so the point to
+  const search = continuedSearch(ctx);
+  const parsed = createSpace(search.space);
+  // Ray samples every parameter (an inactive conditional one is ignored by resolve_params), so a point to
   // evaluate first needs a value for each: the best trial's, else the first choice or the low bound.
-  const firstPoint: Params = {};
-  for (const def of parsed.sampled) {
-    const v: Choice | undefined = bestSampled[def.name];
-    firstPoint[def.name] = v ?? (def.kind === 'categorical' ? def.choices[0] : def.low);
-  }
+  const complete = (point: Params): Params => {
+    const out: Params = {};
+    for (const def of parsed.sampled) {
+      const v: Choice | undefined = point[def.name];
+      out[def.name] = v ?? (def.kind === 'categorical' ? def.choices[0] : def.low);
+    }
+    return out;
+  };
   const domains = parsed.sampled.map((d) => `    ${pyString(d.name)}: ${rayDomain(parsed, d.name)},`);
   const main = String.raw`def trainable(config, options):
     cfg = trial_config(resolve_params(config))
     trial_dir = os.path.join(options["output_dir"], "trial-" + os.urandom(4).hex())
-    # Every evaluation (the last one included) is one training_iteration for ASHA.
-    train_and_evaluate(cfg, options, trial_dir, lambda step, eval_loss: tune_report({"eval_loss": eval_loss, "step": step}))
+    # Every evaluation (the last one included) is reported, at its step, to the scheduler.
+    train_and_evaluate(cfg, options, trial_dir, lambda step, value: tune_report({OBJECTIVE: value, "step": step}))
 
 
 def main():
-    parser = common_arguments("Continue a tunelab search with Ray Tune (ASHA early stopping).")
-    parser.add_argument("--search", choices=["optuna", "random"], default="optuna", help="search algorithm")
+    parser = common_arguments("Continue a tunelab search with Ray Tune.")
+    parser.add_argument(
+        "--search", choices=["optuna", "random"], default="random" if SAMPLER == "random" else "optuna",
+        help="search algorithm: optuna runs the study's sampler (default: %(default)s)",
+    )
     parser.add_argument("--gpus-per-trial", type=float, default=1.0 if torch.cuda.is_available() else 0.0)
     parser.add_argument("--cpus-per-trial", type=float, default=2.0)
     parser.add_argument("--max-concurrent", type=int, default=0, help="0: as many as resources allow")
     args = parser.parse_args()
     options = options_of(args)
     if args.search == "optuna":
-        search_alg = OptunaSearch(points_to_evaluate=[FIRST_POINT], seed=args.seed)
+        search_alg = OptunaSearch(points_to_evaluate=RAY_FIRST_POINTS, sampler=make_sampler(args.seed))
     else:
-        search_alg = BasicVariantGenerator(points_to_evaluate=[FIRST_POINT], random_state=args.seed)
+        search_alg = BasicVariantGenerator(points_to_evaluate=RAY_FIRST_POINTS, random_state=args.seed)
     if args.max_concurrent > 0:
         search_alg = ConcurrencyLimiter(search_alg, max_concurrent=args.max_concurrent)
     trainable_with_resources = tune.with_resources(
@@ -632,24 +767,25 @@ def main():
         trainable_with_resources,
         param_space=PARAM_SPACE,
         tune_config=tune.TuneConfig(
-            metric="eval_loss",
-            mode="min",
+            metric=OBJECTIVE,
+            mode=MODE,
             num_samples=args.trials,
             search_alg=search_alg,
-            scheduler=ASHAScheduler(time_attr="training_iteration", grace_period=1, reduction_factor=3),
+            scheduler=make_scheduler(),
         ),
     )
     results = tuner.fit()
-    best = results.get_best_result(metric="eval_loss", mode="min")
-    print(f"best eval_loss {best.metrics['eval_loss']}")
+    best = results.get_best_result(metric=OBJECTIVE, mode=MODE)
+    print(f"best {OBJECTIVE} {best.metrics[OBJECTIVE]}")
     print("configuration:", trial_config(resolve_params(best.config)))
 
 
 if __name__ == "__main__":
     main()
 `;
-  const rayImports = String.raw`from ray import tune
-from ray.tune.schedulers import ASHAScheduler
+  const rayImports = String.raw`import optuna
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, MedianStoppingRule, PopulationBasedTraining
 from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
@@ -658,22 +794,31 @@ try:
 except ImportError:
     from ray.train import report as tune_report`;
   return [
-    header(
-      ctx,
-      'Ray Tune',
-      'ray_tune_search.py',
-      '"transformers>=4.41" peft datasets accelerate "ray[tune]" optuna',
-    ),
+    header(ctx, 'Ray Tune', 'ray_tune_search.py', [
+      'transformers>=4.41',
+      'peft',
+      'datasets',
+      'accelerate',
+      'ray[tune]',
+      'optuna>=3.6',
+    ]),
     IMPORTS,
     rayImports,
     '',
-    constantsBlock(ctx, parsed, bestSampled, 'Ray Tune (points_to_evaluate)'),
-    `FIRST_POINT = ${pyLiteral(firstPoint)}`,
+    constantsBlock(ctx, parsed, search, 'Ray Tune (points_to_evaluate)'),
+    '# FIRST_POINTS with a value for every parameter Ray samples.',
+    `RAY_FIRST_POINTS = ${pyLiteral(firstPoints(search, search.bestSampled).map(complete))}`,
     '# Ray Tune domains of the narrowed space (randint/lograndint exclude the upper bound, qrandint includes it).',
     `PARAM_SPACE = {\n${domains.join('\n')}\n}`,
     '',
     '',
     BODY,
+    '',
+    '',
+    OPTUNA_SEARCH,
+    '',
+    '',
+    RAY_SCHEDULER,
     '',
     '',
     main,

@@ -103,18 +103,20 @@ export interface OptimizerSegment {
 
 /**
  * Consecutive segments covering the whole flat buffer, alignment gaps included (multipliers 0), for the
- * optimizer's segment table. `lrMultForLayer` gives layer-wise LR decay (see schedule.ts `layerDecay`).
+ * optimizer's segment table. `lrMultForLayer` gives layer-wise LR decay (see schedule.ts `layerDecay`);
+ * `bRatio` is LoRA+'s: every B matrix learns at bRatio × the rate of its A (Hayou et al. 2024).
  */
 export function optimizerSegments(
   layout: LoraLayout,
   lrMultForLayer: (layer: number) => number = () => 1,
   wdMult = 1,
+  bRatio = 1,
 ): OptimizerSegment[] {
   const out: OptimizerSegment[] = [];
   let at = 0;
   for (const s of layout.segments) {
     if (s.offset > at) out.push({ length: s.offset - at, lrMult: 0, wdMult: 0 });
-    out.push({ length: s.length, lrMult: lrMultForLayer(s.layer), wdMult });
+    out.push({ length: s.length, lrMult: lrMultForLayer(s.layer) * (s.kind === 'B' ? bRatio : 1), wdMult });
     at = s.offset + s.length;
   }
   if (layout.totalElements > at) out.push({ length: layout.totalElements - at, lrMult: 0, wdMult: 0 });

@@ -49,7 +49,26 @@ export interface PbtEvent {
   params: Params;
 }
 
-export type StudyEvent = StudyStartEvent | AskEvent | ReportEvent | TellEvent | PbtEvent;
+/**
+ * A transfer check (`tunelab transfer`): the study's top configurations re-run on a larger model with the same
+ * data and budget. Changes no trial; kept in the log with the study it checks.
+ */
+export interface TransferEvent {
+  type: 'transfer';
+  /** The larger model as given (a directory or an id) and its parameter count. */
+  model: string;
+  params: number;
+  /** Per configuration: the study's trial number, its value there, its value on the larger model (null: failed). */
+  results: { number: number; small: number; large: number | null }[];
+  /** Kendall τ-b of the two rankings; null when undefined (fewer than two scored, or a constant list). */
+  tau: number | null;
+  smallBest: number;
+  largeBest: number;
+  gapPercent: number;
+  withinPercent: number;
+}
+
+export type StudyEvent = StudyStartEvent | AskEvent | ReportEvent | TellEvent | PbtEvent | TransferEvent;
 
 const isObj = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -99,6 +118,11 @@ export function parseEvent(raw: unknown): StudyEvent {
         throw new Error('pbt event: number, donor and step must be non-negative integers');
       if (!isObj(raw.params)) throw new Error('pbt event: params must be an object');
       return raw as unknown as PbtEvent;
+    case 'transfer':
+      if (typeof raw.model !== 'string') throw new Error('transfer event: model must be a string');
+      if (!Array.isArray(raw.results) || !raw.results.every((r) => isObj(r) && isIndex(r.number)))
+        throw new Error('transfer event: results must be a list of {number, small, large}');
+      return raw as unknown as TransferEvent;
     default:
       throw new Error(`unknown event type ${JSON.stringify(raw.type)}`);
   }

@@ -1,7 +1,15 @@
 // Public surface of the hyperparameter search engine.
 export { createStudy, loadStudy, Study, studyOfHead, Trial } from './study.ts';
 export type { LineageEntry, LoadError, LoadedStudy, StudyOptions, TellResult } from './study.ts';
-export type { AskEvent, PbtEvent, ReportEvent, StudyEvent, StudyStartEvent, TellEvent } from './events.ts';
+export type {
+  AskEvent,
+  PbtEvent,
+  ReportEvent,
+  StudyEvent,
+  StudyStartEvent,
+  TellEvent,
+  TransferEvent,
+} from './events.ts';
 export { LOG_VERSION } from './events.ts';
 export { containsParams, createSpace, isActive, SearchSpaceError } from './space.ts';
 export type { Choice, Condition, ParamSpec, Params, SearchSpace, SpaceSpec } from './space.ts';

@@ -309,6 +309,13 @@ export class Study {
         if (event.constraints) t.constraints = [...event.constraints];
         break;
       }
+      case 'transfer':
+        for (const r of event.results) {
+          const t = this.#get(r.number, 'transfer');
+          if (t.state !== 'complete')
+            throw new Error(`transfer: trial ${r.number} is ${t.state}, not complete`);
+        }
+        break;
       case 'pbt': {
         const t = this.#running(event, 'pbt');
         this.#get(event.donor, 'pbt donor');

@@ -41,6 +41,8 @@ export interface TrialConfig {
   warmupRatio: number;
   /** Layer-wise LR decay in (0, 1]; 1 = off. */
   llrd: number;
+  /** LoRA+ (Hayou et al. 2024): B's learning rate is this × A's; 1 = plain LoRA. */
+  loraplusLrRatio: number;
   batch: number;
   accum: number;
   seq: number;
@@ -102,6 +104,7 @@ export const TRIAL_FIELD_SPECS: { readonly [F in TrialField]: FieldSpec<TrialCon
   warmupSteps: { flag: 'warmup', default: 0, check: num({ min: 0, integer: true }) },
   warmupRatio: { flag: 'warmup-ratio', default: 0, check: num({ min: 0, max: 1 }) },
   llrd: { flag: 'llrd', default: 1, check: num({ above: 0, max: 1 }) },
+  loraplusLrRatio: { flag: 'loraplus-lr-ratio', default: 1, check: num({ min: 1, max: 1024 }) },
   batch: { flag: 'batch', default: 4, check: num({ min: 1, integer: true }) },
   accum: { flag: 'accum', default: 1, check: num({ min: 1, integer: true }) },
   seq: { flag: 'seq', default: 256, check: num({ min: 2, integer: true }) },
@@ -181,6 +184,8 @@ export const PARAM_ALIASES: Readonly<Record<string, TrialField>> = {
   'max-grad-norm': 'maxGradNorm',
   eval_every: 'evalEvery',
   'eval-every': 'evalEvery',
+  loraplus_lr_ratio: 'loraplusLrRatio',
+  'loraplus-lr-ratio': 'loraplusLrRatio',
 };
 
 /** The TrialConfig field a search-space parameter sets, or undefined for an unknown name. */
@@ -407,6 +412,7 @@ export function trainerOptionsOf(
     warmupSteps: config.warmupSteps > 0 ? config.warmupSteps : undefined,
     warmupRatio: config.warmupSteps > 0 ? undefined : config.warmupRatio,
     llrd: config.llrd,
+    loraplusLrRatio: config.loraplusLrRatio,
     batch: config.batch,
     accum: config.accum,
     seq: config.seq,

@@ -51,6 +51,8 @@ export interface TrainerOptions {
   warmupRatio?: number;
   /** Layer-wise LR decay: layer l of L gets lr·llrd^(L−1−l). 1 = off. */
   llrd?: number;
+  /** LoRA+: every B matrix's learning rate is this × its A's (after LLRD). 1 = off. */
+  loraplusLrRatio?: number;
   batch: number;
   accum: number;
   seq: number;
@@ -158,6 +160,7 @@ function withDefaults(o: TrainerOptions) {
     momentum: 0,
     nesterov: false,
     llrd: 1,
+    loraplusLrRatio: 1,
     maxGradNorm: 1,
     evalEvery: 0,
     recompute: false,
@@ -240,6 +243,9 @@ export class Trainer {
       padId,
     });
     if (o.steps === undefined && o.epochs === undefined) throw new RangeError('give either steps or epochs');
+    if (!(Number.isFinite(o.loraplusLrRatio) && o.loraplusLrRatio > 0)) {
+      throw new RangeError(`loraplusLrRatio must be a number > 0, got ${o.loraplusLrRatio}`);
+    }
     if (!Number.isInteger(o.maxSkippedSteps) || o.maxSkippedSteps < 1) {
       throw new RangeError(`maxSkippedSteps must be a whole number ≥ 1, got ${o.maxSkippedSteps}`);
     }
@@ -264,7 +270,7 @@ export class Trainer {
     this.#control = arena.alloc('step.control', CONTROL.bytes);
     this.#partials = arena.alloc('gradnorm.partials', GRADNORM_PARTIALS_BYTES);
     const decay = layerDecay(spec.layers, o.llrd);
-    const table = segmentTable(optimizerSegments(this.layout, decay));
+    const table = segmentTable(optimizerSegments(this.layout, decay, 1, o.loraplusLrRatio));
     this.#segments = { binding: arena.upload('optimizer.segments', table), count: table.length / 4 };
     for (const buffer of [...this.#moments, this.#optimizerStep, this.#control]) {
       gpu.device.queue.writeBuffer(buffer, 0, new Uint8Array(buffer.size));

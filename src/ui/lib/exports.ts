@@ -4,12 +4,15 @@
 import { version as tunelabVersion } from '../../../package.json';
 import { EXPORT_PATHS, exportBundle, exportFile, type ExportFile } from '../../engine/export/bundle.ts';
 import type { AdapterInput } from '../../engine/export/bundle.ts';
-import { planExportContext, type ExportContext } from '../../engine/export/context.ts';
+import { planExportContext, type ExportContext, type ExportModel } from '../../engine/export/context.ts';
+import type { MixedPrecision } from '../../engine/export/hf.ts';
+import { TransferError, type TransferOptions } from '../../engine/export/transfer.ts';
+import { parameterCount } from '../../engine/model/memory.ts';
 import type { ModelSpec } from '../../engine/model/config.ts';
 import type { Study, TrialRecord } from '../../engine/search/index.ts';
 import type { DatasetFormat } from '../../engine/train/data.ts';
 import { StudyPlan, type StudyPlanSpec } from '../../engine/tune/plan.ts';
-import { modelId, type StudyMeta } from './db.ts';
+import type { ModelRef, StudyMeta } from './db.ts';
 import { describeError } from './errors.ts';
 import { planInput } from './search-config.ts';
 
@@ -37,6 +40,64 @@ export interface ExportInput {
   };
   /** ISO date; default now. */
   date?: string;
+  /** Seconds per trial number (trials.csv's duration) and the precision the trials' GPU trained in. */
+  timings?: { precision: 'f16' | 'f32' | null; seconds: Readonly<Record<number, number>> };
+  /** Mixed precision for the GPU the exports will run on; default: as the study trained. */
+  targetPrecision?: MixedPrecision;
+  /** The demo model's files (a demo study's exports name them as the base model, beside the configs). */
+  demoFiles?: readonly { name: string; contents: Uint8Array<ArrayBuffer> }[];
+  /**
+   * Export for a larger model of the same family; the study model's parameter count comes from `spec` when
+   * `sourceParams` is not given.
+   */
+  transfer?: Omit<TransferOptions, 'sourceParams'> & { sourceParams?: number };
+}
+
+/** A parameter count as people write it: '361821120', '360M', '1.1B', '0.5b'; NaN for anything else. */
+export function parseParamCount(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmb]?)\s*$/i.exec(text);
+  if (!m) return NaN;
+  const scale = { '': 1, k: 1e3, m: 1e6, b: 1e9 }[m[2].toLowerCase() as '' | 'k' | 'm' | 'b'];
+  return Math.round(Number(m[1]) * scale);
+}
+
+/** Where a demo study's exports put the demo model's files, and the base model they name. */
+export const DEMO_MODEL_PATH = './demo-model';
+
+const DEMO_NOTE =
+  "tunelab's built-in demo model (a tiny Llama with its own 320-token tokenizer, on no hub): a local path; " +
+  'its files are in demo-model/ beside this file. For a real run pass a Hub id of the same family, such as ' +
+  'HuggingFaceTB/SmolLM2-135M.';
+
+/** A local folder's name as a relative path the exports can name ('my model' → './my model'). */
+const localPath = (label: string): string =>
+  label.startsWith('/') || label.startsWith('.') ? label : `./${label}`;
+
+/**
+ * The base model as the exports name it: a loadable id, never the page's label. The Hub repo id; the demo as
+ * './demo-model' with its files in the export; a local folder as a relative path to the user's copy of it.
+ */
+export function exportModelOf(
+  ref: ModelRef,
+  demoFiles: ExportInput['demoFiles'],
+): Omit<ExportModel, 'family'> {
+  switch (ref.kind) {
+    case 'hub':
+      return { id: ref.repo, revision: ref.revision };
+    case 'demo':
+      return {
+        id: DEMO_MODEL_PATH,
+        revision: null,
+        note: DEMO_NOTE,
+        ...(demoFiles ? { files: demoFiles } : {}),
+      };
+    case 'local':
+      return {
+        id: localPath(ref.label),
+        revision: null,
+        note: `the local model folder the study loaded ('${ref.label}'): a local path; point it at your copy.`,
+      };
+  }
 }
 
 export interface ExportResult {
@@ -59,14 +120,13 @@ export function planOf(input: Pick<ExportInput, 'meta' | 'study' | 'spec'>): Stu
 
 /** The export context of a study's best trial, from its plan, its model and its data. */
 export function exportContext(input: ExportInput, best: TrialRecord): ExportContext {
-  const { meta, study } = input;
-  const ref = meta.model;
+  const { meta, study, timings } = input;
+  const seconds = timings?.seconds ?? {};
   return planExportContext(planOf(input), {
     study,
     best,
     model: {
-      id: modelId(ref),
-      revision: ref.kind === 'hub' ? ref.revision : null,
+      ...exportModelOf(meta.model, input.demoFiles),
       family: input.spec?.family ?? 'llama',
       ...(input.spec ? { spec: input.spec } : {}),
     },
@@ -78,7 +138,23 @@ export function exportContext(input: ExportInput, best: TrialRecord): ExportCont
     },
     tunelabVersion,
     ...(input.date ? { date: input.date } : {}),
+    timings: Object.fromEntries(Object.entries(seconds).map(([n, s]) => [n, { duration: s }])),
+    ...(timings?.precision ? { ranPrecision: timings.precision } : {}),
+    ...(input.targetPrecision ? { targetPrecision: input.targetPrecision } : {}),
+    ...(input.transfer ? { transfer: transferOf(input) } : {}),
   });
+}
+
+/** The transfer options with the study model's parameter count filled in. */
+function transferOf(input: ExportInput): TransferOptions {
+  const t = input.transfer!;
+  const sourceParams = t.sourceParams ?? (input.spec ? parameterCount(input.spec) : undefined);
+  if (sourceParams === undefined)
+    throw new TransferError(
+      'sourceParams',
+      "the study's model is not loaded, so its parameter count is unknown",
+    );
+  return { ...t, sourceParams };
 }
 
 /**

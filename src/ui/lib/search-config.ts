@@ -46,6 +46,7 @@ export type HyperName =
   | 'batch'
   | 'accum'
   | 'llrd'
+  | 'loraplus_lr_ratio'
   | 'targets';
 
 export interface HyperInfo {
@@ -109,6 +110,12 @@ export const HYPERPARAMETERS: Record<HyperName, HyperInfo> = {
     label: 'Layer-wise LR decay',
     kind: 'float',
     help: 'layer l of L gets lr·decay^(L−1−l); 1 = off',
+    modes: ['fixed', 'range', 'choices'],
+  },
+  loraplus_lr_ratio: {
+    label: 'LoRA+ ratio',
+    kind: 'float',
+    help: "B's learning rate ÷ A's (LoRA+, ~16 often helps); 1 = off",
     modes: ['fixed', 'range', 'choices'],
   },
   targets: {

@@ -30,7 +30,7 @@ export const HUB_SUGGESTIONS = [
 ];
 
 export const DEMO_LABEL = 'Demo model (tiny Llama trained on the samples, offline)';
-const DEMO_FILES = [
+export const DEMO_FILES = [
   'config.json',
   'generation_config.json',
   'tokenizer.json',

@@ -93,12 +93,22 @@ export const STORAGE_FULL =
   'The trials finished so far are kept. Delete studies you no longer need in the Studies list (or free ' +
   'disk space), then press Resume to continue.';
 
+/** What the exports need to know of the trials beyond the study log. */
+export interface TrialTimings {
+  /** What the trials' GPU trained in (precision 'auto' resolved); null before a trial finished. */
+  precision: 'f16' | 'f32' | null;
+  /** Wall-clock seconds per trial number. */
+  seconds: Record<number, number>;
+}
+
 export class RunState {
   meta = $state.raw<StudyMeta | null>(null);
   trials = $state.raw<TrialRecord[]>([]);
   live = $state.raw<Record<number, TrialLive>>({});
   /** Training loss at every step, per trial (the study log keeps only the evaluations). */
   curves = $state.raw<Record<number, [number, number][]>>({});
+  /** Seconds each finished trial ran, and the precision its GPU trained in (for trials.csv and the exports). */
+  timings = $state.raw<TrialTimings>({ precision: null, seconds: {} });
   phase = $state<RunPhase>('idle');
   /** What stopped the run, in words. */
   error = $state('');
@@ -214,6 +224,8 @@ export class RunState {
           step: Math.max(this.curves[t.number]?.at(-1)?.[0] ?? 0, t.intermediate.at(-1)?.[0] ?? 0),
           paused: true,
         });
+    const timings = await getFile(meta.id, 'timings');
+    if (typeof timings === 'string') this.timings = JSON.parse(timings) as TrialTimings;
     this.phase =
       meta.status === 'running'
         ? 'paused'
@@ -266,6 +278,7 @@ export class RunState {
     this.trials = [];
     this.live = {};
     this.curves = {};
+    this.timings = { precision: null, seconds: {} };
     this.error = '';
     this.warning = '';
     this.bestAdapter = null;
@@ -436,6 +449,9 @@ export class RunState {
             error: r.reason === 'stopped' ? (this.#halt === 'pause' ? 'paused' : 'stopped') : r.reason,
           });
         this.#save('curves', JSON.stringify(this.curves));
+        const precision = this.precision === 'f16' || this.precision === 'f32' ? this.precision : null;
+        this.timings = { precision, seconds: { ...this.timings.seconds, [r.number]: r.seconds } };
+        this.#save('timings', JSON.stringify(this.timings));
         // The summary names the best trial, whose adapter files newBest queued before this.
         void this.#setStatus('running');
       },

@@ -73,8 +73,9 @@ describe('exportBundle', () => {
       adam_epsilon: 1e-8,
       optim: 'adamw_torch',
       seed: 42,
-      bf16: true,
-      fp16: false,
+      // precision 'auto' on an unknown GPU trained f16: fp16 AMP, never bf16 by itself.
+      bf16: false,
+      fp16: true,
       eval_strategy: 'steps',
       eval_steps: 50,
       report_to: 'none',
@@ -159,8 +160,14 @@ describe('exportBundle', () => {
     );
   });
 
-  it('the adapter files are passed through under adapter/', () => {
-    expect(file(files, EXPORT_PATHS.adapterConfig)).toBe('{"peft_type": "LORA"}');
+  it('the adapter files are passed through under adapter/, the config naming the exported base model', () => {
+    expect(obj(file(files, EXPORT_PATHS.adapterConfig))).toEqual({
+      peft_type: 'LORA',
+      base_model_name_or_path: 'HuggingFaceTB/SmolLM2-135M',
+    });
+    expect(files.find((f) => f.path === EXPORT_PATHS.adapterWeights)!.contents).toEqual(
+      new Uint8Array([1, 2, 3]),
+    );
   });
 
   it('the narrowed space stays within the original bounds and contains the best point', () => {
@@ -196,7 +203,7 @@ describe('exportBundle', () => {
         const tables = src.slice(src.indexOf('TO_GPT2 = '), src.indexOf('def resolve_params'));
         const out = runPython(
           `import json, math, re\n${constants.replace(/^(?:SUGGEST|PARAM_SPACE) = \{[\s\S]*?\n\}\n/m, '')}\n${tables}\n${helpers}\n` +
-            'cfg = trial_config(resolve_params(BEST_PARAMS if "FIRST_POINT" not in globals() else FIRST_POINT))\n' +
+            'cfg = trial_config(resolve_params(RAY_FIRST_POINTS[0] if "RAY_FIRST_POINTS" in globals() else BEST_PARAMS))\n' +
             'print(json.dumps({"cfg": cfg, "targets": target_modules(cfg["targets"], "llama")}))\n',
         );
         const { cfg, targets } = JSON.parse(out) as { cfg: Record<string, unknown>; targets: unknown };
@@ -224,7 +231,8 @@ describe('exportBundle', () => {
     const ray = file(files, EXPORT_PATHS.rayTune);
     expect(optuna).toMatch(/trial\.suggest_float\("lr", [\d.e-]+, [\d.e-]+, log=True\)/);
     expect(optuna).toContain('trial.suggest_categorical("r", [4, 8, 16, 32])');
-    expect(optuna).toContain('study.enqueue_trial(BEST_PARAMS)');
+    expect(optuna).toContain('study.enqueue_trial(point)');
+    expect(optuna).toContain('FIRST_POINTS = [{');
     expect(ray).toMatch(/"lr": tune\.loguniform\(/);
     expect(ray).toContain('"r": tune.choice([4, 8, 16, 32])');
     expect(ray).toContain('tune.Tuner(');

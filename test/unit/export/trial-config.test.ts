@@ -122,6 +122,18 @@ describe('TrialConfig', () => {
     expect(err(() => trialConfigFromParams({}, { steps: 5, epochs: 1 })).param).toBe('steps');
   });
 
+  it('LoRA+ ratio: searched as loraplus_lr_ratio, a flag, bounded to [1, 1024], into the trainer', () => {
+    expect(trialConfigFromParams({ loraplus_lr_ratio: 16 }).loraplusLrRatio).toBe(16);
+    expect(trainerOptionsOf(trialConfigFromParams({ loraplus_lr_ratio: 16 })).loraplusLrRatio).toBe(16);
+    const flags = (values: Record<string, string>) =>
+      trialConfigFromFlags(values, { family: 'llama', maxPositions: 2048 });
+    expect(flags({ 'loraplus-lr-ratio': '4' }).loraplusLrRatio).toBe(4);
+    expect(() => flags({ 'loraplus-lr-ratio': '0.5' })).toThrow(
+      "--loraplus-lr-ratio: expected a number ≥ 1 and ≤ 1024, got '0.5'",
+    );
+    expect(() => trialConfigFromParams({ loraplus_lr_ratio: 0 })).toThrow(/'loraplus_lr_ratio'.*≥ 1/);
+  });
+
   it('validates a complete config and knows the aliases', () => {
     const c = trialConfigFromParams({ r: 4, lr: 1e-4 });
     expect(validateTrialConfig(JSON.parse(JSON.stringify(c)))).toEqual(c);
