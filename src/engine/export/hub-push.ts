@@ -176,6 +176,19 @@ function checkInput(input: HubPushInput): void {
   }
 }
 
+/**
+ * fetch() rejecting: a TypeError with a cause in Node (ECONNREFUSED, ENOTFOUND, a reset), or the browser's own
+ * words (Chrome 'Failed to fetch', Firefox 'NetworkError when attempting…', Safari 'Load failed'). Other
+ * TypeErrors are bugs, not the network.
+ */
+function isNetworkFailure(error: unknown): error is TypeError {
+  return (
+    error instanceof TypeError &&
+    ((error as { cause?: unknown }).cause !== undefined ||
+      /fetch|networkerror|load failed/i.test(error.message))
+  );
+}
+
 /** The error a failed request becomes: which step, what the Hub said, and never the token. */
 function pushError(
   error: unknown,
@@ -212,8 +225,7 @@ function pushError(
       error.statusCode,
     );
   }
-  // fetch() rejects with a TypeError whose cause says why (ECONNREFUSED, ENOTFOUND, a reset).
-  if (error instanceof TypeError) {
+  if (isNetworkFailure(error)) {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     const why = cause?.code ?? cause?.message ?? error.message;
     return new HubPushError(
