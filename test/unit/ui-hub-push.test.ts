@@ -119,7 +119,7 @@ describe('pushToHub', () => {
       (e: unknown) => e,
     );
     const text = hubPushErrorText(error, wrong);
-    expect(text).toMatch(/^could not create the repo for you\/adapter: the Hub refused the token \(401/);
+    expect(text).toMatch(/^Could not create the repo for you\/adapter: the Hub refused the token \(401/);
     expect(text).not.toContain(wrong);
     expect(hubPushErrorText(new Error(`boom ${wrong}`), wrong)).toBe('The push failed: boom [token]');
   });

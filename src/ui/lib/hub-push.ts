@@ -113,7 +113,8 @@ export function pushToHub(
 
 /** The message an error shows on the page: a HubPushError's is specific and token-free; any other is scrubbed. */
 export function hubPushErrorText(error: unknown, token: string): string {
-  if (error instanceof HubPushError) return error.message;
+  // A sentence on the page (the engine's message starts lower-case, as CLI messages do).
+  if (error instanceof HubPushError) return `${error.message[0].toUpperCase()}${error.message.slice(1)}.`;
   const message = error instanceof Error ? error.message : String(error);
   return `The push failed: ${token ? message.split(token).join('[token]') : message}`;
 }
