@@ -1,12 +1,14 @@
 // `tunelab <command>`: the same engine as the web app, headless in Node through Dawn.
 import { DatasetError } from '../engine/train/data.ts';
 import { GpuError } from '../engine/gpu/index.ts';
+import { HubPushError } from '../engine/export/hub-push.ts';
 import { ownValue } from '../engine/json.ts';
 import { UsageError } from './args.ts';
 import { StudyLogError } from './study-journal.ts';
 import { EVAL_USAGE, evalCommand } from './eval.ts';
 import { GENERATE_USAGE, generateCommand } from './generate.ts';
 import { MODELS_USAGE, modelsCommand } from './models.ts';
+import { PUSH_USAGE, pushCommand } from './push.ts';
 import { TRAIN_USAGE, trainCommand, type TrainHooks } from './train.ts';
 import { TRANSFER_USAGE, transferCommand } from './transfer.ts';
 import { TUNE_USAGE, tuneCommand, type TuneHooks } from './tune.ts';
@@ -39,6 +41,7 @@ export const COMMANDS: Record<string, Command> = {
     usage: TRANSFER_USAGE,
     summary: "re-run a study's top configurations on a larger model: does the ranking hold?",
   },
+  push: { run: pushCommand, usage: PUSH_USAGE, summary: 'upload an adapter with a model card to the Hub' },
 };
 
 function usage(): string {
@@ -75,6 +78,7 @@ export async function main(argv: string[], hooks: CliHooks = {}): Promise<number
       error instanceof DatasetError ||
       error instanceof GpuError ||
       error instanceof StudyLogError ||
+      error instanceof HubPushError ||
       error instanceof RangeError;
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`tunelab ${name}: ${message}\n`);

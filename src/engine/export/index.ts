@@ -56,3 +56,5 @@ export {
   validateTrialConfig,
 } from '../train/config.ts';
 export type { TrialConfig } from '../train/config.ts';
+export { ADAPTER_FILES, HubPushError, modelCard, pushAdapter, repoNameProblem } from './hub-push.ts';
+export type { HubPushInput, HubPushProblem, HubPushResult, HubPushStep, ModelCardInput } from './hub-push.ts';
