@@ -188,7 +188,8 @@ export function importance(values: Record<string, number>, p: Palette): ChartOpt
   const entries = Object.entries(values).sort((a, b) => a[1] - b[1]);
   return {
     ...base(p),
-    grid: { left: 110, right: 24, top: 16, bottom: 32 },
+    // Right: room for the bar's label ("0.99") at the full width.
+    grid: { left: 110, right: 44, top: 16, bottom: 32 },
     xAxis: { type: 'value', max: 1, ...axisStyle(p) },
     yAxis: { type: 'category', data: entries.map(([k]) => k), ...axisStyle(p) },
     series: [
@@ -219,7 +220,8 @@ export function slice(
   const categorical = def?.kind === 'categorical';
   return {
     ...base(p),
-    grid: { left: 56, right: 16, top: 16, bottom: 40 },
+    // Top: room for the y axis's name under the caption above.
+    grid: { left: 56, right: 16, top: 32, bottom: 40 },
     xAxis: categorical
       ? {
           type: 'category',
