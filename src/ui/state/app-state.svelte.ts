@@ -69,9 +69,24 @@ export class AppState {
   constructor() {
     this.try.generator = this.#generator.generate;
     this.model.onready = (opened) => {
-      // The Search step checks seq and r against this model.
+      // The Search step checks seq and r against this model, and the largest batch against this GPU's buffers.
       const { family, maxPositions, hidden } = opened.spec;
-      this.search.model = { family, maxPositions, hidden };
+      const limits = Object.fromEntries(this.gpu.limits);
+      const { maxBufferSize, maxStorageBufferBindingSize } = limits;
+      this.search.model = {
+        family,
+        maxPositions,
+        hidden,
+        ...(maxBufferSize && maxStorageBufferBindingSize
+          ? {
+              memory: {
+                spec: opened.spec,
+                limits: { maxBufferSize, maxStorageBufferBindingSize },
+                precision: this.gpu.precision,
+              },
+            }
+          : {}),
+      };
       const gpu = this.gpu.gpu;
       if (gpu) void this.tuning.ensure(gpu, opened.spec, this.search.settings);
     };
