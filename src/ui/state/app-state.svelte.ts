@@ -45,18 +45,23 @@ export class AppState {
   /** A study log being imported: lines read, then events stored. */
   importing = $state.raw<ImportProgress | null>(null);
 
-  /** What each step needs before it can be opened. */
-  ready = $derived({
-    Model: true,
-    Data: this.model.phase === 'ready',
-    Search: this.model.phase === 'ready' && this.data.phase === 'ready',
-    Run:
-      this.run.meta !== null ||
-      (this.model.phase === 'ready' && this.data.phase === 'ready' && this.search.valid),
-    Results: this.run.trials.some((t) => t.state === 'complete'),
-    Export: this.run.best !== null,
-    Try: this.model.phase === 'ready',
-  } satisfies Record<StepName, boolean>);
+  /**
+   * What each step needs before it can be opened. Without WebGPU a stored study's Run, Results and Export can
+   * still be looked at; nothing that trains or generates opens.
+   */
+  ready = $derived.by(() => {
+    const gpu = this.gpu.phase === 'ready';
+    const model = gpu && this.model.phase === 'ready';
+    return {
+      Model: true,
+      Data: model,
+      Search: model && this.data.phase === 'ready',
+      Run: this.run.meta !== null || (model && this.data.phase === 'ready' && this.search.valid),
+      Results: this.run.trials.some((t) => t.state === 'complete'),
+      Export: this.run.best !== null,
+      Try: model,
+    } satisfies Record<StepName, boolean>;
+  });
 
   /** The Try step's generation Worker: ended when a search starts, so trials get the GPU memory. */
   readonly #generator = workerGenerator(() => {
@@ -151,6 +156,8 @@ export class AppState {
         ...(JSON.parse(JSON.stringify(meta.settings)) as SearchSettings),
       };
       this.step = 'Run';
+      // Without WebGPU the study is only looked at: its model and data are not loaded.
+      if (this.gpu.phase !== 'ready') return;
       const text = await this.run.storedData();
       if (this.model.ref?.label !== meta.model.label) await this.model.loadRef(meta.model);
       if (text !== null && this.model.opened) {
