@@ -18,6 +18,7 @@ import {
 import type { ModelBounds } from '../../engine/tune/space-rules.ts';
 import { preset as enginePreset, type PresetName as EnginePresetName } from '../../engine/tune/presets.ts';
 import { pbtConflicts } from '../../engine/tune/params.ts';
+import { enumerateGrid, gridSize } from '../../engine/search/samplers/grid.ts';
 import { memoryProblem, type FormMemory } from './memory-check.ts';
 
 export type ParamMode = 'fixed' | 'range' | 'choices' | 'derived';
@@ -588,4 +589,38 @@ export function settingsFromPlan(
     timeLimit: plan.timeoutSeconds === null ? 0 : plan.timeoutSeconds / 60,
     valRatio: plan.valRatio ?? base.valRatio,
   };
+}
+
+export interface GridSummary {
+  /** Points of the grid (distinct configurations). */
+  size: number;
+  /** Each searched parameter's values on the grid, as the grid sampler spaces them; empty for a huge grid. */
+  axes: [string, Choice[]][];
+}
+
+/** Beyond this many points the form shows the grid's size only. */
+const GRID_LISTED = 5000;
+
+/**
+ * The points the grid sampler visits for a valid form (a continuous range becomes evenly spaced values, in
+ * log space for a log range), or null when the form is invalid.
+ */
+export function gridSummary(settings: SearchSettings, model: FormModel | null = null): GridSummary | null {
+  let space;
+  try {
+    space = studyPlan(settings, model?.family ?? 'llama', model ?? undefined).space;
+  } catch (e) {
+    if (e instanceof PlanError) return null;
+    throw e;
+  }
+  const size = gridSize(space);
+  if (size > GRID_LISTED) return { size, axes: [] };
+  const points = enumerateGrid(space);
+  const axes = space.sampled.map((d): [string, Choice[]] => {
+    const values: Choice[] = [];
+    for (const p of points)
+      if (p[d.name] !== undefined && !values.includes(p[d.name])) values.push(p[d.name]);
+    return [d.name, values];
+  });
+  return { size, axes };
 }

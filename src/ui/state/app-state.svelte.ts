@@ -160,6 +160,11 @@ export class AppState {
       if (this.gpu.phase !== 'ready') return;
       const text = await this.run.storedData();
       if (this.model.ref?.label !== meta.model.label) await this.model.loadRef(meta.model);
+      // The study's model did not open (the Model step says why): another model must not continue it.
+      if (this.model.ref?.label !== meta.model.label) {
+        this.notice = `The study's model, ${meta.model.label}, did not open: the Model step says why.`;
+        return;
+      }
       if (text !== null && this.model.opened) {
         this.data.fileName = meta.dataFile;
         this.data.text = text;

@@ -59,11 +59,13 @@ export class DataState {
     }
   }
 
-  /** Text that is not UTF-8 is refused (file and byte offset), not decoded lossily. */
+  /** Text that is not UTF-8 is refused (file and byte offset), not decoded lossily; so is an empty file. */
   async loadFile(file: File): Promise<void> {
     this.fileName = file.name;
     try {
       this.text = decodeUtf8(new Uint8Array(await file.arrayBuffer()), file.name);
+      if (this.text.trim() === '')
+        return this.#refuse(`${file.name} is empty: there is nothing to train on.`);
       this.phase = 'empty';
     } catch (e) {
       this.text = '';
@@ -72,13 +74,25 @@ export class DataState {
     }
   }
 
+  /** The pasted text under the name given (its extension picks the format); empty text is refused. */
   usePasted(): void {
     this.fileName = this.pasteName.trim() || 'pasted.jsonl';
+    if (this.text.trim() === '')
+      this.#refuse('Nothing was pasted: paste the rows or text to train on first.');
+  }
+
+  /** No dataset, and why. */
+  #refuse(reason: string): void {
+    this.dataset = null;
+    this.split = null;
+    this.preview = [];
+    this.phase = 'error';
+    this.error = reason;
   }
 
   /** Parses with the model's tokenizer; errors name the file, the line and the reason. */
   parse(model: OpenedModel, seq: number, valRatio: number, seed: number): void {
-    if (!this.fileName || !this.text) return;
+    if (!this.fileName || this.text.trim() === '') return;
     try {
       const tok = dataTokenizer(model.tokenizer);
       const data = parseDataset(this.fileName, this.text, tok, { seq });
@@ -97,11 +111,7 @@ export class DataState {
       this.phase = 'ready';
       this.error = '';
     } catch (e) {
-      this.dataset = null;
-      this.split = null;
-      this.preview = [];
-      this.phase = 'error';
-      this.error = describeError(e);
+      this.#refuse(describeError(e));
     }
   }
 }

@@ -2,6 +2,7 @@
 // recipe, with the loaded model's bounds) shown next to the row at fault.
 import {
   defaultSettings,
+  gridSummary,
   hasProblems,
   PRESETS,
   searchProblems,
@@ -19,6 +20,11 @@ export class SearchState {
   problems = $derived(searchProblems(this.settings, this.model));
 
   valid = $derived(!hasProblems(this.problems));
+
+  /** The grid sampler's points, shown while it is chosen (a continuous range becomes a few values). */
+  grid = $derived(
+    this.settings.sampler === 'grid' && this.valid ? gridSummary(this.settings, this.model) : null,
+  );
 
   get settingsByName(): Record<string, true> {
     return Object.fromEntries(this.settings.rows.map((r) => [r.name, true]));
