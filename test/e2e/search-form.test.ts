@@ -31,6 +31,10 @@ describe('the Search step’s form in Chromium', () => {
     await page.getByTestId('data-summary').waitFor({ timeout: 30_000 });
     // The demo model has 256 positions.
     await page.getByLabel('Sequence length (tokens)').fill('100000');
+    await page.getByLabel('Sequence length (tokens)').press('Tab'); // committed: the data is parsed again
+    await expect
+      .poll(() => page.getByTestId('data-summary').textContent())
+      .toContain('sequence length of 100000');
     await page.getByRole('button', { name: 'Next: search space' }).click();
     const start = page.getByRole('button', { name: 'Start search' });
 
@@ -80,6 +84,10 @@ describe('the Search step’s form in Chromium', () => {
       "100000 is longer than the model's 256 positions",
     );
     await page.getByLabel('Sequence length (tokens)').fill('24');
+    await page.getByLabel('Sequence length (tokens)').press('Tab');
+    await expect
+      .poll(() => page.getByTestId('data-summary').textContent())
+      .toContain('sequence length of 24');
     await page.getByRole('navigation', { name: 'Steps' }).getByRole('button', { name: 'Search' }).click();
     await expect.poll(() => start.isDisabled()).toBe(false);
     // Beyond this GPU's buffers (checked once the sequence length is valid): the engine's memory estimate.

@@ -14,7 +14,8 @@ import { describeError } from '../lib/errors.ts';
 import { parseStudyLogInChunks, StudyLogError } from '../lib/study-import.ts';
 import type { StudyPlanSpec } from '../../engine/tune/plan.ts';
 import { defaultSettings, settingsFromPlan, type SearchSettings } from '../lib/search-config.ts';
-import { DataState } from './data-state.svelte.ts';
+import { tokenizerFiles } from '../lib/dataset-parser.ts';
+import { DataState, type DataModel } from './data-state.svelte.ts';
 import { ModelState } from './model-state.svelte.ts';
 import { RunState, type RunInputs } from './run-state.svelte.ts';
 import { SearchState } from './search-state.svelte.ts';
@@ -119,9 +120,20 @@ export class AppState {
     }
   }
 
-  reparse(s: SearchSettings = this.search.settings): void {
-    const m = this.model.opened;
-    if (m) this.data.parse(m, s.seq, s.valRatio, s.seed);
+  /** Parses the data again (in the dataset Worker) with the model's tokenizer and these settings' split. */
+  async reparse(s: SearchSettings = this.search.settings): Promise<void> {
+    const { opened, ref } = this.model;
+    if (!opened || !ref) return;
+    const model: DataModel = {
+      tokenizer: {
+        key: `${this.model.loads}:${ref.label}`,
+        files: tokenizerFiles(this.model.blobs),
+        bosTokenId: opened.spec.bosTokenId,
+        eosTokenIds: opened.spec.eosTokenIds,
+      },
+      decode: (ids) => opened.tokenizer.decode(ids),
+    };
+    await this.data.parse(model, s.seq, s.valRatio, s.seed);
   }
 
   async startSearch(): Promise<void> {
@@ -130,7 +142,7 @@ export class AppState {
     // The search needs the GPU: timing stops at the next variant, and the workers get what was chosen.
     this.tuning.stop();
     await this.tuning.settled();
-    const inputs = this.#runInputs(this.search.settings);
+    const inputs = await this.#runInputs(this.search.settings);
     if (!inputs) {
       this.notice = `The data could not be prepared for this search: ${this.data.error || 'load a model and data first'}`;
       return;
@@ -168,7 +180,7 @@ export class AppState {
       if (text !== null && this.model.opened) {
         this.data.fileName = meta.dataFile;
         this.data.text = text;
-        this.reparse();
+        await this.reparse();
       }
       if (resume) await this.resume();
     } catch (e) {
@@ -180,7 +192,7 @@ export class AppState {
     const meta = this.run.meta;
     this.tuning.stop();
     await this.tuning.settled();
-    const inputs = meta ? this.#runInputs(meta.settings) : null;
+    const inputs = meta ? await this.#runInputs(meta.settings) : null;
     if (!inputs) {
       this.notice = 'To continue this study, load its model and data first.';
       return;
@@ -192,9 +204,9 @@ export class AppState {
   }
 
   /** What a run needs from the Model and Data steps, or null while either is not ready. */
-  #runInputs(settings: SearchSettings): RunInputs | null {
+  async #runInputs(settings: SearchSettings): Promise<RunInputs | null> {
     const { model, data } = this;
-    this.reparse(settings); // the split follows the run's own seq, ratio and seed
+    await this.reparse(settings); // the split follows the run's own seq, ratio and seed
     if (model.phase !== 'ready' || !model.ref || !model.opened || !data.dataset || !data.split) return null;
     return {
       modelRef: model.ref,
