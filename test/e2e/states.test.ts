@@ -1,6 +1,7 @@
 // The page says what happened where it used to stay silent or confuse (issue 19, item 7), in Chromium: empty
 // uploads and pastes, the sample menu after an upload, a failed Hub download with a model already loaded,
-// the grid's points, the sequence-length wording, focus after Next, the favicon, the sidebar's progress.
+// the grid's points, the sequence-length wording, focus after Next, the favicon, the sidebar's progress, the
+// caveat on importance from few trials.
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARTIFACTS, startApp, watchErrors, type App } from './browser.ts';
@@ -108,6 +109,20 @@ describe('states the page explains', () => {
     await page.getByTestId('best-card').waitFor({ timeout: 30_000 });
     expect(await focusedText()).toBe('5 · Results');
     expect(await page.locator('aside').textContent()).toContain('finished · 12 of 12 trials done');
+    await page.getByTestId('chart-importance').waitFor();
+    expect(await page.getByTestId('importance-caveat').count()).toBe(0);
+
+    // Importance from 5 trials comes with a caveat.
+    await page.getByLabel('Import a study log (.jsonl)').setInputFiles({
+      name: 'small.jsonl',
+      mimeType: 'application/jsonl',
+      buffer: Buffer.from(demoStudyLog(5)),
+    });
+    await expect
+      .poll(async () =>
+        (await page.getByTestId('importance-caveat').textContent())?.replace(/\s+/g, ' ').trim(),
+      )
+      .toBe('From 5 finished trials only: with fewer than about 10 the ranking is mostly noise.');
 
     await page.getByLabel('Import a study log (.jsonl)').setInputFiles({
       name: 'empty.jsonl',
