@@ -18,10 +18,22 @@ const axisStyle = (p: Palette) => ({
   nameTextStyle: { color: p.muted },
 });
 
+/** A number as the charts show it: whole numbers (steps, trial numbers, ranks) as they are, others to 3 significant digits. */
+export function formatNumber(v: unknown): string {
+  if (typeof v !== 'number') return String(v);
+  if (!Number.isFinite(v) || Number.isInteger(v)) return String(v);
+  const abs = Math.abs(v);
+  return abs >= 1e-3 && abs < 1e5 ? String(Number(v.toPrecision(3))) : v.toExponential(2);
+}
+
+/** A tooltip's value: one number, or a point's coordinates. */
+export const formatTooltipValue = (v: unknown): string =>
+  Array.isArray(v) ? v.map(formatNumber).join(', ') : formatNumber(v);
+
 const base = (p: Palette) => ({
   animation: false,
   textStyle: { color: p.text },
-  tooltip: { trigger: 'item' as const },
+  tooltip: { trigger: 'item' as const, valueFormatter: formatTooltipValue },
   grid: { left: 56, right: 16, top: 24, bottom: 40 },
 });
 
@@ -50,7 +62,7 @@ export function lossCurves(
   const training = Object.keys(curves).length > 0;
   return {
     ...base(p),
-    tooltip: { trigger: 'axis' },
+    tooltip: { trigger: 'axis' as const, valueFormatter: formatTooltipValue },
     xAxis: {
       type: 'value',
       name: 'step',
@@ -127,9 +139,6 @@ function axisValue(def: SearchSpace['sampled'][number], v: Choice | undefined): 
   return def.log ? Math.log10(v) : v;
 }
 
-const shortNumber = (x: number) =>
-  Math.abs(x) >= 1e-2 && Math.abs(x) < 1e4 ? String(+x.toPrecision(3)) : x.toExponential(1);
-
 /** One polyline per complete trial through every sampled parameter and the objective. */
 export function parallel(
   trials: readonly TrialRecord[],
@@ -162,7 +171,7 @@ export function parallel(
             min: d.log ? Math.log10(d.low) : d.low,
             max: d.log ? Math.log10(d.high) : d.high,
             ...axisStyle(p),
-            axisLabel: { color: p.muted, formatter: (x: number) => shortNumber(d.log ? 10 ** x : x) },
+            axisLabel: { color: p.muted, formatter: (x: number) => formatNumber(d.log ? 10 ** x : x) },
           },
     ),
     { dim: dims.length, name: 'objective', type: 'value' as const, scale: true, ...axisStyle(p) },
@@ -188,7 +197,8 @@ export function importance(values: Record<string, number>, p: Palette): ChartOpt
   const entries = Object.entries(values).sort((a, b) => a[1] - b[1]);
   return {
     ...base(p),
-    grid: { left: 110, right: 24, top: 16, bottom: 32 },
+    // Right: room for the bar's label ("0.99") at the full width.
+    grid: { left: 110, right: 44, top: 16, bottom: 32 },
     xAxis: { type: 'value', max: 1, ...axisStyle(p) },
     yAxis: { type: 'category', data: entries.map(([k]) => k), ...axisStyle(p) },
     series: [
@@ -219,7 +229,8 @@ export function slice(
   const categorical = def?.kind === 'categorical';
   return {
     ...base(p),
-    grid: { left: 56, right: 16, top: 16, bottom: 40 },
+    // Top: room for the y axis's name under the caption above.
+    grid: { left: 56, right: 16, top: 32, bottom: 40 },
     xAxis: categorical
       ? {
           type: 'category',

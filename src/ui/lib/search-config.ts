@@ -19,6 +19,9 @@ import {
 } from '../../engine/tune/plan.ts';
 import type { ModelBounds } from '../../engine/tune/space-rules.ts';
 import { preset as enginePreset, type PresetName as EnginePresetName } from '../../engine/tune/presets.ts';
+import { pbtConflicts } from '../../engine/tune/params.ts';
+import { enumerateGrid, gridSize } from '../../engine/search/samplers/grid.ts';
+import { memoryProblem, type FormMemory } from './memory-check.ts';
 
 export type ParamMode = 'fixed' | 'range' | 'choices' | 'derived';
 
@@ -330,12 +333,27 @@ export function fixedProblems(rows: readonly ParamRow[]): Partial<Record<HyperNa
   return out;
 }
 
+/**
+ * Alpha set as "× r" over a fixed r is a fixed alpha (scale · r): the engine derives only from a searched
+ * parameter, and someone who fixes r (as PBT asks) means alpha to follow it.
+ */
+export function resolveDerived(rows: readonly ParamRow[]): ParamRow[] {
+  const r = rows.find((row) => row.name === 'r');
+  const rValue = r?.mode === 'fixed' ? parseChoice(r.fixed) : NaN;
+  return rows.map((row) =>
+    row.mode === 'derived' && typeof rValue === 'number' && Number.isFinite(rValue)
+      ? { ...row, mode: 'fixed', fixed: String(Number(row.scale) * rValue) }
+      : row,
+  );
+}
+
 /** The recipe the form describes, in the engine's terms (validated by `StudyPlan.create`). */
 export function planInput(settings: SearchSettings): PlanInput {
+  const rows = resolveDerived(settings.rows);
   return {
-    space: spaceSpec(settings.rows),
+    space: spaceSpec(rows),
     fixed: {
-      ...fixedParams(settings.rows),
+      ...fixedParams(rows),
       steps: settings.stepsPerTrial,
       seq: settings.seq,
       seed: settings.seed,
@@ -380,72 +398,183 @@ export function studyPlan(
   return StudyPlan.create(planInput(settings), { family, ...(model ? { model } : {}) });
 }
 
-/** What the form knows of the loaded model: its family and the bounds of seq and r. */
-export type FormModel = Pick<ModelSpec, 'family' | 'maxPositions' | 'hidden'>;
+/**
+ * What the form knows of the loaded model: its family and the bounds of seq and r; with `memory` (the model on
+ * this GPU), whether the largest batch and sequence fit the GPU's buffers.
+ */
+export type FormModel = Pick<ModelSpec, 'family' | 'maxPositions' | 'hidden'> & { memory?: FormMemory };
+
+/** The settings outside the table that the form shows a message beside. */
+export type SettingName =
+  | 'trials'
+  | 'stepsPerTrial'
+  | 'evalEvery'
+  | 'timeLimit'
+  | 'workers'
+  | 'seq'
+  | 'valRatio'
+  | 'seed'
+  | 'sampler'
+  | 'pruner'
+  | 'maxEvalExamples'
+  | 'constraints';
 
 export interface SearchProblems {
   /** A message next to the row it is about. */
   byParam: Partial<Record<HyperName, string>>;
-  /** One message for the whole form (budget, strategy). */
+  /** A message next to the setting it is about (budget, strategy; seq and the validation share on Data). */
+  bySetting: Partial<Record<SettingName, string>>;
+  /** One message for the whole form, when no row or setting is at fault. */
   general: string;
 }
 
-/** How the form labels the plan's settings that have no row. */
-const SETTING_LABELS: Readonly<Record<string, string>> = {
-  space: 'Search space',
-  seq: 'Sequence length',
-  steps: 'Steps per trial',
-  evalEvery: 'Evaluate every',
-  maxEvalExamples: 'Validation examples per evaluation',
-  seed: 'Seed',
-  trials: 'Trials',
-  timeoutSeconds: 'Time limit',
-  valRatio: 'Validation share',
-  sampler: 'Sampler',
-  precision: 'Precision',
-  constraints: 'Constraints',
+export const hasProblems = (p: SearchProblems): boolean =>
+  p.general !== '' || Object.keys(p.byParam).length > 0 || Object.keys(p.bySetting).length > 0;
+
+/** The plan's names for the settings the form has a field for. */
+const PLAN_SETTINGS: Readonly<Record<string, SettingName>> = {
+  trials: 'trials',
+  steps: 'stepsPerTrial',
+  evalEvery: 'evalEvery',
+  timeoutSeconds: 'timeLimit',
+  seq: 'seq',
+  valRatio: 'valRatio',
+  seed: 'seed',
+  sampler: 'sampler',
+  pbt: 'pruner',
+  maxEvalExamples: 'maxEvalExamples',
+  constraints: 'constraints',
 };
 
-/** A PlanError shown on the form: next to the row it names, else as the form's message. */
-function planProblem(e: PlanError, problems: SearchProblems): void {
-  const row = rowName(e.param ?? e.field);
-  if (row)
-    problems.byParam[row] = e.field === 'space' ? e.reason.replace(/^parameter '[^']*': /, '') : e.reason;
-  else if (e.field === 'pbt')
-    problems.general = `Population-based training: ${e.reason}, or pick another early-stopping rule.`;
-  else problems.general = `${SETTING_LABELS[e.field] ?? e.field}: ${e.reason}`;
+/** How the form labels the plan's settings that have no field. */
+const SETTING_LABELS: Readonly<Record<string, string>> = {
+  space: 'Search space',
+  precision: 'Precision',
+  objective: 'Objective',
+};
+
+/** The form's own limits on the budget (the plan has no upper bounds for these). */
+function budgetProblems(s: SearchSettings, model: FormModel | null): SearchProblems['bySetting'] {
+  const out: SearchProblems['bySetting'] = {};
+  const limits: [SettingName, number, number, number][] = [
+    ['trials', s.trials, 1, 500],
+    ['stepsPerTrial', s.stepsPerTrial, 1, 100000],
+    ['evalEvery', s.evalEvery, 0, 100000],
+    ['maxEvalExamples', s.maxEvalExamples, 0, 10_000_000],
+    ['workers', s.workers, 1, 8],
+    ['seq', s.seq, 4, Math.min(8192, model?.maxPositions ?? 8192)],
+  ];
+  for (const [name, v, lo, hi] of limits)
+    if (!Number.isInteger(v) || v < lo || v > hi) out[name] = `a whole number from ${lo} to ${hi}`;
+  if (!(s.timeLimit >= 0)) out.timeLimit = 'a number of minutes ≥ 0 (0 = no limit)';
+  if (!(s.valRatio > 0 && s.valRatio < 1)) out.valRatio = 'a number between 0 and 1';
+  return out;
+}
+
+/** A row checked no further: its engine default, still searched (as one choice) when it was searched. */
+function standIn(row: ParamRow): ParamRow {
+  const value = FIXED_DEFAULTS[row.name];
+  return row.mode === 'range' || row.mode === 'choices'
+    ? { ...row, mode: 'choices', choices: value }
+    : { ...row, mode: 'fixed', fixed: value };
+}
+
+const withStandIns = (s: SearchSettings, rows: Iterable<HyperName>): SearchSettings => {
+  const names = new Set(rows);
+  return { ...s, rows: s.rows.map((row) => (names.has(row.name) ? standIn(row) : row)) };
+};
+
+/** The label of a row, for messages that name it. */
+const labelOf = (name: string) => {
+  const row = rowName(name);
+  return row ? HYPERPARAMETERS[row].label : name;
+};
+
+/** PBT's message for the pruner and for each searched row it cannot move mid-trial. */
+function pbtProblems(s: SearchSettings, problems: SearchProblems): void {
+  const moving = pbtConflicts(spaceSpec(resolveDerived(s.rows)))
+    .map(rowName)
+    .filter((n): n is HyperName => n !== undefined);
+  const alphaFollows = moving.includes('r') && s.rows.some((row) => row.mode === 'derived');
+  const names = moving.map(labelOf).join(', ');
+  problems.bySetting.pruner =
+    `population-based training moves only optimiser settings mid-trial, not ${names}: set ` +
+    `${moving.length > 1 ? 'them' : 'it'} to fixed${alphaFollows ? ' (LoRA alpha “× r” then follows the fixed r)' : ''}, ` +
+    'or pick another early-stopping rule';
+  for (const name of moving)
+    problems.byParam[name] ??=
+      `population-based training cannot change it mid-trial: set it to fixed${name === 'r' && alphaFollows ? ' (alpha “× r” follows it)' : ''}, or pick another early-stopping rule`;
 }
 
 /**
- * Everything wrong with the form, by row where a row is at fault: the fixed values, then the engine's own check
- * of the recipe (the one the CLI's flags go through, with the model's bounds when a model is loaded), then the
- * budget. The page starts a search only when there is none.
+ * Everything wrong with the form, each next to the row or setting at fault: the fixed values' types, then the
+ * engine's own check of the recipe (the one the CLI's flags go through, with the model's bounds when a model is
+ * loaded), then the form's limits on the budget. The engine stops at the first problem, so each row or setting
+ * it names is set aside (its default stands in) and the recipe checked again, until it passes. The page
+ * starts a search only when there is none (`hasProblems`).
  */
 export function searchProblems(settings: SearchSettings, model: FormModel | null = null): SearchProblems {
-  const problems: SearchProblems = { byParam: fixedProblems(settings.rows), general: '' };
-  const s = settings;
-  if (Object.keys(spaceSpec(s.rows)).length === 0) {
+  const problems: SearchProblems = { byParam: fixedProblems(settings.rows), bySetting: {}, general: '' };
+  if (Object.keys(spaceSpec(settings.rows)).length === 0) {
     problems.general = 'Search at least one parameter: set one to a range or a list of choices.';
-  } else if (Object.keys(problems.byParam).length === 0) {
+    return problems;
+  }
+  let trying = withStandIns(settings, Object.keys(problems.byParam) as HyperName[]);
+  const defaults = defaultSettings();
+  for (let attempt = 0; attempt <= HYPER_NAMES.length + Object.keys(PLAN_SETTINGS).length; attempt++) {
     try {
-      studyPlan(s, model?.family ?? 'llama', model ?? undefined);
+      studyPlan(trying, model?.family ?? 'llama', model ?? undefined);
+      break;
     } catch (e) {
       if (!(e instanceof PlanError)) throw e;
-      planProblem(e, problems);
+      const row = rowName(e.param ?? e.field);
+      const setting = PLAN_SETTINGS[e.field];
+      if (row && problems.byParam[row] === undefined) {
+        problems.byParam[row] = e.field === 'space' ? e.reason.replace(/^parameter '[^']*': /, '') : e.reason;
+        trying = withStandIns(trying, [row]);
+      } else if (e.field === 'pbt' && problems.bySetting.pruner === undefined) {
+        pbtProblems(trying, problems);
+        trying = { ...trying, pruner: 'median' };
+      } else if (setting && problems.bySetting[setting] === undefined) {
+        problems.bySetting[setting] = e.reason;
+        trying = { ...trying, [setting]: defaults[setting] };
+      } else {
+        problems.general = `${SETTING_LABELS[e.field] ?? e.field}: ${e.reason}`;
+        break;
+      }
     }
   }
-  const budget: [string, number, number, number][] = [
-    ['Trials', s.trials, 1, 500],
-    ['Steps per trial', s.stepsPerTrial, 1, 100000],
-    ['Evaluate every', s.evalEvery, 0, 100000],
-    ['Workers', s.workers, 1, 8],
-    ['Sequence length', s.seq, 4, Math.min(8192, model?.maxPositions ?? 8192)],
-  ];
-  for (const [label, v, lo, hi] of budget)
-    if (!Number.isInteger(v) || v < lo || v > hi)
-      problems.general ||= `${label}: a whole number from ${lo} to ${hi}.`;
-  if (!(s.valRatio > 0 && s.valRatio < 1)) problems.general ||= 'Validation share: a number between 0 and 1.';
+  for (const [name, message] of Object.entries(budgetProblems(settings, model)))
+    problems.bySetting[name as SettingName] ??= message;
+  if (model?.memory) memoryProblemOf(settings, model.memory, problems);
   return problems;
+}
+
+/** The largest number a row can take (its fixed value, a range's high end, its largest choice). */
+export function largestValue(rows: readonly ParamRow[], name: HyperName): number | undefined {
+  const row = rows.find((r) => r.name === name);
+  if (!row) return undefined;
+  const texts =
+    row.mode === 'fixed' ? [row.fixed] : row.mode === 'range' ? [row.high] : row.choices.split(',');
+  const values = texts.map(parseChoice).filter((v): v is number => typeof v === 'number');
+  return values.length ? Math.max(...values) : undefined;
+}
+
+/** The memory rule, once batch, r and seq are otherwise valid: on the batch row, or on the sequence length. */
+function memoryProblemOf(settings: SearchSettings, memory: FormMemory, problems: SearchProblems): void {
+  if (problems.byParam.batch || problems.byParam.r || problems.bySetting.seq) return;
+  const problem = memoryProblem(
+    {
+      batch: largestValue(settings.rows, 'batch') ?? 1,
+      rank: largestValue(settings.rows, 'r') ?? 1,
+      seq: settings.seq,
+      precision: settings.precision,
+      recompute: settings.recompute,
+    },
+    memory,
+  );
+  if (problem?.setting === 'batch') problems.byParam.batch = problem.message;
+  else if (problem) problems.bySetting.seq = problem.message;
 }
 
 /** The form row of a plan's searched parameter, as the form writes it. */
@@ -498,4 +627,38 @@ export function settingsFromPlan(
     // A plan stored before the cap existed evaluated on everything: 0 (all), as null.
     maxEvalExamples: plan.maxEvalExamples ?? 0,
   };
+}
+
+export interface GridSummary {
+  /** Points of the grid (distinct configurations). */
+  size: number;
+  /** Each searched parameter's values on the grid, as the grid sampler spaces them; empty for a huge grid. */
+  axes: [string, Choice[]][];
+}
+
+/** Beyond this many points the form shows the grid's size only. */
+const GRID_LISTED = 5000;
+
+/**
+ * The points the grid sampler visits for a valid form (a continuous range becomes evenly spaced values, in
+ * log space for a log range), or null when the form is invalid.
+ */
+export function gridSummary(settings: SearchSettings, model: FormModel | null = null): GridSummary | null {
+  let space;
+  try {
+    space = studyPlan(settings, model?.family ?? 'llama', model ?? undefined).space;
+  } catch (e) {
+    if (e instanceof PlanError) return null;
+    throw e;
+  }
+  const size = gridSize(space);
+  if (size > GRID_LISTED) return { size, axes: [] };
+  const points = enumerateGrid(space);
+  const axes = space.sampled.map((d): [string, Choice[]] => {
+    const values: Choice[] = [];
+    for (const p of points)
+      if (p[d.name] !== undefined && !values.includes(p[d.name])) values.push(p[d.name]);
+    return [d.name, values];
+  });
+  return { size, axes };
 }

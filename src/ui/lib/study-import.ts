@@ -4,6 +4,7 @@
 import { parseEvent, type StudyEvent } from '../../engine/search/events.ts';
 import { studyOfHead, type Study } from '../../engine/search/index.ts';
 import { FileFormatError, parseJson } from '../../engine/json.ts';
+import { withoutFunctionName } from './errors.ts';
 
 /** A log line that is not JSON, not a valid event, or does not fit the study so far. */
 export class StudyLogError extends Error {
@@ -62,7 +63,7 @@ export class StudyLogParser {
       if (this.#study) this.#study.applyEvent(event);
       else this.#study = startStudy(event);
     } catch (e) {
-      throw new StudyLogError(line, (e as Error).message);
+      throw new StudyLogError(line, withoutFunctionName((e as Error).message));
     }
   }
 }

@@ -14,7 +14,8 @@ import { describeError } from '../lib/errors.ts';
 import { parseStudyLogInChunks, StudyLogError } from '../lib/study-import.ts';
 import type { StudyPlanSpec } from '../../engine/tune/plan.ts';
 import { defaultSettings, settingsFromPlan, type SearchSettings } from '../lib/search-config.ts';
-import { DataState } from './data-state.svelte.ts';
+import { tokenizerFiles } from '../lib/dataset-parser.ts';
+import { DataState, type DataModel } from './data-state.svelte.ts';
 import { ModelState } from './model-state.svelte.ts';
 import { RunState, type RunInputs } from './run-state.svelte.ts';
 import { SearchState } from './search-state.svelte.ts';
@@ -45,18 +46,23 @@ export class AppState {
   /** A study log being imported: lines read, then events stored. */
   importing = $state.raw<ImportProgress | null>(null);
 
-  /** What each step needs before it can be opened. */
-  ready = $derived({
-    Model: true,
-    Data: this.model.phase === 'ready',
-    Search: this.model.phase === 'ready' && this.data.phase === 'ready',
-    Run:
-      this.run.meta !== null ||
-      (this.model.phase === 'ready' && this.data.phase === 'ready' && this.search.valid),
-    Results: this.run.trials.some((t) => t.state === 'complete'),
-    Export: this.run.best !== null,
-    Try: this.model.phase === 'ready',
-  } satisfies Record<StepName, boolean>);
+  /**
+   * What each step needs before it can be opened. Without WebGPU a stored study's Run, Results and Export can
+   * still be looked at; nothing that trains or generates opens.
+   */
+  ready = $derived.by(() => {
+    const gpu = this.gpu.phase === 'ready';
+    const model = gpu && this.model.phase === 'ready';
+    return {
+      Model: true,
+      Data: model,
+      Search: model && this.data.phase === 'ready',
+      Run: this.run.meta !== null || (model && this.data.phase === 'ready' && this.search.valid),
+      Results: this.run.trials.some((t) => t.state === 'complete'),
+      Export: this.run.best !== null,
+      Try: model,
+    } satisfies Record<StepName, boolean>;
+  });
 
   /** Why a step that is not ready is disabled, in words (only Results and Export need saying). */
   whyDisabled = $derived.by((): Partial<Record<StepName, string>> => {
@@ -77,9 +83,24 @@ export class AppState {
   constructor() {
     this.try.generator = this.#generator.generate;
     this.model.onready = (opened) => {
-      // The Search step checks seq and r against this model.
+      // The Search step checks seq and r against this model, and the largest batch against this GPU's buffers.
       const { family, maxPositions, hidden } = opened.spec;
-      this.search.model = { family, maxPositions, hidden };
+      const limits = Object.fromEntries(this.gpu.limits);
+      const { maxBufferSize, maxStorageBufferBindingSize } = limits;
+      this.search.model = {
+        family,
+        maxPositions,
+        hidden,
+        ...(maxBufferSize && maxStorageBufferBindingSize
+          ? {
+              memory: {
+                spec: opened.spec,
+                limits: { maxBufferSize, maxStorageBufferBindingSize },
+                precision: this.gpu.precision,
+              },
+            }
+          : {}),
+      };
       const gpu = this.gpu.gpu;
       if (gpu) void this.tuning.ensure(gpu, opened.spec, this.search.settings);
     };
@@ -107,9 +128,20 @@ export class AppState {
     }
   }
 
-  reparse(s: SearchSettings = this.search.settings): void {
-    const m = this.model.opened;
-    if (m) this.data.parse(m, s.seq, s.valRatio, s.seed);
+  /** Parses the data again (in the dataset Worker) with the model's tokenizer and these settings' split. */
+  async reparse(s: SearchSettings = this.search.settings): Promise<void> {
+    const { opened, ref } = this.model;
+    if (!opened || !ref) return;
+    const model: DataModel = {
+      tokenizer: {
+        key: `${this.model.loads}:${ref.label}`,
+        files: tokenizerFiles(this.model.blobs),
+        bosTokenId: opened.spec.bosTokenId,
+        eosTokenIds: opened.spec.eosTokenIds,
+      },
+      decode: (ids) => opened.tokenizer.decode(ids),
+    };
+    await this.data.parse(model, s.seq, s.valRatio, s.seed);
   }
 
   async startSearch(): Promise<void> {
@@ -118,7 +150,7 @@ export class AppState {
     // The search needs the GPU: timing stops at the next variant, and the workers get what was chosen.
     this.tuning.stop();
     await this.tuning.settled();
-    const inputs = this.#runInputs(this.search.settings);
+    const inputs = await this.#runInputs(this.search.settings);
     if (!inputs) {
       this.notice = `The data could not be prepared for this search: ${this.data.error || 'load a model and data first'}`;
       return;
@@ -144,12 +176,19 @@ export class AppState {
         ...(JSON.parse(JSON.stringify(meta.settings)) as SearchSettings),
       };
       this.step = 'Run';
+      // Without WebGPU the study is only looked at: its model and data are not loaded.
+      if (this.gpu.phase !== 'ready') return;
       const text = await this.run.storedData();
       if (this.model.ref?.label !== meta.model.label) await this.model.loadRef(meta.model);
+      // The study's model did not open (the Model step says why): another model must not continue it.
+      if (this.model.ref?.label !== meta.model.label) {
+        this.notice = `The study's model, ${meta.model.label}, did not open: the Model step says why.`;
+        return;
+      }
       if (text !== null && this.model.opened) {
         this.data.fileName = meta.dataFile;
         this.data.text = text;
-        this.reparse();
+        await this.reparse();
       }
       if (resume) await this.resume();
     } catch (e) {
@@ -161,7 +200,7 @@ export class AppState {
     const meta = this.run.meta;
     this.tuning.stop();
     await this.tuning.settled();
-    const inputs = meta ? this.#runInputs(meta.settings) : null;
+    const inputs = meta ? await this.#runInputs(meta.settings) : null;
     if (!inputs) {
       this.notice = 'To continue this study, load its model and data first.';
       return;
@@ -173,9 +212,9 @@ export class AppState {
   }
 
   /** What a run needs from the Model and Data steps, or null while either is not ready. */
-  #runInputs(settings: SearchSettings): RunInputs | null {
+  async #runInputs(settings: SearchSettings): Promise<RunInputs | null> {
     const { model, data } = this;
-    this.reparse(settings); // the split follows the run's own seq, ratio and seed
+    await this.reparse(settings); // the split follows the run's own seq, ratio and seed
     if (model.phase !== 'ready' || !model.ref || !model.opened || !data.dataset || !data.split) return null;
     return {
       modelRef: model.ref,

@@ -1,17 +1,10 @@
 // The Data step: a file (a shipped sample, an upload or pasted text), parsed with the model's tokenizer
-// into examples, with a preview of rendered and tokenised rows and the train/validation split.
+// into examples in a Worker (with progress: the page stays responsive for big files), with a preview of
+// rendered and tokenised rows and the train/validation split.
 import { decodeUtf8 } from '../../engine/json.ts';
-import type { OpenedModel } from '../../engine/model/open.ts';
-import {
-  dataTokenizer,
-  padIdOf,
-  parseDataset,
-  splitExamples,
-  IGNORE_INDEX,
-  type Dataset,
-  type Example,
-} from '../../engine/train/data.ts';
-import { describeError } from '../lib/errors.ts';
+import { DatasetError, IGNORE_INDEX, type Dataset, type Example } from '../../engine/train/data.ts';
+import { parseInWorker, unpackDataset, type DatasetTokenizer } from '../lib/dataset-parser.ts';
+import { describeError, withoutFunctionName } from '../lib/errors.ts';
 import { assetUrl } from '../lib/model-cache.ts';
 
 export const SAMPLES = [
@@ -33,10 +26,18 @@ export interface PreviewRow {
   responseTokens: number;
 }
 
+/** What parsing needs of the loaded model: its tokenizer files (for the Worker) and a decoder (for the preview). */
+export interface DataModel {
+  tokenizer: DatasetTokenizer;
+  decode(ids: number[]): string;
+}
+
 export class DataState {
   fileName = $state('');
   text = $state('');
   pasteName = $state('pasted.jsonl');
+  /** The paste box's text: kept apart from `text` so a big uploaded file never lands in a textarea. */
+  pasteText = $state('');
   phase = $state<'empty' | 'loading' | 'ready' | 'error'>('empty');
   error = $state('');
   dataset = $state.raw<Dataset | null>(null);
@@ -44,6 +45,12 @@ export class DataState {
   /** The id that pads short rows (the tokenizer's pad, else its EOS). */
   padId = $state(0);
   preview = $state.raw<PreviewRow[]>([]);
+  /** While parsing: the share of the text tokenised so far (0 to 1); null otherwise. */
+  progress = $state<number | null>(null);
+  /** Parses started: a result that is not the latest one's is dropped. */
+  #parses = 0;
+  /** What the dataset shown was parsed from: the same again (a search starting) is not parsed twice. */
+  #parsed: { key: string; text: string } | null = null;
 
   async loadSample(file: string): Promise<void> {
     this.phase = 'loading';
@@ -59,11 +66,15 @@ export class DataState {
     }
   }
 
-  /** Text that is not UTF-8 is refused (file and byte offset), not decoded lossily. */
+  /** Text that is not UTF-8 is refused (file and byte offset), not decoded lossily; so is an empty file. */
   async loadFile(file: File): Promise<void> {
     this.fileName = file.name;
+    this.phase = 'loading';
+    this.progress = null;
     try {
       this.text = decodeUtf8(new Uint8Array(await file.arrayBuffer()), file.name);
+      if (this.text.trim() === '')
+        return this.#refuse(`${file.name} is empty: there is nothing to train on.`);
       this.phase = 'empty';
     } catch (e) {
       this.text = '';
@@ -72,36 +83,67 @@ export class DataState {
     }
   }
 
+  /** The pasted text under the name given (its extension picks the format); empty text is refused. */
   usePasted(): void {
     this.fileName = this.pasteName.trim() || 'pasted.jsonl';
+    this.text = this.pasteText;
+    if (this.text.trim() === '')
+      this.#refuse('Nothing was pasted: paste the rows or text to train on first.');
   }
 
-  /** Parses with the model's tokenizer; errors name the file, the line and the reason. */
-  parse(model: OpenedModel, seq: number, valRatio: number, seed: number): void {
-    if (!this.fileName || !this.text) return;
+  /** No dataset, and why. */
+  #refuse(reason: string): void {
+    this.dataset = null;
+    this.split = null;
+    this.preview = [];
+    this.progress = null;
+    this.phase = 'error';
+    this.error = reason;
+  }
+
+  /** Parses with the model's tokenizer in the Worker; errors name the file, the line and the reason. */
+  async parse(model: DataModel, seq: number, valRatio: number, seed: number): Promise<void> {
+    if (!this.fileName || this.text.trim() === '') return;
+    const key = JSON.stringify([model.tokenizer.key, this.fileName, seq, valRatio, seed]);
+    if (this.phase === 'ready' && this.#parsed?.key === key && this.#parsed.text === this.text) return;
+    const id = ++this.#parses;
+    this.#parsed = null;
+    this.phase = 'loading';
+    this.progress = 0;
+    const job = { fileName: this.fileName, text: this.text, seq, valRatio, seed };
+    let result;
     try {
-      const tok = dataTokenizer(model.tokenizer);
-      const data = parseDataset(this.fileName, this.text, tok, { seq });
-      const s = splitExamples(data.examples, valRatio, seed, this.fileName);
-      this.dataset = data;
-      this.split = s;
-      this.padId = padIdOf(tok);
-      this.preview = data.examples.slice(0, 4).map((ex) => {
-        const tokens = Array.from(ex.ids, (id, i) => ({
-          id,
-          text: model.tokenizer.decode([id]),
-          response: ex.labels[i] !== IGNORE_INDEX,
-        }));
-        return { line: ex.line, tokens, responseTokens: tokens.filter((t) => t.response).length };
+      result = await parseInWorker(model.tokenizer, job, (done, total) => {
+        if (id === this.#parses) this.progress = done / total;
       });
-      this.phase = 'ready';
-      this.error = '';
     } catch (e) {
-      this.dataset = null;
-      this.split = null;
-      this.preview = [];
-      this.phase = 'error';
-      this.error = describeError(e);
+      result = { ok: false as const, dataset: null, message: describeError(e) };
     }
+    if (id !== this.#parses) return; // a newer parse (another file, seq or split) replaced this one
+    if (!result.ok) {
+      const failure = result.dataset;
+      return this.#refuse(
+        failure
+          ? describeError(new DatasetError(failure.file, failure.line, failure.reason))
+          : withoutFunctionName(result.message),
+      );
+    }
+    const { dataset, split } = await unpackDataset(result.dataset);
+    if (id !== this.#parses) return;
+    this.dataset = dataset;
+    this.split = split;
+    this.padId = result.padId;
+    this.preview = dataset.examples.slice(0, 4).map((ex) => {
+      const tokens = Array.from(ex.ids, (id, i) => ({
+        id,
+        text: model.decode([id]),
+        response: ex.labels[i] !== IGNORE_INDEX,
+      }));
+      return { line: ex.line, tokens, responseTokens: tokens.filter((t) => t.response).length };
+    });
+    this.progress = null;
+    this.phase = 'ready';
+    this.error = '';
+    this.#parsed = { key, text: job.text };
   }
 }

@@ -152,7 +152,8 @@ export class ModelState {
       this.phase = 'ready';
       this.onready?.(this.opened);
     } catch (e) {
-      this.phase = 'error';
+      // A model opened before stays loaded and usable; the error says what failed and which model that is.
+      this.phase = this.opened && this.ref ? 'ready' : 'error';
       this.error = describeError(e);
     }
   }

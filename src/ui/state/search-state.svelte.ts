@@ -2,6 +2,8 @@
 // recipe, with the loaded model's bounds) shown next to the row at fault.
 import {
   defaultSettings,
+  gridSummary,
+  hasProblems,
   PRESETS,
   searchProblems,
   type FormModel,
@@ -14,10 +16,15 @@ export class SearchState {
   /** The loaded model's family and bounds (seq ≤ its positions, r ≤ its hidden size); null before one loads. */
   model = $state.raw<FormModel | null>(null);
 
-  /** Per-parameter messages, plus one for the whole form. */
+  /** Messages by row and by setting, plus one for the whole form. */
   problems = $derived(searchProblems(this.settings, this.model));
 
-  valid = $derived(this.problems.general === '' && Object.keys(this.problems.byParam).length === 0);
+  valid = $derived(!hasProblems(this.problems));
+
+  /** The grid sampler's points, shown while it is chosen (a continuous range becomes a few values). */
+  grid = $derived(
+    this.settings.sampler === 'grid' && this.valid ? gridSummary(this.settings, this.model) : null,
+  );
 
   get settingsByName(): Record<string, true> {
     return Object.fromEntries(this.settings.rows.map((r) => [r.name, true]));
