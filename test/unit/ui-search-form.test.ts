@@ -169,7 +169,7 @@ describe('Search step form', () => {
 
   it('turns its constraints into the plan’s bounds and back, and names a malformed one', () => {
     const settings = { ...defaultSettings(), constraints: ' tokens_per_second>=500 , val_loss<=3,' };
-    expect(searchProblems(settings, MODEL)).toEqual({ byParam: {}, general: '' });
+    expect(searchProblems(settings, MODEL)).toEqual({ byParam: {}, bySetting: {}, general: '' });
     const plan = studyPlan(settings, 'llama').toJSON();
     expect(plan.constraints).toEqual([
       { metric: 'tokens_per_second', op: '>=', bound: 500 },
@@ -177,8 +177,12 @@ describe('Search step form', () => {
     ]);
     expect(settingsFromPlan(plan).constraints).toBe('tokens_per_second>=500, val_loss<=3');
     expect(studyPlan(defaultSettings(), 'llama').toJSON().constraints).toBeUndefined();
-    expect(searchProblems({ ...settings, constraints: 'speed>=1' }, MODEL).general).toMatch(
-      /^Constraints: 'speed>=1': metric "speed" is not one of val_loss/,
+    // Shown under the Constraints field, like every setting with one.
+    expect(searchProblems({ ...settings, constraints: 'speed>=1' }, MODEL).bySetting.constraints).toMatch(
+      /^'speed>=1': metric "speed" is not one of val_loss/,
+    );
+    expect(searchProblems({ ...settings, maxEvalExamples: -1 }, MODEL).bySetting.maxEvalExamples).toMatch(
+      /whole number/,
     );
   });
 });
