@@ -138,11 +138,11 @@ export class Gpt2Model extends TransformerModel<Gpt2LinearName, Gpt2BlockBuffers
         const from = { tensor: a(s.qkv), stride: 3 * C, column: i * C };
         copyColumns(rec, { tensor: a(part), stride: C, column: 0 }, from, N, C);
       }
-      this.attention(rec, s, B, T, cache);
+      this.attention(rec, l, s, B, T, cache);
     } else {
       // Training: attention reads q, k and v straight out of qkv's columns.
       const qkv = { q: s.qkv, k: s.qkv, v: s.qkv, att: s.att, lse: s.lse };
-      this.attention(rec, qkv, B, T, undefined, qkvLayout(C, 'q', 'k', 'v'));
+      this.attention(rec, l, qkv, B, T, undefined, qkvLayout(C, 'q', 'k', 'v'));
     }
     // x2 = x + att·W_proj + b: the residual and the bias join in the projection's epilogue.
     const proj = this.linear(l, 'attn.c_proj');
@@ -189,7 +189,7 @@ export class Gpt2Model extends TransformerModel<Gpt2LinearName, Gpt2BlockBuffers
     // q, k, v are qkv's columns, and dq, dk, dv go straight into dQkv's.
     const qkv = { q: s.qkv, k: s.qkv, v: s.qkv, att: s.att, lse: s.lse };
     const dqkv = { dq: d.dQkv, dk: d.dQkv, dv: d.dQkv, dAtt: d.dAtt };
-    this.attentionBackward(rec, qkv, dqkv, acts, {
+    this.attentionBackward(rec, l, qkv, dqkv, acts, {
       ...qkvLayout(C, 'q', 'k', 'v'),
       ...qkvLayout(C, 'dq', 'dk', 'dv'),
     });

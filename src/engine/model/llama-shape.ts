@@ -1,4 +1,4 @@
-// The Llama family's shape (Llama, SmolLM2, TinyLlama, Mistral without sliding window, Qwen2 with q/k/v bias):
+// The Llama family's shape (Llama, SmolLM2, TinyLlama, Mistral, Qwen2 with q/k/v bias; sliding windows per layer):
 // its linears and its activation table, from the dims alone. The compute is in llama.ts.
 //
 // Shapes: B batch, T sequence, N = B·T tokens, C hidden, H heads, Hkv kv heads, D head dim, F ffn, V vocab.
@@ -27,6 +27,8 @@ export interface LlamaDims {
   ropeTheta: number;
   /** Qwen2: q/k/v projections carry a bias. */
   qkvBias: boolean;
+  /** Mistral, Qwen2: each layer's sliding window (keys a query sees), null for global; absent: all global. */
+  windows?: (number | null)[];
 }
 
 export function llamaDims(spec: ModelSpec): LlamaDims {
@@ -41,6 +43,7 @@ export function llamaDims(spec: ModelSpec): LlamaDims {
     rmsNormEps: spec.rmsNormEps ?? 1e-6,
     ropeTheta: spec.ropeTheta ?? 10000,
     qkvBias: spec.qkvBias,
+    windows: spec.layerWindows,
   };
 }
 

@@ -1,4 +1,4 @@
-// The Llama family (Llama, SmolLM2, TinyLlama, Mistral without sliding window, Qwen2 with q/k/v bias) on the
+// The Llama family (Llama, SmolLM2, TinyLlama, Mistral, Qwen2 with q/k/v bias; sliding windows) on the
 // GPU: one explicit forward and one explicit backward per block, llm.c style, over the activations its table
 // declares (llama-shape.ts). Base weights are frozen: the backward computes input gradients through them and
 // LoRA gradients only. The embedding, the blocks' loop, the final norm and the loss are transformer.ts's.
@@ -88,6 +88,10 @@ export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuff
     return { invFreq: ropeFrequencies(this.gpu, this.dims.headDim, this.dims.ropeTheta) };
   }
 
+  override attentionWindow(l: number): number | undefined {
+    return this.dims.windows?.[l] ?? undefined;
+  }
+
   linearWeight(layer: number, name: LlamaLinearName): GPUBuffer {
     return this.weights.layers[layer].linears[name];
   }
@@ -152,7 +156,7 @@ export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuff
     linearUp(rec, a(s.k), u('k_proj'), a(s.xn1), lin('k_proj'), N, { bias: qkvBias && a(qkvBias.k) });
     linearUp(rec, a(s.v), u('v_proj'), a(s.xn1), lin('v_proj'), N, { bias: qkvBias && a(qkvBias.v) });
     // RoPE rotates q and k inside attention as it loads them (q, k and the cache hold them unrotated).
-    this.attention(rec, s, B, T, cache);
+    this.attention(rec, l, s, B, T, cache);
     // x2 = x + att·Woᵀ (+ b): the residual joins in the projection's epilogue.
     linearForward(rec, a(s.x2), u('o_proj'), a(s.att), lin('o_proj'), N, ctx, {
       bias: w.oBias && a(w.oBias),
@@ -195,7 +199,7 @@ export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuff
 
     // Attention: x2 = x + att·Woᵀ.
     back(d.dAtt, acts.dResidual, 'o_proj');
-    this.attentionBackward(rec, s, d, acts);
+    this.attentionBackward(rec, l, s, d, acts);
     // dq and dk come back through RoPE's rotation already (attention's backward rotates them back).
     // Below layer 0 are the frozen embeddings: no input gradient is needed there.
     const dxn1 = l > 0 ? acts.dNormed : null;

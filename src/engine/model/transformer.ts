@@ -394,9 +394,13 @@ export abstract class TransformerModel<
     recordGradients(rec, acts.gradients[l][group], refs, { u, v: acts.loraV }, ctx);
   }
 
-  /** att = attention(q, k, v) over the block's own keys (training), or over the cache after writing k, v to it. */
+  /**
+   * att = attention(q, k, v) of block `l` over the block's own keys (training), or over the cache after writing
+   * k, v to it; through the block's sliding window, if it has one.
+   */
   protected attention(
     rec: CommandRecorder,
+    l: number,
     s: AttentionBuffers,
     B: number,
     T: number,
@@ -406,8 +410,9 @@ export abstract class TransformerModel<
     const a = (buffer: GPUBuffer) => this.ref(buffer);
     const dims = this.attentionDims(B, T);
     const rope = this.rope;
+    const window = this.attentionWindow(l);
     if (!cache) {
-      attentionForward(rec, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), dims, { rope, layout });
+      attentionForward(rec, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), dims, { rope, layout, window });
       return;
     }
     // The cache keeps k as the projection wrote it; with RoPE, attention rotates each key by its position.
@@ -416,7 +421,13 @@ export abstract class TransformerModel<
       kvLength: cache.offset + T,
       kvCapacity: cache.capacity,
       rope,
+      window,
     });
+  }
+
+  /** Keys each query of block `l` sees (a sliding window), or undefined for global causal attention. */
+  attentionWindow(_l: number): number | undefined {
+    return undefined;
   }
 
   /** Rotary position embedding applied inside attention (q and k as loaded), or none (learned positions). */
@@ -424,9 +435,10 @@ export abstract class TransformerModel<
     return undefined;
   }
 
-  /** dq, dk, dv (N, ·) from d.dAtt: the backward of `attention` over the block's own keys. */
+  /** dq, dk, dv (N, ·) from d.dAtt: the backward of block `l`'s `attention` over its own keys. */
   protected attentionBackward(
     rec: CommandRecorder,
+    l: number,
     s: AttentionBuffers & { lse: GPUBuffer },
     d: { dq: GPUBuffer; dk: GPUBuffer; dv: GPUBuffer; dAtt: GPUBuffer },
     acts: { batch: number; seq: number; delta: GPUBuffer },
@@ -439,6 +451,7 @@ export abstract class TransformerModel<
     attentionBackward(rec, dq, dk, dv, acts.delta, dAtt, a(s.att), s.lse, q, k, v, dims, {
       rope: this.rope,
       layout,
+      window: this.attentionWindow(l),
     });
   }
 
