@@ -95,6 +95,8 @@ interface RunOptions {
   mode?: AttentionBackwardMode;
   /** Sliding window (keys each query sees). */
   window?: number;
+  /** Score factor (default 1/√D). */
+  scale?: number;
 }
 
 interface Outputs {
@@ -171,14 +173,16 @@ async function run(d: AttentionDims, x: Inputs, dtype: ScalarType, o: RunOptions
   };
   const layout = L ?? undefined;
   const rec = new CommandRecorder(gpu);
-  attentionForward(rec, out, lse, q, k, v, d, { layout, rope, tile: o.tile, window: o.window });
+  const { window, scale } = o;
+  attentionForward(rec, out, lse, q, k, v, d, { layout, rope, tile: o.tile, window, scale });
   if (o.backward)
     attentionBackward(rec, dq, dk, dv, delta, dout, out, lse, q, k, v, d, {
       layout,
       rope,
       tiles: o.tiles,
       mode: o.mode,
-      window: o.window,
+      window,
+      scale,
     });
   await rec.submitAndWait();
   rec.destroy();
@@ -234,7 +238,7 @@ function compareAll(
 
 async function checkAgainstReference(d: AttentionDims, dtype: ScalarType, tol: number, o: RunOptions = {}) {
   const x = inputs(d, 101 + d.headDim, dtype);
-  const r = { ...d, window: o.window };
+  const r = { ...d, window: o.window, scale: o.scale };
   const want = o.rope
     ? attentionRopeRef(o.backward ? x : { ...x, dout: undefined }, r, o.rope.theta, o.rope.positionOffset)
     : {
@@ -571,6 +575,14 @@ describe('attention with a sliding window (query i sees key j iff 0 ≤ i − j 
     },
   );
 
+  it('takes a score scale other than 1/√D (Gemma: query_pre_attn_scalar^−½), both paths (f32 rel < 1e-5)', async () => {
+    const d = dims(2, 19, 4, 2, 64);
+    for (const mode of modes) {
+      const o = { backward: true, mode, window: 5, scale: 1 / Math.sqrt(224) };
+      note(`f32 window scale ${mode}`, await checkAgainstReference(d, 'f32', 1e-5, o));
+    }
+  });
+
   it('a window at least as long as the sequence is global causal attention, bit for bit', async () => {
     const d = dims(2, 37, 9, 3, 64);
     const x = inputs(d, 23, 'f32');
@@ -633,8 +645,8 @@ describe('attention with a sliding window (query i sees key j iff 0 ≤ i − j 
         note(`${dtype} window tiles`, await checkAgainstReference(d, dtype, tol, o));
       }
     },
-    // Each variant compiles its own pipelines: minutes on a loaded software driver.
-    900_000,
+    // Each variant compiles its own pipelines: 9 (f32) and 13 (f16) minutes on a loaded software driver.
+    1_500_000,
   );
 
   it.each([
@@ -757,6 +769,10 @@ describe('attention with a sliding window (query i sees key j iff 0 ≤ i − j 
       ).toThrow(/window must be a whole number ≥ 1/);
       expect(() => attentionCost(dims(1, 2, 1, 1, 32), 'forward', { window })).toThrow(/window/);
     }
+    const d = dims(1, 2, 1, 1, 32);
+    expect(() => attentionForward(rec, ref(out, 'f32'), null, t, t, t, d, { scale: 0 })).toThrow(
+      /scale must be a finite number > 0/,
+    );
     expect(rec.dispatches).toBe(0);
     rec.destroy();
     buf.destroy();

@@ -14,6 +14,8 @@ export interface AttentionRefDims {
   kvLength?: number;
   /** Sliding window: keys each query sees; default all earlier keys. */
   window?: number;
+  /** Factor of the scores; default 1/√D. */
+  scale?: number;
 }
 
 export interface AttentionRefForward {
@@ -39,7 +41,7 @@ function shape(d: AttentionRefDims) {
     L,
     group: H / Hkv,
     window: d.window ?? Infinity,
-    scale: 1 / Math.sqrt(D),
+    scale: d.scale ?? 1 / Math.sqrt(D),
     qAt: (b: number, t: number, h: number) => ((b * T + t) * H + h) * D,
     kAt: (b: number, s: number, g: number) => ((b * L + s) * Hkv + g) * D,
   };

@@ -8,7 +8,7 @@
 //                      on the spill path the (B, H, T, T) softmax-gradient scores (see attentionBackwardMode)
 // Every tensor may instead sit in a wider row (`layout`: a row stride and a column offset in elements), e.g. a
 // fused [q | k | v] row of (H + 2·Hkv)·D per token. Query head h uses kv head h / (H / Hkv). Scores are
-// scaled by 1/√D; softmax and every sum run in f32. Optional RoPE is applied to q and k as they are loaded.
+// scaled by 1/√D (or `scale`: Gemma's query_pre_attn_scalar^−½); softmax and every sum run in f32. Optional RoPE is applied to q and k as they are loaded.
 // An optional sliding window W: query position i sees key j iff 0 ≤ i − j < W (Hugging Face's
 // sliding_window_causal_mask_function: kv_idx > q_idx − W and kv_idx ≤ q_idx); the kernels skip the blocks
 // outside it, so the work per query is O(W) instead of O(position).
@@ -70,6 +70,8 @@ export interface AttentionForwardOptions {
   rope?: AttentionRope;
   /** Sliding window: each query sees its last `window` keys (itself included). Default: all earlier keys. */
   window?: number;
+  /** Factor of the scores q·k; default 1/√D. */
+  scale?: number;
   /** Forces a tile (benchmarks, autotuning, tests); default attentionTiles(...).forward. */
   tile?: AttentionTile;
 }
@@ -88,6 +90,8 @@ export interface AttentionBackwardOptions {
   rope?: AttentionRope;
   /** The same sliding window as the forward. */
   window?: number;
+  /** The same score scale as the forward. */
+  scale?: number;
   tiles?: Partial<Record<'dq' | 'dkdv', AttentionTile>>;
 }
 
@@ -453,6 +457,12 @@ function checkNoAlias(written: [string, BufferBinding][], read: [string, BufferB
   }
 }
 
+function checkScale(scale: number | undefined): void {
+  if (scale !== undefined && !(Number.isFinite(scale) && scale > 0)) {
+    throw new RangeError(`attention: scale must be a finite number > 0, got ${scale}`);
+  }
+}
+
 function checkWindow(window: number | undefined): void {
   if (window !== undefined && (!Number.isInteger(window) || window < 1)) {
     throw new RangeError(
@@ -552,6 +562,8 @@ interface LaunchShape {
   Tk: number;
   /** Keys a query sees, clamped to Tk (a window at least as long as the keys is global attention). */
   window: number;
+  /** Factor of the scores. */
+  scale: number;
   qOffset: number;
   kvCap: number;
   posBase: number;
@@ -573,7 +585,7 @@ function params(dims: AttentionDims, s: LaunchShape, placed: Placed[]) {
     .u32(s.qOffset)
     .u32(s.kvCap)
     .u32(s.posBase)
-    .f32(1 / Math.sqrt(D))
+    .f32(s.scale)
     .u32(D / 4)
     .u32(s.nc)
     .u32(B * H * s.Tq)
@@ -626,6 +638,7 @@ export function attentionForward(
   const { rope } = options;
   checkRope(rope, D, kvLength);
   checkWindow(options.window);
+  checkScale(options.scale);
   const read: [string, BufferBinding][] = [
     ['q', q.binding],
     ['k', k.binding],
@@ -644,6 +657,7 @@ export function attentionForward(
     Tq: T,
     Tk: kvLength,
     window,
+    scale: options.scale ?? 1 / Math.sqrt(D),
     qOffset: kvLength - T,
     kvCap,
     posBase: rope?.positionOffset ?? 0,
@@ -764,6 +778,7 @@ export function attentionBackward(
   const { rope } = options;
   checkRope(rope, D, T);
   checkWindow(options.window);
+  checkScale(options.scale);
   checkBackwardAliases(dq, dk, dv, delta, dout, out, lse, q, k, v, rope);
   const joint = jointDkv(P.dk, P.dv);
   const limits = attentionLimits(rec.gpu);
@@ -776,7 +791,8 @@ export function attentionBackward(
   const tiles = { ...attentionTiles(D, limits, Infinity, dtype), ...options.tiles };
   const placed = Object.values({ ...P, ...(joint ? { dk: joint.dk, dv: joint.dv } : {}) });
   const window = clampWindow(options.window, T);
-  const shape = { Tq: T, Tk: T, window, qOffset: 0, kvCap: T, posBase: rope?.positionOffset ?? 0 };
+  const scale = options.scale ?? 1 / Math.sqrt(D);
+  const shape = { Tq: T, Tk: T, window, scale, qOffset: 0, kvCap: T, posBase: rope?.positionOffset ?? 0 };
   const useRope = Boolean(rope);
   // Bindings: 1 q, 2 k, 3 v, 4 out (forward only), 5 lse (forward), 6 inv_freq, 7 out, 8 dout, 9 delta
   // (written), 10 delta (read), 11 lse (read), 12 dq, 13 dk, 14 dv, 15 dk+dv. null where unused.
