@@ -1,10 +1,12 @@
 // `tunelab <command>`: the same engine as the web app, headless in Node through Dawn.
 import { DatasetError } from '../engine/train/data.ts';
 import { GpuError } from '../engine/gpu/index.ts';
+import { ownValue } from '../engine/json.ts';
 import { UsageError } from './args.ts';
 import { StudyLogError } from './study-journal.ts';
 import { EVAL_USAGE, evalCommand } from './eval.ts';
 import { GENERATE_USAGE, generateCommand } from './generate.ts';
+import { MODELS_USAGE, modelsCommand } from './models.ts';
 import { TRAIN_USAGE, trainCommand, type TrainHooks } from './train.ts';
 import { TUNE_USAGE, tuneCommand, type TuneHooks } from './tune.ts';
 
@@ -26,6 +28,11 @@ export const COMMANDS: Record<string, Command> = {
     usage: TUNE_USAGE,
     summary: 'search hyperparameters on a pool of workers',
   },
+  models: {
+    run: modelsCommand,
+    usage: MODELS_USAGE,
+    summary: 'the supported Hub models by size, and what fits your GPU',
+  },
 };
 
 function usage(): string {
@@ -41,7 +48,8 @@ export async function main(argv: string[], hooks: CliHooks = {}): Promise<number
     (name ? process.stdout : process.stderr).write(usage());
     return name ? 0 : 2;
   }
-  const command = COMMANDS[name];
+  // An own-property lookup: 'constructor' or '__proto__' are not commands.
+  const command = ownValue(COMMANDS, name);
   if (!command) {
     process.stderr.write(`tunelab: unknown command '${name}'\n\n${usage()}`);
     return 2;

@@ -59,6 +59,12 @@ const cases: [TinyArch, Precision, number][] = [
   ['gpt2', 'f32', 1e-4],
   ['llama', 'f16', 2e-2],
   ['gpt2', 'f16', 2e-2],
+  ['llama3', 'f32', 1e-4],
+  ['qwen3', 'f32', 1e-4],
+  ['smollm3', 'f32', 1e-4],
+  ['llama3', 'f16', 2e-2],
+  ['qwen3', 'f16', 2e-2],
+  ['smollm3', 'f16', 2e-2],
 ];
 
 // Sliding windows (3 on Mistral's every layer; Qwen2's layer 1 only) shorter than the 9 positions decoded.
@@ -91,7 +97,13 @@ describe('KV-cache inference matches the f64 reference forward of a checkpoint',
 
       // Prefill of the whole sequence at offset 0: the logits of every position.
       const full = session(model, { batch: B, capacity: 16 });
-      expectClose(`${arch} ${precision} prefill logits`, await full.forward(tokens, 'all'), ref, tol);
+      const error = expectClose(
+        `${arch} ${precision} prefill logits`,
+        await full.forward(tokens, 'all'),
+        ref,
+        tol,
+      );
+      console.log(`${arch} ${precision}: prefill logits max rel error ${error.toExponential(2)}`);
       expect(full.length).toBe(T);
 
       // Prefill 5 tokens in chunks of 4 (+1), then decode the rest one at a time: last-position logits.
@@ -112,7 +124,7 @@ describe('KV-cache inference matches the f64 reference forward of a checkpoint',
 });
 
 describe('LoRA at inference (unmerged, dropout off)', () => {
-  it.each(['llama', 'gpt2'] as const)(
+  it.each(['llama', 'qwen3', 'gpt2'] as const)(
     '%s: logits match the f64 reference with the adapter and the training forward',
     async (arch) => {
       const { tiny, opened, loaded } = await loadFixture(arch, 'f32');
@@ -195,6 +207,32 @@ describe('greedy generation with the KV cache equals the argmax of a full forwar
         buildTinyLlama(gpu, dtype, {
           seed: 6,
           dims: { ...TINY_LLAMA, kvHeads: 1, qkvBias: true, rmsNormEps: 1e-6, ropeTheta: 1e6 },
+        }),
+    ],
+    [
+      'Qwen3 (q/k norms, head dim 48): the cache holds the normed k',
+      (dtype: Precision) =>
+        buildTinyLlama(gpu, dtype, {
+          seed: 8,
+          dims: { ...TINY_LLAMA, headDim: 48, qkNorm: true, rmsNormEps: 1e-6, ropeTheta: 1e6 },
+        }),
+    ],
+    [
+      'SmolLM3 (layer 1 without RoPE), Llama 3.2 RoPE scaling',
+      (dtype: Precision) =>
+        buildTinyLlama(gpu, dtype, {
+          seed: 9,
+          dims: {
+            ...TINY_LLAMA,
+            noRopeLayers: [1],
+            ropeScaling: {
+              type: 'llama3',
+              factor: 32,
+              lowFreqFactor: 1,
+              highFreqFactor: 4,
+              originalMaxPositions: 16,
+            },
+          },
         }),
     ],
     ['GPT-2', (dtype: Precision) => buildTinyGpt2(gpu, dtype, { seed: 7 })],

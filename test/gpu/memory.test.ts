@@ -68,6 +68,11 @@ describe('the memory estimate equals what the arenas allocate', () => {
     ['gpt2', 'f32', { recompute: true }],
     ['llama', 'f16', {}],
     ['gpt2', 'f16', { recompute: true }],
+    // Qwen3's q/k norm buffers (per layer, and in the recompute workspace), SmolLM3, Llama 3.2.
+    ['qwen3', 'f32', {}],
+    ['qwen3', 'f16', { recompute: true }],
+    ['smollm3', 'f32', {}],
+    ['llama3', 'f32', { recompute: true }],
     // LoRA dropout's scratch, staged micro-batches, SGD's single moment, a subset of targets, another rank.
     ['qwen2', 'f32', { accum: 3, optimizer: 'sgd', momentum: 0.9 }],
     [

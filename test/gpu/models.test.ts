@@ -11,6 +11,8 @@ import {
 import { buildTinyGpt2, buildTinyLlama, TINY_GPT2, TINY_LLAMA } from './tiny-models.ts';
 
 const gpu = await testGpu();
+/** Qwen3: per-head q/k norms, head_dim 48 ≠ hidden / heads. */
+const QWEN3_DIMS = { ...TINY_LLAMA, headDim: 48, qkNorm: true, rmsNormEps: 1e-6, ropeTheta: 1e6 };
 const skipF16 = f16SkipReason(gpu);
 const B = 2;
 const T = 7;
@@ -23,6 +25,25 @@ describe('LoRA gradients of whole models match finite differences of the GPU los
       { dims: { ...TINY_LLAMA, kvHeads: 1, qkvBias: true, rmsNormEps: 1e-6, ropeTheta: 1e6 } },
     ],
     ['Llama with LoRA dropout 0.3 (fixed mask)', { dropout: 0.3 }],
+    // Through Qwen3's per-head q/k norms into q_proj's and k_proj's adapters; head_dim ≠ hidden / heads.
+    ['Qwen3 (q/k norms, head dim 48, GQA 4:2)', { dims: QWEN3_DIMS }],
+    ['SmolLM3 (layer 1 without RoPE)', { dims: { ...TINY_LLAMA, noRopeLayers: [1] } }],
+    [
+      'Llama 3.2 (llama3 RoPE scaling, all three bands at head dim 32)',
+      {
+        dims: {
+          ...TINY_LLAMA,
+          ropeTheta: 5e5,
+          ropeScaling: {
+            type: 'llama3' as const,
+            factor: 32,
+            lowFreqFactor: 1,
+            highFreqFactor: 4,
+            originalMaxPositions: 64,
+          },
+        },
+      },
+    ],
     // Head dims beyond 32/64/128 (Phi's 96, Gemma's 256), hidden ≠ heads·D as with an explicit head_dim.
     [
       'Llama, head dim 96 (2 heads, 1 kv head)',
@@ -37,6 +58,10 @@ describe('LoRA gradients of whole models match finite differences of the GPU los
     [
       'a sliding layer under a global one (Qwen2 max_window_layers)',
       { dims: { ...TINY_LLAMA, windows: [null, 2] } },
+    ],
+    [
+      'Qwen3 q/k norms and a SmolLM3 NoPE layer through sliding windows',
+      { dims: { ...QWEN3_DIMS, noRopeLayers: [1], windows: [2, 3] } },
     ],
   ])('%s', async (_name, options) => {
     const tiny = buildTinyLlama(gpu, 'f32', options);
@@ -59,7 +84,7 @@ describe('LoRA gradients of whole models match finite differences of the GPU los
 });
 
 describe.skipIf(skipF16)('f16 weights and activations', () => {
-  it.each(['llama', 'gpt2'] as const)(
+  it.each(['llama', 'qwen3', 'gpt2'] as const)(
     '%s: loss and LoRA gradients within a few percent of f32',
     async (family) => {
       const results = new Map<
@@ -68,9 +93,9 @@ describe.skipIf(skipF16)('f16 weights and activations', () => {
       >();
       for (const dtype of ['f32', 'f16'] as const) {
         const tiny =
-          family === 'llama'
-            ? buildTinyLlama(gpu, dtype, { seed: 3 })
-            : buildTinyGpt2(gpu, dtype, { seed: 3 });
+          family === 'gpt2'
+            ? buildTinyGpt2(gpu, dtype, { seed: 3 })
+            : buildTinyLlama(gpu, dtype, { seed: 3, dims: family === 'qwen3' ? QWEN3_DIMS : TINY_LLAMA });
         const acts = tiny.model.createActivations(tiny.arena, B, T);
         const batch = randomBatch(tiny.model.vocab, B * T, 8);
         uploadBatch(gpu, acts, batch);

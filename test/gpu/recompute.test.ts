@@ -31,14 +31,19 @@ const LAYERS = 3;
 
 type AnyTiny = TinyModel<CausalLM>;
 
-function build(family: 'llama' | 'qwen2' | 'gpt2', dtype: ScalarType, dropout: number): AnyTiny {
+type Family = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'gpt2';
+
+function build(family: Family, dtype: ScalarType, dropout: number): AnyTiny {
   if (family === 'gpt2')
     return buildTinyGpt2(gpu, dtype, { dropout, dims: { ...TINY_GPT2, layers: LAYERS } });
-  const dims =
-    family === 'qwen2'
-      ? { ...TINY_LLAMA, layers: LAYERS, kvHeads: 1, qkvBias: true, rmsNormEps: 1e-6, ropeTheta: 1e6 }
-      : { ...TINY_LLAMA, layers: LAYERS };
-  return buildTinyLlama(gpu, dtype, { dropout, dims });
+  const variant = {
+    llama: {},
+    qwen2: { kvHeads: 1, qkvBias: true, rmsNormEps: 1e-6, ropeTheta: 1e6 },
+    // The recomputed block rebuilds the q/k norms' outputs and statistics; layer 1 is a NoPE layer.
+    qwen3: { headDim: 48, qkNorm: true, rmsNormEps: 1e-6, ropeTheta: 1e6 },
+    smollm3: { noRopeLayers: [1] },
+  }[family];
+  return buildTinyLlama(gpu, dtype, { dropout, dims: { ...TINY_LLAMA, layers: LAYERS, ...variant } });
 }
 
 /** Loss and LoRA gradients of two micro-batches (distinct dropout steps) accumulated in one submit. */
@@ -86,11 +91,13 @@ async function lossAndGradients(
 }
 
 describe('LoRA gradients with recompute equal those without (3 layers, two micro-batches)', () => {
-  const cases: ['llama' | 'qwen2' | 'gpt2', ScalarType, number, number][] = [
+  const cases: [Family, ScalarType, number, number][] = [
     ['llama', 'f32', 0, 1e-5],
     ['llama', 'f32', 0.3, 1e-5],
     ['qwen2', 'f32', 0, 1e-5],
     ['qwen2', 'f32', 0.3, 1e-5],
+    ['qwen3', 'f32', 0.3, 1e-5],
+    ['smollm3', 'f32', 0.3, 1e-5],
     ['gpt2', 'f32', 0, 1e-5],
     ['gpt2', 'f32', 0.3, 1e-5],
     ['llama', 'f16', 0.3, 1e-2],

@@ -90,6 +90,7 @@ export function buildTinyLlama(
         qkvBias: dims.qkvBias
           ? { q: up(rand(H * D, 0.2)), k: up(rand(Hkv * D, 0.2)), v: up(rand(Hkv * D, 0.2)) }
           : undefined,
+        qkNorm: dims.qkNorm ? { q: up(ones(D)), k: up(ones(D)) } : undefined,
       };
     }),
   };

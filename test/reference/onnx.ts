@@ -5,6 +5,7 @@
 
 import type { ModelSpec } from '../../src/engine/model/config.ts';
 import type { RefLora, RefTensor, RefWeights } from './transformer.ts';
+import { scaledInvFreqRef } from './rope.ts';
 
 // ───────────────────────────── protobuf ─────────────────────────────
 
@@ -261,8 +262,9 @@ export function exportOnnx(
     const half = D / 2;
     const cosT = new Float64Array(T * D);
     const sinT = new Float64Array(T * D);
+    const invFreq = scaledInvFreqRef(D, spec.ropeTheta!, spec.ropeScaling).map(Math.fround);
     for (let i = 0; i < half; i++) {
-      const inv = Math.fround(1 / Math.fround(Math.fround(spec.ropeTheta!) ** Math.fround((2 * i) / D)));
+      const inv = invFreq[i];
       for (let t = 0; t < T; t++) {
         const a = Math.fround(t * inv);
         cosT[t * D + i] = cosT[t * D + i + half] = Math.cos(a);
@@ -321,8 +323,12 @@ export function exportOnnx(
     }
     const p = `${prefix}layers.${l}.`;
     const h1 = rmsnorm(x, `${p}input_layernorm.weight`);
-    const q = rope(heads(linear(h1, `${p}self_attn.q_proj`, spec.qkvBias), H));
-    let k = rope(heads(linear(h1, `${p}self_attn.k_proj`, spec.qkvBias), Hkv));
+    // Qwen3: RMSNorm over the last axis of (B, n, T, D), i.e. each head's D values; SmolLM3's NoPE layers skip RoPE.
+    const headNorm = (y: string, norm: string) =>
+      spec.qkNorm ? rmsnorm(y, `${p}self_attn.${norm}.weight`) : y;
+    const position = (y: string) => (spec.noRopeLayers.includes(l) ? y : rope(y));
+    const q = position(headNorm(heads(linear(h1, `${p}self_attn.q_proj`, spec.qkvBias), H), 'q_norm'));
+    let k = position(headNorm(heads(linear(h1, `${p}self_attn.k_proj`, spec.qkvBias), Hkv), 'k_norm'));
     let v = heads(linear(h1, `${p}self_attn.v_proj`, spec.qkvBias), Hkv);
     if (Hkv !== H) {
       // GQA: query head h reads kv head h / (H / Hkv).

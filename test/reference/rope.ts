@@ -43,3 +43,33 @@ export function ropeRef(
   }
   return out;
 }
+
+/** Llama 3.x / linear RoPE scaling as rope_scaling describes it (kernels/rope.ts RopeScaling, restated here). */
+export type RopeScalingRef =
+  | { type: 'linear'; factor: number }
+  | {
+      type: 'llama3';
+      factor: number;
+      lowFreqFactor: number;
+      highFreqFactor: number;
+      originalMaxPositions: number;
+    };
+
+/**
+ * transformers' scaled inv_freq in f64 from HF's f32 default table: 'linear' divides every frequency by the factor;
+ * 'llama3' divides those whose wavelength 2π/f exceeds original / low_freq_factor, keeps those under
+ * original / high_freq_factor and blends linearly in 1/wavelength between.
+ */
+export function scaledInvFreqRef(D: number, theta: number, scaling: RopeScalingRef | null): Float64Array {
+  const inv = invFreqRef(D, theta);
+  if (!scaling) return inv;
+  if (scaling.type === 'linear') return inv.map((f) => f / scaling.factor);
+  const { factor, lowFreqFactor: low, highFreqFactor: high, originalMaxPositions: old } = scaling;
+  return inv.map((f) => {
+    const wavelen = (2 * Math.PI) / f;
+    if (wavelen < old / high) return f;
+    if (wavelen > old / low) return f / factor;
+    const smooth = (old / wavelen - low) / (high - low);
+    return (1 - smooth) * (f / factor) + smooth * f;
+  });
+}

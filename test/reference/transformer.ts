@@ -1,12 +1,14 @@
-// f64 reference forward of llama / qwen2 / mistral / gpt2, written plainly (llm.c style): one function per
-// layer, every loop visible, HF tensor names read straight from a name → tensor map. Used only by tests:
-// the ONNX Runtime parity test, and the GPU model's end-to-end parity test.
+// f64 reference forward of llama (with Llama 3.x RoPE scaling) / qwen2 / qwen3 (q/k norms) / smollm3 (NoPE layers)
+// / mistral / gpt2, written plainly (llm.c style): one function per layer, every loop visible, HF tensor names
+// read straight from a name → tensor map. Used only by tests: the ONNX Runtime parity test, and the GPU model's
+// end-to-end parity test.
 //
 // LoRA (unmerged, PEFT semantics): for a target module with A (r, in), B (out, r),
 //   y = x·Wᵀ + b + scaling · (x·Aᵀ)·Bᵀ
 // GPT-2's Conv1D keeps W as (in, out) (y = x·W + b); PEFT's A and B keep the same (r, in), (out, r) shapes.
 
 import type { ModelSpec } from '../../src/engine/model/config.ts';
+import { scaledInvFreqRef } from './rope.ts';
 
 export interface RefTensor {
   shape: readonly number[];
@@ -119,12 +121,13 @@ function layernorm(
   return y;
 }
 
-/** HF rotate_half RoPE in place on x (B, T, nh, D); angles formed in float32 as HF does. */
-function rope(x: Float64Array, B: number, T: number, nh: number, D: number, theta: number): void {
+/**
+ * HF rotate_half RoPE in place on x (B, T, nh, D); angles formed in float32 as HF does (inv_freq stored as f32,
+ * after its scaling in f64).
+ */
+function rope(x: Float64Array, B: number, T: number, nh: number, D: number, spec: ModelSpec): void {
   const half = D / 2;
-  const invFreq = new Float64Array(half);
-  for (let i = 0; i < half; i++)
-    invFreq[i] = Math.fround(1 / Math.fround(Math.fround(theta) ** Math.fround((2 * i) / D)));
+  const invFreq = scaledInvFreqRef(D, spec.ropeTheta!, spec.ropeScaling).map(Math.fround);
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) {
       for (let h = 0; h < nh; h++) {
@@ -270,11 +273,19 @@ export function transformerForwardRef(
       return y;
     };
     const h1 = rmsnorm(x, N, C, W(`${p}input_layernorm.weight`), eps);
-    const q = lin('self_attn.q_proj', h1, bias('q_proj'));
-    const k = lin('self_attn.k_proj', h1, bias('k_proj'));
+    let q = lin('self_attn.q_proj', h1, bias('q_proj'));
+    let k = lin('self_attn.k_proj', h1, bias('k_proj'));
     const v = lin('self_attn.v_proj', h1, bias('v_proj'));
-    rope(q, B, T, H, D, spec.ropeTheta!);
-    rope(k, B, T, Hkv, D, spec.ropeTheta!);
+    if (spec.qkNorm) {
+      // Qwen3: RMSNorm over each head's D values (rows of D), weights (D), before RoPE.
+      q = rmsnorm(q, N * H, D, W(`${p}self_attn.q_norm.weight`), eps);
+      k = rmsnorm(k, N * Hkv, D, W(`${p}self_attn.k_norm.weight`), eps);
+    }
+    if (!spec.noRopeLayers.includes(l)) {
+      // SmolLM3's NoPE layers skip this.
+      rope(q, B, T, H, D, spec);
+      rope(k, B, T, Hkv, D, spec);
+    }
     const att = attention(q, k, v, B, T, H, Hkv, D, spec.layerWindows?.[l] ?? null);
     addInto(x, lin('self_attn.o_proj', att, spec.oBias ? W(`${p}self_attn.o_proj.bias`) : undefined));
     const h2 = rmsnorm(x, N, C, W(`${p}post_attention_layernorm.weight`), eps);

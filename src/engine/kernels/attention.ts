@@ -355,10 +355,17 @@ export function attentionTiles(
 
 // ------------------------------------------------------------------------------------------- arguments
 
-function checkHeadDim(d: number): void {
+/** The head dims the kernels take: config.ts refuses a model with any other when it is opened. */
+export const ATTENTION_HEAD_DIMS = `a multiple of 8 from 8 to ${MAX_HEAD_DIM}`;
+
+export function attentionSupportsHeadDim(d: number): boolean {
   // D/4 must be even: RoPE pairs (i, i + D/2) as whole vec4s, and odd padded row strides (no bank conflicts).
-  if (!Number.isInteger(d) || d < 8 || d > MAX_HEAD_DIM || d % 8 !== 0) {
-    throw new RangeError(`attention: headDim must be a multiple of 8 from 8 to ${MAX_HEAD_DIM}, got ${d}`);
+  return Number.isInteger(d) && d >= 8 && d <= MAX_HEAD_DIM && d % 8 === 0;
+}
+
+function checkHeadDim(d: number): void {
+  if (!attentionSupportsHeadDim(d)) {
+    throw new RangeError(`attention: headDim must be ${ATTENTION_HEAD_DIMS}, got ${d}`);
   }
 }
 

@@ -32,17 +32,60 @@ export interface RopeOptions {
 }
 
 /**
- * inv_freq (D/2) exactly as HF computes it in float32:
- * `1.0 / (theta ** (torch.arange(0, D, 2).float() / D))`, every step rounded to f32.
+ * A config's rope_scaling (or transformers 5's rope_parameters) as the inv_freq table needs it: the types the
+ * supported checkpoints use. Llama 3.1/3.2's 'llama3' divides the low frequencies by `factor`, keeps the high
+ * ones and blends between; 'linear' divides them all (position interpolation).
  */
-export function ropeInvFreq(D: number, theta: number): Float32Array {
+export type RopeScaling =
+  | { type: 'linear'; factor: number }
+  | {
+      type: 'llama3';
+      factor: number;
+      lowFreqFactor: number;
+      highFreqFactor: number;
+      /** The context the model was pre-trained on before the extension (8192 for Llama 3.x). */
+      originalMaxPositions: number;
+    };
+
+/**
+ * inv_freq (D/2) exactly as HF computes it in float32 (transformers' modeling_rope_utils):
+ * `1.0 / (theta ** (torch.arange(0, D, 2).float() / D))`, every step rounded to f32, then scaled.
+ */
+export function ropeInvFreq(D: number, theta: number, scaling: RopeScaling | null = null): Float32Array {
   const out = new Float32Array(D / 2);
   const base = Math.fround(theta);
   for (let i = 0; i < D / 2; i++) {
     const exponent = Math.fround((2 * i) / D);
     out[i] = Math.fround(1 / Math.fround(Math.pow(base, exponent)));
   }
+  if (scaling?.type === 'linear') {
+    for (let i = 0; i < out.length; i++) out[i] = out[i] / Math.fround(scaling.factor);
+  } else if (scaling?.type === 'llama3') {
+    for (let i = 0; i < out.length; i++) out[i] = llama3InvFreq(out[i], scaling);
+  }
   return out;
+}
+
+/**
+ * One inv_freq of _compute_llama3_parameters, in torch's float32 steps: a Python scalar meets an f32 tensor as an
+ * f32, and `scalar / tensor` is `tensor.reciprocal() * scalar`. The wavelength bounds stay Python floats until
+ * compared (then f32).
+ */
+function llama3InvFreq(invFreq: number, s: Extract<RopeScaling, { type: 'llama3' }>): number {
+  const f = Math.fround;
+  const factor = f(s.factor);
+  const lowWavelen = f(s.originalMaxPositions / s.lowFreqFactor);
+  const highWavelen = f(s.originalMaxPositions / s.highFreqFactor);
+  const wavelen = f(f(1 / invFreq) * f(2 * Math.PI));
+  // Wavelengths past the original context: divided by factor; shorter than high_freq_wavelen: kept.
+  const scaled = wavelen > lowWavelen ? f(invFreq / factor) : invFreq;
+  if (wavelen < highWavelen || wavelen > lowWavelen) return scaled;
+  // In between: (1 − s)·inv/factor + s·inv with s = (old_context / wavelen − low) / (high − low).
+  const smooth = f(
+    f(f(f(1 / wavelen) * f(s.originalMaxPositions)) - f(s.lowFreqFactor)) /
+      f(s.highFreqFactor - s.lowFreqFactor),
+  );
+  return f(f(f(f(1 - smooth) * scaled) / factor) + f(smooth * scaled));
 }
 
 function sameRange(a: BufferBinding, b: BufferBinding): boolean {

@@ -5,7 +5,7 @@
 // `all-linear` is every linear layer of the blocks, never the LM head (PEFT's INCLUDE_LINEAR_LAYERS_SHORTHAND).
 
 /** Same union as ModelFamily in src/engine/model/config.ts (kept structural so this file stands alone). */
-export type LoraFamily = 'llama' | 'qwen2' | 'mistral' | 'gpt2';
+export type LoraFamily = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'mistral' | 'gpt2';
 
 /**
  * The structural facts target resolution needs. ModelSpec (src/engine/model/config.ts) satisfies it as is.
@@ -55,6 +55,8 @@ export class LoraConfigError extends Error {
 export const FAMILY_LINEARS: Record<LoraFamily, readonly string[]> = {
   llama: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
   qwen2: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+  qwen3: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+  smollm3: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
   mistral: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
   gpt2: ['c_attn', 'c_proj', 'c_fc'],
 };

@@ -2,11 +2,14 @@
 // feature we do not implement refused by name (a silently ignored rope_scaling gives wrong logits, not an
 // error). Defaults for absent fields are those of the transformers config classes.
 
+import { ATTENTION_HEAD_DIMS, attentionSupportsHeadDim } from '../kernels/attention.ts';
+import type { RopeScaling } from '../kernels/rope.ts';
 import { FileFormatError, ownValue, parseJson, type UncheckedJson } from '../json.ts';
 
-export type ModelFamily = 'llama' | 'qwen2' | 'mistral' | 'gpt2';
+export type ModelFamily = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'mistral' | 'gpt2';
 export type Activation = 'silu' | 'gelu_new';
 export type TorchDtype = 'float32' | 'float16' | 'bfloat16';
+export type { RopeScaling } from '../kernels/rope.ts';
 
 export interface ModelSpec {
   family: ModelFamily;
@@ -41,6 +44,8 @@ export interface ModelSpec {
   positions: 'rope' | 'learned';
   /** RoPE base θ; null for learned positions (gpt2). */
   ropeTheta: number | null;
+  /** rope_scaling's frequency scaling (Llama 3.x 'llama3', 'linear'); null for none. */
+  ropeScaling: RopeScaling | null;
   tieWordEmbeddings: boolean;
   /** Bias on the q/k/v projections (qwen2, gpt2, llama with attention_bias). */
   qkvBias: boolean;
@@ -48,6 +53,10 @@ export interface ModelSpec {
   oBias: boolean;
   /** Bias on the MLP projections (gpt2 only). */
   mlpBias: boolean;
+  /** Qwen3: an RMSNorm (weights (D)) over each head of q and k, before RoPE. */
+  qkNorm: boolean;
+  /** SmolLM3: the layers that skip RoPE (no_rope_layers entries of 0), ascending; empty for every other family. */
+  noRopeLayers: number[];
   /** silu: SwiGLU MLP (gate, up, down); gelu_new: GPT-2 MLP (fc, proj). */
   activation: Activation;
   bosTokenId: number | null;
@@ -68,6 +77,8 @@ const MAX_POSITIONS = 2 ** 31 - 1;
 const ARCHITECTURES: Record<string, ModelFamily> = {
   LlamaForCausalLM: 'llama',
   Qwen2ForCausalLM: 'qwen2',
+  Qwen3ForCausalLM: 'qwen3',
+  SmolLM3ForCausalLM: 'smollm3',
   MistralForCausalLM: 'mistral',
   GPT2LMHeadModel: 'gpt2',
 };
@@ -76,10 +87,20 @@ class ConfigReader {
   constructor(
     readonly file: string,
     readonly json: UncheckedJson,
+    /** Path of `json` inside config.json, e.g. 'rope_scaling.' ('' at the top). */
+    readonly prefix = '',
   ) {}
 
   fail(field: string, why: string): never {
-    throw new FileFormatError(this.file, `${field} ${why}`);
+    throw new FileFormatError(this.file, `${this.prefix}${field} ${why}`);
+  }
+
+  /** A reader of the object at `field`, or null when the field is absent or null. */
+  nested(field: string): ConfigReader | null {
+    const v = this.json[field];
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'object' || Array.isArray(v)) this.fail(field, 'must be null or an object');
+    return new ConfigReader(this.file, v as UncheckedJson, `${this.prefix}${field}.`);
   }
 
   has(field: string): boolean {
@@ -99,11 +120,15 @@ class ConfigReader {
     return v;
   }
 
-  num(field: string, fallback: number): number {
+  num(field: string, fallback?: number): number {
     const v = this.json[field];
-    if (v === undefined || v === null) return fallback;
+    if (v === undefined || v === null) {
+      if (fallback !== undefined) return fallback;
+      this.fail(field, 'is missing');
+    }
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-      this.fail(field, `must be a positive number, got ${JSON.stringify(v)}`);
+      const got = typeof v === 'number' ? String(v) : JSON.stringify(v);
+      this.fail(field, `must be a finite number > 0, got ${got}`);
     }
     return v;
   }
@@ -160,6 +185,8 @@ export function parseModelConfig(input: string | UncheckedJson, file = 'config.j
     const byType: Record<string, string> = {
       llama: 'LlamaForCausalLM',
       qwen2: 'Qwen2ForCausalLM',
+      qwen3: 'Qwen3ForCausalLM',
+      smollm3: 'SmolLM3ForCausalLM',
       mistral: 'MistralForCausalLM',
       gpt2: 'GPT2LMHeadModel',
     };
@@ -184,33 +211,75 @@ export function parseModelConfig(input: string | UncheckedJson, file = 'config.j
   return spec;
 }
 
-function ropeTheta(r: ConfigReader, fallback: number): number {
-  // transformers ≥ 5 writes rope_parameters { rope_type, rope_theta }; older configs rope_theta + rope_scaling.
-  const params = r.json.rope_parameters;
-  if (params !== undefined && params !== null) {
-    if (typeof params !== 'object') r.fail('rope_parameters', 'must be an object');
-    const p = params as UncheckedJson;
-    const type = p.rope_type ?? p.type ?? 'default';
-    if (type !== 'default') {
-      r.fail('rope_parameters.rope_type', `'${String(type)}' is not supported (supported: default)`);
-    }
-    const theta = p.rope_theta;
-    if (theta !== undefined) {
-      if (typeof theta !== 'number' || !Number.isFinite(theta) || !(theta > 0)) {
-        r.fail('rope_parameters.rope_theta', `must be a finite number > 0, got ${String(theta)}`);
+/** A config's RoPE: its base θ and the frequency scaling, if any (see RopeScaling in kernels/rope.ts). */
+function ropeParameters(r: ConfigReader, fallback: number): { theta: number; scaling: RopeScaling | null } {
+  // transformers ≥ 5 writes rope_parameters { rope_type, rope_theta, ...scaling }; older configs rope_theta and
+  // rope_scaling { rope_type (or type), ...scaling }.
+  const params = r.nested('rope_parameters');
+  if (params) {
+    const scaling = ropeScaling(params);
+    if (!params.has('rope_theta')) return { theta: r.num('rope_theta', fallback), scaling };
+    return { theta: params.num('rope_theta'), scaling };
+  }
+  const scaling = r.nested('rope_scaling');
+  return { theta: r.num('rope_theta', fallback), scaling: scaling && ropeScaling(scaling) };
+}
+
+/** The scaling of a rope_scaling / rope_parameters object; anything but the types implemented is refused. */
+function ropeScaling(s: ConfigReader): RopeScaling | null {
+  const typeField = s.json.rope_type !== undefined ? 'rope_type' : 'type';
+  const type = s.json.rope_type ?? s.json.type ?? 'default';
+  switch (type) {
+    case 'default':
+      return null;
+    case 'linear':
+      return { type: 'linear', factor: s.num('factor') };
+    case 'llama3': {
+      const lowFreqFactor = s.num('low_freq_factor');
+      const highFreqFactor = s.num('high_freq_factor');
+      if (!(highFreqFactor > lowFreqFactor)) {
+        s.fail('high_freq_factor', `${highFreqFactor} must be greater than low_freq_factor ${lowFreqFactor}`);
       }
-      return theta;
+      return {
+        type: 'llama3',
+        factor: s.num('factor'),
+        lowFreqFactor,
+        highFreqFactor,
+        originalMaxPositions: s.int('original_max_position_embeddings', undefined, MAX_POSITIONS),
+      };
     }
+    default:
+      return s.fail(typeField, `'${String(type)}' is not supported (supported: default, linear, llama3)`);
   }
-  const scaling = r.json.rope_scaling;
-  if (scaling !== undefined && scaling !== null) {
-    if (typeof scaling !== 'object') r.fail('rope_scaling', 'must be null or an object');
-    const s = scaling as UncheckedJson;
-    const type = s.rope_type ?? s.type;
-    const field = s.rope_type !== undefined ? 'rope_scaling.rope_type' : 'rope_scaling.type';
-    if (type !== 'default') r.fail(field, `'${String(type)}' is not supported (supported: none)`);
+}
+
+/**
+ * SmolLM3's NoPE layers: no_rope_layers has a 1 for a layer that uses RoPE and a 0 for one that does not
+ * (SmolLM3Config); without it, every no_rope_layer_interval-th layer (default 4) skips RoPE.
+ */
+function noRopeLayers(r: ConfigReader, layers: number): number[] {
+  const list = r.json.no_rope_layers;
+  if (list === undefined || list === null) {
+    const interval = r.int('no_rope_layer_interval', 4);
+    return Array.from({ length: layers }, (_, l) => l).filter((l) => (l + 1) % interval === 0);
   }
-  return r.num('rope_theta', fallback);
+  if (!Array.isArray(list) || list.length < layers || list.some((v) => v !== 0 && v !== 1)) {
+    r.fail(
+      'no_rope_layers',
+      `must list 0 or 1 for each of the ${layers} layers, got ${JSON.stringify(list)}`,
+    );
+  }
+  return Array.from({ length: layers }, (_, l) => l).filter((l) => list[l] === 0);
+}
+
+/**
+ * Refuses a head dim the attention kernels cannot run, here rather than in the first step of every trial.
+ * `field` is the config field to blame; `derived`, its value and what it divides when the head dim is implied.
+ */
+function checkHeadDim(r: ConfigReader, field: string, headDim: number, derived?: string): number {
+  if (attentionSupportsHeadDim(headDim)) return headDim;
+  const what = derived ? `${derived} makes head dim ${headDim}, which` : `${headDim}`;
+  r.fail(field, `${what} is not supported: the attention kernels take ${ATTENTION_HEAD_DIMS}`);
 }
 
 function parseRopeFamily(r: ConfigReader, family: ModelFamily, architecture: string): ModelSpec {
@@ -221,12 +290,13 @@ function parseRopeFamily(r: ConfigReader, family: ModelFamily, architecture: str
     r.fail('num_key_value_heads', `${kvHeads} must divide num_attention_heads ${heads}`);
   }
   let headDim: number;
-  if (r.has('head_dim')) headDim = r.int('head_dim');
+  if (r.has('head_dim')) headDim = checkHeadDim(r, 'head_dim', r.int('head_dim'));
+  else if (family === 'qwen3')
+    headDim = checkHeadDim(r, 'head_dim', 128); // Qwen3Config's default
   else {
     if (hidden % heads !== 0) r.fail('num_attention_heads', `${heads} must divide hidden_size ${hidden}`);
-    headDim = hidden / heads;
+    headDim = checkHeadDim(r, 'num_attention_heads', hidden / heads, `${heads} (of hidden_size ${hidden})`);
   }
-  if (headDim % 2 !== 0) r.fail('head_dim', `${headDim} must be even for RoPE`);
   const act = r.json.hidden_act ?? 'silu';
   if (act !== 'silu') r.fail('hidden_act', `'${String(act)}' is not supported (supported: silu)`);
   const maxPositions = r.int(
@@ -234,16 +304,19 @@ function parseRopeFamily(r: ConfigReader, family: ModelFamily, architecture: str
     family === 'mistral' ? 4096 * 32 : 2048,
     MAX_POSITIONS,
   );
+  const layers = r.int('num_hidden_layers');
+  // SmolLM3Config's default θ is 2e6 (its checkpoints state theirs).
+  const rope = ropeParameters(r, family === 'smollm3' ? 2e6 : 10000);
   let qkvBias = false;
   let oBias = false;
-  if (family === 'llama') {
-    // LlamaAttention puts the bias on all four projections when attention_bias is set.
+  if (family === 'llama' || family === 'qwen3' || family === 'smollm3') {
+    // Their attention puts the bias on all four projections when attention_bias is set.
     qkvBias = oBias = r.bool('attention_bias', false);
     r.refuseTrue('mlp_bias', 'no bias on the MLP projections in this engine');
   } else if (family === 'qwen2') {
     qkvBias = true; // Qwen2Attention: q/k/v have a bias, o_proj has none, whatever the config says.
   }
-  const layers = r.int('num_hidden_layers');
+  const noRope = family === 'smollm3' ? noRopeLayers(r, layers) : [];
   return {
     family,
     architecture,
@@ -252,7 +325,7 @@ function parseRopeFamily(r: ConfigReader, family: ModelFamily, architecture: str
     heads,
     kvHeads,
     headDim,
-    layerWindows: slidingWindows(r, family, layers),
+    layerWindows: slidingWindows(r, family, layers, noRope),
     ffn: r.int('intermediate_size'),
     vocab: r.int('vocab_size'),
     maxPositions,
@@ -260,14 +333,17 @@ function parseRopeFamily(r: ConfigReader, family: ModelFamily, architecture: str
     rmsNormEps: r.num('rms_norm_eps', 1e-6),
     layerNormEps: null,
     positions: 'rope',
-    ropeTheta: ropeTheta(r, 10000),
+    ropeTheta: rope.theta,
+    ropeScaling: rope.scaling,
     tieWordEmbeddings: r.bool('tie_word_embeddings', false),
     qkvBias,
     oBias,
     mlpBias: false,
+    qkNorm: family === 'qwen3',
+    noRopeLayers: noRope,
     activation: 'silu',
-    bosTokenId: r.optionalId('bos_token_id', family === 'qwen2' ? null : 1),
-    eosTokenIds: r.ids('eos_token_id', family === 'qwen2' ? [] : [2]),
+    bosTokenId: r.optionalId('bos_token_id', family === 'qwen2' || family === 'qwen3' ? null : 1),
+    eosTokenIds: r.ids('eos_token_id', family === 'qwen2' || family === 'qwen3' ? [] : [2]),
     torchDtype: null,
   };
 }
@@ -276,6 +352,7 @@ function parseGpt2(r: ConfigReader, architecture: string): ModelSpec {
   const hidden = r.int('n_embd', 768);
   const heads = r.int('n_head', 12);
   if (hidden % heads !== 0) r.fail('n_head', `${heads} must divide n_embd ${hidden}`);
+  checkHeadDim(r, 'n_head', hidden / heads, `${heads} (of n_embd ${hidden})`);
   const act = r.json.activation_function ?? 'gelu_new';
   // gelu_pytorch_tanh is the same tanh approximation as gelu_new.
   if (act !== 'gelu_new' && act !== 'gelu_pytorch_tanh') {
@@ -306,10 +383,13 @@ function parseGpt2(r: ConfigReader, architecture: string): ModelSpec {
     layerNormEps: r.num('layer_norm_epsilon', 1e-5),
     positions: 'learned',
     ropeTheta: null,
+    ropeScaling: null,
     tieWordEmbeddings: r.bool('tie_word_embeddings', true),
     qkvBias: true,
     oBias: true,
     mlpBias: true,
+    qkNorm: false,
+    noRopeLayers: [],
     activation: 'gelu_new',
     bosTokenId: r.optionalId('bos_token_id', 50256),
     eosTokenIds: eos === null ? [] : [eos],
@@ -319,14 +399,22 @@ function parseGpt2(r: ConfigReader, architecture: string): ModelSpec {
 
 /**
  * The sliding window of each layer (null: global causal attention), as transformers applies it. Mistral: every
- * layer when sliding_window is set (MistralConfig's default 4096; null turns it off). Qwen2: only with
- * use_sliding_window, and then the layers from max_window_layers (default 28) on (Qwen2Config.layer_types).
- * `layer_types` ('sliding_attention' or 'full_attention' per layer), when the config lists them, decides.
+ * layer when sliding_window is set (MistralConfig's default 4096; null turns it off). Qwen2 and Qwen3: only with
+ * use_sliding_window, and then the layers from max_window_layers (default 28) on (their configs' layer_types).
+ * SmolLM3: only with use_sliding_window and a sliding_window (default none), on its NoPE layers. `layer_types`
+ * ('sliding_attention' or 'full_attention' per layer), when the config lists them, decides which layers.
  */
-function slidingWindows(r: ConfigReader, family: ModelFamily, layers: number): (number | null)[] {
-  if (family !== 'mistral' && family !== 'qwen2') return Array<null>(layers).fill(null);
+function slidingWindows(
+  r: ConfigReader,
+  family: ModelFamily,
+  layers: number,
+  noRope: readonly number[],
+): (number | null)[] {
+  if (family === 'llama' || family === 'gpt2') return Array<null>(layers).fill(null);
   const on = family === 'mistral' || r.bool('use_sliding_window', false);
-  const window = on && r.json.sliding_window !== null ? r.int('sliding_window', 4096, MAX_POSITIONS) : null;
+  const fallback = family === 'smollm3' ? null : 4096;
+  const given = r.json.sliding_window === undefined ? fallback : r.json.sliding_window;
+  const window = on && given !== null ? r.int('sliding_window', 4096, MAX_POSITIONS) : null;
   const types = r.json.layer_types;
   if (types !== undefined && types !== null) {
     if (!Array.isArray(types) || types.length !== layers) {
@@ -350,11 +438,13 @@ function slidingWindows(r: ConfigReader, family: ModelFamily, layers: number): (
       return window;
     });
   }
-  const first = family === 'qwen2' ? maxWindowLayers(r) : 0;
+  if (family === 'smollm3')
+    return Array.from({ length: layers }, (_, l) => (noRope.includes(l) ? window : null));
+  const first = family === 'mistral' ? 0 : maxWindowLayers(r);
   return Array.from({ length: layers }, (_, l) => (l >= first ? window : null));
 }
 
-/** Qwen2's max_window_layers: the layers below it attend globally (0 and more than the layers are allowed). */
+/** Qwen2/Qwen3's max_window_layers: the layers below it attend globally (0 and more than the layers are allowed). */
 function maxWindowLayers(r: ConfigReader): number {
   const v = r.json.max_window_layers;
   if (v === undefined || v === null) return 28;

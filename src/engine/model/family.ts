@@ -30,8 +30,8 @@ export interface ActEntry {
   type: ActType;
 }
 
-/** One entry per buffer field of T. */
-export type EntryTable<T> = { [K in keyof T]-?: ActEntry };
+/** One entry per buffer field of T; an optional field (a variant's extra buffer) may be left out. */
+export type EntryTable<T> = { [K in keyof T]: ActEntry };
 
 /**
  * The buffers every family's block has: its input, attention's saved log-sum-exp, and LoRA's x·Aᵀ. A family
@@ -246,12 +246,12 @@ export function allocateTable<T>(
   prefix: string,
   dtype: ScalarType,
   alloc: (name: string, bytes: number) => GPUBuffer,
-): { [K in keyof T]-?: GPUBuffer } {
+): { [K in keyof T]: GPUBuffer } {
   const out: Partial<Record<keyof T, GPUBuffer>> = {};
   for (const key of Object.keys(table) as (keyof T & string)[]) {
     out[key] = alloc(`${prefix}${key}`, entryBytes(table[key], dtype));
   }
-  return out as { [K in keyof T]-?: GPUBuffer };
+  return out as { [K in keyof T]: GPUBuffer };
 }
 
 /** One row of a memory account: `count` buffers of `bytes` each. */

@@ -1,10 +1,11 @@
-// The Llama family's shape (Llama, SmolLM2, TinyLlama, Mistral, Qwen2 with q/k/v bias; sliding windows per layer):
-// its linears and its activation table, from the dims alone. The compute is in llama.ts.
+// The Llama family's shape (Llama 2/3.x, SmolLM2/3, TinyLlama, Mistral, Qwen2 with q/k/v bias, Qwen3 with
+// per-head q/k norms; sliding windows per layer): its linears and its activation table, from the dims alone. The
+// compute is in llama.ts.
 //
 // Shapes: B batch, T sequence, N = B·T tokens, C hidden, H heads, Hkv kv heads, D head dim, F ffn, V vocab.
 
 import type { AttentionDims } from '../kernels/attention.ts';
-import type { ModelSpec } from './config.ts';
+import type { ModelSpec, RopeScaling } from './config.ts';
 import {
   act,
   f32,
@@ -25,10 +26,16 @@ export interface LlamaDims {
   vocab: number;
   rmsNormEps: number;
   ropeTheta: number;
+  /** rope_scaling (Llama 3.x); absent or null: none. */
+  ropeScaling?: RopeScaling | null;
   /** Qwen2: q/k/v projections carry a bias. */
   qkvBias: boolean;
   /** Mistral, Qwen2: each layer's sliding window (keys a query sees), null for global; absent: all global. */
   windows?: (number | null)[];
+  /** Qwen3: q and k pass an RMSNorm over each head's D values (weights (D)) before RoPE. */
+  qkNorm?: boolean;
+  /** SmolLM3: the layers that skip RoPE (NoPE); absent: every layer rotates. */
+  noRopeLayers?: readonly number[];
 }
 
 export function llamaDims(spec: ModelSpec): LlamaDims {
@@ -42,8 +49,11 @@ export function llamaDims(spec: ModelSpec): LlamaDims {
     vocab: spec.vocab,
     rmsNormEps: spec.rmsNormEps ?? 1e-6,
     ropeTheta: spec.ropeTheta ?? 10000,
+    ropeScaling: spec.ropeScaling,
     qkvBias: spec.qkvBias,
     windows: spec.layerWindows,
+    qkNorm: spec.qkNorm,
+    noRopeLayers: spec.noRopeLayers,
   };
 }
 
@@ -83,15 +93,39 @@ export function linearShape(dims: LlamaDims, name: LlamaLinearName): LinearShape
 }
 
 /**
+ * Qwen3's per-head q/k RMSNorm: qn = rmsnorm(q) over each head's D values (rows of D), and what attention reads
+ * in place of q and k.
+ */
+export interface QkNormBuffers {
+  qn: GPUBuffer; // (N, H·D) = (N·H, D) normed rows
+  kn: GPUBuffer; // (N, Hkv·D)
+  rstdQ: GPUBuffer; // (N·H) f32
+  rstdK: GPUBuffer; // (N·Hkv) f32
+}
+
+/** A block's q/k norm buffers when the model has them (Qwen3), else null. */
+export function qkNormBuffers(s: Partial<QkNormBuffers>): QkNormBuffers | null {
+  const { qn, kn, rstdQ, rstdK } = s;
+  return qn && kn && rstdQ && rstdK ? { qn, kn, rstdQ, rstdK } : null;
+}
+
+/** The gradients of the normed q and k (attention's dq, dk), before the norms' backward. */
+export interface QkNormGrads {
+  dqn: GPUBuffer; // (N, H·D)
+  dkn: GPUBuffer; // (N, Hkv·D)
+}
+
+/**
  * Llama's block buffers (see BlockBuffers for how training and inference hold them).
- * Block l:  xn1 = rmsnorm(x)      q,k,v = xn1·W{q,k,v}ᵀ (+ bias), rope(q, k)     att = attention(q, k, v)
+ * Block l:  xn1 = rmsnorm(x)      q,k,v = xn1·W{q,k,v}ᵀ (+ bias)   [Qwen3: q,k = headnorm(q), headnorm(k)]
+ *           att = attention(rope(q), rope(k), v)                   [SmolLM3: no rope in its NoPE layers]
  *           x2 = x + att·Woᵀ      xn2 = rmsnorm(x2)    h = silu(xn2·Wgᵀ) ∘ (xn2·Wuᵀ)    x' = x2 + h·Wdᵀ
  */
-export interface LlamaBlockBuffers extends BlockBuffers<LlamaLinearName> {
+export interface LlamaBlockBuffers extends BlockBuffers<LlamaLinearName>, Partial<QkNormBuffers> {
   rstd1: GPUBuffer; // (N) f32
   xn1: GPUBuffer; // (N, C)
-  q: GPUBuffer; // (N, H·D) after rope
-  k: GPUBuffer; // (N, Hkv·D) after rope
+  q: GPUBuffer; // (N, H·D) as projected (attention rotates it as it loads it)
+  k: GPUBuffer; // (N, Hkv·D) as projected
   v: GPUBuffer; // (N, Hkv·D)
   att: GPUBuffer; // (N, H·D) attention output
   x2: GPUBuffer; // (N, C) residual after attention
@@ -108,7 +142,7 @@ export interface LlamaNorm {
 }
 
 /** Backward scratch, shared by all layers. */
-export interface LlamaGrads {
+export interface LlamaGrads extends Partial<QkNormGrads> {
   dAtt: GPUBuffer; // (N, H·D)
   dq: GPUBuffer; // (N, H·D)
   dk: GPUBuffer; // (N, Hkv·D)
@@ -172,7 +206,16 @@ export function llamaShape(dims: LlamaDims): LlamaShape {
     }),
     blockTable(B, T): EntryTable<BlockInternals<LlamaBlockBuffers>> {
       const N = B * T;
+      const qkNorm: EntryTable<QkNormBuffers> | null = dims.qkNorm
+        ? {
+            qn: act('(N, H·D)', N * H * D),
+            kn: act('(N, Hkv·D)', N * Hkv * D),
+            rstdQ: f32('(N·H)', N * H),
+            rstdK: f32('(N·Hkv)', N * Hkv),
+          }
+        : null;
       return {
+        ...qkNorm,
         rstd1: f32('(N)', N),
         xn1: act('(N, C)', N * C),
         q: act('(N, H·D)', N * H * D),
@@ -190,7 +233,11 @@ export function llamaShape(dims: LlamaDims): LlamaShape {
     normTable: (N) => ({ rstd: f32('(N)', N) }),
     gradsTable(B, T): EntryTable<LlamaGrads> {
       const N = B * T;
+      const qkNorm: EntryTable<QkNormGrads> | null = dims.qkNorm
+        ? { dqn: act('(N, H·D)', N * H * D), dkn: act('(N, Hkv·D)', N * Hkv * D) }
+        : null;
       return {
+        ...qkNorm,
         dAtt: act('(N, H·D)', N * H * D),
         dq: act('(N, H·D)', N * H * D),
         dk: act('(N, Hkv·D)', N * Hkv * D),

@@ -1,10 +1,12 @@
-// The Llama family (Llama, SmolLM2, TinyLlama, Mistral, Qwen2 with q/k/v bias; sliding windows) on the
-// GPU: one explicit forward and one explicit backward per block, llm.c style, over the activations its table
-// declares (llama-shape.ts). Base weights are frozen: the backward computes input gradients through them and
-// LoRA gradients only. The embedding, the blocks' loop, the final norm and the loss are transformer.ts's.
+// The Llama family (Llama 2/3.x, SmolLM2/3, TinyLlama, Mistral, Qwen2 with q/k/v bias, Qwen3 with per-head q/k
+// norms; sliding windows per layer) on the GPU: one explicit forward and one explicit backward per block, llm.c
+// style, over the activations its table declares (llama-shape.ts). Base weights are frozen: the backward computes
+// input gradients through them and LoRA gradients only. The embedding, the blocks' loop, the final norm and the
+// loss are transformer.ts's.
 //
 // Shapes: B batch, T sequence, N = B·T tokens, C hidden, H heads, Hkv kv heads, D head dim, F ffn, V vocab.
-// Block l:  xn1 = rmsnorm(x)      q,k,v = xn1·W{q,k,v}ᵀ (+ bias), rope(q, k)     att = attention(q, k, v)
+// Block l:  xn1 = rmsnorm(x)      q,k,v = xn1·W{q,k,v}ᵀ (+ bias)   [Qwen3: q,k = headnorm(q), headnorm(k)]
+//           att = attention(rope(q), rope(k), v)                   [SmolLM3: no rope in its NoPE layers]
 //           x2 = x + att·Woᵀ      xn2 = rmsnorm(x2)    h = silu(xn2·Wgᵀ) ∘ (xn2·Wuᵀ)    x' = x2 + h·Wdᵀ
 
 import type { CommandRecorder, Gpu, ScalarType } from '../gpu/index.ts';
@@ -12,11 +14,12 @@ import type { AttentionRope } from '../kernels/attention.ts';
 import { swigluBackward, swigluForward } from '../kernels/activations.ts';
 import { embeddingForward } from '../kernels/embedding.ts';
 import { rmsnormBackward, rmsnormForward } from '../kernels/rmsnorm.ts';
-import { ropeInvFreq } from '../kernels/rope.ts';
+import { ropeInvFreq, type RopeScaling } from '../kernels/rope.ts';
 import type { KvCacheSlot } from './kv-cache.ts';
 import { linearForward, linearUp, loraDown, type LinearContext, type LoraAdapter } from './linear.ts';
 import {
   llamaShape,
+  qkNormBuffers,
   type LlamaBlockBuffers,
   type LlamaDims,
   type LlamaGrads,
@@ -34,6 +37,7 @@ export interface LlamaLayerWeights {
   linears: Record<LlamaLinearName, GPUBuffer>; // (out, in)
   qkvBias?: { q: GPUBuffer; k: GPUBuffer; v: GPUBuffer }; // (H·D), (Hkv·D), (Hkv·D)
   oBias?: GPUBuffer; // (C) Llama with attention_bias
+  qkNorm?: { q: GPUBuffer; k: GPUBuffer }; // (D), (D) Qwen3's q_norm, k_norm
 }
 
 export interface LlamaWeights {
@@ -44,15 +48,15 @@ export interface LlamaWeights {
   layers: LlamaLayerWeights[];
 }
 
-/** inv_freq (D/2) f32 per (device, head dim, θ), made once: models built for every trainer share it. */
+/** inv_freq (D/2) f32 per (device, head dim, θ, scaling), made once: models built for every trainer share it. */
 const frequencies = new WeakMap<Gpu, Map<string, GPUBuffer>>();
-function ropeFrequencies(gpu: Gpu, headDim: number, theta: number): GPUBuffer {
+function ropeFrequencies(gpu: Gpu, headDim: number, theta: number, scaling: RopeScaling | null): GPUBuffer {
   const perGpu = frequencies.get(gpu) ?? new Map<string, GPUBuffer>();
   frequencies.set(gpu, perGpu);
-  const key = `${headDim}:${theta}`;
+  const key = `${headDim}:${theta}:${JSON.stringify(scaling)}`;
   let buffer = perGpu.get(key);
   if (!buffer) {
-    const values = ropeInvFreq(headDim, theta);
+    const values = ropeInvFreq(headDim, theta, scaling);
     buffer = gpu.device.createBuffer({
       label: `rope.inv_freq(${key})`,
       size: values.byteLength,
@@ -84,8 +88,20 @@ export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuff
     return this.weights.lmHead;
   }
 
-  protected override get rope(): AttentionRope {
-    return { invFreq: ropeFrequencies(this.gpu, this.dims.headDim, this.dims.ropeTheta) };
+  /** The model's one inv_freq table, looked up once (attention asks for it every layer of every step). */
+  #rope: AttentionRope | null = null;
+
+  protected override ropeOf(l: number): AttentionRope | undefined {
+    const { headDim, ropeTheta, ropeScaling = null, noRopeLayers } = this.dims;
+    if (noRopeLayers?.includes(l)) return undefined;
+    this.#rope ??= { invFreq: ropeFrequencies(this.gpu, headDim, ropeTheta, ropeScaling) };
+    return this.#rope;
+  }
+
+  /** What attention reads of block `l`: q and k as projected, or Qwen3's normed ones. */
+  #attentionInputs<S extends LlamaBlockBuffers>(s: S) {
+    const normed = qkNormBuffers(s);
+    return { ...s, q: normed?.qn ?? s.q, k: normed?.kn ?? s.k };
   }
 
   override attentionWindow(l: number): number | undefined {
@@ -155,8 +171,15 @@ export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuff
     linearUp(rec, a(s.q), u('q_proj'), a(s.xn1), lin('q_proj'), N, { bias: qkvBias && a(qkvBias.q) });
     linearUp(rec, a(s.k), u('k_proj'), a(s.xn1), lin('k_proj'), N, { bias: qkvBias && a(qkvBias.k) });
     linearUp(rec, a(s.v), u('v_proj'), a(s.xn1), lin('v_proj'), N, { bias: qkvBias && a(qkvBias.v) });
+    const normed = qkNormBuffers(s);
+    if (normed && w.qkNorm) {
+      // Qwen3: every head's D values of q and k are one RMSNorm row, weights (D) shared by the heads.
+      const { heads: H, kvHeads: Hkv, headDim: D, rmsNormEps: eps } = dims;
+      rmsnormForward(rec, a(normed.qn), normed.rstdQ, a(s.q), a(w.qkNorm.q), { N: N * H, C: D }, eps);
+      rmsnormForward(rec, a(normed.kn), normed.rstdK, a(s.k), a(w.qkNorm.k), { N: N * Hkv, C: D }, eps);
+    }
     // RoPE rotates q and k inside attention as it loads them (q, k and the cache hold them unrotated).
-    this.attention(rec, l, s, B, T, cache);
+    this.attention(rec, l, this.#attentionInputs(s), B, T, cache);
     // x2 = x + att·Woᵀ (+ b): the residual joins in the projection's epilogue.
     linearForward(rec, a(s.x2), u('o_proj'), a(s.att), lin('o_proj'), N, ctx, {
       bias: w.oBias && a(w.oBias),
@@ -199,7 +222,16 @@ export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuff
 
     // Attention: x2 = x + att·Woᵀ.
     back(d.dAtt, acts.dResidual, 'o_proj');
-    this.attentionBackward(rec, l, s, d, acts);
+    const normed = qkNormBuffers(s);
+    if (normed && d.dqn && d.dkn && w.qkNorm) {
+      // Qwen3: attention's dq, dk are the normed q, k's; the norms' backward turns them into the projections'.
+      this.attentionBackward(rec, l, this.#attentionInputs(s), { ...d, dq: d.dqn, dk: d.dkn }, acts);
+      const { heads: H, kvHeads: Hkv, headDim: D } = dims;
+      rmsnormBackward(rec, a(d.dq), a(d.dqn), a(s.q), a(w.qkNorm.q), normed.rstdQ, { N: N * H, C: D });
+      rmsnormBackward(rec, a(d.dk), a(d.dkn), a(s.k), a(w.qkNorm.k), normed.rstdK, { N: N * Hkv, C: D });
+    } else {
+      this.attentionBackward(rec, l, s, d, acts);
+    }
     // dq and dk come back through RoPE's rotation already (attention's backward rotates them back).
     // Below layer 0 are the frozen embeddings: no input gradient is needed there.
     const dxn1 = l > 0 ? acts.dNormed : null;

@@ -132,6 +132,7 @@ export async function loadModel(
             ? { q: get(b.qBias.name), k: get(b.kBias!.name), v: get(b.vBias!.name) }
             : undefined,
           oBias: b.oBias ? get(b.oBias.name) : undefined,
+          qkNorm: b.qNorm && b.kNorm ? { q: get(b.qNorm.name), k: get(b.kNorm.name) } : undefined,
         };
       }),
     };

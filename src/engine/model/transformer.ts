@@ -409,7 +409,7 @@ export abstract class TransformerModel<
   ): void {
     const a = (buffer: GPUBuffer) => this.ref(buffer);
     const dims = this.attentionDims(B, T);
-    const rope = this.rope;
+    const rope = this.ropeOf(l);
     const window = this.attentionWindow(l);
     if (!cache) {
       attentionForward(rec, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), dims, { rope, layout, window });
@@ -430,12 +430,15 @@ export abstract class TransformerModel<
     return undefined;
   }
 
-  /** Rotary position embedding applied inside attention (q and k as loaded), or none (learned positions). */
-  protected get rope(): AttentionRope | undefined {
+  /**
+   * Block `l`'s rotary position embedding, applied inside attention (q and k as loaded), or none (learned
+   * positions, or a layer without RoPE).
+   */
+  protected ropeOf(_l: number): AttentionRope | undefined {
     return undefined;
   }
 
-  /** dq, dk, dv (N, ·) from d.dAtt: the backward of block `l`'s `attention` over its own keys. */
+  /** dq, dk, dv (N, ·) from d.dAtt: the backward of block `l`'s `attention` over the block's own keys. */
   protected attentionBackward(
     rec: CommandRecorder,
     l: number,
@@ -449,7 +452,7 @@ export abstract class TransformerModel<
     const dims = this.attentionDims(acts.batch, acts.seq);
     const [q, k, v] = [a(s.q), a(s.k), a(s.v)];
     attentionBackward(rec, dq, dk, dv, acts.delta, dAtt, a(s.att), s.lse, q, k, v, dims, {
-      rope: this.rope,
+      rope: this.ropeOf(l),
       layout,
       window: this.attentionWindow(l),
     });

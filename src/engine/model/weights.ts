@@ -6,6 +6,7 @@ import type { ModelSpec } from './config.ts';
 import type { SafetensorsDtype } from '../checkpoint/dtypes.ts';
 import { countF16Overflow, toFloat16Bits, toFloat32 } from '../checkpoint/dtypes.ts';
 import type { Checkpoint } from '../checkpoint/safetensors.ts';
+import { FileFormatError } from '../json.ts';
 
 export type WeightLayout =
   /** torch Linear weight (out, in): y = x·Wᵀ. */
@@ -36,6 +37,8 @@ export interface RopeBlockWeights {
   kBias?: WeightName; // (Hkv·D)
   vBias?: WeightName; // (Hkv·D)
   oBias?: WeightName; // (C)        llama attention_bias
+  qNorm?: WeightName; // (D)        qwen3 q_norm
+  kNorm?: WeightName; // (D)        qwen3 k_norm
   postNorm: WeightName; // (C)
   gate: WeightName; // (F, C)
   up: WeightName; // (F, C)
@@ -130,6 +133,10 @@ export function weightNames(
       block.vBias = vec(`${p}self_attn.v_proj.bias`, Hkv * D);
     }
     if (spec.oBias) block.oBias = vec(`${p}self_attn.o_proj.bias`, C);
+    if (spec.qkNorm) {
+      block.qNorm = vec(`${p}self_attn.q_norm.weight`, D);
+      block.kNorm = vec(`${p}self_attn.k_norm.weight`, D);
+    }
     blocks.push(block);
   }
   return {
@@ -182,8 +189,9 @@ export function resolveWeights(
   const missing = expected.filter((t) => !tensors.has(t.name));
   if (missing.length > 0) {
     const first = missing[0];
-    throw new Error(
-      `${source}: tensor '${first.name}' (shape [${first.shape}]) is missing` +
+    throw new FileFormatError(
+      source,
+      `tensor '${first.name}' (shape [${first.shape}]) is missing` +
         (missing.length > 1
           ? `, and ${missing.length - 1} more (${missing
               .slice(1, 4)
@@ -196,8 +204,9 @@ export function resolveWeights(
   for (const t of expected) {
     const found = tensors.get(t.name)!;
     if (found.shape.length !== t.shape.length || found.shape.some((d, i) => d !== t.shape[i])) {
-      throw new Error(
-        `${found.file ?? source}: tensor '${t.name}' has shape [${found.shape}], expected [${t.shape}] from config.json`,
+      throw new FileFormatError(
+        found.file ?? source,
+        `tensor '${t.name}' has shape [${found.shape}], expected [${t.shape}] from config.json`,
       );
     }
   }
@@ -224,8 +233,9 @@ function refuseUnused(
     layer && Number(layer[1]) >= spec.layers
       ? ` (config.json says ${spec.layers} layers; the checkpoint has layer ${layer[1]})`
       : ` (not a parameter of ${spec.architecture} as config.json describes it)`;
-  throw new Error(
-    `${tensors.get(first)?.file ?? source}: tensor '${first}' is not used${hint}` +
+  throw new FileFormatError(
+    tensors.get(first)?.file ?? source,
+    `tensor '${first}' is not used${hint}` +
       (unused.length > 1 ? `, and ${unused.length - 1} more unused` : ''),
   );
 }

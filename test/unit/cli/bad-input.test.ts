@@ -38,6 +38,8 @@ const ROWS: Row[] = [
   // the command line itself
   ['no command', '', 2, /usage: tunelab <command>/],
   ['unknown command', 'trian --model $M', 2, /unknown command 'trian'/],
+  ['an Object member as the command', 'constructor --model $M', 2, /unknown command 'constructor'/],
+  ['__proto__ as the command', '__proto__', 2, /unknown command '__proto__'/],
   ['unknown flag', `${TRAIN} --lrr 1e-3`, 2, /'--lrr'/],
   ['unknown flag (eval)', `${EVAL} --steps 3`, 2, /'--steps'/],
   ['unknown flag (generate)', `${GEN} --out $O`, 2, /'--out'/],

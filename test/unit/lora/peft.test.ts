@@ -34,6 +34,8 @@ const gpt2: LoraModelShape = {
   headDim: 8,
   layers: 2,
 };
+/** Qwen3's explicit head_dim: q_proj is (H·D, C) = (64, 24), o_proj (C, H·D), not square. */
+const qwen3: LoraModelShape = { ...llama, family: 'qwen3', headDim: 16 };
 const qv: LoraConfig = { r: 4, alpha: 8, dropout: 0.05, targets: ['v_proj', 'q_proj'], rslora: false };
 
 function build(config: LoraConfig, shape: LoraModelShape, seed = 5) {
@@ -110,6 +112,22 @@ describe('PEFT export', () => {
     expect(h['base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight'].shape).toEqual([12, 4]);
   });
 
+  it('sizes Qwen3 adapters by its head_dim (q_proj (H·D, C), o_proj (C, H·D)) under PEFT names', () => {
+    const { files } = build({ ...qv, targets: ALL_LINEAR }, qwen3);
+    const h = header(files[ADAPTER_WEIGHTS_FILE]);
+    const at = 'base_model.model.model.layers.1.self_attn';
+    expect(h[`${at}.q_proj.lora_B.weight`].shape).toEqual([64, 4]);
+    expect(h[`${at}.o_proj.lora_A.weight`].shape).toEqual([4, 64]);
+    expect(h[`${at}.k_proj.lora_B.weight`].shape).toEqual([32, 4]);
+    const config = JSON.parse(files[ADAPTER_CONFIG_FILE]);
+    expect(config).toMatchObject({
+      // all-linear spelled out: every linear of a Qwen3 block (the q/k norms are not linears).
+      target_modules: ['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj'],
+      base_model_name_or_path: 'org/base',
+      fan_in_fan_out: false,
+    });
+  });
+
   it("names GPT-2 tensors under transformer.h.N with fan_in_fan_out and both c_proj's", () => {
     const { files } = build({ ...qv, targets: ALL_LINEAR }, gpt2);
     const cfg = JSON.parse(files[ADAPTER_CONFIG_FILE]);
@@ -130,6 +148,8 @@ describe('PEFT import', () => {
     for (const [config, shape] of [
       [qv, llama],
       [{ ...qv, targets: ALL_LINEAR, rslora: true }, gpt2],
+      [{ ...qv, targets: ALL_LINEAR }, qwen3],
+      [qv, { ...llama, family: 'smollm3' }],
     ] as const) {
       const { layout, params, files } = build(config, shape);
       const back = await importPeftAdapter(files[ADAPTER_CONFIG_FILE], files[ADAPTER_WEIGHTS_FILE], shape);

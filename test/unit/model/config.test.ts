@@ -45,6 +45,94 @@ const QWEN25_05B = {
   use_sliding_window: false,
   vocab_size: 151936,
 };
+// Llama-3.2-1B's config.json (meta-llama/Llama-3.2-1B, transformers 4.45).
+const LLAMA32_1B = {
+  architectures: ['LlamaForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 128000,
+  eos_token_id: 128001,
+  head_dim: 64,
+  hidden_act: 'silu',
+  hidden_size: 2048,
+  initializer_range: 0.02,
+  intermediate_size: 8192,
+  max_position_embeddings: 131072,
+  mlp_bias: false,
+  model_type: 'llama',
+  num_attention_heads: 32,
+  num_hidden_layers: 16,
+  num_key_value_heads: 8,
+  pretraining_tp: 1,
+  rms_norm_eps: 1e-5,
+  rope_scaling: {
+    factor: 32.0,
+    high_freq_factor: 4.0,
+    low_freq_factor: 1.0,
+    original_max_position_embeddings: 8192,
+    rope_type: 'llama3',
+  },
+  rope_theta: 500000.0,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  use_cache: true,
+  vocab_size: 128256,
+};
+// Qwen3-0.6B's config.json (Qwen/Qwen3-0.6B, transformers 4.51).
+const QWEN3_06B = {
+  architectures: ['Qwen3ForCausalLM'],
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 151643,
+  eos_token_id: 151645,
+  head_dim: 128,
+  hidden_act: 'silu',
+  hidden_size: 1024,
+  initializer_range: 0.02,
+  intermediate_size: 3072,
+  max_position_embeddings: 40960,
+  max_window_layers: 28,
+  model_type: 'qwen3',
+  num_attention_heads: 16,
+  num_hidden_layers: 28,
+  num_key_value_heads: 8,
+  rms_norm_eps: 1e-6,
+  rope_scaling: null,
+  rope_theta: 1000000,
+  sliding_window: null,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  use_cache: true,
+  use_sliding_window: false,
+  vocab_size: 151936,
+};
+// SmolLM3-3B's config.json, abridged (HuggingFaceTB/SmolLM3-3B): 36 layers, every 4th without RoPE.
+const SMOLLM3_3B = {
+  architectures: ['SmolLM3ForCausalLM'],
+  attention_bias: false,
+  bos_token_id: null,
+  eos_token_id: 128012,
+  hidden_act: 'silu',
+  hidden_size: 2048,
+  intermediate_size: 11008,
+  max_position_embeddings: 65536,
+  mlp_bias: false,
+  model_type: 'smollm3',
+  no_rope_layer_interval: 4,
+  no_rope_layers: Array.from({ length: 36 }, (_, l) => ((l + 1) % 4 === 0 ? 0 : 1)),
+  num_attention_heads: 16,
+  num_hidden_layers: 36,
+  num_key_value_heads: 4,
+  pad_token_id: 128004,
+  rms_norm_eps: 1e-6,
+  rope_scaling: null,
+  rope_theta: 5000000.0,
+  sliding_window: null,
+  tie_word_embeddings: true,
+  torch_dtype: 'bfloat16',
+  use_sliding_window: false,
+  vocab_size: 128256,
+};
 const GPT2 = {
   activation_function: 'gelu_new',
   architectures: ['GPT2LMHeadModel'],
@@ -218,6 +306,74 @@ describe('parseModelConfig', () => {
       types.map((t) => (t === 'full_attention' ? null : 1024)),
     );
     expect(windows(SMOLLM2_135M)).toEqual(Array(30).fill(null));
+    // Qwen3 as Qwen2 (max_window_layers 28 of 28 layers: none slides); SmolLM3 on its NoPE layers.
+    const qwen3 = { ...QWEN3_06B, use_sliding_window: true, sliding_window: 4096 };
+    expect(windows(qwen3)).toEqual(Array(28).fill(null));
+    expect(windows({ ...qwen3, max_window_layers: 26 })).toEqual([...Array(26).fill(null), 4096, 4096]);
+    expect(windows(SMOLLM3_3B)).toEqual(Array(36).fill(null));
+    expect(windows({ ...SMOLLM3_3B, use_sliding_window: true })).toEqual(Array(36).fill(null)); // no window
+    expect(windows({ ...SMOLLM3_3B, use_sliding_window: true, sliding_window: 512 })).toEqual(
+      Array.from({ length: 36 }, (_, l) => ((l + 1) % 4 === 0 ? 512 : null)),
+    );
+  });
+
+  it("reads Llama-3.2-1B's llama3 rope_scaling, and the same in transformers 5's rope_parameters", () => {
+    const llama3 = {
+      type: 'llama3',
+      factor: 32,
+      lowFreqFactor: 1,
+      highFreqFactor: 4,
+      originalMaxPositions: 8192,
+    };
+    expect(parseModelConfig(LLAMA32_1B)).toMatchObject({
+      family: 'llama',
+      headDim: 64,
+      ropeTheta: 5e5,
+      ropeScaling: llama3,
+      maxPositions: 131072,
+      tieWordEmbeddings: true,
+    });
+    const { rope_scaling, rope_theta, ...v5 } = LLAMA32_1B;
+    const spec = parseModelConfig({ ...v5, rope_parameters: { ...rope_scaling, rope_theta } });
+    expect(spec).toMatchObject({ ropeTheta: 5e5, ropeScaling: llama3 });
+    const linear = { ...SMOLLM2_135M, rope_scaling: { type: 'linear', factor: 4.0 } };
+    expect(parseModelConfig(linear).ropeScaling).toEqual({ type: 'linear', factor: 4 });
+    expect(parseModelConfig(SMOLLM2_135M).ropeScaling).toBeNull();
+  });
+
+  it('reads Qwen3-0.6B: per-head q/k norms, head_dim 128 ≠ hidden / heads, no bias', () => {
+    expect(parseModelConfig(QWEN3_06B)).toMatchObject({
+      family: 'qwen3',
+      hidden: 1024,
+      heads: 16,
+      kvHeads: 8,
+      headDim: 128,
+      qkNorm: true,
+      qkvBias: false,
+      oBias: false,
+      noRopeLayers: [],
+      ropeTheta: 1e6,
+      tieWordEmbeddings: true,
+      bosTokenId: 151643,
+      eosTokenIds: [151645],
+    });
+    expect(parseModelConfig({ ...QWEN3_06B, attention_bias: true })).toMatchObject({
+      qkvBias: true,
+      oBias: true,
+    });
+    expect(parseModelConfig(SMOLLM2_135M).qkNorm).toBe(false);
+  });
+
+  it("reads SmolLM3-3B's NoPE layers: a 0 in no_rope_layers is a layer without RoPE", () => {
+    const spec = parseModelConfig(SMOLLM3_3B);
+    expect(spec).toMatchObject({ family: 'smollm3', headDim: 128, ropeTheta: 5e6, qkNorm: false });
+    expect(spec.noRopeLayers).toEqual([3, 7, 11, 15, 19, 23, 27, 31, 35]);
+    // Without the list, SmolLM3Config makes every no_rope_layer_interval-th layer NoPE.
+    const { no_rope_layers: _, ...byInterval } = SMOLLM3_3B;
+    expect(
+      parseModelConfig({ ...byInterval, num_hidden_layers: 6, no_rope_layer_interval: 3 }).noRopeLayers,
+    ).toEqual([2, 5]);
+    expect(parseModelConfig({ ...SMOLLM3_3B, no_rope_layers: Array(36).fill(1) }).noRopeLayers).toEqual([]);
   });
 
   it('supports llama attention_bias (bias on q, k, v and o)', () => {
@@ -241,19 +397,62 @@ describe('parseModelConfig', () => {
     ],
     ['no architecture', { hidden_size: 8 }, 'config.json: architectures is missing'],
     [
-      'rope_scaling yarn',
+      'rope_scaling yarn (no supported family uses it)',
       { ...SMOLLM2_135M, rope_scaling: { type: 'yarn', factor: 4 } },
-      "config.json: rope_scaling.type 'yarn' is not supported (supported: none)",
+      "config.json: rope_scaling.type 'yarn' is not supported (supported: default, linear, llama3)",
     ],
     [
-      'rope_scaling llama3',
-      { ...SMOLLM2_135M, rope_scaling: { rope_type: 'llama3', factor: 8 } },
-      "config.json: rope_scaling.rope_type 'llama3' is not supported (supported: none)",
+      'rope_scaling dynamic',
+      { ...SMOLLM2_135M, rope_scaling: { rope_type: 'dynamic', factor: 2 } },
+      "config.json: rope_scaling.rope_type 'dynamic' is not supported (supported: default, linear, llama3)",
     ],
     [
-      'rope_parameters linear',
+      'rope_scaling llama3 without low_freq_factor',
+      { ...SMOLLM2_135M, rope_scaling: { ...LLAMA32_1B.rope_scaling, low_freq_factor: undefined } },
+      'config.json: rope_scaling.low_freq_factor is missing',
+    ],
+    [
+      'rope_scaling llama3 with high_freq_factor ≤ low_freq_factor',
+      { ...SMOLLM2_135M, rope_scaling: { ...LLAMA32_1B.rope_scaling, high_freq_factor: 1 } },
+      'config.json: rope_scaling.high_freq_factor 1 must be greater than low_freq_factor 1',
+    ],
+    [
+      'rope_scaling llama3 with a string original_max_position_embeddings',
+      {
+        ...SMOLLM2_135M,
+        rope_scaling: { ...LLAMA32_1B.rope_scaling, original_max_position_embeddings: '8k' },
+      },
+      'config.json: rope_scaling.original_max_position_embeddings must be a positive integer, got "8k"',
+    ],
+    [
+      'rope_parameters linear without a factor',
       { ...SMOLLM2_135M, rope_parameters: { rope_type: 'linear' } },
-      "config.json: rope_parameters.rope_type 'linear' is not supported",
+      'config.json: rope_parameters.factor is missing',
+    ],
+    [
+      'rope_parameters linear with factor 0',
+      { ...SMOLLM2_135M, rope_parameters: { rope_type: 'linear', factor: 0 } },
+      'config.json: rope_parameters.factor must be a finite number > 0, got 0',
+    ],
+    [
+      'SmolLM3 no_rope_layers shorter than the layers',
+      { ...SMOLLM3_3B, no_rope_layers: [1, 1, 1, 0] },
+      'config.json: no_rope_layers must list 0 or 1 for each of the 36 layers, got [1,1,1,0]',
+    ],
+    [
+      'SmolLM3 no_rope_layers with a 2',
+      { ...SMOLLM3_3B, no_rope_layers: Array(36).fill(2) },
+      'config.json: no_rope_layers must list 0 or 1 for each of the 36 layers',
+    ],
+    [
+      'Qwen3 with an unsupported head_dim',
+      { ...QWEN3_06B, head_dim: 100 },
+      'config.json: head_dim 100 is not supported',
+    ],
+    [
+      'rope_scaling as a list',
+      { ...SMOLLM2_135M, rope_scaling: [8] },
+      'config.json: rope_scaling must be null or an object',
     ],
     [
       'hidden_act gelu on llama',
@@ -321,13 +520,41 @@ describe('parseModelConfig', () => {
       { ...GPT2, scale_attn_weights: false },
       'config.json: scale_attn_weights false is not supported',
     ],
-    ['odd head dim', { ...SMOLLM2_135M, head_dim: 63 }, 'config.json: head_dim 63 must be even for RoPE'],
+    [
+      'an odd head dim',
+      { ...SMOLLM2_135M, head_dim: 63 },
+      'config.json: head_dim 63 is not supported: the attention kernels take a multiple of 8 from 8 to 256',
+    ],
+    [
+      'a head dim past 256',
+      { ...SMOLLM2_135M, head_dim: 264 },
+      'config.json: head_dim 264 is not supported: the attention kernels take a multiple of 8 from 8 to 256',
+    ],
+    [
+      'a head dim of 12 implied by hidden_size / num_attention_heads',
+      { ...SMOLLM2_135M, hidden_size: 60, num_attention_heads: 5, num_key_value_heads: 5 },
+      'config.json: num_attention_heads 5 (of hidden_size 60) makes head dim 12, which is not supported',
+    ],
+    [
+      'a GPT-2 head dim of 4',
+      { ...GPT2, n_embd: 48, n_head: 12 },
+      'config.json: n_head 12 (of n_embd 48) makes head dim 4, which is not supported',
+    ],
   ];
   for (const [what, config, message] of refusals) {
     it(`refuses ${what}`, () => {
       expect(() => parseModelConfig(config)).toThrow(message);
     });
   }
+
+  it('takes every head dim the attention kernels run: multiples of 8 from 8 to 256, explicit or implied', () => {
+    for (let d = 8; d <= 256; d += 8) {
+      expect(parseModelConfig({ ...SMOLLM2_135M, head_dim: d }).headDim).toBe(d);
+      expect(parseModelConfig({ ...SMOLLM2_135M, hidden_size: 3 * d, num_attention_heads: 3 }).headDim).toBe(
+        d,
+      );
+    }
+  });
 
   it('refuses malformed JSON naming the file', () => {
     expect(() => parseModelConfig('{ nope', 'models/x/config.json')).toThrow(

@@ -58,6 +58,9 @@ describe('f64 reference forward vs ONNX Runtime (wasm, f32)', () => {
     ['qwen2', 'BF16'],
     ['gpt2', 'F16'],
     ['mistral', 'BF16'],
+    ['llama3', 'BF16'],
+    ['qwen3', 'F32'],
+    ['smollm3', 'BF16'],
   ];
   for (const [arch, dtype] of cases) {
     it(`${arch} (${dtype} weights): logits agree to f32 precision`, async () => {

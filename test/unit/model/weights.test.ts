@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { memoryFiles } from '../../../src/engine/checkpoint/byte-source.ts';
+import { FileFormatError } from '../../../src/engine/json.ts';
 import { parseModelConfig } from '../../../src/engine/model/config.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../../../src/engine/gpu/half.ts';
 import { openModel } from '../../../src/engine/model/open.ts';
@@ -89,6 +90,7 @@ describe('weight-name mapping', () => {
       ...model.files,
       'config.json': JSON.stringify({ ...model.config, num_hidden_layers: 1 }),
     });
+    await expect(openModel(fewer)).rejects.toThrow(FileFormatError);
     await expect(openModel(fewer)).rejects.toThrow(
       /model\.safetensors: tensor 'model\.layers\.1\.[a-z_.]+' is not used \(config\.json says 1 layers; the checkpoint has layer 1\), and \d+ more unused/,
     );
