@@ -1,6 +1,7 @@
 // Pointwise activations over flat arrays of n elements, forward and backward side by side, f32 arithmetic.
 //   swiglu (Llama MLP):  out = silu(gate) · up,  silu(g) = g · σ(g)
 //   gelu (GPT-2 gelu_new, tanh approximation): out = ½x(1 + tanh(√(2/π)(x + 0.044715x³)))
+//   geglu (Gemma MLP, gelu_pytorch_tanh):  out = gelu(gate) · up
 // Storage types: in_t (forward inputs), dy_t (upstream gradient), out_t (outputs and input gradients).
 // Long arrays launch as a 2-D grid: i = gid.x + gid.y · num_workgroups.x · WG.
 
@@ -69,16 +70,24 @@ fn tanh_safe(u: f32) -> f32 {
 @group(0) @binding(1) var<storage, read_write> ge_out: array<out_t>; // (n)
 @group(0) @binding(2) var<storage, read> ge_x: array<in_t>;          // (n)
 
+fn gelu(x: f32) -> f32 {
+  return 0.5 * x * (1.0 + tanh_safe(GELU_SCALE * (x + GELU_CUBIC * x * x * x)));
+}
+
+// gelu'(x) = ½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²), t = tanh(u).
+fn gelu_grad(x: f32) -> f32 {
+  let t = tanh_safe(GELU_SCALE * (x + GELU_CUBIC * x * x * x));
+  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_SCALE * (1.0 + 3.0 * GELU_CUBIC * x * x);
+}
+
 @compute @workgroup_size(WG)
 fn gelu_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let i = flat_index(gid, groups);
   if (i >= p.n) { return; }
-  let x = f32(ge_x[i]);
-  let t = tanh_safe(GELU_SCALE * (x + GELU_CUBIC * x * x * x));
-  ge_out[i] = out_t(0.5 * x * (1.0 + t));
+  ge_out[i] = out_t(gelu(f32(ge_x[i])));
 }
 
-// dx = dy · (½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²)), t = tanh(u). Overwritten.
+// dx = dy · gelu'(x). Overwritten.
 @group(0) @binding(1) var<storage, read_write> geb_dx: array<out_t>; // (n)
 @group(0) @binding(2) var<storage, read> geb_dy: array<dy_t>;        // (n)
 @group(0) @binding(3) var<storage, read> geb_x: array<in_t>;         // (n)
@@ -87,8 +96,24 @@ fn gelu_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
 fn gelu_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
   let i = flat_index(gid, groups);
   if (i >= p.n) { return; }
-  let x = f32(geb_x[i]);
-  let t = tanh_safe(GELU_SCALE * (x + GELU_CUBIC * x * x * x));
-  let local = 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_SCALE * (1.0 + 3.0 * GELU_CUBIC * x * x);
-  geb_dx[i] = out_t(f32(geb_dy[i]) * local);
+  geb_dx[i] = out_t(f32(geb_dy[i]) * gelu_grad(f32(geb_x[i])));
+}
+
+// ---- geglu (the swiglu bindings) -------------------------------------------------------------------------
+@compute @workgroup_size(WG)
+fn geglu_forward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  let i = flat_index(gid, groups);
+  if (i >= p.n) { return; }
+  sw_out[i] = out_t(gelu(f32(sw_gate[i])) * f32(sw_up[i]));
+}
+
+// dgate = dy · up · gelu'(g),  dup = dy · gelu(g). Both overwritten.
+@compute @workgroup_size(WG)
+fn geglu_backward(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) groups: vec3u) {
+  let i = flat_index(gid, groups);
+  if (i >= p.n) { return; }
+  let g = f32(swb_gate[i]);
+  let dy = f32(swb_dy[i]);
+  swb_dgate[i] = out_t(dy * f32(swb_up[i]) * gelu_grad(g));
+  swb_dup[i] = out_t(dy * gelu(g));
 }

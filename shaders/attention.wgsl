@@ -13,7 +13,10 @@
 //
 // Query rows of a kv head: the G = H/Hkv query heads sharing kv head g are packed as the rows f = t·G + j
 // (h = g·G + j) of one (Tq·G × D) matrix, so each K/V block a workgroup loads serves all G heads (and a decode
-// step with Tq = 1 still fills G rows). Query t sits at position q_offset + t and sees keys s ≤ that, s < Tk.
+// step with Tq = 1 still fills G rows). Query t sits at position q_offset + t and sees keys s ≤ that, s < Tk,
+// with s > position − window (sliding-window attention, as Hugging Face's sliding_window masks: the last
+// `window` keys; window = Tk for global causal attention). Every kernel walks only the key (or query) blocks
+// its tile can see, so a window makes long sequences cheaper; entries of those blocks outside it are masked.
 //
 // Optional RoPE (override ROPE): q and k are rotated (HF rotate_half: pairs (i, i + D/2)) as they are loaded
 // into workgroup memory, query t at position pos_base + q_offset + t and key s at pos_base + s; the backward
@@ -82,7 +85,7 @@ struct Params {
   drows: u32,    // B · H · Tq (delta kernel)
   h2: u32,       // = H2 = HD4 / 2
   tpr: u32,      // = TPR
-  _pad: u32,
+  window: u32,   // keys a query sees: positions pos − window < s ≤ pos (1 ≤ window ≤ Tk; Tk = global)
   // Row stride and column offset, in vec4s, of q, k, v, out, dout, dq, dk, dv.
   q_rs: u32, q_co: u32, k_rs: u32, k_co: u32, v_rs: u32, v_co: u32, o_rs: u32, o_co: u32,
   do_rs: u32, do_co: u32, dq_rs: u32, dq_co: u32, dk_rs: u32, dk_co: u32, dv_rs: u32, dv_co: u32,
@@ -292,11 +295,23 @@ fn stage(a: ptr<function, Acc>, at: u32, og: u32, oc: u32, mul: vec4f) {
   if (CO > 3u) { stage_col((*a).c3, at, og, oc + 3u * OCT, mul); }
 }
 
-// Causal visibility of column key s for the 4 query rows f0..f0+3 (forward and dq kernels).
+// Keys at `keys` seen from query position `pos`: causal and inside the window (pos − s wraps when s > pos,
+// which the first test already excludes).
+fn in_window(pos: vec4u, keys: vec4u) -> vec4<bool> {
+  return (keys <= pos) & (pos - keys < vec4u(p.window));
+}
+
+// Visibility of column key s for the 4 query rows f0..f0+3 (forward and dq kernels).
 fn visible_rows(f0: u32, s: u32) -> vec4<bool> {
   let f = vec4u(f0) + vec4u(0u, 1u, 2u, 3u);
   let pos = vec4u(p.q_offset) + f / vec4u(p.G);
-  return (f < vec4u(p.rows)) & (vec4u(s) <= pos) & vec4<bool>(s < p.Tk);
+  return (f < vec4u(p.rows)) & in_window(pos, vec4u(s)) & vec4<bool>(s < p.Tk);
+}
+
+// The first key block a query-row tile starting at row f0 sees: the window of its first row starts there.
+fn first_key_block(f0: u32) -> u32 {
+  let pos = q_pos(f0);
+  return select(0u, (pos + 1u - p.window) / NC, pos + 1u > p.window);
 }
 
 fn load_freq_fwd(lid: u32) {
@@ -336,6 +351,8 @@ fn put_p(sw: vec4f, w: u32, m: vec4f, at: u32, s_on: bool) -> vec4f {
 // the causal limit of the tile: running row max m and row sum l in f32; when the max grows, the
 // accumulators and l are rescaled by exp(m_old − m_new). Each S thread keeps its own partial l (over its
 // columns) and the partials are summed once at the end; only the max is reduced every block (row_max).
+// With a window a row may see nothing of the tile's first blocks: its max stays NEG_BIG and its P entries are
+// exp(0) = 1, but the block of its first visible key rescales l and the accumulators by exp(NEG_BIG − m) = 0.
 //
 // Regions (vec4s): sh: Q [NR·RS] | K [NC·RS] | V [NC·RS];  shf: P [NC·PS] | M [NR/4] | RED [S_THREADS].
 
@@ -363,7 +380,7 @@ fn forward_tile(lid: u32, wid: vec3u) -> u32 {
   var l_s = vec4f(0.0);     // S layout: partial row sums over this thread's columns
   var m_o = vec4f(NEG_BIG); // O layout: running max of rows 4og..
   var acc = Acc();          // O layout: rows 4og.. × vec4 columns oc + w·OCT
-  for (var kb = 0u; kb < blocks; kb++) {
+  for (var kb = first_key_block(f0); kb < blocks; kb++) {
     let k0 = kb * NC;
     load_k(K_AT, k0, NC, b, g, lid);
     load_v(V_AT, k0, NC, b, g, lid);
@@ -529,7 +546,7 @@ fn attention_backward_dq(@builtin(local_invocation_index) lid: u32, @builtin(wor
   let og = lid / OCT;
   let oc = lid % OCT;
   var acc = Acc(); // O layout: dq of rows 4og.. × vec4 columns oc + w·OCT
-  for (var kb = 0u; kb < blocks; kb++) {
+  for (var kb = first_key_block(f0); kb < blocks; kb++) {
     let k0 = kb * NC;
     load_k(K_AT, k0, NC, b, g, lid);
     load_v(V_AT, k0, NC, b, g, lid);
@@ -591,7 +608,7 @@ fn attention_backward_dq_spill(@builtin(local_invocation_index) lid: u32, @built
   let og = lid / OCT;
   let oc = lid % OCT;
   var acc = Acc(); // O layout: dq of rows 4og.. × vec4 columns oc + w·OCT
-  for (var kb = 0u; kb < blocks; kb++) {
+  for (var kb = first_key_block(f0); kb < blocks; kb++) {
     let k0 = kb * NC;
     load_k(K_AT, k0, NC, b, g, lid);
     load_ds(f0, k0, b, g, lid);
@@ -605,7 +622,7 @@ fn attention_backward_dq_spill(@builtin(local_invocation_index) lid: u32, @built
 }
 
 // The scratch's dS of rows f0.. × keys k0.. into the P layout (one vec4 per column and row group). Entries
-// the causal mask hides, which the dk/dv kernel may not have written, and padding load as 0.
+// the causal mask or the window hides, which the dk/dv kernel may not have written, and padding load as 0.
 fn load_ds(f0: u32, k0: u32, b: u32, g: u32, lid: u32) {
   for (var i = lid; i < p.nc * (NR / 4u); i += WG) {
     let col = i % p.nc;
@@ -646,9 +663,12 @@ fn dkdv_tile(lid: u32, wid: vec3u) -> u32 {
   let keys = vec4u(s0 + 4u * rg) + vec4u(0u, 1u, 2u, 3u);
   var acc = Acc();  // O layout: dk of keys 4og.. × vec4 columns oc + w·OCT
   var acc2 = Acc(); // the same for dv
-  // Query rows f whose position q_offset + f/G reaches key s0: f ≥ (s0 − q_offset)·G.
+  // Query rows f whose position q_offset + f/G reaches key s0: f ≥ (s0 − q_offset)·G; and whose window still
+  // holds the last key s_last: position < s_last + window, f < (s_last + window − q_offset)·G.
   let c_start = select(0u, (s0 - p.q_offset) * p.G, s0 > p.q_offset);
-  let blocks = (p.rows - c_start + NC - 1u) / NC;
+  let reach = min(s0 + NR, p.Tk) - 1u + p.window;
+  let c_end = min(p.rows, select(0u, (reach - p.q_offset) * p.G, reach > p.q_offset));
+  let blocks = select(0u, (c_end - c_start + NC - 1u) / NC, c_end > c_start);
   for (var cb = 0u; cb < blocks; cb++) {
     let c0 = c_start + cb * NC;
     load_q(Q_AT, c0, NC, b, g, lid);
@@ -688,7 +708,7 @@ fn dkdv_p_ds(sw: vec4f, dpw: vec4f, w: u32, keys: vec4u, c0: u32, tc: u32, rg: u
   let col = tc + w * TPR;
   let f = c0 + col;
   let st = col_stats[col];
-  let vis = vec4<bool>(f < p.rows) & (keys <= vec4u(q_pos(f))) & (keys < vec4u(p.Tk));
+  let vis = vec4<bool>(f < p.rows) & in_window(vec4u(q_pos(f)), keys) & (keys < vec4u(p.Tk));
   let pr = select(vec4f(0.0), exp(sw * p.scale - st.x), vis);
   let ds = pr * (dpw - st.y);
   shf[col * PS + rg] = pr;        // P region at 0

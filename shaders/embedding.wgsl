@@ -1,5 +1,8 @@
 // Embedding gather: out[n, :] = wte[tokens[n], :] (+ wpe[pos_offset + n mod T, :] for GPT-2's learned
 // positions), tokens (N) u32, wte (V, C), wpe (P, C), out (N, C); the sum is formed in f32, rounded once.
+// The token row is multiplied by `scale` (Gemma's √C, which the host has rounded to w_t as HF rounds
+// embed_scale to the weight's dtype; 1 elsewhere): a product of two f16 values is exact in f32, so out is that
+// product rounded once, as torch computes it in the weight's dtype.
 // An id ≥ V must not read out of bounds: its row is written as zeros and it is recorded in `errors`
 // = [count, firstIndex, firstId] u32 (the caller zeroes it; counts add up over launches, first stays first).
 // The check is done by workgroup 0 alone, scanning all N ids with a tree reduction: no atomics, and the
@@ -13,7 +16,7 @@ struct Params {
   V: u32,
   T: u32,          // tokens per sequence: position of token n is pos_offset + n mod T
   pos_offset: u32,
-  _pad0: u32,
+  scale: f32,
   _pad1: u32,
   _pad2: u32,
 }
@@ -67,7 +70,7 @@ fn embedding(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wi
   if (i >= p.N * p.C) { return; }
   let id = tokens[i / p.C];
   var v = 0.0;
-  if (id < p.V) { v = f32(wte[id * p.C + i % p.C]); }
+  if (id < p.V) { v = f32(wte[id * p.C + i % p.C]) * p.scale; }
   out[i] = out_t(v);
 }
 
@@ -84,7 +87,7 @@ fn embedding_pos(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id
   var v = 0.0;
   if (id < p.V) {
     // The host checked pos_offset + T ≤ P, so the position row is in range.
-    v = f32(wte[id * p.C + c]) + f32(wpe[(p.pos_offset + n % p.T) * p.C + c]);
+    v = f32(wte[id * p.C + c]) * p.scale + f32(wpe[(p.pos_offset + n % p.T) * p.C + c]);
   }
   out[i] = out_t(v);
 }

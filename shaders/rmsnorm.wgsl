@@ -1,4 +1,5 @@
-// RMSNorm (Llama, Qwen2, SmolLM2): y = x / sqrt(mean(x²) + eps) · w, one workgroup per row of length C.
+// RMSNorm (Llama, Qwen2, SmolLM2): y = x / sqrt(mean(x²) + eps) · (w + w_offset), one workgroup per row of
+// length C. w_offset is 0, or 1 for Gemma's (1 + w), added in f32 as Gemma3RMSNorm does.
 // x (N, C) x_t, w (C) w_t (frozen), y (N, C) y_t; rstd (N) f32 is saved for the backward.
 // Rows are read in packets (`pk`: VW elements as f32s) with a strided loop, so any C works; the host keeps one
 // of two `width` sections (norm-width.wgsl): vec4 packets where C % 4 == 0, else single elements. Rows are summed
@@ -16,6 +17,10 @@ struct Params {
   C: u32,
   eps: f32,
   accumulate: u32, // backward: 1 adds into dx (residual stream), 0 overwrites it
+  w_offset: f32,
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -41,13 +46,13 @@ fn rmsnorm_forward(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgroup
   }
   let r = inverseSqrt(wg_sum(ss, lid) / f32(p.C) + p.eps);
   for (var c = lid; c < n; c += WG) {
-    y[base + c] = y_v(pk(x[base + c]) * r * pk(w[c]));
+    y[base + c] = y_v(pk(x[base + c]) * r * (pk(w[c]) + p.w_offset));
   }
   if (lid == 0u) { rstd[row] = r; }
 }
 
 // ---- backward --------------------------------------------------------------------------------------------
-// With g = w ⊙ dy and r = rstd:  dx = r · (g − x · r² · mean(g ⊙ x)).
+// With g = (w + w_offset) ⊙ dy and r = rstd:  dx = r · (g − x · r² · mean(g ⊙ x)).
 @group(0) @binding(1) var<storage, read_write> dx: array<dx_v>;  // (N, C)
 @group(0) @binding(2) var<storage, read> dy: array<dy_v>;        // (N, C)
 @group(0) @binding(3) var<storage, read> xb: array<x_v>;         // (N, C) forward input
@@ -64,12 +69,12 @@ fn rmsnorm_backward(@builtin(local_invocation_id) lid3: vec3u, @builtin(workgrou
   let base = row * n;
   var dot = 0.0;
   for (var c = lid; c < n; c += WG) {
-    dot += hsum(pk(wb[c]) * pk(dy[base + c]) * pk(xb[base + c]));
+    dot += hsum((pk(wb[c]) + p.w_offset) * pk(dy[base + c]) * pk(xb[base + c]));
   }
   let r = rstd_in[row];
   let k = r * r * wg_sum(dot, lid) / f32(p.C);
   for (var c = lid; c < n; c += WG) {
-    var v = r * (pk(wb[c]) * pk(dy[base + c]) - pk(xb[base + c]) * k);
+    var v = r * ((pk(wb[c]) + p.w_offset) * pk(dy[base + c]) - pk(xb[base + c]) * k);
     // accumulate = 0 must not read dx: it may hold garbage (or NaN).
     if (p.accumulate != 0u) { v += pk(dx[base + c]); }
     dx[base + c] = dx_v(v);

@@ -1,6 +1,6 @@
 // Causal GQA attention at the SmolLM2-135M training shape (B = 4, T = 256, H = 9, Hkv = 3, D = 64), one
-// layer, plus a long-sequence row (T = 2048), other head dims (96 as Phi-3, 256 as Gemma), fused RoPE and a
-// KV-cache decode step.
+// layer, plus a long-sequence row (T = 2048, also through a sliding window of 256 keys), other head dims (96 as
+// Phi-3, 256 as Gemma), fused RoPE and KV-cache decode steps (also windowed).
 // FLOPs and bytes are attentionCost()'s count of what the kernels execute on this device's tiles: whole
 // blocks up to the causal limit (so the masked half of the diagonal blocks counts) and, in the recomputing
 // backward, the scores and dP computed by both the dq and the dk/dv kernel (7 block matmuls where 5 are
@@ -34,6 +34,8 @@ interface Variant {
   rope?: boolean;
   /** The backward's path; default the size rule's. */
   mode?: AttentionBackwardMode;
+  /** Sliding window (keys each query sees). */
+  window?: number;
 }
 
 /** flops/bytes depend on the device's tiles: counted again once the device is known (in setup). */
@@ -51,6 +53,7 @@ function count(
     kvLength,
     limits: gpu ? attentionLimits(gpu) : undefined,
     mode: v.mode,
+    window: v.window,
   };
   const parts = [
     v.fwd && attentionCost(d, 'forward', options),
@@ -70,7 +73,7 @@ function attentionCase(d: AttentionDims, dtype: ScalarType, v: Variant): KernelB
   const size = dtype === 'f16' ? 2 : 4;
   const what = v.fwd && v.bwd ? 'fwd+bwd' : v.fwd ? 'fwd' : 'bwd';
   const c: KernelBenchCase = {
-    name: `attention ${what} B=${B} T=${T} H=${H} Hkv=${Hkv} D=${D} ${dtype}${v.rope ? ' +rope' : ''}${v.mode ? ` ${v.mode}` : ''}`,
+    name: `attention ${what} B=${B} T=${T} H=${H} Hkv=${Hkv} D=${D} ${dtype}${v.rope ? ' +rope' : ''}${v.mode ? ` ${v.mode}` : ''}${v.window ? ` W=${v.window}` : ''}`,
     flops: 0,
     bytes: 0,
     setup(gpu) {
@@ -89,9 +92,10 @@ function attentionCase(d: AttentionDims, dtype: ScalarType, v: Variant): KernelB
       }
       return {
         record(rec) {
-          if (v.fwd) attentionForward(rec, out, lse, q, k, vv, d, { rope });
+          const { mode, window } = v;
+          if (v.fwd) attentionForward(rec, out, lse, q, k, vv, d, { rope, window });
           if (v.bwd) {
-            attentionBackward(rec, dq, dk, dv, delta, dout, out, lse, q, k, vv, d, { rope, mode: v.mode });
+            attentionBackward(rec, dq, dk, dv, delta, dout, out, lse, q, k, vv, d, { rope, mode, window });
           }
         },
         destroy: () => arena.destroy(),
@@ -102,14 +106,14 @@ function attentionCase(d: AttentionDims, dtype: ScalarType, v: Variant): KernelB
   return c;
 }
 
-/** One decode step: T = 1 new token per sequence against a KV cache of `cache` positions. */
-function decodeCase(cache: number, dtype: ScalarType): KernelBenchCase {
+/** One decode step: T = 1 new token per sequence against a KV cache of `cache` positions (through a window). */
+function decodeCase(cache: number, dtype: ScalarType, window?: number): KernelBenchCase {
   const { batch: B, heads: H, kvHeads: Hkv, headDim: D } = smol;
   const size = dtype === 'f16' ? 2 : 4;
   const d = { ...smol, seq: 1 };
-  const v = { fwd: true, bwd: false };
+  const v = { fwd: true, bwd: false, window };
   const c: KernelBenchCase = {
-    name: `attention decode B=${B} L=${cache} H=${H} Hkv=${Hkv} D=${D} ${dtype}`,
+    name: `attention decode B=${B} L=${cache} H=${H} Hkv=${Hkv} D=${D} ${dtype}${window ? ` W=${window}` : ''}`,
     flops: 0,
     bytes: 0,
     setup(gpu) {
@@ -120,7 +124,7 @@ function decodeCase(cache: number, dtype: ScalarType): KernelBenchCase {
       const k = { binding: arena.alloc('k cache', size * B * cache * Hkv * D), dtype };
       const vv = { binding: arena.alloc('v cache', size * B * cache * Hkv * D), dtype };
       return {
-        record: (rec) => attentionForward(rec, out, null, q, k, vv, d, { kvLength: cache }),
+        record: (rec) => attentionForward(rec, out, null, q, k, vv, d, { kvLength: cache, window }),
         destroy: () => arena.destroy(),
       };
     },
@@ -141,7 +145,9 @@ export const attentionBenches: KernelBenchCase[] = [
   attentionCase(smol, 'f32', { fwd: true, bwd: true }),
   attentionCase(smol, 'f16', { fwd: true, bwd: true, rope: true }),
   attentionCase(long, 'f16', { fwd: true, bwd: true }),
+  attentionCase(long, 'f16', { fwd: true, bwd: true, window: 256 }),
   attentionCase(phi, 'f16', { fwd: true, bwd: true }),
   attentionCase(gemma, 'f16', { fwd: true, bwd: true }),
   decodeCase(1024, 'f16'),
+  decodeCase(1024, 'f16', 256),
 ];

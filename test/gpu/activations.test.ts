@@ -1,12 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { CommandRecorder, roundToF16, type ScalarType } from '../../src/engine/gpu/index.ts';
 import {
+  gatedBackward,
+  gatedForward,
   geluBackward,
   geluForward,
   swigluBackward,
   swigluForward,
 } from '../../src/engine/kernels/activations.ts';
-import { geluBackwardRef, geluRef, swigluBackwardRef, swigluRef } from '../reference/activations.ts';
+import {
+  gegluBackwardRef,
+  gegluRef,
+  geluBackwardRef,
+  geluRef,
+  swigluBackwardRef,
+  swigluRef,
+} from '../reference/activations.ts';
 import { expectClose } from '../reference/compare.ts';
 import { finiteDiffGrad, finiteDiffGradAsync } from '../reference/norms.ts';
 import { randomArray } from '../reference/random.ts';
@@ -32,6 +41,21 @@ async function swigluGpu(gate: Float64Array, up: Float64Array, dy: Float64Array,
   const rec = new CommandRecorder(gpu);
   swigluForward(rec, t(outBuf, dtype), t(gBuf, dtype), t(uBuf, dtype), n);
   swigluBackward(rec, t(dgBuf, dtype), t(duBuf, dtype), t(dyBuf, dtype), t(gBuf, dtype), t(uBuf, dtype), n);
+  await rec.submitAndWait();
+  const [out, dgate, dup] = await Promise.all([outBuf, dgBuf, duBuf].map((b) => download(gpu, b, n, dtype)));
+  for (const b of [gBuf, uBuf, dyBuf, outBuf, dgBuf, duBuf]) b.destroy();
+  rec.destroy();
+  return { out, dgate, dup };
+}
+
+async function gegluGpu(gate: Float64Array, up: Float64Array, dy: Float64Array, dtype: ScalarType) {
+  const n = gate.length;
+  const [gBuf, uBuf, dyBuf] = [gate, up, dy].map((v) => upload(gpu, v, dtype));
+  const [outBuf, dgBuf, duBuf] = [0, 1, 2].map(() => poisoned(gpu, n, dtype));
+  const rec = new CommandRecorder(gpu);
+  const [g, u] = [t(gBuf, dtype), t(uBuf, dtype)];
+  gatedForward(rec, t(outBuf, dtype), g, u, n, 'gelu_tanh');
+  gatedBackward(rec, t(dgBuf, dtype), t(duBuf, dtype), t(dyBuf, dtype), g, u, n, 'gelu_tanh');
   await rec.submitAndWait();
   const [out, dgate, dup] = await Promise.all([outBuf, dgBuf, duBuf].map((b) => download(gpu, b, n, dtype)));
   for (const b of [gBuf, uBuf, dyBuf, outBuf, dgBuf, duBuf]) b.destroy();
@@ -71,6 +95,15 @@ describe('activation references', () => {
       1e-6,
     );
     expectClose('gelu dx', geluBackwardRef(dy, x), finiteDiffGrad(geluRef, x, dy), 1e-6);
+    const geglu = gegluBackwardRef(dy, gate, up);
+    const fdGate = finiteDiffGrad((g) => gegluRef(g, up), gate, dy);
+    expectClose('geglu dgate', geglu.dgate, fdGate, 1e-6);
+    expectClose(
+      'geglu dup',
+      geglu.dup,
+      finiteDiffGrad((u) => gegluRef(gate, u), up, dy),
+      1e-6,
+    );
   });
 
   it('gelu_new at hand-checked points', () => {
@@ -92,6 +125,15 @@ describe.each<[ScalarType, number]>([
       expectClose(`swiglu ${dtype} out`, got.out, swigluRef(gate, up), tolerance);
       expectClose(`swiglu ${dtype} dgate`, got.dgate, want.dgate, tolerance);
       expectClose(`swiglu ${dtype} dup`, got.dup, want.dup, tolerance);
+    });
+
+    it.each(sizes)('geglu (Gemma) forward and backward, n = %i', async (n) => {
+      const [gate, up, dy] = [30, 31, 32].map((s) => values(n, s + n, 6, dtype));
+      const got = await gegluGpu(gate, up, dy, dtype);
+      const want = gegluBackwardRef(dy, gate, up);
+      expectClose(`geglu ${dtype} out`, got.out, gegluRef(gate, up), tolerance);
+      expectClose(`geglu ${dtype} dgate`, got.dgate, want.dgate, tolerance);
+      expectClose(`geglu ${dtype} dup`, got.dup, want.dup, tolerance);
     });
 
     it.each(sizes)('gelu forward and backward, n = %i', async (n) => {

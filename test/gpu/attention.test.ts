@@ -93,6 +93,10 @@ interface RunOptions {
   tiles?: Partial<Record<'dq' | 'dkdv', AttentionTile>>;
   /** The backward's path; default the size rule's (spill at these sizes). */
   mode?: AttentionBackwardMode;
+  /** Sliding window (keys each query sees). */
+  window?: number;
+  /** Score factor (default 1/√D). */
+  scale?: number;
 }
 
 interface Outputs {
@@ -169,13 +173,16 @@ async function run(d: AttentionDims, x: Inputs, dtype: ScalarType, o: RunOptions
   };
   const layout = L ?? undefined;
   const rec = new CommandRecorder(gpu);
-  attentionForward(rec, out, lse, q, k, v, d, { layout, rope, tile: o.tile });
+  const { window, scale } = o;
+  attentionForward(rec, out, lse, q, k, v, d, { layout, rope, tile: o.tile, window, scale });
   if (o.backward)
     attentionBackward(rec, dq, dk, dv, delta, dout, out, lse, q, k, v, d, {
       layout,
       rope,
       tiles: o.tiles,
       mode: o.mode,
+      window,
+      scale,
     });
   await rec.submitAndWait();
   rec.destroy();
@@ -231,11 +238,12 @@ function compareAll(
 
 async function checkAgainstReference(d: AttentionDims, dtype: ScalarType, tol: number, o: RunOptions = {}) {
   const x = inputs(d, 101 + d.headDim, dtype);
+  const r = { ...d, window: o.window, scale: o.scale };
   const want = o.rope
-    ? attentionRopeRef(o.backward ? x : { ...x, dout: undefined }, d, o.rope.theta, o.rope.positionOffset)
+    ? attentionRopeRef(o.backward ? x : { ...x, dout: undefined }, r, o.rope.theta, o.rope.positionOffset)
     : {
-        ...attentionForwardRef(x.q, x.k, x.v, d),
-        ...(o.backward ? attentionBackwardRef(x.dout, x.q, x.k, x.v, d) : {}),
+        ...attentionForwardRef(x.q, x.k, x.v, r),
+        ...(o.backward ? attentionBackwardRef(x.dout, x.q, x.k, x.v, r) : {}),
       };
   const got = await run(d, x, dtype, o);
   return compareAll(`attention ${dtype}`, got, want, tol);
@@ -390,6 +398,7 @@ async function decode(
   L: number,
   cap: number,
   rope?: { theta: number; positionOffset?: number },
+  window?: number,
 ): Promise<Float64Array> {
   const [q, k, v] = [x.q, inCache(x.k, d, L, cap), inCache(x.v, d, L, cap)].map((a) => upload(gpu, a, 'f32'));
   const out = poisoned(gpu, x.q.length, 'f32');
@@ -400,6 +409,7 @@ async function decode(
     kvLength: L,
     kvCapacity: cap,
     rope: invFreq && { invFreq, positionOffset: rope.positionOffset },
+    window,
   });
   await rec.submitAndWait();
   const got = await download(gpu, out, x.q.length, 'f32');
@@ -533,6 +543,240 @@ describe('attention with fused RoPE', () => {
   it('composes with the fused-qkv layout (f32 rel < 1e-5)', async () => {
     const opts = { backward: true, fused: true, rope: { theta: 10000, positionOffset: 2 } };
     note('f32 rope fused', await checkAgainstReference(ropeCases[0][1], 'f32', 1e-5, opts));
+  });
+});
+
+describe('attention with a sliding window (query i sees key j iff 0 ≤ i − j < W)', () => {
+  // Window 1 (each query sees itself), windows shorter than a tile, tiles whose first rows see none of the
+  // first key blocks, GQA 3 and 7, head dims 8 to 256, and a long sequence of many skipped blocks.
+  const windowCases: [string, AttentionDims, number][] = [
+    ['W=1 B=2 T=7 H=3 Hkv=3 D=8', dims(2, 7, 3, 3, 8), 1],
+    ['W=5 T=130 H=7 Hkv=1 D=40', dims(1, 130, 7, 1, 40), 5],
+    ['W=13 B=2 T=33 H=9 Hkv=3 D=64', dims(2, 33, 9, 3, 64), 13],
+    ['W=20 T=41 H=2 Hkv=2 D=128', dims(1, 41, 2, 2, 128), 20],
+    ['W=9 T=33 H=2 Hkv=1 D=256', dims(1, 33, 2, 1, 256), 9],
+    ['W=70 T=300 H=2 Hkv=1 D=32', dims(1, 300, 2, 1, 32), 70],
+  ];
+  const windowModeCases = modes.flatMap((mode) =>
+    windowCases.map(([name, d, w]) => [`${name} ${mode}`, d, w, mode] as const),
+  );
+
+  it.each(windowModeCases)('f32 %s: out, lse, dq, dk, dv (rel < 1e-5)', async (_name, d, window, mode) => {
+    note(`f32 window ${mode}`, await checkAgainstReference(d, 'f32', 1e-5, { backward: true, mode, window }));
+  });
+
+  it.skipIf(skipF16).each(windowModeCases)(
+    'f16 %s: out, lse, dq, dk, dv (rel < 1e-2)',
+    async (_name, d, window, mode) => {
+      note(
+        `f16 window ${mode}`,
+        await checkAgainstReference(d, 'f16', 1e-2, { backward: true, mode, window }),
+      );
+    },
+  );
+
+  it('takes a score scale other than 1/√D (Gemma: query_pre_attn_scalar^−½), both paths (f32 rel < 1e-5)', async () => {
+    const d = dims(2, 19, 4, 2, 64);
+    for (const mode of modes) {
+      const o = { backward: true, mode, window: 5, scale: 1 / Math.sqrt(224) };
+      note(`f32 window scale ${mode}`, await checkAgainstReference(d, 'f32', 1e-5, o));
+    }
+  });
+
+  it('a window at least as long as the sequence is global causal attention, bit for bit', async () => {
+    const d = dims(2, 37, 9, 3, 64);
+    const x = inputs(d, 23, 'f32');
+    const global = await run(d, x, 'f32', { backward: true });
+    expect(await run(d, x, 'f32', { backward: true, window: 37 })).toEqual(global);
+    expect(await run(d, x, 'f32', { backward: true, window: 10_000 })).toEqual(global);
+  });
+
+  it('composes with fused RoPE (position offset 5) and the fused-qkv layout (f32 rel < 1e-5)', async () => {
+    const opts = { backward: true, window: 6, rope: { theta: 10000, positionOffset: 5 } };
+    note('f32 window rope', await checkAgainstReference(dims(1, 21, 2, 2, 96), 'f32', 1e-5, opts));
+    note(
+      'f32 window rope fused',
+      await checkAgainstReference(dims(2, 19, 6, 2, 40), 'f32', 1e-5, { ...opts, fused: true }),
+    );
+  }, 600_000);
+
+  /**
+   * Tiles of this device that between them take every value of the fields that shape a kernel's loops (rows,
+   * score columns per thread, accumulator vec4s, reduction, tile type) and both sides of the questions a window
+   * asks of a tile (blocks narrower or wider than the window, idle score threads), so every kind of variant runs.
+   */
+  function coveringTiles(kernel: AttentionKernel, D: number, dtype: ScalarType, window: number) {
+    const all = attentionTileCandidates(kernel, D, limits, dtype === 'f16' ? 'f16' : 'f32');
+    const chosen: AttentionTile[] = [];
+    const covered = new Set<string>();
+    const facts = (t: AttentionTile) => [
+      `rows=${t.rows}`,
+      `colBlock=${t.colBlock}`,
+      `accVecs=${t.accVecs}`,
+      `reduce=${t.reduce}`,
+      `tileType=${t.tileType}`,
+      `wide=${t.cols > window}`,
+      `idle=${(t.rows / 4) * t.rowThreads < t.threads}`,
+    ];
+    for (const t of all) {
+      if (facts(t).some((f) => !covered.has(f))) {
+        chosen.push(t);
+        for (const f of facts(t)) covered.add(f);
+      }
+    }
+    return chosen;
+  }
+
+  it.each(['f32', 'f16'] as const)(
+    'every kind of %s tile variant is right with a window (rel < 1e-5 f32, 1e-2 f16)',
+    async (dtype) => {
+      if (dtype === 'f16' && skipF16) return;
+      const d = dims(2, 45, 6, 2, 32);
+      const window = 11;
+      const [fwd, dq, dkdv] = (['forward', 'dq', 'dkdv'] as const).map((k) =>
+        coveringTiles(k, 32, dtype, window),
+      );
+      const n = Math.max(fwd.length, dq.length, dkdv.length);
+      const tol = dtype === 'f32' ? 1e-5 : 1e-2;
+      for (let i = 0; i < n; i++) {
+        const tiles = { dq: dq[i % dq.length], dkdv: dkdv[i % dkdv.length] };
+        const mode = modes[i % 2];
+        const o = { backward: true, window, mode, tile: fwd[i % fwd.length], tiles };
+        note(`${dtype} window tiles`, await checkAgainstReference(d, dtype, tol, o));
+      }
+    },
+    // Each variant compiles its own pipelines: 9 (f32) and 13 (f16) minutes on a loaded software driver.
+    1_500_000,
+  );
+
+  it.each([
+    ['decode T=1 L=70 cap=71 H=7 Hkv=1 D=96 W=16', dims(1, 1, 7, 1, 96), 70, 71, 16],
+    ['decode T=1 L=37 cap=40 B=2 H=6 Hkv=2 D=64 W=1', dims(2, 1, 6, 2, 64), 37, 40, 1],
+    ['chunked prefill T=3 L=21 cap=64 H=3 Hkv=3 D=32 W=4', dims(1, 3, 3, 3, 32), 21, 64, 4],
+  ] as const)(
+    'KV-cache %s: a cache longer than the window (rel < 1e-5)',
+    async (_name, d, L, cap, window) => {
+      const x = inputs(d, 521, 'f32', L);
+      const want = attentionForwardRef(x.q, x.k, x.v, { ...d, kvLength: L, window });
+      const got = await decode(d, x, L, cap, undefined, window);
+      note('f32 window infer', { out: expectClose('attention decode window', got, want.out, 1e-5) });
+    },
+  );
+
+  it('KV-cache decode with RoPE at a position offset (rel < 1e-5)', async () => {
+    const d = dims(2, 2, 6, 2, 64);
+    const [L, cap, theta, positionOffset, window] = [29, 33, 10000, 3, 7];
+    const x = inputs(d, 531, 'f32', L);
+    const rd = { ...d, kvLength: L, window };
+    const want = attentionRopeRef({ q: x.q, k: x.k, v: x.v }, rd, theta, positionOffset);
+    const got = await decode(d, x, L, cap, { theta, positionOffset }, window);
+    note('f32 window infer rope', { out: expectClose('attention decode window rope', got, want.out, 1e-5) });
+  });
+
+  it('GPU backward agrees with finite differences of the GPU forward', async () => {
+    const d = dims(1, 9, 3, 1, 32);
+    const window = 3;
+    const x = inputs(d, 37, 'f32');
+    const grads = await run(d, x, 'f32', { backward: true, window });
+    const loss = async (y: Inputs) => {
+      const { out } = await run(d, y, 'f32', { window });
+      let sum = 0;
+      for (let i = 0; i < out.length; i++) sum += out[i] * x.dout[i];
+      return sum;
+    };
+    const h = 1e-2;
+    for (const name of ['q', 'k', 'v'] as const) {
+      const g = grads[`d${name}`]!;
+      const scale = Math.max(...g.map(Math.abs));
+      for (const i of [0, 97, x[name].length - 1]) {
+        const plus = { ...x, [name]: Float64Array.from(x[name]) };
+        const minus = { ...x, [name]: Float64Array.from(x[name]) };
+        plus[name][i] += h;
+        minus[name][i] -= h;
+        const fd = ((await loss(plus)) - (await loss(minus))) / (2 * h);
+        expect(Math.abs(fd - g[i]), `d${name}[${i}]: fd ${fd}, gpu ${g[i]}`).toBeLessThan(
+          2e-3 * scale + 1e-4,
+        );
+      }
+    }
+  }, 600_000);
+
+  it('the reference sees exactly the last W keys and its backward matches finite differences', () => {
+    const d = dims(1, 8, 1, 1, 8);
+    const window = 3;
+    const x = inputs(d, 5, 'f32');
+    const v = new Float64Array(x.v.length);
+    for (let s = 0; s < 8; s++) v[s * 8 + s] = 1; // one-hot key code: out[t][s] = weight of key s
+    const { out } = attentionForwardRef(x.q, x.k, v, { ...d, window });
+    for (let t = 0; t < 8; t++) {
+      for (let s = 0; s < 8; s++) {
+        const seen = t - s >= 0 && t - s < window;
+        if (seen) expect(out[t * 8 + s]).toBeGreaterThan(0);
+        else expect(out[t * 8 + s]).toBe(0);
+      }
+    }
+    const r = { ...dims(2, 6, 3, 1, 8), window: 2 };
+    const y = inputs(r, 43, 'f32');
+    const grads = attentionBackwardRef(y.dout, y.q, y.k, y.v, r);
+    const loss = (z: Inputs) => {
+      const o = attentionForwardRef(z.q, z.k, z.v, r).out;
+      let sum = 0;
+      for (let i = 0; i < o.length; i++) sum += o[i] * y.dout[i];
+      return sum;
+    };
+    const h = 1e-5;
+    for (const name of ['q', 'k', 'v'] as const) {
+      const fd = new Float64Array(y[name].length);
+      for (let i = 0; i < fd.length; i++) {
+        const z = { ...y, [name]: Float64Array.from(y[name]) };
+        z[name][i] += h;
+        const up = loss(z);
+        z[name][i] -= 2 * h;
+        fd[i] = (up - loss(z)) / (2 * h);
+      }
+      expectClose(`windowed reference d${name} vs finite differences`, grads[`d${name}`], fd, 1e-6);
+    }
+  });
+
+  it('skips the blocks outside the window: FLOPs follow T·W, not T²/2', () => {
+    const d = dims(4, 2048, 9, 3, 64);
+    const W = 256;
+    // Useful products: q·kᵀ and P·v over each query's min(t + 1, W) keys.
+    let pairs = 0;
+    for (let t = 0; t < d.seq; t++) pairs += Math.min(t + 1, W);
+    const useful = 4 * d.batch * d.heads * d.headDim * pairs;
+    for (const which of ['forward', 'backward'] as const) {
+      const global = attentionCost(d, which, { limits });
+      const windowed = attentionCost(d, which, { limits, window: W });
+      expect(windowed.flops).toBeGreaterThan(which === 'forward' ? useful : 2.5 * useful);
+      // Edge blocks cost at most one tile of rows and one of columns more per query.
+      expect(windowed.flops).toBeLessThan(global.flops / 3);
+      expect(windowed.bytes).toBeLessThan(global.bytes);
+      expect(attentionCost(d, which, { limits, window: d.seq })).toEqual(global);
+    }
+    const fwd = attentionCost(d, 'forward', { limits, window: W });
+    expect(fwd.flops).toBeLessThan(1.6 * useful);
+  });
+
+  it('rejects a window that is not a whole number ≥ 1, recording nothing', () => {
+    const buf = upload(gpu, new Float64Array(4096), 'f32');
+    const out = upload(gpu, new Float64Array(4096), 'f32');
+    const rec = new CommandRecorder(gpu);
+    const t = ref(buf, 'f32');
+    for (const window of [0, -1, 2.5, NaN]) {
+      expect(() =>
+        attentionForward(rec, ref(out, 'f32'), null, t, t, t, dims(1, 2, 1, 1, 32), { window }),
+      ).toThrow(/window must be a whole number ≥ 1/);
+      expect(() => attentionCost(dims(1, 2, 1, 1, 32), 'forward', { window })).toThrow(/window/);
+    }
+    const d = dims(1, 2, 1, 1, 32);
+    expect(() => attentionForward(rec, ref(out, 'f32'), null, t, t, t, d, { scale: 0 })).toThrow(
+      /scale must be a finite number > 0/,
+    );
+    expect(rec.dispatches).toBe(0);
+    rec.destroy();
+    buf.destroy();
+    out.destroy();
   });
 });
 

@@ -29,9 +29,11 @@ interface Run {
   positions?: { T: number; P: number; offset?: number };
   /** Launch twice with these second tokens, same error buffer (errors accumulate). */
   again?: number[];
+  /** Factor of the token rows (Gemma's √C). */
+  scale?: number;
 }
 
-async function runGpu({ tokens, C, V, dtype, positions, again }: Run, seed: number) {
+async function runGpu({ tokens, C, V, dtype, positions, again, scale }: Run, seed: number) {
   const N = tokens.length;
   let wte = randomArray(V * C, seed);
   let wpe = positions ? randomArray(positions.P * C, seed + 1) : new Float64Array(0);
@@ -49,7 +51,16 @@ async function runGpu({ tokens, C, V, dtype, positions, again }: Run, seed: numb
   rec.clear(errBuf);
   const pos = positions && { wpe: { binding: wpeBuf, dtype }, ...positions };
   const dims = { N, C, V };
-  embeddingForward(rec, { binding: outBuf, dtype }, errBuf, tokBuf, { binding: wteBuf, dtype }, dims, pos);
+  embeddingForward(
+    rec,
+    { binding: outBuf, dtype },
+    errBuf,
+    tokBuf,
+    { binding: wteBuf, dtype },
+    dims,
+    pos,
+    scale,
+  );
   if (tok2Buf)
     embeddingForward(rec, { binding: outBuf, dtype }, errBuf, tok2Buf, { binding: wteBuf, dtype }, dims, pos);
   await rec.submitAndWait();
@@ -73,6 +84,18 @@ describe.each<ScalarType>(['f32', 'f16'])('embedding %s', (dtype) => {
       // A gather copies: exact in either storage type.
       expectClose(`embedding ${dtype}`, out, want, 0 + Number.EPSILON);
       expect(errors).toBeNull();
+    });
+
+    it("scales the rows by Gemma's √C rounded to the storage type, as HF's embed_scale.to(weight.dtype)", async () => {
+      const C = 40;
+      const scale = Math.sqrt(C);
+      const run = await runGpu({ tokens: randomTokens(9, 30, 4), C, V: 30, dtype, scale }, 6);
+      // torch multiplies in the weight's dtype: the exact product of two stored values, rounded once.
+      const round = (v: ArrayLike<number>) =>
+        dtype === 'f16' ? roundToF16(v) : Float64Array.from(new Float32Array(v));
+      const s = round([scale])[0];
+      expect(run.out).toEqual(round(run.want.map((v) => v * s)));
+      if (dtype === 'f16') expect(s).not.toBe(Math.fround(scale)); // the f16 scale is not the f32 one
     });
 
     it('adds GPT-2 learned positions (with a decode offset)', async () => {

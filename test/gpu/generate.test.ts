@@ -27,8 +27,8 @@ afterAll(() => {
   loaded.forEach((m) => m.destroy());
 });
 
-async function loadFixture(arch: TinyArch, precision: Precision) {
-  const tiny = buildTinyModel({ arch, dtype: 'F32' });
+async function loadFixture(arch: TinyArch, precision: Precision, config?: Record<string, unknown>) {
+  const tiny = buildTinyModel({ arch, dtype: 'F32', config });
   const opened = await openModel(tinyModelFiles(tiny));
   const model = await loadModel(gpu, opened, { precision });
   loaded.push(model);
@@ -67,14 +67,27 @@ const cases: [TinyArch, Precision, number][] = [
   ['smollm3', 'f16', 2e-2],
 ];
 
+// Sliding windows (3 on Mistral's every layer; Qwen2's layer 1 only) shorter than the 9 positions decoded.
+const windowed: [TinyArch, Precision, number, Record<string, unknown>][] = [
+  ['mistral', 'f32', 1e-4, { sliding_window: 3 }],
+  ['qwen2', 'f32', 1e-4, { use_sliding_window: true, sliding_window: 3, max_window_layers: 1 }],
+  ['mistral', 'f16', 2e-2, { sliding_window: 3 }],
+];
+
 describe('KV-cache inference matches the f64 reference forward of a checkpoint', () => {
   const B = 2;
   const T = 9;
-  it.each(cases)(
-    '%s %s: prefill logits at every position, then decode step by step (rel < %s)',
-    async (arch, precision, tol) => {
+  const all = [
+    ...cases.map(([arch, precision, tol]) => [arch, precision, tol, '', undefined] as const),
+    ...windowed.map(
+      ([arch, precision, tol, config]) => [arch, precision, tol, ' (sliding window 3)', config] as const,
+    ),
+  ];
+  it.each(all)(
+    '%s %s: prefill logits at every position, then decode step by step (rel < %s)%s',
+    async (arch, precision, tol, _windowed, config) => {
       if (precision === 'f16' && skipF16) return;
-      const { tiny, opened, loaded } = await loadFixture(arch, precision);
+      const { tiny, opened, loaded } = await loadFixture(arch, precision, config);
       const model = asInferenceModel(loaded.withAdapters(new Map()));
       const V = opened.spec.vocab;
       const tokens = randomTokens(V, B * T, 4);
@@ -223,6 +236,10 @@ describe('greedy generation with the KV cache equals the argmax of a full forwar
         }),
     ],
     ['GPT-2', (dtype: Precision) => buildTinyGpt2(gpu, dtype, { seed: 7 })],
+    [
+      'sliding windows 3 and 2 (Mistral, Qwen2), 17 positions',
+      (dtype: Precision) => buildTinyLlama(gpu, dtype, { seed: 8, dims: { ...TINY_LLAMA, windows: [3, 2] } }),
+    ],
   ] as const;
   const matrix = families.flatMap(([name, build]) =>
     (['f32', 'f16'] as const).map((dtype) => [name, dtype, build] as const),

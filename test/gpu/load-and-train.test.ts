@@ -10,7 +10,7 @@ import { dataTokenizer, parseDataset, type Example } from '../../src/engine/trai
 import { labelCompletions } from '../../src/engine/train/classify.ts';
 import { Trainer, type StepMetrics, type TrainerOptions } from '../../src/engine/train/trainer.ts';
 import { buildTinyModel, tinyModelFiles, type TinyArch, type TinyModel } from '../fixtures/tiny-models.ts';
-import { expectClose } from '../reference/compare.ts';
+import { compare, expectClose } from '../reference/compare.ts';
 import { rng } from '../reference/random.ts';
 import { randomExamples } from '../fixtures/examples.ts';
 import { crossEntropyRef, transformerForwardRef, type RefLora } from '../reference/transformer.ts';
@@ -26,8 +26,9 @@ async function load(
   precision: Precision,
   dtype: 'F32' | 'BF16' | 'F16' = 'F32',
   headDim?: number,
+  config?: Record<string, unknown>,
 ) {
-  const tiny = buildTinyModel({ arch, dtype, headDim });
+  const tiny = buildTinyModel({ arch, dtype, headDim, config });
   const opened = await openModel(tinyModelFiles(tiny));
   const loaded = await loadModel(gpu, opened, { precision });
   loadedModels.push(loaded);
@@ -93,6 +94,81 @@ describe('a checkpoint on the GPU computes the reference per-token loss', () => 
       console.log(`${arch}: without ${feature} the loss is off by ${gap.toPrecision(3)}`);
       expect(gap, feature).toBeGreaterThan(0.03);
     }
+  });
+});
+
+// Sliding windows shorter than the sequence (T = 9): Mistral's on every layer, Qwen2's and Qwen3's from
+// max_window_layers on, SmolLM3's on its NoPE layers.
+const WINDOWED: [string, TinyArch, Record<string, unknown>, (number | null)[]][] = [
+  ['Mistral sliding_window 4', 'mistral', { sliding_window: 4 }, [4, 4]],
+  [
+    'Qwen2 use_sliding_window, sliding_window 3, max_window_layers 1',
+    'qwen2',
+    { use_sliding_window: true, sliding_window: 3, max_window_layers: 1 },
+    [null, 3],
+  ],
+  [
+    'Qwen3 use_sliding_window, sliding_window 3, max_window_layers 1',
+    'qwen3',
+    { use_sliding_window: true, sliding_window: 3, max_window_layers: 1 },
+    [null, 3],
+  ],
+  [
+    'SmolLM3 use_sliding_window, sliding_window 3 on its NoPE layer (layer_types)',
+    'smollm3',
+    {
+      use_sliding_window: true,
+      sliding_window: 3,
+      layer_types: ['full_attention', 'full_attention', 'full_attention', 'sliding_attention'],
+    },
+    [null, null, null, 3],
+  ],
+];
+
+describe('sliding-window checkpoints compute the reference per-token loss with T longer than the window', () => {
+  const B = 2;
+  const T = 9;
+  const cases = WINDOWED.flatMap(([name, arch, config, windows]) =>
+    (
+      [
+        ['f32', 1e-4],
+        ['f16', 2e-2],
+      ] as const
+    ).map(([precision, tol]) => [name, precision, tol, arch, config, windows] as const),
+  );
+  it.each(cases)('%s on %s, rel < %s', async (_name, precision, tol, arch, config, windows) => {
+    if (precision === 'f16' && skipF16) return;
+    const { tiny, opened, loaded } = await load(arch, precision, 'F32', undefined, config);
+    expect(opened.spec.layerWindows).toEqual(windows);
+    const model = loaded.withAdapters(new Map());
+    const acts = model.createActivations(loaded.arena, B, T);
+    const data = randomExamples(opened.spec.vocab, B, T + 1, 3);
+    const tokens = data.flatMap((e) => Array.from(e.ids.slice(0, T)));
+    const targets = data.flatMap((e) => Array.from(e.ids.slice(1, T + 1)));
+    gpu.device.queue.writeBuffer(acts.tokens, 0, Uint32Array.from(tokens));
+    gpu.device.queue.writeBuffer(acts.targets, 0, Int32Array.from(targets));
+    const rec = new CommandRecorder(gpu);
+    model.forward(rec, acts, { invNormaliser: 1 / (B * T), accumulate: false });
+    await rec.submitAndWait();
+    const losses = await download(gpu, acts.losses, B * T, 'f32');
+
+    const V = opened.spec.vocab;
+    const perToken = (spec: typeof opened.spec) => {
+      const logits = transformerForwardRef(spec, tiny.tensors, tokens, B, T, {
+        prefix: opened.weights.prefix,
+      });
+      return targets.map((t, n) => crossEntropyRef(logits.subarray(n * V, (n + 1) * V), [t], V));
+    };
+    const expected = perToken(opened.spec);
+    const error = expectClose(`${arch} ${precision} windowed per-token loss`, losses, expected, tol);
+    // The window matters at this length: global attention gives other losses past the window.
+    const global = perToken({ ...opened.spec, layerWindows: undefined });
+    // Measured as the check above measures: a GPU that ignored the window could not pass it.
+    const moved = compare(global, expected, tol).relError;
+    expect(moved).toBeGreaterThan(2 * tol);
+    console.log(
+      `${arch} ${precision} windowed loss: rel error ${error.toExponential(2)} (global moves it ${moved.toFixed(3)})`,
+    );
   });
 });
 

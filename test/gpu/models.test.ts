@@ -53,6 +53,16 @@ describe('LoRA gradients of whole models match finite differences of the GPU los
       'Llama, head dim 256 (1 head)',
       { dims: { ...TINY_LLAMA, layers: 1, heads: 1, kvHeads: 1, headDim: 256 } },
     ],
+    // T = 7 is longer than both windows: keys drop out of every query's view from position 3 (2) on.
+    ['sliding windows 3 and 2 (Mistral, Qwen2)', { dims: { ...TINY_LLAMA, windows: [3, 2] } }],
+    [
+      'a sliding layer under a global one (Qwen2 max_window_layers)',
+      { dims: { ...TINY_LLAMA, windows: [null, 2] } },
+    ],
+    [
+      'Qwen3 q/k norms and a SmolLM3 NoPE layer through sliding windows',
+      { dims: { ...QWEN3_DIMS, noRopeLayers: [1], windows: [2, 3] } },
+    ],
   ])('%s', async (_name, options) => {
     const tiny = buildTinyLlama(gpu, 'f32', options);
     const acts = tiny.model.createActivations(tiny.arena, B, T);

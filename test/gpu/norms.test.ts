@@ -1,6 +1,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { CommandRecorder, roundToF16, type Program, type ScalarType } from '../../src/engine/gpu/index.ts';
-import { rmsnormBackward, rmsnormForward, type NormOptions } from '../../src/engine/kernels/rmsnorm.ts';
+import {
+  rmsnormBackward,
+  rmsnormForward,
+  type NormOptions,
+  type RmsnormOptions,
+} from '../../src/engine/kernels/rmsnorm.ts';
 import { layernormBackward, layernormForward } from '../../src/engine/kernels/layernorm.ts';
 import { expectClose } from '../reference/compare.ts';
 import {
@@ -69,7 +74,7 @@ async function forwardGpu(
   C: number,
   inp: Inputs,
   dtype: ScalarType,
-  variant: NormOptions = {},
+  variant: RmsnormOptions = {},
 ) {
   const xBuf = upload(gpu, inp.x, dtype);
   const wBuf = upload(gpu, inp.w, dtype);
@@ -97,7 +102,7 @@ async function backwardGpu(
   C: number,
   inp: Inputs,
   dtype: ScalarType,
-  variant: NormOptions = {},
+  variant: RmsnormOptions = {},
   accumulate = false,
 ) {
   const xBuf = upload(gpu, inp.x, dtype);
@@ -268,6 +273,47 @@ function recordedPrograms(record: (rec: CommandRecorder) => void): Program[] {
   rec.destroy();
   return programs;
 }
+
+describe("rmsnorm with Gemma's (1 + w) weights (weightOffset 1, added in f32)", () => {
+  // Gemma stores w around 0 (the scale is 1 + w): weights of both signs, some below −1.
+  const gemmaInputs = (N: number, C: number, dtype: ScalarType) => {
+    const inp = inputs(N, C, 71, dtype);
+    const w = randomArray(C, 72, 1.5);
+    return { ...inp, w: dtype === 'f16' ? roundToF16(w) : w };
+  };
+  const cases = (['f32', 'f16'] as const).flatMap((dtype) =>
+    [
+      [3, 256],
+      [2, 257],
+    ].map(([N, C]) => [dtype, N, C] as const),
+  );
+  it.each(cases)('%s N=%i C=%i: y and dx against the f64 reference of (1 + w)', async (dtype, N, C) => {
+    if (dtype === 'f16' && skipF16) return;
+    const tol = dtype === 'f32' ? 1e-5 : 1e-2;
+    const inp = gemmaInputs(N, C, dtype);
+    const onePlusW = inp.w.map((v) => 1 + v);
+    const want = rmsnormRef(inp.x, onePlusW, N, C, EPS);
+    const got = await forwardGpu('rmsnorm', N, C, inp, dtype, { weightOffset: 1 });
+    expectClose(`gemma rmsnorm ${dtype} y`, got.y, want.y, tol);
+    const dx = await backwardGpu('rmsnorm', N, C, inp, dtype, { weightOffset: 1 });
+    expectClose(`gemma rmsnorm ${dtype} dx`, dx, rmsnormBackwardRef(inp.dy, inp.x, onePlusW, N, C, EPS), tol);
+    // The offset is not a no-op: plain w gives another y.
+    const plain = rmsnormRef(inp.x, inp.w, N, C, EPS).y;
+    expect(Math.max(...plain.map((v, i) => Math.abs(v - want.y[i])))).toBeGreaterThan(0.1);
+  });
+
+  it('rejects a weightOffset that is not finite, recording nothing', () => {
+    const rec = new CommandRecorder(gpu);
+    const b = poisoned(gpu, 8, 'f32');
+    const t = { binding: b, dtype: 'f32' as const };
+    expect(() => rmsnormForward(rec, t, b, t, t, { N: 1, C: 4 }, EPS, { weightOffset: NaN })).toThrow(
+      /weightOffset must be finite/,
+    );
+    expect(rec.dispatches).toBe(0);
+    rec.destroy();
+    b.destroy();
+  });
+});
 
 describe.each(KINDS)('%s versions and launch checks', (kind) => {
   const buffers = Array.from({ length: 6 }, () => poisoned(gpu, 4 * 576, 'f32'));

@@ -31,7 +31,7 @@ const LAYERS = 3;
 
 type AnyTiny = TinyModel<CausalLM>;
 
-type Family = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'gpt2';
+type Family = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'mistral' | 'gpt2';
 
 function build(family: Family, dtype: ScalarType, dropout: number): AnyTiny {
   if (family === 'gpt2')
@@ -42,6 +42,8 @@ function build(family: Family, dtype: ScalarType, dropout: number): AnyTiny {
     // The recomputed block rebuilds the q/k norms' outputs and statistics; layer 1 is a NoPE layer.
     qwen3: { headDim: 48, qkNorm: true, rmsNormEps: 1e-6, ropeTheta: 1e6 },
     smollm3: { noRopeLayers: [1] },
+    // Sliding windows shorter than T = 7 on the recomputed blocks (and a global one).
+    mistral: { windows: [3, null, 2] },
   }[family];
   return buildTinyLlama(gpu, dtype, { dropout, dims: { ...TINY_LLAMA, layers: LAYERS, ...variant } });
 }
@@ -98,6 +100,7 @@ describe('LoRA gradients with recompute equal those without (3 layers, two micro
     ['qwen2', 'f32', 0.3, 1e-5],
     ['qwen3', 'f32', 0.3, 1e-5],
     ['smollm3', 'f32', 0.3, 1e-5],
+    ['mistral', 'f32', 0.3, 1e-5],
     ['gpt2', 'f32', 0, 1e-5],
     ['gpt2', 'f32', 0.3, 1e-5],
     ['llama', 'f16', 0.3, 1e-2],

@@ -1,4 +1,4 @@
-// f64 references for SwiGLU and tanh-approximated GELU (GPT-2's gelu_new).
+// f64 references for SwiGLU, tanh-approximated GELU (GPT-2's gelu_new) and GeGLU (Gemma: gelu_tanh(gate)·up).
 
 const sigmoid = (g: number) => 1 / (1 + Math.exp(-g));
 
@@ -26,4 +26,18 @@ export function geluBackwardRef(dy: ArrayLike<number>, x: ArrayLike<number>): Fl
     const t = Math.tanh(GELU_SCALE * (v + 0.044715 * v ** 3));
     return dy[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * GELU_SCALE * (1 + 3 * 0.044715 * v * v));
   });
+}
+
+export function gegluRef(gate: ArrayLike<number>, up: ArrayLike<number>): Float64Array {
+  const g = geluRef(gate);
+  return g.map((v, i) => v * up[i]);
+}
+
+export function gegluBackwardRef(dy: ArrayLike<number>, gate: ArrayLike<number>, up: ArrayLike<number>) {
+  const dgate = geluBackwardRef(
+    Float64Array.from(dy, (d, i) => d * up[i]),
+    gate,
+  );
+  const dup = geluRef(gate).map((g, i) => dy[i] * g);
+  return { dgate, dup };
 }

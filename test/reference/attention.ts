@@ -1,6 +1,7 @@
 // f64 reference for causal grouped-query attention, same layouts as src/engine/kernels/attention.ts:
 // q, out (B, T, H, D); k, v (B, L, Hkv, D) with L = kvLength (cache capacity = L here); lse (B, H, T).
-// Query t sits at position L − T + t and sees keys s ≤ that position.
+// Query t sits at position i = L − T + t and sees keys s ≤ i; with a sliding window W only i − W < s ≤ i (the
+// last W keys, as Hugging Face's sliding_window_causal_mask_function: kv_idx > q_idx − W).
 import { ropeRef } from './rope.ts';
 
 export interface AttentionRefDims {
@@ -11,6 +12,10 @@ export interface AttentionRefDims {
   headDim: number;
   /** Keys per sequence; default seq. */
   kvLength?: number;
+  /** Sliding window: keys each query sees; default all earlier keys. */
+  window?: number;
+  /** Factor of the scores; default 1/√D. */
+  scale?: number;
 }
 
 export interface AttentionRefForward {
@@ -35,25 +40,26 @@ function shape(d: AttentionRefDims) {
     D,
     L,
     group: H / Hkv,
-    scale: 1 / Math.sqrt(D),
+    window: d.window ?? Infinity,
+    scale: d.scale ?? 1 / Math.sqrt(D),
     qAt: (b: number, t: number, h: number) => ((b * T + t) * H + h) * D,
     kAt: (b: number, s: number, g: number) => ((b * L + s) * Hkv + g) * D,
   };
 }
 
-/** Probabilities of one score row (keys 0..last) and its logsumexp. */
+/** Probabilities of one score row (keys first..last; 0 before first) and its logsumexp. */
 function softmaxRow(
   q: ArrayLike<number>,
   k: ArrayLike<number>,
   qi: number,
   kRow: (s: number) => number,
-  last: number,
+  [first, last]: [number, number],
   D: number,
   scale: number,
 ): { probs: Float64Array; lse: number } {
   const scores = new Float64Array(last + 1);
   let max = -Infinity;
-  for (let s = 0; s <= last; s++) {
+  for (let s = first; s <= last; s++) {
     let dot = 0;
     const ki = kRow(s);
     for (let d = 0; d < D; d++) dot += q[qi + d] * k[ki + d];
@@ -61,10 +67,15 @@ function softmaxRow(
     max = Math.max(max, scores[s]);
   }
   let sum = 0;
-  for (let s = 0; s <= last; s++) sum += Math.exp(scores[s] - max);
+  for (let s = first; s <= last; s++) sum += Math.exp(scores[s] - max);
   const lse = max + Math.log(sum);
-  for (let s = 0; s <= last; s++) scores[s] = Math.exp(scores[s] - lse);
+  for (let s = first; s <= last; s++) scores[s] = Math.exp(scores[s] - lse);
   return { probs: scores, lse };
+}
+
+/** The keys [first, last] a query at position `last` sees through a window (Infinity: all of them). */
+function visibleKeys(last: number, window: number): [number, number] {
+  return [Math.max(0, last - window + 1), last];
 }
 
 export function attentionForwardRef(
@@ -73,7 +84,7 @@ export function attentionForwardRef(
   v: ArrayLike<number>,
   dims: AttentionRefDims,
 ): AttentionRefForward {
-  const { B, T, H, D, L, group, scale, qAt, kAt } = shape(dims);
+  const { B, T, H, D, L, group, window, scale, qAt, kAt } = shape(dims);
   const out = new Float64Array(B * T * H * D);
   const lse = new Float64Array(B * H * T);
   for (let b = 0; b < B; b++) {
@@ -81,10 +92,11 @@ export function attentionForwardRef(
       const g = Math.floor(h / group);
       for (let t = 0; t < T; t++) {
         const last = L - T + t;
-        const row = softmaxRow(q, k, qAt(b, t, h), (s) => kAt(b, s, g), last, D, scale);
+        const keys = visibleKeys(last, window);
+        const row = softmaxRow(q, k, qAt(b, t, h), (s) => kAt(b, s, g), keys, D, scale);
         lse[(b * H + h) * T + t] = row.lse;
         const oi = qAt(b, t, h);
-        for (let s = 0; s <= last; s++) {
+        for (let s = keys[0]; s <= last; s++) {
           const vi = kAt(b, s, g);
           for (let d = 0; d < D; d++) out[oi + d] += row.probs[s] * v[vi + d];
         }
@@ -102,7 +114,7 @@ export function attentionBackwardRef(
   v: ArrayLike<number>,
   dims: AttentionRefDims,
 ): AttentionRefGrads {
-  const { B, T, H, Hkv, D, group, scale, qAt, kAt } = shape({ ...dims, kvLength: dims.seq });
+  const { B, T, H, Hkv, D, group, window, scale, qAt, kAt } = shape({ ...dims, kvLength: dims.seq });
   const dq = new Float64Array(B * T * H * D);
   const dk = new Float64Array(B * T * Hkv * D);
   const dv = new Float64Array(B * T * Hkv * D);
@@ -111,16 +123,17 @@ export function attentionBackwardRef(
       const g = Math.floor(h / group);
       for (let t = 0; t < T; t++) {
         const qi = qAt(b, t, h);
-        const { probs } = softmaxRow(q, k, qi, (s) => kAt(b, s, g), t, D, scale);
+        const keys = visibleKeys(t, window);
+        const { probs } = softmaxRow(q, k, qi, (s) => kAt(b, s, g), keys, D, scale);
         // dP[s] = dout·v[s]; dS = P ∘ (dP − Σ P·dP); the softmax Jacobian, written out.
         const dp = new Float64Array(t + 1);
         let rowDot = 0;
-        for (let s = 0; s <= t; s++) {
+        for (let s = keys[0]; s <= t; s++) {
           const vi = kAt(b, s, g);
           for (let d = 0; d < D; d++) dp[s] += dout[qi + d] * v[vi + d];
           rowDot += probs[s] * dp[s];
         }
-        for (let s = 0; s <= t; s++) {
+        for (let s = keys[0]; s <= t; s++) {
           const ki = kAt(b, s, g);
           const ds = probs[s] * (dp[s] - rowDot) * scale;
           for (let d = 0; d < D; d++) {

@@ -146,7 +146,10 @@ function rope(x: Float64Array, B: number, T: number, nh: number, D: number, spec
   }
 }
 
-/** Causal attention, q (B, T, H, D), k/v (B, T, Hkv, D) → (B, T, H, D); head h reads kv head h / (H/Hkv). */
+/**
+ * Causal attention, q (B, T, H, D), k/v (B, T, Hkv, D) → (B, T, H, D); head h reads kv head h / (H/Hkv). With a
+ * sliding window W, query t sees keys t − W < s ≤ t (transformers' sliding_window_causal_mask_function).
+ */
 function attention(
   q: Float64Array,
   k: Float64Array,
@@ -156,6 +159,7 @@ function attention(
   H: number,
   Hkv: number,
   D: number,
+  window: number | null = null,
 ) {
   const out = new Float64Array(B * T * H * D);
   const scale = 1 / Math.sqrt(D);
@@ -166,8 +170,9 @@ function attention(
       const kh = Math.floor(h / group);
       for (let t = 0; t < T; t++) {
         const qo = ((b * T + t) * H + h) * D;
+        const first = window === null ? 0 : Math.max(0, t - window + 1);
         let max = -Infinity;
-        for (let s = 0; s <= t; s++) {
+        for (let s = first; s <= t; s++) {
           const ko = ((b * T + s) * Hkv + kh) * D;
           let dot = 0;
           for (let d = 0; d < D; d++) dot += q[qo + d] * k[ko + d];
@@ -175,8 +180,8 @@ function attention(
           max = Math.max(max, p[s]);
         }
         let sum = 0;
-        for (let s = 0; s <= t; s++) sum += p[s] = Math.exp(p[s] - max);
-        for (let s = 0; s <= t; s++) {
+        for (let s = first; s <= t; s++) sum += p[s] = Math.exp(p[s] - max);
+        for (let s = first; s <= t; s++) {
           const vo = ((b * T + s) * Hkv + kh) * D;
           const wgt = p[s] / sum;
           for (let d = 0; d < D; d++) out[qo + d] += wgt * v[vo + d];
@@ -281,7 +286,7 @@ export function transformerForwardRef(
       rope(q, B, T, H, D, spec);
       rope(k, B, T, Hkv, D, spec);
     }
-    const att = attention(q, k, v, B, T, H, Hkv, D);
+    const att = attention(q, k, v, B, T, H, Hkv, D, spec.layerWindows?.[l] ?? null);
     addInto(x, lin('self_attn.o_proj', att, spec.oBias ? W(`${p}self_attn.o_proj.bias`) : undefined));
     const h2 = rmsnorm(x, N, C, W(`${p}post_attention_layernorm.weight`), eps);
     const gate = lin('mlp.gate_proj', h2);

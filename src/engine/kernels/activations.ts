@@ -1,5 +1,6 @@
-// Pointwise activations: SwiGLU (Llama/Qwen2 MLP: silu(gate)·up) and GELU with the tanh approximation
-// (GPT-2's gelu_new), forward and backward over flat arrays of n elements. Backward launches overwrite their
+// Pointwise activations: SwiGLU (Llama/Qwen2 MLP: silu(gate)·up), GELU with the tanh approximation
+// (GPT-2's gelu_new) and GeGLU (Gemma's MLP: gelu_tanh(gate)·up), forward and backward over flat arrays of n
+// elements. Backward launches overwrite their
 // input gradients (they are activations' gradients, never parameters').
 
 import { grid1d, uniforms, type CommandRecorder, type ScalarType, type TensorRef } from '../gpu/index.ts';
@@ -38,6 +39,47 @@ function sameType(kernel: string, a: TensorRef, b: TensorRef, names: string): vo
     throw new TypeError(`${kernel}: ${names} must share a dtype (${a.dtype} vs ${b.dtype})`);
 }
 
+/** A gated MLP's activation of the gate: silu (SwiGLU) or gelu_tanh (GeGLU). */
+export type GateActivation = 'silu' | 'gelu_tanh';
+const GATED = { silu: 'swiglu', gelu_tanh: 'geglu' } as const;
+
+/** out (n) = act(gate (n)) · up (n). */
+export function gatedForward(
+  rec: CommandRecorder,
+  out: TensorRef,
+  gate: TensorRef,
+  up: TensorRef,
+  n: number,
+  act: GateActivation,
+): void {
+  const kernel = GATED[act];
+  sameType(`${kernel}Forward`, gate, up, 'gate and up');
+  launch(rec, `${kernel}_forward`, n, { in_t: gate.dtype, out_t: out.dtype }, [out, gate, up]);
+}
+
+/** dgate (n) = dy·up·act'(gate), dup (n) = dy·act(gate); both overwritten and of one dtype. */
+export function gatedBackward(
+  rec: CommandRecorder,
+  dgate: TensorRef,
+  dup: TensorRef,
+  dy: TensorRef,
+  gate: TensorRef,
+  up: TensorRef,
+  n: number,
+  act: GateActivation,
+): void {
+  const kernel = GATED[act];
+  sameType(`${kernel}Backward`, gate, up, 'gate and up');
+  sameType(`${kernel}Backward`, dgate, dup, 'dgate and dup');
+  launch(rec, `${kernel}_backward`, n, { in_t: gate.dtype, out_t: dgate.dtype, dy_t: dy.dtype }, [
+    dgate,
+    dup,
+    dy,
+    gate,
+    up,
+  ]);
+}
+
 /** out (n) = silu(gate (n)) · up (n). */
 export function swigluForward(
   rec: CommandRecorder,
@@ -46,8 +88,7 @@ export function swigluForward(
   up: TensorRef,
   n: number,
 ): void {
-  sameType('swigluForward', gate, up, 'gate and up');
-  launch(rec, 'swiglu_forward', n, { in_t: gate.dtype, out_t: out.dtype }, [out, gate, up]);
+  gatedForward(rec, out, gate, up, n, 'silu');
 }
 
 /** dgate (n) = dy·up·silu'(gate), dup (n) = dy·silu(gate); both overwritten and of one dtype. */
@@ -60,15 +101,7 @@ export function swigluBackward(
   up: TensorRef,
   n: number,
 ): void {
-  sameType('swigluBackward', gate, up, 'gate and up');
-  sameType('swigluBackward', dgate, dup, 'dgate and dup');
-  launch(rec, 'swiglu_backward', n, { in_t: gate.dtype, out_t: dgate.dtype, dy_t: dy.dtype }, [
-    dgate,
-    dup,
-    dy,
-    gate,
-    up,
-  ]);
+  gatedBackward(rec, dgate, dup, dy, gate, up, n, 'silu');
 }
 
 /** out (n) = gelu_tanh(x (n)). */

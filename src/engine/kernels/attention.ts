@@ -8,7 +8,10 @@
 //                      on the spill path the (B, H, T, T) softmax-gradient scores (see attentionBackwardMode)
 // Every tensor may instead sit in a wider row (`layout`: a row stride and a column offset in elements), e.g. a
 // fused [q | k | v] row of (H + 2·Hkv)·D per token. Query head h uses kv head h / (H / Hkv). Scores are
-// scaled by 1/√D; softmax and every sum run in f32. Optional RoPE is applied to q and k as they are loaded.
+// scaled by 1/√D (or `scale`: Gemma's query_pre_attn_scalar^−½); softmax and every sum run in f32. Optional RoPE is applied to q and k as they are loaded.
+// An optional sliding window W: query position i sees key j iff 0 ≤ i − j < W (Hugging Face's
+// sliding_window_causal_mask_function: kv_idx > q_idx − W and kv_idx ≤ q_idx); the kernels skip the blocks
+// outside it, so the work per query is O(W) instead of O(position).
 //
 // The backward OVERWRITES dq, dk and dv (q, k and v are activations, not parameters: nothing accumulates
 // into them across steps). dk/dv of a kv head sum its H/Hkv query heads inside one workgroup, in a fixed
@@ -65,6 +68,10 @@ export interface AttentionForwardOptions {
   layout?: AttentionLayout;
   /** With a KV cache, k is stored unrotated and rotated by its absolute position on load. */
   rope?: AttentionRope;
+  /** Sliding window: each query sees its last `window` keys (itself included). Default: all earlier keys. */
+  window?: number;
+  /** Factor of the scores q·k; default 1/√D. */
+  scale?: number;
   /** Forces a tile (benchmarks, autotuning, tests); default attentionTiles(...).forward. */
   tile?: AttentionTile;
 }
@@ -81,6 +88,10 @@ export interface AttentionBackwardOptions {
   mode?: AttentionBackwardMode;
   /** The same RoPE as the forward: q and k are the unrotated tensors, dq and dk come back unrotated. */
   rope?: AttentionRope;
+  /** The same sliding window as the forward. */
+  window?: number;
+  /** The same score scale as the forward. */
+  scale?: number;
   tiles?: Partial<Record<'dq' | 'dkdv', AttentionTile>>;
 }
 
@@ -453,6 +464,23 @@ function checkNoAlias(written: [string, BufferBinding][], read: [string, BufferB
   }
 }
 
+function checkScale(scale: number | undefined): void {
+  if (scale !== undefined && !(Number.isFinite(scale) && scale > 0)) {
+    throw new RangeError(`attention: scale must be a finite number > 0, got ${scale}`);
+  }
+}
+
+function checkWindow(window: number | undefined): void {
+  if (window !== undefined && (!Number.isInteger(window) || window < 1)) {
+    throw new RangeError(
+      `attention: window must be a whole number ≥ 1 (keys each query sees), got ${window}`,
+    );
+  }
+}
+
+/** The window as the kernels take it: at most the keys there are (global attention is window = Tk). */
+const clampWindow = (window: number | undefined, keys: number) => Math.min(window ?? keys, keys);
+
 function checkRope(rope: AttentionRope | undefined, headDim: number, positions: number): void {
   if (!rope) return;
   checkSize('rope.invFreq', rope.invFreq, 4 * (headDim / 2));
@@ -539,6 +567,10 @@ function program(
 interface LaunchShape {
   Tq: number;
   Tk: number;
+  /** Keys a query sees, clamped to Tk (a window at least as long as the keys is global attention). */
+  window: number;
+  /** Factor of the scores. */
+  scale: number;
   qOffset: number;
   kvCap: number;
   posBase: number;
@@ -560,13 +592,13 @@ function params(dims: AttentionDims, s: LaunchShape, placed: Placed[]) {
     .u32(s.qOffset)
     .u32(s.kvCap)
     .u32(s.posBase)
-    .f32(1 / Math.sqrt(D))
+    .f32(s.scale)
     .u32(D / 4)
     .u32(s.nc)
     .u32(B * H * s.Tq)
     .u32(D / 8)
     .u32(s.tpr)
-    .u32(0);
+    .u32(s.window);
   for (const name of ['q', 'k', 'v', 'out', 'dout', 'dq', 'dk', 'dv'] as const) {
     const t = placed.find((x) => x.name === name);
     u.u32(t ? t.rowStride / 4 : 0).u32(t ? t.colOffset / 4 : 0);
@@ -612,6 +644,8 @@ export function attentionForward(
   if (lse) checkSize('lse', lse, 4 * B * H * T);
   const { rope } = options;
   checkRope(rope, D, kvLength);
+  checkWindow(options.window);
+  checkScale(options.scale);
   const read: [string, BufferBinding][] = [
     ['q', q.binding],
     ['k', k.binding],
@@ -625,7 +659,16 @@ export function attentionForward(
   if (B === 0 || T === 0 || H === 0) return;
 
   const tile = options.tile ?? attentionTiles(D, limits, T * (H / Hkv), dtype).forward;
-  const shape = { Tq: T, Tk: kvLength, qOffset: kvLength - T, kvCap, posBase: rope?.positionOffset ?? 0 };
+  const window = clampWindow(options.window, kvLength);
+  const shape = {
+    Tq: T,
+    Tk: kvLength,
+    window,
+    scale: options.scale ?? 1 / Math.sqrt(D),
+    qOffset: kvLength - T,
+    kvCap,
+    posBase: rope?.positionOffset ?? 0,
+  };
   const entry = lse ? 'attention_forward' : 'attention_forward_infer';
   // Bindings 1 q, 2 k, 3 v, 4 out, 5 lse, 6 inv_freq (without RoPE the shader still names it: q stands in).
   rec.dispatch(program(entry, dtype, D, Boolean(rope), 'forward', tile), {
@@ -634,7 +677,7 @@ export function attentionForward(
     workgroups: [Hkv, B, Math.ceil((T * (H / Hkv)) / tile.rows)],
     cost: options.tile
       ? undefined
-      : attentionCost(dims, 'forward', { kvLength, dtype, rope: !!rope, limits }),
+      : attentionCost(dims, 'forward', { kvLength, dtype, rope: !!rope, limits, window }),
   });
 }
 
@@ -741,6 +784,8 @@ export function attentionBackward(
   checkSize('delta', delta, attentionDeltaBytes(dims, mode));
   const { rope } = options;
   checkRope(rope, D, T);
+  checkWindow(options.window);
+  checkScale(options.scale);
   checkBackwardAliases(dq, dk, dv, delta, dout, out, lse, q, k, v, rope);
   const joint = jointDkv(P.dk, P.dv);
   const limits = attentionLimits(rec.gpu);
@@ -752,7 +797,9 @@ export function attentionBackward(
 
   const tiles = { ...attentionTiles(D, limits, Infinity, dtype), ...options.tiles };
   const placed = Object.values({ ...P, ...(joint ? { dk: joint.dk, dv: joint.dv } : {}) });
-  const shape = { Tq: T, Tk: T, qOffset: 0, kvCap: T, posBase: rope?.positionOffset ?? 0 };
+  const window = clampWindow(options.window, T);
+  const scale = options.scale ?? 1 / Math.sqrt(D);
+  const shape = { Tq: T, Tk: T, window, scale, qOffset: 0, kvCap: T, posBase: rope?.positionOffset ?? 0 };
   const useRope = Boolean(rope);
   // Bindings: 1 q, 2 k, 3 v, 4 out (forward only), 5 lse (forward), 6 inv_freq, 7 out, 8 dout, 9 delta
   // (written), 10 delta (read), 11 lse (read), 12 dq, 13 dk, 14 dv, 15 dk+dv. null where unused.
@@ -761,7 +808,9 @@ export function attentionBackward(
     buffers: [null, null, null, null, null, rope?.invFreq ?? out.binding, out.binding, dout.binding, delta],
     workgroups: grid1d(B * H * T, DELTA_WG, rec.gpu.limits.maxComputeWorkgroupsPerDimension),
     // The whole backward's count (delta, dq, dk/dv), on its first launch.
-    cost: options.tiles ? undefined : attentionCost(dims, 'backward', { dtype, rope: useRope, limits, mode }),
+    cost: options.tiles
+      ? undefined
+      : attentionCost(dims, 'backward', { dtype, rope: useRope, limits, mode, window }),
   });
   // Spilling, dk/dv writes dS into the scratch, bound read_write at 9 (in place of the read-only 10).
   const spill = mode === 'spill';
@@ -822,14 +871,16 @@ export interface AttentionCostOptions {
   limits?: AttentionLimits;
   /** The backward's path; default attentionBackwardMode(dims). */
   mode?: AttentionBackwardMode;
+  /** Sliding window (keys each query sees); default global causal attention. */
+  window?: number;
 }
 
 /**
  * FLOPs and bytes of one attentionForward or attentionBackward launch, from the kernels' own loops: every
- * workgroup computes whole (rows × cols) blocks up to its causal limit, so the count includes the masked
- * half of the diagonal blocks and, in the recomputing backward, the scores and dP computed by both the dq
- * and the dk/dv kernels (7 block matmuls where 5 are needed; spilling, 5 and the dS write and read). RoPE
- * counts 6 flops per rotated pair.
+ * workgroup computes whole (rows × cols) blocks from the start of its first row's window (key 0 without one)
+ * to its causal limit, so the count includes the masked parts of the edge blocks and, in the recomputing
+ * backward, the scores and dP computed by both the dq and the dk/dv kernels (7 block matmuls where 5 are
+ * needed; spilling, 5 and the dS write and read). RoPE counts 6 flops per rotated pair.
  */
 export function attentionCost(
   dims: AttentionDims,
@@ -845,16 +896,19 @@ export function attentionCost(
   const rows = T * G;
   const limits = options.limits ?? MIN_ATTENTION_LIMITS;
   const rot = options.rope ? 3 * D : 0; // flops to rotate one row (D/2 pairs × 6)
+  checkWindow(options.window);
+  const W = clampWindow(options.window, Tk);
   const total = { flops: 0, bytes: 0 };
   const add = (flops: number, bytes: number) => {
     total.flops += B * Hkv * flops;
     total.bytes += B * Hkv * bytes;
   };
   const span = (start: number, n: number, end: number) => Math.max(0, Math.min(n, end - start));
-  /** Key blocks a query-row tile at f0 walks over, and the keys they hold. */
+  /** Key blocks a query-row tile at f0 walks over (first_key_block to the causal limit), and the keys they hold. */
   const keyBlocks = (f0: number, t: AttentionTile) => {
     const reach = Math.min(Tk - T + Math.floor((Math.min(f0 + t.rows, rows) - 1) / G) + 1, Tk);
-    return { blocks: Math.ceil(reach / t.cols), keys: reach };
+    const first = Math.floor(Math.max(0, Tk - T + Math.floor(f0 / G) + 1 - W) / t.cols);
+    return { blocks: Math.ceil(reach / t.cols) - first, keys: reach - first * t.cols };
   };
   if (which === 'forward') {
     const t = attentionTiles(D, limits, rows, dtype).forward;
@@ -873,9 +927,9 @@ export function attentionCost(
     const n = span(f0, t.rows, rows);
     const { blocks, keys } = keyBlocks(f0, t);
     if (spill) {
-      // dq += dS·k; reads k and the visible dS entries of the tile's rows (query t sees t + 1 keys).
+      // dq += dS·k; reads k and the visible dS entries of the tile's rows (query t sees min(t + 1, W) keys).
       let seen = 0;
-      for (let f = f0; f < f0 + n; f++) seen += Math.min(Tk - T + Math.floor(f / G) + 1, Tk);
+      for (let f = f0; f < f0 + n; f++) seen += Math.min(Tk - T + Math.floor(f / G) + 1, W);
       add(blocks * 2 * t.rows * t.cols * D + (n + keys) * rot, n * D * e + keys * D * e + 4 * seen);
       continue;
     }
@@ -885,7 +939,8 @@ export function attentionCost(
   for (let s0 = 0; s0 < T; s0 += tiles.dkdv.rows) {
     const t = tiles.dkdv;
     const n = span(s0, t.rows, T);
-    const cols = rows - s0 * G; // query rows that see these keys
+    // Query rows that see these keys: from the first key's own query to the last key's window end.
+    const cols = Math.min(rows, (s0 + n - 1 + W) * G) - s0 * G;
     const blocks = Math.ceil(cols / t.cols);
     // Sᵀ, dPᵀ, dv += Pᵀ·dout, dk += dSᵀ·q; reads k, v, then q, dout, lse, delta per block; writes dk, dv
     // (and, spilling, dS of every (query row, key) pair it computes: the masked ones of the diagonal too).

@@ -3,7 +3,14 @@
 // Out-of-range token ids never read out of bounds: their rows become zeros and the first one is reported in
 // a small u32 error buffer that the host reads asynchronously with the step's other metrics.
 
-import { grid1d, uniforms, type BufferBinding, type CommandRecorder, type TensorRef } from '../gpu/index.ts';
+import {
+  grid1d,
+  roundToF16,
+  uniforms,
+  type BufferBinding,
+  type CommandRecorder,
+  type TensorRef,
+} from '../gpu/index.ts';
 import embeddingWgsl from '../../../shaders/embedding.wgsl?raw';
 
 const WG = 256;
@@ -44,8 +51,11 @@ export function embeddingForward(
   wte: TensorRef,
   dims: EmbeddingDims,
   positions?: PositionEmbedding,
+  /** Factor of every token row (Gemma: √C), rounded here to wte's storage type as HF rounds it. Default 1. */
+  scale = 1,
 ): void {
   const { N, C, V } = dims;
+  if (!Number.isFinite(scale)) throw new RangeError(`embeddingForward: scale must be finite, got ${scale}`);
   for (const [name, value] of Object.entries({ N, C, V })) {
     if (!Number.isInteger(value) || value < 0) {
       throw new RangeError(`embeddingForward: ${name} must be a whole number ≥ 0, got ${value}`);
@@ -80,7 +90,15 @@ export function embeddingForward(
       overrides: { WG },
     },
     {
-      uniforms: uniforms().u32(N).u32(C).u32(V).u32(T).u32(offset).u32(0).u32(0).u32(0),
+      uniforms: uniforms()
+        .u32(N)
+        .u32(C)
+        .u32(V)
+        .u32(T)
+        .u32(offset)
+        .f32(wte.dtype === 'f16' ? roundToF16([scale])[0] : scale)
+        .u32(0)
+        .u32(0),
       buffers: positions
         ? [out.binding, errors, tokens, wte.binding, positions.wpe.binding]
         : [out.binding, errors, tokens, wte.binding],

@@ -137,9 +137,20 @@ export function rmsnormBackwardCost(
   };
 }
 
+export interface RmsnormOptions extends NormOptions {
+  /** Added to w in f32: 1 for Gemma's (1 + w) weights; default 0. */
+  weightOffset?: number;
+}
+
+function weightOffset(kernel: string, options: RmsnormOptions): number {
+  const offset = options.weightOffset ?? 0;
+  if (!Number.isFinite(offset)) throw new RangeError(`${kernel}: weightOffset must be finite, got ${offset}`);
+  return offset;
+}
+
 /**
- * y (N, C) = rmsnorm(x (N, C)) · w (C); writes rstd (N) f32 = 1/sqrt(mean(x²) + eps) for the backward.
- * eps: 1e-5 (SmolLM2, TinyLlama), 1e-6 (Qwen2.5).
+ * y (N, C) = rmsnorm(x (N, C)) · (w (C) + weightOffset); writes rstd (N) f32 = 1/sqrt(mean(x²) + eps) for the
+ * backward. eps: 1e-5 (SmolLM2, TinyLlama), 1e-6 (Qwen2.5, Gemma 3).
  */
 export function rmsnormForward(
   rec: CommandRecorder,
@@ -149,12 +160,13 @@ export function rmsnormForward(
   w: TensorRef,
   dims: NormDims,
   eps: number,
-  options: NormOptions = {},
+  options: RmsnormOptions = {},
 ): void {
   checkNormDims('rmsnormForward', dims, eps);
+  const offset = weightOffset('rmsnormForward', options);
   const aliases = { y_t: y.dtype, x_t: x.dtype, w_t: w.dtype };
   rec.dispatch(normProgram(rec, 'rmsnormForward', rmsnormWgsl, 'rmsnorm_forward', aliases, dims.C, options), {
-    uniforms: uniforms().u32(dims.N).u32(dims.C).f32(eps).u32(0),
+    uniforms: uniforms().u32(dims.N).u32(dims.C).f32(eps).u32(0).f32(offset).u32(0).u32(0).u32(0),
     buffers: [y.binding, rstd, x.binding, w.binding],
     workgroups: rowGrid(rec, dims.N),
     cost: rmsnormForwardCost(dims, x.dtype, w.dtype, y.dtype),
@@ -168,7 +180,7 @@ export interface NormBackwardOptions extends NormOptions {
 
 /**
  * dx (N, C) (= or +=) ∂L/∂x given dy (N, C), the forward input x, the weight w and the saved rstd (N).
- * With g = w ⊙ dy: dx = rstd · (g − x · rstd² · mean(g ⊙ x)).
+ * With g = (w + weightOffset) ⊙ dy: dx = rstd · (g − x · rstd² · mean(g ⊙ x)).
  */
 export function rmsnormBackward(
   rec: CommandRecorder,
@@ -178,12 +190,13 @@ export function rmsnormBackward(
   w: TensorRef,
   rstd: BufferBinding,
   dims: NormDims,
-  options: NormBackwardOptions = {},
+  options: NormBackwardOptions & RmsnormOptions = {},
 ): void {
   checkNormDims('rmsnormBackward', dims);
   const types = { dx: dx.dtype, dy: dy.dtype, x: x.dtype, w: w.dtype };
   const aliases = { dx_t: dx.dtype, dy_t: dy.dtype, x_t: x.dtype, w_t: w.dtype };
   const accumulate = options.accumulate ?? false;
+  const offset = weightOffset('rmsnormBackward', options);
   rec.dispatch(
     normProgram(rec, 'rmsnormBackward', rmsnormWgsl, 'rmsnorm_backward', aliases, dims.C, options),
     {
@@ -191,7 +204,11 @@ export function rmsnormBackward(
         .u32(dims.N)
         .u32(dims.C)
         .f32(0)
-        .u32(accumulate ? 1 : 0),
+        .u32(accumulate ? 1 : 0)
+        .f32(offset)
+        .u32(0)
+        .u32(0)
+        .u32(0),
       buffers: [dx.binding, dy.binding, x.binding, w.binding, rstd],
       workgroups: rowGrid(rec, dims.N),
       cost: rmsnormBackwardCost(dims, types, accumulate),

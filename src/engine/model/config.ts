@@ -25,6 +25,11 @@ export interface ModelSpec {
   kvHeads: number;
   /** D: head dimension; hidden / heads unless the config says otherwise (`head_dim`). */
   headDim: number;
+  /**
+   * Sliding-window attention, per layer: the keys each query sees (itself included), or null for global causal
+   * attention. Absent: every layer global.
+   */
+  layerWindows?: (number | null)[];
   /** F: MLP inner size (intermediate_size, or n_inner, default 4·n_embd for gpt2). */
   ffn: number;
   /** V: vocabulary size (rows of the embedding). */
@@ -248,13 +253,6 @@ function ropeScaling(s: ConfigReader): RopeScaling | null {
   }
 }
 
-/** Qwen3 / SmolLM3 switch sliding-window attention on with use_sliding_window (not implemented here). */
-function refuseSlidingWindow(r: ConfigReader): void {
-  if (r.bool('use_sliding_window', false)) {
-    r.fail('use_sliding_window', 'true is not supported (sliding-window attention is not implemented)');
-  }
-}
-
 /**
  * SmolLM3's NoPE layers: no_rope_layers has a 1 for a layer that uses RoPE and a 0 for one that does not
  * (SmolLM3Config); without it, every no_rope_layer_interval-th layer (default 4) skips RoPE.
@@ -315,25 +313,10 @@ function parseRopeFamily(r: ConfigReader, family: ModelFamily, architecture: str
     // Their attention puts the bias on all four projections when attention_bias is set.
     qkvBias = oBias = r.bool('attention_bias', false);
     r.refuseTrue('mlp_bias', 'no bias on the MLP projections in this engine');
-    if (family !== 'llama') refuseSlidingWindow(r);
   } else if (family === 'qwen2') {
     qkvBias = true; // Qwen2Attention: q/k/v have a bias, o_proj has none, whatever the config says.
-    if (r.bool('use_sliding_window', false)) {
-      r.fail('use_sliding_window', 'true is not supported (sliding-window attention is not implemented)');
-    }
-  } else if (family === 'mistral') {
-    // MistralConfig defaults sliding_window to 4096; a window as long as the context is plain causal attention.
-    const window = r.json.sliding_window === undefined ? 4096 : r.json.sliding_window;
-    if (window !== null) {
-      if (typeof window !== 'number') r.fail('sliding_window', `must be null or a number`);
-      if (window < maxPositions) {
-        r.fail(
-          'sliding_window',
-          `${window} < max_position_embeddings ${maxPositions} is not supported (sliding-window attention is not implemented)`,
-        );
-      }
-    }
   }
+  const noRope = family === 'smollm3' ? noRopeLayers(r, layers) : [];
   return {
     family,
     architecture,
@@ -342,6 +325,7 @@ function parseRopeFamily(r: ConfigReader, family: ModelFamily, architecture: str
     heads,
     kvHeads,
     headDim,
+    layerWindows: slidingWindows(r, family, layers, noRope),
     ffn: r.int('intermediate_size'),
     vocab: r.int('vocab_size'),
     maxPositions,
@@ -356,7 +340,7 @@ function parseRopeFamily(r: ConfigReader, family: ModelFamily, architecture: str
     oBias,
     mlpBias: false,
     qkNorm: family === 'qwen3',
-    noRopeLayers: family === 'smollm3' ? noRopeLayers(r, layers) : [],
+    noRopeLayers: noRope,
     activation: 'silu',
     bosTokenId: r.optionalId('bos_token_id', family === 'qwen2' || family === 'qwen3' ? null : 1),
     eosTokenIds: r.ids('eos_token_id', family === 'qwen2' || family === 'qwen3' ? [] : [2]),
@@ -411,4 +395,61 @@ function parseGpt2(r: ConfigReader, architecture: string): ModelSpec {
     eosTokenIds: eos === null ? [] : [eos],
     torchDtype: null,
   };
+}
+
+/**
+ * The sliding window of each layer (null: global causal attention), as transformers applies it. Mistral: every
+ * layer when sliding_window is set (MistralConfig's default 4096; null turns it off). Qwen2 and Qwen3: only with
+ * use_sliding_window, and then the layers from max_window_layers (default 28) on (their configs' layer_types).
+ * SmolLM3: only with use_sliding_window and a sliding_window (default none), on its NoPE layers. `layer_types`
+ * ('sliding_attention' or 'full_attention' per layer), when the config lists them, decides which layers.
+ */
+function slidingWindows(
+  r: ConfigReader,
+  family: ModelFamily,
+  layers: number,
+  noRope: readonly number[],
+): (number | null)[] {
+  if (family === 'llama' || family === 'gpt2') return Array<null>(layers).fill(null);
+  const on = family === 'mistral' || r.bool('use_sliding_window', false);
+  const fallback = family === 'smollm3' ? null : 4096;
+  const given = r.json.sliding_window === undefined ? fallback : r.json.sliding_window;
+  const window = on && given !== null ? r.int('sliding_window', 4096, MAX_POSITIONS) : null;
+  const types = r.json.layer_types;
+  if (types !== undefined && types !== null) {
+    if (!Array.isArray(types) || types.length !== layers) {
+      r.fail(
+        'layer_types',
+        `must list 'sliding_attention' or 'full_attention' for each of the ${layers} layers`,
+      );
+    }
+    return types.map((type, l) => {
+      if (type === 'full_attention') return null;
+      if (type !== 'sliding_attention') {
+        r.fail(
+          `layer_types[${l}]`,
+          `'${String(type)}' is not supported (supported: sliding_attention, full_attention)`,
+        );
+      }
+      if (window === null) {
+        const off = on ? 'sliding_window is null' : 'use_sliding_window is false';
+        r.fail(`layer_types[${l}]`, `is sliding_attention but ${off}`);
+      }
+      return window;
+    });
+  }
+  if (family === 'smollm3')
+    return Array.from({ length: layers }, (_, l) => (noRope.includes(l) ? window : null));
+  const first = family === 'mistral' ? 0 : maxWindowLayers(r);
+  return Array.from({ length: layers }, (_, l) => (l >= first ? window : null));
+}
+
+/** Qwen2/Qwen3's max_window_layers: the layers below it attend globally (0 and more than the layers are allowed). */
+function maxWindowLayers(r: ConfigReader): number {
+  const v = r.json.max_window_layers;
+  if (v === undefined || v === null) return 28;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
+    r.fail('max_window_layers', `must be a whole number ≥ 0, got ${JSON.stringify(v)}`);
+  }
+  return v;
 }

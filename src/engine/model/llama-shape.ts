@@ -1,6 +1,6 @@
-// The Llama family's shape (Llama 2/3.x, SmolLM2/3, TinyLlama, Mistral without sliding window, Qwen2 with q/k/v
-// bias, Qwen3 with per-head q/k norms): its linears and its activation table, from the dims alone. The compute is
-// in llama.ts.
+// The Llama family's shape (Llama 2/3.x, SmolLM2/3, TinyLlama, Mistral, Qwen2 with q/k/v bias, Qwen3 with
+// per-head q/k norms; sliding windows per layer): its linears and its activation table, from the dims alone. The
+// compute is in llama.ts.
 //
 // Shapes: B batch, T sequence, N = B·T tokens, C hidden, H heads, Hkv kv heads, D head dim, F ffn, V vocab.
 
@@ -30,6 +30,8 @@ export interface LlamaDims {
   ropeScaling?: RopeScaling | null;
   /** Qwen2: q/k/v projections carry a bias. */
   qkvBias: boolean;
+  /** Mistral, Qwen2: each layer's sliding window (keys a query sees), null for global; absent: all global. */
+  windows?: (number | null)[];
   /** Qwen3: q and k pass an RMSNorm over each head's D values (weights (D)) before RoPE. */
   qkNorm?: boolean;
   /** SmolLM3: the layers that skip RoPE (NoPE); absent: every layer rotates. */
@@ -49,6 +51,7 @@ export function llamaDims(spec: ModelSpec): LlamaDims {
     ropeTheta: spec.ropeTheta ?? 10000,
     ropeScaling: spec.ropeScaling,
     qkvBias: spec.qkvBias,
+    windows: spec.layerWindows,
     qkNorm: spec.qkNorm,
     noRopeLayers: spec.noRopeLayers,
   };

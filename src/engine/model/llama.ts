@@ -1,5 +1,5 @@
-// The Llama family (Llama 2/3.x, SmolLM2/3, TinyLlama, Mistral without sliding window, Qwen2 with q/k/v bias,
-// Qwen3 with per-head q/k norms) on the GPU: one explicit forward and one explicit backward per block, llm.c
+// The Llama family (Llama 2/3.x, SmolLM2/3, TinyLlama, Mistral, Qwen2 with q/k/v bias, Qwen3 with per-head q/k
+// norms; sliding windows per layer) on the GPU: one explicit forward and one explicit backward per block, llm.c
 // style, over the activations its table declares (llama-shape.ts). Base weights are frozen: the backward computes
 // input gradients through them and LoRA gradients only. The embedding, the blocks' loop, the final norm and the
 // loss are transformer.ts's.
@@ -102,6 +102,10 @@ export class LlamaModel extends TransformerModel<LlamaLinearName, LlamaBlockBuff
   #attentionInputs<S extends LlamaBlockBuffers>(s: S) {
     const normed = qkNormBuffers(s);
     return { ...s, q: normed?.qn ?? s.q, k: normed?.kn ?? s.k };
+  }
+
+  override attentionWindow(l: number): number | undefined {
+    return this.dims.windows?.[l] ?? undefined;
   }
 
   linearWeight(layer: number, name: LlamaLinearName): GPUBuffer {

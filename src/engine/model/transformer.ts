@@ -397,7 +397,7 @@ export abstract class TransformerModel<
 
   /**
    * att = attention(q, k, v) of block `l` over the block's own keys (training), or over the cache after writing
-   * k, v to it.
+   * k, v to it; through the block's sliding window, if it has one.
    */
   protected attention(
     rec: CommandRecorder,
@@ -411,8 +411,9 @@ export abstract class TransformerModel<
     const a = (buffer: GPUBuffer) => this.ref(buffer);
     const dims = this.attentionDims(B, T);
     const rope = this.ropeOf(l);
+    const window = this.attentionWindow(l);
     if (!cache) {
-      attentionForward(rec, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), dims, { rope, layout });
+      attentionForward(rec, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), dims, { rope, layout, window });
       return;
     }
     // The cache keeps k as the projection wrote it; with RoPE, attention rotates each key by its position.
@@ -421,7 +422,13 @@ export abstract class TransformerModel<
       kvLength: cache.offset + T,
       kvCapacity: cache.capacity,
       rope,
+      window,
     });
+  }
+
+  /** Keys each query of block `l` sees (a sliding window), or undefined for global causal attention. */
+  attentionWindow(_l: number): number | undefined {
+    return undefined;
   }
 
   /**
@@ -448,6 +455,7 @@ export abstract class TransformerModel<
     attentionBackward(rec, dq, dk, dv, acts.delta, dAtt, a(s.att), s.lse, q, k, v, dims, {
       rope: this.ropeOf(l),
       layout,
+      window: this.attentionWindow(l),
     });
   }
 

@@ -283,6 +283,40 @@ describe('parseModelConfig', () => {
     );
   });
 
+  it('reads sliding windows per layer as transformers applies them (Mistral all layers, Qwen2 from max_window_layers)', () => {
+    const windows = (json: Record<string, unknown>) => parseModelConfig(json).layerWindows;
+    // Mistral: every layer, MistralConfig's default 4096 when absent, none when null.
+    expect(windows({ ...MISTRAL, sliding_window: 4096 })).toEqual(Array(32).fill(4096));
+    expect(windows({ ...MISTRAL, sliding_window: undefined })).toEqual(Array(32).fill(4096));
+    expect(windows(MISTRAL)).toEqual(Array(32).fill(null));
+    // Qwen2: off unless use_sliding_window; then the layers from max_window_layers (default 28) on.
+    expect(windows(QWEN25_05B)).toEqual(Array(24).fill(null));
+    const qwen = { ...QWEN25_05B, use_sliding_window: true, sliding_window: 1024 };
+    expect(windows({ ...qwen, max_window_layers: 21 })).toEqual([...Array(21).fill(null), 1024, 1024, 1024]);
+    expect(windows({ ...qwen, max_window_layers: 0 })).toEqual(Array(24).fill(1024));
+    expect(windows({ ...qwen, max_window_layers: undefined, num_hidden_layers: 30 })).toEqual([
+      ...Array(28).fill(null),
+      1024,
+      1024,
+    ]);
+    expect(windows({ ...qwen, sliding_window: null })).toEqual(Array(24).fill(null));
+    // layer_types, when listed, decides which layers slide.
+    const types = Array.from({ length: 24 }, (_, l) => (l % 2 ? 'full_attention' : 'sliding_attention'));
+    expect(windows({ ...qwen, layer_types: types })).toEqual(
+      types.map((t) => (t === 'full_attention' ? null : 1024)),
+    );
+    expect(windows(SMOLLM2_135M)).toEqual(Array(30).fill(null));
+    // Qwen3 as Qwen2 (max_window_layers 28 of 28 layers: none slides); SmolLM3 on its NoPE layers.
+    const qwen3 = { ...QWEN3_06B, use_sliding_window: true, sliding_window: 4096 };
+    expect(windows(qwen3)).toEqual(Array(28).fill(null));
+    expect(windows({ ...qwen3, max_window_layers: 26 })).toEqual([...Array(26).fill(null), 4096, 4096]);
+    expect(windows(SMOLLM3_3B)).toEqual(Array(36).fill(null));
+    expect(windows({ ...SMOLLM3_3B, use_sliding_window: true })).toEqual(Array(36).fill(null)); // no window
+    expect(windows({ ...SMOLLM3_3B, use_sliding_window: true, sliding_window: 512 })).toEqual(
+      Array.from({ length: 36 }, (_, l) => ((l + 1) % 4 === 0 ? 512 : null)),
+    );
+  });
+
   it("reads Llama-3.2-1B's llama3 rope_scaling, and the same in transformers 5's rope_parameters", () => {
     const llama3 = {
       type: 'llama3',
@@ -401,11 +435,6 @@ describe('parseModelConfig', () => {
       'config.json: rope_parameters.factor must be a finite number > 0, got 0',
     ],
     [
-      'Qwen3 with sliding windows',
-      { ...QWEN3_06B, use_sliding_window: true, sliding_window: 4096 },
-      'config.json: use_sliding_window true is not supported',
-    ],
-    [
       'SmolLM3 no_rope_layers shorter than the layers',
       { ...SMOLLM3_3B, no_rope_layers: [1, 1, 1, 0] },
       'config.json: no_rope_layers must list 0 or 1 for each of the 36 layers, got [1,1,1,0]',
@@ -437,15 +466,29 @@ describe('parseModelConfig', () => {
     ],
     ['llama mlp_bias', { ...SMOLLM2_135M, mlp_bias: true }, 'config.json: mlp_bias true is not supported'],
     [
-      'mistral sliding window',
-      { ...MISTRAL, sliding_window: 4096 },
-      'config.json: sliding_window 4096 < max_position_embeddings 32768 is not supported',
+      'mistral window not a count',
+      { ...MISTRAL, sliding_window: 0 },
+      'config.json: sliding_window must be a positive integer, got 0',
     ],
-    ['mistral default window', { ...MISTRAL, sliding_window: undefined }, 'config.json: sliding_window 4096'],
     [
-      'qwen2 sliding window on',
-      { ...QWEN25_05B, use_sliding_window: true },
-      'config.json: use_sliding_window true is not supported',
+      'qwen2 negative max_window_layers',
+      { ...QWEN25_05B, use_sliding_window: true, max_window_layers: -1 },
+      'config.json: max_window_layers must be a whole number ≥ 0, got -1',
+    ],
+    [
+      'layer_types of the wrong length',
+      { ...MISTRAL, sliding_window: 4096, layer_types: ['sliding_attention'] },
+      "config.json: layer_types must list 'sliding_attention' or 'full_attention' for each of the 32 layers",
+    ],
+    [
+      'an unknown layer type',
+      { ...QWEN25_05B, layer_types: [...Array(23).fill('full_attention'), 'chunked_attention'] },
+      "config.json: layer_types[23] 'chunked_attention' is not supported",
+    ],
+    [
+      'a sliding layer without a window',
+      { ...QWEN25_05B, layer_types: [...Array(23).fill('full_attention'), 'sliding_attention'] },
+      'config.json: layer_types[23] is sliding_attention but use_sliding_window is false',
     ],
     [
       'kv heads not dividing heads',
