@@ -51,9 +51,11 @@ describe('a constrained search in Chromium', () => {
 
     const constraints = page.getByLabel(/^Constraints/);
     await constraints.fill('tokens_per_second>=fast');
+    // The problem shows under the Constraints field, which points at it.
     await expect
-      .poll(() => page.getByRole('alert').first().textContent())
-      .toMatch(/Constraints: 'tokens_per_second>=fast': the bound 'fast' is not a number/);
+      .poll(() => page.locator('#constraints-problem').textContent())
+      .toMatch(/^'tokens_per_second>=fast': the bound 'fast' is not a number/);
+    expect(await constraints.getAttribute('aria-describedby')).toBe('constraints-problem');
     expect(await page.getByRole('button', { name: 'Start search' }).isDisabled()).toBe(true);
     await constraints.fill('tokens_per_second>=1e12');
     await page.getByLabel('Trials', { exact: true }).fill('2');
