@@ -9,7 +9,7 @@
 //      the source trials into good/bad by its own γ rule, separately from this study's, and adds them to
 //      its two densities with a weight that shrinks as this study's own trials accumulate; the GP
 //      standardises the source values and this study's values separately (a per-study offset and scale)
-//      before fitting one model to both.
+//      before fitting one model to both, until this study has finished its own start-up budget of trials.
 // Values outside the new space are clipped to its bounds (numeric) or the trial dropped (a categorical
 // choice the new space lacks); both are said in `notes`. Everything the samplers see is in the seed, which
 // the study keeps in its log's first event, so a resumed or imported study asks exactly the same.

@@ -167,3 +167,25 @@ describe('prior observations in the samplers', () => {
     },
   );
 });
+
+describe('the GP and prior observations', () => {
+  it('fits its own trials alone once it has finished its start-up budget of them', () => {
+    const prior = warmStartFrom(finishedSource(20), createSpace(space)).prior;
+    const study = createStudy({ space, sampler: 'random', seed: 4 });
+    run(study, 9, f);
+    const gp = createGpSampler({ nCandidates: 64 });
+    const ctx = (withPrior: boolean) => ({
+      space: createSpace(space),
+      trials: study.trials,
+      number: study.trials.length,
+      direction: 'minimize' as const,
+      rng: new Rng(4, 'trial', study.trials.length),
+      seed: 4,
+      prior: withPrior ? prior : [],
+    });
+    // 9 own trials: the prior still shapes the ask.
+    expect(gp.sample(ctx(true)).params).not.toEqual(gp.sample(ctx(false)).params);
+    run(study, 1, f);
+    expect(gp.sample(ctx(true))).toEqual(gp.sample(ctx(false)));
+  });
+});

@@ -11,7 +11,9 @@
 // A warm-started study's prior observations (warm-start.ts) join the complete trials as observations: the
 // source values and this study's values are each standardised on their own (a per-study offset and scale,
 // since only the shape of the objective is expected to carry over) before the usual warp and fit, and they
-// count towards the start-up trials.
+// count towards the start-up trials. They guide only the first asks: once this study has finished as many
+// trials as the start-up budget, the GP fits its own trials alone (in the warm-start benchmark, keeping
+// them longer held the GP near the small model's optimum when the large model's had moved).
 import { UnitEncoding } from '../encoding.ts';
 import { GpPosterior, fitGp } from '../gp-model.ts';
 import type { GpTheta } from '../gp-model.ts';
@@ -90,7 +92,8 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
     name: 'gp',
     sample(ctx: SampleContext): Suggestion {
       const own = ctx.trials.filter((t) => t.state === 'complete' && Number.isFinite(t.value));
-      const complete = [...priorTrials(ctx.prior, ctx.direction), ...own];
+      const prior = own.length < nStartup ? ctx.prior : [];
+      const complete = [...priorTrials(prior, ctx.direction), ...own];
       const pending = ctx.trials.filter((t) => t.state === 'running');
       // The start-up budget counts pending trials too (with at least half of it complete), so parallel
       // workers do not spend extra trials on Sobol points while the first ones finish.
@@ -102,10 +105,10 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
 
       const sign = minimiseSign(ctx.direction);
       const raw =
-        ctx.prior.length === 0
+        prior.length === 0
           ? complete.map((t) => sign * (t.value as number))
           : [
-              ...standardised(ctx.prior.map((o) => o.loss)),
+              ...standardised(prior.map((o) => o.loss)),
               ...standardised(own.map((t) => sign * (t.value as number))),
             ];
       const x = new Float64Array(n * dims);
