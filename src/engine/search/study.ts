@@ -131,7 +131,7 @@ export class Study {
       this.warmStart =
         options.warmStart === undefined
           ? null
-          : parseWarmStart(structuredClone(warmStartJson(options.warmStart)), this.space);
+          : parseWarmStart(structuredClone(options.warmStart), this.space);
     } catch (e) {
       throw new Error(`createStudy: ${(e as Error).message}`);
     }

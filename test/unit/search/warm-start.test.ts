@@ -6,7 +6,13 @@ import {
   WarmStartError,
   warmStartFrom,
 } from '../../../src/engine/search/index.ts';
-import type { Params, SamplerName, SpaceSpec, Study } from '../../../src/engine/search/index.ts';
+import type {
+  Params,
+  SamplerName,
+  SpaceSpec,
+  Study,
+  WarmStartSeed,
+} from '../../../src/engine/search/index.ts';
 import { createTpeSampler } from '../../../src/engine/search/samplers/tpe.ts';
 import { createGpSampler } from '../../../src/engine/search/samplers/gp.ts';
 import { Rng } from '../../../src/engine/rng.ts';
@@ -109,6 +115,13 @@ describe('a warm-started study', () => {
     expect(study.trials.slice(0, 3).map((t) => t.system.warmStart)).toEqual(['replay', 'replay', 'replay']);
     expect(study.trials[3].system.warmStart).toBeUndefined();
     expect(study.events[0]).toMatchObject({ type: 'study', warmStart: { source: seed.source } });
+  });
+
+  it('refuses a seed that is not one, naming the field', () => {
+    const notLists = { source: 'x', replay: 3, prior: [], notes: [] } as unknown as WarmStartSeed;
+    expect(() => createStudy({ space, warmStart: notLists })).toThrow(
+      /createStudy: warm start: seed.replay, seed.prior and seed.notes must be lists/,
+    );
   });
 
   it('refuses a seed whose prior observations are not in the space', () => {
