@@ -20,6 +20,7 @@ import {
   SAMPLER_NAMES,
   type Study,
   type StudyEvent,
+  type WarmStartSeed,
 } from '../engine/search/index.ts';
 import { dataTokenizer, padIdOf, splitExamples, type Dataset, type Example } from '../engine/train/data.ts';
 import {
@@ -63,6 +64,7 @@ import { checkAdapterFits, checkOutDir, openModelDir, readDataset } from './comm
 import { trainerOptionsOf } from '../engine/train/config.ts';
 import { trialCheckpointName } from '../engine/checkpoint/trial-checkpoint.ts';
 import { PLAN_FLAGS, planFile, planOfStudy, TUNE_DEFAULTS, tunePlan } from './tune-plan.ts';
+import { warmStartOf, warmStartSummary } from './warm-start.ts';
 import {
   readJournal,
   repairJournal,
@@ -81,6 +83,8 @@ tunelab tune --model DIR --data FILE --plan study.jsonl --out DIR   (the recipe 
   search:      --space FILE (JSON search space) | --preset ${PRESET_NAMES.join('|')} (lora-basic)
                --sampler ${SAMPLER_NAMES.join('|')} (tpe)  --pruner none|median|asha (none)  --pbt
                --objective ${Object.keys(OBJECTIVES).join('|')} (val_loss)  --seed 42
+               --warm-start DIR (a finished study's --out, e.g. on a smaller model of the family: its best 5
+                 configurations are the first trials, its trials prior observations for the tpe/gp/auto sampler)
                --constraints METRIC<=BOUND,METRIC>=BOUND (none; METRIC one of ${Object.keys(CONSTRAINT_METRICS).join('|')}):
                  a trial that breaks one is kept as infeasible, never the best; a byte bound may end in KiB,
                  MiB or GiB (peak_memory<=2GiB)
@@ -125,6 +129,7 @@ const TUNE_FLAGS = {
   'base-model': { type: 'string' },
   'no-autotune': { type: 'boolean' },
   'checkpoint-every': { type: 'string' },
+  'warm-start': { type: 'string' },
 } as const;
 
 export interface TuneHooks {
@@ -202,6 +207,8 @@ async function tuneFlags(argv: string[]): Promise<{ flags: FlagValues; saved: Fl
   const flags = parseFlags(argv, TUNE_FLAGS);
   const resume = stringFlag(flags, 'resume');
   if (!resume) return { flags, saved: null };
+  if (flags['warm-start'] !== undefined)
+    throw new UsageError('--warm-start: a resumed study keeps the warm start it began with; drop the flag');
   const path = join(resume, 'tune.json');
   const text = await readFile(path, 'utf8').catch(() => {
     throw new UsageError(`--resume: no tune.json in '${resume}' (is it the --out of a tunelab tune run?)`);
@@ -267,10 +274,17 @@ async function prepare(flags: FlagValues, saved: FlagValues | null): Promise<Tun
     validation = (await readDataset(valFile, opened, { seq: seq!, classes: data.classes })).examples;
   else ({ train, validation } = splitExamples(data.examples, valRatio!, seed!, basename(dataFile)));
   const { family, maxPositions, hidden } = opened.spec;
-  const plan = await tunePlan(flags, family, { trainExamples: train.length, valRatio }, stored, {
+  const planned = await tunePlan(flags, family, { trainExamples: train.length, valRatio }, stored, {
     maxPositions,
     hidden,
   });
+  // A new study records its own warm start (a --plan taken from a warm-started study's log does not carry it).
+  const warmDir = journal ? undefined : stringFlag(flags, 'warm-start');
+  const warmStart = warmDir === undefined ? undefined : await warmStartOf(warmDir, planned.space);
+  const plan = journal
+    ? planned
+    : planned.withWarmStart(warmStart ? { study: warmDir!, source: warmStart.source } : null);
+  if (warmStart) process.stderr.write(warmStartSummary(warmDir!, warmStart));
   try {
     checkObjective(plan.spec.objective, { classes: data.classes, validation: validation.length });
   } catch (error) {
@@ -283,7 +297,7 @@ async function prepare(flags: FlagValues, saved: FlagValues | null): Promise<Tun
     throw new UsageError(`--constraints: ${(error as Error).message}`);
   }
   const pending: StudyEvent[] = [];
-  const study = journal?.study ?? (await newStudy(out, plan, pending));
+  const study = journal?.study ?? (await newStudy(out, plan, pending, warmStart));
   return {
     flags,
     out,
@@ -339,13 +353,22 @@ async function resumedJournal(out: string): Promise<CheckedJournal & { original:
 }
 
 /** A new study from the plan, its first events kept in `pending`; refused when --out already holds one. */
-async function newStudy(out: string, plan: StudyPlan, pending: StudyEvent[]): Promise<Study> {
+async function newStudy(
+  out: string,
+  plan: StudyPlan,
+  pending: StudyEvent[],
+  warmStart: WarmStartSeed | undefined,
+): Promise<Study> {
   const existing = await readFile(join(out, 'study.jsonl'), 'utf8').catch(() => '');
   if (existing.trim() !== '')
     throw new UsageError(
       `--out: '${out}' already holds a study; continue it with --resume ${out} or pick another --out`,
     );
-  return createStudy({ ...plan.studyOptions(), onEvent: (e) => pending.push(e) });
+  return createStudy({
+    ...plan.studyOptions(),
+    ...(warmStart ? { warmStart } : {}),
+    onEvent: (e) => pending.push(e),
+  });
 }
 
 /**

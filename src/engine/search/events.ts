@@ -17,6 +17,8 @@ export interface StudyStartEvent {
   seed: number;
   /** How the study is run beyond the search (StudyOptions.plan); absent in logs written without one. */
   plan?: { [key: string]: Json };
+  /** The seed of a warm-started study (warm-start.ts): replayed configurations and prior observations. */
+  warmStart?: { [key: string]: Json };
 }
 export interface AskEvent {
   type: 'ask';
@@ -88,6 +90,8 @@ export function parseEvent(raw: unknown): StudyEvent {
       if (raw.version !== LOG_VERSION)
         throw new Error(`study event: unsupported version ${JSON.stringify(raw.version)}`);
       if (raw.plan !== undefined && !isObj(raw.plan)) throw new Error('study event: plan must be an object');
+      if (raw.warmStart !== undefined && !isObj(raw.warmStart))
+        throw new Error('study event: warmStart must be an object');
       return raw as unknown as StudyStartEvent;
     case 'ask':
       if (!isIndex(raw.number)) throw new Error('ask event: number must be a non-negative integer');

@@ -50,3 +50,5 @@ export { parameterImportance } from './importance.ts';
 export type { ImportanceOptions } from './importance.ts';
 export { constraintViolation, isFeasible } from './types.ts';
 export { Rng } from '../rng.ts';
+export { DEFAULT_REPLAY, WarmStartError, warmStartFrom } from './warm-start.ts';
+export type { PriorObservation, WarmStartSeed } from './warm-start.ts';

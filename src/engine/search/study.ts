@@ -13,6 +13,8 @@ import { containsParams, createSpace, resolveParams } from './space.ts';
 import type { Params, SearchSpace, SpaceSpec } from './space.ts';
 import type { Direction, Json, Pruner, Sampler, TrialRecord, TrialState } from './types.ts';
 import { isFeasible, minimiseSign } from './types.ts';
+import { parseWarmStart, warmStartJson } from './warm-start.ts';
+import type { WarmStartSeed } from './warm-start.ts';
 
 export interface StudyOptions {
   space: SpaceSpec;
@@ -31,6 +33,11 @@ export interface StudyOptions {
    * the log's first event so a resumed or imported study knows it. Opaque here.
    */
   plan?: { [key: string]: Json };
+  /**
+   * Start from a finished study (see `warmStartFrom`): its top configurations are the first asks, its
+   * trials prior observations for the samplers. Kept in the log's first event.
+   */
+  warmStart?: WarmStartSeed;
 }
 
 export interface LineageEntry {
@@ -92,6 +99,8 @@ export class Study {
   readonly prunerSpec: PrunerSpec;
   /** The recipe the study was started with (StudyOptions.plan); null for logs written without one. */
   readonly plan: { [key: string]: Json } | null;
+  /** The seed this study was warm-started with; null for a cold start. */
+  readonly warmStart: WarmStartSeed | null;
   readonly sampler: Sampler;
   readonly pruner: Pruner;
   readonly #events: StudyEvent[] = [];
@@ -119,6 +128,14 @@ export class Study {
     this.prunerSpec = options.pruner ?? 'none';
     this.plan = options.plan ?? null;
     try {
+      this.warmStart =
+        options.warmStart === undefined
+          ? null
+          : parseWarmStart(structuredClone(options.warmStart), this.space);
+    } catch (e) {
+      throw new Error(`createStudy: ${(e as Error).message}`);
+    }
+    try {
       this.sampler = createSampler(this.samplerSpec);
     } catch (e) {
       throw new Error(`createStudy: ${(e as Error).message}`);
@@ -138,6 +155,7 @@ export class Study {
       direction,
       seed,
       ...(this.plan ? { plan: this.plan } : {}),
+      ...(this.warmStart ? { warmStart: warmStartJson(this.warmStart) } : {}),
     });
   }
 
@@ -183,18 +201,25 @@ export class Study {
     this.#onEvent = listener;
   }
 
-  /** Start trial number `trials.length` with the sampler's suggestion. */
+  /**
+   * Start trial number `trials.length` with the sampler's suggestion, or, for the first trials of a
+   * warm-started study, with the source's next best configuration.
+   */
   ask(): Trial {
     const number = this.#trials.length;
     const rng = new Rng(this.seed, 'trial', number);
-    const suggestion = this.sampler.sample({
-      space: this.space,
-      trials: this.#trials,
-      number,
-      direction: this.direction,
-      rng,
-      seed: this.seed,
-    });
+    const replay = this.warmStart?.replay[number];
+    const suggestion = replay
+      ? { params: replay, system: { warmStart: 'replay' } }
+      : this.sampler.sample({
+          space: this.space,
+          trials: this.#trials,
+          number,
+          direction: this.direction,
+          rng,
+          seed: this.seed,
+          prior: this.warmStart?.prior ?? [],
+        });
     const params = resolveParams(this.space, suggestion.params, rng);
     const event: AskEvent = { type: 'ask', number, params };
     if (suggestion.system && Object.keys(suggestion.system).length > 0) event.system = suggestion.system;
@@ -411,5 +436,6 @@ export function studyOfHead(head: StudyStartEvent): Study {
     direction: head.direction,
     seed: head.seed,
     ...(head.plan ? { plan: head.plan } : {}),
+    ...(head.warmStart ? { warmStart: parseWarmStart(head.warmStart, createSpace(head.space)) } : {}),
   });
 }

@@ -2,6 +2,7 @@
 // interfaces (a sampler is one `sample`, a pruner one `prune`, as in Optuna).
 import type { Rng } from '../rng.ts';
 import type { Params, SearchSpace } from './space.ts';
+import type { PriorObservation } from './warm-start.ts';
 
 export type Direction = 'minimize' | 'maximize';
 export type TrialState = 'running' | 'complete' | 'pruned' | 'failed';
@@ -46,6 +47,11 @@ export interface SampleContext {
   readonly rng: Rng;
   /** The study seed, for samplers that derive study-wide streams (e.g. the Sobol scramble). */
   readonly seed: number;
+  /**
+   * Trials of another study this one was warm-started from (warm-start.ts), in minimisation form; empty
+   * for a cold start. Model-based samplers may use them; they are not this study's trials.
+   */
+  readonly prior: readonly PriorObservation[];
 }
 
 export interface Suggestion {

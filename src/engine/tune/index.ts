@@ -25,7 +25,7 @@ export { createTrialRunner } from './runner.ts';
 export type { RunnerHost, TrialRunner } from './runner.ts';
 export { defaultPoolSize } from './pool-size.ts';
 export { DEFAULT_MAX_EVAL_EXAMPLES, PLAN_FORMAT, PlanError, PRUNER_CHOICES, StudyPlan } from './plan.ts';
-export type { PlanContext, PlanInput, PrunerChoice, StudyPlanSpec } from './plan.ts';
+export type { PlanContext, PlanInput, PlanWarmStart, PrunerChoice, StudyPlanSpec } from './plan.ts';
 export type { ModelBounds } from './space-rules.ts';
 export { preset, PRESET_NAMES } from './presets.ts';
 export type { Preset, PresetName } from './presets.ts';

@@ -83,6 +83,16 @@ export interface StudyPlanSpec {
   maxEvalExamples?: number | null;
   /** Bounds a trial must keep to count (absent: none; plans written before constraints have none). */
   constraints?: PlanConstraint[];
+  /** The finished study this one was warm-started from (absent: a cold start). */
+  warmStart?: PlanWarmStart;
+}
+
+/** Where a warm start came from; the seed itself (replays, prior observations) is in the study log. */
+export interface PlanWarmStart {
+  /** The source study as given (the --out of its tunelab tune run). */
+  study: string;
+  /** SHA-256 of the source study's log when the seed was taken. */
+  source: string;
 }
 
 /**
@@ -106,6 +116,8 @@ export interface PlanInput {
   maxEvalExamples?: number | null;
   /** Default none. */
   constraints?: readonly PlanConstraint[];
+  /** Default none (a cold start). */
+  warmStart?: PlanWarmStart;
 }
 
 export interface PlanContext {
@@ -187,6 +199,16 @@ export class StudyPlan {
       const problem = constraintProblem(c);
       check(problem === undefined, 'constraints', problem!);
     }
+    const warm = input.warmStart;
+    check(
+      warm === undefined ||
+        (typeof warm === 'object' &&
+          warm !== null &&
+          typeof warm.study === 'string' &&
+          /^[0-9a-f]{64}$/.test(String(warm.source))),
+      'warmStart',
+      'expected { study: the source folder, source: the SHA-256 of its log in hex }',
+    );
     const spec: StudyPlanSpec = {
       format: PLAN_FORMAT,
       space: space.spec,
@@ -202,8 +224,17 @@ export class StudyPlan {
       ...(constraints.length > 0
         ? { constraints: constraints.map(({ metric, op, bound }) => ({ metric, op, bound })) }
         : {}),
+      ...(warm ? { warmStart: { study: warm.study, source: warm.source } } : {}),
     };
     return new StudyPlan(spec, context.family, space);
+  }
+
+  /** The same plan, recording a warm start from `warmStart` (or none, for null). */
+  withWarmStart(warmStart: PlanWarmStart | null): StudyPlan {
+    const spec = this.toJSON();
+    delete spec.warmStart;
+    if (warmStart) spec.warmStart = { study: warmStart.study, source: warmStart.source };
+    return new StudyPlan(spec, this.family, this.space);
   }
 
   /** Steps between evaluations: the pruning rung and PBT's interval. */

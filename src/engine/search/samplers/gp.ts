@@ -8,6 +8,12 @@
 // TPE and says so in the trial's system record. With constraints, each constraint gets a GP of its own and
 // the acquisition is log EI over the feasible trials plus the log probability of feasibility (only the
 // latter while no trial is feasible).
+// A warm-started study's prior observations (warm-start.ts) join the complete trials as observations: the
+// source values and this study's values are each standardised on their own (a per-study offset and scale,
+// since only the shape of the objective is expected to carry over) before the usual warp and fit, and they
+// count towards the start-up trials. They guide only the first asks: once this study has finished as many
+// trials as the start-up budget, the GP fits its own trials alone (in the warm-start benchmark, keeping
+// them longer held the GP near the small model's optimum when the large model's had moved).
 import { UnitEncoding } from '../encoding.ts';
 import { GpPosterior, fitGp } from '../gp-model.ts';
 import type { GpTheta } from '../gp-model.ts';
@@ -16,6 +22,7 @@ import type { OutputWarp, WarpKind } from '../output-warp.ts';
 import { logExpectedImprovement, logProbabilityBelow, maximizeAcquisition, sumOf } from '../acquisition.ts';
 import type { AcquisitionFn } from '../acquisition.ts';
 import type { Json, SampleContext, Sampler, Suggestion, TrialRecord } from '../types.ts';
+import type { PriorObservation } from '../warm-start.ts';
 import { constraintViolation, isFeasible, minimiseSign } from '../types.ts';
 import type { Rng } from '../../rng.ts';
 import { createSobolSampler } from './sobol.ts';
@@ -84,7 +91,9 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
   return {
     name: 'gp',
     sample(ctx: SampleContext): Suggestion {
-      const complete = ctx.trials.filter((t) => t.state === 'complete' && Number.isFinite(t.value));
+      const own = ctx.trials.filter((t) => t.state === 'complete' && Number.isFinite(t.value));
+      const prior = own.length < nStartup ? ctx.prior : [];
+      const complete = [...priorTrials(prior, ctx.direction), ...own];
       const pending = ctx.trials.filter((t) => t.state === 'running');
       // The start-up budget counts pending trials too (with at least half of it complete), so parallel
       // workers do not spend extra trials on Sobol points while the first ones finish.
@@ -95,7 +104,13 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
       const n = complete.length;
 
       const sign = minimiseSign(ctx.direction);
-      const raw = complete.map((t) => sign * (t.value as number));
+      const raw =
+        prior.length === 0
+          ? complete.map((t) => sign * (t.value as number))
+          : [
+              ...standardised(prior.map((o) => o.loss)),
+              ...standardised(own.map((t) => sign * (t.value as number))),
+            ];
       const x = new Float64Array(n * dims);
       complete.forEach((t, i) => enc.encode(t.params, x.subarray(i * dims, (i + 1) * dims)));
       const fit = fitObservations(x, raw, dims, warps, lastTheta(ctx.trials, 'gp', dims), ctx.rng);
@@ -123,7 +138,7 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
       if (!gp) return fallBack(ctx, 'ill-conditioned kernel matrix even with jitter', system);
 
       const terms: AcquisitionFn[] = Number.isFinite(yBest) ? [logExpectedImprovement(gp, yBest)] : [];
-      const feasibility = constraintModels(complete, enc, warps, ctx.trials, ctx.rng);
+      const feasibility = constraintModels(own, enc, warps, ctx.trials, ctx.rng);
       if (feasibility === 'unusable') return fallBack(ctx, 'no finite GP fit of a constraint', system);
       if (feasibility) {
         terms.push(...feasibility.terms);
@@ -138,6 +153,33 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
       return { params: enc.decode(next), system };
     },
   };
+}
+
+/**
+ * Prior observations as complete trials (numbered below 0, so never mistaken for this study's), valued so
+ * that sign · value is their loss.
+ */
+function priorTrials(
+  prior: readonly PriorObservation[],
+  direction: SampleContext['direction'],
+): TrialRecord[] {
+  const sign = minimiseSign(direction);
+  return prior.map((o, i) => ({
+    number: -1 - i,
+    params: o.params,
+    state: 'complete',
+    value: sign * o.loss,
+    intermediate: [],
+    system: {},
+  }));
+}
+
+/** Values shifted and scaled to mean 0 and standard deviation 1 (a constant list, or one value, to 0s). */
+function standardised(values: readonly number[]): number[] {
+  const n = values.length;
+  const mean = values.reduce((a, v) => a + v, 0) / Math.max(n, 1);
+  const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / Math.max(n, 1));
+  return values.map((v) => (sd > 0 && Number.isFinite(sd) ? (v - mean) / sd : v - mean));
 }
 
 /**

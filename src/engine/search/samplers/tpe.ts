@@ -5,9 +5,13 @@
 // space). Pruned trials rank after complete ones (deeper and better first); running trials always go to
 // the "bad" group (Optuna's constant_liar), so parallel workers do not pile onto the same region. With
 // constraints, infeasible trials rank after every feasible and pruned one (Optuna's constrained TPE).
+// A warm-started study's prior observations (warm-start.ts) count towards the start-up trials and are
+// split into good/bad by the same γ rule among themselves (only their ranks carry over), then join the two
+// densities down-weighted: each weighs PRIOR_OBSERVATION_WEIGHT · 10 / (10 + own finished trials).
 import { isActive } from '../space.ts';
 import type { Params, SampledDef } from '../space.ts';
 import type { SampleContext, Sampler, Suggestion, TrialRecord } from '../types.ts';
+import type { PriorObservation } from '../warm-start.ts';
 import { constraintViolation, isFeasible, minimiseSign } from '../types.ts';
 import { ParzenEstimator, defaultWeights } from './parzen.ts';
 import { createRandomSampler } from './random.ts';
@@ -21,6 +25,12 @@ export interface TpeOptions {
 }
 
 export const defaultGamma = (n: number): number => Math.min(Math.ceil(0.1 * n), 25);
+
+/** Weight of one prior observation in the densities before this study has finished any trial. */
+export const PRIOR_OBSERVATION_WEIGHT = 0.5;
+
+/** Weight of each prior observation once `finished` of this study's own trials have finished. */
+export const priorWeight = (finished: number): number => (PRIOR_OBSERVATION_WEIGHT * 10) / (10 + finished);
 
 export function createTpeSampler(options: TpeOptions = {}): Sampler {
   const nStartup = options.nStartupTrials ?? 10;
@@ -37,13 +47,14 @@ export function createTpeSampler(options: TpeOptions = {}): Sampler {
     name: 'tpe',
     sample(ctx: SampleContext): Suggestion {
       const finished = ctx.trials.filter(isFinished);
-      if (finished.length < nStartup) return random.sample(ctx);
+      if (finished.length + ctx.prior.length < nStartup) return random.sample(ctx);
       const sign = minimiseSign(ctx.direction);
       const running = constantLiar ? ctx.trials.filter((t) => t.state === 'running') : [];
       const params: Params = {};
       const joint = ctx.space.sampled.filter((d) => d.condition === undefined);
+      const prior = splitPrior(ctx.prior, priorWeight(finished.length));
       if (joint.length > 0)
-        Object.assign(params, sampleGroup(joint, finished, running, sign, nCandidates, ctx.rng));
+        Object.assign(params, sampleGroup(joint, finished, running, sign, nCandidates, ctx.rng, prior));
       for (const def of ctx.space.sampled) {
         if (def.condition === undefined || !isActive(def, params)) continue;
         const has = (t: TrialRecord): boolean => t.params[def.name] !== undefined;
@@ -55,6 +66,22 @@ export function createTpeSampler(options: TpeOptions = {}): Sampler {
       return { params };
     },
   };
+}
+
+/** Prior observations split by the γ rule among themselves, each with the given weight. */
+interface PriorSplit {
+  below: readonly Params[];
+  above: readonly Params[];
+  weight: number;
+}
+
+function splitPrior(prior: readonly PriorObservation[], weight: number): PriorSplit {
+  const ranked = prior
+    .map((o, i) => ({ o, i }))
+    .sort((a, b) => a.o.loss - b.o.loss || a.i - b.i)
+    .map(({ o }) => o.params);
+  const nBelow = defaultGamma(ranked.length);
+  return { below: ranked.slice(0, nBelow), above: ranked.slice(nBelow), weight };
 }
 
 function isFinished(t: TrialRecord): boolean {
@@ -80,6 +107,7 @@ function sampleGroup(
   sign: number,
   nCandidates: number,
   rng: Rng,
+  prior: PriorSplit = { below: [], above: [], weight: 0 },
 ): Params {
   const keyed = finished.map((t) => ({ t, key: rankKey(t, sign) }));
   keyed.sort(
@@ -92,15 +120,16 @@ function sampleGroup(
     .map((k) => k.t)
     .sort(byNumber);
   const above = [...keyed.slice(nBelow).map((k) => k.t), ...running].sort(byNumber);
+  const priorWeights = (n: number): number[] => new Array<number>(n).fill(prior.weight);
   const l = new ParzenEstimator(
     defs,
-    below.map((t) => t.params),
-    defaultWeights(below.length),
+    [...below.map((t) => t.params), ...prior.below],
+    [...defaultWeights(below.length), ...priorWeights(prior.below.length)],
   );
   const g = new ParzenEstimator(
     defs,
-    above.map((t) => t.params),
-    defaultWeights(above.length),
+    [...above.map((t) => t.params), ...prior.above],
+    [...defaultWeights(above.length), ...priorWeights(prior.above.length)],
   );
   let best: Params = {};
   let bestScore = -Infinity;
