@@ -104,6 +104,31 @@ describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
     expect(Object.keys(study.space.spec).sort()).toEqual(['lora_dropout', 'lr']);
   });
 
+  it('--warm-start: a new study asks the finished study’s best configurations first, then samples', async () => {
+    const source = join(dir, 'warm-source');
+    const first = await runCli(
+      `tune --model ${modelDir} --data ${dataFile} --space ${join(dir, 'space.json')} ${COMMON} --sampler random --trials 3 --out ${source}`,
+    );
+    expect(first.code).toBe(0);
+    const done = (await outputs(source)).study;
+    const ranked = done.trials
+      .filter((t) => t.state === 'complete')
+      .sort((a, b) => (a.value ?? Infinity) - (b.value ?? Infinity));
+    const out = join(dir, 'warm');
+    const { code, stderr } = await runCli(
+      `tune --model ${modelDir} --data ${dataFile} --space ${join(dir, 'space.json')} ${COMMON} --sampler tpe --trials 4 --warm-start ${source} --out ${out}`,
+    );
+    expect(code, stderr).toBe(0);
+    const { study } = await outputs(out);
+    expect(study.warmStart?.replay.length).toBe(ranked.length);
+    // Replayed best first, marked as replays in the log; every trial of the new study trained to the end.
+    const replays = study.trials.filter((t) => t.system.warmStart === 'replay');
+    expect(replays.map((t) => t.params)).toEqual(ranked.map((t) => t.params));
+    expect(study.trials.slice(0, ranked.length)).toEqual(replays);
+    expect(study.trials[ranked.length].system.warmStart).toBeUndefined();
+    expect(study.trials.map((t) => t.state)).toEqual(Array(4).fill('complete'));
+  });
+
   it('a worker killed mid-trial fails that trial, is replaced, and the study completes', async () => {
     const out = join(dir, 'kill');
     let killed = -1;
