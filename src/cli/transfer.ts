@@ -6,9 +6,9 @@ import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { parameterCount } from '../engine/model/memory.ts';
 import type { OpenedModel } from '../engine/model/open.ts';
-import type { Study, TransferEvent } from '../engine/search/index.ts';
+import type { Study } from '../engine/search/index.ts';
 import { dataTokenizer, padIdOf, splitExamples, type Example } from '../engine/train/data.ts';
-import { agreement, type TransferPoint } from '../engine/transfer/agreement.ts';
+import { agreement, transferEvent, type TransferPoint } from '../engine/transfer/agreement.ts';
 import { transferPlotSvg } from '../engine/transfer/plot.ts';
 import { InProcessSlots, OBJECTIVES, StudyPlan, type TrialJob } from '../engine/tune/index.ts';
 import { objectiveValue } from '../engine/tune/objective.ts';
@@ -189,21 +189,7 @@ export async function transferCommand(argv: string[]): Promise<number> {
   const objective = setup.plan.spec.objective;
   const result = agreement(points, OBJECTIVES[objective].direction, within);
   const largeParams = parameterCount(setup.large.spec);
-  const event: TransferEvent = {
-    type: 'transfer',
-    model: setup.largeDir,
-    params: largeParams,
-    results: points.map((p) => ({
-      number: p.number,
-      small: p.small,
-      large: Number.isFinite(p.large) ? p.large : null,
-    })),
-    tau: Number.isFinite(result.tau) ? result.tau : null,
-    smallBest: result.smallBest,
-    largeBest: result.largeBest,
-    gapPercent: result.gapPercent,
-    withinPercent: within,
-  };
+  const event = transferEvent(setup.largeDir, largeParams, points, result);
   setup.study.applyEvent(event); // checks every number is a complete trial of the study
   const svg = transferPlotSvg(points, result, {
     objective: OBJECTIVES[objective].label,

@@ -1,6 +1,7 @@
 // Does the small model rank configurations as the large one does? Kendall's τ-b between the two models'
 // objective values over the same configurations (ties in either counted as τ-b does), and whether the small
 // model's best configuration is the large model's best, or within x % of it.
+import type { TransferEvent } from '../search/events.ts';
 import type { Direction } from '../search/types.ts';
 
 /**
@@ -83,5 +84,29 @@ export function agreement(
     within: gapPercent <= withinPercent,
     withinPercent,
     failed: points.filter((p) => !Number.isFinite(p.large)).map((p) => p.number),
+  };
+}
+
+/** The study-log record of a transfer check on `model` (a path, id or label) of `params` parameters. */
+export function transferEvent(
+  model: string,
+  params: number,
+  points: readonly TransferPoint[],
+  result: Agreement,
+): TransferEvent {
+  return {
+    type: 'transfer',
+    model,
+    params,
+    results: points.map((p) => ({
+      number: p.number,
+      small: p.small,
+      large: Number.isFinite(p.large) ? p.large : null,
+    })),
+    tau: Number.isFinite(result.tau) ? result.tau : null,
+    smallBest: result.smallBest,
+    largeBest: result.largeBest,
+    gapPercent: result.gapPercent,
+    withinPercent: result.withinPercent,
   };
 }

@@ -5,9 +5,13 @@
 import { localFiles } from '../../engine/model/sources.ts';
 import { parameterCount } from '../../engine/model/memory.ts';
 import { openModel, type OpenedModel } from '../../engine/model/open.ts';
-import type { TransferEvent } from '../../engine/search/index.ts';
 import { dataTokenizer, padIdOf, parseDataset, splitExamples } from '../../engine/train/data.ts';
-import { agreement, type Agreement, type TransferPoint } from '../../engine/transfer/agreement.ts';
+import {
+  agreement,
+  transferEvent,
+  type Agreement,
+  type TransferPoint,
+} from '../../engine/transfer/agreement.ts';
 import { transferPlotSvg } from '../../engine/transfer/plot.ts';
 import { OBJECTIVES } from '../../engine/tune/objective.ts';
 import { objectiveValue } from '../../engine/tune/objective.ts';
@@ -109,21 +113,7 @@ export class TransferCheckState {
         this.points = [...points];
       }
       const result = agreement(points, OBJECTIVES[plan.spec.objective].direction, within);
-      const event: TransferEvent = {
-        type: 'transfer',
-        model: label,
-        params: parameterCount(large.spec),
-        results: points.map((p) => ({
-          number: p.number,
-          small: p.small,
-          large: Number.isFinite(p.large) ? p.large : null,
-        })),
-        tau: Number.isFinite(result.tau) ? result.tau : null,
-        smallBest: result.smallBest,
-        largeBest: result.largeBest,
-        gapPercent: result.gapPercent,
-        withinPercent: within,
-      };
+      const event = transferEvent(label, parameterCount(large.spec), points, result);
       run.study.applyEvent(event);
       await appendEvent(run.meta.id, event);
       this.result = result;
