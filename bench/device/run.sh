@@ -16,6 +16,8 @@
 #   TUNELAB_DEVICE_LOCAL=1  a local proof: a software adapter is allowed, nothing is unpacked into /, and the
 #                           Python steps are only syntax-checked when torch/transformers/peft are missing
 #   TUNELAB_KERNELS_ARGS, TUNELAB_TRAIN_ARGS, TUNELAB_ANCHOR_ARGS, TUNELAB_CHECK_ARGS   the steps' flags
+#   TUNELAB_LARGE_TRAIN_ARGS, TUNELAB_LARGE_ANCHOR_ARGS   optional last steps: a second shape (train-large.txt,
+#                           anchor-large.txt), e.g. '--model smol --batch 8 --seq 512 …' and '--batch 8 --seq 512'
 #   TUNELAB_DEVICE_BUDGET   seconds for the whole script (default 560: inside the call's 600)
 #   TUNELAB_DEVICE_WORK     scratch folder (default /tmp/tunelab-device)
 set -uo pipefail
@@ -27,9 +29,11 @@ WORK=${TUNELAB_DEVICE_WORK:-/tmp/tunelab-device}
 LOCAL=${TUNELAB_DEVICE_LOCAL:-0}
 BUDGET=${TUNELAB_DEVICE_BUDGET:-560}
 KERNELS_ARGS=${TUNELAB_KERNELS_ARGS:---runs 5 --tune --variants}
-TRAIN_ARGS=${TUNELAB_TRAIN_ARGS:---model smol --layers 30 --batch 4 --seq 256 --steps 20 --targets all-linear --r 16 --tune}
+TRAIN_ARGS=${TUNELAB_TRAIN_ARGS:---model smol --layers 30 --batch 4 --seq 256 --steps 20 --targets all-linear --r 16 --tune --profile}
 ANCHOR_ARGS=${TUNELAB_ANCHOR_ARGS:---batch 4 --seq 256 --steps 30 --layers 30}
 CHECK_ARGS=${TUNELAB_CHECK_ARGS:-}
+LARGE_TRAIN_ARGS=${TUNELAB_LARGE_TRAIN_ARGS:-}
+LARGE_ANCHOR_ARGS=${TUNELAB_LARGE_ANCHOR_ARGS:-}
 STEPS=$WORK/steps.txt
 export PYTHONUNBUFFERED=1
 
@@ -44,7 +48,7 @@ die() {
 [ -f "$CARRY/manifest.txt" ] || die "no .carry/manifest.txt: run 'npm run device:pack' in this checkout and call with carry [\".carry\"]"
 rm -rf "$WORK" && mkdir -p "$WORK" "$OUT" || die "cannot create $WORK and $OUT"
 # $OUT is empty on the device; elsewhere an earlier run's files would be appended to.
-rm -f "$OUT"/{setup,kernels,train,anchor,adapter-check}.txt "$OUT/summary.md"
+rm -f "$OUT"/{setup,kernels,train,anchor,adapter-check,train-large,anchor-large}.txt "$OUT/summary.md"
 : >"$STEPS"
 
 # xz where the machine has it, else Python's lzma (always built into CPython).
@@ -203,6 +207,14 @@ step train 180 train.txt "$NODE" "$WORK/bench/train.mjs" $TRAIN_ARGS
 # shellcheck disable=SC2086
 python_or_skip anchor anchor.txt && step anchor 150 anchor.txt python3 bench/device/peft_anchor.py $ANCHOR_ARGS
 adapter_check
+# Optional, last (dropped first when time runs short): a second, larger shape for tunelab and PEFT.
+if [ -n "$LARGE_TRAIN_ARGS" ]; then
+  # shellcheck disable=SC2086
+  step train-large 120 train-large.txt "$NODE" "$WORK/bench/train.mjs" $LARGE_TRAIN_ARGS
+  # shellcheck disable=SC2086
+  python_or_skip anchor-large anchor-large.txt &&
+    step anchor-large 100 anchor-large.txt python3 bench/device/peft_anchor.py $LARGE_ANCHOR_ARGS
+fi
 
 echo
 echo "== steps (${SECONDS}s)"

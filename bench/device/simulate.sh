@@ -24,7 +24,8 @@ chmod +x "$SIM/.nonode/node"
 cd "$SIM"
 env PATH="$SIM/.nonode:$PATH" OUT="$SIM/out" TUNELAB_DEVICE_WORK="$SIM/work" TUNELAB_DEVICE_LOCAL=1 \
   TUNELAB_DEVICE_ICD="$ICD" TUNELAB_KERNELS_ARGS="--filter matmul --runs 1" \
-  TUNELAB_TRAIN_ARGS="--model tiny --batch 2 --seq 32 --steps 2" \
+  TUNELAB_TRAIN_ARGS="--model tiny --batch 2 --seq 32 --steps 2 --profile" \
+  TUNELAB_LARGE_TRAIN_ARGS="--model tiny --batch 2 --seq 64 --steps 2" TUNELAB_LARGE_ANCHOR_ARGS="--batch 2 --seq 64" \
   bash bench/device/run.sh
 echo "simulate.sh: passed; files that would come back: $(cd "$SIM/out" && ls | tr '\n' ' ')"
 # The GPU run's guard, on the adapter it must refuse: lavapipe is software, so --require-hardware exits 2.

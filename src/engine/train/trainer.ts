@@ -12,6 +12,7 @@ import {
   StepScalar,
   type Gpu,
   type PendingRead,
+  type Profiler,
   type RecordingCounts,
 } from '../gpu/index.ts';
 import { CONTROL, GRADNORM_PARTIALS_BYTES, gradNorm } from '../kernels/gradnorm.ts';
@@ -84,6 +85,8 @@ export interface TrainerOptions {
    * every step. Default true; false is for comparing against.
    */
   replay?: boolean;
+  /** Timestamp every dispatch of every step (one pass each; no replay): per-kernel GPU time, benchmarks only. */
+  profiler?: Profiler;
 }
 
 /**
@@ -284,7 +287,11 @@ export class Trainer {
     this.#targetsAll = arena.alloc('targets.step', 4 * N * o.accum);
     // [loss f32, control words (4), embedding error words (3)] copied here each step: one async readback.
     this.#metrics = arena.alloc('step.metrics', STEP_METRICS_BYTES, STORAGE_USAGE);
-    this.#rec = new CommandRecorder(gpu, { label: 'train-step', replay: o.replay ?? true });
+    this.#rec = new CommandRecorder(gpu, {
+      label: 'train-step',
+      replay: o.replay ?? true,
+      profiler: o.profiler,
+    });
   }
 
   get step(): number {
