@@ -36,6 +36,8 @@ LARGE_TRAIN_ARGS=${TUNELAB_LARGE_TRAIN_ARGS:-}
 LARGE_ANCHOR_ARGS=${TUNELAB_LARGE_ANCHOR_ARGS:-}
 STEPS=$WORK/steps.txt
 export PYTHONUNBUFFERED=1
+# Unrounded GPU timestamps for the benches' per-kernel figures (Dawn rounds them by default; src/node/dawn.ts).
+export TUNELAB_DAWN_FLAGS=${TUNELAB_DAWN_FLAGS-disable-dawn-features=timestamp_quantization}
 
 die() {
   echo "run.sh: $*" >&2
