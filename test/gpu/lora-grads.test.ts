@@ -299,6 +299,49 @@ describe('grouped LoRA gradients, tokens split into chunks', () => {
     expectClose('scalar loads split', actual, expected(c, data), 1e-5);
   });
 
+  // One plan for every layer: a layer's gradients sit gradBase further in G, its dropout streams streamBase on.
+  it('gradBase and streamBase shift the problems as a layer’s would, split and not', async () => {
+    const [gradBase, streamBase] = [7, 3];
+    for (const size of [undefined, 40]) {
+      const c = daCase(130, 8);
+      const shifted: Case = {
+        ...c,
+        problems: c.problems.map((q) => ({
+          ...q,
+          gradOffset: q.gradOffset + gradBase,
+          dropout: q.dropout && { ...q.dropout, stream: q.dropout.stream + streamBase },
+        })),
+        gradLength: c.gradLength + gradBase,
+      };
+      const plan = planOf(c, size);
+      const data = caseData(shifted, 'f32');
+      const table = uploadLoraGrads(gpu, plan);
+      const inputs = data.inputs.map((x) => upload(gpu, x, 'f32'));
+      const [ranks, grads, rng, workspace] = [
+        upload(gpu, data.ranks, 'f32'),
+        upload(gpu, data.grads, 'f32'),
+        upload(gpu, [STEP_BASE], 'u32'),
+        upload(gpu, new Float64Array(Math.max(1, plan.workspaceWords)).fill(NaN), 'f32'),
+      ];
+      const rec = new CommandRecorder(gpu);
+      loraGrads(rec, table, {
+        inputs: inputs.map((binding) => ({ binding, dtype: 'f32' as const })),
+        ranks,
+        grads,
+        rng: { buffer: rng, stepOffset: STEP_OFFSET },
+        gradBase,
+        streamBase,
+        workspace,
+      });
+      await rec.submitAndWait();
+      const actual = await download(gpu, grads, shifted.gradLength, 'f32');
+      expectClose(`shifted, chunk ${size}`, actual, expected(shifted, data), 1e-5);
+      rec.destroy();
+      table.buffer.destroy();
+      for (const b of [...inputs, ranks, grads, rng, workspace]) b.destroy();
+    }
+  });
+
   it('two launches add up, and reruns are bitwise identical', async () => {
     for (const c of [dbCase(1000, 16), daCase(1000, 16)]) {
       const plan = planOf(c, 64);

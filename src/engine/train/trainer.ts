@@ -76,6 +76,11 @@ export interface TrainerOptions {
    */
   recompute?: boolean;
   /**
+   * Tokens per chunk of the LoRA weight gradients' token split (kernels/lora-grads.ts). Default: the kernel's
+   * rule (no split below 512 tokens a micro-batch); tests and benches set it. Same gradients up to f32 rounding.
+   */
+  gradChunkTokens?: number;
+  /**
    * Stop with a TrainingDivergedError after this many optimizer steps in a row were skipped for non-finite
    * gradients. Default DEFAULT_MAX_SKIPPED_STEPS.
    */
@@ -230,6 +235,7 @@ export class Trainer {
       accum: o.accum,
       moments,
       limits: gpu.limits,
+      gradChunkTokens: o.gradChunkTokens,
     });
     const problems = memoryProblems(estimate, gpu.limits);
     if (problems.length > 0) {
@@ -281,7 +287,10 @@ export class Trainer {
 
     const adapters = loraAdapters(o.lora, this.layout, this.#params, this.#grads, o.seed);
     this.model = loaded.withAdapters(adapters);
-    this.acts = this.model.createActivations(arena, o.batch, o.seq, { recompute: o.recompute });
+    this.acts = this.model.createActivations(arena, o.batch, o.seq, {
+      recompute: o.recompute,
+      gradChunkTokens: o.gradChunkTokens,
+    });
     const N = o.batch * o.seq;
     this.#tokensAll = arena.alloc('tokens.step', 4 * N * o.accum);
     this.#targetsAll = arena.alloc('targets.step', 4 * N * o.accum);
