@@ -201,12 +201,15 @@ const N_LARGE = 4096;
 
 export const loraGradsBenches: KernelBenchCase[] = [
   perAdapterCase,
-  groupedCase(`LoRA grads of a layer, grouped: 4 dispatches (dB, dA per phase), N ${N}, r ${r}, ${act}`, [
-    group('dB', inPhase('mlp')),
-    group('dA', inPhase('mlp')),
-    group('dB', inPhase('attn')),
-    group('dA', inPhase('attn')),
-  ]),
+  groupedCase(
+    `LoRA grads of a layer, grouped: 4 dispatches (dB, dA per phase), not split, N ${N}, r ${r}, ${act}`,
+    [
+      group('dB', inPhase('mlp'), N, N),
+      group('dA', inPhase('mlp'), N, N),
+      group('dB', inPhase('attn'), N, N),
+      group('dA', inPhase('attn'), N, N),
+    ],
+  ),
   ...[N, N_LARGE].flatMap((tokens) => [
     layerCase(tokens, tokens),
     layerCase(tokens),

@@ -465,6 +465,15 @@ export function defaultLoraGradsVariant(gpu: Gpu): LoraGradsVariant {
   return { tokensPerTrip: gpu.isSoftware ? 1 : 2 };
 }
 
+/**
+ * The chunk size a model's plans use on this GPU at N tokens: `requested` when given; on a software driver N (no
+ * split: its few CPU threads gain nothing from more workgroups, and the workspace and reduce cost up to ~15 % on
+ * lavapipe); else undefined, the rule of `loraGradsSplit`.
+ */
+export function loraGradsChunkTokens(gpu: Gpu, tokens: number, requested?: number): number | undefined {
+  return requested ?? (gpu.isSoftware ? tokens : undefined);
+}
+
 /** Programs by a key of all they are made from: the pipeline cache keys on the name, not the source. */
 const programs = new Map<string, Program>();
 
