@@ -25,9 +25,9 @@ const BUDGET: Record<'llama' | 'qwen3' | 'gpt2', { perLayer: number; rest: numbe
   gpt2: { perLayer: 2 * 28, rest: 2 * 8 + 4 },
 };
 /**
- * The LoRA gradients' token split (kernels/lora-grads.ts, by default from 512 tokens a micro-batch on a GPU; forced here
- * with chunks of 8 of the 24 tokens) adds a reduce after each of a layer's 3 gradient dispatches: 3 per layer
- * and micro-batch, so 2 · 3 more per layer (+90 a step on SmolLM2-135M's 30 layers).
+ * The LoRA gradients' token split (kernels/lora-grads.ts, by default from 512 tokens a micro-batch on a GPU;
+ * forced here with chunks of 8 of the 24 tokens) adds a reduce after each of a layer's 3 gradient dispatches: 3
+ * per layer and micro-batch, so 2 · 3 more per layer here (+90 a step on SmolLM2-135M's 30 layers, accum 1).
  */
 const SPLIT_PER_LAYER = 2 * 3;
 
