@@ -7,6 +7,8 @@
 // `--recompute` adds a second row with activation recomputation per block (same model, same card).
 // `--profile` adds GPU time per kernel of one step (timestamp queries; one pass per dispatch).
 // `--tune` autotunes the kernel variants at this run's shapes first (on a real GPU a few seconds).
+// `--grad-chunk-tokens K` sets the LoRA weight gradients' token chunks (kernels/lora-grads.ts); K ≥ batch·seq
+// turns the split off, to compare with the default (its rule on a GPU, no split on a software driver).
 // `--count` records steps without running them (queue.submit is skipped) and prints what one step issues:
 // dispatches, compute passes, bind groups created, submits, FLOPs and bytes (each launch's own count), and the host
 // milliseconds to record it (wall and CPU) — the first step (pipelines and bind groups built), the second
@@ -45,8 +47,12 @@ const { values: args } = parseArgs({
     tune: { type: 'boolean', default: false },
     'no-replay': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
+    'grad-chunk-tokens': { type: 'string' },
   },
 });
+const gradChunkTokens =
+  args['grad-chunk-tokens'] === undefined ? undefined : Number(args['grad-chunk-tokens']);
+const chunksNote = gradChunkTokens === undefined ? '' : `, gradient token chunks of ${gradChunkTokens}`;
 
 const SHAPES: Record<string, Record<string, unknown>> = {
   tiny: {
@@ -199,6 +205,7 @@ function makeTrainer(recompute: boolean, profiler?: Profiler): Trainer {
     recompute,
     replay: !args['no-replay'],
     profiler,
+    gradChunkTokens,
   });
 }
 
@@ -248,7 +255,8 @@ if (args.count) {
   console.log(`# tunelab training-step counts — ${new Date().toISOString().slice(0, 10)}`);
   console.log(
     `model: ${args.model} (${spec.layers} layers, hidden ${spec.hidden}, ffn ${spec.ffn}, vocab ${spec.vocab}), ` +
-      `${gpu.precision}, LoRA r=${r} on ${args.targets}, dropout 0.05, batch ${batch} × seq ${seq}; recorded, not run`,
+      `${gpu.precision}, LoRA r=${r} on ${args.targets}, dropout 0.05, batch ${batch} × seq ${seq}` +
+      `${chunksNote}; recorded, not run`,
   );
   console.log(
     '| recompute | step | dispatches | replayed | passes | bind groups created | submits | GFLOP | MiB moved | ' +
@@ -324,7 +332,8 @@ console.log(
 );
 console.log(
   `model: ${args.model} (${spec.layers} layers, hidden ${spec.hidden}, ffn ${spec.ffn}, vocab ${spec.vocab}), ${gpu.precision}, ` +
-    `LoRA r=${r} on ${args.targets} (${rowsOut[0].params.toLocaleString()} params), batch ${batch} × seq ${seq}`,
+    `LoRA r=${r} on ${args.targets} (${rowsOut[0].params.toLocaleString()} params), batch ${batch} × seq ${seq}` +
+    chunksNote,
 );
 console.log(
   '| recompute | tokens/s | ms/step | host ms/step | dispatches | passes | bind groups made | submits | readbacks | ' +

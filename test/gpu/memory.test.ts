@@ -45,6 +45,7 @@ async function allocated(arch: TinyArch, precision: 'f16' | 'f32', o: TrainerOpt
     accum: o.accum,
     moments: optimizerMoments(o),
     limits: gpu.limits,
+    gradChunkTokens: o.gradChunkTokens,
   });
   return { bytes, estimate };
 }
@@ -85,6 +86,9 @@ describe('the memory estimate equals what the arenas allocate', () => {
       'f32',
       { recompute: true, lora: { r: 2, alpha: 4, dropout: 0.2, targets: ['c_proj'], rslora: false } },
     ],
+    // The LoRA gradients' token-split workspace (chunks of 8 of the 48 tokens: 6 chunks of the largest group).
+    ['llama', 'f32', { gradChunkTokens: 8 }],
+    ['gpt2', 'f16', { recompute: true, gradChunkTokens: 8 }],
   ];
   it.each(cases)('%s %s %o', async (arch, precision, extra) => {
     if (precision === 'f16' && skipF16) return;

@@ -73,6 +73,19 @@ describe('LoRA gradients of whole models match finite differences of the GPU los
     tiny.arena.destroy();
   });
 
+  // The weight gradients' token split (kernels/lora-grads.ts) forced at this N: 14 tokens in chunks of 3.
+  it.each([
+    ['Llama with LoRA dropout 0.3', 'llama'],
+    ['GPT-2', 'gpt2'],
+  ] as const)('%s, the weight gradients split into token chunks of 3', async (_name, family) => {
+    const tiny = family === 'gpt2' ? buildTinyGpt2(gpu, 'f32') : buildTinyLlama(gpu, 'f32', { dropout: 0.3 });
+    const acts = tiny.model.createActivations(tiny.arena, B, T, { gradChunkTokens: 3 });
+    const batch = randomBatch(tiny.model.vocab, B * T, 5);
+    uploadBatch(gpu, acts, batch);
+    await expectGradientsMatchFiniteDifferences(tiny.model, acts, batch, tiny.host, tiny.adapters);
+    tiny.arena.destroy();
+  });
+
   it('GPT-2 (Conv1D, fused c_attn, learned positions, tied head)', async () => {
     const tiny = buildTinyGpt2(gpu, 'f32');
     const acts = tiny.model.createActivations(tiny.arena, B, T);

@@ -57,6 +57,8 @@ export interface MemoryOptions {
   moments?: number;
   /** The device's limits, which size the cross-entropy chunk. Default: WebGPU's defaults. */
   limits?: BindingLimits;
+  /** Tokens per chunk of the LoRA gradients' token split (sizes its workspace). Default: the kernel's rule. */
+  gradChunkTokens?: number;
 }
 
 export interface MemorySection {
@@ -169,6 +171,7 @@ export function estimateMemory(spec: ModelSpec, opts: MemoryOptions): MemoryEsti
     dtype: precision,
     rank: (name) => (opts.lora && adaptedLayers(name) > 0 ? opts.lora.rank : 0),
     limits: opts.limits ?? DEFAULT_BINDING_LIMITS,
+    gradChunkTokens: opts.gradChunkTokens,
   });
   const recompute = opts.recompute ?? false;
   const activationItems = tableItems(table, {

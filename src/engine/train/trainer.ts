@@ -24,6 +24,7 @@ import {
   type SegmentTableRef,
 } from '../kernels/optimizer.ts';
 import { decodeEmbeddingErrors, EMBEDDING_ERROR_WORDS, embeddingError } from '../kernels/embedding.ts';
+import { loraGradsChunkTokens } from '../kernels/lora-grads.ts';
 import { LoraConfigError, rankProblem, resolveTargets, type LoraConfig } from '../lora/config.ts';
 import { estimateMemory, memoryProblems, optimizerMoments, STEP_METRICS_BYTES } from '../model/memory.ts';
 import { initLoraParams, loraLayout, optimizerSegments, type LoraLayout } from '../lora/init.ts';
@@ -75,6 +76,12 @@ export interface TrainerOptions {
    * gradients, same dropout masks. Default false.
    */
   recompute?: boolean;
+  /**
+   * Tokens per chunk of the LoRA weight gradients' token split (kernels/lora-grads.ts). Default:
+   * `loraGradsChunkTokens` (the kernel's rule, no split below 512 tokens a micro-batch or on a software driver);
+   * tests and benches set it. Same gradients up to f32 rounding.
+   */
+  gradChunkTokens?: number;
   /**
    * Stop with a TrainingDivergedError after this many optimizer steps in a row were skipped for non-finite
    * gradients. Default DEFAULT_MAX_SKIPPED_STEPS.
@@ -220,6 +227,7 @@ export class Trainer {
     const rank = rankProblem(o.lora.r, modules);
     if (rank !== null) throw new LoraConfigError('r', rank);
     const moments = optimizerMoments(o);
+    const gradChunkTokens = loraGradsChunkTokens(gpu, o.batch * o.seq, o.gradChunkTokens);
     // Refuse up front, naming the buffer, rather than fail halfway through allocating.
     const estimate = estimateMemory(spec, {
       batch: o.batch,
@@ -230,6 +238,7 @@ export class Trainer {
       accum: o.accum,
       moments,
       limits: gpu.limits,
+      gradChunkTokens,
     });
     const problems = memoryProblems(estimate, gpu.limits);
     if (problems.length > 0) {
@@ -281,7 +290,10 @@ export class Trainer {
 
     const adapters = loraAdapters(o.lora, this.layout, this.#params, this.#grads, o.seed);
     this.model = loaded.withAdapters(adapters);
-    this.acts = this.model.createActivations(arena, o.batch, o.seq, { recompute: o.recompute });
+    this.acts = this.model.createActivations(arena, o.batch, o.seq, {
+      recompute: o.recompute,
+      gradChunkTokens,
+    });
     const N = o.batch * o.seq;
     this.#tokensAll = arena.alloc('tokens.step', 4 * N * o.accum);
     this.#targetsAll = arena.alloc('targets.step', 4 * N * o.accum);
