@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import type { SafetensorsDtype } from '../src/engine/checkpoint/dtypes.ts';
 import { buildTinyModel, writeTinyModel, type TinyArch } from '../test/fixtures/tiny-models.ts';
 
-const ARCHS: TinyArch[] = ['llama', 'llama3', 'qwen2', 'qwen3', 'smollm3', 'mistral', 'gpt2'];
+const ARCHS: TinyArch[] = ['llama', 'llama3', 'qwen2', 'qwen3', 'smollm3', 'mistral', 'gemma3', 'gpt2'];
 const DTYPES: SafetensorsDtype[] = ['F32', 'F16', 'BF16'];
 
 const { values, positionals } = parseArgs({

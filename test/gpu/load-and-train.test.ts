@@ -51,6 +51,8 @@ describe('a checkpoint on the GPU computes the reference per-token loss', () => 
     ['qwen3', 'f16', 'F32', 2e-2],
     ['smollm3', 'f32', 'BF16', 1e-4],
     ['smollm3', 'f16', 'F32', 2e-2],
+    ['gemma3', 'f32', 'BF16', 1e-4],
+    ['gemma3', 'f16', 'F32', 2e-2],
     ['llama', 'f32', 'F32', 1e-4, 8],
     ['llama', 'f16', 'F32', 2e-2, 40],
   ];
@@ -87,6 +89,12 @@ describe('a checkpoint on the GPU computes the reference per-token loss', () => 
     if (spec.ropeScaling) without.push(['rope scaling', { ropeScaling: null }]);
     if (spec.qkNorm) without.push(['q/k norms', { qkNorm: false }]);
     if (spec.noRopeLayers.length > 0) without.push(['NoPE layers', { noRopeLayers: [] }]);
+    if (spec.slidingRope) {
+      const global = { theta: spec.ropeTheta!, scaling: spec.ropeScaling };
+      without.push(['the sliding layers’ RoPE base', { slidingRope: global }]);
+    }
+    if (spec.attentionScale !== undefined)
+      without.push(['query_pre_attn_scalar', { attentionScale: undefined }]);
     for (const [feature, change] of without) {
       const plain = transformerForwardRef({ ...spec, ...change }, tiny.tensors, tokens, B, T);
       const off = targets.map((t, n) => crossEntropyRef(plain.subarray(n * V, (n + 1) * V), [t], V));
@@ -122,6 +130,12 @@ const WINDOWED: [string, TinyArch, Record<string, unknown>, (number | null)[]][]
       layer_types: ['full_attention', 'full_attention', 'full_attention', 'sliding_attention'],
     },
     [null, null, null, 3],
+  ],
+  [
+    "Gemma 3 (270M's layer pattern at 2 layers: sliding_window 6, then a global layer)",
+    'gemma3',
+    {},
+    [6, null],
   ],
 ];
 
