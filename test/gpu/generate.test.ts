@@ -15,7 +15,7 @@ import { rng } from '../reference/random.ts';
 import { transformerForwardRef, type RefLora } from '../reference/transformer.ts';
 import { download, f16SkipReason, testGpu } from './harness.ts';
 import { randomAdapters, type HostAdapter } from './model-gradcheck.ts';
-import { buildTinyGpt2, buildTinyLlama, TINY_LLAMA } from './tiny-models.ts';
+import { buildTinyGemma3, buildTinyGpt2, buildTinyLlama, TINY_LLAMA } from './tiny-models.ts';
 import { CommandRecorder } from '../../src/engine/gpu/index.ts';
 
 const gpu = await testGpu();
@@ -65,6 +65,9 @@ const cases: [TinyArch, Precision, number][] = [
   ['llama3', 'f16', 2e-2],
   ['qwen3', 'f16', 2e-2],
   ['smollm3', 'f16', 2e-2],
+  // Gemma 3: its sliding layer's window (6) is shorter than the 9 positions decoded.
+  ['gemma3', 'f32', 1e-4],
+  ['gemma3', 'f16', 2e-2],
 ];
 
 // Sliding windows (3 on Mistral's every layer; Qwen2's layer 1 only) shorter than the 9 positions decoded.
@@ -112,10 +115,13 @@ describe('KV-cache inference matches the f64 reference forward of a checkpoint',
         Array.from({ length: B }, (_, b) => tokens.slice(b * T + t0, b * T + t1)).flat();
       const prefill = await kv.forward(column(0, 5));
       expectClose(`${arch} ${precision} chunked prefill, position 4`, prefill, rowsAt(ref, B, T, V, 4), tol);
+      let decodeError = 0;
       for (let t = 5; t < T; t++) {
         const logits = await kv.forward(column(t, t + 1));
-        expectClose(`${arch} ${precision} decode, position ${t}`, logits, rowsAt(ref, B, T, V, t), tol);
+        const at = `${arch} ${precision} decode, position ${t}`;
+        decodeError = Math.max(decodeError, expectClose(at, logits, rowsAt(ref, B, T, V, t), tol));
       }
+      console.log(`${arch} ${precision}: decode logits max rel error ${decodeError.toExponential(2)}`);
       expect(kv.length).toBe(T);
       await expect(kv.forward(new Array(B * 8).fill(0))).rejects.toThrow(/capacity/);
       await expect(kv.forward([0, V])).rejects.toThrow(/vocabulary/);
@@ -124,7 +130,7 @@ describe('KV-cache inference matches the f64 reference forward of a checkpoint',
 });
 
 describe('LoRA at inference (unmerged, dropout off)', () => {
-  it.each(['llama', 'qwen3', 'gpt2'] as const)(
+  it.each(['llama', 'qwen3', 'gemma3', 'gpt2'] as const)(
     '%s: logits match the f64 reference with the adapter and the training forward',
     async (arch) => {
       const { tiny, opened, loaded } = await loadFixture(arch, 'f32');
@@ -162,7 +168,8 @@ describe('LoRA at inference (unmerged, dropout off)', () => {
       const logits = await session(model, { batch: B, capacity: T }).forward(tokens, 'all');
       const prefix = opened.weights.prefix;
       const ref = transformerForwardRef(spec, tiny.tensors, tokens, B, T, { prefix, lora: refLora });
-      expectClose(`${arch} LoRA logits vs f64 reference`, logits, ref, 1e-4);
+      const loraError = expectClose(`${arch} LoRA logits vs f64 reference`, logits, ref, 1e-4);
+      console.log(`${arch}: unmerged LoRA logits max rel error ${loraError.toExponential(2)}`);
       const base = await session(asInferenceModel(loaded.withAdapters(new Map())), {
         batch: B,
         capacity: T,
@@ -234,6 +241,10 @@ describe('greedy generation with the KV cache equals the argmax of a full forwar
             },
           },
         }),
+    ],
+    [
+      'Gemma 3 (sliding window 3 with its own RoPE base, then global; q/k norms; score scale 32^−½)',
+      (dtype: Precision) => buildTinyGemma3(gpu, dtype, { seed: 10 }),
     ],
     ['GPT-2', (dtype: Precision) => buildTinyGpt2(gpu, dtype, { seed: 7 })],
     [

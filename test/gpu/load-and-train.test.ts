@@ -281,8 +281,9 @@ describe('the trainer matches an independent f64 reference', () => {
     return { trainer, start: Float64Array.from(Float32Array.from(start)), refLoss, grad };
   }
 
-  // Each family's q_proj adapter sees its features: Llama 3.2's scaled RoPE, Qwen3's q norm, SmolLM3's NoPE layer.
-  const families: TinyArch[] = ['llama', 'llama3', 'qwen3', 'smollm3'];
+  // Each family's q_proj adapter sees its features: Llama 3.2's scaled RoPE, Qwen3's q norm, SmolLM3's NoPE layer,
+  // Gemma 3's (1 + w) q norm, two RoPE bases, score scale and sandwich norms.
+  const families: TinyArch[] = ['llama', 'llama3', 'qwen3', 'smollm3', 'gemma3'];
 
   it.each(families)(
     '%s: one SGD step: p − lr·∇L exactly (rel < 1e-5), the reported loss is the reference loss',
@@ -293,12 +294,13 @@ describe('the trainer matches an independent f64 reference', () => {
       const g = grad(start);
       const expected = start.map((p, i) => p - 0.05 * g[i]);
       const got = await trainer.readParams();
-      expectClose(
+      const error = expectClose(
         'SGD step: Δparams',
         got.map((p, i) => p - start[i]),
         expected.map((p, i) => p - start[i]),
         1e-4,
       );
+      console.log(`${arch}: SGD step Δparams max rel error ${error.toExponential(2)}`);
       trainer.destroy();
     },
   );
@@ -336,12 +338,13 @@ describe('the trainer matches an independent f64 reference', () => {
         }
       }
       const got = await trainer.readParams();
-      expectClose(
+      const error = expectClose(
         `AdamW 3 steps: Δparams at ${sample.length} of ${liveIndices.length}`,
         sample.map((i) => got[i] - start[i]),
         sample.map((i) => p[i] - start[i]),
         1e-4,
       );
+      console.log(`${arch}: 3 AdamW steps Δparams max rel error ${error.toExponential(2)}`);
       trainer.destroy();
     },
   );
