@@ -74,6 +74,9 @@ describe('the memory estimate equals what the arenas allocate', () => {
     ['qwen3', 'f16', { recompute: true }],
     ['smollm3', 'f32', {}],
     ['llama3', 'f32', { recompute: true }],
+    // Gemma 3's sandwich norms, q/k norms and its own backward scratch.
+    ['gemma3', 'f32', {}],
+    ['gemma3', 'f16', { recompute: true }],
     // LoRA dropout's scratch, staged micro-batches, SGD's single moment, a subset of targets, another rank.
     ['qwen2', 'f32', { accum: 3, optimizer: 'sgd', momentum: 0.9 }],
     [

@@ -8,7 +8,14 @@ import {
   randomBatch,
   uploadBatch,
 } from './model-gradcheck.ts';
-import { buildTinyGpt2, buildTinyLlama, TINY_GPT2, TINY_LLAMA } from './tiny-models.ts';
+import {
+  buildTinyGemma3,
+  buildTinyGpt2,
+  buildTinyLlama,
+  TINY_GEMMA3,
+  TINY_GPT2,
+  TINY_LLAMA,
+} from './tiny-models.ts';
 
 const gpu = await testGpu();
 /** Qwen3: per-head q/k norms, head_dim 48 ≠ hidden / heads. */
@@ -86,6 +93,32 @@ describe('LoRA gradients of whole models match finite differences of the GPU los
     tiny.arena.destroy();
   });
 
+  // Every target's adapter through Gemma's sandwich norms, (1 + w) q/k norms, GeGLU, √C embeddings, tied head,
+  // and a sliding layer (window 3 < T, its own RoPE base) under a global one.
+  it.each([
+    ['Gemma 3 (sliding window 3 then global, two RoPE bases, head dim 48, score scale 32^−½)', {}],
+    ['Gemma 3 with LoRA dropout 0.3 (fixed mask)', { dropout: 0.3 }],
+    [
+      'Gemma 3-style block with head dim 256 (Gemma-3-270M/1B), 1 layer',
+      { dims: { ...TINY_GEMMA3, layers: 1, heads: 1, kvHeads: 1, headDim: 256, windows: [3] } },
+    ],
+  ])('%s', async (_name, options) => {
+    const tiny = buildTinyGemma3(gpu, 'f32', options);
+    const acts = tiny.model.createActivations(tiny.arena, B, T);
+    const batch = randomBatch(TINY_GEMMA3.vocab, B * T, 7);
+    uploadBatch(gpu, acts, batch);
+    expect(await modelLoss(tiny.model, acts, batch)).toBeGreaterThan(0);
+    const error = await expectGradientsMatchFiniteDifferences(
+      tiny.model,
+      acts,
+      batch,
+      tiny.host,
+      tiny.adapters,
+    );
+    console.log(`${_name}: LoRA gradients vs finite differences, max rel error ${error.toExponential(2)}`);
+    tiny.arena.destroy();
+  });
+
   it('GPT-2 (Conv1D, fused c_attn, learned positions, tied head)', async () => {
     const tiny = buildTinyGpt2(gpu, 'f32');
     const acts = tiny.model.createActivations(tiny.arena, B, T);
@@ -97,7 +130,7 @@ describe('LoRA gradients of whole models match finite differences of the GPU los
 });
 
 describe.skipIf(skipF16)('f16 weights and activations', () => {
-  it.each(['llama', 'qwen3', 'gpt2'] as const)(
+  it.each(['llama', 'qwen3', 'gemma3', 'gpt2'] as const)(
     '%s: loss and LoRA gradients within a few percent of f32',
     async (family) => {
       const results = new Map<
@@ -108,7 +141,9 @@ describe.skipIf(skipF16)('f16 weights and activations', () => {
         const tiny =
           family === 'gpt2'
             ? buildTinyGpt2(gpu, dtype, { seed: 3 })
-            : buildTinyLlama(gpu, dtype, { seed: 3, dims: family === 'qwen3' ? QWEN3_DIMS : TINY_LLAMA });
+            : family === 'gemma3'
+              ? buildTinyGemma3(gpu, dtype, { seed: 3 })
+              : buildTinyLlama(gpu, dtype, { seed: 3, dims: family === 'qwen3' ? QWEN3_DIMS : TINY_LLAMA });
         const acts = tiny.model.createActivations(tiny.arena, B, T);
         const batch = randomBatch(tiny.model.vocab, B * T, 8);
         uploadBatch(gpu, acts, batch);
@@ -121,6 +156,7 @@ describe.skipIf(skipF16)('f16 weights and activations', () => {
       const f32 = results.get('f32')!;
       const f16 = results.get('f16')!;
       expect(Math.abs(f16.loss - f32.loss) / f32.loss).toBeLessThan(1e-2);
+      let worst = 0;
       for (const [key, g] of f32.grads) {
         for (const which of ['dA', 'dB'] as const) {
           const ref = g[which];
@@ -128,8 +164,10 @@ describe.skipIf(skipF16)('f16 weights and activations', () => {
           const scale = Math.max(...ref.map(Math.abs));
           const error = Math.max(...ref.map((v, i) => Math.abs(v - got[i]))) / scale;
           expect(error, `${key}.${which}`).toBeLessThan(5e-2);
+          worst = Math.max(worst, error);
         }
       }
+      console.log(`${family}: f16 vs f32 LoRA gradients, max rel error ${worst.toExponential(2)}`);
     },
   );
 });

@@ -18,10 +18,13 @@ afterAll(() => loaded.forEach((m) => m.destroy()));
  * Dispatches per step today, as budgets: per layer (LoRA on every linear, with dropout, accum 2 counts both
  * micro-batches) plus the head and optimizer. Lower them when a fusion lands; never raise them without a reason.
  */
-const BUDGET: Record<'llama' | 'qwen3' | 'gpt2', { perLayer: number; rest: number }> = {
+const BUDGET: Record<'llama' | 'qwen3' | 'gemma3' | 'gpt2', { perLayer: number; rest: number }> = {
   llama: { perLayer: 2 * 36, rest: 2 * 8 + 4 },
   // Llama's, plus the per-head q/k norms: two launches forward, two backward.
   qwen3: { perLayer: 2 * 40, rest: 2 * 8 + 4 },
+  // Qwen3's, plus the sandwich: each branch's post-norm and its residual add (4 forward), the post-norms'
+  // backward (2); the residual no longer rides in o_proj's and down_proj's epilogues.
+  gemma3: { perLayer: 2 * 46, rest: 2 * 8 + 4 },
   gpt2: { perLayer: 2 * 28, rest: 2 * 8 + 4 },
 };
 /**
@@ -35,6 +38,7 @@ describe('one training step’s command stream', () => {
   it.each([
     ['llama', undefined],
     ['qwen3', undefined],
+    ['gemma3', undefined],
     ['gpt2', undefined],
     ['llama', 8],
     ['gpt2', 8],

@@ -415,8 +415,9 @@ export abstract class TransformerModel<
     const dims = this.attentionDims(B, T);
     const rope = this.ropeOf(l);
     const window = this.attentionWindow(l);
+    const scale = this.attentionScale;
     if (!cache) {
-      attentionForward(rec, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), dims, { rope, layout, window });
+      attentionForward(rec, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), dims, { rope, layout, window, scale });
       return;
     }
     // The cache keeps k as the projection wrote it; with RoPE, attention rotates each key by its position.
@@ -426,7 +427,13 @@ export abstract class TransformerModel<
       kvCapacity: cache.capacity,
       rope,
       window,
+      scale,
     });
+  }
+
+  /** Attention's score scale, or undefined for 1/√D (Gemma 3: query_pre_attn_scalar^−½). */
+  protected get attentionScale(): number | undefined {
+    return undefined;
   }
 
   /** Keys each query of block `l` sees (a sliding window), or undefined for global causal attention. */
@@ -459,6 +466,7 @@ export abstract class TransformerModel<
       rope: this.ropeOf(l),
       layout,
       window: this.attentionWindow(l),
+      scale: this.attentionScale,
     });
   }
 
