@@ -41,6 +41,7 @@ describe('one training step’s command stream', () => {
     ['gemma3', undefined],
     ['gpt2', undefined],
     ['llama', 8],
+    ['gemma3', 8],
     ['gpt2', 8],
   ] as const)(
     '%s, gradient chunks of %s tokens: one submit, ≤ 2 passes, dispatches within budget, nothing made after step 1',
