@@ -164,7 +164,9 @@ describe('skinny matmul against the f64 reference', () => {
           const f: SkinnyCase = { M: 37, N, K, transB };
           const { actual, expected, names } = await run(f, F32, 'skinny', N + K);
           expectClose(`skinny ${layout} 37×${N}×${K}`, actual, expected, 1e-5);
-          expect(names).toEqual([`matmul.skinny${N <= 16 ? 16 : N <= 32 ? 32 : 64}${vec4B(N, transB) ? '' : '.sb'}`]);
+          expect(names).toEqual([
+            `matmul.skinny${N <= 16 ? 16 : N <= 32 ? 32 : 64}${vec4B(N, transB) ? '' : '.sb'}`,
+          ]);
         }
       }
     });
@@ -244,7 +246,12 @@ describe.skipIf(skipF16)('skinny matmul, f16 storage', () => {
   it('everything f16 (rel < 1e-2)', async () => {
     for (const transB of [true, false]) {
       const types: Types = { a: 'f16', b: 'f16', c: 'f16' };
-      const { actual, expected } = await run({ M: 19, N: 17, K: 132, transB, alpha: 0.5 }, types, 'skinny', 4);
+      const { actual, expected } = await run(
+        { M: 19, N: 17, K: 132, transB, alpha: 0.5 },
+        types,
+        'skinny',
+        4,
+      );
       expectClose(`skinny f16 transB=${transB}`, actual, expected, 1e-2);
     }
   });
@@ -297,8 +304,10 @@ describe('skinny refusals and selection', () => {
   it('refuses what it cannot run, naming why, before recording anything', () => {
     const rec = new CommandRecorder(gpu);
     const [a, b, c] = [t(), t(), t()];
-    const skinny = (dims: { M: number; N: number; K: number }, options: MatmulOptions = {}) => () =>
-      matmul(rec, c, a, b, dims, { ...options, variant: 'skinny' });
+    const skinny =
+      (dims: { M: number; N: number; K: number }, options: MatmulOptions = {}) =>
+      () =>
+        matmul(rec, c, a, b, dims, { ...options, variant: 'skinny' });
     expect(skinny({ M: 8, N: 65, K: 8 })).toThrow(/skinny.*N must be in \[1, 64\], got 65/);
     expect(skinny({ M: 8, N: 8, K: 8 }, { transA: true })).toThrow(/skinny.*K-contiguous/);
     expect(skinny({ M: 8, N: 8, K: 6 })).toThrow(/skinny.*vec4/);

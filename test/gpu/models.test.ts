@@ -94,7 +94,11 @@ async function onSkinny<T>(body: () => Promise<T>): Promise<{ result: T; ran: Se
   const shape = { family: 'llama' as const, ...TINY_LLAMA };
   for (const p of modelMatmulProblems(shape, gpu.limits, { tokens: B * T, rank: 4, dtype: 'f32' })) {
     if (!problemSkinny(p)) continue;
-    gpu.tuning.set('matmul', matmulShapeClass(p.dims, { aK: true, bK: p.transB === true }, p.types), 'skinny');
+    gpu.tuning.set(
+      'matmul',
+      matmulShapeClass(p.dims, { aK: true, bK: p.transB === true }, p.types),
+      'skinny',
+    );
   }
   const ran = new Set<string>();
   const get = gpu.pipelines.get.bind(gpu.pipelines);

@@ -89,7 +89,10 @@ describe('one training step’s command stream', () => {
     gpu.pipelines.get = (program) => (ran.add(program.name), get(program));
     try {
       const skinny = await stepCounts('llama', (model) => {
-        const options = { ...runTuneOptions(model.spec, { batch: 2, seq: 12, lora: LORA }), dtype: 'f32' as const };
+        const options = {
+          ...runTuneOptions(model.spec, { batch: 2, seq: 12, lora: LORA }),
+          dtype: 'f32' as const,
+        };
         for (const task of modelTuneTasks(gpu, model.spec, options)) {
           if (task.candidates(gpu).includes('skinny')) gpu.tuning.set('matmul', task.shapeClass, 'skinny');
         }

@@ -334,11 +334,15 @@ export function matmulTask(p: MatmulProblem): TuneTask {
     flops: 2 * M * N * K * batch,
     candidates: (gpu) =>
       problemTiled(p)
-        ? MATMUL_VARIANTS.filter((v) => (v === 'skinny' ? problemSkinny(p) : true) && variantFits(gpu, v, layout))
+        ? MATMUL_VARIANTS.filter(
+            (v) => (v === 'skinny' ? problemSkinny(p) : true) && variantFits(gpu, v, layout),
+          )
         : ['generic'],
     heuristic: (gpu) => {
       if (!problemTiled(p)) return 'generic';
-      return problemSkinny(p) ? defaultVariant(gpu, p.dims, layout) : defaultTiledVariant(gpu, p.dims, layout);
+      return problemSkinny(p)
+        ? defaultVariant(gpu, p.dims, layout)
+        : defaultTiledVariant(gpu, p.dims, layout);
     },
     prepare(gpu, arena) {
       const bytes = (n: number, t: ScalarType) => n * batch * bytesPerElement(t);

@@ -329,7 +329,8 @@ export function matmul(
       recordSkinny(rec, c, a, b, launch, matmulCost(dims, types, beta));
       return;
     }
-    if (options.variant === 'skinny') throw new RangeError(`matmul: variant 'skinny' cannot run this: ${refusal}`);
+    if (options.variant === 'skinny')
+      throw new RangeError(`matmul: variant 'skinny' cannot run this: ${refusal}`);
     variant = defaultTiledVariant(rec.gpu, dims, layout); // a tuned choice this call's extras rule out
   }
   const bk = variant === 'generic' ? 16 : TILED_VARIANTS[variant].BK;
@@ -368,7 +369,13 @@ export function matmul(
 function skinnyLaunch(dims: MatmulDims, o: MatmulOptions, splits: number): SkinnyLaunch {
   const { M, N, K, batch = 1 } = dims;
   const { transA = false, transB = false } = o;
-  const extras = { extend: o.extend, maskB: o.maskB, bias: o.bias, residual: o.residual, rowScale: o.rowScale };
+  const extras = {
+    extend: o.extend,
+    maskB: o.maskB,
+    bias: o.bias,
+    residual: o.residual,
+    rowScale: o.rowScale,
+  };
   const ldc = o.ldc ?? N;
   return {
     M,
