@@ -349,6 +349,7 @@ describe('skinny refusals and selection', () => {
     const dyb = { aK: true, bK: false };
     expect(defaultVariant(hardware, { M: 1024, N: 16, K: 576 }, xa)).toBe('skinny');
     expect(defaultVariant(hardware, { M: 1024, N: 48, K: 1536, batch: 3 }, dyb)).toBe('skinny');
+    expect(defaultVariant(hardware, { M: 1, N: 16, K: 576 }, xa)).toBe('skinny'); // decode's u (strided)
     expect(defaultVariant(hardware, { M: 1024, N: 65, K: 576 }, xa)).not.toBe('skinny');
     expect(defaultVariant(hardware, { M: 1024, N: 16, K: 578 }, xa)).not.toBe('skinny');
     expect(defaultVariant(hardware, { M: 16, N: 16, K: 1024 }, { aK: false, bK: false })).not.toBe('skinny');

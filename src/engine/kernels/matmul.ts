@@ -236,10 +236,11 @@ export function variantFits(gpu: Gpu, variant: MatmulVariant, layout: MatmulLayo
 
 /**
  * Whether a product's shape suits the skinny kernel: A K-contiguous and read as vec4 (K a multiple of 4, dense),
- * 1 ≤ N ≤ 64, more than one row. (A call may still bring what it cannot fuse: see skinnyRefusal.)
+ * 1 ≤ N ≤ 64. (A call may still bring what it cannot fuse: see skinnyRefusal. A plain M = 1 product runs the
+ * generic kernel's matvec before any variant is chosen.)
  */
 export function skinnyShape(dims: MatmulDims, layout: MatmulLayout): boolean {
-  return layout.aK && dims.M > 1 && dims.N >= 1 && dims.N <= SKINNY_MAX_N && dims.K % 4 === 0;
+  return layout.aK && dims.N >= 1 && dims.N <= SKINNY_MAX_N && dims.K % 4 === 0;
 }
 
 /**
