@@ -16,6 +16,9 @@ import {
   TINY_GPT2,
   TINY_LLAMA,
 } from './tiny-models.ts';
+import { modelMatmulProblems, problemSkinny } from '../../src/engine/kernels/autotune.ts';
+import { matmulShapeClass } from '../../src/engine/kernels/matmul.ts';
+import { expectClose } from '../reference/compare.ts';
 
 const gpu = await testGpu();
 /** Qwen3: per-head q/k norms, head_dim 48 ≠ hidden / heads. */
@@ -125,6 +128,63 @@ describe('LoRA gradients of whole models match finite differences of the GPU los
     const batch = randomBatch(TINY_GPT2.vocab, B * T, 6);
     uploadBatch(gpu, acts, batch);
     await expectGradientsMatchFiniteDifferences(tiny.model, acts, batch, tiny.host, tiny.adapters);
+    tiny.arena.destroy();
+  });
+});
+
+/**
+ * Runs `body` with every rank-r product of the tiny Llama's step (u = x·Aᵀ, v = dy·B) tuned to the skinny matmul,
+ * as autotuning on a GPU where it wins would leave them; returns the matmul programs that ran.
+ */
+async function onSkinny<T>(body: () => Promise<T>): Promise<{ result: T; ran: Set<string> }> {
+  const shape = { family: 'llama' as const, ...TINY_LLAMA };
+  for (const p of modelMatmulProblems(shape, gpu.limits, { tokens: B * T, rank: 4, dtype: 'f32' })) {
+    if (!problemSkinny(p)) continue;
+    gpu.tuning.set(
+      'matmul',
+      matmulShapeClass(p.dims, { aK: true, bK: p.transB === true }, p.types),
+      'skinny',
+    );
+  }
+  const ran = new Set<string>();
+  const get = gpu.pipelines.get.bind(gpu.pipelines);
+  gpu.pipelines.get = (program) => (ran.add(program.name), get(program));
+  try {
+    return { result: await body(), ran };
+  } finally {
+    gpu.pipelines.get = get;
+    gpu.tuning.clear();
+  }
+}
+
+describe('the rank-r LoRA products on the skinny matmul', () => {
+  it('Llama with LoRA dropout 0.3: loss and LoRA gradients as on the tiled kernel, and by finite differences', async () => {
+    const tiny = buildTinyLlama(gpu, 'f32', { dropout: 0.3 });
+    const acts = tiny.model.createActivations(tiny.arena, B, T);
+    const batch = randomBatch(TINY_LLAMA.vocab, B * T, 5);
+    uploadBatch(gpu, acts, batch);
+    const tiled = {
+      loss: await modelLoss(tiny.model, acts, batch),
+      grads: await modelGradients(tiny.model, acts, batch, tiny.host, tiny.adapters),
+    };
+    const { result: skinny, ran } = await onSkinny(async () => {
+      await expectGradientsMatchFiniteDifferences(tiny.model, acts, batch, tiny.host, tiny.adapters);
+      return {
+        loss: await modelLoss(tiny.model, acts, batch),
+        grads: await modelGradients(tiny.model, acts, batch, tiny.host, tiny.adapters),
+      };
+    });
+    // u with its dropout mask (the stacked q, k, v and gate, up adapters) and v ran on it.
+    expect([...ran].filter((n) => n.startsWith('matmul.skinny')).sort()).toEqual([
+      'matmul.skinny16',
+      'matmul.skinny16+mask_a+rng',
+    ]);
+    expect(Math.abs(skinny.loss - tiled.loss) / tiled.loss).toBeLessThan(1e-6);
+    for (const [key, g] of tiled.grads) {
+      for (const which of ['dA', 'dB'] as const) {
+        expectClose(`${key}.${which}`, skinny.grads.get(key)![which], g[which], 1e-5);
+      }
+    }
     tiny.arena.destroy();
   });
 });

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel, type LoadedModel } from '../../src/engine/model/load.ts';
 import { openModel } from '../../src/engine/model/open.ts';
 import { Trainer } from '../../src/engine/train/trainer.ts';
+import { modelTuneTasks, runTuneOptions } from '../../src/engine/kernels/autotune.ts';
 import { randomExamples } from '../fixtures/examples.ts';
 import { buildTinyModel, tinyModelFiles } from '../fixtures/tiny-models.ts';
 import { testGpu } from './harness.ts';
@@ -34,6 +35,46 @@ const BUDGET: Record<'llama' | 'qwen3' | 'gemma3' | 'gpt2', { perLayer: number; 
  */
 const SPLIT_PER_LAYER = 2 * 3;
 
+const LORA = { r: 4, alpha: 8, dropout: 0.1, targets: 'all-linear', rslora: false } as const;
+
+/** Four optimizer steps of a tiny model: each step's counts, and how many dispatches each step replayed. */
+async function stepCounts(
+  arch: keyof typeof BUDGET,
+  tune?: (model: LoadedModel) => void,
+  gradChunkTokens?: number,
+) {
+  const opened = await openModel(tinyModelFiles(buildTinyModel({ arch, dtype: 'F32' })));
+  const model = await loadModel(gpu, opened, { precision: 'f32' });
+  loaded.push(model);
+  tune?.(model);
+  const rows = randomExamples(model.spec.vocab, 8, 13, 29);
+  const trainer = new Trainer(gpu, model, rows, [], 0, {
+    lora: LORA,
+    optimizer: 'adamw',
+    lr: 1e-3,
+    schedule: 'cosine',
+    warmupSteps: 1,
+    batch: 2,
+    accum: 2,
+    seq: 12,
+    steps: 4,
+    maxGradNorm: 1,
+    seed: 5,
+    gradChunkTokens,
+  });
+  const counts = [];
+  const replayed = [];
+  for (let step = 0; step < 4; step++) {
+    const before = { ...gpu.stats };
+    const metrics = trainer.submitStep();
+    counts.push(Object.fromEntries(Object.entries(gpu.stats).map(([k, v]) => [k, v - before[k as 'flops']])));
+    replayed.push(trainer.lastStepCounts.replayed);
+    await metrics();
+  }
+  trainer.destroy();
+  return { model, counts, replayed };
+}
+
 describe('one training step’s command stream', () => {
   it.each([
     ['llama', undefined],
@@ -46,36 +87,7 @@ describe('one training step’s command stream', () => {
   ] as const)(
     '%s, gradient chunks of %s tokens: one submit, ≤ 2 passes, dispatches within budget, nothing made after step 1',
     async (arch, gradChunkTokens) => {
-      const opened = await openModel(tinyModelFiles(buildTinyModel({ arch, dtype: 'F32' })));
-      const model = await loadModel(gpu, opened, { precision: 'f32' });
-      loaded.push(model);
-      const rows = randomExamples(model.spec.vocab, 8, 13, 29);
-      const trainer = new Trainer(gpu, model, rows, [], 0, {
-        lora: { r: 4, alpha: 8, dropout: 0.1, targets: 'all-linear', rslora: false },
-        optimizer: 'adamw',
-        lr: 1e-3,
-        schedule: 'cosine',
-        warmupSteps: 1,
-        batch: 2,
-        accum: 2,
-        seq: 12,
-        steps: 4,
-        maxGradNorm: 1,
-        seed: 5,
-        gradChunkTokens,
-      });
-      const counts = [];
-      const replayed = [];
-      for (let step = 0; step < 4; step++) {
-        const before = { ...gpu.stats };
-        const metrics = trainer.submitStep();
-        counts.push(
-          Object.fromEntries(Object.entries(gpu.stats).map(([k, v]) => [k, v - before[k as 'flops']])),
-        );
-        replayed.push(trainer.lastStepCounts.replayed);
-        await metrics();
-      }
-      trainer.destroy();
+      const { model, counts, replayed } = await stepCounts(arch, undefined, gradChunkTokens);
       const budget = BUDGET[arch];
       const perLayer = budget.perLayer + (gradChunkTokens ? SPLIT_PER_LAYER : 0);
       console.log(
@@ -94,4 +106,29 @@ describe('one training step’s command stream', () => {
       for (const c of counts.slice(2)) expect(c.dispatches).toBe(counts[1].dispatches);
     },
   );
+
+  it('llama with the rank-r products on the skinny matmul (as tuned on a GPU where it wins): the same counts', async () => {
+    const tiled = await stepCounts('llama');
+    const ran = new Set<string>();
+    const get = gpu.pipelines.get.bind(gpu.pipelines);
+    gpu.pipelines.get = (program) => (ran.add(program.name), get(program));
+    try {
+      const skinny = await stepCounts('llama', (model) => {
+        const options = {
+          ...runTuneOptions(model.spec, { batch: 2, seq: 12, lora: LORA }),
+          dtype: 'f32' as const,
+        };
+        for (const task of modelTuneTasks(gpu, model.spec, options)) {
+          if (task.candidates(gpu).includes('skinny')) gpu.tuning.set('matmul', task.shapeClass, 'skinny');
+        }
+      });
+      // v = dy·B and u = dropout(x)·Aᵀ (and any other product of ≤ 64 columns without fused extras).
+      expect([...ran]).toEqual(expect.arrayContaining(['matmul.skinny16', 'matmul.skinny16+mask_a+rng']));
+      expect(skinny.counts).toEqual(tiled.counts);
+      expect(skinny.replayed).toEqual(tiled.replayed);
+    } finally {
+      gpu.pipelines.get = get;
+      gpu.tuning.clear();
+    }
+  });
 });
