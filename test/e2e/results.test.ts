@@ -4,6 +4,7 @@
 // phone's size, with nothing wider than the window.
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seriousViolations } from './axe.ts';
 import { ARTIFACTS, startApp, watchErrors, type App } from './browser.ts';
 import { demoStudyHistory, demoStudyLog } from './demo-study.ts';
 
@@ -131,6 +132,7 @@ describe('the results dashboard', () => {
       );
       await page.getByLabel('Filter by parameters').fill('');
       await shot('run-filtered');
+      expect(await seriousViolations(page)).toEqual([]);
 
       // The best trial's detail from the keyboard; Escape closes it and focus is back on its row.
       const bestButton = table.getByRole('button', { name: `${BEST} (details)`, exact: true });
@@ -157,6 +159,7 @@ describe('the results dashboard', () => {
       await expect.poll(() => chartColours(page, 'chart-trial'), { timeout: 10_000 }).toBeGreaterThan(4);
       expect(await pageOverflow(page)).toBeLessThanOrEqual(0);
       await shot('detail');
+      expect(await seriousViolations(page)).toEqual([]);
       await page.keyboard.press('Escape');
       await detail.waitFor({ state: 'detached' });
       expect(await page.evaluate(() => document.activeElement?.textContent)).toBe(`${BEST} (details)`);
@@ -184,6 +187,7 @@ describe('the results dashboard', () => {
       expect(await page.getByTestId('importance-caveat').count()).toBe(COMPLETE < 10 ? 1 : 0);
       expect(await pageOverflow(page)).toBeLessThanOrEqual(0);
       await shot('results');
+      expect(await seriousViolations(page)).toEqual([]);
       expect(errors).toEqual([]);
       await page.close();
     }, 180_000);

@@ -35,7 +35,11 @@ export const xAxis = (p: Palette, name: string, kind: AxisKind = 'value', log = 
   scale: true,
   ...(kind === 'value' ? {} : { minInterval: 1 }),
   ...axisStyle(p),
-  axisLabel: { color: p.muted, formatter: kind === 'duration' ? formatDuration : formatNumber },
+  axisLabel: {
+    color: p.muted,
+    formatter: kind === 'duration' ? formatDuration : formatNumber,
+    hideOverlap: true, // "1 min 40 s" labels on a phone
+  },
 });
 
 /** A vertical value axis, its name above it. */

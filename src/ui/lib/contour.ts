@@ -150,11 +150,14 @@ const axisFor = (def: Def, name: string, p: Palette, horizontal: boolean) => {
       type: 'value' as const,
       min: -0.5,
       max: def.choices.length - 0.5,
-      interval: 1,
+      // A label and tick at each choice's cell centre (the automatic ticks fall on the cell edges).
+      axisTick: { customValues: def.choices.map((_, i) => i) },
       axisLabel: {
         color: p.muted,
-        formatter: (x: number) => (Number.isInteger(x) ? String(def.choices[x] ?? '') : ''),
+        customValues: def.choices.map((_, i) => i),
+        formatter: (x: number) => String(def.choices[Math.round(x)] ?? ''),
       },
+      splitLine: { show: false },
     };
   return {
     ...common,
@@ -179,7 +182,8 @@ export function contourOption(
   const worse = direction === 'minimize' ? 'higher (worse)' : 'lower (worse)';
   return {
     ...base(p),
-    grid: { left: 64, right: 16, top: 64, bottom: 40 },
+    // Top: the legend, the colour scale under it, then the y axis's name.
+    grid: { left: 64, right: 16, top: 84, bottom: 40 },
     legend: {
       top: 0,
       left: 'center',
@@ -194,7 +198,7 @@ export function contourOption(
       dimension: 2,
       seriesIndex: [0, 1],
       orient: 'horizontal',
-      top: 24,
+      top: 26,
       left: 'center',
       itemWidth: 14,
       itemHeight: 10,
@@ -251,7 +255,7 @@ export function contourOption(
           symbol: pt.trial === best ? 'diamond' : 'circle',
           symbolSize: pt.trial === best ? 16 : 9,
         })),
-        itemStyle: { borderColor: '#fff', borderWidth: 1.5 },
+        itemStyle: { borderColor: p.text, borderWidth: 1.5 },
         z: 3,
       },
     ],
