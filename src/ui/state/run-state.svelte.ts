@@ -432,6 +432,7 @@ export class RunState {
           at: Date.now(),
           fromStep: t.resumedFrom ?? 0,
         });
+        this.#save('history', JSON.stringify(this.history)); // a reload mid-run keeps when it started
         this.#setLive(t.number, {
           step: t.resumedFrom ?? 0,
           tokensPerSecond: 0,
