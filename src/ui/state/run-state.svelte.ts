@@ -49,6 +49,7 @@ import { WorkerPool } from '../../workers/pool.ts';
 import { spawnBrowserWorker } from '../../workers/spawn-browser.ts';
 import { describeError } from '../lib/errors.ts';
 import { planInput, type SearchSettings } from '../lib/search-config.ts';
+import { parseHistory, runEnded, runStarted, type TrialHistory } from '../lib/trial-history.ts';
 
 export type RunPhase =
   'idle' | 'starting' | 'running' | 'pausing' | 'paused' | 'finished' | 'stopped' | 'error';
@@ -109,6 +110,8 @@ export class RunState {
   curves = $state.raw<Record<number, [number, number][]>>({});
   /** Seconds each finished trial ran, and the precision its GPU trained in (for trials.csv and the exports). */
   timings = $state.raw<TrialTimings>({ precision: null, seconds: {} });
+  /** When, on which worker and how each run of each trial ended (the timeline and the trial detail). */
+  history = $state.raw<TrialHistory>({});
   phase = $state<RunPhase>('idle');
   /** What stopped the run, in words. */
   error = $state('');
@@ -226,6 +229,8 @@ export class RunState {
         });
     const timings = await getFile(meta.id, 'timings');
     if (typeof timings === 'string') this.timings = JSON.parse(timings) as TrialTimings;
+    const history = await getFile(meta.id, 'history');
+    this.history = parseHistory(typeof history === 'string' ? history : null);
     this.phase =
       meta.status === 'running'
         ? 'paused'
@@ -279,6 +284,7 @@ export class RunState {
     this.live = {};
     this.curves = {};
     this.timings = { precision: null, seconds: {} };
+    this.history = {};
     this.error = '';
     this.warning = '';
     this.bestAdapter = null;
@@ -421,6 +427,12 @@ export class RunState {
             ? `resumed from step ${t.resumedFrom}${t.note ? ` (${t.note})` : ''}`
             : undefined;
         const note = [resumed, fallback].filter(Boolean).join('; ');
+        this.history = runStarted(this.history, t.number, {
+          slot: t.slot,
+          at: Date.now(),
+          fromStep: t.resumedFrom ?? 0,
+        });
+        this.#save('history', JSON.stringify(this.history)); // a reload mid-run keeps when it started
         this.#setLive(t.number, {
           step: t.resumedFrom ?? 0,
           tokensPerSecond: 0,
@@ -449,6 +461,13 @@ export class RunState {
             error: r.reason === 'stopped' ? (this.#halt === 'pause' ? 'paused' : 'stopped') : r.reason,
           });
         this.#save('curves', JSON.stringify(this.curves));
+        this.history = runEnded(this.history, r.number, {
+          at: Date.now(),
+          toStep: r.steps,
+          ended: r.state,
+          ...(r.reason !== undefined ? { reason: r.reason } : {}),
+        });
+        this.#save('history', JSON.stringify(this.history));
         const precision = this.precision === 'f16' || this.precision === 'f32' ? this.precision : null;
         this.timings = { precision, seconds: { ...this.timings.seconds, [r.number]: r.seconds } };
         this.#save('timings', JSON.stringify(this.timings));
