@@ -736,7 +736,10 @@ class LiveTable {
   #values(values: readonly number[]): string {
     const names = (this.study.plan as { objectives?: { metric: string }[] } | null)?.objectives ?? [];
     return values
-      .map((v, i) => `${names[i]?.metric ?? `objective ${i}`} ${Number(v.toPrecision(4))}`)
+      .map(
+        (v, i) =>
+          `${names[i]?.metric ?? `objective ${i}`} ${Number.isInteger(v) ? v : Number(v.toPrecision(4))}`,
+      )
       .join(', ');
   }
 
