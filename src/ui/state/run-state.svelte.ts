@@ -135,7 +135,7 @@ export class RunState {
   /** Multi-objective: the front trial chosen for export (null, or off the front: the front's best on the first). */
   picked = $state<number | null>(null);
   /** Multi-objective: adapters of the front trials finished in this session (others are read from storage). */
-  #frontAdapters = new Map<number, { config: string; weights: Uint8Array<ArrayBuffer> }>();
+  #frontAdapters: Record<number, { config: string; weights: Uint8Array<ArrayBuffer> }> = {};
   #study: Study | null = null;
   #controller: AbortController | null = null;
   #halt: 'pause' | 'stop' | null = null;
@@ -167,7 +167,13 @@ export class RunState {
     const sign = this.direction === 'minimize' ? 1 : -1;
     if (this.isMultiObjective) {
       const picked = this.front.find((t) => t.number === this.picked);
-      return picked ?? this.front.reduce<TrialRecord | null>((b, t) => (b === null || sign * t.value! < sign * b.value! ? t : b), null);
+      return (
+        picked ??
+        this.front.reduce<TrialRecord | null>(
+          (b, t) => (b === null || sign * t.value! < sign * b.value! ? t : b),
+          null,
+        )
+      );
     }
     let best: TrialRecord | null = null;
     for (const t of this.trials)
@@ -301,7 +307,7 @@ export class RunState {
     const trial = this.best?.number;
     const id = this.meta?.id;
     if (trial === undefined || !id) return void (this.bestAdapter = null);
-    const kept = this.#frontAdapters.get(trial);
+    const kept = this.#frontAdapters[trial];
     if (kept) return void (this.bestAdapter = { trial, ...kept });
     const config = await getFile(id, frontFile(trial, 'adapter_config.json'));
     const weights = await getFile(id, frontFile(trial, 'adapter_model.safetensors'));
@@ -313,21 +319,21 @@ export class RunState {
 
   /** Multi-objective: keeps the adapter of every front trial (stored with the study), drops those off it. */
   #frontChanged(front: readonly BestTrial[]): void {
-    const on = new Set(front.map((f) => f.number));
+    const on = front.map((f) => f.number);
     for (const f of front) {
-      if (!f.adapter || this.#frontAdapters.has(f.number)) continue;
+      if (!f.adapter || this.#frontAdapters[f.number]) continue;
       const kept = {
         config: f.adapter['adapter_config.json'],
         weights: f.adapter['adapter_model.safetensors'] as Uint8Array<ArrayBuffer>,
       };
-      this.#frontAdapters.set(f.number, kept);
+      this.#frontAdapters[f.number] = kept;
       this.#save(frontFile(f.number, 'adapter_config.json'), kept.config);
       this.#save(frontFile(f.number, 'adapter_model.safetensors'), kept.weights);
     }
     const id = this.meta?.id;
-    for (const t of [...this.#frontAdapters.keys()])
-      if (!on.has(t)) {
-        this.#frontAdapters.delete(t);
+    for (const t of Object.keys(this.#frontAdapters).map(Number))
+      if (!on.includes(t)) {
+        delete this.#frontAdapters[t];
         if (id)
           for (const name of ['adapter_config.json', 'adapter_model.safetensors'])
             void this.#queue(() => deleteFile(id, frontFile(t, name)));
@@ -367,7 +373,7 @@ export class RunState {
     this.bestAdapter = null;
     this.directions = ['minimize'];
     this.picked = null;
-    this.#frontAdapters = new Map();
+    this.#frontAdapters = {};
     this.phase = 'idle';
     this.#writesStopped = false;
   }
