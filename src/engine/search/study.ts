@@ -282,23 +282,9 @@ export class Study {
   /** Finish a trial with its objective value, or as pruned / failed. A non-finite value marks it failed. */
   tell(trial: Trial | number, result: TellResult): void {
     const number = typeof trial === 'number' ? trial : trial?.number;
+    const ending = typeof result === 'object' && result !== null && result.state !== 'complete';
+    if (this.isMultiObjective && !ending) return this.#emit(this.#valuesEvent(number, result));
     let event: TellEvent;
-    const count = this.directions.length;
-    if (count > 1 && !(typeof result === 'object' && result !== null && result.state !== 'complete')) {
-      const values =
-        typeof result === 'object' && result !== null && 'values' in result ? result.values : undefined;
-      if (
-        !Array.isArray(values) ||
-        values.length !== count ||
-        !values.every((v) => typeof v === 'number' && Number.isFinite(v))
-      )
-        throw new Error(`tell: a complete trial of this study needs { values: ${count} finite numbers }`);
-      event = { type: 'tell', number, state: 'complete', value: values[0], values: [...values] };
-      const constraints = (result as { constraints?: readonly number[] }).constraints;
-      if (constraints !== undefined) event.constraints = checkedConstraints(constraints);
-      this.#emit(event);
-      return;
-    }
     if (typeof result === 'number') {
       event = Number.isFinite(result)
         ? { type: 'tell', number, state: 'complete', value: result }
@@ -319,6 +305,29 @@ export class Study {
       throw new Error('tell: expected a value or { state }');
     }
     this.#emit(event);
+  }
+
+  /** A multi-objective study's complete tell: one finite value per objective (`value` is the first). */
+  #valuesEvent(number: number, result: TellResult): TellEvent {
+    const count = this.directions.length;
+    const told = typeof result === 'object' && result !== null ? result : null;
+    const values = told && 'values' in told ? told.values : undefined;
+    if (
+      !Array.isArray(values) ||
+      values.length !== count ||
+      !values.every((v) => typeof v === 'number' && Number.isFinite(v))
+    )
+      throw new Error(`tell: a complete trial of this study needs { values: ${count} finite numbers }`);
+    const event: TellEvent = {
+      type: 'tell',
+      number,
+      state: 'complete',
+      value: values[0],
+      values: [...values],
+    };
+    if (told && 'constraints' in told && told.constraints !== undefined)
+      event.constraints = checkedConstraints(told.constraints);
+    return event;
   }
 
   /** Record a PBT exploit/explore decision: the trial continues from `donor`'s checkpoint with `params`. */
