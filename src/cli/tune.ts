@@ -309,6 +309,9 @@ async function prepare(flags: FlagValues, saved: FlagValues | null): Promise<Tun
   });
   // A new study records its own warm start (a --plan taken from a warm-started study's log does not carry it).
   const warmDir = journal ? undefined : stringFlag(flags, 'warm-start');
+  // A warm start's prior observations are one loss per trial: nothing to seed several objectives with.
+  if (warmDir !== undefined && planned.isMultiObjective)
+    throw new UsageError('--warm-start: a multi-objective study (--objectives) cannot be warm-started');
   const warmStart = warmDir === undefined ? undefined : await warmStartOf(warmDir, planned.space);
   const plan = journal
     ? planned

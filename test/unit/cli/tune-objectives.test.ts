@@ -139,6 +139,10 @@ describe('tunelab tune refuses bad --objectives and --pick before writing anythi
     ],
     ['--objectives val_loss,step_time --pick 0', /--pick: choose from the Pareto front of a study that ran/],
     ['--pick 0', /--pick: choose from the Pareto front of a study that ran/],
+    [
+      '--objectives val_loss,step_time --warm-start /nowhere',
+      /--warm-start: a multi-objective study .* cannot be warm-started/,
+    ],
   ])('%s', async (flags, message) => {
     const out = join(dir, 'out');
     const { code, stderr } = await runCli(`${base} ${flags} --out ${out}`);

@@ -100,6 +100,21 @@ describe.each(['random', 'sobol', 'tpe', 'gp', 'auto'] as const)(
   },
 );
 
+describe('which sampler a multi-objective study runs', () => {
+  it("'gp' is ParEGO (a weight vector stored per ask), 'tpe' MOTPE, 'auto' ParEGO on a small numeric space", () => {
+    const last = (sampler: SamplerName) => {
+      const study = run(sampler, 12, 1);
+      return study.trial(12).system;
+    };
+    const gp = last('gp');
+    expect(gp.parego).toHaveLength(2);
+    expect((gp.parego as number[]).reduce((a, v) => a + v, 0)).toBeCloseTo(1, 12);
+    expect(gp.gp).toBeDefined(); // fitted by the GP, not a start-up point
+    expect(last('auto').parego).toEqual(gp.parego);
+    expect(last('tpe')).toEqual({});
+  });
+});
+
 describe('multi-objective study', () => {
   it('keeps the values in the log and gives the feasible Pareto front as bestTrials', () => {
     const study = createStudy({ space, seed: 1, directions: ['minimize', 'maximize'] });
