@@ -163,6 +163,12 @@ export function maximizeAcquisition(
   return best.p;
 }
 
+/**
+ * Gradient ascent from `start` over the continuous coordinates, kept in the box: Rprop (iRprop−), which
+ * moves each coordinate by its own step (grown while its gradient keeps its sign, halved when it flips), so
+ * a coordinate the acquisition barely depends on still converges (an acquisition's length scales can
+ * differ by 100× between coordinates). Returns the best point evaluated.
+ */
 function refine(
   start: Float64Array,
   startValue: number,
@@ -172,27 +178,39 @@ function refine(
   f: (p: Float64Array) => Acquisition,
 ): Float64Array {
   if (coords.length === 0) return start;
-  let p = Float64Array.from(start);
+  const p = Float64Array.from(start);
   let cur = f(p);
   if (!Number.isFinite(cur.value)) return start;
-  let value = Math.max(cur.value, startValue);
-  let step = 0.05;
-  for (let it = 0; it < iterations && step > 1e-5; it++) {
+  const best = Float64Array.from(p);
+  let bestValue = Math.max(cur.value, startValue);
+  const step = new Float64Array(p.length).fill(0.05);
+  const previous = new Float64Array(p.length);
+  for (let it = 0; it < iterations; it++) {
     const g = cur.grad as Float64Array;
-    let gmax = 0;
-    for (const c of coords) gmax = Math.max(gmax, Math.abs(g[c]));
-    if (gmax < 1e-10) break;
-    const q = Float64Array.from(p);
-    for (const c of coords) q[c] = Math.min(hi[c], Math.max(lo[c], p[c] + (step * g[c]) / gmax));
-    const next = f(q);
-    if (next.value > value) {
-      p = q;
-      cur = next;
-      value = next.value;
-      step *= 1.5;
-    } else {
-      step *= 0.4;
+    let moved = false;
+    let flipped = false;
+    for (const c of coords) {
+      const agreement = g[c] * previous[c];
+      if (agreement > 0) step[c] = Math.min(step[c] * 1.2, 0.5);
+      else if (agreement < 0) step[c] *= 0.5;
+      // After a sign change iRprop− waits one iteration before moving that coordinate again.
+      previous[c] = agreement < 0 ? 0 : g[c];
+      if (agreement < 0) flipped = true;
+      if (agreement < 0 || g[c] === 0 || step[c] < 1e-6) continue;
+      const next = Math.min(hi[c], Math.max(lo[c], p[c] + Math.sign(g[c]) * step[c]));
+      moved ||= next !== p[c];
+      p[c] = next;
+    }
+    if (!moved) {
+      if (flipped) continue;
+      break; // every coordinate at its bound, at a stationary point, or converged
+    }
+    cur = f(p);
+    if (!Number.isFinite(cur.value)) break;
+    if (cur.value > bestValue) {
+      best.set(p);
+      bestValue = cur.value;
     }
   }
-  return p;
+  return best;
 }

@@ -36,6 +36,15 @@ describe('acquisition maximiser', () => {
   const peak = [0.62, 0.137, 0, 0, 0, 0.81];
   const incumbents = [Float64Array.from([0.1, 0.9, 1, 0, 0, 0.2])];
 
+  it('finds the known optimum of a badly scaled surface, categorical included', () => {
+    for (const seed of [1, 2, 3]) {
+      const p = maximizeAcquisition(quadratic(peak), enc, incumbents, 20, 1024, new Rng(seed));
+      for (const c of enc.continuous)
+        expect(Math.abs(p[c] - peak[c]), `seed ${seed}, coord ${c}`).toBeLessThan(0.02);
+      expect(Array.from(p.subarray(2, 5))).toEqual([0, 1, 0]);
+    }
+  });
+
   it('stays in the box it is given and finds the best point there (the clipped optimum)', () => {
     // The separable quadratic's maximum over a box is its peak clipped to the box.
     const box = boxAround(enc, Float64Array.from([0.3, 0.5, 0, 0, 0, 0.5]), 0.2);
