@@ -102,6 +102,26 @@ describe('GP local asks', () => {
     expect(global.trials.every((t) => t.system.localHalfWidth === undefined)).toBe(true);
   }, 30_000);
 
+  it('keeps one local ask in flight at a time with parallel workers', () => {
+    const study = createStudy({ space: box5, sampler: 'gp', seed: 5 });
+    const running = [study.ask(), study.ask(), study.ask(), study.ask()];
+    let localWithPending = 0;
+    for (let i = 0; i < 14; i++) {
+      const done = running.shift() as (typeof running)[number];
+      study.tell(done, zakharov(done.params));
+      const before = running.filter((t) => study.trial(t.number).system.localHalfWidth !== undefined);
+      const t = study.ask();
+      running.push(t);
+      if (study.trial(t.number).system.localHalfWidth !== undefined) {
+        expect(before, `trial ${t.number}`).toEqual([]);
+        localWithPending++;
+      }
+      const inFlight = running.filter((r) => study.trial(r.number).system.localHalfWidth !== undefined);
+      expect(inFlight.length).toBeLessThanOrEqual(1);
+    }
+    expect(localWithPending).toBeGreaterThan(0);
+  }, 30_000);
+
   it('validates localHalfWidth, naming it', () => {
     for (const bad of [-0.1, 1.5, Number.NaN, '0.2' as never])
       expect(() => createStudy({ space: box5, sampler: { type: 'gp', localHalfWidth: bad } })).toThrow(

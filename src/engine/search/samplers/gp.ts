@@ -54,9 +54,10 @@ export interface GpOptions {
   /** Output warps tried per ask. Default both: the identity and Yeo-Johnson. */
   warps?: readonly WarpKind[];
   /**
-   * Every other model-guided ask (those with an odd number of trials before it) maximises the
-   * acquisition only within this half-width of the best trial, per numeric coordinate of the unit
-   * encoding; the others search the whole space. 0 keeps every ask global. Default 0.2.
+   * Every other model-guided ask (those with an odd number of trials before it, while no running trial
+   * is itself a local ask) maximises the acquisition only within this half-width of the best trial, per
+   * numeric coordinate of the unit encoding; the others search the whole space. 0 keeps every ask
+   * global. Default 0.2.
    */
   localHalfWidth?: number;
 }
@@ -168,8 +169,12 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
         .sort((a, b) => a.key[0] - b.key[0] || a.key[1] - b.key[1])
         .map(({ i }) => x.subarray(i * dims, (i + 1) * dims));
       // Global EI in 5+ dimensions spends most asks on the corners, where the posterior variance is
-      // largest; every other ask refines around the best trial instead (as a trust region would).
-      const local = localHalfWidth > 0 && ctx.trials.length % 2 === 1;
+      // largest; every other ask refines around the best trial instead (as a trust region would). One
+      // local ask in flight at a time: parallel ones would crowd the same box around the same trial.
+      const local =
+        localHalfWidth > 0 &&
+        ctx.trials.length % 2 === 1 &&
+        !pending.some((t) => t.system.localHalfWidth !== undefined);
       if (local) system.localHalfWidth = localHalfWidth;
       const box = local ? boxAround(enc, order[0], localHalfWidth) : undefined;
       const next = maximizeAcquisition(sumOf(terms), enc, order, m, nCandidatesOpt, ctx.rng, box);
