@@ -3,8 +3,8 @@
 // likelihood, see output-warp.ts) and standardised; hyperparameters fitted by L-BFGS warm-started from the
 // previous trial's fit (stored with that trial, so a reloaded study continues identically); pending trials
 // conditioned in at a lie value (constant liar, or the posterior mean: Kriging believer); the acquisition
-// maximised over random + local candidates followed by projected gradient ascent on the best few; every
-// other ask searches only a box around the best trial (a local ask, see `localHalfWidth`). When no
+// maximised over random + local candidates followed by projected gradient ascent (Rprop) on the best few;
+// every other ask searches only a box around the best trial (a local ask, see `localHalfWidth`). When no
 // fit is usable (non-finite values, a kernel matrix that stays singular with jitter) the ask falls back to
 // TPE and says so in the trial's system record. With constraints, each constraint gets a GP of its own and
 // the acquisition is log EI over the feasible trials plus the log probability of feasibility (only the
