@@ -76,10 +76,31 @@ export function sumOf(terms: readonly AcquisitionFn[]): AcquisitionFn {
   };
 }
 
+/** A box in the unit encoding: per coordinate, the lowest and highest value allowed. */
+export interface Box {
+  lo: Float64Array;
+  hi: Float64Array;
+}
+
+/**
+ * The box of half-width `halfWidth` around `center` in each numeric coordinate, clipped to [0, 1];
+ * categorical coordinates keep their whole range (a one-hot block has no neighbourhood).
+ */
+export function boxAround(enc: UnitEncoding, center: ArrayLike<number>, halfWidth: number): Box {
+  const lo = new Float64Array(enc.dims);
+  const hi = new Float64Array(enc.dims).fill(1);
+  for (const c of enc.continuous) {
+    lo[c] = Math.max(0, center[c] - halfWidth);
+    hi[c] = Math.min(1, center[c] + halfWidth);
+  }
+  return { lo, hi };
+}
+
 /**
  * The point maximising `acq`: random candidates plus perturbations of the incumbents (rows of x, best
  * first), projected gradient ascent on the best few, then one sweep over each categorical's choices.
  * `m` is the size of the GP the acquisition evaluates, which sets how many candidates are affordable.
+ * With `box`, the numeric coordinates stay inside it (the GP sampler's local asks).
  */
 export function maximizeAcquisition(
   acq: AcquisitionFn,
@@ -88,8 +109,10 @@ export function maximizeAcquisition(
   m: number,
   nCandidatesOpt: number,
   rng: Rng,
+  box: Box = { lo: new Float64Array(enc.dims), hi: new Float64Array(enc.dims).fill(1) },
 ): Float64Array {
   const dims = enc.dims;
+  const { lo, hi } = box;
   // 1. Candidates: uniform draws, plus perturbations of the best observed points.
   // Scoring costs ~m²/2 + m·dims per candidate; keep the total near 5e6 multiply-adds.
   const nCand = Math.max(256, Math.min(nCandidatesOpt, Math.floor(5e6 / ((m * m) / 2 + m * dims))));
@@ -105,9 +128,9 @@ export function maximizeAcquisition(
         p.fill(0, offset, offset + width);
         p[offset + rng.int(width)] = 1;
       } else if (local) {
-        p[offset] = Math.min(1, Math.max(0, p[offset] + 0.05 * rng.normal()));
+        p[offset] = Math.min(hi[offset], Math.max(lo[offset], p[offset] + 0.05 * rng.normal()));
       } else {
-        p[offset] = rng.random();
+        p[offset] = lo[offset] + (hi[offset] - lo[offset]) * rng.random();
       }
     }
     candidates.push(enc.canonicalize(p));
@@ -120,7 +143,7 @@ export function maximizeAcquisition(
   const nRefine = m > 100 ? 3 : 5;
   const refineIterations = m > 100 ? 20 : 30;
   for (const start of scored.slice(0, nRefine)) {
-    const refined = refine(start.p, start.v, enc.continuous, refineIterations, (p) => acq(p, true));
+    const refined = refine(start.p, start.v, enc.continuous, box, refineIterations, (p) => acq(p, true));
     const rounded = enc.canonicalize(Float64Array.from(refined));
     const v = acq(rounded, false).value;
     if (v > best.v) best = { p: rounded, v };
@@ -140,35 +163,54 @@ export function maximizeAcquisition(
   return best.p;
 }
 
+/**
+ * Gradient ascent from `start` over the continuous coordinates, kept in the box: Rprop (iRprop−), which
+ * moves each coordinate by its own step (grown while its gradient keeps its sign, halved when it flips), so
+ * a coordinate the acquisition barely depends on still converges (an acquisition's length scales can
+ * differ by 100× between coordinates). Returns the best point evaluated.
+ */
 function refine(
   start: Float64Array,
   startValue: number,
   coords: readonly number[],
+  { lo, hi }: Box,
   iterations: number,
   f: (p: Float64Array) => Acquisition,
 ): Float64Array {
   if (coords.length === 0) return start;
-  let p = Float64Array.from(start);
+  const p = Float64Array.from(start);
   let cur = f(p);
   if (!Number.isFinite(cur.value)) return start;
-  let value = Math.max(cur.value, startValue);
-  let step = 0.05;
-  for (let it = 0; it < iterations && step > 1e-5; it++) {
+  const best = Float64Array.from(p);
+  let bestValue = Math.max(cur.value, startValue);
+  const step = new Float64Array(p.length).fill(0.05);
+  const previous = new Float64Array(p.length);
+  for (let it = 0; it < iterations; it++) {
     const g = cur.grad as Float64Array;
-    let gmax = 0;
-    for (const c of coords) gmax = Math.max(gmax, Math.abs(g[c]));
-    if (gmax < 1e-10) break;
-    const q = Float64Array.from(p);
-    for (const c of coords) q[c] = Math.min(1, Math.max(0, p[c] + (step * g[c]) / gmax));
-    const next = f(q);
-    if (next.value > value) {
-      p = q;
-      cur = next;
-      value = next.value;
-      step *= 1.5;
-    } else {
-      step *= 0.4;
+    let moved = false;
+    let flipped = false;
+    for (const c of coords) {
+      const agreement = g[c] * previous[c];
+      if (agreement > 0) step[c] = Math.min(step[c] * 1.2, 0.5);
+      else if (agreement < 0) step[c] *= 0.5;
+      // After a sign change iRprop− waits one iteration before moving that coordinate again.
+      previous[c] = agreement < 0 ? 0 : g[c];
+      if (agreement < 0) flipped = true;
+      if (agreement < 0 || g[c] === 0 || step[c] < 1e-6) continue;
+      const next = Math.min(hi[c], Math.max(lo[c], p[c] + Math.sign(g[c]) * step[c]));
+      moved ||= next !== p[c];
+      p[c] = next;
+    }
+    if (!moved) {
+      if (flipped) continue;
+      break; // every coordinate at its bound, at a stationary point, or converged
+    }
+    cur = f(p);
+    if (!Number.isFinite(cur.value)) break;
+    if (cur.value > bestValue) {
+      best.set(p);
+      bestValue = cur.value;
     }
   }
-  return p;
+  return best;
 }

@@ -1,7 +1,8 @@
 // Picks a sampler per trial from the space and the budget used so far, like Optuna's AutoSampler:
 // the GP while the study is small and mostly numeric, TPE for conditional or categorical-heavy spaces
 // and for long studies (where the GP's cubic cost stops paying off). The GP itself starts with Sobol
-// points, warps wide-range objectives, and hands an ask whose fit is unusable to TPE (system.fallback).
+// points, warps wide-range objectives, alternates global asks with local ones around the best trial, and
+// hands an ask whose fit is unusable to TPE (system.fallback).
 import type { SearchSpace } from '../space.ts';
 import type { SampleContext, Sampler, Suggestion } from '../types.ts';
 import { createGpSampler } from './gp.ts';

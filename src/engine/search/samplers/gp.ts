@@ -3,7 +3,8 @@
 // likelihood, see output-warp.ts) and standardised; hyperparameters fitted by L-BFGS warm-started from the
 // previous trial's fit (stored with that trial, so a reloaded study continues identically); pending trials
 // conditioned in at a lie value (constant liar, or the posterior mean: Kriging believer); the acquisition
-// maximised over random + local candidates followed by projected gradient ascent on the best few. When no
+// maximised over random + local candidates followed by projected gradient ascent (Rprop) on the best few;
+// every other ask searches only a box around the best trial (a local ask, see `localHalfWidth`). When no
 // fit is usable (non-finite values, a kernel matrix that stays singular with jitter) the ask falls back to
 // TPE and says so in the trial's system record. With constraints, each constraint gets a GP of its own and
 // the acquisition is log EI over the feasible trials plus the log probability of feasibility (only the
@@ -19,7 +20,13 @@ import { GpPosterior, fitGp } from '../gp-model.ts';
 import type { GpTheta } from '../gp-model.ts';
 import { applyWarp, fitWarp, warpLogJacobian } from '../output-warp.ts';
 import type { OutputWarp, WarpKind } from '../output-warp.ts';
-import { logExpectedImprovement, logProbabilityBelow, maximizeAcquisition, sumOf } from '../acquisition.ts';
+import {
+  boxAround,
+  logExpectedImprovement,
+  logProbabilityBelow,
+  maximizeAcquisition,
+  sumOf,
+} from '../acquisition.ts';
 import type { AcquisitionFn } from '../acquisition.ts';
 import type { Json, SampleContext, Sampler, Suggestion, TrialRecord } from '../types.ts';
 import type { PriorObservation } from '../warm-start.ts';
@@ -46,6 +53,13 @@ export interface GpOptions {
   constantLiar?: PendingStrategy;
   /** Output warps tried per ask. Default both: the identity and Yeo-Johnson. */
   warps?: readonly WarpKind[];
+  /**
+   * Every other model-guided ask (those with an odd number of trials before it, while no running trial
+   * is itself a local ask) maximises the acquisition only within this half-width of the best trial, per
+   * numeric coordinate of the unit encoding; the others search the whole space. 0 keeps every ask
+   * global. Default 0.2.
+   */
+  localHalfWidth?: number;
 }
 
 /** The GP fitted to the complete trials under the chosen output warp. */
@@ -69,6 +83,7 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
   const nCandidatesOpt = options.nCandidates ?? 1024;
   const liar = options.constantLiar ?? 'believer';
   const warps = options.warps ?? WARP_KINDS;
+  const localHalfWidth = options.localHalfWidth ?? 0.2;
   if (!Number.isInteger(nStartup) || nStartup < 1)
     throw new Error(`gp sampler: nStartupTrials must be a positive integer (got ${nStartup})`);
   if (!Number.isInteger(nCandidatesOpt) || nCandidatesOpt < 1)
@@ -80,6 +95,10 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
   if (!Array.isArray(warps) || warps.length === 0 || !warps.every((w) => WARP_KINDS.includes(w)))
     throw new Error(
       `gp sampler: warps must be a non-empty list of ${WARP_KINDS.join(', ')} (got ${JSON.stringify(warps)})`,
+    );
+  if (typeof localHalfWidth !== 'number' || !(localHalfWidth >= 0 && localHalfWidth <= 1))
+    throw new Error(
+      `gp sampler: localHalfWidth must be a number in [0, 1] (got ${JSON.stringify(localHalfWidth)})`,
     );
   const startup = createSobolSampler();
   const fallback = createTpeSampler({ nStartupTrials: nStartup });
@@ -149,7 +168,16 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
         .map((t, i) => ({ i, key: isFeasible(t) ? [0, y[i]] : [1, constraintViolation(t)] }))
         .sort((a, b) => a.key[0] - b.key[0] || a.key[1] - b.key[1])
         .map(({ i }) => x.subarray(i * dims, (i + 1) * dims));
-      const next = maximizeAcquisition(sumOf(terms), enc, order, m, nCandidatesOpt, ctx.rng);
+      // Global EI in 5+ dimensions spends most asks on the corners, where the posterior variance is
+      // largest; every other ask refines around the best trial instead (as a trust region would). One
+      // local ask in flight at a time: parallel ones would crowd the same box around the same trial.
+      const local =
+        localHalfWidth > 0 &&
+        ctx.trials.length % 2 === 1 &&
+        !pending.some((t) => t.system.localHalfWidth !== undefined);
+      if (local) system.localHalfWidth = localHalfWidth;
+      const box = local ? boxAround(enc, order[0], localHalfWidth) : undefined;
+      const next = maximizeAcquisition(sumOf(terms), enc, order, m, nCandidatesOpt, ctx.rng, box);
       return { params: enc.decode(next), system };
     },
   };
