@@ -55,7 +55,7 @@ export class DataState {
   /** Parses started: a result that is not the latest one's is dropped. */
   #parses = 0;
   /** What the dataset shown was parsed from: the same again (a search starting) is not parsed twice. */
-  #parsed: { key: string; text: string } | null = null;
+  #parsed: { keys: string[]; text: string } | null = null;
 
   async loadSample(file: string): Promise<void> {
     this.phase = 'loading';
@@ -120,8 +120,8 @@ export class DataState {
     if (!this.fileName || this.text.trim() === '') return;
     const keyOf = (c: ColumnMapping | null) =>
       JSON.stringify([model.tokenizer.key, this.fileName, seq, valRatio, seed, c]);
-    if (this.phase === 'ready' && this.#parsed?.key === keyOf(columns) && this.#parsed.text === this.text)
-      return;
+    const key = keyOf(columns);
+    if (this.phase === 'ready' && this.#parsed?.keys.includes(key) && this.#parsed.text === this.text) return;
     const id = ++this.#parses;
     this.#parsed = null;
     this.phase = 'loading';
@@ -170,7 +170,7 @@ export class DataState {
     this.progress = null;
     this.phase = 'ready';
     this.error = '';
-    // The mapping it was read with, asked for again (it is saved with the study), needs no second parse.
-    this.#parsed = { key: keyOf(this.mapping), text: job.text };
+    // Asked for again, or the mapping it was read with asked for (it is saved with the study): no second parse.
+    this.#parsed = { keys: [key, keyOf(this.mapping)], text: job.text };
   }
 }
