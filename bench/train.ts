@@ -5,13 +5,23 @@
 //
 //   npm run bench:train -- --model smol --layers 30 --batch 4 --seq 256 --steps 10 --targets all-linear
 // `--recompute` adds a second row with activation recomputation per block (same model, same card).
+// `--profile` adds GPU time per kernel of one step (timestamp queries; one pass per dispatch).
 // `--tune` autotunes the kernel variants at this run's shapes first (on a real GPU a few seconds).
+// `--grad-chunk-tokens K` sets the LoRA weight gradients' token chunks (kernels/lora-grads.ts); K ≥ batch·seq
+// turns the split off, to compare with the default (its rule on a GPU, no split on a software driver).
 // `--count` records steps without running them (queue.submit is skipped) and prints what one step issues:
 // dispatches, compute passes, bind groups created, submits, FLOPs and bytes (each launch's own count), and the host
 // milliseconds to record it (wall and CPU) — the first step (pipelines and bind groups built), the second
 // (confirms the replay), then replayed steps; `--no-replay` records every step with the model's code instead.
 import { parseArgs } from 'node:util';
-import { acquireGpu, BufferArena, toF16Array, type Gpu, type Precision } from '../src/engine/gpu/index.ts';
+import {
+  acquireGpu,
+  BufferArena,
+  Profiler,
+  toF16Array,
+  type Gpu,
+  type Precision,
+} from '../src/engine/gpu/index.ts';
 import { parseTargets } from '../src/engine/lora/config.ts';
 import { parseModelConfig, type ModelSpec } from '../src/engine/model/config.ts';
 import type { LoraAdapter } from '../src/engine/model/linear.ts';
@@ -36,8 +46,13 @@ const { values: args } = parseArgs({
     count: { type: 'boolean', default: false },
     tune: { type: 'boolean', default: false },
     'no-replay': { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    'grad-chunk-tokens': { type: 'string' },
   },
 });
+const gradChunkTokens =
+  args['grad-chunk-tokens'] === undefined ? undefined : Number(args['grad-chunk-tokens']);
+const chunksNote = gradChunkTokens === undefined ? '' : `, gradient token chunks of ${gradChunkTokens}`;
 
 const SHAPES: Record<string, Record<string, unknown>> = {
   tiny: {
@@ -175,7 +190,7 @@ async function bench(recompute: boolean): Promise<{ row: string; params: number 
   return { row, params };
 }
 
-function makeTrainer(recompute: boolean): Trainer {
+function makeTrainer(recompute: boolean, profiler?: Profiler): Trainer {
   return new Trainer(gpu, loaded, examples, [], 0, {
     lora: { r, alpha: 2 * r, dropout: 0.05, targets, rslora: false },
     optimizer: 'adamw',
@@ -189,6 +204,8 @@ function makeTrainer(recompute: boolean): Trainer {
     seed: 1,
     recompute,
     replay: !args['no-replay'],
+    profiler,
+    gradChunkTokens,
   });
 }
 
@@ -238,7 +255,8 @@ if (args.count) {
   console.log(`# tunelab training-step counts — ${new Date().toISOString().slice(0, 10)}`);
   console.log(
     `model: ${args.model} (${spec.layers} layers, hidden ${spec.hidden}, ffn ${spec.ffn}, vocab ${spec.vocab}), ` +
-      `${gpu.precision}, LoRA r=${r} on ${args.targets}, dropout 0.05, batch ${batch} × seq ${seq}; recorded, not run`,
+      `${gpu.precision}, LoRA r=${r} on ${args.targets}, dropout 0.05, batch ${batch} × seq ${seq}` +
+      `${chunksNote}; recorded, not run`,
   );
   console.log(
     '| recompute | step | dispatches | replayed | passes | bind groups created | submits | GFLOP | MiB moved | ' +
@@ -258,6 +276,48 @@ if (args.count) {
   process.exit(0);
 }
 
+/**
+ * GPU time per kernel of one step: every dispatch in its own timestamped pass (so the sum is somewhat above the
+ * unprofiled step), averaged over 3 steps after one warm-up; FLOPs by each kernel's own count.
+ */
+async function profile(): Promise<string[]> {
+  if (!gpu.hasTimestamps) return ['profile: this adapter has no timestamp-query feature'];
+  const profiler = new Profiler(gpu, 2048);
+  const trainer = makeTrainer(false, profiler);
+  const runs = 3;
+  const byKernel = new Map<string, { n: number; ms: number; flops: number }>();
+  for (let i = 0; i <= runs; i++) {
+    await trainer.submitStep()();
+    const durations = await profiler.durations();
+    if (i === 0) continue; // warm-up
+    for (const { label, ms } of durations) {
+      const k = byKernel.get(label) ?? { n: 0, ms: 0, flops: 0 };
+      k.n++;
+      k.ms += ms / runs;
+      byKernel.set(label, k);
+    }
+    for (const [name, flops] of trainer.lastStepCounts.kernelFlops) {
+      const k = byKernel.get(name);
+      if (k) k.flops += flops / runs;
+    }
+  }
+  trainer.destroy();
+  profiler.destroy();
+  const total = [...byKernel.values()].reduce((sum, k) => sum + k.ms, 0);
+  const lines = [
+    `profile: one step, ${total.toFixed(2)} ms of kernel time (sum of per-dispatch timestamps, mean of ${runs} steps)`,
+    '| kernel | dispatches | GPU ms | share | TFLOP/s |',
+    '| --- | ---: | ---: | ---: | ---: |',
+  ];
+  for (const [name, k] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms)) {
+    const tflops = k.flops > 0 && k.ms > 0 ? (k.flops / (k.ms / 1000) / 1e12).toPrecision(3) : '';
+    lines.push(
+      `| ${name} | ${k.n / runs} | ${k.ms.toFixed(3)} | ${((100 * k.ms) / total).toFixed(1)} % | ${tflops} |`,
+    );
+  }
+  return lines;
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -272,7 +332,8 @@ console.log(
 );
 console.log(
   `model: ${args.model} (${spec.layers} layers, hidden ${spec.hidden}, ffn ${spec.ffn}, vocab ${spec.vocab}), ${gpu.precision}, ` +
-    `LoRA r=${r} on ${args.targets} (${rowsOut[0].params.toLocaleString()} params), batch ${batch} × seq ${seq}`,
+    `LoRA r=${r} on ${args.targets} (${rowsOut[0].params.toLocaleString()} params), batch ${batch} × seq ${seq}` +
+    chunksNote,
 );
 console.log(
   '| recompute | tokens/s | ms/step | host ms/step | dispatches | passes | bind groups made | submits | readbacks | ' +
@@ -280,6 +341,7 @@ console.log(
 );
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
 for (const { row } of rowsOut) console.log(row);
+if (args.profile) for (const line of await profile()) console.log(line);
 loaded.destroy();
 gpu.destroy();
 process.exit(0);

@@ -6,13 +6,14 @@
 //
 // The tests build the same checkpoints in memory (test/fixtures/tiny-models.ts, deterministic from the seed).
 // llama3: Llama-3.2-1B's llama3 rope_scaling; qwen3: Qwen3-0.6B's q/k norms and head_dim; smollm3: SmolLM3-3B's
-// NoPE layers. Default: every family.
+// NoPE layers; gemma3: Gemma-3-270M's sliding and global layers, two RoPE bases, head_dim, sandwich norms and
+// chat template. Default: every family.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { SafetensorsDtype } from '../src/engine/checkpoint/dtypes.ts';
 import { buildTinyModel, writeTinyModel, type TinyArch } from '../test/fixtures/tiny-models.ts';
 
-const ARCHS: TinyArch[] = ['llama', 'llama3', 'qwen2', 'qwen3', 'smollm3', 'mistral', 'gpt2'];
+const ARCHS: TinyArch[] = ['llama', 'llama3', 'qwen2', 'qwen3', 'smollm3', 'mistral', 'gemma3', 'gpt2'];
 const DTYPES: SafetensorsDtype[] = ['F32', 'F16', 'BF16'];
 
 const { values, positionals } = parseArgs({

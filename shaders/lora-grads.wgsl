@@ -5,23 +5,32 @@
 // so both kinds are the same loop and differ only in where an output lands and in the mask.
 //
 // Work list (built on the host once per (problem list, N), src/engine/kernels/lora-grads.ts): the u32 table
-// holds PROBLEM_WORDS words per problem, then 3 words per work item (problem, first column, first rank). One
-// workgroup per item: a tile of 4·CT columns × 4·RV ranks of one problem, so every output element is written by
-// exactly one workgroup (no atomics) and the uniforms and bindings are the same every step.
+// holds PROBLEM_WORDS words per problem, then 3 words per tile (problem, first column, first rank). A tile is
+// 4·CT columns × 4·RV ranks of one problem. The tokens are cut into p.chunks chunks of p.chunk_tokens (the last
+// may be shorter), and workgroup w takes tile w % tiles over chunk w / tiles: a dispatch has tiles × chunks
+// workgroups instead of only ~tiles, each looping over a chunk rather than all N tokens (on a large GPU the
+// unsplit loop is latency-bound: few workgroups, long serial loops).
+//   chunks = 1: the workgroup adds s·sum into G itself (binding 6 is G); every output has exactly one writer.
+//   chunks > 1: binding 6 is an f32 workspace of chunks × p.out_stride words; the workgroup stores its chunk's
+//   partial sum at workspace[chunk·out_stride + ws_off + local], and shaders/lora-grads-reduce.wgsl then adds
+//   the chunks in chunk order and s·sum into G. No atomics either way, so the result is the same run to run,
+//   and the uniforms and bindings are the same every step.
 //
-// Inside the workgroup K (the tokens) is split across S slices: thread (x, y) owns columns c0 + 4x .. + 3 and
-// the tile's 4·RV ranks, and sums tokens t = y, y + S, y + 2S, ... (neighbouring slices read neighbouring rows,
-// and the CT threads of a slice read one row's consecutive columns). A token costs a thread one 4-column load
-// of X (vec4 when the layout allows) and RV 4-rank loads of R (the same address for the whole slice) for 16·RV
-// FMAs. At the end the S partial sums are added in slice order through workgroup memory: deterministic.
+// Inside the workgroup the chunk is split across S slices: thread (x, y) owns columns c0 + 4x .. + 3 and
+// the tile's 4·RV ranks, and sums tokens t = y, y + S, y + 2S, ... of the chunk (neighbouring slices read
+// neighbouring rows, and the CT threads of a slice read one row's consecutive columns). A token costs a thread
+// one 4-column load of X (vec4 when the layout allows) and RV 4-rank loads of R (the same address for the whole
+// slice) for 16·RV FMAs. At the end the S partial sums are added in slice order through workgroup memory:
+// deterministic.
 
 const THREADS: u32 = CT * S;
-const PROBLEM_WORDS: u32 = 12u;
+const PROBLEM_WORDS: u32 = 13u;
 
 struct Params {
-  tokens: u32, ldr: u32, items: u32, item_base: u32, // ldr: R's row stride; items from word item_base
-  step_add: u32, grad_base: u32, stream_base: u32, pad2: u32, // step = rng[0] + step_add; G offsets + grad_base;
-                                                              // dropout streams + stream_base (one plan, many layers)
+  tokens: u32, ldr: u32, tiles: u32, item_base: u32, // ldr: R's row stride; tiles from word item_base
+  step_add: u32, grad_base: u32, stream_base: u32, chunks: u32, // step = rng[0] + step_add; G offsets + grad_base;
+                                                                // dropout streams + stream_base (one plan, many layers)
+  chunk_tokens: u32, out_stride: u32, pad0: u32, pad1: u32, // out_stride: workspace words per chunk
 }
 
 // Words of a problem record, in this order.
@@ -38,10 +47,11 @@ struct Problem {
   seed: u32,
   threshold: u32, // keep iff hash ≥ threshold; 0: no dropout
   stream: u32,
+  ws_off: u32,    // first word of this problem's outputs in a chunk's workspace row (layout as in G)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(6) var<storage, read_write> g: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dest: array<f32>; // G (chunks = 1) or the workspace
 @group(0) @binding(7) var<storage, read> table: array<u32>;
 
 var<workgroup> partials: array<vec4f, 4 * THREADS>; // 16 KiB at 256 threads
@@ -50,22 +60,23 @@ fn problem_at(i: u32) -> Problem {
   let w = i * PROBLEM_WORDS;
   return Problem(table[w], table[w + 1u], table[w + 2u], table[w + 3u], table[w + 4u], table[w + 5u],
                  table[w + 6u], table[w + 7u], bitcast<f32>(table[w + 8u]), table[w + 9u], table[w + 10u],
-                 table[w + 11u]);
+                 table[w + 11u], table[w + 12u]);
 }
 
 // acc[ci·RV + jv] holds ranks j0 + 4·jv .. + 3 of column c0 + ci, summed over this thread's tokens. A trip
 // takes U tokens (t, t + S, ...): their loads are all issued before the FMAs that wait on them, so a GPU has U
 // loads in flight per thread rather than one memory latency per token. Token order per thread is fixed.
-fn accumulate(pr: Problem, c0: u32, j0: u32, slice: u32, acc: ptr<function, array<vec4f, 4 * RV>>) {
+// The thread's tokens run from `first` (its chunk's first token + its slice) to `end` (its chunk's end).
+fn accumulate(pr: Problem, c0: u32, j0: u32, first: u32, end: u32, acc: ptr<function, array<vec4f, 4 * RV>>) {
   let key = dropout_key(pr);
-  for (var t0 = slice; t0 < p.tokens; t0 += S * U) {
+  for (var t0 = first; t0 < end; t0 += S * U) {
     var xs: array<vec4f, U>;
     var rs: array<vec4f, U * RV>;
     for (var u = 0u; u < U; u++) {
       let t = t0 + u * S;
       // Zeros past the last token, stored every trip: on Dawn + lavapipe a var declared in the loop body kept the
       // previous trip's values instead of being zero-initialised again (the tail counted a token twice).
-      let live = t < p.tokens;
+      let live = t < end;
       xs[u] = vec4f(0.0);
       if (live) { xs[u] = load_x(pr, t, c0) * keep(pr, key, t, c0); }
       for (var jv = 0u; jv < RV; jv++) {
@@ -88,14 +99,18 @@ fn lora_grads(
   @builtin(num_workgroups) groups: vec3u,
 ) {
   let item = wid.x + wid.y * groups.x;
-  if (item >= p.items) { return; } // the grid's last row may be longer than the list (same for the whole group)
-  let at = p.item_base + 3u * item;
+  let tile = item % p.tiles;
+  let chunk = item / p.tiles;
+  if (chunk >= p.chunks) { return; } // the grid's last row may be longer than the list (same for the whole group)
+  let at = p.item_base + 3u * tile;
   let pr = problem_at(table[at]);
   let table_c0 = table[at + 1u];
   let c0 = table_c0 + 4u * lid.x;
   let j0 = table[at + 2u];
   var acc: array<vec4f, 4 * RV>;
-  if (c0 < pr.cols) { accumulate(pr, c0, j0, lid.y, &acc); }
+  let begin = chunk * p.chunk_tokens;
+  let end = min(p.tokens, begin + p.chunk_tokens);
+  if (c0 < pr.cols) { accumulate(pr, c0, j0, begin + lid.y, end, &acc); }
 
   // The S slices' partial sums, added in slice order (deterministic): per rank vec4 jv, every thread leaves its
   // 4 columns × 4 ranks in workgroup memory, then each thread sums and stores 16·CT / THREADS outputs. Few
@@ -104,14 +119,14 @@ fn lora_grads(
   for (var jv = 0u; jv < RV; jv++) {
     for (var ci = 0u; ci < 4u; ci++) { partials[4u * me + ci] = acc[ci * RV + jv]; }
     workgroupBarrier();
-    for (var o = me; o < 16u * CT; o += THREADS) { add_output(pr, table_c0, j0 + 4u * jv, o); }
+    for (var o = me; o < 16u * CT; o += THREADS) { add_output(pr, table_c0, j0 + 4u * jv, o, chunk); }
     workgroupBarrier();
   }
 }
 
 // Output o of a 4·CT-column × 4-rank group: column-major for dA's (r, cols) rows, rank-major for dB's (cols, r),
 // so neighbouring threads store to neighbouring words.
-fn add_output(pr: Problem, tile_c0: u32, j4: u32, o: u32) {
+fn add_output(pr: Problem, tile_c0: u32, j4: u32, o: u32, chunk: u32) {
   var col = o / 4u;
   var e = o % 4u;
   if (pr.kind == 1u) {
@@ -124,8 +139,13 @@ fn add_output(pr: Problem, tile_c0: u32, j4: u32, o: u32) {
   // Partials of thread (col / 4, slice s) are at 4·(s·CT + col / 4) + col % 4.
   var sum = 0.0;
   for (var s = 0u; s < S; s++) { sum += partials[4u * (s * CT + col / 4u) + col % 4u][e]; }
-  let at = p.grad_base + pr.grad_off + select(c * pr.r + j, j * pr.cols + c, pr.kind == 1u);
-  g[at] = pr.scale * sum + g[at];
+  let local = select(c * pr.r + j, j * pr.cols + c, pr.kind == 1u);
+  if (p.chunks == 1u) {
+    let at = p.grad_base + pr.grad_off + local;
+    dest[at] = pr.scale * sum + dest[at];
+  } else {
+    dest[chunk * p.out_stride + pr.ws_off + local] = sum; // scaled and added to G by the reduce
+  }
 }
 
 // ---- x: vec4 ----

@@ -3,10 +3,11 @@
 //   base/          a tiny random Llama checkpoint in HF layout (config.json, model.safetensors, tokenizer files)
 //   adapter/       a LoRA adapter trained on it with tunelab's Trainer, exported as PEFT files
 //   rows.jsonl     the {"input_ids": [...]} rows the loss is measured on (varied lengths: padding is exercised)
-//   tunelab-loss.json  tunelab's mean next-token loss over those rows with the adapter, in f32
+//   tunelab-loss.json  tunelab's mean next-token loss over those rows with the adapter, in --precision (f32 by
+//                      default; f16 trains and evaluates on the f16 path, so PEFT's f32 loss differs by f16's error)
 // run.sh then runs peft_loss.py on the same three paths and compares (report.ts `compare`).
 //
-//   node adapter-check.mjs --out DIR [--steps 12]
+//   node adapter-check.mjs --out DIR [--steps 12] [--precision f32|f16]   (exit 3: no shader-f16 here, skipped)
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,11 +23,19 @@ import { buildTinyModel, writeTinyModel } from '../../test/fixtures/tiny-models.
 import { rng } from '../../test/reference/random.ts';
 
 const { values: args } = parseArgs({
-  options: { out: { type: 'string' }, steps: { type: 'string', default: '12' } },
+  options: {
+    out: { type: 'string' },
+    steps: { type: 'string', default: '12' },
+    precision: { type: 'string', default: 'f32' },
+  },
 });
 if (!args.out) throw new Error('adapter-check: --out DIR is required');
 const out = args.out;
 const steps = Number(args.steps);
+if (args.precision !== 'f32' && args.precision !== 'f16') {
+  throw new Error(`adapter-check: --precision must be f32 or f16, got ${args.precision}`);
+}
+const precision: 'f32' | 'f16' = args.precision;
 if (!Number.isInteger(steps) || steps < 1)
   throw new Error(`adapter-check: --steps must be ≥ 1, got ${args.steps}`);
 
@@ -34,6 +43,8 @@ if (!Number.isInteger(steps) || steps < 1)
 const ROW_LENGTHS = [17, 2, 31, 9, 24, 13, 29];
 // Below 1e-3 the adapter would barely move the loss and agreement with PEFT would prove little.
 const MIN_ADAPTER_EFFECT = 1e-3;
+/** Exit status of a check that cannot run here (f16 without shader-f16): run.sh records it as skipped. */
+const SKIPPED_EXIT = 3;
 const LORA: LoraConfig = {
   r: 8,
   alpha: 16,
@@ -62,7 +73,7 @@ function examplesOf(opened: OpenedModel, text: string): Example[] {
 }
 
 async function train(gpu: Gpu, opened: OpenedModel, examples: Example[]) {
-  const loaded = await loadModel(gpu, opened, { precision: 'f32' });
+  const loaded = await loadModel(gpu, opened, { precision });
   const padId = padIdOf(dataTokenizer(opened.tokenizer));
   const trainer = new Trainer(gpu, loaded, examples, [], padId, {
     lora: LORA,
@@ -98,7 +109,11 @@ await writeTinyModel(buildTinyModel({ arch: 'llama', dtype: 'F32', seed: 3 }), b
 const opened = await openModel(await nodeDirectoryFiles(baseDir));
 const rowsText = rowsJsonl(opened);
 await writeFile(rowsFile, rowsText);
-const gpu = await acquireGpu({ gpu: nodeGpu(), precision: 'f32' });
+const gpu = await acquireGpu({ gpu: nodeGpu(), precision: precision === 'f32' ? 'f32' : 'auto' });
+if (gpu.precision !== precision) {
+  console.log('TUNELAB_SKIPPED this adapter has no shader-f16');
+  process.exit(SKIPPED_EXIT);
+}
 const { base, adapted, maxAbsB, files } = await train(gpu, opened, examplesOf(opened, rowsText));
 await mkdir(adapterDir, { recursive: true });
 for (const [name, contents] of Object.entries(files)) await writeFile(join(adapterDir, name), contents);
@@ -110,7 +125,7 @@ const result = {
   adapterEffect: effect,
   maxAbsB,
   steps,
-  precision: gpu.precision,
+  precision,
   adapter: [gpu.adapter.vendor, gpu.adapter.architecture, gpu.adapter.description].filter(Boolean).join(' '),
   base: baseDir,
   adapterDir,

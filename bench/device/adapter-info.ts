@@ -25,7 +25,11 @@ const LIMITS = [
 ] as const;
 
 Object.assign(globalThis, globals);
-const flags = args['dawn-flag'] ?? [];
+// The benches' flags (TUNELAB_DAWN_FLAGS, as src/node/dawn.ts reads them) first: the adapter they will see.
+const flags = [
+  ...(process.env.TUNELAB_DAWN_FLAGS ?? '').split(/\s+/).filter(Boolean),
+  ...(args['dawn-flag'] ?? []),
+];
 // Kept reachable from the global object for the life of the process (as scripts/probe-gpu.mjs does): a
 // collected Dawn instance crashes dawn.node.
 const dawn = create(flags);

@@ -2,7 +2,7 @@
 // (b) one summary block to paste into BENCHMARKS.md. The bench outputs are parsed by their table headers, not
 // by column position, because bench:kernels and bench:train gain columns as the engine changes.
 //
-//   node report.mjs compare TUNELAB_LOSS.json PEFT_LOSS.json     (exit 1 on FAIL)
+//   node report.mjs compare TUNELAB_LOSS.json PEFT_LOSS.json [TOLERANCE [LABEL]]   (exit 1 on FAIL)
 //   node report.mjs summary OUT_DIR STEPS_FILE
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -179,6 +179,8 @@ export interface LossResult {
 }
 
 export interface LossCheck {
+  /** Which check ('f32', 'f16'): a run may make several. */
+  label?: string;
   pass: boolean;
   tunelab: number;
   peft: number;
@@ -292,16 +294,22 @@ function matmulTable(texts: RunTexts): string[] {
 }
 
 function checkLine(texts: RunTexts): string {
-  const json = lineAfter(texts.check, 'TUNELAB_LOSS_CHECK ');
-  if (!json) {
+  const checks = texts.check
+    .split('\n')
+    .filter((line) => line.startsWith('TUNELAB_LOSS_CHECK '))
+    .map((line) => JSON.parse(line.slice('TUNELAB_LOSS_CHECK '.length)) as LossCheck);
+  if (checks.length === 0) {
     const skipped = lineAfter(texts.check, 'TUNELAB_SKIPPED ');
     return `Adapter check: ${skipped ? `skipped (${skipped})` : 'no verdict (see adapter-check.txt)'}.`;
   }
-  const c = JSON.parse(json) as LossCheck;
-  return (
-    `Adapter check (PEFT loads tunelab's adapter for a tiny Llama, f32): **${c.pass ? 'PASS' : 'FAIL'}** — tunelab loss ` +
-    `${c.tunelab}, PEFT ${c.peft}, |Δ|/loss ${c.relative.toExponential(2)} over ${c.tokens.peft} tokens (${c.reason}).`
-  );
+  return checks
+    .map(
+      (c) =>
+        `Adapter check (PEFT loads tunelab's adapter for a tiny Llama, tunelab ${c.label ?? 'f32'}): ` +
+        `**${c.pass ? 'PASS' : 'FAIL'}** — tunelab loss ${c.tunelab}, PEFT ${c.peft}, |Δ|/loss ` +
+        `${c.relative.toExponential(2)} over ${c.tokens.peft} tokens (${c.reason}).`,
+    )
+    .join('\n\n');
 }
 
 /** The block to paste into BENCHMARKS.md. */
@@ -346,8 +354,13 @@ function readText(path: string): string {
 
 function main(argv: string[]): number {
   const [command, ...rest] = argv;
-  if (command === 'compare' && rest.length === 2) {
-    const check = compareLosses(lossJson(readText(rest[0]), rest[0]), lossJson(readText(rest[1]), rest[1]));
+  if (command === 'compare' && rest.length >= 2 && rest.length <= 4) {
+    const tolerance = rest[2] === undefined ? LOSS_TOLERANCE : Number(rest[2]);
+    if (!(tolerance > 0)) throw new Error(`report.mjs compare: tolerance must be > 0, got ${rest[2]}`);
+    const check = {
+      label: rest[3],
+      ...compareLosses(lossJson(readText(rest[0]), rest[0]), lossJson(readText(rest[1]), rest[1]), tolerance),
+    };
     console.log(`TUNELAB_LOSS_CHECK ${JSON.stringify(check)}`);
     console.log(
       `adapter check: ${check.pass ? 'PASS' : 'FAIL'} — tunelab ${check.tunelab}, PEFT ${check.peft}, ` +
@@ -371,7 +384,9 @@ function main(argv: string[]): number {
     );
     return 0;
   }
-  console.error('usage: report.mjs compare TUNELAB.json PEFT.json | report.mjs summary OUT_DIR STEPS_FILE');
+  console.error(
+    'usage: report.mjs compare TUNELAB.json PEFT.json [TOLERANCE [LABEL]] | report.mjs summary OUT_DIR STEPS_FILE',
+  );
   return 2;
 }
 

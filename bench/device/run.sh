@@ -7,7 +7,9 @@
 #   kernels.txt        bench:kernels at SmolLM2-135M shapes
 #   train.txt          bench:train at the SmolLM2-135M shape (30 layers, 4 × 256, LoRA r 16 on every linear)
 #   anchor.txt         peft_anchor.py: PyTorch + PEFT eager on the same shape and card
-#   adapter-check.txt  a tunelab-trained adapter of a tiny Llama, its loss in tunelab and in PEFT (peft_loss.py)
+#   adapter-check.txt  a tunelab-trained adapter of a tiny Llama, its loss in tunelab and in PEFT (peft_loss.py),
+#                      trained and evaluated by tunelab in f32 (|Δ|/loss < 1e-4) and, where the adapter has
+#                      shader-f16, in f16 (< 2e-3)
 #   summary.md         the block for BENCHMARKS.md (also printed last)
 # Exits 0 only when every step succeeded.
 #
@@ -16,6 +18,9 @@
 #   TUNELAB_DEVICE_LOCAL=1  a local proof: a software adapter is allowed, nothing is unpacked into /, and the
 #                           Python steps are only syntax-checked when torch/transformers/peft are missing
 #   TUNELAB_KERNELS_ARGS, TUNELAB_TRAIN_ARGS, TUNELAB_ANCHOR_ARGS, TUNELAB_CHECK_ARGS   the steps' flags
+#   TUNELAB_TRAIN2_ARGS     optional second bench:train run appended to train.txt (e.g. the same shape in f32)
+#   TUNELAB_LARGE_TRAIN_ARGS, TUNELAB_LARGE_ANCHOR_ARGS   optional last steps: a second shape (train-large.txt,
+#                           anchor-large.txt), e.g. '--model smol --batch 8 --seq 512 …' and '--batch 8 --seq 512'
 #   TUNELAB_DEVICE_BUDGET   seconds for the whole script (default 560: inside the call's 600)
 #   TUNELAB_DEVICE_WORK     scratch folder (default /tmp/tunelab-device)
 set -uo pipefail
@@ -27,11 +32,16 @@ WORK=${TUNELAB_DEVICE_WORK:-/tmp/tunelab-device}
 LOCAL=${TUNELAB_DEVICE_LOCAL:-0}
 BUDGET=${TUNELAB_DEVICE_BUDGET:-560}
 KERNELS_ARGS=${TUNELAB_KERNELS_ARGS:---runs 5 --tune --variants}
-TRAIN_ARGS=${TUNELAB_TRAIN_ARGS:---model smol --layers 30 --batch 4 --seq 256 --steps 20 --targets all-linear --r 16 --tune}
+TRAIN_ARGS=${TUNELAB_TRAIN_ARGS:---model smol --layers 30 --batch 4 --seq 256 --steps 20 --targets all-linear --r 16 --tune --profile}
 ANCHOR_ARGS=${TUNELAB_ANCHOR_ARGS:---batch 4 --seq 256 --steps 30 --layers 30}
 CHECK_ARGS=${TUNELAB_CHECK_ARGS:-}
+TRAIN2_ARGS=${TUNELAB_TRAIN2_ARGS:-}
+LARGE_TRAIN_ARGS=${TUNELAB_LARGE_TRAIN_ARGS:-}
+LARGE_ANCHOR_ARGS=${TUNELAB_LARGE_ANCHOR_ARGS:-}
 STEPS=$WORK/steps.txt
 export PYTHONUNBUFFERED=1
+# Unrounded GPU timestamps for the benches' per-kernel figures (Dawn rounds them by default; src/node/dawn.ts).
+export TUNELAB_DAWN_FLAGS=${TUNELAB_DAWN_FLAGS-disable-dawn-features=timestamp_quantization}
 
 die() {
   echo "run.sh: $*" >&2
@@ -44,7 +54,7 @@ die() {
 [ -f "$CARRY/manifest.txt" ] || die "no .carry/manifest.txt: run 'npm run device:pack' in this checkout and call with carry [\".carry\"]"
 rm -rf "$WORK" && mkdir -p "$WORK" "$OUT" || die "cannot create $WORK and $OUT"
 # $OUT is empty on the device; elsewhere an earlier run's files would be appended to.
-rm -f "$OUT"/{setup,kernels,train,anchor,adapter-check}.txt "$OUT/summary.md"
+rm -f "$OUT"/{setup,kernels,train,anchor,adapter-check,train-large,anchor-large}.txt "$OUT/summary.md"
 : >"$STEPS"
 
 # xz where the machine has it, else Python's lzma (always built into CPython).
@@ -169,19 +179,28 @@ setup() {
   "$NODE" "$WORK/bench/adapter-info.mjs" --dawn-flag enable-dawn-features=allow_unsafe_apis || true
 }
 
+# adapter_check PRECISION TOLERANCE: tunelab trains and evaluates in PRECISION, PEFT evaluates the exported
+# adapter in f32; f16's own rounding is what the looser f16 tolerance allows. Exit 3 from the check: skipped.
 adapter_check() {
-  local check=$WORK/check file=adapter-check.txt
+  local precision=$1 tolerance=$2 check=$WORK/check-$1 file=adapter-check.txt rc
   # shellcheck disable=SC2086
-  step adapter-check 60 $file "$NODE" "$WORK/bench/adapter-check.mjs" --out "$check" $CHECK_ARGS || return
-  python_or_skip peft-loss $file || return
+  step "adapter-check-$precision" 60 $file "$NODE" "$WORK/bench/adapter-check.mjs" --out "$check" \
+    --precision "$precision" $CHECK_ARGS
+  rc=$?
+  if ((rc == 3)); then
+    sed -i "s/^adapter-check-$precision: FAILED (rc 3)$/adapter-check-$precision: skipped (no shader-f16)/" "$STEPS"
+    return
+  fi
+  ((rc == 0)) || return
+  python_or_skip "peft-loss-$precision" $file || return
   # Its own log first: the verdict reads the last JSON line PEFT printed, not tunelab's.
-  step peft-loss 90 "$check/peft-loss.log" python3 bench/device/peft_loss.py "$check/base" "$check/adapter" \
-    "$check/rows.jsonl"
-  local rc=$?
+  step "peft-loss-$precision" 90 "$check/peft-loss.log" python3 bench/device/peft_loss.py "$check/base" \
+    "$check/adapter" "$check/rows.jsonl"
+  rc=$?
   cat "$check/peft-loss.log" >>"$OUT/$file"
   ((rc == 0)) || return
-  step loss-compare 20 $file "$NODE" "$WORK/bench/report.mjs" compare "$check/tunelab-loss.json" \
-    "$check/peft-loss.log"
+  step "loss-compare-$precision" 20 $file "$NODE" "$WORK/bench/report.mjs" compare "$check/tunelab-loss.json" \
+    "$check/peft-loss.log" "$tolerance" "$precision"
 }
 
 unpack
@@ -201,8 +220,19 @@ step kernels 150 kernels.txt "$NODE" "$WORK/bench/kernels.mjs" $KERNELS_ARGS
 # shellcheck disable=SC2086
 step train 180 train.txt "$NODE" "$WORK/bench/train.mjs" $TRAIN_ARGS
 # shellcheck disable=SC2086
+[ -z "$TRAIN2_ARGS" ] || step train-2 150 train.txt "$NODE" "$WORK/bench/train.mjs" $TRAIN2_ARGS
+# shellcheck disable=SC2086
 python_or_skip anchor anchor.txt && step anchor 150 anchor.txt python3 bench/device/peft_anchor.py $ANCHOR_ARGS
-adapter_check
+adapter_check f32 1e-4
+adapter_check f16 2e-3
+# Optional, last (dropped first when time runs short): a second, larger shape for tunelab and PEFT.
+if [ -n "$LARGE_TRAIN_ARGS" ]; then
+  # shellcheck disable=SC2086
+  step train-large 120 train-large.txt "$NODE" "$WORK/bench/train.mjs" $LARGE_TRAIN_ARGS
+  # shellcheck disable=SC2086
+  python_or_skip anchor-large anchor-large.txt &&
+    step anchor-large 100 anchor-large.txt python3 bench/device/peft_anchor.py $LARGE_ANCHOR_ARGS
+fi
 
 echo
 echo "== steps (${SECONDS}s)"

@@ -24,7 +24,9 @@ chmod +x "$SIM/.nonode/node"
 cd "$SIM"
 env PATH="$SIM/.nonode:$PATH" OUT="$SIM/out" TUNELAB_DEVICE_WORK="$SIM/work" TUNELAB_DEVICE_LOCAL=1 \
   TUNELAB_DEVICE_ICD="$ICD" TUNELAB_KERNELS_ARGS="--filter matmul --runs 1" \
-  TUNELAB_TRAIN_ARGS="--model tiny --batch 2 --seq 32 --steps 2" \
+  TUNELAB_TRAIN_ARGS="--model tiny --batch 2 --seq 32 --steps 2 --profile" \
+  TUNELAB_TRAIN2_ARGS="--model tiny --batch 2 --seq 32 --steps 2 --precision f32" \
+  TUNELAB_LARGE_TRAIN_ARGS="--model tiny --batch 2 --seq 64 --steps 2" TUNELAB_LARGE_ANCHOR_ARGS="--batch 2 --seq 64" \
   bash bench/device/run.sh
 echo "simulate.sh: passed; files that would come back: $(cd "$SIM/out" && ls | tr '\n' ' ')"
 # The GPU run's guard, on the adapter it must refuse: lavapipe is software, so --require-hardware exits 2.
@@ -38,7 +40,7 @@ echo "simulate.sh: the hardware guard refuses lavapipe: $(grep "^adapter-info:" 
 
 # The verdict's plumbing, without PEFT: the bundled compare on tunelab's own loss file must pass against an
 # equal loss and fail against one 1e-3 off (PEFT's side is what only the GPU machine can give).
-check=$SIM/work/check
+check=$SIM/work/check-f32
 node_=$SIM/work/node
 python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print(json.dumps({"loss": r["loss"], "tokens": r["tokens"]}))' \
   "$check/tunelab-loss.json" >"$SIM/same.json"

@@ -2,7 +2,9 @@
 // dropout 0.05 on x): all 7 dB and 7 dA, recorded the way model/linear.ts records them today (a split-K matmul
 // pair, partial + reduce, per gradient: 28 dispatches) against the grouped kernel (kernels/lora-grads.ts), in
 // 4 dispatches (dB and dA per block phase: MLP, then attention) or 3 (the dA of the whole layer at once: its 4
-// inputs xn1, att, xn2, h fit one dispatch; the 7 distinct dy do not, so dB stays in 2).
+// inputs xn1, att, xn2, h fit one dispatch; the 7 distinct dy do not, so dB stays in 2). The 3-dispatch layout
+// (the model's) also at N = 8 × 512 and with the tokens split into chunks (a reduce after each dispatch): not
+// split, the kernel's rule, and fixed chunk sizes, so a GPU shows which chunk size pays.
 import { BufferArena, type Gpu, type ScalarType } from '../../src/engine/gpu/index.ts';
 import {
   loraGrads,
@@ -46,11 +48,11 @@ const COLS: Record<string, number> = {
   dDown: C,
 };
 
-const FLOPS = ADAPTERS.reduce((s, a) => s + 2 * 2 * N * r * (a.in + a.out), 0);
-const BYTES = ADAPTERS.reduce(
-  (s, a) => s + N * (2 * (a.in + a.out) + 2 * 4 * r) + 2 * 4 * r * (a.in + a.out),
-  0,
-);
+const flopsAt = (tokens: number) => ADAPTERS.reduce((s, a) => s + 2 * 2 * tokens * r * (a.in + a.out), 0);
+const bytesAt = (tokens: number) =>
+  ADAPTERS.reduce((s, a) => s + tokens * (2 * (a.in + a.out) + 2 * 4 * r) + 2 * 4 * r * (a.in + a.out), 0);
+const FLOPS = flopsAt(N);
+const BYTES = bytesAt(N);
 
 /** G: each adapter's dA (r, in) then dB (out, r), one flat f32 buffer as the LoRA gradients are. */
 const gradOffsets = (() => {
@@ -63,8 +65,11 @@ const gradOffsets = (() => {
 })();
 const GRAD_LENGTH = ADAPTERS.reduce((s, a) => s + r * (a.in + a.out), 0);
 
-/** One grouped dispatch: the chosen adapters' gradients of one kind, inputs in order of first use. */
-function group(kind: 'dA' | 'dB', adapters: readonly Adapter[]) {
+/**
+ * One grouped dispatch: the chosen adapters' gradients of one kind, inputs in order of first use, over `tokens`
+ * (default N) in chunks of `chunkTokens` (default: the kernel's rule).
+ */
+function group(kind: 'dA' | 'dB', adapters: readonly Adapter[], tokens: number = N, chunkTokens?: number) {
   const inputs: string[] = [];
   const problems: LoraGradProblem[] = adapters.map((a) => {
     const i = ADAPTERS.indexOf(a);
@@ -81,22 +86,26 @@ function group(kind: 'dA' | 'dB', adapters: readonly Adapter[]) {
       dropout: kind === 'dA' ? { p: DROPOUT, seed: 1, stream: i } : undefined,
     };
   });
-  return { inputs, plan: loraGradsPlan(problems, N, { rankStride: ADAPTERS.length * r }) };
+  const plan = loraGradsPlan(problems, tokens, { rankStride: ADAPTERS.length * r, chunkTokens });
+  return { inputs, plan };
 }
 
 function groupedCase(name: string, groups: ReturnType<typeof group>[]): KernelBenchCase {
+  const tokens = groups[0].plan.tokens;
   return {
     name,
-    flops: FLOPS,
-    bytes: BYTES,
+    flops: flopsAt(tokens),
+    bytes: bytesAt(tokens),
     setup(gpu: Gpu) {
       const arena = new BufferArena(gpu);
       const acts = Object.fromEntries(
-        Object.entries(COLS).map(([k, cols]) => [k, arena.alloc(k, 2 * N * cols)]),
+        Object.entries(COLS).map(([k, cols]) => [k, arena.alloc(k, 2 * tokens * cols)]),
       );
-      const [u, v] = ['U', 'V'].map((k) => arena.alloc(k, 4 * N * ADAPTERS.length * r));
+      const [u, v] = ['U', 'V'].map((k) => arena.alloc(k, 4 * tokens * ADAPTERS.length * r));
       const grads = arena.alloc('grads', 4 * GRAD_LENGTH);
       const rng = arena.alloc('rng', 16);
+      const words = Math.max(1, ...groups.map((g) => g.plan.workspaceWords));
+      const workspace = arena.alloc('workspace', 4 * words);
       const tables: LoraGradsTable[] = groups.map((g) => uploadLoraGrads(gpu, g.plan, arena));
       return {
         record(rec) {
@@ -107,6 +116,7 @@ function groupedCase(name: string, groups: ReturnType<typeof group>[]): KernelBe
               ranks: dA ? v : u,
               grads,
               rng: { buffer: rng, stepOffset: 0 },
+              workspace,
             });
           });
         },
@@ -169,16 +179,41 @@ const perAdapterCase: KernelBenchCase = {
 
 const inPhase = (phase: 'attn' | 'mlp') => ADAPTERS.filter((a) => a.phase === phase);
 
+/** The model's layout (dB per phase, dA of the layer) at `tokens` in chunks of `chunkTokens` (rule: undefined). */
+function layerCase(tokens: number, chunkTokens?: number): KernelBenchCase {
+  const groups = [
+    group('dB', inPhase('mlp'), tokens, chunkTokens),
+    group('dB', inPhase('attn'), tokens, chunkTokens),
+    group('dA', ADAPTERS, tokens, chunkTokens),
+  ];
+  const chunks = groups.map((g) => g.plan.chunks);
+  const split = chunks.every((c) => c === 1)
+    ? 'not split'
+    : `${chunkTokens === undefined ? 'rule: ' : ''}chunks of ${groups[0].plan.chunkTokens} (${chunks.join('/')} chunks, + 3 reduces)`;
+  return groupedCase(
+    `LoRA grads of a layer, grouped: 3 dispatches (dB per phase, dA of the layer), ${split}, N ${tokens}, r ${r}, ${act}`,
+    groups,
+  );
+}
+
+/** N of the large training shape, 8 × 512. */
+const N_LARGE = 4096;
+
 export const loraGradsBenches: KernelBenchCase[] = [
   perAdapterCase,
-  groupedCase(`LoRA grads of a layer, grouped: 4 dispatches (dB, dA per phase), N ${N}, r ${r}, ${act}`, [
-    group('dB', inPhase('mlp')),
-    group('dA', inPhase('mlp')),
-    group('dB', inPhase('attn')),
-    group('dA', inPhase('attn')),
-  ]),
   groupedCase(
-    `LoRA grads of a layer, grouped: 3 dispatches (dB per phase, dA of the layer), N ${N}, r ${r}, ${act}`,
-    [group('dB', inPhase('mlp')), group('dB', inPhase('attn')), group('dA', ADAPTERS)],
+    `LoRA grads of a layer, grouped: 4 dispatches (dB, dA per phase), not split, N ${N}, r ${r}, ${act}`,
+    [
+      group('dB', inPhase('mlp'), N, N),
+      group('dA', inPhase('mlp'), N, N),
+      group('dB', inPhase('attn'), N, N),
+      group('dA', inPhase('attn'), N, N),
+    ],
   ),
+  ...[N, N_LARGE].flatMap((tokens) => [
+    layerCase(tokens, tokens),
+    layerCase(tokens),
+    layerCase(tokens, 128),
+    layerCase(tokens, 512),
+  ]),
 ];

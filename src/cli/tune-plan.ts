@@ -14,6 +14,7 @@ import { fieldOfParam, TRIAL_FIELD_SPECS } from '../engine/train/config.ts';
 import type { ColumnMapping } from '../engine/train/columns.ts';
 import {
   parseConstraint,
+  parseObjectives,
   PLAN_FORMAT,
   PlanError,
   preset,
@@ -23,6 +24,7 @@ import {
   type ModelBounds,
   type Objective,
   type PlanConstraint,
+  type PlanObjective,
   type PresetName,
   type PrunerChoice,
   type StudyPlanSpec,
@@ -38,6 +40,7 @@ export const PLAN_FLAGS = {
   pruner: { type: 'string' },
   pbt: { type: 'boolean' },
   objective: { type: 'string' },
+  objectives: { type: 'string' },
   constraints: { type: 'string' },
   trials: { type: 'string' },
   timeout: { type: 'string' },
@@ -54,6 +57,7 @@ const RECIPE_FLAGS = [
   'pruner',
   'pbt',
   'objective',
+  'objectives',
   'constraints',
   'recompute',
   'max-eval-examples',
@@ -158,7 +162,7 @@ async function planInput(flags: FlagValues, family: ModelFamily, valRatio: numbe
     fixed,
     sampler: samplerFlag(flags),
     pruner: prunerFlag(flags),
-    objective: (stringFlag(flags, 'objective') ?? 'val_loss') as Objective,
+    ...objectiveFlags(flags),
     constraints: constraintsFlag(flags),
     trials: numberFlag(flags, 'trials', 10, { min: 1, integer: true })!,
     timeoutSeconds: numberFlag(flags, 'timeout', undefined, { above: 0 }) ?? null,
@@ -172,6 +176,20 @@ async function planInput(flags: FlagValues, family: ModelFamily, valRatio: numbe
 function maxEvalFlag(flags: FlagValues): { maxEvalExamples?: number | null } {
   const n = numberFlag(flags, 'max-eval-examples', undefined, { min: 0, integer: true });
   return n === undefined ? {} : { maxEvalExamples: n === 0 ? null : n };
+}
+
+/** --objective NAME, or --objectives val_loss,step_time (each direction by name unless :min / :max says). */
+function objectiveFlags(flags: FlagValues): { objective: Objective; objectives?: PlanObjective[] } {
+  const text = stringFlag(flags, 'objectives');
+  if (text === undefined) return { objective: (stringFlag(flags, 'objective') ?? 'val_loss') as Objective };
+  if (flags.objective !== undefined)
+    throw new UsageError('give --objective (one) or --objectives (several), not both');
+  try {
+    const objectives = parseObjectives(text);
+    return { objective: objectives[0].metric as Objective, objectives };
+  } catch (error) {
+    throw new UsageError(`--objectives: ${(error as Error).message}`);
+  }
 }
 
 /** --constraints "accuracy>=0.8,tokens_per_second>=2000": bounds a trial must keep to count. */

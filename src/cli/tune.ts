@@ -20,6 +20,7 @@ import {
   SAMPLER_NAMES,
   type Study,
   type StudyEvent,
+  type TrialRecord,
   type WarmStartSeed,
 } from '../engine/search/index.ts';
 import { dataTokenizer, padIdOf, splitExamples, type Dataset, type Example } from '../engine/train/data.ts';
@@ -30,6 +31,9 @@ import {
   CONSTRAINT_METRICS,
   defaultPoolSize,
   formatConstraint,
+  formatObjectives,
+  MAX_OBJECTIVES,
+  OBJECTIVE_METRICS,
   InProcessSlots,
   OBJECTIVES,
   optimize,
@@ -73,6 +77,7 @@ import { trainerOptionsOf } from '../engine/train/config.ts';
 import { trialCheckpointName } from '../engine/checkpoint/trial-checkpoint.ts';
 import { PLAN_FLAGS, planFile, planOfStudy, TUNE_DEFAULTS, tunePlan } from './tune-plan.ts';
 import { warmStartOf, warmStartSummary } from './warm-start.ts';
+import { frontSummary, pickedTrial, storedFrontAdapter, syncFrontAdapters } from './tune-front.ts';
 import {
   readJournal,
   repairJournal,
@@ -91,6 +96,11 @@ tunelab tune --model DIR --data FILE --plan study.jsonl --out DIR   (the recipe 
   search:      --space FILE (JSON search space) | --preset ${PRESET_NAMES.join('|')} (lora-basic)
                --sampler ${SAMPLER_NAMES.join('|')} (tpe)  --pruner none|median|asha (none)  --pbt
                --objective ${Object.keys(OBJECTIVES).join('|')} (val_loss)  --seed 42
+               --objectives METRIC[:min|:max],METRIC... (2 to ${MAX_OBJECTIVES}; METRIC one of ${Object.keys(OBJECTIVE_METRICS).join('|')},
+                 the first one measured at every evaluation): a multi-objective study, e.g. val_loss,step_time;
+                 tpe becomes MOTPE, gp ParEGO; no pruner or PBT; its result is a Pareto front (front/trial-N/
+                 keeps each front trial's adapter) and the export is of its best trial on the first objective
+               --pick N (with --resume, multi-objective): export front trial N instead
                --warm-start DIR (a finished study's --out, e.g. on a smaller model of the family: its best 5
                  configurations are the first trials, its trials prior observations for the tpe/gp/auto sampler)
                --constraints METRIC<=BOUND,METRIC>=BOUND (none; METRIC one of ${Object.keys(CONSTRAINT_METRICS).join('|')}):
@@ -140,6 +150,7 @@ const TUNE_FLAGS = {
   'no-autotune': { type: 'boolean' },
   'checkpoint-every': { type: 'string' },
   'warm-start': { type: 'string' },
+  pick: { type: 'string' },
   ...COLUMN_FLAGS,
 } as const;
 
@@ -167,6 +178,8 @@ interface TuneSetup {
   /** --checkpoint-every, checked (default: the evaluation interval). */
   checkpointEvery: number;
   study: Study;
+  /** --pick: the front trial to export (a resumed multi-objective study). */
+  pick: number | undefined;
   /** A new study's first events, written when --out is created. */
   pending: StudyEvent[];
   /** The log of the study being resumed, checked (null for a new study). */
@@ -186,8 +199,24 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
     closeSync(log);
     closeSync(trialsLog);
   }
-  const written = result.best ? await writeExports(setup, study, result) : [];
+  const exported = setup.plan.isMultiObjective ? pickedTrial(study, setup.pick) : study.bestTrial;
+  const written =
+    exported && (result.best || study.isMultiObjective)
+      ? await writeExports(setup, study, result, exported)
+      : [];
   printSummary(study, result, setup.out, written);
+  if (setup.plan.isMultiObjective)
+    process.stdout.write(
+      frontSummary(
+        study,
+        setup.plan.objectives,
+        written.length > 0 ? exported?.number : undefined,
+        setup.out,
+        fmtParams,
+      )
+        .map((l) => `${l}\n`)
+        .join(''),
+    );
   if (result.stopped) return 130;
   const none = noTrialCompleted(study, result);
   if (none) process.stderr.write(`tunelab tune: ${none}\n`);
@@ -197,7 +226,7 @@ export async function tuneCommand(argv: string[], hooks: TuneHooks = {}): Promis
 /** Why the study has no result (no trial completed, or none feasibly), or null when it has one. */
 function noTrialCompleted(study: Study, result: OptimizeResult): string | null {
   const complete = study.trials.filter((t) => t.state === 'complete');
-  if (complete.length > 0 && !study.bestTrial) {
+  if (complete.length > 0 && study.bestTrials.length === 0) {
     const bounds = (study.plan as { constraints?: PlanConstraint[] } | null)?.constraints ?? [];
     return (
       `no feasible trial: all ${complete.length} complete trials break --constraints ` +
@@ -293,16 +322,25 @@ async function prepare(flags: FlagValues, saved: FlagValues | null): Promise<Tun
   });
   // A new study records its own warm start (a --plan taken from a warm-started study's log does not carry it).
   const warmDir = journal ? undefined : stringFlag(flags, 'warm-start');
+  // A warm start's prior observations are one loss per trial: nothing to seed several objectives with.
+  if (warmDir !== undefined && planned.isMultiObjective)
+    throw new UsageError('--warm-start: a multi-objective study (--objectives) cannot be warm-started');
   const warmStart = warmDir === undefined ? undefined : await warmStartOf(warmDir, planned.space);
   const plan = journal
     ? planned
     : planned.withWarmStart(warmStart ? { study: warmDir!, source: warmStart.source } : null);
   if (warmStart) process.stderr.write(warmStartSummary(warmDir!, warmStart));
-  try {
-    checkObjective(plan.spec.objective, { classes: data.classes, validation: validation.length });
-  } catch (error) {
-    throw new UsageError(`--objective: ${(error as Error).message}`);
+  for (const { metric } of plan.objectives) {
+    if (!OBJECTIVE_METRICS[metric].evaluated) continue;
+    try {
+      checkObjective(metric as Objective, { classes: data.classes, validation: validation.length });
+    } catch (error) {
+      throw new UsageError(
+        `--${plan.isMultiObjective ? 'objectives' : 'objective'}: ${(error as Error).message}`,
+      );
+    }
   }
+  const pick = pickFlag(flags, saved !== null, journal?.study ?? null);
   const checkpointEvery = numberFlag(flags, 'checkpoint-every', plan.evalEvery, { min: 0, integer: true })!;
   try {
     checkConstraints(plan.spec.constraints ?? [], { classes: data.classes });
@@ -325,9 +363,26 @@ async function prepare(flags: FlagValues, saved: FlagValues | null): Promise<Tun
     workers,
     checkpointEvery,
     study,
+    pick,
     pending,
     journal,
   };
+}
+
+/** --pick N: only to re-export a resumed multi-objective study, and N on its front (checked again at the end). */
+function pickFlag(flags: FlagValues, resumed: boolean, study: Study | null): number | undefined {
+  const pick = numberFlag(flags, 'pick', undefined, { min: 0, integer: true });
+  if (pick === undefined) return undefined;
+  if (!resumed || !study)
+    throw new UsageError(
+      '--pick: choose from the Pareto front of a study that ran: tunelab tune --resume DIR --pick N',
+    );
+  if (!study.isMultiObjective)
+    throw new UsageError(
+      '--pick: only for a multi-objective study (--objectives); this one exports its best trial',
+    );
+  pickedTrial(study, pick);
+  return pick;
 }
 
 /** Paused trials' checkpoints as files in <out>/checkpoints/, each replaced whole by a rename. */
@@ -462,11 +517,14 @@ async function runStudy(
   const { plan, flags, out } = setup;
   const { slots, size, infos } = await startSlots(setup);
   const objective = plan.spec.objective;
+  const objectiveNames = plan.isMultiObjective
+    ? `objectives ${formatObjectives(plan.objectives)}`
+    : `objective ${OBJECTIVES[objective].label}`;
   process.stderr.write(
     `${size} ${flags['in-process'] === true ? 'in-process runner' : 'worker thread'}${size > 1 ? 's' : ''} on ` +
       `${infos[0].adapter} (${infos[0].precision}), ${setup.train.length} training / ` +
       `${setup.validation.length} validation examples (${evaluatedOn(plan, setup.validation.length)}), ` +
-      `${study.trials.length > 0 ? `resuming at trial ${study.trials.length}, ` : ''}objective ${OBJECTIVES[objective].label}\n`,
+      `${study.trials.length > 0 ? `resuming at trial ${study.trials.length}, ` : ''}${objectiveNames}\n`,
   );
   hooks.onPool?.(slots);
   const abort = new AbortController();
@@ -482,6 +540,7 @@ async function runStudy(
     const result = await optimize(study, slots, {
       trials: plan.spec.trials,
       objective,
+      ...(plan.isMultiObjective ? { objectives: plan.objectives } : {}),
       constraints: plan.spec.constraints,
       trainerOptions: (params) => plan.trainerOptions(params, classes),
       baseModel: baseModel(setup),
@@ -511,6 +570,10 @@ async function runStudy(
         newBest: (best) => {
           if (best.adapter) writing = writing.then(() => writeAdapter(out, best));
         },
+        // Multi-objective: every front trial's adapter is kept, for the export to be of any of them.
+        frontChanged: (front) => {
+          writing = writing.then(() => syncFrontAdapters(out, front));
+        },
       },
     });
     await writing;
@@ -533,14 +596,30 @@ function evaluatedOn(plan: StudyPlan, validation: number): string {
 
 const baseModel = (setup: TuneSetup) => stringFlag(setup.flags, 'base-model') ?? setup.dir;
 
-/** The export bundle of the best trial, read from the plan, written to --out. */
-async function writeExports(setup: TuneSetup, study: Study, result: RunResult): Promise<string[]> {
+/**
+ * The export bundle of the best trial (multi-objective: of `trial`, from the front, with its adapter from this
+ * run or from front/trial-N/), read from the plan, written to --out.
+ */
+async function writeExports(
+  setup: TuneSetup,
+  study: Study,
+  result: RunResult,
+  trial: TrialRecord,
+): Promise<string[]> {
   const { plan, opened, dataFile, valFile, data } = setup;
-  const best = result.best!;
+  const best = study.isMultiObjective ? result.front.find((f) => f.number === trial.number) : result.best!;
+  const adapter =
+    best?.adapter ?? (study.isMultiObjective ? await storedFrontAdapter(setup.out, trial.number) : null);
+  // The bundle rewrites adapter/: without the picked trial's own adapter it would be left another trial's.
+  if (study.isMultiObjective && !adapter)
+    throw new UsageError(
+      `--pick ${trial.number}: its adapter is missing from ${join(setup.out, 'front', `trial-${trial.number}`)}`,
+    );
   const timings = Object.fromEntries(result.results.map((r) => [r.number, { duration: r.seconds }]));
-  const metrics = best.metrics;
+  const metrics = best?.metrics ?? null;
   const context = planExportContext(plan, {
     study,
+    ...(study.isMultiObjective ? { best: trial } : {}),
     model: { id: baseModel(setup), revision: null, family: opened.spec.family, spec: opened.spec },
     dataset: {
       fingerprint: datasetFingerprint([
@@ -565,7 +644,7 @@ async function writeExports(setup: TuneSetup, study: Study, result: RunResult): 
     timings,
     ranPrecision: result.ranPrecision,
   });
-  return writeFiles(setup.out, exportBundle(context, best.adapter ?? undefined));
+  return writeFiles(setup.out, exportBundle(context, adapter ?? undefined));
 }
 
 /** The best trial's PEFT adapter, where the export bundle puts it (both files replaced together). */
@@ -654,17 +733,30 @@ class LiveTable {
     this.#rows.delete(r.number);
     const what =
       r.state === 'complete'
-        ? `complete, ${this.objective} ${r.value!.toFixed(4)}${r.feasible === false ? ' (infeasible: breaks a constraint)' : ''}`
+        ? `complete, ${r.values ? this.#values(r.values) : `${this.objective} ${r.value!.toFixed(4)}`}${r.feasible === false ? ' (infeasible: breaks a constraint)' : ''}`
         : r.state === 'failed'
           ? `failed: ${r.reason}`
           : r.state === 'paused'
             ? `paused at step ${r.steps}, checkpointed`
             : `pruned at step ${r.steps}`;
     const best = this.study.bestTrial;
+    const front = this.study.isMultiObjective ? this.study.bestTrials.map((t) => t.number) : [];
     this.#line(
       `trial ${r.number} ${what} (${r.steps} steps, ${r.seconds.toFixed(1)} s)` +
-        (best ? `  best: trial ${best.number} ${best.value!.toFixed(4)}` : ''),
+        (best ? `  best: trial ${best.number} ${best.value!.toFixed(4)}` : '') +
+        (front.length > 0 ? `  Pareto front: trials ${front.join(', ')}` : ''),
     );
+  }
+
+  /** A multi-objective trial's values under their objectives' names. */
+  #values(values: readonly number[]): string {
+    const names = (this.study.plan as { objectives?: { metric: string }[] } | null)?.objectives ?? [];
+    return values
+      .map(
+        (v, i) =>
+          `${names[i]?.metric ?? `objective ${i}`} ${Number.isInteger(v) ? v : Number(v.toPrecision(4))}`,
+      )
+      .join(', ');
   }
 
   #line(text: string) {

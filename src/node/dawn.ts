@@ -5,11 +5,15 @@ import { create, globals } from 'webgpu';
 
 let instance: GPU | null = null;
 
-/** The process-wide Dawn GPU entry point; also installs the WebGPU globals (GPUBufferUsage, ...). */
+/**
+ * The process-wide Dawn GPU entry point; also installs the WebGPU globals (GPUBufferUsage, ...). Benchmarks may
+ * pass Dawn flags through TUNELAB_DAWN_FLAGS, space-separated (e.g. `disable-dawn-features=timestamp_quantization`
+ * for unrounded GPU timestamps on a real GPU).
+ */
 export function nodeGpu(): GPU {
   if (!instance) {
     Object.assign(globalThis, globals);
-    instance = create([]);
+    instance = create((process.env.TUNELAB_DAWN_FLAGS ?? '').split(/\s+/).filter(Boolean));
   }
   return instance;
 }

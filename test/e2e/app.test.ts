@@ -110,6 +110,8 @@ describe('the playground in Chromium', () => {
       'chart-importance',
       'chart-slice',
       'chart-intermediate',
+      'chart-contour',
+      'chart-timeline', // the runs this page recorded, before and after the reload
     ]) {
       await page.getByTestId(id).waitFor({ timeout: 10_000 });
       await expect.poll(() => chartColours(page, id), { timeout: 10_000 }).toBeGreaterThan(4);

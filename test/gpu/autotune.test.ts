@@ -38,11 +38,11 @@ const gpt2: TuneModelShape = { ...llama, family: 'gpt2', kvHeads: 4, ffn: 128, l
 const TOKENS = 12;
 const RANK = 4;
 
-/** The matmul variant a recording ran ('generic' for the strided kernel), from the per-program counts. */
+/** The matmul variant a recording ran (tiled, skinny, or generic for the strided kernel), from the program names. */
 function ranVariant(counts: RecordingCounts): string {
   const names = [...counts.kernels.keys()];
   expect(names.every((n) => n === 'matmul' || n.startsWith('matmul.'))).toBe(true);
-  const tiled = new Set(names.flatMap((n) => /^matmul\.(t\d+x\d+)/.exec(n)?.[1] ?? []));
+  const tiled = new Set(names.flatMap((n) => /^matmul\.(t\d+x\d+|skinny)/.exec(n)?.[1] ?? []));
   expect(tiled.size).toBeLessThanOrEqual(1);
   return [...tiled][0] ?? 'generic';
 }

@@ -1,12 +1,14 @@
 // `tunelab eval`, `train`, `generate` and a 2-trial `tune` on a tiny checkpoint of each newer family, in real HF
 // layout (test/fixtures/tiny-models.ts): Llama-3.2-style (llama3 RoPE scaling), Qwen3 (per-head q/k norms,
-// head_dim ≠ hidden / heads), SmolLM3 (NoPE layers) and Mistral with a sliding window shorter than the sequence.
+// head_dim ≠ hidden / heads), SmolLM3 (NoPE layers), Mistral with a sliding window shorter than the sequence, and
+// Gemma 3 (Gemma-3-270M's structure: a sliding layer (window 6 < 12) then a global one, two RoPE bases).
 // Small budgets: the point is that every command runs the
 // family end to end and writes what it promises, not the training itself (load-and-train.test.ts checks that).
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HUB_MODEL_OF_FAMILY } from '../../src/engine/export/colab.ts';
 import { importPeftAdapter } from '../../src/engine/lora/peft.ts';
 import { parseModelConfig } from '../../src/engine/model/config.ts';
 import { runCli } from '../fixtures/cli.ts';
@@ -32,6 +34,7 @@ const FAMILIES: [TinyArch, string, Record<string, unknown>?][] = [
   ['qwen3', 'Qwen3ForCausalLM'],
   ['smollm3', 'SmolLM3ForCausalLM'],
   ['mistral', 'MistralForCausalLM', { sliding_window: 4 }],
+  ['gemma3', 'Gemma3ForCausalLM'],
 ];
 
 describe.each(FAMILIES)(
@@ -100,6 +103,9 @@ describe.each(FAMILIES)(
       const adapter = JSON.parse(await readFile(join(out, 'adapter', 'adapter_config.json'), 'utf8'));
       expect(adapter.base_model_name_or_path).toBe(model);
       expect(adapter.target_modules.every((m: string) => /^(q|k|v|o|gate|up|down)_proj$/.test(m))).toBe(true);
+      // The Colab notebook trains a Hub model of the family, since this one is a local folder.
+      const colab = await readFile(join(out, 'colab.ipynb'), 'utf8');
+      expect(colab).toContain(`${HUB_MODEL_OF_FAMILY[family]} is a Hub model of the same family`);
     });
   },
 );

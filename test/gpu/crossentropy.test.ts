@@ -382,6 +382,17 @@ describe('cross-entropy chunked f32, default reductions', () => {
     expectMatchesRef('qwen fused', got, q, 0.5, 2, 1e-5);
   });
 
+  it("Gemma 3's vocabulary V = 262,144 (tiny N, C) within the binding limits, fused and in f16", async () => {
+    const g = problem({ N: 3, C: 8, V: 262144 }, 22);
+    g.targets.set([262143, 131072, -100]);
+    expect(crossEntropyPlan(gpu, g.dims, 'f32').chunks).toBeGreaterThan(1);
+    const got = await runCe(g, { mode: 'fused', actType: 'f32', invNormaliser: 0.5, lossScale: 2 });
+    expectMatchesRef('gemma3 fused', got, g, 0.5, 2, 1e-5);
+    if (skipF16) return;
+    const half = await runCe(g, { mode: 'fused', actType: 'f16', invNormaliser: 0.5, lossScale: 2 });
+    expectMatchesRef('gemma3 fused f16', half, g, 0.5, 2, 1e-2);
+  });
+
   it('rejects bad input with specific errors before recording anything', () => {
     expect(() => crossEntropyPlan(gpu, p.dims, 'f32', 100)).toThrow(/multiple of 64/);
     expect(() => crossEntropyPlan(gpu, { N: 1, C: 1, V: 0 }, 'f32')).toThrow(/V must be ≥ 1/);

@@ -51,6 +51,8 @@ describe('a checkpoint on the GPU computes the reference per-token loss', () => 
     ['qwen3', 'f16', 'F32', 2e-2],
     ['smollm3', 'f32', 'BF16', 1e-4],
     ['smollm3', 'f16', 'F32', 2e-2],
+    ['gemma3', 'f32', 'BF16', 1e-4],
+    ['gemma3', 'f16', 'F32', 2e-2],
     ['llama', 'f32', 'F32', 1e-4, 8],
     ['llama', 'f16', 'F32', 2e-2, 40],
   ];
@@ -87,6 +89,12 @@ describe('a checkpoint on the GPU computes the reference per-token loss', () => 
     if (spec.ropeScaling) without.push(['rope scaling', { ropeScaling: null }]);
     if (spec.qkNorm) without.push(['q/k norms', { qkNorm: false }]);
     if (spec.noRopeLayers.length > 0) without.push(['NoPE layers', { noRopeLayers: [] }]);
+    if (spec.slidingRope) {
+      const global = { theta: spec.ropeTheta!, scaling: spec.ropeScaling };
+      without.push(['the sliding layers’ RoPE base', { slidingRope: global }]);
+    }
+    if (spec.attentionScale !== undefined)
+      without.push(['query_pre_attn_scalar', { attentionScale: undefined }]);
     for (const [feature, change] of without) {
       const plain = transformerForwardRef({ ...spec, ...change }, tiny.tensors, tokens, B, T);
       const off = targets.map((t, n) => crossEntropyRef(plain.subarray(n * V, (n + 1) * V), [t], V));
@@ -122,6 +130,12 @@ const WINDOWED: [string, TinyArch, Record<string, unknown>, (number | null)[]][]
       layer_types: ['full_attention', 'full_attention', 'full_attention', 'sliding_attention'],
     },
     [null, null, null, 3],
+  ],
+  [
+    "Gemma 3 (270M's layer pattern at 2 layers: sliding_window 6, then a global layer)",
+    'gemma3',
+    {},
+    [6, null],
   ],
 ];
 
@@ -267,8 +281,9 @@ describe('the trainer matches an independent f64 reference', () => {
     return { trainer, start: Float64Array.from(Float32Array.from(start)), refLoss, grad };
   }
 
-  // Each family's q_proj adapter sees its features: Llama 3.2's scaled RoPE, Qwen3's q norm, SmolLM3's NoPE layer.
-  const families: TinyArch[] = ['llama', 'llama3', 'qwen3', 'smollm3'];
+  // Each family's q_proj adapter sees its features: Llama 3.2's scaled RoPE, Qwen3's q norm, SmolLM3's NoPE layer,
+  // Gemma 3's (1 + w) q norm, two RoPE bases, score scale and sandwich norms.
+  const families: TinyArch[] = ['llama', 'llama3', 'qwen3', 'smollm3', 'gemma3'];
 
   it.each(families)(
     '%s: one SGD step: p − lr·∇L exactly (rel < 1e-5), the reported loss is the reference loss',
@@ -279,12 +294,13 @@ describe('the trainer matches an independent f64 reference', () => {
       const g = grad(start);
       const expected = start.map((p, i) => p - 0.05 * g[i]);
       const got = await trainer.readParams();
-      expectClose(
+      const error = expectClose(
         'SGD step: Δparams',
         got.map((p, i) => p - start[i]),
         expected.map((p, i) => p - start[i]),
         1e-4,
       );
+      console.log(`${arch}: SGD step Δparams max rel error ${error.toExponential(2)}`);
       trainer.destroy();
     },
   );
@@ -322,12 +338,13 @@ describe('the trainer matches an independent f64 reference', () => {
         }
       }
       const got = await trainer.readParams();
-      expectClose(
+      const error = expectClose(
         `AdamW 3 steps: Δparams at ${sample.length} of ${liveIndices.length}`,
         sample.map((i) => got[i] - start[i]),
         sample.map((i) => p[i] - start[i]),
         1e-4,
       );
+      console.log(`${arch}: 3 AdamW steps Δparams max rel error ${error.toExponential(2)}`);
       trainer.destroy();
     },
   );

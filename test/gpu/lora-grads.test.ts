@@ -1,7 +1,8 @@
 // Grouped LoRA weight gradients (shaders/lora-grads.wgsl) against an f64 reference: mixed problem lists of a
 // block phase (dB of q, k, v from three dy inputs; dA of several adapters from two x inputs, with dropout) at
 // awkward N and r, f32 and f16 inputs; dropout masks bit-exact with the reference hash; accumulation,
-// determinism, one dispatch per call with nothing new on the second recording; errors before recording.
+// determinism, one dispatch per call with nothing new on the second recording; errors before recording. The
+// token split (chunks > 1: partial tiles in a workspace, then a reduce) at awkward N and chunk counts.
 import { describe, expect, it } from 'vitest';
 import { CommandRecorder, roundToF16, type ScalarType } from '../../src/engine/gpu/index.ts';
 import {
@@ -56,6 +57,8 @@ async function runCase(
   const data = caseData(c, dtype);
   plan ??= loraGradsPlan(c.problems, c.tokens, { rankStride: c.rankStride });
   const table = uploadLoraGrads(gpu, plan);
+  // The split's workspace starts as NaN: a partial sum the kernel failed to store would poison G.
+  const workspace = upload(gpu, new Float64Array(Math.max(1, plan.workspaceWords)).fill(NaN), 'f32');
   const buffers = [
     ...data.inputs.map((x) => upload(gpu, x, dtype)),
     upload(gpu, data.ranks, 'f32'),
@@ -68,6 +71,7 @@ async function runCase(
     ranks,
     grads,
     rng: { buffer: rng, stepOffset: STEP_OFFSET },
+    workspace,
   };
   const rec = new CommandRecorder(gpu);
   for (let i = 0; i < launches; i++) loraGrads(rec, table, bindings, variant);
@@ -76,8 +80,9 @@ async function runCase(
   const actual = await download(gpu, grads, c.gradLength, 'f32');
   rec.destroy();
   table.buffer.destroy();
+  workspace.destroy();
   for (const b of buffers) b.destroy();
-  return { actual, data, dispatches };
+  return { actual, data, dispatches, plan };
 }
 
 function expected(c: Case, data: ReturnType<typeof caseData>, launches = 1): Float64Array {
@@ -146,8 +151,8 @@ const shapes: [number, number][] = [
 describe('grouped LoRA gradients', () => {
   it.each(shapes)('dB of q, k, v from 3 inputs: N %i, r %i, f32 (rel < 1e-5)', async (N, r) => {
     const c = dbCase(N, r);
-    const { actual, data, dispatches } = await runCase(c, 'f32');
-    expect(dispatches).toBe(1);
+    const { actual, data, dispatches, plan } = await runCase(c, 'f32');
+    expect(dispatches).toBe(plan.chunks > 1 ? 2 : 1); // N 1025 splits by the rule: the reduce too
     expectClose(`dB N ${N} r ${r}`, actual, expected(c, data), 1e-5);
   });
 
@@ -217,8 +222,134 @@ describe('grouped LoRA gradients', () => {
     const once = await runCase(c, 'f32', 2);
     expectClose('two launches', once.actual, expected(c, once.data, 2), 1e-5);
     const again = await runCase(c, 'f32', 2);
-    const bits = (x: Float64Array) => Array.from(new Uint32Array(Float32Array.from(x).buffer));
     expect(bits(again.actual)).toEqual(bits(once.actual));
+  });
+});
+
+const bits = (x: Float64Array) => Array.from(new Uint32Array(Float32Array.from(x).buffer));
+
+describe('grouped LoRA gradients, tokens split into chunks', () => {
+  const planOf = (c: Case, chunkTokens?: number) =>
+    loraGradsPlan(c.problems, c.tokens, { rankStride: c.rankStride, chunkTokens });
+
+  it('the rule: one chunk below 512 tokens; ≥ 256 tokens a chunk, a multiple of 16, up to ~1024 workgroups', () => {
+    expect(planOf(dbCase(511, 16)).chunks).toBe(1);
+    const at1024 = planOf(dbCase(1024, 16)); // 3 tiles: 4 chunks, capped by 1024 / 256
+    expect([at1024.items, at1024.chunks, at1024.chunkTokens]).toEqual([3, 4, 256]);
+    expect(at1024.workspaceWords).toBe(4 * 60 * 16);
+    const big = planOf(dbCase(1000, 4), 1); // one token a chunk: 1000 chunks of 3 tiles
+    expect([big.chunks, big.chunkTokens]).toEqual([1000, 1]);
+    expect(planOf(dbCase(1000, 4), 5000).chunks).toBe(1); // a chunk past N is N
+  });
+
+  // Chunk counts from 1 token a chunk (chunks ≫ tiles) to a last chunk of 1 token (257 = 256 + 1).
+  const cases: [number, number, number][] = [
+    [1, 16, 1],
+    [7, 3, 2],
+    [255, 8, 16],
+    [257, 4, 256],
+    [257, 16, 1],
+    [1000, 8, 96],
+    [1000, 20, 333],
+  ];
+  it.each(cases)(
+    'N %i, r %i, %i tokens a chunk: dB and dA (dropout), f32 (rel < 1e-5)',
+    async (N, r, size) => {
+      for (const c of [dbCase(N, r), daCase(N, r)]) {
+        const plan = planOf(c, size);
+        expect(plan.chunks).toBe(Math.ceil(N / size));
+        const { actual, data, dispatches } = await runCase(c, 'f32', 1, plan);
+        expect(dispatches).toBe(plan.chunks > 1 ? 2 : 1);
+        expectClose(`${c.problems[0].kind} N ${N} r ${r} chunk ${size}`, actual, expected(c, data), 1e-5);
+      }
+    },
+  );
+
+  it.skipIf(skipF16).each([cases[2], cases[5]])(
+    'N %i, r %i, %i tokens a chunk: f16 inputs (rel < 1e-2)',
+    async (N, r, size) => {
+      for (const c of [dbCase(N, r), daCase(N, r)]) {
+        const { actual, data } = await runCase(c, 'f16', 1, planOf(c, size));
+        expectClose(`f16 ${c.problems[0].kind} N ${N} chunk ${size}`, actual, expected(c, data), 1e-2);
+      }
+    },
+  );
+
+  it('the rule’s split at N 1024, two tokens per trip, f32 and f16', async () => {
+    for (const dtype of skipF16 ? (['f32'] as const) : (['f32', 'f16'] as const)) {
+      for (const c of [dbCase(1024, 16), daCase(1024, 16)]) {
+        const plan = planOf(c);
+        expect(plan.chunks).toBeGreaterThan(1);
+        const { actual, data } = await runCase(c, dtype, 1, plan, { tokensPerTrip: 2 });
+        const label = `rule ${dtype} ${c.problems[0].kind}`;
+        expectClose(label, actual, expected(c, data), dtype === 'f32' ? 1e-5 : 1e-2);
+      }
+    }
+  });
+
+  it('scalar loads (odd columns, a view into a wider input) split into chunks', async () => {
+    const { problems, length } = packGrads([
+      { kind: 'dA', input: 0, cols: 13, r: 5, rankCol: 0, scale: 1, inputStride: 29 },
+      { kind: 'dB', input: 1, cols: 11, r: 3, rankCol: 5, scale: 0.75 },
+    ]);
+    const c: Case = { problems, tokens: 301, rankStride: 9, inputCols: [29, 11], gradLength: length };
+    const plan = planOf(c, 50);
+    expect([plan.vecX, plan.vecR, plan.chunks]).toEqual([false, false, 7]);
+    const { actual, data } = await runCase(c, 'f32', 1, plan);
+    expectClose('scalar loads split', actual, expected(c, data), 1e-5);
+  });
+
+  // One plan for every layer: a layer's gradients sit gradBase further in G, its dropout streams streamBase on.
+  it('gradBase and streamBase shift the problems as a layer’s would, split and not', async () => {
+    const [gradBase, streamBase] = [7, 3];
+    for (const size of [undefined, 40]) {
+      const c = daCase(130, 8);
+      const shifted: Case = {
+        ...c,
+        problems: c.problems.map((q) => ({
+          ...q,
+          gradOffset: q.gradOffset + gradBase,
+          dropout: q.dropout && { ...q.dropout, stream: q.dropout.stream + streamBase },
+        })),
+        gradLength: c.gradLength + gradBase,
+      };
+      const plan = planOf(c, size);
+      const data = caseData(shifted, 'f32');
+      const table = uploadLoraGrads(gpu, plan);
+      const inputs = data.inputs.map((x) => upload(gpu, x, 'f32'));
+      const [ranks, grads, rng, workspace] = [
+        upload(gpu, data.ranks, 'f32'),
+        upload(gpu, data.grads, 'f32'),
+        upload(gpu, [STEP_BASE], 'u32'),
+        upload(gpu, new Float64Array(Math.max(1, plan.workspaceWords)).fill(NaN), 'f32'),
+      ];
+      const rec = new CommandRecorder(gpu);
+      loraGrads(rec, table, {
+        inputs: inputs.map((binding) => ({ binding, dtype: 'f32' as const })),
+        ranks,
+        grads,
+        rng: { buffer: rng, stepOffset: STEP_OFFSET },
+        gradBase,
+        streamBase,
+        workspace,
+      });
+      await rec.submitAndWait();
+      const actual = await download(gpu, grads, shifted.gradLength, 'f32');
+      expectClose(`shifted, chunk ${size}`, actual, expected(shifted, data), 1e-5);
+      rec.destroy();
+      table.buffer.destroy();
+      for (const b of [...inputs, ranks, grads, rng, workspace]) b.destroy();
+    }
+  });
+
+  it('two launches add up, and reruns are bitwise identical', async () => {
+    for (const c of [dbCase(1000, 16), daCase(1000, 16)]) {
+      const plan = planOf(c, 64);
+      const once = await runCase(c, 'f32', 2, plan);
+      expectClose('two split launches', once.actual, expected(c, once.data, 2), 1e-5);
+      const again = await runCase(c, 'f32', 2, plan);
+      expect(bits(again.actual)).toEqual(bits(once.actual));
+    }
   });
 });
 
@@ -290,39 +421,53 @@ describe('grouped LoRA gradients: dropout masks', () => {
 describe('grouped LoRA gradients: the command stream', () => {
   // A step of two micro-batches (dropout step offsets 0 and 1), recorded twice. A bind group's key holds its
   // uniform slot's offset, so new uniform contents would have made a new bind group too.
+  // Split (chunks of 16 tokens): a second dispatch per call, the reduce, whose uniforms are the same for both.
   it.each([
-    ['dA with dropout: one bind group per micro-batch', daCase(50, 16), 'lora_grads.rv4+mask', 2],
-    ['dB: the same bind group for both micro-batches', dbCase(50, 16), 'lora_grads.rv4', 1],
-  ] as const)('one dispatch per call, nothing new the second step: %s', async (_name, c, kernel, groups) => {
-    const data = caseData(c, 'f32');
-    const table = uploadLoraGrads(gpu, loraGradsPlan(c.problems, c.tokens, { rankStride: c.rankStride }));
-    const inputs = data.inputs.map((x) => upload(gpu, x, 'f32'));
-    const [ranks, grads, rng] = [
-      upload(gpu, data.ranks, 'f32'),
-      upload(gpu, data.grads, 'f32'),
-      upload(gpu, [STEP_BASE], 'u32'),
-    ];
-    const rec = new CommandRecorder(gpu);
-    const counts = [];
-    for (let step = 0; step < 2; step++) {
-      for (const stepOffset of [0, 1]) {
-        const x = inputs.map((binding) => ({ binding, dtype: 'f32' as const }));
-        loraGrads(rec, table, { inputs: x, ranks, grads, rng: { buffer: rng, stepOffset } });
+    ['dA with dropout: one bind group per micro-batch', daCase(50, 16), 'lora_grads.rv4+mask', 2, 0],
+    ['dB: the same bind group for both micro-batches', dbCase(50, 16), 'lora_grads.rv4', 1, 0],
+    ['split dA with dropout: and one reduce bind group', daCase(50, 16), 'lora_grads.rv4+mask', 3, 16],
+    ['split dB: one bind group each', dbCase(50, 16), 'lora_grads.rv4', 2, 16],
+  ] as const)(
+    'one dispatch per call, nothing new the second step: %s',
+    async (_name, c, kernel, groups, size) => {
+      const data = caseData(c, 'f32');
+      const plan = loraGradsPlan(c.problems, c.tokens, {
+        rankStride: c.rankStride,
+        chunkTokens: size || undefined,
+      });
+      const table = uploadLoraGrads(gpu, plan);
+      const perCall = plan.chunks > 1 ? 2 : 1;
+      const inputs = data.inputs.map((x) => upload(gpu, x, 'f32'));
+      const [ranks, grads, rng, workspace] = [
+        upload(gpu, data.ranks, 'f32'),
+        upload(gpu, data.grads, 'f32'),
+        upload(gpu, [STEP_BASE], 'u32'),
+        upload(gpu, new Float64Array(Math.max(1, plan.workspaceWords)), 'f32'),
+      ];
+      const rec = new CommandRecorder(gpu);
+      const counts = [];
+      for (let step = 0; step < 2; step++) {
+        for (const stepOffset of [0, 1]) {
+          const x = inputs.map((binding) => ({ binding, dtype: 'f32' as const }));
+          loraGrads(rec, table, { inputs: x, ranks, grads, rng: { buffer: rng, stepOffset }, workspace });
+        }
+        counts.push({ dispatches: rec.counts.dispatches, bindGroups: rec.counts.bindGroups });
+        await rec.submitAndWait();
       }
-      counts.push({ dispatches: rec.counts.dispatches, bindGroups: rec.counts.bindGroups });
-      await rec.submitAndWait();
-    }
-    expect(counts).toEqual([
-      { dispatches: 2, bindGroups: groups },
-      { dispatches: 2, bindGroups: 0 },
-    ]);
-    expect(rec.lastCounts.kernels.get(kernel)).toBe(2);
-    const flops = c.problems.reduce((sum, q) => sum + 2 * c.tokens * q.cols * q.r, 0);
-    expect(rec.lastCounts.flops).toBe(2 * flops);
-    rec.destroy();
-    table.buffer.destroy();
-    for (const b of [...inputs, ranks, grads, rng]) b.destroy();
-  });
+      expect(counts).toEqual([
+        { dispatches: 2 * perCall, bindGroups: groups },
+        { dispatches: 2 * perCall, bindGroups: 0 },
+      ]);
+      expect(rec.lastCounts.kernels.get(kernel)).toBe(2);
+      expect(rec.lastCounts.kernels.get('lora_grads.reduce')).toBe(perCall > 1 ? 2 : undefined);
+      const flops = c.problems.reduce((sum, q) => sum + 2 * c.tokens * q.cols * q.r, 0);
+      const reduceFlops = perCall > 1 ? (plan.chunks + 1) * plan.outputs : 0;
+      expect(rec.lastCounts.flops).toBe(2 * (flops + reduceFlops));
+      rec.destroy();
+      table.buffer.destroy();
+      for (const b of [...inputs, ranks, grads, rng, workspace]) b.destroy();
+    },
+  );
 });
 
 describe('grouped LoRA gradients: bad input', () => {
@@ -355,6 +500,12 @@ describe('grouped LoRA gradients: bad input', () => {
     expect(plan([{ ...problem, ...change } as LoraGradProblem])).toThrow(message);
   });
 
+  it.each([0, 2.5, -1])('the plan refuses chunkTokens %d', (chunkTokens) => {
+    expect(() => loraGradsPlan([problem], 10, { rankStride: 8, chunkTokens })).toThrow(
+      /chunkTokens must be a whole number ≥ 1/,
+    );
+  });
+
   it('the plan refuses problems writing overlapping ranges of G', () => {
     expect(plan([problem, { ...problem, input: 1, gradOffset: 31 }])).toThrow(
       /problems 0 and 1 write overlapping ranges of G \(0\.\.32 and 31\.\.63\)/,
@@ -382,6 +533,19 @@ describe('grouped LoRA gradients: bad input', () => {
     );
     expect(call(table, { grads: ranks })).toThrow(/G must be a buffer of its own/);
     expect(call(maskedTable, {})).toThrow(/the plan has dropout, so the call needs `rng`/);
+    // Split into chunks of 4 tokens: 3 chunks × 64 outputs of workspace, a buffer of its own.
+    const split = loraGradsPlan(two.problems, 10, { rankStride: 8, chunkTokens: 4 });
+    const splitTable = uploadLoraGrads(gpu, split);
+    expect(call(splitTable, {})).toThrow(/splits the tokens into 3 chunks, so the call needs `workspace`/);
+    expect(call(splitTable, { workspace: grads })).toThrow(
+      /workspace must hold 192 f32 \(3 chunks × 64\), it holds 64/,
+    );
+    const wide = buffer(4 * 192);
+    expect(call(splitTable, { grads: wide, workspace: wide })).toThrow(
+      /workspace must be a buffer of its own/,
+    );
+    splitTable.buffer.destroy();
+    wide.destroy();
     expect(rec.counts.dispatches).toBe(0);
     expect(rec.counts.bindGroups).toBe(0);
     rec.destroy();

@@ -45,6 +45,7 @@ async function allocated(arch: TinyArch, precision: 'f16' | 'f32', o: TrainerOpt
     accum: o.accum,
     moments: optimizerMoments(o),
     limits: gpu.limits,
+    gradChunkTokens: o.gradChunkTokens,
   });
   return { bytes, estimate };
 }
@@ -73,6 +74,9 @@ describe('the memory estimate equals what the arenas allocate', () => {
     ['qwen3', 'f16', { recompute: true }],
     ['smollm3', 'f32', {}],
     ['llama3', 'f32', { recompute: true }],
+    // Gemma 3's sandwich norms, q/k norms and its own backward scratch.
+    ['gemma3', 'f32', {}],
+    ['gemma3', 'f16', { recompute: true }],
     // LoRA dropout's scratch, staged micro-batches, SGD's single moment, a subset of targets, another rank.
     ['qwen2', 'f32', { accum: 3, optimizer: 'sgd', momentum: 0.9 }],
     [
@@ -85,6 +89,9 @@ describe('the memory estimate equals what the arenas allocate', () => {
       'f32',
       { recompute: true, lora: { r: 2, alpha: 4, dropout: 0.2, targets: ['c_proj'], rslora: false } },
     ],
+    // The LoRA gradients' token-split workspace (chunks of 8 of the 48 tokens: 6 chunks of the largest group).
+    ['llama', 'f32', { gradChunkTokens: 8 }],
+    ['gpt2', 'f16', { recompute: true, gradChunkTokens: 8 }],
   ];
   it.each(cases)('%s %s %o', async (arch, precision, extra) => {
     if (precision === 'f16' && skipF16) return;

@@ -8,7 +8,17 @@ import {
   randomBatch,
   uploadBatch,
 } from './model-gradcheck.ts';
-import { buildTinyGpt2, buildTinyLlama, TINY_GPT2, TINY_LLAMA } from './tiny-models.ts';
+import {
+  buildTinyGemma3,
+  buildTinyGpt2,
+  buildTinyLlama,
+  TINY_GEMMA3,
+  TINY_GPT2,
+  TINY_LLAMA,
+} from './tiny-models.ts';
+import { modelMatmulProblems, problemSkinny } from '../../src/engine/kernels/autotune.ts';
+import { matmulShapeClass } from '../../src/engine/kernels/matmul.ts';
+import { expectClose } from '../reference/compare.ts';
 
 const gpu = await testGpu();
 /** Qwen3: per-head q/k norms, head_dim 48 ≠ hidden / heads. */
@@ -73,6 +83,45 @@ describe('LoRA gradients of whole models match finite differences of the GPU los
     tiny.arena.destroy();
   });
 
+  // The weight gradients' token split (kernels/lora-grads.ts) forced at this N: 14 tokens in chunks of 3.
+  it.each([
+    ['Llama with LoRA dropout 0.3', 'llama'],
+    ['GPT-2', 'gpt2'],
+  ] as const)('%s, the weight gradients split into token chunks of 3', async (_name, family) => {
+    const tiny = family === 'gpt2' ? buildTinyGpt2(gpu, 'f32') : buildTinyLlama(gpu, 'f32', { dropout: 0.3 });
+    const acts = tiny.model.createActivations(tiny.arena, B, T, { gradChunkTokens: 3 });
+    const batch = randomBatch(tiny.model.vocab, B * T, 5);
+    uploadBatch(gpu, acts, batch);
+    await expectGradientsMatchFiniteDifferences(tiny.model, acts, batch, tiny.host, tiny.adapters);
+    tiny.arena.destroy();
+  });
+
+  // Every target's adapter through Gemma's sandwich norms, (1 + w) q/k norms, GeGLU, √C embeddings, tied head,
+  // and a sliding layer (window 3 < T, its own RoPE base) under a global one.
+  it.each([
+    ['Gemma 3 (sliding window 3 then global, two RoPE bases, head dim 48, score scale 32^−½)', {}],
+    ['Gemma 3 with LoRA dropout 0.3 (fixed mask)', { dropout: 0.3 }],
+    [
+      'Gemma 3-style block with head dim 256 (Gemma-3-270M/1B), 1 layer',
+      { dims: { ...TINY_GEMMA3, layers: 1, heads: 1, kvHeads: 1, headDim: 256, windows: [3] } },
+    ],
+  ])('%s', async (_name, options) => {
+    const tiny = buildTinyGemma3(gpu, 'f32', options);
+    const acts = tiny.model.createActivations(tiny.arena, B, T);
+    const batch = randomBatch(TINY_GEMMA3.vocab, B * T, 7);
+    uploadBatch(gpu, acts, batch);
+    expect(await modelLoss(tiny.model, acts, batch)).toBeGreaterThan(0);
+    const error = await expectGradientsMatchFiniteDifferences(
+      tiny.model,
+      acts,
+      batch,
+      tiny.host,
+      tiny.adapters,
+    );
+    console.log(`${_name}: LoRA gradients vs finite differences, max rel error ${error.toExponential(2)}`);
+    tiny.arena.destroy();
+  });
+
   it('GPT-2 (Conv1D, fused c_attn, learned positions, tied head)', async () => {
     const tiny = buildTinyGpt2(gpu, 'f32');
     const acts = tiny.model.createActivations(tiny.arena, B, T);
@@ -83,8 +132,65 @@ describe('LoRA gradients of whole models match finite differences of the GPU los
   });
 });
 
+/**
+ * Runs `body` with every rank-r product of the tiny Llama's step (u = x·Aᵀ, v = dy·B) tuned to the skinny matmul,
+ * as autotuning on a GPU where it wins would leave them; returns the matmul programs that ran.
+ */
+async function onSkinny<T>(body: () => Promise<T>): Promise<{ result: T; ran: Set<string> }> {
+  const shape = { family: 'llama' as const, ...TINY_LLAMA };
+  for (const p of modelMatmulProblems(shape, gpu.limits, { tokens: B * T, rank: 4, dtype: 'f32' })) {
+    if (!problemSkinny(p)) continue;
+    gpu.tuning.set(
+      'matmul',
+      matmulShapeClass(p.dims, { aK: true, bK: p.transB === true }, p.types),
+      'skinny',
+    );
+  }
+  const ran = new Set<string>();
+  const get = gpu.pipelines.get.bind(gpu.pipelines);
+  gpu.pipelines.get = (program) => (ran.add(program.name), get(program));
+  try {
+    return { result: await body(), ran };
+  } finally {
+    gpu.pipelines.get = get;
+    gpu.tuning.clear();
+  }
+}
+
+describe('the rank-r LoRA products on the skinny matmul', () => {
+  it('Llama with LoRA dropout 0.3: loss and LoRA gradients as on the tiled kernel, and by finite differences', async () => {
+    const tiny = buildTinyLlama(gpu, 'f32', { dropout: 0.3 });
+    const acts = tiny.model.createActivations(tiny.arena, B, T);
+    const batch = randomBatch(TINY_LLAMA.vocab, B * T, 5);
+    uploadBatch(gpu, acts, batch);
+    const tiled = {
+      loss: await modelLoss(tiny.model, acts, batch),
+      grads: await modelGradients(tiny.model, acts, batch, tiny.host, tiny.adapters),
+    };
+    const { result: skinny, ran } = await onSkinny(async () => {
+      await expectGradientsMatchFiniteDifferences(tiny.model, acts, batch, tiny.host, tiny.adapters);
+      return {
+        loss: await modelLoss(tiny.model, acts, batch),
+        grads: await modelGradients(tiny.model, acts, batch, tiny.host, tiny.adapters),
+      };
+    });
+    // u with its dropout mask (the stacked q, k, v and gate, up adapters) and v ran on it.
+    expect([...ran].filter((n) => n.startsWith('matmul.skinny')).sort()).toEqual([
+      'matmul.skinny16',
+      'matmul.skinny16+mask_a+rng',
+    ]);
+    expect(Math.abs(skinny.loss - tiled.loss) / tiled.loss).toBeLessThan(1e-6);
+    for (const [key, g] of tiled.grads) {
+      for (const which of ['dA', 'dB'] as const) {
+        expectClose(`${key}.${which}`, skinny.grads.get(key)![which], g[which], 1e-5);
+      }
+    }
+    tiny.arena.destroy();
+  });
+});
+
 describe.skipIf(skipF16)('f16 weights and activations', () => {
-  it.each(['llama', 'qwen3', 'gpt2'] as const)(
+  it.each(['llama', 'qwen3', 'gemma3', 'gpt2'] as const)(
     '%s: loss and LoRA gradients within a few percent of f32',
     async (family) => {
       const results = new Map<
@@ -95,7 +201,9 @@ describe.skipIf(skipF16)('f16 weights and activations', () => {
         const tiny =
           family === 'gpt2'
             ? buildTinyGpt2(gpu, dtype, { seed: 3 })
-            : buildTinyLlama(gpu, dtype, { seed: 3, dims: family === 'qwen3' ? QWEN3_DIMS : TINY_LLAMA });
+            : family === 'gemma3'
+              ? buildTinyGemma3(gpu, dtype, { seed: 3 })
+              : buildTinyLlama(gpu, dtype, { seed: 3, dims: family === 'qwen3' ? QWEN3_DIMS : TINY_LLAMA });
         const acts = tiny.model.createActivations(tiny.arena, B, T);
         const batch = randomBatch(tiny.model.vocab, B * T, 8);
         uploadBatch(gpu, acts, batch);
@@ -108,6 +216,7 @@ describe.skipIf(skipF16)('f16 weights and activations', () => {
       const f32 = results.get('f32')!;
       const f16 = results.get('f16')!;
       expect(Math.abs(f16.loss - f32.loss) / f32.loss).toBeLessThan(1e-2);
+      let worst = 0;
       for (const [key, g] of f32.grads) {
         for (const which of ['dA', 'dB'] as const) {
           const ref = g[which];
@@ -115,8 +224,10 @@ describe.skipIf(skipF16)('f16 weights and activations', () => {
           const scale = Math.max(...ref.map(Math.abs));
           const error = Math.max(...ref.map((v, i) => Math.abs(v - got[i]))) / scale;
           expect(error, `${key}.${which}`).toBeLessThan(5e-2);
+          worst = Math.max(worst, error);
         }
       }
+      console.log(`${family}: f16 vs f32 LoRA gradients, max rel error ${worst.toExponential(2)}`);
     },
   );
 });

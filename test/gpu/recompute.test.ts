@@ -20,7 +20,15 @@ import {
   type GpuAdapter,
   type HostAdapter,
 } from './model-gradcheck.ts';
-import { buildTinyGpt2, buildTinyLlama, TINY_GPT2, TINY_LLAMA, type TinyModel } from './tiny-models.ts';
+import {
+  buildTinyGemma3,
+  buildTinyGpt2,
+  buildTinyLlama,
+  TINY_GEMMA3,
+  TINY_GPT2,
+  TINY_LLAMA,
+  type TinyModel,
+} from './tiny-models.ts';
 
 const gpu = await testGpu();
 const skipF16 = f16SkipReason(gpu);
@@ -31,11 +39,17 @@ const LAYERS = 3;
 
 type AnyTiny = TinyModel<CausalLM>;
 
-type Family = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'mistral' | 'gpt2';
+type Family = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'mistral' | 'gemma3' | 'gpt2';
 
 function build(family: Family, dtype: ScalarType, dropout: number): AnyTiny {
   if (family === 'gpt2')
     return buildTinyGpt2(gpu, dtype, { dropout, dims: { ...TINY_GPT2, layers: LAYERS } });
+  // Gemma 3's recomputed blocks rebuild m and the post-feedforward norm's statistics without the residual add.
+  if (family === 'gemma3')
+    return buildTinyGemma3(gpu, dtype, {
+      dropout,
+      dims: { ...TINY_GEMMA3, layers: LAYERS, windows: [3, 2, null] },
+    });
   const variant = {
     llama: {},
     qwen2: { kvHeads: 1, qkvBias: true, rmsNormEps: 1e-6, ropeTheta: 1e6 },
@@ -101,6 +115,8 @@ describe('LoRA gradients with recompute equal those without (3 layers, two micro
     ['qwen3', 'f32', 0.3, 1e-5],
     ['smollm3', 'f32', 0.3, 1e-5],
     ['mistral', 'f32', 0.3, 1e-5],
+    ['gemma3', 'f32', 0.3, 1e-5],
+    ['gemma3', 'f16', 0.3, 1e-2],
     ['gpt2', 'f32', 0, 1e-5],
     ['gpt2', 'f32', 0.3, 1e-5],
     ['llama', 'f16', 0.3, 1e-2],

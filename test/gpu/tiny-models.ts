@@ -17,6 +17,7 @@ import {
   type LlamaLinearName,
   type LlamaWeights,
 } from '../../src/engine/model/llama.ts';
+import { Gemma3Model, type Gemma3Dims, type Gemma3Weights } from '../../src/engine/model/gemma3.ts';
 import { randomArray } from '../reference/random.ts';
 import { upload } from './harness.ts';
 import { randomAdapters, type GpuAdapter, type HostAdapter } from './model-gradcheck.ts';
@@ -32,6 +33,21 @@ export const TINY_LLAMA: LlamaDims = {
   rmsNormEps: 1e-5,
   ropeTheta: 10000,
   qkvBias: false,
+};
+
+/**
+ * Gemma 3 at tiny size: a sliding layer (window 3) then a global one, RoPE bases 1e4 and 1e6, head dim 48 ≠
+ * hidden / heads, q/k norms, scores · 32^−½ (not 1/√48).
+ */
+export const TINY_GEMMA3: Gemma3Dims = {
+  ...TINY_LLAMA,
+  headDim: 48,
+  rmsNormEps: 1e-6,
+  ropeTheta: 1e6,
+  qkNorm: true,
+  windows: [3, null],
+  slidingRope: { theta: 1e4, scaling: null },
+  attentionScale: 32 ** -0.5,
 };
 
 export const TINY_GPT2: Gpt2Dims = {
@@ -104,6 +120,57 @@ export function buildTinyLlama(
     dropout: options.dropout,
   });
   return { model: new LlamaModel(gpu, dims, weights, adapters), host, adapters, arena: new BufferArena(gpu) };
+}
+
+/** Gemma 3's norms store w around 0 (the scale is 1 + w); its tied table is small (× √C on the way in). */
+export function buildTinyGemma3(
+  gpu: Gpu,
+  dtype: ScalarType,
+  options: Options & { dims?: Gemma3Dims; targets?: readonly LlamaLinearName[] } = {},
+): TinyModel<Gemma3Model> {
+  const dims = options.dims ?? TINY_GEMMA3;
+  const { rand } = randoms(options.seed ?? 4);
+  const { hidden: C, vocab: V, headDim: D } = dims;
+  const up = (values: ArrayLike<number>) => upload(gpu, values, dtype);
+  const norm = (n: number) => up(rand(n, 0.5));
+  const embed = up(rand(V * C, 0.25));
+  const weights: Gemma3Weights = {
+    dtype,
+    embed,
+    finalNorm: norm(C),
+    lmHead: embed,
+    layers: Array.from({ length: dims.layers }, () => {
+      const linears = {} as Gemma3Weights['layers'][number]['linears'];
+      for (const name of LLAMA_LINEARS) {
+        const { inFeatures, outFeatures } = linearShape(dims, name);
+        linears[name] = up(rand(inFeatures * outFeatures, 1 / Math.sqrt(inFeatures)));
+      }
+      return {
+        inputNorm: norm(C),
+        postAttentionNorm: norm(C),
+        preFeedforwardNorm: norm(C),
+        postFeedforwardNorm: norm(C),
+        qNorm: norm(D),
+        kNorm: norm(D),
+        linears,
+      };
+    }),
+  };
+  const targets = options.targets ?? LLAMA_LINEARS;
+  const modules = Array.from({ length: dims.layers }, (_, l) =>
+    targets.map((name) => ({ key: llamaModulePath(l, name), ...linearShape(dims, name) })),
+  ).flat();
+  const { host, gpu: adapters } = randomAdapters(gpu, modules, {
+    rank: options.rank ?? 4,
+    seed: options.seed ?? 4,
+    dropout: options.dropout,
+  });
+  return {
+    model: new Gemma3Model(gpu, dims, weights, adapters),
+    host,
+    adapters,
+    arena: new BufferArena(gpu),
+  };
 }
 
 export function buildTinyGpt2(

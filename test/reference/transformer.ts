@@ -1,5 +1,5 @@
 // f64 reference forward of llama (with Llama 3.x RoPE scaling) / qwen2 / qwen3 (q/k norms) / smollm3 (NoPE layers)
-// / mistral / gpt2, written plainly (llm.c style): one function per layer, every loop visible, HF tensor names
+// / mistral / gemma3 (sandwich norms with (1 + w), √C embeddings, two RoPE bases, GeGLU) / gpt2, written plainly (llm.c style): one function per layer, every loop visible, HF tensor names
 // read straight from a name → tensor map. Used only by tests: the ONNX Runtime parity test, and the GPU model's
 // end-to-end parity test.
 //
@@ -7,7 +7,7 @@
 //   y = x·Wᵀ + b + scaling · (x·Aᵀ)·Bᵀ
 // GPT-2's Conv1D keeps W as (in, out) (y = x·W + b); PEFT's A and B keep the same (r, in), (out, r) shapes.
 
-import type { ModelSpec } from '../../src/engine/model/config.ts';
+import type { ModelSpec, Rope } from '../../src/engine/model/config.ts';
 import { scaledInvFreqRef } from './rope.ts';
 
 export interface RefTensor {
@@ -89,13 +89,14 @@ function addLora(out: Float64Array, x: ArrayLike<number>, N: number, module: str
   }
 }
 
-function rmsnorm(x: Float64Array, N: number, C: number, w: RefTensor, eps: number): Float64Array {
+/** y = x / rms(x) · (w + offset): offset 1 for Gemma's (1 + w) weights. */
+function rmsnorm(x: Float64Array, N: number, C: number, w: RefTensor, eps: number, offset = 0): Float64Array {
   const y = new Float64Array(N * C);
   for (let n = 0; n < N; n++) {
     let ss = 0;
     for (let c = 0; c < C; c++) ss += x[n * C + c] ** 2;
     const r = 1 / Math.sqrt(ss / C + eps);
-    for (let c = 0; c < C; c++) y[n * C + c] = x[n * C + c] * r * w.data[c];
+    for (let c = 0; c < C; c++) y[n * C + c] = x[n * C + c] * r * (w.data[c] + offset);
   }
   return y;
 }
@@ -125,9 +126,9 @@ function layernorm(
  * HF rotate_half RoPE in place on x (B, T, nh, D); angles formed in float32 as HF does (inv_freq stored as f32,
  * after its scaling in f64).
  */
-function rope(x: Float64Array, B: number, T: number, nh: number, D: number, spec: ModelSpec): void {
+function rope(x: Float64Array, B: number, T: number, nh: number, D: number, { theta, scaling }: Rope): void {
   const half = D / 2;
-  const invFreq = scaledInvFreqRef(D, spec.ropeTheta!, spec.ropeScaling).map(Math.fround);
+  const invFreq = scaledInvFreqRef(D, theta, scaling).map(Math.fround);
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) {
       for (let h = 0; h < nh; h++) {
@@ -160,9 +161,9 @@ function attention(
   Hkv: number,
   D: number,
   window: number | null = null,
+  scale = 1 / Math.sqrt(D),
 ) {
   const out = new Float64Array(B * T * H * D);
-  const scale = 1 / Math.sqrt(D);
   const group = H / Hkv;
   const p = new Float64Array(T);
   for (let b = 0; b < B; b++) {
@@ -234,6 +235,7 @@ export function transformerForwardRef(
     }
   }
 
+  if (spec.family === 'gemma3') return gemma3Ref(spec, x, B, T, W, prefix, lora);
   for (let l = 0; l < spec.layers; l++) {
     if (gpt2) {
       const p = `${prefix}h.${l}.`;
@@ -283,8 +285,9 @@ export function transformerForwardRef(
     }
     if (!spec.noRopeLayers.includes(l)) {
       // SmolLM3's NoPE layers skip this.
-      rope(q, B, T, H, D, spec);
-      rope(k, B, T, Hkv, D, spec);
+      const r = { theta: spec.ropeTheta!, scaling: spec.ropeScaling };
+      rope(q, B, T, H, D, r);
+      rope(k, B, T, Hkv, D, r);
     }
     const att = attention(q, k, v, B, T, H, Hkv, D, spec.layerWindows?.[l] ?? null);
     addInto(x, lin('self_attn.o_proj', att, spec.oBias ? W(`${p}self_attn.o_proj.bias`) : undefined));
@@ -301,6 +304,59 @@ export function transformerForwardRef(
     : rmsnorm(x, N, C, W(`${prefix}norm.weight`), spec.rmsNormEps!);
   const head = spec.tieWordEmbeddings ? wte : W('lm_head.weight');
   return linearRef(hf, N, head);
+}
+
+/**
+ * Gemma 3's blocks, final norm and head from the embedded tokens x (N, C) (before the √C scale): every norm
+ * rmsnorm · (1 + w); x2 = x + norm(attention branch), x' = x2 + norm(MLP branch); q/k norms before RoPE, whose base
+ * is the layer kind's; scores · query_pre_attn_scalar^−½; GeGLU.
+ */
+function gemma3Ref(
+  spec: ModelSpec,
+  x: Float64Array,
+  B: number,
+  T: number,
+  W: (name: string) => RefTensor,
+  prefix: string,
+  lora?: RefLora,
+): Float64Array {
+  const { hidden: C, heads: H, kvHeads: Hkv, headDim: D, ffn: F } = spec;
+  const N = B * T;
+  const eps = spec.rmsNormEps!;
+  const norm = (input: Float64Array, name: string, rows = N, width = C) =>
+    rmsnorm(input, rows, width, W(name), eps, 1);
+  // Gemma3TextScaledWordEmbedding: embed_scale (an f32 buffer) cast to the weights' type; f32 here.
+  const embedScale = Math.fround(Math.sqrt(C));
+  for (let i = 0; i < x.length; i++) x[i] *= embedScale;
+  for (let l = 0; l < spec.layers; l++) {
+    const p = `${prefix}layers.${l}.`;
+    const lin = (m: string, input: Float64Array) => {
+      const y = linearRef(input, N, W(`${p}${m}.weight`));
+      addLora(y, input, N, `${p}${m}`, lora);
+      return y;
+    };
+    const window = spec.layerWindows?.[l] ?? null;
+    const r = window === null ? { theta: spec.ropeTheta!, scaling: spec.ropeScaling } : spec.slidingRope!;
+    const h1 = norm(x, `${p}input_layernorm.weight`);
+    // qkNorm false only to show that the norms matter (no Gemma 3 checkpoint lacks them).
+    const headNorm = (y: Float64Array, name: string, heads: number) =>
+      spec.qkNorm ? norm(y, `${p}self_attn.${name}.weight`, N * heads, D) : y;
+    const q = headNorm(lin('self_attn.q_proj', h1), 'q_norm', H);
+    const k = headNorm(lin('self_attn.k_proj', h1), 'k_norm', Hkv);
+    const v = lin('self_attn.v_proj', h1);
+    rope(q, B, T, H, D, r);
+    rope(k, B, T, Hkv, D, r);
+    const att = attention(q, k, v, B, T, H, Hkv, D, window, spec.attentionScale);
+    addInto(x, norm(lin('self_attn.o_proj', att), `${p}post_attention_layernorm.weight`));
+    const h2 = norm(x, `${p}pre_feedforward_layernorm.weight`);
+    const gate = lin('mlp.gate_proj', h2);
+    const up = lin('mlp.up_proj', h2);
+    const act = new Float64Array(N * F);
+    for (let i = 0; i < act.length; i++) act[i] = geluNew(gate[i]) * up[i];
+    addInto(x, norm(lin('mlp.down_proj', act), `${p}post_feedforward_layernorm.weight`));
+  }
+  const hf = norm(x, `${prefix}norm.weight`);
+  return linearRef(hf, N, spec.tieWordEmbeddings ? W(`${prefix}embed_tokens.weight`) : W('lm_head.weight'));
 }
 
 /** Mean next-token cross-entropy of logits (N, V) against targets (N) (negative targets are ignored). */

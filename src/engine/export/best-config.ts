@@ -28,6 +28,14 @@ export function bestConfig(ctx: ResolvedContext): Record<string, Json> {
     direction: settings.direction,
     value: best.value ?? null,
   };
+  // A multi-objective study's trial: every objective's value, by name (the plan lists them in order).
+  const objectives = ctx.plan?.objectives;
+  if (objectives && best.values)
+    metrics.objectives = objectives.map((o, i) => ({
+      metric: o.metric,
+      direction: o.direction,
+      value: best.values![i] ?? null,
+    }));
   if (m.valLoss !== undefined) metrics.val_loss = m.valLoss;
   if (m.perplexity !== undefined) metrics.perplexity = m.perplexity;
   else if (m.valLoss !== undefined) metrics.perplexity = Math.exp(m.valLoss);

@@ -20,6 +20,7 @@ export const HUB_MODEL_OF_FAMILY: Readonly<Record<ModelFamily, string>> = {
   qwen3: 'Qwen/Qwen3-0.6B',
   smollm3: 'HuggingFaceTB/SmolLM3-3B',
   mistral: 'mistralai/Mistral-7B-v0.1',
+  gemma3: 'google/gemma-3-270m',
   gpt2: 'openai-community/gpt2',
 };
 

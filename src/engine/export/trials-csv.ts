@@ -32,10 +32,13 @@ export function paramColumns(study: Study): string[] {
 
 export function trialsCsv(study: Study, timings: Readonly<Record<number, TrialTiming>> = {}): string {
   const params = paramColumns(study);
+  // A multi-objective study: one values_<i> column per objective after value (the first), as Optuna names them.
+  const objectives = study.directions.length > 1 ? study.directions.map((_, i) => i) : [];
   let out = csvRow([
     'number',
     'state',
     'value',
+    ...objectives.map((i) => `values_${i}`),
     ...params.map((p) => `params_${p}`),
     'duration',
     'intermediate_count',
@@ -45,6 +48,7 @@ export function trialsCsv(study: Study, timings: Readonly<Record<number, TrialTi
       t.number,
       t.state,
       t.value,
+      ...objectives.map((i) => t.values?.[i]),
       ...params.map((p) => t.params[p]),
       timings[t.number]?.duration,
       t.intermediate.length,

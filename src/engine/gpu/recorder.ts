@@ -242,6 +242,8 @@ export interface RecordingCounts {
   costed: number;
   /** Dispatches per program name ('matmul.t64x64', 'rmsnorm', ...): which kernels and variants ran. */
   kernels: Map<string, number>;
+  /** FLOPs per program name, by the kernels' own counts: achieved FLOP/s per kernel in a profile. */
+  kernelFlops: Map<string, number>;
   /** Of `dispatches`, those replayed from a captured step (CommandRecorder.replayable) without model code. */
   replayed: number;
 }
@@ -273,6 +275,7 @@ function countDispatch(counts: RecordingCounts, name: string, cost: DispatchCost
   counts.dispatches++;
   counts.kernels.set(name, (counts.kernels.get(name) ?? 0) + 1);
   if (cost) {
+    counts.kernelFlops.set(name, (counts.kernelFlops.get(name) ?? 0) + cost.flops);
     counts.costed++;
     counts.flops += cost.flops;
     counts.bytes += cost.bytes;
@@ -297,6 +300,7 @@ const zeroCounts = (): RecordingCounts => ({
   bytes: 0,
   costed: 0,
   kernels: new Map(),
+  kernelFlops: new Map(),
   replayed: 0,
 });
 
@@ -453,6 +457,8 @@ export class CommandRecorder {
     this.counts.bytes += c.bytes;
     for (const [name, n] of c.kernels)
       this.counts.kernels.set(name, (this.counts.kernels.get(name) ?? 0) + n);
+    for (const [name, f] of c.kernelFlops)
+      this.counts.kernelFlops.set(name, (this.counts.kernelFlops.get(name) ?? 0) + f);
     this.counts.replayed += c.dispatches;
     this.gpu.stats.dispatches += c.dispatches;
     this.gpu.stats.flops += c.flops;

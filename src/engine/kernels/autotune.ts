@@ -29,10 +29,12 @@ import {
 import { crossEntropyPlan } from './crossentropy.ts';
 import {
   chooseSplits,
+  defaultTiledVariant,
   defaultVariant,
   matmul,
   MATMUL_VARIANTS,
   matmulShapeClass,
+  skinnyShape,
   tiledEligible,
   matmulWorkspaceBytes,
   variantFits,
@@ -315,6 +317,11 @@ export function problemTiled(p: MatmulProblem): boolean {
   return p.dims.M > 1 && !(p.transA && p.transB);
 }
 
+/** Whether the skinny variant can run this problem (N ≤ 64, A K-contiguous and vec4-readable, no split-K). */
+export function problemSkinny(p: MatmulProblem): boolean {
+  return problemTiled(p) && skinnyShape(p.dims, layoutOf(p)) && (p.splits ?? 1) <= 1;
+}
+
 export function matmulTask(p: MatmulProblem): TuneTask {
   const { M, N, K, batch = 1 } = p.dims;
   const layout = layoutOf(p);
@@ -327,9 +334,16 @@ export function matmulTask(p: MatmulProblem): TuneTask {
     flops: 2 * M * N * K * batch,
     candidates: (gpu) =>
       problemTiled(p)
-        ? MATMUL_VARIANTS.filter((v) => v === 'generic' || variantFits(gpu, v, layout))
+        ? MATMUL_VARIANTS.filter(
+            (v) => (v === 'skinny' ? problemSkinny(p) : true) && variantFits(gpu, v, layout),
+          )
         : ['generic'],
-    heuristic: (gpu) => (problemTiled(p) ? defaultVariant(gpu, p.dims, layout) : 'generic'),
+    heuristic: (gpu) => {
+      if (!problemTiled(p)) return 'generic';
+      return problemSkinny(p)
+        ? defaultVariant(gpu, p.dims, layout)
+        : defaultTiledVariant(gpu, p.dims, layout);
+    },
     prepare(gpu, arena) {
       const bytes = (n: number, t: ScalarType) => n * batch * bytesPerElement(t);
       const a = { binding: arena.alloc('autotune.a', bytes(M * K, p.types.a)), dtype: p.types.a };

@@ -10,9 +10,15 @@
 // hash of shaders/matmul-tiled.wgsl's mask_b, bit for bit: element (t, i) kept iff hash(seed, rng[0] +
 // stepOffset, stream, t·in + i) ≥ p·2³², kept values × 1/(1 − p).
 //
+// Token split: one workgroup per output tile looping over all N tokens leaves a large GPU with few workgroups
+// and long serial loops (latency-bound). So the plan cuts the tokens into chunks (`loraGradsSplit`: at least
+// LORA_GRADS_MIN_CHUNK_TOKENS each, enough chunks for ~LORA_GRADS_TARGET_WORKGROUPS workgroups); each
+// (tile, chunk) workgroup stores its partial tile in an f32 workspace, and a small reduce dispatch adds the
+// chunks in a fixed order and s·sum into G. One chunk (small N) is today's single dispatch, adding into G.
+//
 // Use: a plan per (problem list, N), pure host (`loraGradsPlan`); its table uploaded once
-// (`uploadLoraGrads`); then every micro-batch `loraGrads(rec, table, bindings)` records one dispatch whose
-// uniforms and bind group are the same step after step.
+// (`uploadLoraGrads`); then every micro-batch `loraGrads(rec, table, bindings)` records one dispatch (two when
+// split) whose uniforms and bind groups are the same step after step.
 
 import {
   bytesPerElement,
@@ -31,6 +37,7 @@ import {
 import { dropoutThreshold } from './dropout.ts';
 import dropoutHashWgsl from '../../../shaders/dropout-hash.wgsl?raw';
 import loraGradsWgsl from '../../../shaders/lora-grads.wgsl?raw';
+import loraGradsReduceWgsl from '../../../shaders/lora-grads-reduce.wgsl?raw';
 
 /** Input tensors one dispatch can read: with R, G, the table and rng, the 8 storage bindings WebGPU allows. */
 export const LORA_GRADS_MAX_INPUTS = 4;
@@ -41,7 +48,16 @@ const TILE_COLS = 4 * COL_THREADS;
 /** Ranks one thread accumulates at most (16 × 4 columns = 64 f32 accumulators); larger r takes more tiles. */
 const MAX_TILE_RANKS = 16;
 /** Words per problem record in the table (the shader's PROBLEM_WORDS); a work item is 3 words. */
-const PROBLEM_WORDS = 12;
+const PROBLEM_WORDS = 13;
+/**
+ * The split's rule: chunks of at least this many tokens (16 per slice: shorter loops would spend more on the
+ * in-workgroup sum and the workspace than they save), and as many as it takes to reach the target workgroup
+ * count (a few waves on a 132-SM GPU), never more.
+ */
+export const LORA_GRADS_MIN_CHUNK_TOKENS = 256;
+export const LORA_GRADS_TARGET_WORKGROUPS = 1024;
+/** Threads per workgroup of the reduce (one per output). */
+const REDUCE_THREADS = 256;
 
 export type LoraGradKind = 'dA' | 'dB';
 
@@ -68,6 +84,11 @@ export interface LoraGradProblem {
 export interface LoraGradsPlanOptions {
   /** R's row stride in elements (the width of the stacked u or v buffer). */
   rankStride: number;
+  /**
+   * Tokens per chunk of the token split (≥ 1; N or more: no split). Default: `loraGradsSplit`'s rule. Tests
+   * and benches set it; whoever allocates the workspace must size it with the same value.
+   */
+  chunkTokens?: number;
 }
 
 /** Everything the dispatch needs that does not change per step: the work list and the compile-time choices. */
@@ -77,8 +98,15 @@ export interface LoraGradsPlan {
   readonly rankStride: number;
   /** Problem records, then the work items (problem, first column, first rank): u32 words. */
   readonly table: Uint32Array<ArrayBuffer>;
-  /** Work items = workgroups. */
+  /** Work items = output tiles; a dispatch has items × chunks workgroups. */
   readonly items: number;
+  /** Token chunks (1: no split, the dispatch adds into G) and tokens per chunk (the last may be shorter). */
+  readonly chunks: number;
+  readonly chunkTokens: number;
+  /** Σ cols·r: one chunk's row of the workspace. */
+  readonly outputs: number;
+  /** f32 words of workspace the call needs: chunks × outputs when split, else 0. */
+  readonly workspaceWords: number;
   /** Rank vec4s per thread (the shader's RV): ⌈max r / 4⌉, at most 4. */
   readonly rankVecs: number;
   /** Whether X and R are read as vec4 (every layout a multiple of 4). */
@@ -146,7 +174,7 @@ function checkDisjoint(problems: readonly LoraGradProblem[]): void {
 const f32Bits = (value: number) => new Uint32Array(Float32Array.of(value).buffer)[0];
 
 /** One problem's record, in the order of the shader's `Problem` struct. */
-function problemWords(q: LoraGradProblem): number[] {
+function problemWords(q: LoraGradProblem, wsOff: number): number[] {
   const p = q.dropout?.p ?? 0;
   const threshold = p > 0 ? dropoutThreshold(p) : 0;
   // Kept values carry 1/(1 − p): applied once to the sum rather than to every element.
@@ -164,7 +192,54 @@ function problemWords(q: LoraGradProblem): number[] {
     threshold > 0 ? q.dropout!.seed : 0,
     threshold,
     threshold > 0 ? q.dropout!.stream : 0,
+    wsOff,
   ];
+}
+
+/** Rank vec4s per thread for problems of these ranks: ⌈max r / 4⌉, at most MAX_TILE_RANKS / 4. */
+const rankVecsOf = (shapes: readonly { r: number }[]) =>
+  Math.ceil(Math.min(Math.max(1, ...shapes.map((q) => q.r)), MAX_TILE_RANKS) / 4);
+
+/** Output tiles of problems of these shapes (the plan's work items). */
+function tileCount(shapes: readonly { cols: number; r: number }[]): number {
+  const tileRanks = 4 * rankVecsOf(shapes);
+  return shapes.reduce((n, q) => n + Math.ceil(q.r / tileRanks) * Math.ceil(q.cols / TILE_COLS), 0);
+}
+
+/** How a plan of problems of these shapes at N tokens splits the tokens, and the workspace it then needs. */
+export interface LoraGradsSplit {
+  chunks: number;
+  chunkTokens: number;
+  /** Σ cols·r. */
+  outputs: number;
+  /** f32 words: chunks × outputs when split, else 0. */
+  workspaceWords: number;
+}
+
+/**
+ * The token split of problems of these shapes at N tokens: `chunkTokens` when given, else the rule — as many
+ * chunks of ≥ LORA_GRADS_MIN_CHUNK_TOKENS tokens as bring the dispatch to LORA_GRADS_TARGET_WORKGROUPS
+ * workgroups (tiles × chunks), a chunk a multiple of the 16 slices. N < 2·256: one chunk (no split).
+ */
+export function loraGradsSplit(
+  shapes: readonly { cols: number; r: number }[],
+  tokens: number,
+  chunkTokens?: number,
+): LoraGradsSplit {
+  if (chunkTokens !== undefined && !(Number.isInteger(chunkTokens) && chunkTokens >= 1)) {
+    throw new RangeError(`loraGradsPlan: chunkTokens must be a whole number ≥ 1, got ${chunkTokens}`);
+  }
+  const tiles = tileCount(shapes);
+  let size = chunkTokens;
+  if (size === undefined) {
+    const wanted = Math.ceil(LORA_GRADS_TARGET_WORKGROUPS / Math.max(1, tiles));
+    const chunks = Math.max(1, Math.min(Math.floor(tokens / LORA_GRADS_MIN_CHUNK_TOKENS), wanted));
+    size = Math.ceil(Math.ceil(tokens / chunks) / SLICES) * SLICES;
+  }
+  size = Math.min(size, tokens);
+  const chunks = Math.ceil(tokens / size);
+  const outputs = shapes.reduce((n, q) => n + q.cols * q.r, 0);
+  return { chunks, chunkTokens: size, outputs, workspaceWords: chunks > 1 ? chunks * outputs : 0 };
 }
 
 /**
@@ -185,10 +260,18 @@ export function loraGradsPlan(
   }
   problems.forEach((q, i) => checkProblem(q, i, tokens, rankStride));
   checkDisjoint(problems);
-  const maxR = Math.max(1, ...problems.map((q) => q.r));
-  const rankVecs = Math.ceil(Math.min(maxR, MAX_TILE_RANKS) / 4);
+  const split = loraGradsSplit(problems, tokens, options.chunkTokens);
+  if (split.workspaceWords > 0xffffffff) {
+    throw new RangeError(`loraGradsPlan: a workspace of ${split.workspaceWords} f32 exceeds u32 indexing`);
+  }
+  const rankVecs = rankVecsOf(problems);
   const tileRanks = 4 * rankVecs;
-  const words: number[] = problems.flatMap(problemWords);
+  let wsOff = 0;
+  const words: number[] = problems.flatMap((q) => {
+    const record = problemWords(q, wsOff);
+    wsOff += q.cols * q.r;
+    return record;
+  });
   let items = 0;
   problems.forEach((q, i) => {
     for (let j0 = 0; j0 < q.r; j0 += tileRanks) {
@@ -206,6 +289,7 @@ export function loraGradsPlan(
     rankStride,
     table: Uint32Array.from(words.length > 0 ? words : [0]),
     items,
+    ...split,
     rankVecs,
     vecX: problems.every((q) => [q.cols, q.inputStride ?? q.cols, q.inputCol ?? 0].every(by4)),
     vecR: by4(rankStride) && problems.every((q) => by4(q.rankCol)),
@@ -225,9 +309,7 @@ export interface LoraGradsTable {
 /** u32 words of a plan's table for problems of these shapes (what `loraGradsPlan(...).table` holds). */
 export function loraGradsTableWords(shapes: readonly { cols: number; r: number }[]): number {
   if (shapes.length === 0) return 1;
-  const tileRanks = 4 * Math.ceil(Math.min(Math.max(...shapes.map((q) => q.r)), MAX_TILE_RANKS) / 4);
-  const items = shapes.reduce((n, q) => n + Math.ceil(q.r / tileRanks) * Math.ceil(q.cols / TILE_COLS), 0);
-  return PROBLEM_WORDS * shapes.length + 3 * items;
+  return PROBLEM_WORDS * shapes.length + 3 * tileCount(shapes);
 }
 
 /** Uploads the plan's table (into `arena` when given, so memory counts include it). */
@@ -262,6 +344,11 @@ export interface LoraGradsBindings {
   gradBase?: number;
   /** Added to every problem's dropout stream, for the same reason (a layer's streams follow the last's). */
   streamBase?: number;
+  /**
+   * The split's f32 workspace (at least `plan.workspaceWords`), needed when `plan.chunks > 1`: overwritten by
+   * every call, so one workspace serves every dispatch of a step (they run one after another).
+   */
+  workspace?: BufferBinding;
 }
 
 /** FLOPs and bytes by the kernel's own count: each X, each R block and each gradient (read + write) once. */
@@ -270,9 +357,16 @@ export function loraGradsCost(plan: LoraGradsPlan, dtype: ScalarType): DispatchC
   let bytes = 0;
   for (const q of plan.problems) {
     flops += 2 * plan.tokens * q.cols * q.r;
-    bytes += plan.tokens * (q.cols * bytesPerElement(dtype) + 4 * q.r) + 2 * 4 * q.cols * q.r;
+    bytes += plan.tokens * (q.cols * bytesPerElement(dtype) + 4 * q.r);
   }
+  // Split: the chunks' partial tiles are written to the workspace (the reduce's cost counts G); else G.
+  bytes += plan.chunks > 1 ? 4 * plan.workspaceWords : 2 * 4 * plan.outputs;
   return { flops, bytes };
+}
+
+/** The reduce of a split plan: every chunk's partial read and added, then G read and written. */
+export function loraGradsReduceCost(plan: LoraGradsPlan): DispatchCost {
+  return { flops: (plan.chunks + 1) * plan.outputs, bytes: 4 * plan.workspaceWords + 2 * 4 * plan.outputs };
 }
 
 const bindingBuffer = (b: BufferBinding): GPUBuffer => ('buffer' in b ? b.buffer : b);
@@ -333,6 +427,24 @@ function checkBindings(plan: LoraGradsPlan, b: LoraGradsBindings): ScalarType {
       'loraGrads: G must be a buffer of its own (it is written while R and the inputs are read)',
     );
   }
+  if (plan.chunks > 1) {
+    if (!b.workspace) {
+      throw new Error(
+        `loraGrads: the plan splits the tokens into ${plan.chunks} chunks, so the call needs \`workspace\``,
+      );
+    }
+    const ws = bindingBuffer(b.workspace);
+    if (bindingBytes(b.workspace) < 4 * plan.workspaceWords) {
+      throw new RangeError(
+        `loraGrads: the workspace must hold ${plan.workspaceWords} f32 (${plan.chunks} chunks × ${plan.outputs}), it holds ${bindingBytes(b.workspace) / 4}`,
+      );
+    }
+    if ([g, bindingBuffer(b.ranks), ...inputs.map((x) => bindingBuffer(x.binding))].includes(ws)) {
+      throw new RangeError(
+        'loraGrads: the workspace must be a buffer of its own (G, R and the inputs are not)',
+      );
+    }
+  }
   if (plan.masked && !b.rng) throw new Error('loraGrads: the plan has dropout, so the call needs `rng`');
   if (b.rng && !isU32(b.rng.stepOffset)) {
     throw new RangeError(`loraGrads: rng.stepOffset must be a u32, got ${b.rng.stepOffset}`);
@@ -351,6 +463,15 @@ export interface LoraGradsVariant {
 
 export function defaultLoraGradsVariant(gpu: Gpu): LoraGradsVariant {
   return { tokensPerTrip: gpu.isSoftware ? 1 : 2 };
+}
+
+/**
+ * The chunk size a model's plans use on this GPU at N tokens: `requested` when given; on a software driver N (no
+ * split: its few CPU threads gain nothing from more workgroups, and the workspace and reduce cost up to ~15 % on
+ * lavapipe); else undefined, the rule of `loraGradsSplit`.
+ */
+export function loraGradsChunkTokens(gpu: Gpu, tokens: number, requested?: number): number | undefined {
+  return requested ?? (gpu.isSoftware ? tokens : undefined);
 }
 
 /** Programs by a key of all they are made from: the pipeline cache keys on the name, not the source. */
@@ -397,6 +518,8 @@ export function loraGrads(
   }
   if (plan.items === 0) return;
   const { inputs, rng } = bindings;
+  const split = plan.chunks > 1;
+  const maxPerDim = rec.gpu.limits.maxComputeWorkgroupsPerDimension;
   // Unused input slots repeat the first input: bound read-only, never read.
   const x = Array.from({ length: LORA_GRADS_MAX_INPUTS }, (_, j) => (inputs[j] ?? inputs[0]).binding);
   rec.dispatch(program(plan, dtype, variant), {
@@ -406,11 +529,39 @@ export function loraGrads(
       .u32(plan.items)
       .u32(plan.problems.length * PROBLEM_WORDS)
       .u32(plan.masked ? rng!.stepOffset : 0) // unmasked: one uniform struct for every micro-batch
-      .u32(bindings.gradBase ?? 0)
+      .u32(split ? 0 : (bindings.gradBase ?? 0)) // split: the reduce adds the base; one struct for every layer
       .u32(plan.masked ? (bindings.streamBase ?? 0) : 0)
+      .u32(plan.chunks)
+      .u32(plan.chunkTokens)
+      .u32(split ? plan.outputs : 0)
+      .u32(0)
       .u32(0),
-    buffers: [...x, bindings.ranks, bindings.grads, table.buffer, plan.masked ? rng!.buffer : null],
-    workgroups: grid1d(plan.items, 1, rec.gpu.limits.maxComputeWorkgroupsPerDimension),
+    buffers: [
+      ...x,
+      bindings.ranks,
+      split ? bindings.workspace! : bindings.grads,
+      table.buffer,
+      plan.masked ? rng!.buffer : null,
+    ],
+    workgroups: grid1d(plan.items * plan.chunks, 1, maxPerDim),
     cost: loraGradsCost(plan, dtype),
   });
+  if (!split) return;
+  rec.dispatch(REDUCE_PROGRAM, {
+    uniforms: uniforms()
+      .u32(plan.outputs)
+      .u32(plan.chunks)
+      .u32(plan.problems.length)
+      .u32(bindings.gradBase ?? 0),
+    buffers: [bindings.workspace!, bindings.grads, table.buffer],
+    workgroups: grid1d(plan.outputs, REDUCE_THREADS, maxPerDim),
+    cost: loraGradsReduceCost(plan),
+  });
 }
+
+const REDUCE_PROGRAM: Program = {
+  name: 'lora_grads.reduce',
+  source: loraGradsReduceWgsl,
+  entryPoint: 'lora_grads_reduce',
+  consts: { WG: REDUCE_THREADS },
+};

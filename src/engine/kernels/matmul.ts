@@ -5,8 +5,11 @@
 // Variants (gpu.cpp-style, named in benchmarks): `generic` is the strided scalar kernel of shaders/matmul.wgsl
 // (any layout and shape, the tested fallback); the `t…` variants are instances of shaders/matmul-tiled.wgsl with
 // vec4 loads along each operand's contiguous axis and a register tile per thread, usable when those axes, the
-// leading dimensions and the batch strides are multiples of 4. Which tiled variant runs for a shape class is
-// the device's autotuned choice (gpu.tuning, see autotune.ts), else the heuristic `defaultVariant`.
+// leading dimensions and the batch strides are multiples of 4; `skinny` (shaders/matmul-skinny.wgsl,
+// matmul-skinny.ts) serves N ≤ 64 with K split across the lanes of a workgroup (the LoRA rank-r products). Which
+// variant runs for a shape class is the device's autotuned choice (gpu.tuning, see autotune.ts), else the
+// heuristic `defaultVariant`; a choice the call cannot use (skinny with extras it cannot fuse) falls back to
+// the tiled default.
 
 import {
   bytesPerElement,
@@ -23,6 +26,7 @@ import {
   type TensorRef,
 } from '../gpu/index.ts';
 import dropoutHashWgsl from '../../../shaders/dropout-hash.wgsl?raw';
+import { recordSkinny, skinnyFits, skinnyRefusal, SKINNY_MAX_N, type SkinnyLaunch } from './matmul-skinny.ts';
 import matmulWgsl from '../../../shaders/matmul.wgsl?raw';
 import matmulTiledWgsl from '../../../shaders/matmul-tiled.wgsl?raw';
 
@@ -136,10 +140,11 @@ export const TILED_VARIANTS = {
 } as const satisfies Record<string, TileShape>;
 
 export type TiledVariant = keyof typeof TILED_VARIANTS;
-export type MatmulVariant = TiledVariant | 'generic';
+export type MatmulVariant = TiledVariant | 'generic' | 'skinny';
 export const MATMUL_VARIANTS: readonly MatmulVariant[] = [
   'generic',
   ...(Object.keys(TILED_VARIANTS) as TiledVariant[]),
+  'skinny',
 ];
 
 /** The operand layouts a tiled kernel reads as vec4: the contiguous axis of A and of B. */
@@ -217,8 +222,10 @@ export function tiledEligible(
   return vec4Readable(a, a, 0, aBatch) && vec4Readable(b, b, 0, bBatch);
 }
 
-/** A tiled variant usable on this device for this layout (workgroup memory and size limits). */
-export function variantFits(gpu: Gpu, variant: TiledVariant, layout: MatmulLayout): boolean {
+/** A variant usable on this device for this layout (workgroup memory and size limits; skinny needs A K-contiguous). */
+export function variantFits(gpu: Gpu, variant: MatmulVariant, layout: MatmulLayout): boolean {
+  if (variant === 'generic') return true;
+  if (variant === 'skinny') return layout.aK && skinnyFits(gpu);
   const tile = TILED_VARIANTS[variant];
   const threads = (tile.BM / tile.TM) * (tile.BN / tile.TN);
   return (
@@ -228,11 +235,31 @@ export function variantFits(gpu: Gpu, variant: TiledVariant, layout: MatmulLayou
 }
 
 /**
- * The heuristic choice when nothing is tuned: small products take the small tile (one variant, so few pipelines
- * to compile), a skinny tile serves rank-r sides, else the largest tile that still gives about 128 workgroups
- * (enough to keep a large GPU's compute units busy).
+ * Whether a product's shape suits the skinny kernel: A K-contiguous and read as vec4 (K a multiple of 4, dense),
+ * 1 ≤ N ≤ 64. (A call may still bring what it cannot fuse: see skinnyRefusal. A plain M = 1 product runs the
+ * generic kernel's matvec before any variant is chosen.)
  */
-export function defaultVariant(gpu: Gpu, dims: MatmulDims, layout: MatmulLayout): TiledVariant {
+export function skinnyShape(dims: MatmulDims, layout: MatmulLayout): boolean {
+  return layout.aK && dims.N >= 1 && dims.N <= SKINNY_MAX_N && dims.K % 4 === 0;
+}
+
+/**
+ * The heuristic choice when nothing is tuned: on a hardware GPU the skinny kernel for N ≤ 64 (the rank-r LoRA
+ * products: it fills the GPU where a tile per 32..128 rows leaves it idle), else `defaultTiledVariant`. Software
+ * drivers keep the tiled choice: on lavapipe's few CPU threads the tiled kernels are as fast and compile
+ * once for every shape (see BENCHMARKS.md).
+ */
+export function defaultVariant(gpu: Gpu, dims: MatmulDims, layout: MatmulLayout): MatmulVariant {
+  if (!gpu.isSoftware && skinnyShape(dims, layout) && skinnyFits(gpu)) return 'skinny';
+  return defaultTiledVariant(gpu, dims, layout);
+}
+
+/**
+ * The tiled choice: small products take the small tile (one variant, so few pipelines to compile), a skinny tile
+ * serves rank-r sides, else the largest tile that still gives about 128 workgroups (enough to keep a large GPU's
+ * compute units busy).
+ */
+export function defaultTiledVariant(gpu: Gpu, dims: MatmulDims, layout: MatmulLayout): TiledVariant {
   const { M, N, batch = 1 } = dims;
   if (M * N * batch < 64 * 64) return 't32x32';
   const fits = (v: TiledVariant) => variantFits(gpu, v, layout);
@@ -254,6 +281,7 @@ function chooseVariant(
 ): MatmulVariant {
   const tuned = gpu.tuning.get('matmul', matmulShapeClass(dims, layout, types));
   if (tuned === 'generic') return 'generic'; // timed faster than every tiled variant on this device
+  if (tuned === 'skinny' && variantFits(gpu, 'skinny', layout)) return 'skinny';
   if (tuned && tuned in TILED_VARIANTS && variantFits(gpu, tuned as TiledVariant, layout)) {
     return tuned as TiledVariant;
   }
@@ -285,16 +313,27 @@ export function matmul(
       throw new RangeError('matmul: offsets, leading dimensions and the fused extras need a tiled variant');
     }
     variant = 'generic'; // M = 1 (decode) runs its matvec kernel
-  } else if (options.variant) {
+  } else if (options.variant && options.variant !== 'skinny') {
     if (!variantFits(rec.gpu, options.variant, layout)) {
       throw new RangeError(`matmul: variant '${options.variant}' exceeds this GPU's workgroup limits`);
     }
     variant = options.variant;
   } else {
-    variant = chooseVariant(rec.gpu, dims, layout, types);
+    variant = options.variant ?? chooseVariant(rec.gpu, dims, layout, types);
   }
 
   const splits = options.splits === 'auto' ? chooseSplits(dims) : (options.splits ?? 1);
+  if (variant === 'skinny') {
+    const launch = skinnyLaunch(dims, options, splits);
+    const refusal = skinnyRefusal(rec.gpu, launch);
+    if (refusal === null) {
+      recordSkinny(rec, c, a, b, launch, matmulCost(dims, types, beta));
+      return;
+    }
+    if (options.variant === 'skinny')
+      throw new RangeError(`matmul: variant 'skinny' cannot run this: ${refusal}`);
+    variant = defaultTiledVariant(rec.gpu, dims, layout); // a tuned choice this call's extras rule out
+  }
   const bk = variant === 'generic' ? 16 : TILED_VARIANTS[variant].BK;
   const kChunk = Math.ceil(K / splits / bk) * bk; // whole BK tiles per split
   const effectiveSplits = Math.max(1, Math.ceil(K / Math.max(kChunk, 1)));
@@ -325,6 +364,42 @@ export function matmul(
   }
   if (variant === 'generic') recordGeneric(rec, c, a, b, launch, cost, options.workspace);
   else recordTiled(rec, c, a, b, variant, launch, options, cost);
+}
+
+/** The skinny kernel's view of a call: dense defaults filled in, the extras it cannot fuse named. */
+function skinnyLaunch(dims: MatmulDims, o: MatmulOptions, splits: number): SkinnyLaunch {
+  const { M, N, K, batch = 1 } = dims;
+  const { transA = false, transB = false } = o;
+  const extras = {
+    extend: o.extend,
+    maskB: o.maskB,
+    bias: o.bias,
+    residual: o.residual,
+    rowScale: o.rowScale,
+  };
+  const ldc = o.ldc ?? N;
+  return {
+    M,
+    N,
+    K,
+    batch,
+    transA,
+    transB,
+    lda: o.lda ?? (transA ? M : K),
+    ldb: o.ldb ?? (transB ? K : N),
+    ldc,
+    aOffset: o.aOffset ?? 0,
+    bOffset: o.bOffset ?? 0,
+    cOffset: o.cOffset ?? 0,
+    aBatch: o.aBatchStride ?? M * K,
+    bBatch: o.bBatchStride ?? K * N,
+    cBatch: o.cBatchStride ?? M * ldc,
+    alpha: o.alpha ?? 1,
+    beta: o.beta ?? 0,
+    splits,
+    unsupported: Object.entries(extras).flatMap(([name, v]) => (v === undefined ? [] : [name])),
+    maskA: o.maskA && { ...maskParams(o.maskA), rng: o.maskA.rng },
+  };
 }
 
 function hasExtras(o: MatmulOptions): boolean {

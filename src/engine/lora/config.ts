@@ -5,7 +5,7 @@
 // `all-linear` is every linear layer of the blocks, never the LM head (PEFT's INCLUDE_LINEAR_LAYERS_SHORTHAND).
 
 /** Same union as ModelFamily in src/engine/model/config.ts (kept structural so this file stands alone). */
-export type LoraFamily = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'mistral' | 'gpt2';
+export type LoraFamily = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'mistral' | 'gemma3' | 'gpt2';
 
 /**
  * The structural facts target resolution needs. ModelSpec (src/engine/model/config.ts) satisfies it as is.
@@ -58,6 +58,7 @@ export const FAMILY_LINEARS: Record<LoraFamily, readonly string[]> = {
   qwen3: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
   smollm3: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
   mistral: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+  gemma3: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
   gpt2: ['c_attn', 'c_proj', 'c_fc'],
 };
 
@@ -155,7 +156,7 @@ function mod(
 function checkShape(shape: LoraModelShape): void {
   if (!Object.hasOwn(FAMILY_LINEARS, shape.family)) {
     throw new RangeError(
-      `LoraModelShape.family: '${String(shape.family)}' is not one of llama, qwen2, mistral, gpt2`,
+      `LoraModelShape.family: '${String(shape.family)}' is not one of ${Object.keys(FAMILY_LINEARS).join(', ')}`,
     );
   }
   for (const key of ['hidden', 'ffn', 'heads', 'kvHeads', 'headDim', 'layers'] as const) {

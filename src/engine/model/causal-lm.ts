@@ -41,6 +41,11 @@ export interface ActivationOptions {
    * about one more forward per step. Default false.
    */
   recompute?: boolean;
+  /**
+   * Tokens per chunk of the LoRA gradients' token split (kernels/lora-grads.ts). Default: its rule (no split
+   * below 512 tokens). Tests and benches set it to run or time the split at other shapes.
+   */
+  gradChunkTokens?: number;
 }
 
 /** Buffers every family's activations share; the rest is the family's own business. */

@@ -6,10 +6,17 @@ import { ATTENTION_HEAD_DIMS, attentionSupportsHeadDim } from '../kernels/attent
 import type { RopeScaling } from '../kernels/rope.ts';
 import { FileFormatError, ownValue, parseJson, type UncheckedJson } from '../json.ts';
 
-export type ModelFamily = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'mistral' | 'gpt2';
-export type Activation = 'silu' | 'gelu_new';
+export type ModelFamily = 'llama' | 'qwen2' | 'qwen3' | 'smollm3' | 'mistral' | 'gemma3' | 'gpt2';
+/** silu: SwiGLU MLP; gelu_tanh: Gemma's GeGLU MLP (gelu_pytorch_tanh of the gate); gelu_new: GPT-2's MLP. */
+export type Activation = 'silu' | 'gelu_tanh' | 'gelu_new';
 export type TorchDtype = 'float32' | 'float16' | 'bfloat16';
 export type { RopeScaling } from '../kernels/rope.ts';
+
+/** A RoPE: its base θ and frequency scaling (null: none). */
+export interface Rope {
+  theta: number;
+  scaling: RopeScaling | null;
+}
 
 export interface ModelSpec {
   family: ModelFamily;
@@ -46,6 +53,13 @@ export interface ModelSpec {
   ropeTheta: number | null;
   /** rope_scaling's frequency scaling (Llama 3.x 'llama3', 'linear'); null for none. */
   ropeScaling: RopeScaling | null;
+  /**
+   * Gemma 3: the RoPE of its sliding-window layers (rope_local_base_freq, never scaled); ropeTheta and
+   * ropeScaling are then the global layers'. Absent: every layer rotates by ropeTheta / ropeScaling.
+   */
+  slidingRope?: Rope;
+  /** Attention's score scale when it is not 1/√D (Gemma 3: query_pre_attn_scalar^−½). */
+  attentionScale?: number;
   tieWordEmbeddings: boolean;
   /** Bias on the q/k/v projections (qwen2, gpt2, llama with attention_bias). */
   qkvBias: boolean;
@@ -53,11 +67,11 @@ export interface ModelSpec {
   oBias: boolean;
   /** Bias on the MLP projections (gpt2 only). */
   mlpBias: boolean;
-  /** Qwen3: an RMSNorm (weights (D)) over each head of q and k, before RoPE. */
+  /** Qwen3, Gemma 3: an RMSNorm (weights (D)) over each head of q and k, before RoPE. */
   qkNorm: boolean;
   /** SmolLM3: the layers that skip RoPE (no_rope_layers entries of 0), ascending; empty for every other family. */
   noRopeLayers: number[];
-  /** silu: SwiGLU MLP (gate, up, down); gelu_new: GPT-2 MLP (fc, proj). */
+  /** silu / gelu_tanh: gated MLP (gate, up, down); gelu_new: GPT-2 MLP (fc, proj). */
   activation: Activation;
   bosTokenId: number | null;
   /** All ids that end generation (configs may list several). */
@@ -80,6 +94,7 @@ const ARCHITECTURES: Record<string, ModelFamily> = {
   Qwen3ForCausalLM: 'qwen3',
   SmolLM3ForCausalLM: 'smollm3',
   MistralForCausalLM: 'mistral',
+  Gemma3ForCausalLM: 'gemma3',
   GPT2LMHeadModel: 'gpt2',
 };
 
@@ -188,19 +203,33 @@ export function parseModelConfig(input: string | UncheckedJson, file = 'config.j
       qwen3: 'Qwen3ForCausalLM',
       smollm3: 'SmolLM3ForCausalLM',
       mistral: 'MistralForCausalLM',
+      gemma3_text: 'Gemma3ForCausalLM',
       gpt2: 'GPT2LMHeadModel',
     };
     architecture = ownValue(byType, r.json.model_type) ?? r.json.model_type;
   } else r.fail('architectures', 'is missing');
   // An own-property lookup: 'constructor' or '__proto__' must not find Object's.
   const family = ownValue(ARCHITECTURES, architecture);
+  if (architecture === 'Gemma3ForConditionalGeneration' || r.json.model_type === 'gemma3') {
+    // Its weights live under language_model.* beside a vision tower: not a text checkpoint this engine reads.
+    r.fail(
+      'architectures',
+      `'${architecture}' (multimodal Gemma 3, model_type 'gemma3') is not supported: load a text-only ` +
+        `Gemma 3 checkpoint (Gemma3ForCausalLM, model_type 'gemma3_text', e.g. google/gemma-3-270m or gemma-3-1b-pt)`,
+    );
+  }
   if (!family) {
     r.fail(
       'architectures',
       `'${architecture}' is not supported (supported: ${Object.keys(ARCHITECTURES).join(', ')})`,
     );
   }
-  const spec = family === 'gpt2' ? parseGpt2(r, architecture) : parseRopeFamily(r, family, architecture);
+  const spec =
+    family === 'gpt2'
+      ? parseGpt2(r, architecture)
+      : family === 'gemma3'
+        ? parseGemma3(r, architecture)
+        : parseRopeFamily(r, family, architecture);
   const dtype = r.json.torch_dtype ?? r.json.dtype;
   if (dtype !== undefined && dtype !== null) {
     if (dtype !== 'float32' && dtype !== 'float16' && dtype !== 'bfloat16') {
@@ -212,7 +241,7 @@ export function parseModelConfig(input: string | UncheckedJson, file = 'config.j
 }
 
 /** A config's RoPE: its base θ and the frequency scaling, if any (see RopeScaling in kernels/rope.ts). */
-function ropeParameters(r: ConfigReader, fallback: number): { theta: number; scaling: RopeScaling | null } {
+function ropeParameters(r: ConfigReader, fallback: number): Rope {
   // transformers ≥ 5 writes rope_parameters { rope_type, rope_theta, ...scaling }; older configs rope_theta and
   // rope_scaling { rope_type (or type), ...scaling }.
   const params = r.nested('rope_parameters');
@@ -452,4 +481,124 @@ function maxWindowLayers(r: ConfigReader): number {
     r.fail('max_window_layers', `must be a whole number ≥ 0, got ${JSON.stringify(v)}`);
   }
   return v;
+}
+
+/**
+ * Gemma 3 text (Gemma3ForCausalLM, model_type gemma3_text), as Gemma3TextConfig and Gemma3TextModel read it:
+ * sliding-window layers interleaved with global ones (layer_types, or every sliding_window_pattern-th layer
+ * global), each kind with its own RoPE (global: rope_theta and rope_scaling; sliding: rope_local_base_freq,
+ * unscaled; or transformers ≥ 5's rope_parameters per layer type), scores scaled by query_pre_attn_scalar^−½,
+ * q/k norms, a GeGLU MLP. Defaults are Gemma3TextConfig's.
+ */
+function parseGemma3(r: ConfigReader, architecture: string): ModelSpec {
+  for (const field of ['final_logit_softcapping', 'attn_logit_softcapping']) {
+    if (r.has(field)) {
+      r.fail(field, `${JSON.stringify(r.json[field])} is not supported (Gemma 3 has no softcapping: null)`);
+    }
+  }
+  r.refuseTrue('use_bidirectional_attention', 'bidirectional attention (EmbeddingGemma) is not causal LM');
+  r.refuseTrue('attention_bias', 'no Gemma 3 checkpoint has attention biases');
+  const act = r.json.hidden_activation ?? 'gelu_pytorch_tanh';
+  if (act !== 'gelu_pytorch_tanh' && act !== 'gelu_new') {
+    r.fail('hidden_activation', `'${String(act)}' is not supported (supported: gelu_pytorch_tanh)`);
+  }
+  const heads = r.int('num_attention_heads');
+  const kvHeads = r.int('num_key_value_heads', 4);
+  if (heads % kvHeads !== 0) {
+    r.fail('num_key_value_heads', `${kvHeads} must divide num_attention_heads ${heads}`);
+  }
+  const layers = r.int('num_hidden_layers');
+  const window = r.int('sliding_window', 4096, MAX_POSITIONS);
+  const sliding = gemma3SlidingLayers(r, layers);
+  const { full, local } = gemma3Ropes(r);
+  return {
+    family: 'gemma3',
+    architecture,
+    hidden: r.int('hidden_size'),
+    layers,
+    heads,
+    kvHeads,
+    headDim: checkHeadDim(r, 'head_dim', r.int('head_dim', 256)),
+    layerWindows: sliding.map((s) => (s ? window : null)),
+    ffn: r.int('intermediate_size'),
+    vocab: r.int('vocab_size', 262208),
+    maxPositions: r.int('max_position_embeddings', 131072, MAX_POSITIONS),
+    norm: 'rmsnorm',
+    rmsNormEps: r.num('rms_norm_eps', 1e-6),
+    layerNormEps: null,
+    positions: 'rope',
+    ropeTheta: full.theta,
+    ropeScaling: full.scaling,
+    slidingRope: local,
+    attentionScale: r.num('query_pre_attn_scalar', 256) ** -0.5,
+    tieWordEmbeddings: r.bool('tie_word_embeddings', true),
+    qkvBias: false,
+    oBias: false,
+    mlpBias: false,
+    qkNorm: true,
+    noRopeLayers: [],
+    activation: 'gelu_tanh',
+    bosTokenId: r.optionalId('bos_token_id', 2),
+    eosTokenIds: r.ids('eos_token_id', [1]),
+    torchDtype: null,
+  };
+}
+
+/**
+ * Which Gemma 3 layers slide: layer_types ('sliding_attention' / 'full_attention' per layer), else the older
+ * sliding_window_pattern (saved as _sliding_window_pattern by newer transformers; default 6): layer i is global
+ * iff (i + 1) % pattern == 0.
+ */
+function gemma3SlidingLayers(r: ConfigReader, layers: number): boolean[] {
+  const types = r.json.layer_types;
+  if (types !== undefined && types !== null) {
+    if (!Array.isArray(types) || types.length !== layers) {
+      r.fail(
+        'layer_types',
+        `must list 'sliding_attention' or 'full_attention' for each of the ${layers} layers`,
+      );
+    }
+    return types.map((type, l) => {
+      if (type !== 'sliding_attention' && type !== 'full_attention') {
+        r.fail(
+          `layer_types[${l}]`,
+          `'${String(type)}' is not supported (supported: sliding_attention, full_attention)`,
+        );
+      }
+      return type === 'sliding_attention';
+    });
+  }
+  const field = r.has('sliding_window_pattern') ? 'sliding_window_pattern' : '_sliding_window_pattern';
+  const pattern = r.int(field, 6);
+  return Array.from({ length: layers }, (_, l) => (l + 1) % pattern !== 0);
+}
+
+/**
+ * Gemma 3's two RoPEs. transformers ≥ 5: rope_parameters { full_attention: {...}, sliding_attention: {...} },
+ * an absent entry being the default RoPE at rope_theta / rope_local_base_freq. Older configs: rope_theta with
+ * rope_scaling for the global layers, rope_local_base_freq unscaled for the sliding ones (Gemma3TextModel's
+ * rotary_emb_local: rope_scaling replaced by {"rope_type": "default"}).
+ */
+function gemma3Ropes(r: ConfigReader): { full: Rope; local: Rope } {
+  const fullTheta = r.num('rope_theta', 1_000_000);
+  const localTheta = r.num('rope_local_base_freq', 10_000);
+  const params = r.nested('rope_parameters');
+  if (!params) {
+    const scaling = r.nested('rope_scaling');
+    return {
+      full: { theta: fullTheta, scaling: scaling && ropeScaling(scaling) },
+      local: { theta: localTheta, scaling: null },
+    };
+  }
+  for (const key of Object.keys(params.json)) {
+    if (key !== 'full_attention' && key !== 'sliding_attention') {
+      params.fail(key, 'is not a layer type (Gemma 3 lists full_attention and sliding_attention)');
+    }
+  }
+  const of = (key: string, theta: number): Rope => {
+    const entry = params.nested(key);
+    if (!entry) return { theta, scaling: null };
+    return { theta: entry.has('rope_theta') ? entry.num('rope_theta') : theta, scaling: ropeScaling(entry) };
+  };
+  return { full: of('full_attention', fullTheta), local: of('sliding_attention', localTheta) };
 }

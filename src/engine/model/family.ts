@@ -17,7 +17,7 @@ import { attentionBackwardMode, attentionDeltaBytes } from '../kernels/attention
 import { crossEntropyPlan } from '../kernels/crossentropy.ts';
 import { EMBEDDING_ERROR_WORDS } from '../kernels/embedding.ts';
 import type { ScalarType } from '../gpu/index.ts';
-import { loraGradsTableWords } from '../kernels/lora-grads.ts';
+import { loraGradsSplit, loraGradsTableWords } from '../kernels/lora-grads.ts';
 import type { RankColumns } from './linear.ts';
 
 /** Storage of one table entry: `act` is the model's activation type (f16 or f32); the rest are 4 bytes. */
@@ -64,6 +64,7 @@ export interface StepBuffers {
   delta: GPUBuffer; // (B, H, T) f32 attention backward rowsum(dO∘O)
   loraV: GPUBuffer; // (N, Σr) f32 dy·B, each adapter in its u's columns
   gradTables: GPUBuffer; // u32 the work lists of the grouped gradient dispatches (one per gradient group)
+  gradWorkspace: GPUBuffer; // (chunks, Σ cols·r) f32 their token chunks' partial sums (the largest group's)
   rng: GPUBuffer; // (1) u32 the step's LoRA dropout base (linear.ts: LinearContext)
 }
 
@@ -130,6 +131,8 @@ export interface TableOptions<L extends string> {
   /** Rank of the adapter at linear `name` (the largest over layers); 0 = no adapter there. */
   rank(name: L): number;
   limits: BindingLimits;
+  /** Tokens per chunk of the LoRA gradients' token split (kernels/lora-grads.ts); default: its rule. */
+  gradChunkTokens?: number;
 }
 
 /** Every buffer of a training step's activations on (B, T). */
@@ -169,7 +172,10 @@ export function trainingTable<L extends string, Block extends BlockBuffers<L>, N
     uWidth += r;
   }
   // One work list per gradient group, shared by every layer (their adapters sit at one stride), 256-aligned.
+  // Their token split's workspace is one buffer for every dispatch (they run one after another): the largest
+  // a group needs, or a member alone (gradients.ts's list per member, for adapters that do not line up).
   let gradWords = 0;
+  let workspaceWords = 0;
   const gradTableOffsets = shape.gradientGroups.map(({ kind, members }) => {
     const shapes = members
       .filter(([name]) => o.rank(name) > 0)
@@ -178,6 +184,9 @@ export function trainingTable<L extends string, Block extends BlockBuffers<L>, N
         return { cols: kind === 'dA' ? inFeatures : outFeatures, r: o.rank(name) };
       });
     if (shapes.length === 0) return -1;
+    for (const list of [shapes, ...shapes.map((q) => [q])]) {
+      workspaceWords = Math.max(workspaceWords, loraGradsSplit(list, N, o.gradChunkTokens).workspaceWords);
+    }
     const at = gradWords;
     gradWords = Math.ceil((gradWords + loraGradsTableWords(shapes)) / 64) * 64;
     return at;
@@ -209,6 +218,7 @@ export function trainingTable<L extends string, Block extends BlockBuffers<L>, N
       delta: attentionScratch(attention, o.limits),
       loraV: f32('(N, Σr)', N * Math.max(1, uWidth)),
       gradTables: { shape: '(gradient work lists)', elements: Math.max(1, gradWords), type: 'u32' },
+      gradWorkspace: f32('(chunks, Σ cols·r)', Math.max(1, workspaceWords)),
       rng: { shape: '(1)', elements: 1, type: 'u32' },
     },
   };

@@ -26,6 +26,8 @@ export interface GradientDispatch {
   grads: GPUBuffer;
   gradBase: number;
   streamBase: number;
+  /** The step's gradWorkspace: the token split's partial sums (when the list's plan splits). */
+  workspace: GPUBuffer;
 }
 
 export interface GradientPlanning<L extends string> {
@@ -39,6 +41,10 @@ export interface GradientPlanning<L extends string> {
   /** The step's gradTables buffer and each group's first word in it (−1: the group has no adapter). */
   tables: GPUBuffer;
   tableOffsets: readonly number[];
+  /** The step's gradWorkspace, sized by trainingTable for the same tokens and `chunkTokens`. */
+  workspace: GPUBuffer;
+  /** Tokens per chunk of the token split; default: kernels/lora-grads.ts's rule. */
+  chunkTokens?: number;
   queue: GPUQueue;
   arena: BufferArena;
 }
@@ -114,6 +120,7 @@ function shiftOf(template: LayerProblems, layer: LayerProblems): { grad: number;
 
 /** Every layer's gradient dispatches, per group: [layer][group] → the dispatches to record. */
 export function planGradients<L extends string>(p: GradientPlanning<L>): GradientDispatch[][][] {
+  const options = { rankStride: p.uWidth, chunkTokens: p.chunkTokens };
   const perGroup = p.groups.map((group, g) => {
     const layers = Array.from({ length: p.layers }, (_, l) => layerProblems(p, group, l));
     const first = layers.findIndex((x) => x.problems.length > 0);
@@ -124,7 +131,7 @@ export function planGradients<L extends string>(p: GradientPlanning<L>): Gradien
     const linedUp =
       oneBuffer && p.tableOffsets[g] >= 0 && layers.every((x, l) => !x.problems.length || shifts[l]);
     if (linedUp) {
-      const plan = loraGradsPlan(template.problems, p.tokens, { rankStride: p.uWidth });
+      const plan = loraGradsPlan(template.problems, p.tokens, options);
       const offset = 4 * p.tableOffsets[g];
       p.queue.writeBuffer(p.tables, offset, plan.table);
       const table = { plan, buffer: { buffer: p.tables, offset, size: plan.table.byteLength } };
@@ -132,12 +139,15 @@ export function planGradients<L extends string>(p: GradientPlanning<L>): Gradien
         if (layer.problems.length === 0) return [];
         const { grad, stream } = shifts[l]!;
         const { roles, grads } = template;
-        return [{ kind: group.kind, table, roles, grads: grads[0], gradBase: grad, streamBase: stream }];
+        const { workspace } = p;
+        return [
+          { kind: group.kind, table, roles, grads: grads[0], gradBase: grad, streamBase: stream, workspace },
+        ];
       });
     }
     // Not lined up (adapters in buffers of their own): one list per member, shared by the layers.
     const members = template.problems.map((q, i) => {
-      const plan = loraGradsPlan([{ ...q, input: 0 }], p.tokens, { rankStride: p.uWidth });
+      const plan = loraGradsPlan([{ ...q, input: 0 }], p.tokens, options);
       return {
         table: { plan, buffer: p.arena.upload(`grad-list.${g}.${i}`, plan.table) },
         role: template.roles[q.input],
@@ -167,6 +177,7 @@ export function planGradients<L extends string>(p: GradientPlanning<L>): Gradien
           grads: layer.grads[i],
           gradBase: grad,
           streamBase: stream,
+          workspace: p.workspace,
         };
       }),
     );
@@ -200,6 +211,7 @@ export function recordGradients(
       rng: ctx.rng ? { buffer: ctx.rng, stepOffset: ctx.stepOffset } : undefined,
       gradBase: d.gradBase,
       streamBase: d.streamBase,
+      workspace: d.workspace,
     });
   }
 }

@@ -2,8 +2,8 @@
 // family and tokenizer. Each entry keeps the config.json fields that parameter count and memory need, copied
 // from the repo's own config.json on the Hub (the repo named by `id`, main branch, as of 2026-11): they go
 // through parseModelConfig like a downloaded config, so the numbers here are computed by the same code that
-// loads the model. An entry whose architecture this build does not load yet (Gemma 3, until its family lands)
-// is kept, marked by its family, and left out of the table until parseModelConfig accepts it.
+// loads the model. An entry whose architecture this build does not load (none today; Gemma 3 was one until its
+// family landed) is kept, marked by its family, and left out of the table until parseModelConfig accepts it.
 
 import { FileFormatError } from '../json.ts';
 import { parseModelConfig, type ModelSpec } from './config.ts';

@@ -50,7 +50,12 @@ export interface LlamaWeights {
 
 /** inv_freq (D/2) f32 per (device, head dim, θ, scaling), made once: models built for every trainer share it. */
 const frequencies = new WeakMap<Gpu, Map<string, GPUBuffer>>();
-function ropeFrequencies(gpu: Gpu, headDim: number, theta: number, scaling: RopeScaling | null): GPUBuffer {
+export function ropeFrequencies(
+  gpu: Gpu,
+  headDim: number,
+  theta: number,
+  scaling: RopeScaling | null,
+): GPUBuffer {
   const perGpu = frequencies.get(gpu) ?? new Map<string, GPUBuffer>();
   frequencies.set(gpu, perGpu);
   const key = `${headDim}:${theta}:${JSON.stringify(scaling)}`;

@@ -5,12 +5,14 @@
 import { BufferArena, GpuLimitError, formatBytes, type Gpu, type Precision } from '../gpu/index.ts';
 import type { CausalLM } from './causal-lm.ts';
 import type { ModelSpec } from './config.ts';
+import { Gemma3Model, gemma3Dims, type Gemma3Weights } from './gemma3.ts';
 import { Gpt2Model, gpt2Dims, type Gpt2LinearName, type Gpt2Weights } from './gpt2.ts';
 import type { LoraAdapter } from './linear.ts';
 import { LlamaModel, llamaDims, type LlamaLinearName, type LlamaWeights } from './llama.ts';
 import type { OpenedModel } from './open.ts';
 import { readWeights, listWeights, type Gpt2BlockWeights, type RopeBlockWeights } from './weights.ts';
 
+export { gemma3Dims } from './gemma3-shape.ts';
 export { gpt2Dims } from './gpt2-shape.ts';
 export { llamaDims } from './llama-shape.ts';
 
@@ -107,6 +109,27 @@ export async function loadModel(
     };
     const dims = gpt2Dims(spec);
     build = (adapters) => new Gpt2Model(gpu, dims, weights, adapters);
+  } else if (spec.family === 'gemma3') {
+    const weights: Gemma3Weights = {
+      dtype: precision,
+      embed: get(names.embed.name),
+      finalNorm: get(names.finalNorm.name),
+      lmHead: get(names.lmHead.name),
+      layers: names.blocks.map((block) => {
+        const b = block as RopeBlockWeights;
+        return {
+          inputNorm: get(b.inputNorm.name),
+          postAttentionNorm: get(b.postNorm.name),
+          preFeedforwardNorm: get(b.preFfwNorm!.name),
+          postFeedforwardNorm: get(b.postFfwNorm!.name),
+          qNorm: get(b.qNorm!.name),
+          kNorm: get(b.kNorm!.name),
+          linears: ropeLinears(b, get),
+        };
+      }),
+    };
+    const dims = gemma3Dims(spec);
+    build = (adapters) => new Gemma3Model(gpu, dims, weights, adapters);
   } else {
     const weights: LlamaWeights = {
       dtype: precision,
@@ -115,19 +138,10 @@ export async function loadModel(
       lmHead: get(names.lmHead.name),
       layers: names.blocks.map((block) => {
         const b = block as RopeBlockWeights;
-        const linears: Record<LlamaLinearName, GPUBuffer> = {
-          q_proj: get(b.q.name),
-          k_proj: get(b.k.name),
-          v_proj: get(b.v.name),
-          o_proj: get(b.o.name),
-          gate_proj: get(b.gate.name),
-          up_proj: get(b.up.name),
-          down_proj: get(b.down.name),
-        };
         return {
           inputNorm: get(b.inputNorm.name),
           postAttentionNorm: get(b.postNorm.name),
-          linears,
+          linears: ropeLinears(b, get),
           qkvBias: b.qBias
             ? { q: get(b.qBias.name), k: get(b.kBias!.name), v: get(b.vBias!.name) }
             : undefined,
@@ -147,5 +161,21 @@ export async function loadModel(
     f16Overflow,
     withAdapters: build,
     destroy: () => arena.destroy(),
+  };
+}
+
+/** A rope block's seven linears, by the engine's names. */
+function ropeLinears(
+  b: RopeBlockWeights,
+  get: (name: string) => GPUBuffer,
+): Record<LlamaLinearName, GPUBuffer> {
+  return {
+    q_proj: get(b.q.name),
+    k_proj: get(b.k.name),
+    v_proj: get(b.v.name),
+    o_proj: get(b.o.name),
+    gate_proj: get(b.gate.name),
+    up_proj: get(b.up.name),
+    down_proj: get(b.down.name),
   };
 }

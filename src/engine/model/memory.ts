@@ -23,6 +23,7 @@ import {
   type BindingLimits,
   type MemoryItem,
 } from './family.ts';
+import { gemma3Dims, gemma3Shape } from './gemma3-shape.ts';
 import { gpt2Dims, gpt2Shape } from './gpt2-shape.ts';
 import { llamaDims, llamaShape } from './llama-shape.ts';
 import { listWeights, weightNames } from './weights.ts';
@@ -57,6 +58,8 @@ export interface MemoryOptions {
   moments?: number;
   /** The device's limits, which size the cross-entropy chunk. Default: WebGPU's defaults. */
   limits?: BindingLimits;
+  /** Tokens per chunk of the LoRA gradients' token split (sizes its workspace). Default: the kernel's rule. */
+  gradChunkTokens?: number;
 }
 
 export interface MemorySection {
@@ -90,7 +93,9 @@ export function optimizerMoments(o: { optimizer: 'adamw' | 'sgd'; momentum?: num
 
 /** The family's shape, from the config. The one place a new family is looked up by name. */
 export function familyShape(spec: ModelSpec): AnyFamilyShape {
-  return spec.family === 'gpt2' ? gpt2Shape(gpt2Dims(spec)) : llamaShape(llamaDims(spec));
+  if (spec.family === 'gpt2') return gpt2Shape(gpt2Dims(spec));
+  if (spec.family === 'gemma3') return gemma3Shape(gemma3Dims(spec));
+  return llamaShape(llamaDims(spec));
 }
 
 /** Base parameters of the model (tied embeddings counted once). */
@@ -169,6 +174,7 @@ export function estimateMemory(spec: ModelSpec, opts: MemoryOptions): MemoryEsti
     dtype: precision,
     rank: (name) => (opts.lora && adaptedLayers(name) > 0 ? opts.lora.rank : 0),
     limits: opts.limits ?? DEFAULT_BINDING_LIMITS,
+    gradChunkTokens: opts.gradChunkTokens,
   });
   const recompute = opts.recompute ?? false;
   const activationItems = tableItems(table, {

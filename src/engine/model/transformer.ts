@@ -194,7 +194,7 @@ export abstract class TransformerModel<
   }
 
   /** The activation table of a training step on (batch, seq) with this model's adapters. */
-  table(batch: number, seq: number): TrainingTable<L, Block, Norm, Grads> {
+  table(batch: number, seq: number, gradChunkTokens?: number): TrainingTable<L, Block, Norm, Grads> {
     const layers = Array.from({ length: this.shape.layers }, (_, l) => l);
     const { positions } = this;
     if (positions !== null && seq > positions) {
@@ -208,6 +208,7 @@ export abstract class TransformerModel<
       dtype: this.dtype,
       rank: (name) => Math.max(0, ...layers.map((l) => this.adapter(l, name)?.r ?? 0)),
       limits: this.gpu.limits,
+      gradChunkTokens,
     });
   }
 
@@ -222,7 +223,7 @@ export abstract class TransformerModel<
     seq: number,
     options: ActivationOptions = {},
   ): FamilyActivations<L, Block, Norm, Grads> {
-    const table = this.table(batch, seq);
+    const table = this.table(batch, seq, options.gradChunkTokens);
     const recompute = options.recompute ?? false;
     const { dtype } = this;
     const alloc = (name: string, bytes: number) => arena.alloc(name, bytes);
@@ -256,6 +257,8 @@ export abstract class TransformerModel<
       uWidth: table.uWidth,
       tables: step.gradTables,
       tableOffsets: table.gradTableOffsets,
+      workspace: step.gradWorkspace,
+      chunkTokens: options.gradChunkTokens,
       queue,
       arena,
     });
@@ -412,8 +415,9 @@ export abstract class TransformerModel<
     const dims = this.attentionDims(B, T);
     const rope = this.ropeOf(l);
     const window = this.attentionWindow(l);
+    const scale = this.attentionScale;
     if (!cache) {
-      attentionForward(rec, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), dims, { rope, layout, window });
+      attentionForward(rec, a(s.att), s.lse, a(s.q), a(s.k), a(s.v), dims, { rope, layout, window, scale });
       return;
     }
     // The cache keeps k as the projection wrote it; with RoPE, attention rotates each key by its position.
@@ -423,7 +427,13 @@ export abstract class TransformerModel<
       kvCapacity: cache.capacity,
       rope,
       window,
+      scale,
     });
+  }
+
+  /** Attention's score scale, or undefined for 1/√D (Gemma 3: query_pre_attn_scalar^−½). */
+  protected get attentionScale(): number | undefined {
+    return undefined;
   }
 
   /** Keys each query of block `l` sees (a sliding window), or undefined for global causal attention. */
@@ -456,6 +466,7 @@ export abstract class TransformerModel<
       rope: this.ropeOf(l),
       layout,
       window: this.attentionWindow(l),
+      scale: this.attentionScale,
     });
   }
 

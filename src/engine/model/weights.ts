@@ -25,7 +25,7 @@ export interface WeightName {
   layout: WeightLayout;
 }
 
-/** One llama / qwen2 / mistral block. */
+/** One llama / qwen2 / qwen3 / smollm3 / mistral / gemma3 block. */
 export interface RopeBlockWeights {
   kind: 'rope';
   inputNorm: WeightName; // (C)
@@ -37,9 +37,12 @@ export interface RopeBlockWeights {
   kBias?: WeightName; // (Hkv·D)
   vBias?: WeightName; // (Hkv·D)
   oBias?: WeightName; // (C)        llama attention_bias
-  qNorm?: WeightName; // (D)        qwen3 q_norm
-  kNorm?: WeightName; // (D)        qwen3 k_norm
+  qNorm?: WeightName; // (D)        qwen3, gemma3 q_norm
+  kNorm?: WeightName; // (D)        qwen3, gemma3 k_norm
+  /** post_attention_layernorm: the MLP's input norm, except in Gemma 3, where it norms the attention output. */
   postNorm: WeightName; // (C)
+  preFfwNorm?: WeightName; // (C)   gemma3 pre_feedforward_layernorm: the MLP's input norm
+  postFfwNorm?: WeightName; // (C)  gemma3 post_feedforward_layernorm: norms the MLP's output
   gate: WeightName; // (F, C)
   up: WeightName; // (F, C)
   down: WeightName; // (C, F)
@@ -136,6 +139,10 @@ export function weightNames(
     if (spec.qkNorm) {
       block.qNorm = vec(`${p}self_attn.q_norm.weight`, D);
       block.kNorm = vec(`${p}self_attn.k_norm.weight`, D);
+    }
+    if (spec.family === 'gemma3') {
+      block.preFfwNorm = vec(`${p}pre_feedforward_layernorm.weight`, C);
+      block.postFfwNorm = vec(`${p}post_feedforward_layernorm.weight`, C);
     }
     blocks.push(block);
   }

@@ -14,6 +14,8 @@ export interface StudyStartEvent {
   sampler: SamplerSpec;
   pruner: PrunerSpec;
   direction: Direction;
+  /** A multi-objective study's directions, one per objective (directions[0] = direction); absent with one. */
+  directions?: Direction[];
   seed: number;
   /** How the study is run beyond the search (StudyOptions.plan); absent in logs written without one. */
   plan?: { [key: string]: Json };
@@ -39,6 +41,8 @@ export interface TellEvent {
   number: number;
   state: 'complete' | 'pruned' | 'failed';
   value?: number;
+  /** A multi-objective study's complete trial: one value per objective (values[0] = value). */
+  values?: number[];
   /** Constraint values of a complete trial (feasible when all ≤ 0); absent when the study has none. */
   constraints?: number[];
 }
@@ -87,6 +91,18 @@ export function parseEvent(raw: unknown): StudyEvent {
       if (raw.direction !== 'minimize' && raw.direction !== 'maximize')
         throw new Error("study event: direction must be 'minimize' or 'maximize'");
       if (typeof raw.seed !== 'number') throw new Error('study event: seed must be a number');
+      if (
+        raw.directions !== undefined &&
+        !(
+          Array.isArray(raw.directions) &&
+          raw.directions.length >= 2 &&
+          raw.directions.every((d) => d === 'minimize' || d === 'maximize') &&
+          raw.directions[0] === raw.direction
+        )
+      )
+        throw new Error(
+          "study event: directions must be a list of two or more 'minimize'/'maximize', the first = direction",
+        );
       if (raw.version !== LOG_VERSION)
         throw new Error(`study event: unsupported version ${JSON.stringify(raw.version)}`);
       if (raw.plan !== undefined && !isObj(raw.plan)) throw new Error('study event: plan must be an object');
@@ -111,6 +127,11 @@ export function parseEvent(raw: unknown): StudyEvent {
         throw new Error("tell event: state must be 'complete', 'pruned' or 'failed'");
       if (raw.state === 'complete' && !(typeof raw.value === 'number' && Number.isFinite(raw.value)))
         throw new Error('tell event: a complete trial needs a finite value');
+      if (raw.values !== undefined) {
+        if (raw.state !== 'complete') throw new Error('tell event: only a complete trial has values');
+        if (!isFiniteList(raw.values) || raw.values[0] !== raw.value)
+          throw new Error('tell event: values must be a list of finite numbers, the first = value');
+      }
       if (raw.constraints !== undefined) {
         if (raw.state !== 'complete') throw new Error('tell event: only a complete trial has constraints');
         if (!isFiniteList(raw.constraints))

@@ -48,7 +48,18 @@ export { PbtScheduler, createPbt } from './pbt.ts';
 export type { PbtDecision, PbtOptions } from './pbt.ts';
 export { parameterImportance } from './importance.ts';
 export type { ImportanceOptions } from './importance.ts';
-export { constraintViolation, isFeasible } from './types.ts';
+export { constraintViolation, isFeasible, lossVector, trialValues } from './types.ts';
+export {
+  crowdingDistance,
+  dominates,
+  hypervolume,
+  hypervolumeContributions,
+  nonDominatedRanks,
+  paretoFront,
+  referencePoint,
+} from './pareto.ts';
+export { createMotpeSampler } from './samplers/motpe.ts';
+export { createParegoSampler } from './samplers/parego.ts';
 export { Rng } from '../rng.ts';
 export { DEFAULT_REPLAY, WarmStartError, warmStartFrom } from './warm-start.ts';
 export type { PriorObservation, WarmStartSeed } from './warm-start.ts';

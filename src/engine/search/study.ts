@@ -12,7 +12,8 @@ import type { SamplerSpec } from './samplers/index.ts';
 import { containsParams, createSpace, resolveParams } from './space.ts';
 import type { Params, SearchSpace, SpaceSpec } from './space.ts';
 import type { Direction, Json, Pruner, Sampler, TrialRecord, TrialState } from './types.ts';
-import { isFeasible, minimiseSign } from './types.ts';
+import { isFeasible, lossVector, minimiseSign } from './types.ts';
+import { paretoFront } from './pareto.ts';
 import { parseWarmStart, warmStartJson } from './warm-start.ts';
 import type { WarmStartSeed } from './warm-start.ts';
 
@@ -22,6 +23,11 @@ export interface StudyOptions {
   sampler?: SamplerSpec;
   /** Default 'minimize'. */
   direction?: Direction;
+  /**
+   * A multi-objective study: one direction per objective (two or more; `direction`, when given, must be the
+   * first). Trials are told one value per objective; the result is a Pareto front (`bestTrials`).
+   */
+  directions?: readonly Direction[];
   /** Default 0. Any safe integer. */
   seed?: number;
   /** Default 'none'. */
@@ -51,6 +57,7 @@ type MutableTrial = {
   params: Params;
   state: TrialState;
   value: number | undefined;
+  values?: number[];
   intermediate: [number, number][];
   system: Record<string, Json>;
   lineage: LineageEntry[];
@@ -61,6 +68,8 @@ export type TellResult =
   | number
   /** `constraints`: one value per constraint of the study, each feasible when ≤ 0. */
   | { state: 'complete'; value: number; constraints?: readonly number[] }
+  /** A multi-objective study's complete trial: one value per objective. */
+  | { state: 'complete'; values: readonly number[]; constraints?: readonly number[] }
   | { state: 'pruned' | 'failed' };
 
 /** Handle returned by `ask()`: the worker's view of one trial. */
@@ -94,6 +103,8 @@ export class Trial {
 export class Study {
   readonly space: SearchSpace;
   readonly direction: Direction;
+  /** One per objective: [direction] for a single-objective study. */
+  readonly directions: readonly Direction[];
   readonly seed: number;
   readonly samplerSpec: SamplerSpec;
   readonly prunerSpec: PrunerSpec;
@@ -111,11 +122,8 @@ export class Study {
   constructor(options: StudyOptions) {
     if (typeof options !== 'object' || options === null)
       throw new Error('createStudy: expected an options object');
-    const direction = options.direction ?? 'minimize';
-    if (direction !== 'minimize' && direction !== 'maximize')
-      throw new Error(
-        `createStudy: direction must be 'minimize' or 'maximize' (got ${JSON.stringify(direction)})`,
-      );
+    const directions = studyDirections(options);
+    const direction = directions[0];
     const seed = options.seed ?? 0;
     if (!Number.isSafeInteger(seed))
       throw new Error(`createStudy: seed must be a safe integer (got ${seed})`);
@@ -123,9 +131,21 @@ export class Study {
       throw new Error('createStudy: onEvent must be a function');
     this.space = createSpace(options.space);
     this.direction = direction;
+    this.directions = directions;
     this.seed = seed;
     this.samplerSpec = options.sampler ?? 'tpe';
     this.prunerSpec = options.pruner ?? 'none';
+    // Optuna's rule: pruning compares one value per step, and a trial poor on the first objective may be on
+    // the Pareto front, so a multi-objective study does not prune.
+    if (directions.length > 1 && this.prunerSpec !== 'none')
+      throw new Error(
+        `createStudy: pruner ${JSON.stringify(this.prunerSpec)}: a multi-objective study (${directions.length} ` +
+          "objectives) cannot prune (a trial poor on one objective may be on the Pareto front); use 'none'",
+      );
+    if (directions.length > 1 && options.warmStart !== undefined)
+      throw new Error(
+        'createStudy: warmStart: a multi-objective study cannot be warm-started (one loss per prior trial)',
+      );
     this.plan = options.plan ?? null;
     try {
       this.warmStart =
@@ -153,6 +173,7 @@ export class Study {
       sampler: this.samplerSpec,
       pruner: this.prunerSpec,
       direction,
+      ...(directions.length > 1 ? { directions: [...directions] } : {}),
       seed,
       ...(this.plan ? { plan: this.plan } : {}),
       ...(this.warmStart ? { warmStart: warmStartJson(this.warmStart) } : {}),
@@ -164,8 +185,27 @@ export class Study {
     return this.#trials;
   }
 
-  /** Best feasible complete trial, or undefined while none has completed feasibly. */
+  /** The study has more than one objective (its result is `bestTrials`, a Pareto front). */
+  get isMultiObjective(): boolean {
+    return this.directions.length > 1;
+  }
+
+  /**
+   * The Pareto front of the feasible complete trials, by trial number (Optuna's best_trials); with one
+   * objective, the best trial and every trial tied with it.
+   */
+  get bestTrials(): TrialRecord[] {
+    const feasible = this.#trials.filter((t) => t.state === 'complete' && isFeasible(t));
+    const front = paretoFront(feasible.map((t) => lossVector(t, this.directions)));
+    return front.map((i) => feasible[i]);
+  }
+
+  /**
+   * Best feasible complete trial, or undefined while none has completed feasibly; always undefined in a
+   * multi-objective study, which has a front of them (`bestTrials`).
+   */
   get bestTrial(): TrialRecord | undefined {
+    if (this.isMultiObjective) return undefined;
     const sign = minimiseSign(this.direction);
     let best: MutableTrial | undefined;
     for (const t of this.#trials)
@@ -216,6 +256,7 @@ export class Study {
           trials: this.#trials,
           number,
           direction: this.direction,
+          ...(this.isMultiObjective ? { directions: this.directions } : {}),
           rng,
           seed: this.seed,
           prior: this.warmStart?.prior ?? [],
@@ -241,6 +282,8 @@ export class Study {
   /** Finish a trial with its objective value, or as pruned / failed. A non-finite value marks it failed. */
   tell(trial: Trial | number, result: TellResult): void {
     const number = typeof trial === 'number' ? trial : trial?.number;
+    const ending = typeof result === 'object' && result !== null && result.state !== 'complete';
+    if (this.isMultiObjective && !ending) return this.#emit(this.#valuesEvent(number, result));
     let event: TellEvent;
     if (typeof result === 'number') {
       event = Number.isFinite(result)
@@ -248,19 +291,11 @@ export class Study {
         : { type: 'tell', number, state: 'failed' };
     } else if (typeof result === 'object' && result !== null) {
       if (result.state === 'complete') {
+        if ('values' in result) throw new Error('tell: this study has one objective: tell { value }');
         if (!(typeof result.value === 'number' && Number.isFinite(result.value)))
           throw new Error('tell: a complete trial needs a finite value');
         event = { type: 'tell', number, state: 'complete', value: result.value };
-        if (result.constraints !== undefined) {
-          const c = result.constraints;
-          if (
-            !Array.isArray(c) ||
-            c.length === 0 ||
-            !c.every((v) => typeof v === 'number' && Number.isFinite(v))
-          )
-            throw new Error('tell: constraints must be a non-empty list of finite numbers');
-          event.constraints = [...c];
-        }
+        if (result.constraints !== undefined) event.constraints = checkedConstraints(result.constraints);
       } else if (result.state === 'pruned' || result.state === 'failed') {
         event = { type: 'tell', number, state: result.state };
       } else {
@@ -270,6 +305,29 @@ export class Study {
       throw new Error('tell: expected a value or { state }');
     }
     this.#emit(event);
+  }
+
+  /** A multi-objective study's complete tell: one finite value per objective (`value` is the first). */
+  #valuesEvent(number: number, result: TellResult): TellEvent {
+    const count = this.directions.length;
+    const told = typeof result === 'object' && result !== null ? result : null;
+    const values = told && 'values' in told ? told.values : undefined;
+    if (
+      !Array.isArray(values) ||
+      values.length !== count ||
+      !values.every((v) => typeof v === 'number' && Number.isFinite(v))
+    )
+      throw new Error(`tell: a complete trial of this study needs { values: ${count} finite numbers }`);
+    const event: TellEvent = {
+      type: 'tell',
+      number,
+      state: 'complete',
+      value: values[0],
+      values: [...values],
+    };
+    if (told && 'constraints' in told && told.constraints !== undefined)
+      event.constraints = checkedConstraints(told.constraints);
+    return event;
   }
 
   /** Record a PBT exploit/explore decision: the trial continues from `donor`'s checkpoint with `params`. */
@@ -329,8 +387,10 @@ export class Study {
       case 'tell': {
         const t = this.#running(event, 'tell');
         if (event.constraints) this.#checkConstraintCount(event.number, event.constraints.length);
+        this.#checkValueCount(event);
         t.state = event.state;
         t.value = event.state === 'complete' ? event.value : undefined;
+        if (event.values) t.values = [...event.values];
         if (event.constraints) t.constraints = [...event.constraints];
         break;
       }
@@ -354,6 +414,17 @@ export class Study {
     this.#events.push(event);
   }
 
+  /** A complete trial has one value per objective: `values` in a multi-objective study, `value` alone else. */
+  #checkValueCount(event: TellEvent): void {
+    if (event.state !== 'complete') return;
+    const count = this.directions.length;
+    const got = event.values?.length ?? 1;
+    if (event.values !== undefined ? got !== count : count > 1)
+      throw new Error(
+        `tell: trial ${event.number} has ${got} objective values, the study has ${count} objectives`,
+      );
+  }
+
   /** Every constrained trial of a study reports the same number of constraints. */
   #checkConstraintCount(number: number, count: number): void {
     const other = this.#trials.find((t) => t.constraints !== undefined);
@@ -368,6 +439,36 @@ export class Study {
     if (t.state !== 'running') throw new Error(`${what}: trial ${event.number} is already ${t.state}`);
     return t;
   }
+}
+
+/** The directions of a study's objectives from its options, checked. */
+function studyDirections(options: StudyOptions): Direction[] {
+  const valid = (d: unknown): d is Direction => d === 'minimize' || d === 'maximize';
+  if (options.directions === undefined) {
+    const direction = options.direction ?? 'minimize';
+    if (!valid(direction))
+      throw new Error(
+        `createStudy: direction must be 'minimize' or 'maximize' (got ${JSON.stringify(direction)})`,
+      );
+    return [direction];
+  }
+  const list = options.directions;
+  if (!Array.isArray(list) || list.length === 0 || !list.every(valid))
+    throw new Error(
+      `createStudy: directions must be a non-empty list of 'minimize'/'maximize' (got ${JSON.stringify(list)})`,
+    );
+  if (options.direction !== undefined && options.direction !== list[0])
+    throw new Error(
+      `createStudy: direction ${JSON.stringify(options.direction)} is not the first of directions ${JSON.stringify(list)}`,
+    );
+  return [...list];
+}
+
+/** Constraint values as a tell takes them: a non-empty list of finite numbers, copied. */
+function checkedConstraints(c: readonly number[]): number[] {
+  if (!Array.isArray(c) || c.length === 0 || !c.every((v) => typeof v === 'number' && Number.isFinite(v)))
+    throw new Error('tell: constraints must be a non-empty list of finite numbers');
+  return [...c];
 }
 
 export function createStudy(options: StudyOptions): Study {
@@ -434,6 +535,7 @@ export function studyOfHead(head: StudyStartEvent): Study {
     sampler: head.sampler,
     pruner: head.pruner,
     direction: head.direction,
+    ...(head.directions ? { directions: head.directions } : {}),
     seed: head.seed,
     ...(head.plan ? { plan: head.plan } : {}),
     ...(head.warmStart ? { warmStart: parseWarmStart(head.warmStart, createSpace(head.space)) } : {}),

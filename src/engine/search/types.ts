@@ -16,8 +16,10 @@ export interface TrialRecord {
   readonly number: number;
   readonly params: Params;
   readonly state: TrialState;
-  /** Objective value of a complete trial. */
+  /** Objective value of a complete trial (the first objective's in a multi-objective study). */
   readonly value: number | undefined;
+  /** Every objective's value of a complete trial in a multi-objective study (values[0] = value). */
+  readonly values?: readonly number[];
   /** Reported intermediate values, ascending by step. */
   readonly intermediate: readonly (readonly [step: number, value: number])[];
   /** What the sampler chose to remember with the trial (e.g. fitted GP hyperparameters). */
@@ -43,6 +45,11 @@ export interface SampleContext {
   /** Number of the trial being sampled. */
   readonly number: number;
   readonly direction: Direction;
+  /**
+   * One direction per objective in a multi-objective study (directions[0] = direction); absent with one
+   * objective.
+   */
+  readonly directions?: readonly Direction[];
   /** Stream derived from (study seed, trial number): the only source of randomness. */
   readonly rng: Rng;
   /** The study seed, for samplers that derive study-wide streams (e.g. the Sobol scramble). */
@@ -77,6 +84,14 @@ export interface Pruner {
   readonly name: string;
   prune(ctx: PruneContext): boolean;
 }
+
+/** A complete trial's objective values: `values`, or [value] in a single-objective study. */
+export const trialValues = (t: TrialRecord): readonly number[] =>
+  t.values ?? (t.value === undefined ? [] : [t.value]);
+
+/** A complete trial's objective values in minimisation form (maximised ones negated). */
+export const lossVector = (t: TrialRecord, directions: readonly Direction[]): number[] =>
+  trialValues(t).map((v, i) => minimiseSign(directions[i]) * v);
 
 /** Sign that turns the study's objective into one to minimise. */
 export const minimiseSign = (direction: Direction): number => (direction === 'minimize' ? 1 : -1);

@@ -12,6 +12,7 @@ import {
   StepScalar,
   type Gpu,
   type PendingRead,
+  type Profiler,
   type RecordingCounts,
 } from '../gpu/index.ts';
 import { CONTROL, GRADNORM_PARTIALS_BYTES, gradNorm } from '../kernels/gradnorm.ts';
@@ -23,6 +24,7 @@ import {
   type SegmentTableRef,
 } from '../kernels/optimizer.ts';
 import { decodeEmbeddingErrors, EMBEDDING_ERROR_WORDS, embeddingError } from '../kernels/embedding.ts';
+import { loraGradsChunkTokens } from '../kernels/lora-grads.ts';
 import { LoraConfigError, rankProblem, resolveTargets, type LoraConfig } from '../lora/config.ts';
 import { estimateMemory, memoryProblems, optimizerMoments, STEP_METRICS_BYTES } from '../model/memory.ts';
 import { initLoraParams, loraLayout, optimizerSegments, type LoraLayout } from '../lora/init.ts';
@@ -75,6 +77,12 @@ export interface TrainerOptions {
    */
   recompute?: boolean;
   /**
+   * Tokens per chunk of the LoRA weight gradients' token split (kernels/lora-grads.ts). Default:
+   * `loraGradsChunkTokens` (the kernel's rule, no split below 512 tokens a micro-batch or on a software driver);
+   * tests and benches set it. Same gradients up to f32 rounding.
+   */
+  gradChunkTokens?: number;
+  /**
    * Stop with a TrainingDivergedError after this many optimizer steps in a row were skipped for non-finite
    * gradients. Default DEFAULT_MAX_SKIPPED_STEPS.
    */
@@ -84,6 +92,8 @@ export interface TrainerOptions {
    * every step. Default true; false is for comparing against.
    */
   replay?: boolean;
+  /** Timestamp every dispatch of every step (one pass each; no replay): per-kernel GPU time, benchmarks only. */
+  profiler?: Profiler;
 }
 
 /**
@@ -217,6 +227,7 @@ export class Trainer {
     const rank = rankProblem(o.lora.r, modules);
     if (rank !== null) throw new LoraConfigError('r', rank);
     const moments = optimizerMoments(o);
+    const gradChunkTokens = loraGradsChunkTokens(gpu, o.batch * o.seq, o.gradChunkTokens);
     // Refuse up front, naming the buffer, rather than fail halfway through allocating.
     const estimate = estimateMemory(spec, {
       batch: o.batch,
@@ -227,6 +238,7 @@ export class Trainer {
       accum: o.accum,
       moments,
       limits: gpu.limits,
+      gradChunkTokens,
     });
     const problems = memoryProblems(estimate, gpu.limits);
     if (problems.length > 0) {
@@ -278,13 +290,20 @@ export class Trainer {
 
     const adapters = loraAdapters(o.lora, this.layout, this.#params, this.#grads, o.seed);
     this.model = loaded.withAdapters(adapters);
-    this.acts = this.model.createActivations(arena, o.batch, o.seq, { recompute: o.recompute });
+    this.acts = this.model.createActivations(arena, o.batch, o.seq, {
+      recompute: o.recompute,
+      gradChunkTokens,
+    });
     const N = o.batch * o.seq;
     this.#tokensAll = arena.alloc('tokens.step', 4 * N * o.accum);
     this.#targetsAll = arena.alloc('targets.step', 4 * N * o.accum);
     // [loss f32, control words (4), embedding error words (3)] copied here each step: one async readback.
     this.#metrics = arena.alloc('step.metrics', STEP_METRICS_BYTES, STORAGE_USAGE);
-    this.#rec = new CommandRecorder(gpu, { label: 'train-step', replay: o.replay ?? true });
+    this.#rec = new CommandRecorder(gpu, {
+      label: 'train-step',
+      replay: o.replay ?? true,
+      profiler: o.profiler,
+    });
   }
 
   get step(): number {

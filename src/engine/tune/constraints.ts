@@ -99,7 +99,10 @@ export function constraintValues(constraints: readonly PlanConstraint[], measure
   });
 }
 
-function metricValue(metric: ConstraintMetric, { evaluation: e, lastStep, gpuBytes }: TrialMeasures): number {
+export function metricValue(
+  metric: ConstraintMetric,
+  { evaluation: e, lastStep, gpuBytes }: TrialMeasures,
+): number {
   switch (metric) {
     case 'val_loss':
       return e.valLoss;

@@ -12,12 +12,18 @@ import { decodeTrialCheckpoint, encodeTrialCheckpoint } from '../checkpoint/tria
 import type { EvalMetrics, StepMetrics, TrainerCheckpoint, TrainerOptions } from '../train/trainer.ts';
 import { constraintValues, type PlanConstraint } from './constraints.ts';
 import { objectiveValue, type Objective } from './objective.ts';
+import { objectiveValues, type PlanObjective } from './objectives.ts';
 import type { EvalDirective, TrialOutcome, TrialSlots } from './protocol.ts';
 
 export interface OptimizeOptions {
   /** Trials to bring to an end as complete or pruned, counting those already in the study. */
   trials: number;
   objective: Objective;
+  /**
+   * A multi-objective study's objectives (the first is `objective`, reported at every evaluation): each
+   * complete trial is told one value per objective, and the result is a Pareto front.
+   */
+  objectives?: readonly PlanObjective[];
   /** Bounds a complete trial must keep to be feasible (told to the study as constraint values). */
   constraints?: readonly PlanConstraint[];
   /** A trial's full trainer options from its params (fixed values merged in). */
@@ -61,6 +67,8 @@ export interface TrialResult {
   /** 'paused': checkpointed at a pause; it stays running in the study and continues on resume. */
   state: 'complete' | 'pruned' | 'failed' | 'paused';
   value?: number;
+  /** A complete trial's value of each objective, in a multi-objective study. */
+  values?: number[];
   /** A complete trial's constraint values (≤ 0 feasible), when the study has constraints. */
   constraints?: number[];
   /** False for a complete trial that broke a constraint: it is never the best. */
@@ -91,6 +99,11 @@ export interface TuneListener {
   trialFinished?(r: TrialResult): void;
   /** A trial finished better than every one before it (its adapter files are in `best.adapter`). */
   newBest?(best: BestTrial): void;
+  /**
+   * Multi-objective: the Pareto front changed (a trial joined it, perhaps pushing others off). Front trials
+   * finished in this run carry their adapter; those found in a resumed log have none here.
+   */
+  frontChanged?(front: readonly BestTrial[]): void;
   workerReplaced?(slot: number, reason: string): void;
   /** Something went wrong that does not stop the trial (a periodic checkpoint not stored). */
   warning?(text: string): void;
@@ -99,6 +112,8 @@ export interface TuneListener {
 export interface BestTrial {
   number: number;
   value: number;
+  /** Every objective's value, in a multi-objective study. */
+  values?: number[];
   params: Params;
   options: TrainerOptions;
   /** The final evaluation (null for a best trial found in a resumed log). */
@@ -108,7 +123,10 @@ export interface BestTrial {
 
 export interface OptimizeResult {
   results: TrialResult[];
+  /** Null in a multi-objective study: its result is `front`. */
   best: BestTrial | null;
+  /** Multi-objective: the Pareto front of feasible complete trials (empty for one objective). */
+  front: BestTrial[];
   stopped: boolean;
   /** Trials found running in a resumed log and marked failed (no checkpoint store, or a PBT lineage lost). */
   interrupted: number[];
@@ -148,6 +166,9 @@ export async function optimize(
   const maxFailures = options.maxFailures ?? options.trials;
   let failures = 0;
   let best: BestTrial | null = null;
+  const multi = options.objectives !== undefined && options.objectives.length > 1;
+  // Multi-objective: the front trials' records as the export needs them, adapters of this run's ones kept.
+  let front: BestTrial[] = [];
 
   // A log that ends with trials still running was paused or stopped hard: with a checkpoint store they
   // continue (from their checkpoint, else from step 0: a trial is a deterministic function of its params and
@@ -173,6 +194,8 @@ export async function optimize(
       metrics: null,
       adapter: null,
     };
+
+  if (multi) front = frontOf(new Map());
 
   const counted = () => study.trials.filter((t) => t.state === 'complete' || t.state === 'pruned').length;
   const mayAsk = () =>
@@ -203,7 +226,25 @@ export async function optimize(
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }
-  return { results, best, stopped: signal?.aborted ?? false, interrupted, resumed };
+  return { results, best, front, stopped: signal?.aborted ?? false, interrupted, resumed };
+
+  /** The study's front, keeping what is known of trials already on it and adding `fresh` ones. */
+  function frontOf(fresh: Map<number, BestTrial>): BestTrial[] {
+    const known = new Map(front.map((f) => [f.number, f]));
+    return study.bestTrials.map(
+      (t) =>
+        fresh.get(t.number) ??
+        known.get(t.number) ?? {
+          number: t.number,
+          value: t.value!,
+          values: [...(t.values ?? [])],
+          params: t.params,
+          options: options.trainerOptions(t.params),
+          metrics: null,
+          adapter: null,
+        },
+    );
+  }
 
   /** Runs one trial in `slot` and tells the study; resolves false when the slot could not be revived. */
   async function runTrial(slot: number, point: ResumePoint): Promise<boolean> {
@@ -297,14 +338,39 @@ export async function optimize(
         finish({ state: 'failed', reason: outcome.lastEval ? `objective is ${value}` : 'no evaluation' });
         return true;
       }
+      const measures = { evaluation: outcome.lastEval, lastStep, gpuBytes: outcome.gpuBytes };
+      const values = multi ? objectiveValues(options.objectives!, measures) : undefined;
+      const unmeasured = values?.findIndex((v) => !Number.isFinite(v)) ?? -1;
+      if (values && unmeasured >= 0) {
+        study.tell(trial, { state: 'failed' });
+        failures++;
+        const metric = options.objectives![unmeasured].metric;
+        finish({ state: 'failed', reason: `objective ${metric} is ${values[unmeasured]} (not measured)` });
+        return true;
+      }
       const bounds = options.constraints ?? [];
-      const constraints =
-        bounds.length > 0
-          ? constraintValues(bounds, { evaluation: outcome.lastEval, lastStep, gpuBytes: outcome.gpuBytes })
-          : undefined;
-      study.tell(trial, { state: 'complete', value, ...(constraints ? { constraints } : {}) }); // tell
+      const constraints = bounds.length > 0 ? constraintValues(bounds, measures) : undefined;
+      const told = values ? { values } : { value };
+      study.tell(trial, { state: 'complete', ...told, ...(constraints ? { constraints } : {}) }); // tell
       const feasible = constraints?.every((c) => c <= 0) ?? true;
       if (outcome.checkpoint) finalCheckpoints.set(trial.number, outcome.checkpoint);
+      if (values) {
+        const entry: BestTrial = {
+          number: trial.number,
+          value,
+          values,
+          params: trial.params,
+          options: options.trainerOptions(trial.params),
+          metrics: outcome.lastEval,
+          adapter: outcome.adapter,
+        };
+        const next = frontOf(new Map([[trial.number, entry]]));
+        const changed = next.length !== front.length || next.some((f, i) => f.number !== front[i].number);
+        front = next;
+        if (changed) listener.frontChanged?.(front);
+        finish({ state: 'complete', value, values, ...(constraints ? { constraints, feasible } : {}) });
+        return true;
+      }
       const sign = study.direction === 'minimize' ? 1 : -1;
       if (feasible && (!best || sign * value < sign * best.value)) {
         best = {

@@ -19,6 +19,15 @@ export {
 export type { ConstraintMetric, PlanConstraint, TrialMeasures } from './constraints.ts';
 export { checkObjective, metricsOfValue, objectiveValue, OBJECTIVES } from './objective.ts';
 export type { Objective } from './objective.ts';
+export {
+  formatObjectives,
+  MAX_OBJECTIVES,
+  OBJECTIVE_METRICS,
+  objectivesProblem,
+  objectiveValues,
+  parseObjectives,
+} from './objectives.ts';
+export type { ObjectiveMetric, PlanObjective } from './objectives.ts';
 export { checkSpaceNames, PBT_FIXED_FIELDS, pbtConflicts } from './params.ts';
 export type * from './protocol.ts';
 export { createTrialRunner } from './runner.ts';

@@ -41,6 +41,7 @@ import type { TrainerOptions } from '../train/trainer.ts';
 import { ColumnMappingError, resolveMapping, type ColumnMapping } from '../train/columns.ts';
 import { constraintProblem, type PlanConstraint } from './constraints.ts';
 import { OBJECTIVES, type Objective } from './objective.ts';
+import { objectivesProblem, type PlanObjective } from './objectives.ts';
 import { checkSpaceNames, pbtConflicts } from './params.ts';
 import { modelBoundProblem, spaceRuleProblem, targetsProblem, type ModelBounds } from './space-rules.ts';
 
@@ -69,6 +70,11 @@ export interface StudyPlanSpec {
   sampler: SamplerName;
   pruner: PrunerChoice;
   objective: Objective;
+  /**
+   * A multi-objective study's objectives, in order (the first is `objective`); absent with one objective
+   * (and in plans written before multi-objective studies).
+   */
+  objectives?: PlanObjective[];
   /** Trials to bring to an end as complete or pruned. */
   trials: number;
   /** No new trial after this many seconds; null: no limit. */
@@ -111,6 +117,8 @@ export interface PlanInput {
   pruner?: PrunerChoice;
   /** Default 'val_loss'. */
   objective?: Objective;
+  /** Two or more objectives (the first an evaluated one); `objective`, when given, must be the first. */
+  objectives?: readonly PlanObjective[];
   trials: number;
   timeoutSeconds?: number | null;
   recompute?: boolean;
@@ -178,7 +186,9 @@ export class StudyPlan {
   static create(input: PlanInput | StudyPlanSpec, context: PlanContext): StudyPlan {
     const sampler = input.sampler ?? 'tpe';
     const pruner = input.pruner ?? 'none';
-    const objective = input.objective ?? 'val_loss';
+    const objectives = input.objectives;
+    if (objectives !== undefined) checkObjectives(objectives, input.objective, pruner);
+    const objective = (objectives?.[0].metric as Objective | undefined) ?? input.objective ?? 'val_loss';
     check(SAMPLER_NAMES.includes(sampler), 'sampler', `expected one of ${SAMPLER_NAMES.join(', ')}`);
     check(PRUNER_CHOICES.includes(pruner), 'pruner', `expected one of ${PRUNER_CHOICES.join(', ')}`);
     check(objective in OBJECTIVES, 'objective', `expected one of ${Object.keys(OBJECTIVES).join(', ')}`);
@@ -232,6 +242,9 @@ export class StudyPlan {
       sampler,
       pruner,
       objective,
+      ...(objectives
+        ? { objectives: objectives.map(({ metric, direction }) => ({ metric, direction })) }
+        : {}),
       trials: input.trials,
       timeoutSeconds: timeout,
       recompute: input.recompute ?? false,
@@ -271,7 +284,18 @@ export class StudyPlan {
   }
 
   get direction(): 'minimize' | 'maximize' {
-    return OBJECTIVES[this.spec.objective].direction;
+    return this.spec.objectives?.[0].direction ?? OBJECTIVES[this.spec.objective].direction;
+  }
+
+  /** The study's objectives: the plan's list, or its one objective in its own direction. */
+  get objectives(): PlanObjective[] {
+    return (
+      structuredClone(this.spec.objectives) ?? [{ metric: this.spec.objective, direction: this.direction }]
+    );
+  }
+
+  get isMultiObjective(): boolean {
+    return this.spec.objectives !== undefined;
   }
 
   /** What the study prunes with; PBT is no pruner (the coordinator adds it on top). */
@@ -299,6 +323,7 @@ export class StudyPlan {
       sampler: this.spec.sampler,
       pruner: this.prunerSpec(),
       direction: this.direction,
+      ...(this.spec.objectives ? { directions: this.spec.objectives.map((o) => o.direction) } : {}),
       seed: this.seed,
       plan: this.toJSON() as unknown as NonNullable<StudyOptions['plan']>,
     };
@@ -320,6 +345,28 @@ export class StudyPlan {
   toJSON(): StudyPlanSpec {
     return structuredClone(this.spec);
   }
+}
+
+/** A multi-objective plan: a valid list, `objective` its first if given, and no pruner or PBT. */
+function checkObjectives(
+  objectives: readonly PlanObjective[],
+  objective: Objective | undefined,
+  pruner: PrunerChoice,
+): void {
+  const problem = objectivesProblem(objectives);
+  check(problem === undefined, 'objectives', problem!);
+  check(
+    objective === undefined || objective === objectives[0].metric,
+    'objectives',
+    `the first objective (${objectives[0].metric}) is the study's objective, not ${objective}`,
+  );
+  // Pruning and PBT rank trials by one value; a trial poor on the first objective may be on the front.
+  check(
+    pruner === 'none',
+    'pruner',
+    `a multi-objective study neither prunes nor runs PBT (they rank trials by one value, and a trial ` +
+      `poor on the first objective may be on the Pareto front); use none`,
+  );
 }
 
 /**

@@ -1,6 +1,11 @@
-// Chart options built from trial records: plain functions, no DOM, so components stay small.
+// Chart options built from trial records: plain functions, no DOM, so components stay small. Every chart has a
+// legend and tooltips that name what they show; values have 3 significant digits, steps and trial numbers are
+// whole, durations read in s / min (format.ts).
 import type { Choice, SearchSpace, TrialRecord } from '../../engine/search/index.ts';
 import type { ChartOption } from './charts.ts';
+import { formatDuration, formatNumber } from './format.ts';
+
+export { formatNumber };
 
 export interface Palette {
   text: string;
@@ -11,31 +16,69 @@ export interface Palette {
   best: string;
 }
 
-const axisStyle = (p: Palette) => ({
+export const axisStyle = (p: Palette) => ({
   axisLine: { lineStyle: { color: p.muted } },
-  axisLabel: { color: p.muted },
+  axisLabel: { color: p.muted, formatter: formatNumber },
   splitLine: { lineStyle: { color: p.grid } },
   nameTextStyle: { color: p.muted },
 });
 
-/** A number as the charts show it: whole numbers (steps, trial numbers, ranks) as they are, others to 3 significant digits. */
-export function formatNumber(v: unknown): string {
-  if (typeof v !== 'number') return String(v);
-  if (!Number.isFinite(v) || Number.isInteger(v)) return String(v);
-  const abs = Math.abs(v);
-  return abs >= 1e-3 && abs < 1e5 ? String(Number(v.toPrecision(3))) : v.toExponential(2);
-}
+/** What a numeric axis counts: values (3 significant digits), whole counts (steps, trials) or seconds. */
+export type AxisKind = 'value' | 'count' | 'duration';
+
+/** A horizontal value axis, its name centred under it. */
+export const xAxis = (p: Palette, name: string, kind: AxisKind = 'value', log = false) => ({
+  type: log ? ('log' as const) : ('value' as const),
+  name,
+  nameLocation: 'middle' as const,
+  nameGap: 26,
+  scale: true,
+  ...(kind === 'value' ? {} : { minInterval: 1 }),
+  ...axisStyle(p),
+  axisLabel: {
+    color: p.muted,
+    formatter: kind === 'duration' ? formatDuration : formatNumber,
+    hideOverlap: true, // "1 min 40 s" labels on a phone
+  },
+});
+
+/** A vertical value axis, its name above it. */
+export const yAxis = (p: Palette, name: string, kind: AxisKind = 'value') => ({
+  type: 'value' as const,
+  name,
+  scale: true,
+  ...(kind === 'value' ? {} : { minInterval: 1 }),
+  ...axisStyle(p),
+  axisLabel: { color: p.muted, formatter: kind === 'duration' ? formatDuration : formatNumber },
+});
 
 /** A tooltip's value: one number, or a point's coordinates. */
 export const formatTooltipValue = (v: unknown): string =>
   Array.isArray(v) ? v.map(formatNumber).join(', ') : formatNumber(v);
 
-const base = (p: Palette) => ({
+/** The legend across the top; it scrolls rather than wrapping over the plot on a narrow screen. */
+export const legend = (p: Palette, data?: string[]) => ({
+  type: 'scroll' as const,
+  top: 0,
+  left: 'center' as const,
+  textStyle: { color: p.text },
+  pageTextStyle: { color: p.muted },
+  ...(data ? { data } : {}),
+});
+
+export const base = (p: Palette) => ({
   animation: false,
   textStyle: { color: p.text },
   tooltip: { trigger: 'item' as const, valueFormatter: formatTooltipValue },
-  grid: { left: 56, right: 16, top: 24, bottom: 40 },
+  // Top: room for the legend and the y axis's name.
+  grid: { left: 56, right: 16, top: 44, bottom: 40 },
 });
+
+/** Lines of a tooltip: a title, then `name: value` rows (HTML, names escaped). */
+export function tooltipLines(title: string, rows: readonly (readonly [string, unknown])[]): string {
+  const esc = (s: string) => s.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  return [esc(title), ...rows.map(([k, v]) => `${esc(k)}: ${esc(formatNumber(v))}`)].join('<br/>');
+}
 
 const SERIES_COLORS = [
   '#5470c6',
@@ -48,10 +91,29 @@ const SERIES_COLORS = [
   '#9a60b4',
 ];
 
-/** Loss curves of all trials overlaid: the best thick in the accent colour, pruned and failed grey. */
+/** The legend groups of the loss curves. */
+const CURVE_GROUPS = { best: 'best trial', other: 'other trials', grey: 'pruned or failed' } as const;
+
+interface AxisTooltipItem {
+  seriesId?: string;
+  seriesName?: string;
+  value?: unknown;
+  marker?: string;
+}
+
+/** The loss curves' tooltip at one step: each trial's value there, by trial. */
+export function curvesTooltip(items: readonly AxisTooltipItem[]): string {
+  const step = Array.isArray(items[0]?.value) ? (items[0].value as unknown[])[0] : undefined;
+  const rows = items.map((i): [string, unknown] => [
+    `${i.seriesId ?? ''} (${i.seriesName ?? ''})`,
+    Array.isArray(i.value) ? i.value[1] : i.value,
+  ]);
+  return tooltipLines(`step ${formatNumber(step)}`, rows);
+}
+
 /**
  * One line per trial: the training loss at every step where the run recorded it (`curves`), else (an imported
- * log) the objective at each evaluation.
+ * log) the objective at each evaluation. The best thick in the accent colour, pruned and failed dashed grey.
  */
 export function lossCurves(
   trials: readonly TrialRecord[],
@@ -60,34 +122,49 @@ export function lossCurves(
   p: Palette,
 ): ChartOption {
   const training = Object.keys(curves).length > 0;
+  const groupOf = (t: TrialRecord) =>
+    t.number === best
+      ? CURVE_GROUPS.best
+      : t.state === 'pruned' || t.state === 'failed'
+        ? CURVE_GROUPS.grey
+        : CURVE_GROUPS.other;
+  const groups = Object.values(CURVE_GROUPS).filter((g) => trials.some((t) => groupOf(t) === g));
   return {
     ...base(p),
-    tooltip: { trigger: 'axis' as const, valueFormatter: formatTooltipValue },
-    xAxis: {
-      type: 'value',
-      name: 'step',
-      nameLocation: 'middle',
-      nameGap: 26,
-      minInterval: 1,
-      ...axisStyle(p),
-    },
-    yAxis: { type: 'value', name: training ? 'training loss' : 'objective', scale: true, ...axisStyle(p) },
+    legend: legend(p, groups),
+    tooltip: { trigger: 'axis' as const, formatter: curvesTooltip },
+    xAxis: xAxis(p, 'step', 'count'),
+    yAxis: yAxis(p, training ? 'training loss' : 'objective'),
     series: trials.map((t) => {
-      const grey = t.state === 'pruned' || t.state === 'failed';
-      const isBest = t.number === best;
+      const group = groupOf(t);
       const points = training ? (curves[t.number] ?? []) : t.intermediate;
       return {
         type: 'line',
-        name: `trial ${t.number}${grey ? ` (${t.state})` : ''}`,
+        id: `trial ${t.number}`,
+        name: group,
         data: points.map(([s, v]) => [s, Number.isFinite(v) ? v : null]),
         showSymbol: points.length < 30,
         symbolSize: 4,
-        z: isBest ? 10 : grey ? 1 : 5,
-        lineStyle: { width: isBest ? 4 : 1.5, type: grey ? 'dashed' : 'solid' },
-        color: isBest ? p.best : grey ? p.pruned : SERIES_COLORS[t.number % SERIES_COLORS.length],
+        z: group === CURVE_GROUPS.best ? 10 : group === CURVE_GROUPS.grey ? 1 : 5,
+        lineStyle: {
+          width: group === CURVE_GROUPS.best ? 4 : 1.5,
+          type: group === CURVE_GROUPS.grey ? 'dashed' : 'solid',
+        },
+        color:
+          group === CURVE_GROUPS.best
+            ? p.best
+            : group === CURVE_GROUPS.grey
+              ? p.pruned
+              : SERIES_COLORS[t.number % SERIES_COLORS.length],
       };
     }),
   };
+}
+
+interface ItemTooltip {
+  seriesName?: string;
+  value?: unknown;
+  data?: unknown;
 }
 
 /** Objective per trial in order, with the best-so-far line. */
@@ -105,16 +182,16 @@ export function history(
   }
   return {
     ...base(p),
-    legend: { data: ['objective', 'best so far'], textStyle: { color: p.text }, top: 0 },
-    xAxis: {
-      type: 'value',
-      name: 'trial',
-      nameLocation: 'middle',
-      nameGap: 26,
-      minInterval: 1,
-      ...axisStyle(p),
+    legend: legend(p, ['objective', 'best so far']),
+    tooltip: {
+      trigger: 'item' as const,
+      formatter: ({ seriesName, value }: ItemTooltip) => {
+        const [n, v] = value as [number, number];
+        return tooltipLines(`trial ${n}`, [[seriesName ?? '', v]]);
+      },
     },
-    yAxis: { type: 'value', name: 'objective', scale: true, ...axisStyle(p) },
+    xAxis: xAxis(p, 'trial', 'count'),
+    yAxis: yAxis(p, 'objective'),
     series: [
       {
         type: 'scatter',
@@ -176,34 +253,74 @@ export function parallel(
     ),
     { dim: dims.length, name: 'objective', type: 'value' as const, scale: true, ...axisStyle(p) },
   ];
+  const line = (t: TrialRecord) => ({
+    value: [...dims.map((d) => axisValue(d, t.params[d.name])), t.value],
+    trial: t.number,
+  });
+  const series = (name: string, rows: TrialRecord[], color: string, width: number) => ({
+    type: 'parallel',
+    name,
+    lineStyle: { width, opacity: 0.8, color },
+    color,
+    data: rows.map(line),
+  });
   return {
     ...base(p),
-    parallel: { left: 48, right: 64, top: 36, bottom: 24 },
+    legend: legend(p, ['best trial', 'other complete trials']),
+    tooltip: {
+      trigger: 'item' as const,
+      formatter: ({ data }: ItemTooltip) => {
+        const d = data as { trial: number; value: (number | null)[] };
+        const t = done.find((x) => x.number === d.trial);
+        return tooltipLines(`trial ${d.trial}`, [
+          ...dims.map((def): [string, unknown] => [def.name, t?.params[def.name]]),
+          ['objective', t?.value],
+        ]);
+      },
+    },
+    parallel: { left: 48, right: 64, top: 48, bottom: 24 },
     parallelAxis,
     series: [
-      {
-        type: 'parallel',
-        lineStyle: { width: 2, opacity: 0.8 },
-        data: done.map((t) => ({
-          value: [...dims.map((d) => axisValue(d, t.params[d.name])), t.value],
-          lineStyle: { color: t.number === best ? p.best : p.accent, width: t.number === best ? 4 : 2 },
-        })),
-      },
+      series(
+        'other complete trials',
+        done.filter((t) => t.number !== best),
+        p.accent,
+        2,
+      ),
+      series(
+        'best trial',
+        done.filter((t) => t.number === best),
+        p.best,
+        4,
+      ),
     ],
   };
 }
 
 export function importance(values: Record<string, number>, p: Palette): ChartOption {
   const entries = Object.entries(values).sort((a, b) => a[1] - b[1]);
+  const name = 'share of the objective’s variance (fANOVA)';
   return {
     ...base(p),
+    legend: legend(p, [name]),
+    tooltip: {
+      trigger: 'item' as const,
+      formatter: ({ name: param, value }: ItemTooltip & { name?: string }) =>
+        tooltipLines(param ?? '', [['importance', value]]),
+    },
     // Right: room for the bar's label ("0.99") at the full width.
-    grid: { left: 110, right: 44, top: 16, bottom: 32 },
+    grid: { left: 110, right: 44, top: 32, bottom: 32 },
     xAxis: { type: 'value', max: 1, ...axisStyle(p) },
-    yAxis: { type: 'category', data: entries.map(([k]) => k), ...axisStyle(p) },
+    yAxis: {
+      type: 'category',
+      data: entries.map(([k]) => k),
+      ...axisStyle(p),
+      axisLabel: { color: p.muted },
+    },
     series: [
       {
         type: 'bar',
+        name,
         data: entries.map(([, v]) => v),
         color: p.accent,
         label: {
@@ -229,8 +346,17 @@ export function slice(
   const categorical = def?.kind === 'categorical';
   return {
     ...base(p),
-    // Top: room for the y axis's name under the caption above.
-    grid: { left: 56, right: 16, top: 32, bottom: 40 },
+    legend: legend(p, ['complete trials']),
+    tooltip: {
+      trigger: 'item' as const,
+      formatter: ({ data }: ItemTooltip) => {
+        const [x, y, n] = data as [Choice, number, number];
+        return tooltipLines(`trial ${n}`, [
+          [param, x],
+          ['objective', y],
+        ]);
+      },
+    },
     xAxis: categorical
       ? {
           type: 'category',
@@ -239,23 +365,60 @@ export function slice(
           nameGap: 26,
           data: def.choices.map(String),
           ...axisStyle(p),
+          axisLabel: { color: p.muted },
         }
-      : {
-          type: def?.log ? 'log' : 'value',
-          name: param,
-          nameLocation: 'middle',
-          nameGap: 26,
-          scale: true,
-          ...axisStyle(p),
-        },
-    yAxis: { type: 'value', name: 'objective', scale: true, ...axisStyle(p) },
+      : xAxis(p, param, def?.kind === 'int' ? 'count' : 'value', def?.log ?? false),
+    yAxis: yAxis(p, 'objective'),
     series: [
       {
         type: 'scatter',
+        name: 'complete trials',
         symbolSize: 10,
         color: p.accent,
-        data: done.map((t) => [categorical ? String(t.params[param]) : t.params[param], t.value]),
+        data: done.map((t) => [categorical ? String(t.params[param]) : t.params[param], t.value, t.number]),
       },
     ],
+  };
+}
+
+/**
+ * One trial's curves: the training loss at every recorded step and the objective at each evaluation (on its own
+ * axis when the objective is not a loss).
+ */
+export function trialCurve(
+  training: readonly (readonly [number, number])[],
+  evaluations: readonly (readonly [number, number])[],
+  objective: string,
+  p: Palette,
+): ChartOption {
+  const ownAxis = !/loss/.test(objective);
+  const evalName = `${objective} at evaluation`;
+  const finite = (pts: readonly (readonly [number, number])[]) =>
+    pts.map(([s, v]) => [s, Number.isFinite(v) ? v : null]);
+  const series = [
+    { type: 'line', name: 'training loss', data: finite(training), showSymbol: false, color: p.accent },
+    {
+      type: 'line',
+      name: evalName,
+      data: finite(evaluations),
+      symbolSize: 7,
+      color: p.best,
+      lineStyle: { width: 2.5 },
+      ...(ownAxis ? { yAxisIndex: 1 } : {}),
+    },
+  ].filter((s) => s.data.length > 0); // an imported study has no training loss: no empty legend entry
+  return {
+    ...base(p),
+    legend: legend(
+      p,
+      series.map((s) => s.name),
+    ),
+    tooltip: { trigger: 'axis' as const, valueFormatter: formatNumber },
+    grid: { left: 56, right: ownAxis ? 56 : 16, top: 44, bottom: 40 },
+    xAxis: xAxis(p, 'step', 'count'),
+    yAxis: ownAxis
+      ? [yAxis(p, 'loss'), { ...yAxis(p, objective), splitLine: { show: false } }]
+      : yAxis(p, 'loss'),
+    series,
   };
 }

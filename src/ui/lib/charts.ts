@@ -1,11 +1,13 @@
-// ECharts with only the modules the dashboard uses (keeps the bundle small).
-import { BarChart, LineChart, ParallelChart, ScatterChart } from 'echarts/charts';
+// ECharts with only the modules the dashboard uses (keeps the bundle small). Custom series draw the contour's
+// cells and the timeline's bars; the visual map colours the contour by the objective.
+import { BarChart, CustomChart, LineChart, ParallelChart, ScatterChart } from 'echarts/charts';
 import {
   GridComponent,
   LegendComponent,
   ParallelComponent,
   TitleComponent,
   TooltipComponent,
+  VisualMapComponent,
 } from 'echarts/components';
 import * as echarts from 'echarts/core';
 import { CanvasRenderer } from 'echarts/renderers';
@@ -14,12 +16,14 @@ echarts.use([
   LineChart,
   ScatterChart,
   BarChart,
+  CustomChart,
   ParallelChart,
   GridComponent,
   LegendComponent,
   ParallelComponent,
   TitleComponent,
   TooltipComponent,
+  VisualMapComponent,
   CanvasRenderer,
 ]);
 

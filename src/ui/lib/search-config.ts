@@ -10,6 +10,7 @@ import { defaultTrialConfig, fieldOfParam, type TrialField } from '../../engine/
 import type { ColumnMapping } from '../../engine/train/columns.ts';
 import { formatConstraint, parseConstraint, type PlanConstraint } from '../../engine/tune/constraints.ts';
 import type { Objective } from '../../engine/tune/objective.ts';
+import { OBJECTIVE_METRICS, type ObjectiveMetric } from '../../engine/tune/objectives.ts';
 import {
   DEFAULT_MAX_EVAL_EXAMPLES,
   PlanError,
@@ -150,6 +151,11 @@ export interface SearchSettings {
   workers: number;
   precision: PrecisionChoice;
   objective: Objective;
+  /**
+   * A second objective ('' or absent: none): the study is then multi-objective, its result a Pareto front,
+   * each objective in the direction its name has.
+   */
+  objective2?: ObjectiveMetric | '';
   /** Bounds a trial must keep, as `tune --constraints` spells them ('tokens_per_second>=500, ...'); '' none. */
   constraints: string;
   seq: number;
@@ -268,6 +274,7 @@ export function defaultSettings(): SearchSettings {
     workers: 2,
     precision: 'auto',
     objective: 'val_loss',
+    objective2: '',
     constraints: '',
     seq: 24,
     valRatio: 0.1,
@@ -368,6 +375,14 @@ export function planInput(settings: SearchSettings): PlanInput {
     sampler: settings.sampler,
     pruner: settings.pruner,
     objective: settings.objective,
+    ...(settings.objective2
+      ? {
+          objectives: [settings.objective, settings.objective2].map((metric) => ({
+            metric,
+            direction: OBJECTIVE_METRICS[metric].direction,
+          })),
+        }
+      : {}),
     constraints: constraintsOf(settings.constraints ?? ''),
     trials: settings.trials,
     timeoutSeconds: settings.timeLimit > 0 ? settings.timeLimit * 60 : null,
@@ -422,7 +437,8 @@ export type SettingName =
   | 'sampler'
   | 'pruner'
   | 'maxEvalExamples'
-  | 'constraints';
+  | 'constraints'
+  | 'objective2';
 
 export interface SearchProblems {
   /** A message next to the row it is about. */
@@ -449,6 +465,7 @@ const PLAN_SETTINGS: Readonly<Record<string, SettingName>> = {
   pbt: 'pruner',
   maxEvalExamples: 'maxEvalExamples',
   constraints: 'constraints',
+  objectives: 'objective2',
 };
 
 /** How the form labels the plan's settings that have no field. */
@@ -540,6 +557,10 @@ export function searchProblems(settings: SearchSettings, model: FormModel | null
       } else if (e.field === 'pbt' && problems.bySetting.pruner === undefined) {
         pbtProblems(trying, problems);
         trying = { ...trying, pruner: 'median' };
+      } else if (e.field === 'pruner' && problems.bySetting.pruner === undefined) {
+        // A multi-objective study neither prunes nor runs PBT: said beside Early stopping, checked on without.
+        problems.bySetting.pruner = e.reason;
+        trying = { ...trying, pruner: 'none' };
       } else if (setting && problems.bySetting[setting] === undefined) {
         problems.bySetting[setting] = e.reason;
         trying = { ...trying, [setting]: defaults[setting] };
@@ -619,6 +640,7 @@ export function settingsFromPlan(
     sampler: plan.sampler,
     pruner: plan.pruner,
     objective: plan.objective,
+    objective2: plan.objectives?.[1]?.metric ?? '',
     constraints: (plan.constraints ?? []).map(formatConstraint).join(', '),
     trials: plan.trials,
     stepsPerTrial: budget('steps', base.stepsPerTrial),

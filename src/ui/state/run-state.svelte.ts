@@ -10,6 +10,9 @@ import {
   fallbackNote,
   isFeasible,
   loadStudy,
+  lossVector,
+  paretoFront,
+  type Direction,
   type Study,
   type StudyEvent,
   type TrialRecord,
@@ -40,8 +43,10 @@ import {
   optimize,
   PAUSE,
   StudyPlan,
+  type BestTrial,
   type CheckpointStore,
   type ModelBounds,
+  type Objective,
   type StudyPlanSpec,
   type TuneListener,
 } from '../../engine/tune/index.ts';
@@ -49,6 +54,7 @@ import { WorkerPool } from '../../workers/pool.ts';
 import { spawnBrowserWorker } from '../../workers/spawn-browser.ts';
 import { describeError } from '../lib/errors.ts';
 import { planInput, type SearchSettings } from '../lib/search-config.ts';
+import { parseHistory, runEnded, runStarted, type TrialHistory } from '../lib/trial-history.ts';
 
 export type RunPhase =
   'idle' | 'starting' | 'running' | 'pausing' | 'paused' | 'finished' | 'stopped' | 'error';
@@ -101,6 +107,9 @@ export interface TrialTimings {
   seconds: Record<number, number>;
 }
 
+/** Where a multi-objective study keeps a front trial's adapter file. */
+const frontFile = (trial: number, name: string) => `front-${trial}.${name}`;
+
 export class RunState {
   meta = $state.raw<StudyMeta | null>(null);
   trials = $state.raw<TrialRecord[]>([]);
@@ -109,6 +118,8 @@ export class RunState {
   curves = $state.raw<Record<number, [number, number][]>>({});
   /** Seconds each finished trial ran, and the precision its GPU trained in (for trials.csv and the exports). */
   timings = $state.raw<TrialTimings>({ precision: null, seconds: {} });
+  /** When, on which worker and how each run of each trial ended (the timeline and the trial detail). */
+  history = $state.raw<TrialHistory>({});
   phase = $state<RunPhase>('idle');
   /** What stopped the run, in words. */
   error = $state('');
@@ -120,8 +131,14 @@ export class RunState {
   evaluation = $state.raw<{ used: number; total: number } | null>(null);
   started = $state(0);
   now = $state(0);
-  /** PEFT files of the best trial so far. */
+  /** PEFT files of the best trial so far (multi-objective: of the front trial chosen for export). */
   bestAdapter = $state.raw<{ trial: number; config: string; weights: Uint8Array<ArrayBuffer> } | null>(null);
+  /** One per objective: several in a multi-objective study. */
+  directions = $state.raw<readonly Direction[]>(['minimize']);
+  /** Multi-objective: the front trial chosen for export (null, or off the front: the front's best on the first). */
+  picked = $state<number | null>(null);
+  /** Multi-objective: adapters of the front trials finished in this session (others are read from storage). */
+  #frontAdapters: Record<number, { config: string; weights: Uint8Array<ArrayBuffer> }> = {};
   #study: Study | null = null;
   #controller: AbortController | null = null;
   #halt: 'pause' | 'stop' | null = null;
@@ -138,8 +155,29 @@ export class RunState {
     return this.meta ? OBJECTIVES[this.meta.settings.objective].direction : 'minimize';
   }
 
+  get isMultiObjective(): boolean {
+    return this.directions.length > 1;
+  }
+
+  /** Multi-objective: the Pareto front of the feasible complete trials, by number (as Study.bestTrials). */
+  front = $derived.by(() => {
+    if (this.directions.length < 2) return [];
+    const feasible = this.trials.filter((t) => t.state === 'complete' && isFeasible(t));
+    return paretoFront(feasible.map((t) => lossVector(t, this.directions))).map((i) => feasible[i]);
+  });
+
   best = $derived.by(() => {
     const sign = this.direction === 'minimize' ? 1 : -1;
+    if (this.isMultiObjective) {
+      const picked = this.front.find((t) => t.number === this.picked);
+      return (
+        picked ??
+        this.front.reduce<TrialRecord | null>(
+          (b, t) => (b === null || sign * t.value! < sign * b.value! ? t : b),
+          null,
+        )
+      );
+    }
     let best: TrialRecord | null = null;
     for (const t of this.trials)
       if (
@@ -192,6 +230,7 @@ export class RunState {
       await createStudyRecord(meta, inputs.dataText);
       const plan = this.#plan({ ...inputs, settings });
       this.#study = createStudy({ ...plan.studyOptions(), onEvent: (e) => this.#onEvent(id, e) });
+      this.directions = this.#study.directions;
     } catch (e) {
       this.phase = 'error';
       this.error = describeError(e);
@@ -210,11 +249,17 @@ export class RunState {
     if (errors.length > 0)
       this.error = `${errors.length} damaged log lines were skipped (first: ${errors[0].reason}).`;
     this.#study = study;
+    this.directions = study.directions;
     this.trials = study.trials.map((t) => ({ ...t }));
-    const weights = await getFile(meta.id, 'adapter_model.safetensors');
-    const config = await getFile(meta.id, 'adapter_config.json');
-    if (weights instanceof Uint8Array && typeof config === 'string' && meta.bestTrial !== null)
-      this.bestAdapter = { trial: meta.bestTrial, config, weights };
+    if (study.isMultiObjective) {
+      this.picked = meta.bestTrial;
+      await this.#loadPickedAdapter();
+    } else {
+      const weights = await getFile(meta.id, 'adapter_model.safetensors');
+      const config = await getFile(meta.id, 'adapter_config.json');
+      if (weights instanceof Uint8Array && typeof config === 'string' && meta.bestTrial !== null)
+        this.bestAdapter = { trial: meta.bestTrial, config, weights };
+    }
     const curves = await getFile(meta.id, 'curves');
     if (typeof curves === 'string') this.curves = JSON.parse(curves) as Record<number, [number, number][]>;
     // Trials left running are paused: Resume continues them from their stored checkpoints.
@@ -226,6 +271,8 @@ export class RunState {
         });
     const timings = await getFile(meta.id, 'timings');
     if (typeof timings === 'string') this.timings = JSON.parse(timings) as TrialTimings;
+    const history = await getFile(meta.id, 'history');
+    this.history = parseHistory(typeof history === 'string' ? history : null);
     this.phase =
       meta.status === 'running'
         ? 'paused'
@@ -250,6 +297,53 @@ export class RunState {
     this.phase = 'starting'; // before any await: a second click finds the run started
     await this.#setStatus('running');
     await this.#run({ ...inputs, settings: this.meta.settings });
+  }
+
+  /** Multi-objective: choose front trial `number` for export (its adapter read back when stored). */
+  async pick(number: number): Promise<void> {
+    if (!this.front.some((t) => t.number === number)) return;
+    this.picked = number;
+    await this.#loadPickedAdapter();
+    if (this.meta && !this.running) await this.#setStatus(this.meta.status);
+  }
+
+  /** Sets bestAdapter to the chosen front trial's: kept from this session, else as stored with the study. */
+  async #loadPickedAdapter(): Promise<void> {
+    const trial = this.best?.number;
+    const id = this.meta?.id;
+    if (trial === undefined || !id) return void (this.bestAdapter = null);
+    const kept = this.#frontAdapters[trial];
+    if (kept) return void (this.bestAdapter = { trial, ...kept });
+    const config = await getFile(id, frontFile(trial, 'adapter_config.json'));
+    const weights = await getFile(id, frontFile(trial, 'adapter_model.safetensors'));
+    // The choice may have moved on while the files were read.
+    if (this.best?.number !== trial) return;
+    this.bestAdapter =
+      typeof config === 'string' && weights instanceof Uint8Array ? { trial, config, weights } : null;
+  }
+
+  /** Multi-objective: keeps the adapter of every front trial (stored with the study), drops those off it. */
+  #frontChanged(front: readonly BestTrial[]): void {
+    const on = front.map((f) => f.number);
+    for (const f of front) {
+      if (!f.adapter || this.#frontAdapters[f.number]) continue;
+      const kept = {
+        config: f.adapter['adapter_config.json'],
+        weights: f.adapter['adapter_model.safetensors'] as Uint8Array<ArrayBuffer>,
+      };
+      this.#frontAdapters[f.number] = kept;
+      this.#save(frontFile(f.number, 'adapter_config.json'), kept.config);
+      this.#save(frontFile(f.number, 'adapter_model.safetensors'), kept.weights);
+    }
+    const id = this.meta?.id;
+    for (const t of Object.keys(this.#frontAdapters).map(Number))
+      if (!on.includes(t)) {
+        delete this.#frontAdapters[t];
+        if (id)
+          for (const name of ['adapter_config.json', 'adapter_model.safetensors'])
+            void this.#queue(() => deleteFile(id, frontFile(t, name)));
+      }
+    void this.#loadPickedAdapter();
   }
 
   /** Checkpoints every running trial into the study's storage; Resume continues them from there. */
@@ -279,9 +373,13 @@ export class RunState {
     this.live = {};
     this.curves = {};
     this.timings = { precision: null, seconds: {} };
+    this.history = {};
     this.error = '';
     this.warning = '';
     this.bestAdapter = null;
+    this.directions = ['minimize'];
+    this.picked = null;
+    this.#frontAdapters = {};
     this.phase = 'idle';
     this.#writesStopped = false;
   }
@@ -333,10 +431,12 @@ export class RunState {
       ...(inputs.tuning ? { tuning: inputs.tuning } : {}),
     });
     try {
-      checkObjective(s.objective, {
-        validation: inputs.validation.length,
-        ...(inputs.classes ? { classes: inputs.classes } : {}),
-      });
+      for (const { metric } of this.#plan(inputs).objectives)
+        if (metric in OBJECTIVES)
+          checkObjective(metric as Objective, {
+            validation: inputs.validation.length,
+            ...(inputs.classes ? { classes: inputs.classes } : {}),
+          });
       checkConstraints(this.#plan(inputs).spec.constraints ?? [], {
         ...(inputs.classes ? { classes: inputs.classes } : {}),
       });
@@ -363,6 +463,7 @@ export class RunState {
         ({ stopped } = await optimize(study, pool, {
           trials: plan.spec.trials,
           objective: plan.spec.objective,
+          ...(plan.isMultiObjective ? { objectives: plan.objectives } : {}),
           constraints: plan.spec.constraints,
           trainerOptions: (params) => plan.trainerOptions(params, inputs.classes),
           baseModel: modelId(inputs.modelRef),
@@ -421,6 +522,12 @@ export class RunState {
             ? `resumed from step ${t.resumedFrom}${t.note ? ` (${t.note})` : ''}`
             : undefined;
         const note = [resumed, fallback].filter(Boolean).join('; ');
+        this.history = runStarted(this.history, t.number, {
+          slot: t.slot,
+          at: Date.now(),
+          fromStep: t.resumedFrom ?? 0,
+        });
+        this.#save('history', JSON.stringify(this.history)); // a reload mid-run keeps when it started
         this.#setLive(t.number, {
           step: t.resumedFrom ?? 0,
           tokensPerSecond: 0,
@@ -449,6 +556,13 @@ export class RunState {
             error: r.reason === 'stopped' ? (this.#halt === 'pause' ? 'paused' : 'stopped') : r.reason,
           });
         this.#save('curves', JSON.stringify(this.curves));
+        this.history = runEnded(this.history, r.number, {
+          at: Date.now(),
+          toStep: r.steps,
+          ended: r.state,
+          ...(r.reason !== undefined ? { reason: r.reason } : {}),
+        });
+        this.#save('history', JSON.stringify(this.history));
         const precision = this.precision === 'f16' || this.precision === 'f32' ? this.precision : null;
         this.timings = { precision, seconds: { ...this.timings.seconds, [r.number]: r.seconds } };
         this.#save('timings', JSON.stringify(this.timings));
@@ -466,6 +580,7 @@ export class RunState {
         this.#save('adapter_config.json', this.bestAdapter.config);
         this.#save('adapter_model.safetensors', this.bestAdapter.weights);
       },
+      frontChanged: (front) => this.#frontChanged(front),
       workerReplaced: (slot, reason) => {
         this.warning = `Trial worker ${slot} stopped (${reason}) and was replaced; the search goes on.`;
       },

@@ -12,7 +12,8 @@ describe('tunelab models', () => {
     expect(rowOf(stdout, 'meta-llama/Llama-3.2-1B')).toMatch(/1\.24B .* needs --recompute$/);
     expect(rowOf(stdout, 'Qwen/Qwen3-4B')).toMatch(/4\.02B .* does not fit$/);
     expect(rowOf(stdout, 'HuggingFaceTB/SmolLM3-3B')).toMatch(/^SmolLM3 /);
-    expect(stdout).toMatch(/Listed once their family loads in this build: google\/gemma-3-270m/);
+    expect(rowOf(stdout, 'google/gemma-3-270m')).toMatch(/^Gemma-3 +google\/gemma-3-270m +268M .* fits$/);
+    expect(stdout).not.toMatch(/Listed once their family loads/);
   });
 
   it('without --gpu-memory: no verdict column; --batch and --seq change the estimate', async () => {

@@ -123,7 +123,7 @@ describe('target resolution', () => {
     }
     const bogus = { ...smol, family: 'constructor' } as unknown as LoraModelShape;
     expect(() => resolveTargets(base, bogus)).toThrow(
-      "LoraModelShape.family: 'constructor' is not one of llama, qwen2, mistral, gpt2",
+      "LoraModelShape.family: 'constructor' is not one of llama, qwen2, qwen3, smollm3, mistral, gemma3, gpt2",
     );
   });
 

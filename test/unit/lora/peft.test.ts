@@ -15,6 +15,8 @@ import {
   importPeftAdapter,
 } from '../../../src/engine/lora/peft.ts';
 import { writeSafetensors, type WriteTensor } from '../../../src/engine/checkpoint/safetensors.ts';
+import { parseModelConfig } from '../../../src/engine/model/config.ts';
+import { tinyConfig } from '../../fixtures/tiny-models.ts';
 
 const llama: LoraModelShape = {
   family: 'llama',
@@ -36,6 +38,8 @@ const gpt2: LoraModelShape = {
 };
 /** Qwen3's explicit head_dim: q_proj is (H·D, C) = (64, 24), o_proj (C, H·D), not square. */
 const qwen3: LoraModelShape = { ...llama, family: 'qwen3', headDim: 16 };
+/** Gemma 3's shape as its config gives it (Gemma-3-270M: head_dim 256 ≠ 640 / 4): here 48 ≠ 64 / 2. */
+const gemma3: LoraModelShape = parseModelConfig(tinyConfig('gemma3', true, 'BF16', 48));
 const qv: LoraConfig = { r: 4, alpha: 8, dropout: 0.05, targets: ['v_proj', 'q_proj'], rslora: false };
 
 function build(config: LoraConfig, shape: LoraModelShape, seed = 5) {
@@ -128,6 +132,22 @@ describe('PEFT export', () => {
     });
   });
 
+  it('names Gemma 3 adapters as PEFT does on Gemma3ForCausalLM: model.layers.N, every linear, head_dim-sized', () => {
+    const { files } = build({ ...qv, targets: ALL_LINEAR }, gemma3);
+    const h = header(files[ADAPTER_WEIGHTS_FILE]);
+    const at = 'base_model.model.model.layers.1';
+    expect(h[`${at}.self_attn.q_proj.lora_B.weight`].shape).toEqual([2 * 48, 4]);
+    expect(h[`${at}.self_attn.o_proj.lora_A.weight`].shape).toEqual([4, 2 * 48]);
+    expect(h[`${at}.self_attn.k_proj.lora_B.weight`].shape).toEqual([48, 4]);
+    expect(h[`${at}.mlp.down_proj.lora_A.weight`].shape).toEqual([4, 96]);
+    expect(Object.keys(h)).toHaveLength(1 + 2 * 7 * 2);
+    expect(JSON.parse(files[ADAPTER_CONFIG_FILE])).toMatchObject({
+      // The norms (q/k and the four around attention and the MLP) are not linears.
+      target_modules: ['down_proj', 'gate_proj', 'k_proj', 'o_proj', 'q_proj', 'up_proj', 'v_proj'],
+      fan_in_fan_out: false,
+    });
+  });
+
   it("names GPT-2 tensors under transformer.h.N with fan_in_fan_out and both c_proj's", () => {
     const { files } = build({ ...qv, targets: ALL_LINEAR }, gpt2);
     const cfg = JSON.parse(files[ADAPTER_CONFIG_FILE]);
@@ -150,6 +170,7 @@ describe('PEFT import', () => {
       [{ ...qv, targets: ALL_LINEAR, rslora: true }, gpt2],
       [{ ...qv, targets: ALL_LINEAR }, qwen3],
       [qv, { ...llama, family: 'smollm3' }],
+      [{ ...qv, targets: ALL_LINEAR }, gemma3],
     ] as const) {
       const { layout, params, files } = build(config, shape);
       const back = await importPeftAdapter(files[ADAPTER_CONFIG_FILE], files[ADAPTER_WEIGHTS_FILE], shape);

@@ -21,14 +21,16 @@ describe('the model ladder', () => {
     expect(params.get('meta-llama/Llama-3.2-1B')).toBe(1_235_814_400);
     expect(params.get('Qwen/Qwen2.5-0.5B')).toBe(494_032_768);
     expect(params.get('Qwen/Qwen3-0.6B')).toBe(596_049_920);
+    expect(params.get('google/gemma-3-270m')).toBe(268_098_176);
+    expect(params.get('google/gemma-3-1b-pt')).toBe(999_885_952);
   });
 
-  it('lists every family this build loads, and keeps Gemma 3 aside until its family loads', () => {
+  it('lists every entry: each family of the ladder loads in this build (Gemma 3 included)', () => {
     const families = new Set(ladderRows(RUN).map((r) => r.spec.family));
-    expect([...families].sort()).toEqual(['llama', 'qwen2', 'qwen3', 'smollm3']);
-    const pending = pendingLadderEntries();
-    expect(pending.every((e) => e.ladder === 'Gemma-3')).toBe(true);
-    expect(ladderRows(RUN).length + pending.length).toBe(LADDER.length);
+    expect([...families].sort()).toEqual(['gemma3', 'llama', 'qwen2', 'qwen3', 'smollm3']);
+    expect(pendingLadderEntries()).toEqual([]);
+    expect(ladderRows(RUN).length).toBe(LADDER.length);
+    expect(scaleUpSibling('google/gemma-3-270m')?.id).toBe('google/gemma-3-1b-pt');
   });
 
   it('sorts each row into fits / needs recompute / does not fit against the GPU memory', () => {

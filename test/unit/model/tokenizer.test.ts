@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { memoryFiles } from '../../../src/engine/checkpoint/byte-source.ts';
 import { loadTokenizer, ModelTokenizer } from '../../../src/engine/model/tokenizer.ts';
+import { dataTokenizer, IGNORE_INDEX, parseDataset } from '../../../src/engine/train/data.ts';
 import { buildTinyModel, tinySpecialIds, tinyTokenizer } from '../../fixtures/tiny-models.ts';
 
 const ids = tinySpecialIds();
@@ -52,6 +53,34 @@ describe('tokenizer', () => {
     expect(llama.applyChatTemplate([{ role: 'user', content: 'hi' }])).toBe(
       '<|im_start|>user\nhi<|im_end|>\n',
     );
+  });
+
+  it("renders Gemma 3's chat template as transformers does, and trains on the model turns only", async () => {
+    const tok = await loadTokenizer(memoryFiles('tiny', buildTinyModel({ arch: 'gemma3' }).files));
+    expect([tok.bosTokenId, tok.eosTokenId]).toEqual([ids.gemmaBos, ids.endOfTurn]);
+    const chat = [
+      { role: 'system', content: 'be brief' },
+      { role: 'user', content: ' hello there ' },
+      { role: 'assistant', content: 'hi' },
+    ];
+    // The system message joins the first user turn, the assistant is 'model', contents are trimmed.
+    const text =
+      '<bos><start_of_turn>user\nbe brief\n\nhello there<end_of_turn>\n<start_of_turn>model\nhi<end_of_turn>\n';
+    expect(tok.applyChatTemplate(chat)).toBe(text);
+    expect(tok.applyChatTemplate(chat.slice(0, 2), { addGenerationPrompt: true })).toBe(
+      '<bos><start_of_turn>user\nbe brief\n\nhello there<end_of_turn>\n<start_of_turn>model\n',
+    );
+    expect(() => tok.applyChatTemplate([{ role: 'assistant', content: 'x' }])).toThrow(
+      'Conversation roles must alternate',
+    );
+    const encoded = tok.encode(text, { addSpecialTokens: false });
+    expect(encoded[0]).toBe(ids.gemmaBos);
+    expect(encoded.filter((i) => i === ids.startOfTurn)).toHaveLength(2);
+    // A chat row: the labels cover the model's turn and its <end_of_turn>, nothing before.
+    const row = JSON.stringify({ messages: chat });
+    const { examples } = parseDataset('chat.jsonl', row, dataTokenizer(tok), { seq: 128 });
+    const trained = examples[0].labels.filter((l) => l !== IGNORE_INDEX);
+    expect(tok.decode([...trained])).toBe('hi<end_of_turn>\n');
   });
 
   it('reads chat_template.jinja and named template lists', async () => {

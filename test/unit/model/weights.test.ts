@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 describe('weight-name mapping', () => {
-  for (const arch of ['llama', 'qwen2', 'mistral', 'gpt2'] as TinyArch[]) {
+  for (const arch of ['llama', 'qwen2', 'mistral', 'gemma3', 'gpt2'] as TinyArch[]) {
     it(`${arch}: every checkpoint tensor is a parameter with the config's shape`, async () => {
       const model = buildTinyModel({ arch, dtype: 'BF16' });
       const opened = await openModel(tinyModelFiles(model));
@@ -108,6 +108,26 @@ describe('weight-name mapping', () => {
     const files = memoryFiles('tiny', { ...model.files, 'model.safetensors': writeSafetensors(tensors) });
     await expect(openModel(files)).rejects.toThrow(
       "tiny: tensor 'model.layers.1.mlp.gate_proj.weight' (shape [96,64]) is missing, and 2 more (model.layers.1.mlp.up_proj.weight, model.layers.1.mlp.down_proj.weight)",
+    );
+  });
+
+  it("gemma3: a checkpoint without Gemma's feedforward norms is refused, naming the first", async () => {
+    const model = buildTinyModel({ arch: 'gemma3' });
+    const names = [...model.tensors.keys()].filter((n) => !n.includes('feedforward_layernorm'));
+    const tensors = Object.fromEntries(
+      names.map((n) => [n, { dtype: 'F32' as const, ...model.tensors.get(n)! }]),
+    );
+    const files = memoryFiles('tiny', { ...model.files, 'model.safetensors': writeSafetensors(tensors) });
+    await expect(openModel(files)).rejects.toThrow(
+      "tiny: tensor 'model.layers.0.pre_feedforward_layernorm.weight' (shape [64]) is missing, and 3 more",
+    );
+    // A Qwen3 config over Gemma's tensors: the norms it does not know are unused, and refused by name.
+    const asQwen3 = { ...buildTinyModel({ arch: 'qwen3' }).config, vocab_size: 300 };
+    await expect(
+      openModel(memoryFiles('tiny', { ...model.files, 'config.json': JSON.stringify(asQwen3) })),
+    ).rejects.toThrow(
+      "model.safetensors: tensor 'model.layers.0.post_feedforward_layernorm.weight' is not used (not a parameter " +
+        'of Qwen3ForCausalLM as config.json describes it), and 3 more unused',
     );
   });
 

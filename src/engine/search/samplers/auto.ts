@@ -5,6 +5,8 @@
 import type { SearchSpace } from '../space.ts';
 import type { SampleContext, Sampler, Suggestion } from '../types.ts';
 import { createGpSampler } from './gp.ts';
+import { createMotpeSampler } from './motpe.ts';
+import { createParegoSampler } from './parego.ts';
 import { createTpeSampler } from './tpe.ts';
 
 export interface AutoOptions {
@@ -28,6 +30,20 @@ export function createAutoSampler(options: AutoOptions = {}): Sampler {
     sample(ctx: SampleContext): Suggestion {
       const finished = ctx.trials.filter((t) => t.state !== 'running').length;
       return prefersGp(ctx.space) && finished < limit ? gp.sample(ctx) : tpe.sample(ctx);
+    },
+  };
+}
+
+/** The same choice for a multi-objective study: ParEGO over the GP where the GP fits, else MOTPE. */
+export function createMultiObjectiveAutoSampler(options: AutoOptions = {}): Sampler {
+  const limit = options.gpTrialLimit ?? 200;
+  const parego = createParegoSampler();
+  const motpe = createMotpeSampler();
+  return {
+    name: 'auto',
+    sample(ctx: SampleContext): Suggestion {
+      const finished = ctx.trials.filter((t) => t.state !== 'running').length;
+      return prefersGp(ctx.space) && finished < limit ? parego.sample(ctx) : motpe.sample(ctx);
     },
   };
 }

@@ -1,6 +1,11 @@
-// Sampler specs as they appear in a study's JSON (a name, or an object with `type` and options).
-import type { Sampler } from '../types.ts';
-import { createAutoSampler } from './auto.ts';
+// Sampler specs as they appear in a study's JSON (a name, or an object with `type` and options). As in
+// Optuna, one name serves both kinds of study: in a multi-objective study 'tpe' is MOTPE, 'gp' is ParEGO over
+// the GP, and 'auto' picks between those two as it does between TPE and the GP; random, grid and Sobol never
+// look at values and run unchanged.
+import type { SampleContext, Sampler } from '../types.ts';
+import { createMotpeSampler } from './motpe.ts';
+import { createParegoSampler } from './parego.ts';
+import { createAutoSampler, createMultiObjectiveAutoSampler } from './auto.ts';
 import type { AutoOptions } from './auto.ts';
 import { createGpSampler, fallbackNote } from './gp.ts';
 import type { GpOptions } from './gp.ts';
@@ -35,12 +40,20 @@ export function createSampler(spec: SamplerSpec): Sampler {
     case 'sobol':
       return createSobolSampler(s);
     case 'tpe':
-      return createTpeSampler(s);
+      return byObjectives(createTpeSampler(s), createMotpeSampler(s));
     case 'gp':
-      return createGpSampler(s);
+      return byObjectives(createGpSampler(s), createParegoSampler(s));
     case 'auto':
-      return createAutoSampler(s);
+      return byObjectives(createAutoSampler(s), createMultiObjectiveAutoSampler(s));
   }
+}
+
+/** `single` for a study with one objective, `multi` for one with several, decided per ask. */
+function byObjectives(single: Sampler, multi: Sampler): Sampler {
+  return {
+    name: single.name,
+    sample: (ctx: SampleContext) => ((ctx.directions?.length ?? 1) > 1 ? multi : single).sample(ctx),
+  };
 }
 
 export {
