@@ -5,10 +5,17 @@ import type { Gpu, Precision } from '../engine/gpu/index.ts';
 import { openModel, type OpenedModel } from '../engine/model/open.ts';
 import { loadModel, type LoadedModel } from '../engine/model/load.ts';
 import { dataTokenizer, parseDataset, type Dataset, type DatasetOptions } from '../engine/train/data.ts';
+import {
+  COLUMN_ROLES,
+  ColumnMappingError,
+  resolveMapping,
+  type ColumnMapping,
+  type ColumnRole,
+} from '../engine/train/columns.ts';
 import { nodeDirectoryFiles } from '../node/files.ts';
 import { LoraConfigError, rankProblem, resolveTargets, type LoraConfig } from '../engine/lora/config.ts';
 import { decodeUtf8, FileFormatError } from '../engine/json.ts';
-import { UsageError } from './args.ts';
+import { stringFlag, UsageError, type FlagValues } from './args.ts';
 
 /**
  * A flag's file as text: unreadable, or bytes that are not UTF-8 (with the offset), is a usage error naming the
@@ -70,6 +77,32 @@ export async function loadOntoGpu(gpu: Gpu, opened: OpenedModel, precision: Prec
     );
   }
   return loaded;
+}
+
+/** --text-column, --label-column, --prompt-column, --completion-column, --messages-column. */
+export const COLUMN_FLAGS = Object.fromEntries(
+  COLUMN_ROLES.map((role) => [`${role}-column`, { type: 'string' }]),
+) as Record<`${ColumnRole}-column`, { type: 'string' }>;
+
+export const COLUMN_USAGE = `  columns:     --text-column NAME [--label-column NAME] | --prompt-column NAME --completion-column NAME
+               | --messages-column NAME: a .csv or .jsonl file's columns by other names (a left-out one takes
+               its usual name: --label-column sentiment reads the text from 'text')`;
+
+/** The column mapping the flags give (undefined: none); one that names two tasks' columns is a usage error. */
+export function columnsFromFlags(flags: FlagValues): ColumnMapping | undefined {
+  const mapping: ColumnMapping = {};
+  for (const role of COLUMN_ROLES) {
+    const name = stringFlag(flags, `${role}-column`);
+    if (name !== undefined) mapping[role] = name;
+  }
+  if (Object.keys(mapping).length === 0) return undefined;
+  try {
+    resolveMapping(mapping);
+  } catch (error) {
+    if (error instanceof ColumnMappingError) throw new UsageError(`--${error.role}-column: ${error.reason}`);
+    throw error;
+  }
+  return mapping;
 }
 
 export async function readDataset(

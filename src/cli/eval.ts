@@ -3,7 +3,15 @@ import { BufferArena } from '../engine/gpu/index.ts';
 import { padIdOf, dataTokenizer } from '../engine/train/data.ts';
 import { evaluateLoss } from '../engine/train/evaluate.ts';
 import { numberFlag, parseFlags, precisionFlag, stringFlag, UsageError } from './args.ts';
-import { loadOntoGpu, openModelDir, Progress, readDataset } from './common.ts';
+import {
+  COLUMN_FLAGS,
+  COLUMN_USAGE,
+  columnsFromFlags,
+  loadOntoGpu,
+  openModelDir,
+  Progress,
+  readDataset,
+} from './common.ts';
 import { cliGpu } from './gpu.ts';
 
 export const EVAL_USAGE = `tunelab eval --model DIR --data FILE [--seq N] [--batch N] [--precision auto|f32|f16] [--json]
@@ -11,7 +19,8 @@ export const EVAL_USAGE = `tunelab eval --model DIR --data FILE [--seq N] [--bat
   Mean next-token loss and perplexity. FILE is .txt (tokenised with the model's tokenizer and cut into
   sequences of --seq tokens) or .jsonl (one sequence per row; a row with "input_ids" is used as-is, no
   BOS/EOS added), each truncated to --seq tokens. The loss averages -log p(x[t+1] | x[<=t]) over every
-  predicted token of every row.`;
+  predicted token of every row; a .csv or .jsonl file's rows are read as \`train\` reads them.
+${COLUMN_USAGE}`;
 
 export async function evalCommand(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, {
@@ -21,19 +30,21 @@ export async function evalCommand(argv: string[]): Promise<number> {
     batch: { type: 'string' },
     precision: { type: 'string' },
     json: { type: 'boolean' },
+    ...COLUMN_FLAGS,
   });
   const dir = stringFlag(flags, 'model', true);
   const file = stringFlag(flags, 'data', true);
   const seq = numberFlag(flags, 'seq', 256, { min: 2, integer: true })!;
   const batch = numberFlag(flags, 'batch', 1, { min: 1, integer: true })!;
   const precisionChoice = precisionFlag(flags);
+  const columns = columnsFromFlags(flags);
 
   const opened = await openModelDir(dir);
   if (seq > opened.spec.maxPositions) {
     throw new UsageError(`--seq ${seq} exceeds the model's ${opened.spec.maxPositions} positions`);
   }
   // A row of seq tokens is seq − 1 positions predicting the next token each.
-  const dataset = await readDataset(file, opened, { seq: seq - 1 });
+  const dataset = await readDataset(file, opened, { seq: seq - 1, columns });
   const gpu = await cliGpu(precisionChoice);
   try {
     const loaded = await loadOntoGpu(gpu, opened, gpu.precision);

@@ -6,7 +6,17 @@ import { dataTokenizer, padIdOf, splitExamples, type Example } from '../engine/t
 import { defaultTrialConfig, trainerOptionsOf } from '../engine/train/config.ts';
 import { Trainer } from '../engine/train/trainer.ts';
 import { numberFlag, parseFlags, stringFlag, TRAIN_FLAGS, trialConfigFromFlags, UsageError } from './args.ts';
-import { checkAdapterFits, checkOutDir, loadOntoGpu, openModelDir, Progress, readDataset } from './common.ts';
+import {
+  checkAdapterFits,
+  checkOutDir,
+  COLUMN_FLAGS,
+  COLUMN_USAGE,
+  columnsFromFlags,
+  loadOntoGpu,
+  openModelDir,
+  Progress,
+  readDataset,
+} from './common.ts';
 import { cliGpu } from './gpu.ts';
 import { AUTOTUNE_USAGE, prepareKernelTuning } from './tuning.ts';
 import { writeFilesAtomic } from '../node/files.ts';
@@ -24,6 +34,7 @@ export const TRAIN_USAGE = `tunelab train --model DIR --data FILE [--val FILE | 
   run:         --precision auto|f16|f32 (${d.precision})  --seed ${d.seed}  --eval-every N  --base-model NAME (for adapter_config.json)
   memory:      --recompute  keep only each block's input through the forward and recompute the block in the
                backward: same gradients, (layers − 1) fewer blocks of activations, about one more forward
+${COLUMN_USAGE}
 ${AUTOTUNE_USAGE}
 
   Writes to --out: adapter_config.json, adapter_model.safetensors (PEFT), metrics.jsonl, training_args.json.
@@ -50,6 +61,7 @@ export async function trainCommand(argv: string[], hooks: TrainHooks = {}): Prom
     'base-model': { type: 'string' },
     recompute: { type: 'boolean' },
     'no-autotune': { type: 'boolean' },
+    ...COLUMN_FLAGS,
   });
   const dir = stringFlag(flags, 'model', true);
   const dataFile = stringFlag(flags, 'data', true);
@@ -57,6 +69,7 @@ export async function trainCommand(argv: string[], hooks: TrainHooks = {}): Prom
   const out = stringFlag(flags, 'out', true);
   const valRatio = numberFlag(flags, 'val-ratio', undefined, { above: 0, max: 0.9 });
   if (valFile && valRatio !== undefined) throw new UsageError('give --val or --val-ratio, not both');
+  const columns = columnsFromFlags(flags);
   await checkOutDir(out);
 
   const opened = await openModelDir(dir);
@@ -67,11 +80,12 @@ export async function trainCommand(argv: string[], hooks: TrainHooks = {}): Prom
   }
   checkAdapterFits(options.lora, opened.spec);
   // Everything the run depends on is checked before anything is written.
-  const data = await readDataset(dataFile, opened, { seq: options.seq });
+  const data = await readDataset(dataFile, opened, { seq: options.seq, columns });
   let train: Example[] = data.examples;
   let validation: Example[] = [];
   if (valFile) {
-    validation = (await readDataset(valFile, opened, { seq: options.seq, classes: data.classes })).examples;
+    validation = (await readDataset(valFile, opened, { seq: options.seq, classes: data.classes, columns }))
+      .examples;
   } else if (valRatio !== undefined) {
     ({ train, validation } = splitExamples(data.examples, valRatio, options.seed, basename(dataFile)));
   }

@@ -111,11 +111,12 @@ async function prepare(flags: FlagValues): Promise<TransferSetup> {
     throw new UsageError(
       `--model: the study's seq ${seq} exceeds the model's ${large.spec.maxPositions} positions`,
     );
-  const data = await readDataset(dataFile, large, { seq: seq! });
+  const { columns } = plan.spec;
+  const data = await readDataset(dataFile, large, { seq: seq!, columns });
   let train: Example[] = data.examples;
   let validation: Example[] = [];
   if (valFile)
-    validation = (await readDataset(valFile, large, { seq: seq!, classes: data.classes })).examples;
+    validation = (await readDataset(valFile, large, { seq: seq!, classes: data.classes, columns })).examples;
   else ({ train, validation } = splitExamples(data.examples, plan.spec.valRatio!, seed!, basename(dataFile)));
   return {
     study,

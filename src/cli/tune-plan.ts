@@ -11,6 +11,7 @@ import {
 } from '../engine/search/index.ts';
 import { parseJson } from '../engine/json.ts';
 import { fieldOfParam, TRIAL_FIELD_SPECS } from '../engine/train/config.ts';
+import type { ColumnMapping } from '../engine/train/columns.ts';
 import {
   parseConstraint,
   parseObjectives,
@@ -72,15 +73,17 @@ export const TUNE_DEFAULTS = { steps: 20 };
 export async function tunePlan(
   flags: FlagValues,
   family: ModelFamily,
-  data: { trainExamples: number; valRatio: number | null },
+  /** columns: the data's column mapping (flags, else the stored plan's), kept in the plan. */
+  data: { trainExamples: number; valRatio: number | null; columns?: ColumnMapping },
   stored: StudyPlanSpec | null,
   model?: ModelBounds,
 ): Promise<StudyPlan> {
   const context = { family, trainExamples: data.trainExamples, model };
   try {
+    const columns = data.columns ? { columns: data.columns } : {};
     return stored
-      ? StudyPlan.create({ ...stored, ...budgetFlags(flags, stored) }, context)
-      : StudyPlan.create(await planInput(flags, family, data.valRatio), context);
+      ? StudyPlan.create({ ...stored, ...budgetFlags(flags, stored), ...columns }, context)
+      : StudyPlan.create({ ...(await planInput(flags, family, data.valRatio)), ...columns }, context);
   } catch (error) {
     if (!(error instanceof PlanError)) throw error;
     const flag = planFlag(error.field);

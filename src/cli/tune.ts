@@ -64,7 +64,15 @@ import {
   UsageError,
   type FlagValues,
 } from './args.ts';
-import { checkAdapterFits, checkOutDir, openModelDir, readDataset } from './common.ts';
+import {
+  checkAdapterFits,
+  checkOutDir,
+  COLUMN_FLAGS,
+  COLUMN_USAGE,
+  columnsFromFlags,
+  openModelDir,
+  readDataset,
+} from './common.ts';
 import { trainerOptionsOf } from '../engine/train/config.ts';
 import { trialCheckpointName } from '../engine/checkpoint/trial-checkpoint.ts';
 import { PLAN_FLAGS, planFile, planOfStudy, TUNE_DEFAULTS, tunePlan } from './tune-plan.ts';
@@ -107,6 +115,8 @@ tunelab tune --model DIR --data FILE --plan study.jsonl --out DIR   (the recipe 
                goes to <out>/checkpoints/ every N steps, so a crash loses at most N steps of it
                --recompute (activation recomputation per block in every trial: less memory, more time)
   fixed:       any \`tunelab train\` flag (--seq, --batch, --lr, --r, ...) fixes that value for every trial
+${COLUMN_USAGE}
+               (kept in the plan, so --plan and --resume read the same columns; flags given with --plan win)
 ${AUTOTUNE_USAGE}
                (tuned once here at the fixed shapes; every worker loads the same choices)
 
@@ -141,6 +151,7 @@ const TUNE_FLAGS = {
   'checkpoint-every': { type: 'string' },
   'warm-start': { type: 'string' },
   pick: { type: 'string' },
+  ...COLUMN_FLAGS,
 } as const;
 
 export interface TuneHooks {
@@ -282,6 +293,7 @@ async function prepare(flags: FlagValues, saved: FlagValues | null): Promise<Tun
   if (valFile && flags['val-ratio'] !== undefined)
     throw new UsageError('give --val or --val-ratio, not both');
   const workers = numberFlag(flags, 'workers', undefined, { min: 1, integer: true });
+  const flaggedColumns = columnsFromFlags(flags);
   await checkOutDir(out);
   const opened = await openModelDir(dir);
   const journal = saved ? await resumedJournal(out) : null;
@@ -296,14 +308,15 @@ async function prepare(flags: FlagValues, saved: FlagValues | null): Promise<Tun
     : (stored?.valRatio ?? numberFlag(flags, 'val-ratio', 0.1, { above: 0, max: 0.9 })!);
   if (seq! > opened.spec.maxPositions)
     throw new UsageError(`--seq ${seq} exceeds the model's ${opened.spec.maxPositions} positions`);
-  const data = await readDataset(dataFile, opened, { seq: seq! });
+  const columns = flaggedColumns ?? stored?.columns;
+  const data = await readDataset(dataFile, opened, { seq: seq!, columns });
   let train: Example[] = data.examples;
   let validation: Example[] = [];
   if (valFile)
-    validation = (await readDataset(valFile, opened, { seq: seq!, classes: data.classes })).examples;
+    validation = (await readDataset(valFile, opened, { seq: seq!, classes: data.classes, columns })).examples;
   else ({ train, validation } = splitExamples(data.examples, valRatio!, seed!, basename(dataFile)));
   const { family, maxPositions, hidden } = opened.spec;
-  const planned = await tunePlan(flags, family, { trainExamples: train.length, valRatio }, stored, {
+  const planned = await tunePlan(flags, family, { trainExamples: train.length, valRatio, columns }, stored, {
     maxPositions,
     hidden,
   });

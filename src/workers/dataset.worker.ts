@@ -13,6 +13,7 @@ import {
   type Dataset,
   type DataTokenizer,
 } from '../engine/train/data.ts';
+import { detectColumns, type ColumnMapping } from '../engine/train/columns.ts';
 import { indicesOf, packExamples, type PackedExamples } from './packed-examples.ts';
 
 export interface DatasetTokenizer {
@@ -30,6 +31,14 @@ export interface ParseJob {
   seq: number;
   valRatio: number;
   seed: number;
+  /** The columns to read; null: the suggested mapping of the file's columns (else the fixed names). */
+  columns: ColumnMapping | null;
+}
+
+/** A CSV or JSONL file's columns, and the mapping it was read with (null: the fixed names). */
+export interface ParsedColumns {
+  found: string[];
+  used: ColumnMapping | null;
 }
 
 /** A DatasetError as data: comlink carries only an Error's message across. */
@@ -47,8 +56,8 @@ export interface ParsedDataset extends Omit<Dataset, 'examples'> {
 }
 
 export type ParseResult =
-  | { ok: true; dataset: ParsedDataset; padId: number }
-  | { ok: false; dataset: ParseFailure | null; message: string };
+  | { ok: true; dataset: ParsedDataset; padId: number; columns: ParsedColumns | null }
+  | { ok: false; dataset: ParseFailure | null; message: string; columns?: ParsedColumns | null };
 
 /** Characters tokenised so far, of the whole text. */
 export type ParseProgress = (done: number, total: number) => void;
@@ -91,9 +100,13 @@ function counting(tokenizer: DataTokenizer, total: number, onProgress: ParseProg
 
 const api = {
   async parse(t: DatasetTokenizer, job: ParseJob, onProgress: ParseProgress): Promise<ParseResult> {
+    const detected = detectColumns(job.fileName, job.text);
+    const used = job.columns ?? detected?.suggested ?? null;
+    const columns = detected ? { found: detected.columns, used } : null;
     try {
       const tokenizer = counting(await tokenizerOf(t), job.text.length, onProgress);
-      const dataset = parseDataset(job.fileName, job.text, tokenizer, { seq: job.seq });
+      const options = { seq: job.seq, ...(used && detected ? { columns: used } : {}) };
+      const dataset = parseDataset(job.fileName, job.text, tokenizer, options);
       const split = splitExamples(dataset.examples, job.valRatio, job.seed, job.fileName);
       const packed = packExamples(dataset.examples);
       const parsed: ParsedDataset = {
@@ -104,12 +117,12 @@ const api = {
       };
       const buffers = [packed.ids, packed.labels, packed.offsets, parsed.train, parsed.validation];
       return Comlink.transfer(
-        { ok: true, dataset: parsed, padId: padIdOf(tokenizer) },
+        { ok: true, dataset: parsed, padId: padIdOf(tokenizer), columns },
         buffers.map((a) => a.buffer),
       );
     } catch (e) {
       const failure = e instanceof DatasetError ? { file: e.file, line: e.line, reason: e.reason } : null;
-      return { ok: false, dataset: failure, message: e instanceof Error ? e.message : String(e) };
+      return { ok: false, dataset: failure, message: e instanceof Error ? e.message : String(e), columns };
     }
   },
 };

@@ -1,6 +1,7 @@
 // The best configuration as an axolotl config (YAML): LoRA, batches, optimizer, schedule and a dataset entry
 // whose type matches the data format tunelab trained on (path left as a placeholder).
 import type { ModelFamily } from '../model/config.ts';
+import type { ColumnMapping } from '../train/columns.ts';
 import type { DatasetFormat } from '../train/data.ts';
 import type { TrialConfig } from '../train/config.ts';
 import type { ResolvedContext } from './context.ts';
@@ -9,10 +10,14 @@ import { shellLine } from './shell.ts';
 import { toYaml } from './yaml.ts';
 import type { YamlValue } from './yaml.ts';
 
-/** axolotl `datasets:` entry for a data format; `train_on_inputs: false` masks prompts as tunelab does. */
+/**
+ * axolotl `datasets:` entry for a data format, reading the study's columns (`columns`: the mapping, else each
+ * format's fixed names); `train_on_inputs: false` masks prompts as tunelab does.
+ */
 export function axolotlDataset(
   format: DatasetFormat | undefined,
   path: string,
+  columns: ColumnMapping = {},
 ): { [key: string]: YamlValue } {
   switch (format) {
     case 'alpaca':
@@ -21,8 +26,8 @@ export function axolotlDataset(
       return {
         path,
         type: {
-          field_instruction: 'prompt',
-          field_output: 'completion',
+          field_instruction: columns.prompt ?? 'prompt',
+          field_output: columns.completion ?? 'completion',
           format: '{instruction}',
           no_input_format: '{instruction}',
         },
@@ -31,19 +36,24 @@ export function axolotlDataset(
       return {
         path,
         type: {
-          field_instruction: 'text',
-          field_output: 'label',
+          field_instruction: columns.text ?? 'text',
+          field_output: columns.label ?? 'label',
           format: '{instruction}\nLabel: ',
           no_input_format: '{instruction}\nLabel: ',
         },
       };
     case 'chat':
-      return { path, type: 'chat_template', field_messages: 'messages', roles_to_train: ['assistant'] };
+      return {
+        path,
+        type: 'chat_template',
+        field_messages: columns.messages ?? 'messages',
+        roles_to_train: ['assistant'],
+      };
     case 'tokens':
       return { path, ds_type: 'json' }; // pre-tokenized: input_ids (+ labels), no type
     case 'text':
     default:
-      return { path, type: 'completion', field: 'text' };
+      return { path, type: 'completion', field: columns.text ?? 'text' };
   }
 }
 
@@ -51,6 +61,8 @@ export interface AxolotlOptions {
   outputDir: string;
   mixedPrecision: MixedPrecision;
   datasetPath?: string;
+  /** The study's column mapping. */
+  columns?: ColumnMapping;
 }
 
 export function axolotlConfig(
@@ -77,7 +89,7 @@ export function axolotlConfig(
     sequence_len: config.seq + 1,
     sample_packing: format === 'text',
     train_on_inputs: false,
-    datasets: [axolotlDataset(format, options.datasetPath ?? './data/train.jsonl')],
+    datasets: [axolotlDataset(format, options.datasetPath ?? './data/train.jsonl', options.columns)],
     val_set_size: valRatio,
     micro_batch_size: config.batch,
     gradient_accumulation_steps: config.accum,
@@ -106,6 +118,7 @@ export function axolotlYaml(ctx: ResolvedContext): string {
   const doc = axolotlConfig(ctx.config, ctx.model, ctx.dataset.format, ctx.dataset.valRatio ?? 0.1, {
     outputDir: ctx.outputDir,
     mixedPrecision: ctx.mixedPrecision,
+    ...(ctx.dataset.columns ? { columns: ctx.dataset.columns } : {}),
   });
   const { settings } = ctx;
   const search = `sampler ${settings.sampler}, ${settings.pruner === 'pbt' ? `PBT every ${settings.pbtInterval} steps` : `pruner ${settings.pruner}`}`;

@@ -58,6 +58,7 @@ export function bestConfig(ctx: ResolvedContext): Record<string, Json> {
       fingerprint: ctx.dataset.fingerprint,
       name: ctx.dataset.name ?? null,
       format: ctx.dataset.format ?? null,
+      ...(ctx.dataset.columns ? { columns: ctx.dataset.columns as Json } : {}),
       val_ratio: ctx.dataset.valRatio ?? null,
       examples: ctx.dataset.examples ?? null,
     },
@@ -88,10 +89,12 @@ export function bestConfig(ctx: ResolvedContext): Record<string, Json> {
       space: study.space.spec as unknown as Json,
       ...(ctx.plan ? { plan: ctx.plan as unknown as Json } : {}),
     },
-    notes: hfNotes(config, ctx.dataset.format, {
-      target: ctx.mixedPrecision,
-      trained: defaultMixedPrecision(config, ctx.ranPrecision),
-    }),
+    notes: hfNotes(
+      config,
+      ctx.dataset.format,
+      { target: ctx.mixedPrecision, trained: defaultMixedPrecision(config, ctx.ranPrecision) },
+      ctx.dataset.columns,
+    ),
   };
 }
 

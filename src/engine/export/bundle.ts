@@ -158,7 +158,10 @@ export function exportBundle(context: ExportContext, adapter?: AdapterInput): Ex
     exportFile(EXPORT_PATHS.bestConfig, bestConfigJson(ctx)),
     ...(adapter ? adapterFiles(ctx, adapter) : []),
     exportFile(EXPORT_PATHS.trainingArguments, json(trainingArguments(ctx.config, hf))),
-    exportFile(EXPORT_PATHS.sftConfig, json(sftConfig(ctx.config, ctx.dataset.format, hf))),
+    exportFile(
+      EXPORT_PATHS.sftConfig,
+      json(sftConfig(ctx.config, ctx.dataset.format, hf, ctx.dataset.columns)),
+    ),
     exportFile(
       EXPORT_PATHS.loraConfig,
       loraConfigPython(ctx.config, ctx.model.family, ctx.transferRecord?.lines ?? []),

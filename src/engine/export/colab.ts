@@ -6,7 +6,7 @@ import type { Json } from '../json.ts';
 import type { ModelFamily } from '../model/config.ts';
 import type { ResolvedContext } from './context.ts';
 import { pythonConfig } from './python.ts';
-import { BODY, IMPORTS } from './python.ts';
+import { BODY, columnsLine, IMPORTS } from './python.ts';
 import { pyLiteral } from './py.ts';
 import { shellLine } from './shell.ts';
 
@@ -78,6 +78,7 @@ export function colabNotebook(ctx: ResolvedContext): string {
       [
         `MODEL_ID = ${pyLiteral(model.id)}`,
         `DATA_FORMAT = ${pyLiteral(ctx.dataset.format ?? null)}  # None: detected from the file`,
+        columnsLine(ctx.dataset.columns),
         `VAL_RATIO = ${pyLiteral(ctx.dataset.valRatio ?? 0.1)}`,
         `OBJECTIVE = ${pyLiteral(settings.objective)}`,
         `DIRECTION = ${pyLiteral(settings.direction)}`,

@@ -4,6 +4,7 @@ import type { LoraModelShape } from '../lora/config.ts';
 import type { ModelFamily } from '../model/config.ts';
 import type { Study } from '../search/study.ts';
 import type { TrialRecord } from '../search/types.ts';
+import type { ColumnMapping } from '../train/columns.ts';
 import type { DatasetFormat } from '../train/data.ts';
 import type { TrialConfig } from '../train/config.ts';
 import { metricsOfValue, type Objective } from '../tune/objective.ts';
@@ -37,6 +38,8 @@ export interface ExportDataset {
   format?: DatasetFormat;
   /** Share held out for validation when no separate file was given. */
   valRatio?: number;
+  /** The columns the study read (its plan's mapping); absent: each format's fixed names. */
+  columns?: ColumnMapping;
   examples?: number;
 }
 
@@ -89,7 +92,7 @@ export interface ExportContext {
 
 /** What an export needs besides the plan: the study, the model, the data and who made it. */
 export type PlanExportInput = Omit<ExportContext, 'config' | 'fixed' | 'objective' | 'plan' | 'dataset'> & {
-  dataset: Omit<ExportDataset, 'valRatio'>;
+  dataset: Omit<ExportDataset, 'valRatio' | 'columns'>;
 };
 
 /**
@@ -100,13 +103,17 @@ export type PlanExportInput = Omit<ExportContext, 'config' | 'fixed' | 'objectiv
 export function planExportContext(plan: StudyPlan, input: PlanExportInput): ExportContext {
   const best = input.best ?? input.study.bestTrial;
   if (best === undefined) throw new Error('export: the study has no complete trial yet');
-  const { objective, valRatio } = plan.spec;
+  const { objective, valRatio, columns } = plan.spec;
   return {
     ...input,
     best,
     config: plan.trialConfig(best.params),
     fixed: plan.spec.fixed,
-    dataset: { ...input.dataset, ...(valRatio !== null ? { valRatio } : {}) },
+    dataset: {
+      ...input.dataset,
+      ...(valRatio !== null ? { valRatio } : {}),
+      ...(columns ? { columns } : {}),
+    },
     objective,
     metrics: input.metrics ?? metricsOfValue(objective as Objective, best.value),
     plan: plan.toJSON(),

@@ -3,6 +3,7 @@
 // those of transformers ≥ 4.41 (eval_strategy) and TRL ≥ 0.20 (max_length, completion_only_loss,
 // assistant_only_loss; TRL < 0.20 calls max_length max_seq_length).
 import type { ModelFamily } from '../model/config.ts';
+import type { ColumnMapping } from '../train/columns.ts';
 import type { DatasetFormat } from '../train/data.ts';
 import type { TrialConfig } from '../train/config.ts';
 import type { Json } from '../json.ts';
@@ -82,11 +83,18 @@ export function trainingArguments(config: TrialConfig, options: HfOptions): Reco
   return args;
 }
 
-/** Loss and packing switches of TRL's SFTConfig that reproduce tunelab's handling of each data format. */
-export function sftDataFields(format: DatasetFormat | undefined): Record<string, Json> {
+/**
+ * Loss and packing switches of TRL's SFTConfig that reproduce tunelab's handling of each data format; the text
+ * field is the study's text column. (TRL has no field names for prompt, completion or messages: hfNotes says
+ * which columns to rename.)
+ */
+export function sftDataFields(
+  format: DatasetFormat | undefined,
+  columns: ColumnMapping = {},
+): Record<string, Json> {
   switch (format) {
     case 'text':
-      return { dataset_text_field: 'text', packing: true, completion_only_loss: false };
+      return { dataset_text_field: columns.text ?? 'text', packing: true, completion_only_loss: false };
     case 'prompt-completion':
     case 'alpaca':
     case 'classification':
@@ -108,8 +116,13 @@ export function sftConfig(
   config: TrialConfig,
   format: DatasetFormat | undefined,
   options: HfOptions,
+  columns: ColumnMapping = {},
 ): Record<string, Json> {
-  return { ...trainingArguments(config, options), max_length: config.seq + 1, ...sftDataFields(format) };
+  return {
+    ...trainingArguments(config, options),
+    max_length: config.seq + 1,
+    ...sftDataFields(format, columns),
+  };
 }
 
 /** target_modules as PEFT takes them: 'all-linear' or a list of names. */
@@ -181,8 +194,14 @@ export function hfNotes(
   config: TrialConfig,
   format: DatasetFormat | undefined,
   precision?: { target: MixedPrecision; trained: MixedPrecision },
+  columns: ColumnMapping = {},
 ): string[] {
   const notes: string[] = [];
+  const renames = Object.entries(columns).filter(([role, column]) => role !== column);
+  if (renames.length > 0 && format !== 'text')
+    notes.push(
+      `the study's columns: rename ${renames.map(([role, column]) => `'${column}' to '${role}'`).join(', ')} for TRL (dataset.rename_columns); axolotl.yaml and the scripts read them as they are.`,
+    );
   if (config.llrd < 1)
     notes.push(
       `llrd ${config.llrd}: TrainingArguments has no layer-wise LR decay; the Optuna/Ray Tune scripts build the optimizer's parameter groups for it.`,

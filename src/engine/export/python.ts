@@ -7,6 +7,7 @@ import { isActive } from '../search/space.ts';
 import type { Choice, Params, SearchSpace, SpaceSpec } from '../search/space.ts';
 import { createSpace } from '../search/space.ts';
 import { fieldOfParam } from '../train/config.ts';
+import type { ColumnMapping } from '../train/columns.ts';
 import type { TrialConfig } from '../train/config.ts';
 import type { ResolvedContext } from './context.ts';
 import type { Json } from '../json.ts';
@@ -157,6 +158,7 @@ function constantsBlock(
         ]
       : []),
     `DATA_FORMAT = ${pyLiteral(ctx.dataset.format ?? null)}  # None: detected from the file`,
+    columnsLine(ctx.dataset.columns),
     `VAL_RATIO = ${pyLiteral(ctx.dataset.valRatio ?? 0.1)}`,
     `BEST_VALUE = ${pyLiteral(best.value ?? null)}  # ${commentText(ctx.objective)} of trial ${best.number}, ${ctx.settings.direction}d`,
     '',
@@ -185,6 +187,12 @@ function constantsBlock(
 const doc = pyDocText;
 
 /** Text for a # comment: one line, nothing unprintable. */
+/** The COLUMNS constant read_rows renames by: role -> the file's column, as the study's mapping named them. */
+export function columnsLine(columns: ColumnMapping | undefined): string {
+  const literal = pyLiteral((columns ?? {}) as Json);
+  return `COLUMNS = ${literal}  # role -> your file's column (the study's mapping); {}: the fixed names`;
+}
+
 function commentText(value: string): string {
   // eslint-disable-next-line no-control-regex
   return value.replace(/[\s\x00-\x1f\x7f\u2028\u2029]+/g, ' ');
@@ -395,13 +403,23 @@ def _ids(encoded):
     return encoded["input_ids"] if hasattr(encoded, "keys") else list(encoded)
 
 
+def column_renames(names):
+    """(renames, drops) that give the file's columns (names) the names tunelab's formats read, by COLUMNS
+    (role -> the file's column): a column that the mapping does not use but whose name a role takes is dropped."""
+    renames = {column: role for role, column in COLUMNS.items() if column != role and column in names}
+    drops = [name for name in names if name in renames.values() and name not in renames]
+    return renames, drops
+
+
 def read_rows(path):
     ext = os.path.splitext(path)[1].lower()
     if ext == ".txt":
         return load_dataset("text", data_files=path, sample_by="document")["train"]
-    if ext == ".csv":
-        return load_dataset("csv", data_files=path)["train"]
-    return load_dataset("json", data_files=path)["train"]
+    rows = load_dataset("csv" if ext == ".csv" else "json", data_files=path)["train"]
+    renames, drops = column_renames(rows.column_names)
+    if drops:
+        rows = rows.remove_columns(drops)
+    return rows.rename_columns(renames) if renames else rows
 
 
 def detect_format(columns):

@@ -14,6 +14,8 @@
 //   .jsonl {"prompt","completion"}              loss on completion + EOS only (TRL prompt-completion)
 //   .jsonl {"messages":[{role,content}]}        the model's chat template; loss on assistant turns only
 //   .csv   text,label             classification: prompt, then the label word + EOS (loss on those only)
+// A column mapping (columns.ts) reads other column names, of a .csv or a .jsonl alike: a text column (packed),
+// text and label (classification), prompt and completion, or a messages column (chat, JSONL only).
 //
 // Loss weighting follows current HF Trainer: the loss of an optimizer step is the sum of token losses over all
 // its micro-batches divided by num_items_in_batch, the count of predicted tokens with a label ≠ −100 in the
@@ -21,6 +23,7 @@
 
 import { firstInvalidUtf8, jsonDepth, MAX_JSON_DEPTH } from '../json.ts';
 import { Rng } from '../rng.ts';
+import { columnList, resolveMapping, type ColumnMapping, type ResolvedMapping } from './columns.ts';
 import { CsvSyntaxError, parseCsv } from './csv.ts';
 
 export const IGNORE_INDEX = -100;
@@ -129,6 +132,8 @@ export interface DatasetOptions {
   classificationPrompt?: (text: string) => string;
   /** Classification: a fixed label set (e.g. the training file's, for a validation file). */
   classes?: readonly string[];
+  /** .csv and .jsonl: the columns to read (absent: the fixed names, the JSONL format by the first row's keys). */
+  columns?: ColumnMapping;
 }
 
 export const ALPACA_PROMPT_WITH_INPUT =
@@ -166,13 +171,15 @@ export function parseDataset(
   const text = typeof input === 'string' ? input : decodeDataset(file, input);
   const ext = file.toLowerCase().match(/\.([a-z]+)$/)?.[1];
   const builder = new Builder(file, seq, tokenizer);
+  if (options.columns && ext === 'txt')
+    builder.fail(0, 'a column mapping needs a .csv or .jsonl file (a .txt file has no columns)');
   switch (ext) {
     case 'txt':
       return parseText(builder, text, options.textSplit ?? 'file');
     case 'jsonl':
-      return parseJsonl(builder, text);
+      return parseJsonl(builder, text, options);
     case 'csv':
-      return parseClassificationCsv(builder, text, options);
+      return parseCsvFile(builder, text, options);
     default:
       throw new DatasetError(file, 0, `unsupported file type '${ext ?? ''}' (supported: .txt, .jsonl, .csv)`);
   }
@@ -381,7 +388,7 @@ function detectFormat(row: Row): Exclude<DatasetFormat, 'classification'> | null
   return null;
 }
 
-function parseJsonl(b: Builder, text: string): Dataset {
+function parseJsonl(b: Builder, text: string, options: DatasetOptions): Dataset {
   const rows: { line: number; row: Row }[] = [];
   lines(text).forEach((l, i) => {
     if (l.trim().length === 0) return;
@@ -400,6 +407,10 @@ function parseJsonl(b: Builder, text: string): Dataset {
     rows.push({ line: i + 1, row: value as Row });
   });
   if (rows.length === 0) b.fail(0, 'no rows');
+  if (options.columns) {
+    const found = Object.keys(rows[0].row);
+    return parseMapped(b, rows, resolveMapping(options.columns), found, 'in its first row', options);
+  }
   const format = detectFormat(rows[0].row);
   if (format === null) {
     b.fail(
@@ -491,10 +502,11 @@ function tokensRow(b: Builder, line: number, row: Row): void {
   b.add(line, ids, labels, 0);
 }
 
-function chatRow(b: Builder, line: number, row: Row): void {
-  const v = row.messages;
-  if (!Array.isArray(v)) b.fail(line, `field 'messages' must be an array, got ${jsonType(v)}`);
-  if (v.length === 0) b.fail(line, `field 'messages' is empty`);
+function chatRow(b: Builder, line: number, row: Row, key = 'messages'): void {
+  const v = row[key];
+  if (v === undefined) b.fail(line, `missing field '${key}'`);
+  if (!Array.isArray(v)) b.fail(line, `field '${key}' must be an array, got ${jsonType(v)}`);
+  if (v.length === 0) b.fail(line, `field '${key}' is empty`);
   const messages: ChatMessage[] = v.map((m: unknown, i) => {
     if (typeof m !== 'object' || m === null || Array.isArray(m))
       b.fail(line, `messages[${i}] must be an object`);
@@ -537,9 +549,9 @@ function chatRow(b: Builder, line: number, row: Row): void {
   b.add(line, ids, labels, Math.max(0, promptLength));
 }
 
-// ---- CSV classification ----
+// ---- CSV, and mapped columns ----
 
-function parseClassificationCsv(b: Builder, text: string, options: DatasetOptions): Dataset {
+function parseCsvFile(b: Builder, text: string, options: DatasetOptions): Dataset {
   let records;
   try {
     records = parseCsv(text);
@@ -548,35 +560,106 @@ function parseClassificationCsv(b: Builder, text: string, options: DatasetOption
     throw e;
   }
   if (records.length === 0) b.fail(0, 'empty CSV');
-  const header = records[0].fields.map((h) => h.trim().toLowerCase());
-  const textCol = header.indexOf('text');
-  const labelCol = header.indexOf('label');
-  if (textCol < 0 || labelCol < 0) {
-    b.fail(
-      records[0].line,
-      `CSV header must have 'text' and 'label' columns, got ${JSON.stringify(records[0].fields)}`,
-    );
-  }
-  const rows = records.slice(1);
-  if (rows.length === 0) b.fail(0, 'no rows after the header');
-  for (const r of rows) {
-    if (r.fields.length !== header.length) {
-      b.fail(r.line, `expected ${header.length} fields as in the header, got ${r.fields.length}`);
+  const header = records[0].fields.map((h) => h.trim());
+  let mapping: ResolvedMapping;
+  if (options.columns) {
+    mapping = resolveMapping(options.columns);
+    if (mapping.format === 'chat')
+      b.fail(0, 'a messages column needs a .jsonl file (a CSV cell holds text, not a list of messages)');
+  } else {
+    // Without a mapping: the columns named text and label, in any case.
+    const named = (name: string) => header.find((h) => h.toLowerCase() === name);
+    const text = named('text');
+    const label = named('label');
+    if (text === undefined || label === undefined) {
+      b.fail(
+        records[0].line,
+        `CSV header must have 'text' and 'label' columns, or a column mapping must name others; ` +
+          `its columns: ${columnList(header)}`,
+      );
     }
-    if (r.fields[labelCol].trim().length === 0) b.fail(r.line, `empty label`);
+    mapping = { format: 'classification', columns: { text, label } };
   }
-  const classes = options.classes
-    ? [...options.classes]
-    : [...new Set(rows.map((r) => r.fields[labelCol].trim()))].sort();
+  const rows = records.slice(1).map((r) => {
+    if (r.fields.length !== header.length)
+      b.fail(r.line, `expected ${header.length} fields as in the header, got ${r.fields.length}`);
+    return { line: r.line, row: Object.fromEntries(header.map((h, i) => [h, r.fields[i]])) as Row };
+  });
+  if (rows.length === 0) b.fail(0, 'no rows after the header');
+  return parseMapped(b, rows, mapping, header, 'in its header', options);
+}
+
+/** Rows read through a mapping; a mapped column that the file lacks is refused up front, naming those it has. */
+function parseMapped(
+  b: Builder,
+  rows: readonly { line: number; row: Row }[],
+  mapping: ResolvedMapping,
+  found: readonly string[],
+  where: string,
+  options: DatasetOptions,
+): Dataset {
+  const { format, columns } = mapping;
+  for (const [role, name] of Object.entries(columns)) {
+    if (!found.includes(name))
+      b.fail(
+        0,
+        `the ${role} column '${name}' is not in the file (its columns ${where}: ${columnList(found)})`,
+      );
+  }
+  switch (format) {
+    case 'text':
+      packDocuments(
+        b,
+        rows.map(({ line, row }) => ({ line, text: stringField(b, line, row, columns.text!) })),
+      );
+      return b.done('text');
+    case 'classification':
+      return classify(b, rows, columns.text!, columns.label!, options);
+    case 'prompt-completion':
+      for (const { line, row } of rows) {
+        b.stats.rows++;
+        const prompt = stringField(b, line, row, columns.prompt!);
+        b.addPromptCompletion(line, prompt, stringField(b, line, row, columns.completion!), true);
+      }
+      return b.done(format);
+    case 'chat':
+      for (const { line, row } of rows) {
+        b.stats.rows++;
+        chatRow(b, line, row, columns.messages);
+      }
+      return b.done(format);
+  }
+}
+
+/** A label cell: CSV text, or a JSONL string, number or boolean (0/1 and true/false labels are common). */
+function labelField(b: Builder, line: number, row: Row, key: string): string {
+  const v = row[key];
+  if (v === undefined) b.fail(line, `missing field '${key}'`);
+  if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean')
+    b.fail(line, `field '${key}' must be a string, number or boolean label, got ${jsonType(v)}`);
+  const label = String(v).trim();
+  if (label.length === 0) b.fail(line, `empty label`);
+  return label;
+}
+
+function classify(
+  b: Builder,
+  rows: readonly { line: number; row: Row }[],
+  textKey: string,
+  labelKey: string,
+  options: DatasetOptions,
+): Dataset {
+  const labels = rows.map(({ line, row }) => labelField(b, line, row, labelKey));
+  const classes = options.classes ? [...options.classes] : [...new Set(labels)].sort();
   const prompt = options.classificationPrompt ?? defaultClassificationPrompt;
-  for (const r of rows) {
+  rows.forEach(({ line, row }, i) => {
     b.stats.rows++;
-    const label = r.fields[labelCol].trim();
+    const label = labels[i];
     const classIndex = classes.indexOf(label);
     if (classIndex < 0)
-      b.fail(r.line, `label '${label}' is not one of the known labels ${JSON.stringify(classes)}`);
-    b.addPromptCompletion(r.line, prompt(r.fields[textCol]), ` ${label}`, true, classIndex);
-  }
+      b.fail(line, `label '${label}' is not one of the known labels ${JSON.stringify(classes)}`);
+    b.addPromptCompletion(line, prompt(stringField(b, line, row, textKey)), ` ${label}`, true, classIndex);
+  });
   return b.done('classification', classes);
 }
 

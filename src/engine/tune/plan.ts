@@ -38,6 +38,7 @@ import {
   type TrialField,
 } from '../train/config.ts';
 import type { TrainerOptions } from '../train/trainer.ts';
+import { ColumnMappingError, resolveMapping, type ColumnMapping } from '../train/columns.ts';
 import { constraintProblem, type PlanConstraint } from './constraints.ts';
 import { OBJECTIVES, type Objective } from './objective.ts';
 import { objectivesProblem, type PlanObjective } from './objectives.ts';
@@ -91,6 +92,8 @@ export interface StudyPlanSpec {
   constraints?: PlanConstraint[];
   /** The finished study this one was warm-started from (absent: a cold start). */
   warmStart?: PlanWarmStart;
+  /** The data's columns, when a mapping named them (absent: the fixed names of each format). */
+  columns?: ColumnMapping;
 }
 
 /** Where a warm start came from; the seed itself (replays, prior observations) is in the study log. */
@@ -126,6 +129,8 @@ export interface PlanInput {
   constraints?: readonly PlanConstraint[];
   /** Default none (a cold start). */
   warmStart?: PlanWarmStart;
+  /** Default none: the data's fixed column names. */
+  columns?: ColumnMapping | null;
 }
 
 export interface PlanContext {
@@ -154,6 +159,16 @@ export class PlanError extends Error {
 function spaceError(param: string, reason: string): PlanError {
   const where = param === '' ? '' : `parameter '${param}': `;
   return new PlanError('space', `${where}${reason}`, param === '' ? undefined : param);
+}
+
+/** Every column of the mapping's task, named (a left-out role's standard name written out). */
+function mappedColumns(mapping: ColumnMapping): ColumnMapping {
+  try {
+    return resolveMapping(mapping).columns;
+  } catch (e) {
+    if (e instanceof ColumnMappingError) throw new PlanError('columns', e.message);
+    throw e;
+  }
 }
 
 function check(ok: boolean, field: string, message: string): void {
@@ -219,6 +234,7 @@ export class StudyPlan {
       'warmStart',
       'expected { study: the source folder, source: the SHA-256 of its log in hex }',
     );
+    const columns = input.columns ? mappedColumns(input.columns) : null;
     const spec: StudyPlanSpec = {
       format: PLAN_FORMAT,
       space: space.spec,
@@ -238,6 +254,7 @@ export class StudyPlan {
         ? { constraints: constraints.map(({ metric, op, bound }) => ({ metric, op, bound })) }
         : {}),
       ...(warm ? { warmStart: { study: warm.study, source: warm.source } } : {}),
+      ...(columns !== null ? { columns } : {}),
     };
     return new StudyPlan(spec, context.family, space);
   }

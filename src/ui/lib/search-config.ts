@@ -7,6 +7,7 @@ import type { ModelSpec } from '../../engine/model/config.ts';
 import type { PrecisionChoice } from '../../engine/gpu/precision.ts';
 import type { Choice, ParamSpec, Params, SamplerName, SpaceSpec } from '../../engine/search/index.ts';
 import { defaultTrialConfig, fieldOfParam, type TrialField } from '../../engine/train/config.ts';
+import type { ColumnMapping } from '../../engine/train/columns.ts';
 import { formatConstraint, parseConstraint, type PlanConstraint } from '../../engine/tune/constraints.ts';
 import type { Objective } from '../../engine/tune/objective.ts';
 import { OBJECTIVE_METRICS, type ObjectiveMetric } from '../../engine/tune/objectives.ts';
@@ -160,6 +161,8 @@ export interface SearchSettings {
   seq: number;
   valRatio: number;
   seed: number;
+  /** The data's columns (the Data step's mapping); null: as the column names suggest, else the fixed names. */
+  columns: ColumnMapping | null;
 }
 
 const row = (name: HyperName, mode: ParamMode, values: Partial<ParamRow>): ParamRow => ({
@@ -276,6 +279,7 @@ export function defaultSettings(): SearchSettings {
     seq: 24,
     valRatio: 0.1,
     seed: 42,
+    columns: null,
   };
 }
 
@@ -385,6 +389,7 @@ export function planInput(settings: SearchSettings): PlanInput {
     recompute: settings.recompute,
     valRatio: settings.valRatio,
     maxEvalExamples: settings.maxEvalExamples === 0 ? null : settings.maxEvalExamples,
+    columns: settings.columns ?? null,
   };
 }
 
@@ -648,6 +653,7 @@ export function settingsFromPlan(
     valRatio: plan.valRatio ?? base.valRatio,
     // A plan stored before the cap existed evaluated on everything: 0 (all), as null.
     maxEvalExamples: plan.maxEvalExamples ?? 0,
+    columns: plan.columns ?? null,
   };
 }
 

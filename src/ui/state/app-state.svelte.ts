@@ -141,7 +141,7 @@ export class AppState {
       },
       decode: (ids) => opened.tokenizer.decode(ids),
     };
-    await this.data.parse(model, s.seq, s.valRatio, s.seed);
+    await this.data.parse(model, s.seq, s.valRatio, s.seed, s.columns ?? null);
   }
 
   async startSearch(): Promise<void> {
@@ -227,7 +227,8 @@ export class AppState {
       validation: data.split.validation,
       padId: data.padId,
       classes: data.dataset.classes ?? null,
-      settings,
+      // The columns the data was read with (those the names suggested, unless the step chose others).
+      settings: { ...settings, columns: data.mapping },
       tuning: this.tuning.record(this.gpu.gpu),
     };
   }

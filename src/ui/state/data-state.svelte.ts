@@ -3,6 +3,7 @@
 // rendered and tokenised rows and the train/validation split.
 import { decodeUtf8 } from '../../engine/json.ts';
 import { DatasetError, IGNORE_INDEX, type Dataset, type Example } from '../../engine/train/data.ts';
+import type { ColumnMapping } from '../../engine/train/columns.ts';
 import { parseInWorker, unpackDataset, type DatasetTokenizer } from '../lib/dataset-parser.ts';
 import { describeError, withoutFunctionName } from '../lib/errors.ts';
 import { assetUrl } from '../lib/model-cache.ts';
@@ -45,12 +46,16 @@ export class DataState {
   /** The id that pads short rows (the tokenizer's pad, else its EOS). */
   padId = $state(0);
   preview = $state.raw<PreviewRow[]>([]);
+  /** A CSV or JSONL file's columns (empty for text), shown with the mapping they were read with. */
+  columns = $state.raw<string[]>([]);
+  /** The mapping the data was read with (asked for, or suggested by the column names); null: the fixed names. */
+  mapping = $state.raw<ColumnMapping | null>(null);
   /** While parsing: the share of the text tokenised so far (0 to 1); null otherwise. */
   progress = $state<number | null>(null);
   /** Parses started: a result that is not the latest one's is dropped. */
   #parses = 0;
   /** What the dataset shown was parsed from: the same again (a search starting) is not parsed twice. */
-  #parsed: { key: string; text: string } | null = null;
+  #parsed: { keys: string[]; text: string } | null = null;
 
   async loadSample(file: string): Promise<void> {
     this.phase = 'loading';
@@ -101,16 +106,35 @@ export class DataState {
     this.error = reason;
   }
 
-  /** Parses with the model's tokenizer in the Worker; errors name the file, the line and the reason. */
-  async parse(model: DataModel, seq: number, valRatio: number, seed: number): Promise<void> {
+  /**
+   * Parses with the model's tokenizer in the Worker, reading `columns` (null: the mapping the column names
+   * suggest); errors name the file, the line and the reason.
+   */
+  async parse(
+    model: DataModel,
+    seq: number,
+    valRatio: number,
+    seed: number,
+    columns: ColumnMapping | null = null,
+  ): Promise<void> {
     if (!this.fileName || this.text.trim() === '') return;
-    const key = JSON.stringify([model.tokenizer.key, this.fileName, seq, valRatio, seed]);
-    if (this.phase === 'ready' && this.#parsed?.key === key && this.#parsed.text === this.text) return;
+    const keyOf = (c: ColumnMapping | null) =>
+      JSON.stringify([model.tokenizer.key, this.fileName, seq, valRatio, seed, c]);
+    const key = keyOf(columns);
+    if (this.phase === 'ready' && this.#parsed?.keys.includes(key) && this.#parsed.text === this.text) return;
     const id = ++this.#parses;
     this.#parsed = null;
     this.phase = 'loading';
     this.progress = 0;
-    const job = { fileName: this.fileName, text: this.text, seq, valRatio, seed };
+    // A plain copy: the form's state is a proxy, which cannot be posted to the Worker.
+    const job = {
+      fileName: this.fileName,
+      text: this.text,
+      seq,
+      valRatio,
+      seed,
+      columns: $state.snapshot(columns),
+    };
     let result;
     try {
       result = await parseInWorker(model.tokenizer, job, (done, total) => {
@@ -120,6 +144,8 @@ export class DataState {
       result = { ok: false as const, dataset: null, message: describeError(e) };
     }
     if (id !== this.#parses) return; // a newer parse (another file, seq or split) replaced this one
+    this.columns = result.columns?.found ?? [];
+    this.mapping = result.columns?.used ?? null;
     if (!result.ok) {
       const failure = result.dataset;
       return this.#refuse(
@@ -144,6 +170,7 @@ export class DataState {
     this.progress = null;
     this.phase = 'ready';
     this.error = '';
-    this.#parsed = { key, text: job.text };
+    // Asked for again, or the mapping it was read with asked for (it is saved with the study): no second parse.
+    this.#parsed = { keys: [key, keyOf(this.mapping)], text: job.text };
   }
 }

@@ -82,7 +82,10 @@ export class TransferCheckState {
         throw new Error(`the study's seq ${seq} exceeds ${label}'s ${large.spec.maxPositions} positions`);
       // The run's own split: the same text, seq, ratio, seed and file name give the same examples.
       const tok = dataTokenizer(large.tokenizer);
-      const data = parseDataset(inputs.dataFile, inputs.dataText, tok, { seq: seq! });
+      const data = parseDataset(inputs.dataFile, inputs.dataText, tok, {
+        seq: seq!,
+        columns: plan.spec.columns,
+      });
       const split = splitExamples(data.examples, plan.spec.valRatio ?? 0.1, seed!, inputs.dataFile);
       const blobs: Record<string, Blob> = Object.fromEntries(files.map((f) => [f.name, f]));
       pool = new WorkerPool(spawnBrowserWorker, 1, {

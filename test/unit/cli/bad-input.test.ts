@@ -130,6 +130,14 @@ const ROWS: Row[] = [
   ['--data CSV bad quoting', 'train --model $M --data $T/bad.csv --out $O', 1, /bad\.csv:\d/],
   ['--data CSV no label column', 'train --model $M --data $T/nolabel.csv --out $O', 1, /nolabel\.csv.*label/],
   ['--data unknown extension', 'train --model $M --data $T/data.parquet --out $O', 1, /data\.parquet/],
+  // the data's columns
+  ['--text-column with --prompt-column', `${TRAIN} --text-column a --prompt-column b`, 2, /--text-column: a prompt-completion mapping has prompt and completion columns only/],
+  ['--label-column empty', `${TRAIN} --label-column=`, 2, /--label-column/],
+  ['--label-column not in the CSV', 'train --model $M --data $T/nolabel.csv --label-column sentiment --out $O', 1, /nolabel\.csv: the label column 'sentiment' is not in the file \(its columns in its header: 'text', 'score'\)/],
+  ['--messages-column for a CSV', 'train --model $M --data $T/nolabel.csv --messages-column text --out $O', 1, /nolabel\.csv: a messages column needs a \.jsonl file/],
+  ['eval: --text-column for a .txt', `${EVAL} --text-column body`, 1, /data\.txt: a column mapping needs a \.csv or \.jsonl file/],
+  ['tune: one column in two roles', `${TUNE} --prompt-column q --completion-column q`, 2, /--completion-column: column 'q' is already mapped to another role/],
+  ['tune: --prompt-column not in the JSONL', 'tune --model $M --data $T/fields.jsonl --seq 8 --trials 1 --prompt-column q --out $O', 1, /fields\.jsonl: the prompt column 'q' is not in the file \(its columns in its first row: /],
   ['--val missing', `${TRAIN} --val $T/nope.jsonl`, 2, /nope\.jsonl/],
   ['--val malformed', `${TRAIN} --val $T/bad.jsonl`, 1, /bad\.jsonl:2/],
   // train: --out

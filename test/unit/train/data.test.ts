@@ -439,3 +439,27 @@ describe('the model tokenizer fits', () => {
     expect(() => dataTokenizer({ ...fake, eosTokenId: null })).toThrow(/eos_token/);
   });
 });
+
+describe('the demo model’s chat rows (public/demo-model)', () => {
+  it('start with one <|im_start|>: its BOS is the token ChatML opens each turn with', async () => {
+    const { loadTokenizer } = await import('../../../src/engine/model/tokenizer.ts');
+    const { nodeDirectoryFiles } = await import('../../../src/node/files.ts');
+    const model = await loadTokenizer(await nodeDirectoryFiles('public/demo-model'));
+    const imStart = model.bosTokenId!;
+    expect(model.encode('<|im_start|>', { addSpecialTokens: false })).toEqual([imStart]);
+    const row = JSON.stringify({
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: 'yo' },
+      ],
+    });
+    const d = parseDataset('chat.jsonl', row, dataTokenizer(model), { seq: 64 });
+    const rowIds = [...d.examples[0].ids];
+    expect(rowIds[0]).toBe(imStart);
+    expect(rowIds[1]).not.toBe(imStart);
+    expect(model.decode(rowIds)).toBe(
+      '<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\nyo<|im_end|>\n',
+    );
+    expect(rowIds.filter((t) => t === imStart)).toHaveLength(2); // one per turn
+  });
+});
