@@ -24,15 +24,33 @@ export function ladderModel(name: string): LadderEntry | undefined {
   return LADDER.find((entry) => shortName(entry) === name);
 }
 
+/** The tiny fixtures' tokenizer has about 300 tokens: a cut vocabulary keeps at least this many rows. */
+export const MIN_BENCH_VOCAB = 512;
+
+/** How much of the model to build: all of it unless cut (a software driver's memory and binding limits). */
+export interface BenchCut {
+  /** Blocks kept (the first ones); default all. */
+  layers?: number;
+  /** Vocabulary rows kept; default all. */
+  vocab?: number;
+}
+
 /**
  * The entry's config.json as its repo has it (the fields the ladder leaves out filled with the real values),
- * with `layers` blocks (default: all): layer_types, no_rope_layers and max_window_layers cut to match.
+ * cut as `cut` says: layer_types, no_rope_layers and max_window_layers follow the depth.
  */
-export function benchConfig(entry: LadderEntry, layers?: number): Record<string, unknown> {
+export function benchConfig(entry: LadderEntry, cut: BenchCut = {}): Record<string, unknown> {
   const full = entry.config.num_hidden_layers as number;
-  const depth = layers ?? full;
+  const depth = cut.layers ?? full;
   if (!Number.isInteger(depth) || depth < 1 || depth > full) {
-    throw new Error(`--layers: expected an integer from 1 to ${full} for ${entry.id}, got ${layers}`);
+    throw new Error(`--layers: expected an integer from 1 to ${full} for ${entry.id}, got ${cut.layers}`);
+  }
+  const fullVocab = entry.config.vocab_size as number;
+  const vocab = cut.vocab ?? fullVocab;
+  if (!Number.isInteger(vocab) || vocab < MIN_BENCH_VOCAB || vocab > fullVocab) {
+    throw new Error(
+      `--vocab: expected an integer from ${MIN_BENCH_VOCAB} to ${fullVocab} for ${entry.id}, got ${cut.vocab}`,
+    );
   }
   const ids = tinySpecialIds();
   const config: Record<string, unknown> = {
@@ -70,6 +88,7 @@ export function benchConfig(entry: LadderEntry, layers?: number): Record<string,
       break;
   }
   config.num_hidden_layers = depth;
+  config.vocab_size = vocab;
   return config;
 }
 
@@ -120,14 +139,14 @@ export function randomCheckpoint(spec: ModelSpec, seed = 1): Uint8Array<ArrayBuf
   return out;
 }
 
-/** The ladder model `name` at `layers` blocks, through openModel and loadModel; its files as a user's would be. */
+/** The ladder model `entry`, cut as `cut` says, through openModel and loadModel; its files as a user's would be. */
 export async function loadLadderModel(
   gpu: Gpu,
   entry: LadderEntry,
-  layers: number | undefined,
+  cut: BenchCut,
   precision: Precision,
 ): Promise<LoadedModel> {
-  const config = benchConfig(entry, layers);
+  const config = benchConfig(entry, cut);
   const spec = parseModelConfig(config, `${entry.id}/config.json`);
   const tokenizer = tinyTokenizer(false);
   const files = memoryFiles(`${entry.id} (random weights)`, {

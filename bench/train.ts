@@ -6,7 +6,8 @@
 // smollm2-360m, smollm2-1.7b, qwen3-0.6b, qwen3-1.7b, qwen3-4b, llama-3.2-1b, llama-3.2-3b, gemma-3-270m,
 // gemma-3-1b, smollm3-3b, qwen2.5-0.5b, qwen2.5-1.5b: the repo's config.json with its family's structure and
 // random f16 weights as safetensors in memory, opened and loaded by openModel / loadModel through the family's
-// own model code (bench/ladder-model.ts); `--layers` cuts their depth too (default: all).
+// own model code (bench/ladder-model.ts); `--layers` cuts their depth too (default: all). `--vocab N` cuts the
+// vocabulary (any model): a software driver binds at most 128 MiB, less than most ladder models' embedding.
 //
 //   npm run bench:train -- --model smol --layers 30 --batch 4 --seq 256 --steps 10 --targets all-linear
 // `--recompute` adds a second row with activation recomputation per block (same model, same card).
@@ -43,6 +44,7 @@ const { values: args } = parseArgs({
   options: {
     model: { type: 'string', default: 'tiny' },
     layers: { type: 'string' },
+    vocab: { type: 'string' },
     batch: { type: 'string', default: '4' },
     seq: { type: 'string', default: '64' },
     steps: { type: 'string', default: '5' },
@@ -80,7 +82,7 @@ const SHAPES: Record<string, Record<string, unknown>> = {
   },
 };
 
-function specFor(name: string, layers?: number): ModelSpec {
+function specFor(name: string, layers?: number, vocab?: number): ModelSpec {
   const shape = SHAPES[name];
   if (!shape) throw new Error(`--model must be one of ${[...Object.keys(SHAPES), ...LADDER_NAMES].join(', ')}`);
   return parseModelConfig({
@@ -94,6 +96,7 @@ function specFor(name: string, layers?: number): ModelSpec {
     eos_token_id: 0,
     ...shape,
     ...(layers ? { num_hidden_layers: layers } : {}),
+    ...(vocab ? { vocab_size: vocab } : {}),
   });
 }
 
@@ -149,11 +152,12 @@ function randomModel(gpu: Gpu, spec: ModelSpec, precision: Precision): LoadedMod
 
 const gpu = await acquireGpu({ gpu: nodeGpu(), precision: args.precision as 'auto' | 'f16' | 'f32' });
 const layers = args.layers ? Number(args.layers) : undefined;
+const vocab = args.vocab ? Number(args.vocab) : undefined;
 const entry = ladderModel(args.model!);
 const loadStart = performance.now();
 const loaded = entry
-  ? await loadLadderModel(gpu, entry, layers, gpu.precision)
-  : randomModel(gpu, specFor(args.model!, layers), gpu.precision);
+  ? await loadLadderModel(gpu, entry, { layers, vocab }, gpu.precision)
+  : randomModel(gpu, specFor(args.model!, layers, vocab), gpu.precision);
 const loadSeconds = (performance.now() - loadStart) / 1000;
 const spec = loaded.spec;
 const [batch, seq, steps, r] = [args.batch, args.seq, args.steps, args.r].map(Number);
