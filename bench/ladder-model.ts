@@ -60,7 +60,8 @@ export function benchConfig(entry: LadderEntry, cut: BenchCut = {}): Record<stri
     bos_token_id: ids.endoftext,
     eos_token_id: ids.endoftext,
   };
-  const perLayer = <T>(pick: (l: number) => T) => Array.from({ length: full }, (_, l) => pick(l)).slice(0, depth);
+  const perLayer = <T>(pick: (l: number) => T) =>
+    Array.from({ length: full }, (_, l) => pick(l)).slice(0, depth);
   switch (entry.config.model_type) {
     case 'gemma3_text':
       // Gemma 3: five sliding-window layers, then a global one (its configs list them in layer_types).
@@ -83,7 +84,9 @@ export function benchConfig(entry: LadderEntry, cut: BenchCut = {}): Record<stri
       // 1 = the layer uses RoPE, 0 = NoPE: every no_rope_layer_interval-th layer without.
       Object.assign(config, {
         rms_norm_eps: 1e-6,
-        no_rope_layers: perLayer((l) => ((l + 1) % (entry.config.no_rope_layer_interval as number) === 0 ? 0 : 1)),
+        no_rope_layers: perLayer((l) =>
+          (l + 1) % (entry.config.no_rope_layer_interval as number) === 0 ? 0 : 1,
+        ),
       });
       break;
   }

@@ -84,7 +84,8 @@ const SHAPES: Record<string, Record<string, unknown>> = {
 
 function specFor(name: string, layers?: number, vocab?: number): ModelSpec {
   const shape = SHAPES[name];
-  if (!shape) throw new Error(`--model must be one of ${[...Object.keys(SHAPES), ...LADDER_NAMES].join(', ')}`);
+  if (!shape)
+    throw new Error(`--model must be one of ${[...Object.keys(SHAPES), ...LADDER_NAMES].join(', ')}`);
   return parseModelConfig({
     architectures: ['LlamaForCausalLM'],
     hidden_act: 'silu',
@@ -371,13 +372,17 @@ console.log(
 );
 console.log(
   `load: ${(loaded.weightBytes / 2 ** 20).toFixed(1)} MiB of weights in ${loadSeconds.toFixed(1)} s` +
-    (entry ? ' (random f16 safetensors through openModel / loadModel)' : ' (random weights uploaded directly)'),
+    (entry
+      ? ' (random f16 safetensors through openModel / loadModel)'
+      : ' (random weights uploaded directly)'),
 );
 console.log(
   '| recompute | tokens/s | ms/step | host ms/step | dispatches | passes | bind groups made | submits | readbacks | ' +
     'GFLOP | MiB moved | GPU MiB held | GPU MiB estimated | last loss |',
 );
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+console.log(
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+);
 for (const { row } of rowsOut) console.log(row);
 if (args.profile) for (const line of await profile()) console.log(line);
 loaded.destroy();
