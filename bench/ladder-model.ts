@@ -1,9 +1,11 @@
 // The ladder's models for bench:train at their real shapes: each entry's config.json completed with its family's
-// real structure (layer types, NoPE layers, dtype), cut to `--layers` blocks, with random f16 weights written
+// real structure (layer types, NoPE layers, dtype), cut to `--layers` blocks, with random weights written
 // straight into safetensors bytes in memory, then opened and loaded by openModel / loadModel as a user's
-// checkpoint is. A bench needs shapes, not a tokenizer: the tiny fixtures' tokenizer satisfies openModel.
+// checkpoint is. The checkpoint's dtype is the one the GPU's precision reads fastest: F16 for f16 (a view, no
+// conversion), BF16 for f32 (a shift); f16 → f32 on the host would take a minute for a 1B model. A bench needs shapes, not a tokenizer: the tiny fixtures' tokenizer satisfies openModel.
 
 import { memoryFiles } from '../src/engine/checkpoint/byte-source.ts';
+import { f32ToBf16Bits } from '../src/engine/checkpoint/dtypes.ts';
 import { f32ToF16Bits } from '../src/engine/gpu/half.ts';
 import type { Gpu, Precision } from '../src/engine/gpu/index.ts';
 import { parseModelConfig, type ModelSpec } from '../src/engine/model/config.ts';
@@ -28,6 +30,11 @@ export function ladderModel(name: string): LadderEntry | undefined {
 export const MIN_BENCH_VOCAB = 512;
 
 /** How much of the model to build: all of it unless cut (a software driver's memory and binding limits). */
+/** The checkpoint dtypes the bench writes. */
+export type BenchDtype = 'F16' | 'BF16';
+
+export const benchDtype = (precision: Precision): BenchDtype => (precision === 'f16' ? 'F16' : 'BF16');
+
 export interface BenchCut {
   /** Blocks kept (the first ones); default all. */
   layers?: number;
@@ -39,7 +46,11 @@ export interface BenchCut {
  * The entry's config.json as its repo has it (the fields the ladder leaves out filled with the real values),
  * cut as `cut` says: layer_types, no_rope_layers and max_window_layers follow the depth.
  */
-export function benchConfig(entry: LadderEntry, cut: BenchCut = {}): Record<string, unknown> {
+export function benchConfig(
+  entry: LadderEntry,
+  cut: BenchCut = {},
+  dtype: BenchDtype = 'F16',
+): Record<string, unknown> {
   const full = entry.config.num_hidden_layers as number;
   const depth = cut.layers ?? full;
   if (!Number.isInteger(depth) || depth < 1 || depth > full) {
@@ -55,7 +66,7 @@ export function benchConfig(entry: LadderEntry, cut: BenchCut = {}): Record<stri
   const ids = tinySpecialIds();
   const config: Record<string, unknown> = {
     ...entry.config,
-    torch_dtype: 'float16',
+    torch_dtype: dtype === 'F16' ? 'float16' : 'bfloat16',
     // The tiny tokenizer's ids (the bench never decodes: these only have to exist in the tokenizer).
     bos_token_id: ids.endoftext,
     eos_token_id: ids.endoftext,
@@ -109,16 +120,20 @@ function valueRange(spec: ModelSpec, t: WeightName): { scale: number; centre: nu
 }
 
 /**
- * model.safetensors of random F16 values for every parameter of `spec`, written into one buffer: a table of
- * 4,096 f16 values per tensor, indexed by an LCG, so a billion parameters take seconds and no f32 copy.
+ * model.safetensors of random `dtype` values for every parameter of `spec`, written into one buffer: a table
+ * of 4,096 values per tensor, indexed by an LCG, so a billion parameters take seconds and no f32 copy.
  */
-export function randomCheckpoint(spec: ModelSpec, seed = 1): Uint8Array<ArrayBuffer> {
+export function randomCheckpoint(
+  spec: ModelSpec,
+  dtype: BenchDtype = 'F16',
+  seed = 1,
+): Uint8Array<ArrayBuffer> {
   const tensors = listWeights(weightNames(spec)).sort((a, b) => (a.name < b.name ? -1 : 1));
   const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
   let offset = 0;
   for (const t of tensors) {
     const bytes = 2 * t.shape.reduce((a, b) => a * b, 1);
-    header[t.name] = { dtype: 'F16', shape: t.shape, data_offsets: [offset, offset + bytes] };
+    header[t.name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
   const text = JSON.stringify(header);
@@ -128,11 +143,12 @@ export function randomCheckpoint(spec: ModelSpec, seed = 1): Uint8Array<ArrayBuf
   out.set(json, 8);
   const values = new Uint16Array(out.buffer, 8 + json.byteLength, offset / 2);
   const table = new Uint16Array(4096);
+  const bits = dtype === 'F16' ? f32ToF16Bits : f32ToBf16Bits;
   let s = seed >>> 0;
   let at = 0;
   for (const t of tensors) {
     const { scale, centre } = valueRange(spec, t);
-    for (let i = 0; i < table.length; i++) table[i] = f32ToF16Bits(centre + scale * ((2 * i + 1) / 4096 - 1));
+    for (let i = 0; i < table.length; i++) table[i] = bits(centre + scale * ((2 * i + 1) / 4096 - 1));
     const end = at + t.shape.reduce((a, b) => a * b, 1);
     for (; at < end; at++) {
       s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
@@ -149,12 +165,13 @@ export async function loadLadderModel(
   cut: BenchCut,
   precision: Precision,
 ): Promise<LoadedModel> {
-  const config = benchConfig(entry, cut);
+  const dtype = benchDtype(precision);
+  const config = benchConfig(entry, cut, dtype);
   const spec = parseModelConfig(config, `${entry.id}/config.json`);
   const tokenizer = tinyTokenizer(false);
   const files = memoryFiles(`${entry.id} (random weights)`, {
     'config.json': JSON.stringify(config),
-    'model.safetensors': randomCheckpoint(spec),
+    'model.safetensors': randomCheckpoint(spec, dtype),
     'tokenizer.json': JSON.stringify(tokenizer.json),
     'tokenizer_config.json': JSON.stringify(tokenizer.config),
   });

@@ -5,9 +5,11 @@
 // `--model` also takes the ladder's models (src/engine/model/ladder.ts) by short name: smollm2-135m,
 // smollm2-360m, smollm2-1.7b, qwen3-0.6b, qwen3-1.7b, qwen3-4b, llama-3.2-1b, llama-3.2-3b, gemma-3-270m,
 // gemma-3-1b, smollm3-3b, qwen2.5-0.5b, qwen2.5-1.5b: the repo's config.json with its family's structure and
-// random f16 weights as safetensors in memory, opened and loaded by openModel / loadModel through the family's
-// own model code (bench/ladder-model.ts); `--layers` cuts their depth too (default: all). `--vocab N` cuts the
-// vocabulary (any model): a software driver binds at most 128 MiB, less than most ladder models' embedding.
+// random weights as safetensors in memory (F16 for an f16 run, BF16 for f32), opened and loaded by openModel /
+// loadModel and trained through the family's own model code (bench/ladder-model.ts); `--layers` cuts their
+// depth too (default: all). `--vocab N` cuts the vocabulary (any model): a software driver binds at most
+// 128 MiB, less than most ladder models' embedding (a real GPU takes the full vocabulary).
+//   npm run bench:train -- --model gemma-3-1b --batch 4 --seq 256 --steps 10 --tune --profile
 //
 //   npm run bench:train -- --model smol --layers 30 --batch 4 --seq 256 --steps 10 --targets all-linear
 // `--recompute` adds a second row with activation recomputation per block (same model, same card).
@@ -38,7 +40,7 @@ import { Trainer } from '../src/engine/train/trainer.ts';
 import { autotune, modelTuneTasks, runTuneOptions } from '../src/engine/kernels/autotune.ts';
 import { estimateMemory } from '../src/engine/model/memory.ts';
 import { nodeGpu } from '../src/node/dawn.ts';
-import { LADDER_NAMES, ladderModel, loadLadderModel } from './ladder-model.ts';
+import { benchDtype, LADDER_NAMES, ladderModel, loadLadderModel } from './ladder-model.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -373,7 +375,7 @@ console.log(
 console.log(
   `load: ${(loaded.weightBytes / 2 ** 20).toFixed(1)} MiB of weights in ${loadSeconds.toFixed(1)} s` +
     (entry
-      ? ' (random f16 safetensors through openModel / loadModel)'
+      ? ` (random ${benchDtype(gpu.precision)} safetensors through openModel / loadModel)`
       : ' (random weights uploaded directly)'),
 );
 console.log(
