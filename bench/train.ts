@@ -2,11 +2,20 @@
 // peak GPU bytes, for a Llama-family model with random frozen weights. `--model smol` has SmolLM2-135M's
 // shapes (hidden 576, 9 heads / 3 kv heads, ffn 1536, vocab 49,152, tied); `--layers` cuts its depth so a
 // software driver finishes (30 on a real GPU).
+// `--model` also takes the ladder's models (src/engine/model/ladder.ts) by short name: smollm2-135m,
+// smollm2-360m, smollm2-1.7b, qwen3-0.6b, qwen3-1.7b, qwen3-4b, llama-3.2-1b, llama-3.2-3b, gemma-3-270m,
+// gemma-3-1b, smollm3-3b, qwen2.5-0.5b, qwen2.5-1.5b: the repo's config.json with its family's structure and
+// random weights as safetensors in memory (F16 for an f16 run, BF16 for f32), opened and loaded by openModel /
+// loadModel and trained through the family's own model code (bench/ladder-model.ts); `--layers` cuts their
+// depth too (default: all). `--vocab N` cuts the vocabulary (any model): a software driver binds at most
+// 128 MiB, less than most ladder models' embedding (a real GPU takes the full vocabulary).
+//   npm run bench:train -- --model gemma-3-1b --batch 4 --seq 256 --steps 10 --tune --profile
 //
 //   npm run bench:train -- --model smol --layers 30 --batch 4 --seq 256 --steps 10 --targets all-linear
 // `--recompute` adds a second row with activation recomputation per block (same model, same card).
 // `--profile` adds GPU time per kernel of one step (timestamp queries; one pass per dispatch).
-// `--tune` autotunes the kernel variants at this run's shapes first (on a real GPU a few seconds).
+// `--tune` autotunes the kernel variants at this run's shapes first (on a real GPU a few seconds), for at most
+// `--tune-ms` milliseconds (default 30,000; the hottest shape classes first, the rest keep their defaults).
 // `--grad-chunk-tokens K` sets the LoRA weight gradients' token chunks (kernels/lora-grads.ts); K ≥ batch·seq
 // turns the split off, to compare with the default (its rule on a GPU, no split on a software driver).
 // `--count` records steps without running them (queue.submit is skipped) and prints what one step issues:
@@ -30,12 +39,15 @@ import { LLAMA_LINEARS, LlamaModel, linearShape, type LlamaWeights } from '../sr
 import type { Example } from '../src/engine/train/data.ts';
 import { Trainer } from '../src/engine/train/trainer.ts';
 import { autotune, modelTuneTasks, runTuneOptions } from '../src/engine/kernels/autotune.ts';
+import { estimateMemory } from '../src/engine/model/memory.ts';
 import { nodeGpu } from '../src/node/dawn.ts';
+import { benchDtype, LADDER_NAMES, ladderModel, loadLadderModel } from './ladder-model.ts';
 
 const { values: args } = parseArgs({
   options: {
     model: { type: 'string', default: 'tiny' },
     layers: { type: 'string' },
+    vocab: { type: 'string' },
     batch: { type: 'string', default: '4' },
     seq: { type: 'string', default: '64' },
     steps: { type: 'string', default: '5' },
@@ -45,6 +57,7 @@ const { values: args } = parseArgs({
     recompute: { type: 'boolean', default: false },
     count: { type: 'boolean', default: false },
     tune: { type: 'boolean', default: false },
+    'tune-ms': { type: 'string', default: '30000' },
     'no-replay': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     'grad-chunk-tokens': { type: 'string' },
@@ -73,9 +86,10 @@ const SHAPES: Record<string, Record<string, unknown>> = {
   },
 };
 
-function specFor(name: string, layers?: number): ModelSpec {
+function specFor(name: string, layers?: number, vocab?: number): ModelSpec {
   const shape = SHAPES[name];
-  if (!shape) throw new Error(`--model must be one of ${Object.keys(SHAPES).join(', ')}`);
+  if (!shape)
+    throw new Error(`--model must be one of ${[...Object.keys(SHAPES), ...LADDER_NAMES].join(', ')}`);
   return parseModelConfig({
     architectures: ['LlamaForCausalLM'],
     hidden_act: 'silu',
@@ -87,6 +101,7 @@ function specFor(name: string, layers?: number): ModelSpec {
     eos_token_id: 0,
     ...shape,
     ...(layers ? { num_hidden_layers: layers } : {}),
+    ...(vocab ? { vocab_size: vocab } : {}),
   });
 }
 
@@ -141,9 +156,20 @@ function randomModel(gpu: Gpu, spec: ModelSpec, precision: Precision): LoadedMod
 }
 
 const gpu = await acquireGpu({ gpu: nodeGpu(), precision: args.precision as 'auto' | 'f16' | 'f32' });
-const spec = specFor(args.model!, args.layers ? Number(args.layers) : undefined);
+const layers = args.layers ? Number(args.layers) : undefined;
+const vocab = args.vocab ? Number(args.vocab) : undefined;
+const entry = ladderModel(args.model!);
+const loadStart = performance.now();
+const loaded = entry
+  ? await loadLadderModel(gpu, entry, { layers, vocab }, gpu.precision)
+  : randomModel(gpu, specFor(args.model!, layers, vocab), gpu.precision);
+const loadSeconds = (performance.now() - loadStart) / 1000;
+const spec = loaded.spec;
 const [batch, seq, steps, r] = [args.batch, args.seq, args.steps, args.r].map(Number);
-const loaded = randomModel(gpu, spec, gpu.precision);
+/** The header's model line: what the device report quotes. */
+const modelLine =
+  `model: ${entry?.id ?? args.model} (${spec.layers} layers, hidden ${spec.hidden}, heads ${spec.heads}/${spec.kvHeads}, ` +
+  `head dim ${spec.headDim}, ffn ${spec.ffn}, vocab ${spec.vocab})`;
 const rows = 64;
 let s = 7;
 const examples: Example[] = Array.from({ length: rows }, (_, i) => {
@@ -184,10 +210,24 @@ async function bench(recompute: boolean): Promise<{ row: string; params: number 
     `| ${recompute ? 'on' : 'off'} | ${(tokens / seconds).toFixed(1)} | ${((1000 * seconds) / steps).toFixed(1)} | ` +
     `${(hostMs / steps).toFixed(1)} | ${per('dispatches', 1, 0)} | ${per('passes', 1, 0)} | ${per('bindGroups', 1, 0)} | ` +
     `${per('submits', 1, 0)} | ${per('readbacks', 1, 0)} | ${per('flops', 1e9, 2)} | ${per('bytes', 2 ** 20)} | ` +
-    `${((loaded.weightBytes + trainer.gpuBytes) / 2 ** 20).toFixed(1)} | ${last.loss.toFixed(4)} |`;
+    `${((loaded.weightBytes + trainer.gpuBytes) / 2 ** 20).toFixed(1)} | ${estimatedMiB(recompute)} | ` +
+    `${last.loss.toFixed(4)} |`;
   const params = trainer.layout.paramCount;
   trainer.destroy();
   return { row, params };
+}
+
+/** What src/engine/model/memory.ts expects this run to hold (the ladder's and the CLI's fit checks use it). */
+function estimatedMiB(recompute: boolean): string {
+  const estimate = estimateMemory(spec, {
+    batch,
+    seq,
+    precision: gpu.precision,
+    lora: { rank: r, targets, dropout: 0.05 },
+    recompute,
+    gradChunkTokens,
+  });
+  return (estimate.totalBytes / 2 ** 20).toFixed(1);
 }
 
 function makeTrainer(recompute: boolean, profiler?: Profiler): Trainer {
@@ -243,19 +283,19 @@ async function count(recompute: boolean): Promise<string[]> {
 }
 
 if (args.tune) {
+  const tuneStart = performance.now();
   const run = { batch, seq, lora: { r, alpha: 2 * r, dropout: 0.05, targets, rslora: false } };
   const result = await autotune(gpu, modelTuneTasks(gpu, spec, runTuneOptions(spec, run)), {
-    budgetMs: 30_000,
+    budgetMs: Number(args['tune-ms']),
   });
-  console.log(`autotune: ${result.message}`);
+  console.log(`autotune: ${result.message} (${((performance.now() - tuneStart) / 1000).toFixed(1)} s)`);
 }
 
 if (args.count) {
   const rows = [...(await count(false)), ...(args.recompute ? await count(true) : [])];
   console.log(`# tunelab training-step counts — ${new Date().toISOString().slice(0, 10)}`);
   console.log(
-    `model: ${args.model} (${spec.layers} layers, hidden ${spec.hidden}, ffn ${spec.ffn}, vocab ${spec.vocab}), ` +
-      `${gpu.precision}, LoRA r=${r} on ${args.targets}, dropout 0.05, batch ${batch} × seq ${seq}` +
+    `${modelLine}, ${gpu.precision}, LoRA r=${r} on ${args.targets}, dropout 0.05, batch ${batch} × seq ${seq}` +
       `${chunksNote}; recorded, not run`,
   );
   console.log(
@@ -331,17 +371,27 @@ console.log(
   `device: ${[gpu.adapter.vendor, gpu.adapter.architecture, gpu.adapter.description].filter(Boolean).join(' ')}`,
 );
 console.log(
-  `model: ${args.model} (${spec.layers} layers, hidden ${spec.hidden}, ffn ${spec.ffn}, vocab ${spec.vocab}), ${gpu.precision}, ` +
+  `${modelLine}, ${gpu.precision}, ` +
     `LoRA r=${r} on ${args.targets} (${rowsOut[0].params.toLocaleString()} params), batch ${batch} × seq ${seq}` +
     chunksNote,
 );
 console.log(
-  '| recompute | tokens/s | ms/step | host ms/step | dispatches | passes | bind groups made | submits | readbacks | ' +
-    'GFLOP | MiB moved | GPU MiB held | last loss |',
+  `load: ${(loaded.weightBytes / 2 ** 20).toFixed(1)} MiB of weights in ${loadSeconds.toFixed(1)} s` +
+    (entry
+      ? ` (random ${benchDtype(gpu.precision)} safetensors through openModel / loadModel)`
+      : ' (random weights uploaded directly)'),
 );
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+console.log(
+  '| recompute | tokens/s | ms/step | host ms/step | dispatches | passes | bind groups made | submits | readbacks | ' +
+    'GFLOP | MiB moved | GPU MiB held | GPU MiB estimated | last loss |',
+);
+console.log(
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+);
 for (const { row } of rowsOut) console.log(row);
 if (args.profile) for (const line of await profile()) console.log(line);
+// performance.now() counts from the process's start: what one device call spends on this run.
+console.log(`wall: ${(performance.now() / 1000).toFixed(1)} s for the whole run`);
 loaded.destroy();
 gpu.destroy();
 process.exit(0);
