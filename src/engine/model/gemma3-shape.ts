@@ -19,6 +19,7 @@ import {
   linearShape,
   llamaDims,
   llamaModulePath,
+  ropeGradientGroups,
   type LlamaDims,
   type LlamaLinearName,
   type LlamaNorm,
@@ -101,37 +102,7 @@ export function gemma3Shape(dims: Gemma3Dims): Gemma3Shape {
     linears: LLAMA_LINEARS,
     // The backward's order: the MLP's dB (down_proj's dy is dBranch = dm, before the post-attention norm's
     // backward overwrites it with do), attention's dB (o_proj's dy is then dBranch = do), every dA of the layer.
-    gradientGroups: [
-      {
-        kind: 'dB',
-        members: [
-          ['down_proj', 'dBranch'],
-          ['gate_proj', 'dGate'],
-          ['up_proj', 'dUp'],
-        ],
-      },
-      {
-        kind: 'dB',
-        members: [
-          ['o_proj', 'dBranch'],
-          ['q_proj', 'dq'],
-          ['k_proj', 'dk'],
-          ['v_proj', 'dv'],
-        ],
-      },
-      {
-        kind: 'dA',
-        members: [
-          ['q_proj', 'xn1'],
-          ['k_proj', 'xn1'],
-          ['v_proj', 'xn1'],
-          ['o_proj', 'att'],
-          ['gate_proj', 'xn2'],
-          ['up_proj', 'xn2'],
-          ['down_proj', 'h'],
-        ],
-      },
-    ],
+    gradientGroups: ropeGradientGroups('dBranch'),
     linearShape: (name) => linearShape(dims, name),
     modulePath: llamaModulePath,
     attentionDims: (batch: number, seq: number): AttentionDims => ({

@@ -13,6 +13,7 @@ import {
   type BlockInternals,
   type EntryTable,
   type FamilyShape,
+  type GradientGroup,
   type LinearShape,
 } from './family.ts';
 
@@ -164,37 +165,7 @@ export function llamaShape(dims: LlamaDims): LlamaShape {
     linears: LLAMA_LINEARS,
     // The backward's order: the MLP's dB (before the post-attention norm adds into dResidual), attention's dB
     // (before the input norm does), then every dA of the layer (x and v stay put).
-    gradientGroups: [
-      {
-        kind: 'dB',
-        members: [
-          ['down_proj', 'dResidual'],
-          ['gate_proj', 'dGate'],
-          ['up_proj', 'dUp'],
-        ],
-      },
-      {
-        kind: 'dB',
-        members: [
-          ['o_proj', 'dResidual'],
-          ['q_proj', 'dq'],
-          ['k_proj', 'dk'],
-          ['v_proj', 'dv'],
-        ],
-      },
-      {
-        kind: 'dA',
-        members: [
-          ['q_proj', 'xn1'],
-          ['k_proj', 'xn1'],
-          ['v_proj', 'xn1'],
-          ['o_proj', 'att'],
-          ['gate_proj', 'xn2'],
-          ['up_proj', 'xn2'],
-          ['down_proj', 'h'],
-        ],
-      },
-    ],
+    gradientGroups: ropeGradientGroups('dResidual'),
     linearShape: (name) => linearShape(dims, name),
     modulePath: llamaModulePath,
     attentionDims: (batch: number, seq: number): AttentionDims => ({
@@ -248,4 +219,43 @@ export function llamaShape(dims: LlamaDims): LlamaShape {
       };
     },
   };
+}
+
+/**
+ * A rope family's weight-gradient groups in the backward's order: the MLP's dB, attention's dB, then every dA of
+ * the layer. `branch` names the buffer that holds down_proj's and o_proj's dy when the group is read (Llama: the
+ * residual's gradient; Gemma 3: the branch's gradient, before the post-norm's backward overwrites it).
+ */
+export function ropeGradientGroups(branch: string): GradientGroup<LlamaLinearName>[] {
+  return [
+    {
+      kind: 'dB',
+      members: [
+        ['down_proj', branch],
+        ['gate_proj', 'dGate'],
+        ['up_proj', 'dUp'],
+      ],
+    },
+    {
+      kind: 'dB',
+      members: [
+        ['o_proj', branch],
+        ['q_proj', 'dq'],
+        ['k_proj', 'dk'],
+        ['v_proj', 'dv'],
+      ],
+    },
+    {
+      kind: 'dA',
+      members: [
+        ['q_proj', 'xn1'],
+        ['k_proj', 'xn1'],
+        ['v_proj', 'xn1'],
+        ['o_proj', 'att'],
+        ['gate_proj', 'xn2'],
+        ['up_proj', 'xn2'],
+        ['down_proj', 'h'],
+      ],
+    },
+  ];
 }
