@@ -13,7 +13,6 @@
 // offset, so a training step records the same uniforms every time.
 
 import type { BufferBinding, CommandRecorder, TensorRef } from '../gpu/index.ts';
-import { loraGradsPlan, type LoraGradProblem, type LoraGradsPlan } from '../kernels/lora-grads.ts';
 import { matmul, type DropoutMask, type MatmulOptions } from '../kernels/matmul.ts';
 
 export interface LoraAdapter {
@@ -248,52 +247,4 @@ export function linearBackward(
       mask: dropoutOf(lora, ctx, inFeatures),
     },
   });
-}
-
-/** One adapter's gradient in a grouped dispatch: dB from its dy and u, or dA from its x and v. */
-export interface LoraGradient {
-  lora: LoraAdapter;
-  /** dy (N, out) for dB, x (N, in) for dA. */
-  input: TensorRef;
-  features: number;
-  /** u (dB) or v (dA): the adapter's columns of the layer's (N, Σr) buffer. */
-  ranks: RankColumns;
-}
-
-/**
- * The plan of a grouped gradient dispatch (kernels/lora-grads.ts) for `kind` over these adapters: pure facts
- * of the model and N, built once per activations and kept with them.
- */
-export function loraGradientsPlan(
-  kind: 'dA' | 'dB',
-  gradients: readonly LoraGradient[],
-  inputs: readonly TensorRef[],
-  tokens: number,
-  ctxEval = false,
-): LoraGradsPlan {
-  const problems: LoraGradProblem[] = gradients.map(({ lora, input, features, ranks }) => {
-    const grad = rangeOf(kind === 'dA' ? lora.dA : lora.dB);
-    const dropout =
-      kind === 'dA' && !ctxEval && lora.dropout && lora.dropout.p > 0 ? lora.dropout : undefined;
-    return {
-      kind,
-      input: inputs.indexOf(input),
-      cols: features,
-      r: lora.r,
-      rankCol: ranks.column,
-      gradOffset: grad.offset / 4,
-      scale: lora.scaling,
-      dropout,
-    };
-  });
-  return loraGradsPlan(problems, tokens, { rankStride: gradients[0].ranks.width });
-}
-
-/** The gradient buffer every adapter's dA and dB live in (one flat buffer: lora-bindings.ts). */
-export function gradientBuffer(gradients: readonly LoraGradient[]): GPUBuffer {
-  const buffers = new Set(
-    gradients.flatMap(({ lora }) => [rangeOf(lora.dA).buffer, rangeOf(lora.dB).buffer]),
-  );
-  if (buffers.size !== 1) throw new Error('loraGradients: the adapters’ gradients must share one buffer');
-  return [...buffers][0];
 }
