@@ -186,7 +186,9 @@ describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
       const file = join(out, 'checkpoints', trialCheckpointName(r.number));
       const checkpoint = await decodeTrialCheckpoint(await readFile(file), file, r.number);
       expect(checkpoint.step).toBe(r.steps);
-      expect(checkpoint.step).toBeGreaterThanOrEqual(3);
+      // Trial 3 was signalled at its step 3; the other running trial is wherever its own worker had got to
+      // (another batch size, another speed: CI once caught it at step 2), which the checkpoint records.
+      if (r.number === 3) expect(checkpoint.step).toBeGreaterThanOrEqual(3);
     }
 
     // A crash mid-write tears the last line: resume cuts it off (keeping the original) rather than appending
