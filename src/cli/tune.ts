@@ -78,6 +78,7 @@ import { trialCheckpointName } from '../engine/checkpoint/trial-checkpoint.ts';
 import { PLAN_FLAGS, planFile, planOfStudy, TUNE_DEFAULTS, tunePlan } from './tune-plan.ts';
 import { warmStartOf, warmStartSummary } from './warm-start.ts';
 import { frontSummary, pickedTrial, storedFrontAdapter, syncFrontAdapters } from './tune-front.ts';
+import { importanceLines } from './tune-importance.ts';
 import {
   readJournal,
   repairJournal,
@@ -133,6 +134,8 @@ ${AUTOTUNE_USAGE}
   restarts from step 0, saying why), then asks new trials; finished trials are never run again. A last line of study.jsonl or trials.jsonl cut short by a crash is
   removed first (the original file kept as study.jsonl.bak); any other bad line of study.jsonl stops the
   resume, naming the line.
+  The summary ranks the parameters twice: over the whole space (fANOVA: which moves the objective anywhere) and
+  among the top 10 % of the complete trials (PED-ANOVA: which the good trials agree on).
   Exit status: 0 when at least one trial completed, 1 when none did (the reason on stderr), 130 when stopped.`;
 
 const TUNE_FLAGS = {
@@ -807,6 +810,7 @@ function printSummary(study: Study, result: OptimizeResult, out: string, written
   const best = study.bestTrial;
   if (best)
     lines.push(`best: trial ${best.number}, value ${best.value!.toFixed(4)}, ${fmtParams(best.params)}`);
+  lines.push(...importanceLines(study));
   lines.push(
     `wrote study.jsonl, trials.jsonl, tune.json${written.length ? `, ${written.join(', ')}` : ''} to ${out}`,
   );

@@ -93,12 +93,15 @@ describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
 
   it('GP sampler: 6 trials complete, each evaluated at every rung', async () => {
     const out = join(dir, 'gp');
-    const { code } = await runCli(
+    const { code, stdout } = await runCli(
       `tune --model ${modelDir} --data ${dataFile} --preset lora-basic ${COMMON} --sampler gp --trials 6 --out ${out}`,
     );
     expect(code).toBe(0);
     const { study } = await outputs(out);
     expect(study.trials.map((t) => t.state)).toEqual(Array(6).fill('complete'));
+    // The summary ranks the two parameters over the whole space and among the best trials.
+    expect(stdout).toMatch(/^importance, whole space \(fANOVA\): (lr|lora_dropout) \d\.\d\d, \w+ \d\.\d\d$/m);
+    expect(stdout).toMatch(/^importance, top 10 % \(PED-ANOVA\): (lr|lora_dropout) \d\.\d\d, \w+ \d\.\d\d$/m);
     for (const t of study.trials) expect(t.intermediate.map(([s]) => s)).toEqual([2, 4, 6, 8]);
     // --r fixes the rank: it left the space, and lora_alpha (derived from it) with it.
     expect(Object.keys(study.space.spec).sort()).toEqual(['lora_dropout', 'lr']);

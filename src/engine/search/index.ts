@@ -48,7 +48,7 @@ export { PbtScheduler, createPbt } from './pbt.ts';
 export type { PbtDecision, PbtOptions } from './pbt.ts';
 export { parameterImportance } from './importance.ts';
 export type { ImportanceOptions } from './importance.ts';
-export { ImportanceError, pedAnovaImportance } from './ped-anova.ts';
+export { ImportanceError, pedAnovaImportance, TOP_QUANTILE, topQuantileTrials } from './ped-anova.ts';
 export type { PedAnovaOptions } from './ped-anova.ts';
 export { constraintViolation, isFeasible, lossVector, trialValues } from './types.ts';
 export {

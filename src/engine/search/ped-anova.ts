@@ -38,12 +38,24 @@ const MIN_TOP_TRIALS = 2;
 /** Keeps the density ratio finite where a density is ~0 (Optuna adds the same). */
 const EPS = 1e-12;
 
-/** The trials in the top `quantile` by loss: at least MIN_TOP_TRIALS, ties at the cutoff included. */
+/** PED-ANOVA's default top share, as Optuna's: the best 10 % of the complete trials. */
+export const TOP_QUANTILE = 0.1;
+
+/** The complete trials with a finite objective: the ones PED-ANOVA reads. */
+const completeTrials = (trials: readonly TrialRecord[]): TrialRecord[] =>
+  trials.filter((t) => t.state === 'complete' && Number.isFinite(t.value));
+
+/**
+ * The complete trials in the top `quantile` by objective: at least MIN_TOP_TRIALS, ties at the cutoff
+ * included; all of them while there are no more than MIN_TOP_TRIALS.
+ */
 export function topQuantileTrials(
-  complete: readonly TrialRecord[],
+  trials: readonly TrialRecord[],
   direction: Direction,
-  quantile: number,
+  quantile = TOP_QUANTILE,
 ): TrialRecord[] {
+  const complete = completeTrials(trials);
+  if (complete.length <= MIN_TOP_TRIALS) return complete;
   const sign = minimiseSign(direction);
   const losses = complete.map((t) => sign * (t.value as number));
   const sorted = [...losses].sort((a, b) => a - b);
@@ -167,7 +179,7 @@ export function pedAnovaImportance(
   trials: readonly TrialRecord[],
   options: PedAnovaOptions,
 ): Record<string, number> {
-  const quantile = options.quantile ?? 0.1;
+  const quantile = options.quantile ?? TOP_QUANTILE;
   if (!(quantile > 0 && quantile < 1))
     throw new ImportanceError('quantile', `quantile must be a number in (0, 1) (got ${quantile})`);
   if (options.direction !== 'minimize' && options.direction !== 'maximize')
@@ -175,7 +187,7 @@ export function pedAnovaImportance(
       'direction',
       `direction must be 'minimize' or 'maximize' (got ${JSON.stringify(options.direction)})`,
     );
-  const complete = trials.filter((t) => t.state === 'complete' && Number.isFinite(t.value));
+  const complete = completeTrials(trials);
   if (complete.length <= MIN_TOP_TRIALS)
     throw new ImportanceError(
       'trials',

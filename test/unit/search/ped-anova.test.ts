@@ -166,6 +166,14 @@ describe('PED-ANOVA local importance', () => {
     expect(topQuantileTrials(five, 'minimize', 0.1).map((t) => t.value)).toEqual([1, 2]);
     const tied = [1, 1, 1, 2, 3].map((v, i) => record(i, { x: 0 }, v));
     expect(topQuantileTrials(tied, 'minimize', 0.1)).toHaveLength(3);
+    // Only complete trials with a value count; with two or fewer, the top is all of them.
+    const mixed = [
+      ...five,
+      { ...record(5, { x: 0 }, -1), state: 'pruned' as const },
+      record(6, { x: 0 }, NaN),
+    ];
+    expect(topQuantileTrials(mixed, 'minimize').map((t) => t.value)).toEqual([1, 2]);
+    expect(topQuantileTrials(five.slice(0, 2), 'minimize')).toEqual(five.slice(0, 2));
   });
 
   it('gives the same answer for a maximised objective as for its negation minimised', () => {
