@@ -4,6 +4,7 @@
 // phone's size, with nothing wider than the window.
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadStudy, topQuantileTrials } from '../../src/engine/search/index.ts';
 import { seriousViolations } from './axe.ts';
 import { ARTIFACTS, startApp, watchErrors, type App } from './browser.ts';
 import { demoStudyHistory, demoStudyLog } from './demo-study.ts';
@@ -32,6 +33,10 @@ const chartColours = (page: Page, testid: string): Promise<number> =>
     return seen.size;
   });
 
+/** The chart's canvas as a PNG data URL: two drawings compare equal only when every pixel does. */
+const chartPixels = (page: Page, testid: string): Promise<string> =>
+  page.getByTestId(testid).evaluate((el) => el.querySelector('canvas')?.toDataURL() ?? '');
+
 const pageOverflow = (page: Page) =>
   page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
 
@@ -58,6 +63,9 @@ const SMALL_LR = LOG.split('\n')
   .filter((e) => e.type === 'ask' && e.params!.lr < 0.001)
   .map((e) => e.number);
 const COMPLETE = TELLS.filter((e) => e.state === 'complete').length;
+// Trials in the top 10 % of the complete ones: 2 of 9, so PED-ANOVA's ranking comes with a caveat.
+const DEMO = loadStudy(LOG).study;
+const TOP = topQuantileTrials(DEMO.trials, DEMO.direction).length;
 const BEST = TELLS.filter((e) => e.state === 'complete').sort((a, b) => a.value! - b.value!)[0].number;
 
 describe('the results dashboard', () => {
@@ -185,6 +193,33 @@ describe('the results dashboard', () => {
       await expect.poll(() => chartColours(page, 'chart-contour'), { timeout: 15_000 }).toBeGreaterThan(8);
       // Under 10 finished trials the importance ranking carries its caveat.
       expect(await page.getByTestId('importance-caveat').count()).toBe(COMPLETE < 10 ? 1 : 0);
+      // Importance over the whole space (fANOVA, the default), then among the top 10 % (PED-ANOVA): another
+      // chart, named for its method, with its own caveat; back to fANOVA with the arrow keys.
+      const wholeSpace = page.getByRole('radio', { name: 'whole space (fANOVA)' });
+      const topTrials = page.getByRole('radio', { name: 'top 10 % (PED-ANOVA)' });
+      const importanceChart = page.getByTestId('chart-importance');
+      expect(await wholeSpace.isChecked()).toBe(true);
+      expect(await importanceChart.getAttribute('aria-label')).toBe(
+        'Parameter importance, whole space (fANOVA)',
+      );
+      await expect.poll(() => chartColours(page, 'chart-importance'), { timeout: 15_000 }).toBeGreaterThan(2);
+      const fanovaPixels = await chartPixels(page, 'chart-importance');
+      await topTrials.check();
+      await expect
+        .poll(() => importanceChart.getAttribute('aria-label'))
+        .toBe('Parameter importance, top 10 % (PED-ANOVA)');
+      await expect.poll(() => chartColours(page, 'chart-importance'), { timeout: 15_000 }).toBeGreaterThan(2);
+      expect(await chartPixels(page, 'chart-importance')).not.toBe(fanovaPixels);
+      expect(await page.getByTestId('importance-caveat').textContent()).toBe(
+        `The top 10 % holds only ${TOP} trials: with fewer than about 5 the ranking is mostly noise.`,
+      );
+      expect(await pageOverflow(page)).toBeLessThanOrEqual(0);
+      await shot('importance-top');
+      expect(await seriousViolations(page)).toEqual([]);
+      await topTrials.focus();
+      await page.keyboard.press('ArrowLeft');
+      expect(await wholeSpace.isChecked()).toBe(true);
+      await expect.poll(() => chartPixels(page, 'chart-importance')).toBe(fanovaPixels);
       expect(await pageOverflow(page)).toBeLessThanOrEqual(0);
       await shot('results');
       expect(await seriousViolations(page)).toEqual([]);

@@ -93,6 +93,7 @@ describe('legends', () => {
       history(TRIALS, 'minimize', P),
       parallel(TRIALS, SPACE, 0, P),
       importance({ lr: 0.8, r: 0.2 }, P),
+      importance({ lr: 0.8, r: 0.2 }, P, 'ped-anova'),
       slice(TRIALS, SPACE, 'r', P),
       trialCurve([[1, 2.5]], [[10, 1.5]], 'validation loss', P),
       lossCurves(TRIALS, {}, 0, P),
@@ -102,6 +103,15 @@ describe('legends', () => {
       const names = new Set(o.series.map((s) => s.name));
       for (const entry of o.legend!.data!) expect(names).toContain(entry);
     }
+  });
+
+  it('names the importance method in the legend, the bars sorted with the largest on top', () => {
+    const fanova = opt(importance({ lr: 0.2, r: 0.7, dropout: 0.1 }, P));
+    const local = opt(importance({ lr: 0.2, r: 0.7, dropout: 0.1 }, P, 'ped-anova'));
+    expect(fanova.legend?.data).toEqual(['share of the objective’s variance (fANOVA)']);
+    expect(local.legend?.data).toEqual(['share of the top 10 %’s divergence (PED-ANOVA)']);
+    // ECharts draws a category axis bottom-up: the last entry is the top bar.
+    expect((local as unknown as { yAxis: { data: string[] } }).yAxis.data).toEqual(['dropout', 'lr', 'r']);
   });
 
   it('groups the loss curves as best, other and pruned or failed, and lists only groups present', () => {

@@ -297,9 +297,21 @@ export function parallel(
   };
 }
 
-export function importance(values: Record<string, number>, p: Palette): ChartOption {
+/** fANOVA: over the whole space; PED-ANOVA: among the top 10 % of the complete trials. */
+export type ImportanceMethod = 'fanova' | 'ped-anova';
+
+const IMPORTANCE_SERIES: Record<ImportanceMethod, string> = {
+  fanova: 'share of the objective’s variance (fANOVA)',
+  'ped-anova': 'share of the top 10 %’s divergence (PED-ANOVA)',
+};
+
+export function importance(
+  values: Record<string, number>,
+  p: Palette,
+  method: ImportanceMethod = 'fanova',
+): ChartOption {
   const entries = Object.entries(values).sort((a, b) => a[1] - b[1]);
-  const name = 'share of the objective’s variance (fANOVA)';
+  const name = IMPORTANCE_SERIES[method];
   return {
     ...base(p),
     legend: legend(p, [name]),
