@@ -69,7 +69,8 @@ type Grid = { size: number; index: (value: unknown) => number; categorical: bool
 /**
  * The parameter's grid and where a value falls on it: a categorical's choices; a numeric parameter's
  * (log-)unit interval in GRID_POINTS steps, or in its own values where it has fewer (an int, a stepped
- * float), or in ⌈log2(range + 1)⌉ + 1 steps for a log int (as Optuna, so small log ints are not overgridded).
+ * float), or in ⌈log2(range + 1)⌉ + 1 points for a log int (Optuna 3.6's rule: a log grid over a small int
+ * range would put several points between two of its values).
  */
 function gridOf(def: SampledDef): Grid {
   if (def.kind === 'categorical')
@@ -164,7 +165,16 @@ function pearsonDivergence(top: Float64Array, all: Float64Array): number {
 
 function countsOnGrid(grid: Grid, name: string, trials: readonly TrialRecord[]): number[] {
   const counts = new Array<number>(grid.size).fill(0);
-  for (const t of trials) counts[grid.index(t.params[name])]++;
+  for (const t of trials) {
+    const g = grid.index(t.params[name]);
+    // Only a categorical value outside the choices has no grid point (numeric ones are clamped onto it).
+    if (g < 0)
+      throw new ImportanceError(
+        'trials',
+        `trial ${t.number}: parameter '${name}' is ${JSON.stringify(t.params[name])}, not one of its choices`,
+      );
+    counts[g]++;
+  }
   return counts;
 }
 

@@ -250,6 +250,13 @@ describe('PED-ANOVA local importance', () => {
       pedAnovaImportance(space, trials, { direction: 'up' as unknown as 'minimize' }),
     );
     expect(direction.field).toBe('direction');
+    const categorical = createSpace({ opt: { type: 'categorical', choices: ['adam', 'sgd'] } });
+    const stray = [0, 1, 2].map((i) => record(i, { opt: i === 1 ? 'lion' : 'adam' }, i));
+    const choice = refusal(() => pedAnovaImportance(categorical, stray, { direction: 'minimize' }));
+    expect(choice.field).toBe('trials');
+    expect(choice.message).toBe(
+      `pedAnovaImportance: trial 1: parameter 'opt' is "lion", not one of its choices`,
+    );
     // A wider quantile and a subset of parameters are honoured.
     const sub = pedAnovaImportance(space, trials, {
       direction: 'minimize',
