@@ -1,6 +1,7 @@
 // A two-objective search in the page, end to end in headless Chromium: the Search step's second objective
 // (peak GPU memory, which the batch size sets) makes a multi-objective study, Results draws its Pareto front, a
-// click chooses a front trial, and the Export step exports that trial (best-config.json names it).
+// front trial is chosen from its row's button (by keyboard) and then by a click on its point in the chart, and
+// the Export step exports the trial clicked (best-config.json names it).
 import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,37 @@ afterAll(async () => {
 
 const step = (page: Page, name: string) =>
   page.getByRole('navigation', { name: 'Steps' }).getByRole('button', { name, exact: false });
+
+type FrontPoint = [x: number, y: number, trial: number];
+
+/**
+ * Where to click on the front chart for a front point other than `chosen`'s: its page pixel, and the trials drawn
+ * there. Read from the page's own ECharts instance: the dev server serves charts.ts at its source path, so
+ * importing it in the page reaches the module the app loaded (the import is a string: vitest rewrites an
+ * `import()` written in a function passed to the page).
+ */
+async function frontPointAwayFrom(page: Page, chosen: number) {
+  const chart = page.getByTestId('chart-pareto');
+  await chart.scrollIntoViewIfNeeded();
+  const charts = await page.evaluateHandle<typeof import('../../src/ui/lib/charts.ts')>(
+    `import('/src/ui/lib/charts.ts')`,
+  );
+  return chart.evaluate(
+    (el, [{ echarts }, chosen]) => {
+      const instance = echarts.getInstanceByDom(el as HTMLElement)!;
+      const series = instance.getOption().series as { name: string; data: FrontPoint[] }[];
+      const front = series.find((s) => s.name === 'Pareto front')!.data;
+      const at = front.find((p) => p[2] === chosen)!;
+      const point = front.find((p) => p[0] !== at[0] || p[1] !== at[1]);
+      if (!point) return null;
+      const [x, y] = instance.convertToPixel({ seriesName: 'Pareto front' }, [point[0], point[1]]);
+      const box = el.getBoundingClientRect();
+      const trials = front.filter((p) => p[0] === point[0] && p[1] === point[1]).map((p) => p[2]);
+      return { x: box.left + x, y: box.top + y, trials };
+    },
+    [charts, chosen] as const,
+  );
+}
 
 describe('a multi-objective search in Chromium', () => {
   it('draws the Pareto front, and the front trial clicked is the one exported', async () => {
@@ -36,10 +68,11 @@ describe('a multi-objective search in Chromium', () => {
     expect(await page.getByRole('button', { name: 'Start search' }).isDisabled()).toBe(true);
     await page.getByLabel('Early stopping').selectOption('none');
     // Only the batch size is searched, on a grid of two points that four trials visit twice each: a trial is a
-    // deterministic function of its parameters and seed, so each point's two trials tie and are on the front
-    // together (a larger batch holds more activations; which one has the lower loss does not matter here).
+    // deterministic function of its parameters and seed, so each point's two trials tie. At a learning rate the
+    // model learns at, the larger batch reaches the lower loss but holds more activations, so both points are on
+    // the front and a click on the chart can choose between them (at 3e-2 the loss rises, and batch 1 dominates).
     await page.getByLabel('Learning rate: how it is set').selectOption('fixed');
-    await page.getByLabel('Learning rate: value').fill('3e-2');
+    await page.getByLabel('Learning rate: value').fill('3e-3');
     await page.getByLabel('LoRA rank r: how it is set').selectOption('fixed');
     await page.getByLabel('LoRA rank r: value').fill('8');
     await page.getByLabel('Batch size: how it is set').selectOption('choices');
@@ -75,19 +108,34 @@ describe('a multi-objective search in Chromium', () => {
     );
     const defaultPick = Number((await page.getByTestId('front-picked').textContent())!.match(/#(\d+)/)![1]);
     expect(numbers).toContain(defaultPick);
+    // Chosen from the keyboard: the other trial's row button, focused and pressed.
     const other = numbers.find((n) => n !== defaultPick)!;
-    await page.getByTestId(`front-row-${other}`).getByRole('button', { name: 'choose' }).click();
+    await page.getByTestId(`front-row-${other}`).getByRole('button', { name: 'choose' }).press('Enter');
     await expect
       .poll(() => page.getByTestId('front-picked').textContent())
       .toBe(`Chosen for export: trial #${other}.`);
     expect(
       await page.getByTestId(`front-row-${other}`).getByRole('button').getAttribute('aria-pressed'),
     ).toBe('true');
+
+    // Chosen with the mouse: a real click at the pixel of a front point away from the chosen one chooses a trial
+    // drawn there (tied trials share a point).
+    const target = await frontPointAwayFrom(page, other);
+    expect(target, 'every front point lies on the chosen one').not.toBeNull();
+    await page.mouse.click(target!.x, target!.y);
+    await expect
+      .poll(async () => Number((await page.getByTestId('front-picked').textContent())!.match(/#(\d+)/)![1]))
+      .not.toBe(other);
+    const clicked = Number((await page.getByTestId('front-picked').textContent())!.match(/#(\d+)/)![1]);
+    expect(target!.trials).toContain(clicked);
+    expect(
+      await page.getByTestId(`front-row-${clicked}`).getByRole('button').getAttribute('aria-pressed'),
+    ).toBe('true');
     await page.screenshot({ path: `${ARTIFACTS}/pareto-front.png`, fullPage: true });
 
     await step(page, 'Export').click();
     expect(await page.getByTestId('export-trial').textContent()).toMatch(
-      new RegExp(`Exporting trial #${other} `),
+      new RegExp(`Exporting trial #${clicked} `),
     );
     const [dl] = await Promise.all([
       page.waitForEvent('download'),
@@ -96,7 +144,7 @@ describe('a multi-objective search in Chromium', () => {
     const path = `${ARTIFACTS}/pareto-best-config.json`;
     await dl.saveAs(path);
     const config = JSON.parse(readFileSync(path, 'utf8')) as { trial: number };
-    expect(config.trial).toBe(other);
+    expect(config.trial).toBe(clicked);
     // The chosen trial's own adapter comes with it.
     expect(
       await page.getByRole('button', { name: 'Download adapter/adapter_model.safetensors' }).count(),

@@ -13,17 +13,14 @@ import { importPeftAdapter } from '../../src/engine/lora/peft.ts';
 import { parseModelConfig } from '../../src/engine/model/config.ts';
 import { runCli } from '../fixtures/cli.ts';
 import { buildTinyModel, writeTinyModel, type TinyArch } from '../fixtures/tiny-models.ts';
+import { additionPrompts } from './tune-workspace.ts';
 
 let dir: string;
 let data: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'tunelab-families-'));
   data = join(dir, 'add.jsonl');
-  const rows = Array.from({ length: 24 }, (_, i) => {
-    const [a, b] = [(i * 7) % 50, (i * 13) % 50];
-    return JSON.stringify({ prompt: `${a}+${b}=`, completion: `${a + b}` });
-  });
-  await writeFile(data, rows.join('\n'));
+  await writeFile(data, additionPrompts(24));
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });

@@ -4,46 +4,25 @@
 // front's best validation loss; then `--resume --pick N` re-exports another front trial, and a trial off the
 // front is refused, naming the front.
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadStudy } from '../../src/engine/search/index.ts';
 import { runCli } from '../fixtures/cli.ts';
-import { buildTinyModel, writeTinyModel } from '../fixtures/tiny-models.ts';
+import { useTuneWorkspace } from './tune-workspace.ts';
 
-let dir: string;
-let modelDir: string;
-let dataFile: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tunelab-tune-mo-'));
-  modelDir = await writeTinyModel(buildTinyModel({ arch: 'llama' }), join(dir, 'model'));
-  dataFile = join(dir, 'add.jsonl');
-  const rows = Array.from({ length: 48 }, (_, i) => {
-    const a = (i * 7) % 50;
-    const b = (i * 13) % 50;
-    return JSON.stringify({ prompt: `${a}+${b}=`, completion: `${a + b}` });
-  });
-  await writeFile(dataFile, rows.join('\n'));
-  await writeFile(
-    join(dir, 'space.json'),
-    JSON.stringify({
-      r: { type: 'categorical', choices: [2, 16] },
-      lr: { type: 'float', low: 1e-3, high: 5e-2, log: true },
-    }),
-  );
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
+const ws = useTuneWorkspace('tune-mo', {
+  r: { type: 'categorical', choices: [2, 16] },
+  lr: { type: 'float', low: 1e-3, high: 5e-2, log: true },
 });
 
 const COMMON = '--seq 8 --batch 4 --steps 6 --eval-every 3 --workers 2 --in-process';
 
 describe('tunelab tune --objectives val_loss,peak_memory', { timeout: 400_000 }, () => {
   it('runs to a Pareto front, exports its best val_loss trial, and --pick re-exports another', async () => {
-    const out = join(dir, 'mo');
+    const out = join(ws.dir, 'mo');
     const run = await runCli(
-      `tune --model ${modelDir} --data ${dataFile} --space ${join(dir, 'space.json')} ${COMMON} ` +
+      `tune --model ${ws.modelDir} --data ${ws.dataFile} --space ${ws.spaceFile} ${COMMON} ` +
         `--objectives val_loss,peak_memory --sampler tpe --trials 5 --seed 4 --out ${out}`,
     );
     console.log(run.stdout);

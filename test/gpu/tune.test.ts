@@ -1,10 +1,9 @@
 // `tunelab tune` for real: worker threads with their own Dawn device each, on a tiny checkpoint written to a
 // temporary directory. A study with each kind of sampler, ASHA pruning a hopeless region, a worker killed
 // mid-trial, and a stopped study resumed without running a finished trial again.
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { decodeTrialCheckpoint, trialCheckpointName } from '../../src/engine/checkpoint/trial-checkpoint.ts';
 import { LlamaModel } from '../../src/engine/model/llama.ts';
 import { createStudy, loadStudy } from '../../src/engine/search/index.ts';
@@ -12,32 +11,12 @@ import type { TrialResult } from '../../src/engine/tune/index.ts';
 import { defaultSettings, studyPlan } from '../../src/ui/lib/search-config.ts';
 import { WorkerPool } from '../../src/workers/pool.ts';
 import { runCli } from '../fixtures/cli.ts';
-import { buildTinyModel, writeTinyModel } from '../fixtures/tiny-models.ts';
+import { useTuneWorkspace } from './tune-workspace.ts';
 
-let dir: string;
-let modelDir: string;
-let dataFile: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tunelab-tune-'));
-  modelDir = await writeTinyModel(buildTinyModel({ arch: 'llama' }), join(dir, 'model'));
-  dataFile = join(dir, 'add.jsonl');
-  const rows = Array.from({ length: 48 }, (_, i) => {
-    const a = (i * 7) % 50;
-    const b = (i * 13) % 50;
-    return JSON.stringify({ prompt: `${a}+${b}=`, completion: `${a + b}` });
-  });
-  await writeFile(dataFile, rows.join('\n'));
-  // Two regions: a learning rate that learns, and one (1e-7) that cannot move the loss in 8 steps.
-  await writeFile(
-    join(dir, 'space.json'),
-    JSON.stringify({
-      lr: { type: 'categorical', choices: [3e-2, 1e-7] },
-      lora_dropout: { type: 'float', low: 0, high: 0.1 },
-    }),
-  );
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
+// Two regions: a learning rate that learns, and one (1e-7) that cannot move the loss in 8 steps.
+const ws = useTuneWorkspace('tune', {
+  lr: { type: 'categorical', choices: [3e-2, 1e-7] },
+  lora_dropout: { type: 'float', low: 0, high: 0.1 },
 });
 
 // Every study here: 8 steps of batch 4 at seq 8, evaluated every 2 steps, rank 4, two worker threads.
@@ -57,9 +36,9 @@ async function outputs(out: string) {
 // timeout keeps running and would restore the next test's captured stderr, so the margin is wide.
 describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
   it('random sampler + ASHA: 6 trials, the hopeless learning rate pruned, the best adapter written', async () => {
-    const out = join(dir, 'asha');
+    const out = join(ws.dir, 'asha');
     const { code, stdout } = await runCli(
-      `tune --model ${modelDir} --data ${dataFile} --space ${join(dir, 'space.json')} ${COMMON} ` +
+      `tune --model ${ws.modelDir} --data ${ws.dataFile} --space ${ws.spaceFile} ${COMMON} ` +
         `--sampler random --pruner asha --trials 6 --seed 3 --out ${out}`,
     );
     console.log(stdout);
@@ -92,9 +71,9 @@ describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
   });
 
   it('GP sampler: 6 trials complete, each evaluated at every rung', async () => {
-    const out = join(dir, 'gp');
+    const out = join(ws.dir, 'gp');
     const { code, stdout } = await runCli(
-      `tune --model ${modelDir} --data ${dataFile} --preset lora-basic ${COMMON} --sampler gp --trials 6 --out ${out}`,
+      `tune --model ${ws.modelDir} --data ${ws.dataFile} --preset lora-basic ${COMMON} --sampler gp --trials 6 --out ${out}`,
     );
     expect(code).toBe(0);
     const { study } = await outputs(out);
@@ -108,18 +87,18 @@ describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
   });
 
   it('--warm-start: a new study asks the finished study’s best configurations first, then samples', async () => {
-    const source = join(dir, 'warm-source');
+    const source = join(ws.dir, 'warm-source');
     const first = await runCli(
-      `tune --model ${modelDir} --data ${dataFile} --space ${join(dir, 'space.json')} ${COMMON} --sampler random --trials 3 --out ${source}`,
+      `tune --model ${ws.modelDir} --data ${ws.dataFile} --space ${ws.spaceFile} ${COMMON} --sampler random --trials 3 --out ${source}`,
     );
     expect(first.code).toBe(0);
     const done = (await outputs(source)).study;
     const ranked = done.trials
       .filter((t) => t.state === 'complete')
       .sort((a, b) => (a.value ?? Infinity) - (b.value ?? Infinity));
-    const out = join(dir, 'warm');
+    const out = join(ws.dir, 'warm');
     const { code, stderr } = await runCli(
-      `tune --model ${modelDir} --data ${dataFile} --space ${join(dir, 'space.json')} ${COMMON} --sampler tpe --trials 4 --warm-start ${source} --out ${out}`,
+      `tune --model ${ws.modelDir} --data ${ws.dataFile} --space ${ws.spaceFile} ${COMMON} --sampler tpe --trials 4 --warm-start ${source} --out ${out}`,
     );
     expect(code, stderr).toBe(0);
     const { study } = await outputs(out);
@@ -133,10 +112,10 @@ describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
   });
 
   it('a worker killed mid-trial fails that trial, is replaced, and the study completes', async () => {
-    const out = join(dir, 'kill');
+    const out = join(ws.dir, 'kill');
     let killed = -1;
     const { code } = await runCli(
-      `tune --model ${modelDir} --data ${dataFile} --preset lora-basic ${COMMON} --sampler random --trials 4 --out ${out}`,
+      `tune --model ${ws.modelDir} --data ${ws.dataFile} --preset lora-basic ${COMMON} --sampler random --trials 4 --out ${out}`,
       {
         onTrialStep(pool, trial, step, slot) {
           if (trial === 1 && step === 3 && killed < 0) {
@@ -159,10 +138,10 @@ describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
   });
 
   it('Ctrl-C pauses the running trials into checkpoints; --resume continues them from there to the end (a damaged one from step 0)', async () => {
-    const out = join(dir, 'resume');
+    const out = join(ws.dir, 'resume');
     let signalled = false;
     const first = await runCli(
-      `tune --model ${modelDir} --data ${dataFile} --preset lora-basic ${COMMON} --sampler tpe --trials 6 --out ${out}`,
+      `tune --model ${ws.modelDir} --data ${ws.dataFile} --preset lora-basic ${COMMON} --sampler tpe --trials 6 --out ${out}`,
       {
         onTrialStep(_pool, trial, step) {
           // Trial 3 is asked when the second trial ends: a real SIGINT while it runs, with 0 and 1 finished.
@@ -241,9 +220,9 @@ describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
   });
 
   it('--constraints: every trial told its constraint values; none feasible, so no best and exit 1', async () => {
-    const out = join(dir, 'constrained');
+    const out = join(ws.dir, 'constrained');
     const { code, stdout, stderr } = await runCli(
-      `tune --model ${modelDir} --data ${dataFile} --preset lora-basic ${COMMON} --sampler tpe --trials 2 ` +
+      `tune --model ${ws.modelDir} --data ${ws.dataFile} --preset lora-basic ${COMMON} --sampler tpe --trials 2 ` +
         `--constraints tokens_per_second>=1e12,peak_memory<=1GiB --out ${out}`,
     );
     expect(code).toBe(1);
@@ -270,9 +249,9 @@ describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
   });
 
   it('exits 1 and says why when no trial completed', async () => {
-    const out = join(dir, 'none');
+    const out = join(ws.dir, 'none');
     const { code, stderr } = await runCli(
-      `tune --model ${modelDir} --data ${dataFile} --preset lora-basic ${COMMON} --trials 1 --out ${out}`,
+      `tune --model ${ws.modelDir} --data ${ws.dataFile} --preset lora-basic ${COMMON} --trials 1 --out ${out}`,
       {
         // Mid-training, as in the test above (a worker killed inside its final evaluation can take Dawn down).
         onTrialStep(pool, _trial, step, slot) {
@@ -285,9 +264,9 @@ describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
   });
 
   it('PBT: bottom trials continue from a top trial checkpoint with perturbed parameters (lineage in the log)', async () => {
-    const out = join(dir, 'pbt');
+    const out = join(ws.dir, 'pbt');
     const { code, stdout } = await runCli(
-      `tune --model ${modelDir} --data ${dataFile} --preset lora-basic ${COMMON} --sampler random --pbt --trials 4 --out ${out}`,
+      `tune --model ${ws.modelDir} --data ${ws.dataFile} --preset lora-basic ${COMMON} --sampler random --pbt --trials 4 --out ${out}`,
     );
     expect(code).toBe(0);
     const { study } = await outputs(out);
@@ -301,15 +280,15 @@ describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
   });
 
   it('refuses --pbt over the rank and accuracy on data without labels, naming the flag', async () => {
-    const base = `tune --model ${modelDir} --data ${dataFile} --seq 8 --batch 4 --steps 8 --eval-every 2`;
+    const base = `tune --model ${ws.modelDir} --data ${ws.dataFile} --seq 8 --batch 4 --steps 8 --eval-every 2`;
     const refused = async (line: string, message: RegExp) => {
       const { code, stderr } = await runCli(line);
       expect(code).toBe(2);
       expect(stderr).toMatch(message);
     };
-    const out = `--out ${join(dir, 'refused')}`;
+    const out = `--out ${join(ws.dir, 'refused')}`;
     await refused(`${base} ${out} --preset lora-basic --pbt`, /--pbt: r change the adapter/);
-    await refused(`${base} --out ${join(dir, 'gp')}`, /already holds a study; continue it with --resume/);
+    await refused(`${base} --out ${join(ws.dir, 'gp')}`, /already holds a study; continue it with --resume/);
     await refused(
       `${base} ${out} --objective accuracy`,
       /--objective: objective accuracy: only available for classification data/,
@@ -319,15 +298,15 @@ describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
   it('runs the plan of a study the page made (--plan study.jsonl): the same recipe, on the CLI', async () => {
     const settings = { ...defaultSettings(), stepsPerTrial: 8, seq: 8, trials: 2, pruner: 'median' as const };
     const page = studyPlan(settings, 'llama');
-    const exported = join(dir, 'page-study.jsonl');
+    const exported = join(ws.dir, 'page-study.jsonl');
     await writeFile(exported, createStudy(page.studyOptions()).log());
-    const out = join(dir, 'from-page');
+    const out = join(ws.dir, 'from-page');
     const recipe = await runCli(
-      `tune --model ${modelDir} --data ${dataFile} --plan ${exported} --lr 1 --out ${out}`,
+      `tune --model ${ws.modelDir} --data ${ws.dataFile} --plan ${exported} --lr 1 --out ${out}`,
     );
     expect(recipe.stderr).toMatch(/--plan gives the whole recipe: drop --lr/);
     const { code } = await runCli(
-      `tune --model ${modelDir} --data ${dataFile} --plan ${exported} --workers 2 --out ${out}`,
+      `tune --model ${ws.modelDir} --data ${ws.dataFile} --plan ${exported} --workers 2 --out ${out}`,
     );
     expect(code).toBe(0);
     const { study } = await outputs(out);
@@ -356,10 +335,10 @@ describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
 
   it('--recompute trains every trial to the same evaluations (it changes memory, not the math)', async () => {
     const run = async (name: string, extra: string) => {
-      const out = join(dir, name);
-      const space = `--space ${join(dir, 'space.json')} --seq 8 --batch 4 --steps 8 --eval-every 2 --r 4`;
+      const out = join(ws.dir, name);
+      const space = `--space ${ws.spaceFile} --seq 8 --batch 4 --steps 8 --eval-every 2 --r 4`;
       const budget = '--in-process --sampler random --trials 2';
-      const line = `tune --model ${modelDir} --data ${dataFile} ${space} ${budget} ${extra} --out ${out}`;
+      const line = `tune --model ${ws.modelDir} --data ${ws.dataFile} ${space} ${budget} ${extra} --out ${out}`;
       expect((await runCli(line)).code).toBe(0);
       const { study } = await outputs(out);
       return study.trials.map((t) => ({ params: t.params, intermediate: t.intermediate }));

@@ -29,3 +29,5 @@ echarts.use([
 
 export { echarts };
 export type ChartOption = echarts.EChartsCoreOption;
+/** A click on a chart's data point: its series, its index there and its data (as the option gave it). */
+export type ChartClick = Pick<echarts.ECElementEvent, 'seriesName' | 'dataIndex' | 'data'>;
