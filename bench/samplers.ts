@@ -6,7 +6,7 @@
 // Regret is that of the trial the study would report as best (lowest observed value), measured on the
 // noise-free function: for noiseless problems the best value found minus the optimum.
 //
-//   npx tsx bench/samplers.ts                       # 10 seeds, tpe and gp, every problem, both modes
+//   npx tsx bench/samplers.ts                       # 30 seeds, tpe and gp, every problem, both modes
 //   npx tsx bench/samplers.ts --quick               # 5 seeds, no latency: the table in a couple of minutes
 //   npx tsx bench/samplers.ts --seeds 3 --trials 100 --samplers random,sobol,tpe,gp --problems branin,hartmann6
 //   npx tsx bench/samplers.ts --modes seq --no-latency
@@ -299,7 +299,7 @@ function main(): void {
       'latency-problem': { type: 'string', default: 'hartmann6' },
     },
   });
-  const seeds = Number(values.seeds ?? (values.quick ? 5 : 10));
+  const seeds = Number(values.seeds ?? (values.quick ? 5 : 30));
   const firstSeed = Number(values['first-seed']);
   const trials = Number(values.trials);
   const samplers = values.samplers.split(',') as SamplerName[];
