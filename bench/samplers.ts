@@ -6,10 +6,15 @@
 // Regret is that of the trial the study would report as best (lowest observed value), measured on the
 // noise-free function: for noiseless problems the best value found minus the optimum.
 //
-//   npx tsx bench/samplers.ts                       # 10 seeds, tpe and gp, every problem, both modes
+//   npx tsx bench/samplers.ts                       # 30 seeds, tpe and gp, every problem, both modes
 //   npx tsx bench/samplers.ts --quick               # 5 seeds, no latency: the table in a couple of minutes
 //   npx tsx bench/samplers.ts --seeds 3 --trials 100 --samplers random,sobol,tpe,gp --problems branin,hartmann6
 //   npx tsx bench/samplers.ts --modes seq --no-latency
+//   npx tsx bench/samplers.ts --first-seed 11 --seeds 20 --no-latency   # seeds 11–30
+//
+// With tpe and gp both run, every cell also gets a paired comparison: on how many seeds (the same seed gives
+// both samplers the same noise and worker durations) the GP's regret is below TPE's, and the two-sided sign
+// test's p-value, so that a lost median can be told from a coin flip.
 import { cpus, loadavg } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -261,6 +266,22 @@ function latency(
   return out;
 }
 
+/**
+ * Two-sided sign test: the probability, under Binomial(n, ½), of a split at least as uneven as k of n
+ * (ties already dropped from n).
+ */
+export function signTestP(k: number, n: number): number {
+  if (n === 0) return 1;
+  let logC = 0; // log C(n, i), built up from i = 0
+  const pmf: number[] = [];
+  for (let i = 0; i <= n; i++) {
+    if (i > 0) logC += Math.log((n - i + 1) / i);
+    pmf.push(Math.exp(logC - n * Math.LN2));
+  }
+  const tail = (lo: number, hi: number): number => pmf.slice(lo, hi + 1).reduce((a, v) => a + v, 0);
+  return Math.min(1, 2 * Math.min(tail(0, k), tail(k, n)));
+}
+
 const fmt = (x: number): string =>
   x === 0 ? '0' : x < 1e-3 || x >= 1e4 ? x.toExponential(1) : x.toPrecision(3);
 
@@ -269,6 +290,7 @@ function main(): void {
     options: {
       quick: { type: 'boolean', default: false },
       seeds: { type: 'string' },
+      'first-seed': { type: 'string', default: '1' },
       trials: { type: 'string', default: '40' },
       samplers: { type: 'string', default: 'tpe,gp' },
       problems: { type: 'string', default: PROBLEMS.map((p) => p.name).join(',') },
@@ -277,7 +299,8 @@ function main(): void {
       'latency-problem': { type: 'string', default: 'hartmann6' },
     },
   });
-  const seeds = Number(values.seeds ?? (values.quick ? 5 : 10));
+  const seeds = Number(values.seeds ?? (values.quick ? 5 : 30));
+  const firstSeed = Number(values['first-seed']);
   const trials = Number(values.trials);
   const samplers = values.samplers.split(',') as SamplerName[];
   const problems = PROBLEMS.filter((p) => values.problems.split(',').includes(p.name));
@@ -287,20 +310,25 @@ function main(): void {
   const started = performance.now();
 
   console.log(
-    `Samplers, median regret over seeds 1..${seeds}, ${trials} trials; ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}\n`,
+    `Samplers, median regret over seeds ${firstSeed}..${firstSeed + seeds - 1}, ${trials} trials; ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}\n`,
   );
   const heads = modes.flatMap((m) => checkpoints.map((c) => `${m} @${c}`));
   const ratio = modes.includes('seq') && modes.includes('par4');
   console.log(`| problem | sampler | ${heads.join(' | ')} |${ratio ? ` par4/seq @${last} |` : ''} s/run |`);
   console.log(`|---|---|${heads.map(() => '---:').join('|')}|${ratio ? '---:|' : ''}---:|`);
   const losses: string[] = [];
+  const paired: string[] = [];
+  let cells = 0;
   for (const problem of problems) {
     const medians = new Map<string, number[]>();
+    const perSeed = new Map<string, number[][]>();
     for (const sampler of samplers) {
       const t0 = performance.now();
       for (const mode of modes) {
         const curves: number[][] = [];
-        for (let seed = 1; seed <= seeds; seed++) curves.push(runOnce(problem, sampler, seed, trials, mode));
+        for (let seed = firstSeed; seed < firstSeed + seeds; seed++)
+          curves.push(runOnce(problem, sampler, seed, trials, mode));
+        perSeed.set(`${mode} ${sampler}`, curves);
         medians.set(
           `${mode} ${sampler}`,
           checkpoints.map((c) => median(curves.map((cv) => cv[c - 1]))),
@@ -314,15 +342,36 @@ function main(): void {
       console.log(`| ${problem.name} | ${sampler} | ${cells.join(' | ')} |${r} ${perRun.toFixed(2)} |`);
     }
     if (samplers.includes('gp') && samplers.includes('tpe'))
-      for (const mode of modes)
-        checkpoints.forEach((c, k) => {
+      for (const mode of modes) {
+        const wins = checkpoints.map((c, k) => {
           const gp = (medians.get(`${mode} gp`) as number[])[k];
           const tpe = (medians.get(`${mode} tpe`) as number[])[k];
-          if (gp > tpe) losses.push(`${problem.name} ${mode} @${c}: gp ${fmt(gp)} > tpe ${fmt(tpe)}`);
+          const gpRuns = perSeed.get(`${mode} gp`) as number[][];
+          const tpeRuns = perSeed.get(`${mode} tpe`) as number[][];
+          const better = gpRuns.filter((cv, s) => cv[c - 1] < tpeRuns[s][c - 1]).length;
+          const worse = gpRuns.filter((cv, s) => cv[c - 1] > tpeRuns[s][c - 1]).length;
+          const p = signTestP(better, better + worse);
+          const split = `${better}/${better + worse} (p ${p.toPrecision(2)})`;
+          cells++;
+          if (gp > tpe)
+            losses.push(
+              `${problem.name} ${mode} @${c}: gp ${fmt(gp)} > tpe ${fmt(tpe)}; gp better on ${split}`,
+            );
+          return split;
         });
+        paired.push(`| ${problem.name} | ${mode} | ${wins.join(' | ')} |`);
+      }
   }
-  if (samplers.includes('gp') && samplers.includes('tpe'))
-    console.log(`\nGP worse than TPE: ${losses.length === 0 ? 'nowhere' : '\n  ' + losses.join('\n  ')}`);
+  if (samplers.includes('gp') && samplers.includes('tpe')) {
+    console.log(
+      `\nPaired by seed: seeds where GP's regret < TPE's, of those not tied (two-sided sign test p):\n`,
+    );
+    console.log(`| problem | mode | ${checkpoints.map((c) => `@${c}`).join(' | ')} |`);
+    console.log(`|---|---|${checkpoints.map(() => '---:').join('|')}|`);
+    for (const row of paired) console.log(row);
+    console.log(`\nGP ≤ TPE (medians) in ${cells - losses.length} of ${cells} cells.`);
+    console.log(`GP worse than TPE: ${losses.length === 0 ? 'nowhere' : '\n  ' + losses.join('\n  ')}`);
+  }
   if (!values['no-latency'] && !values.quick) {
     const problem = PROBLEMS.find((p) => p.name === values['latency-problem']) as Problem;
     console.log(

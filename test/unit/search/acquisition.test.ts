@@ -102,6 +102,26 @@ describe('GP local asks', () => {
     expect(global.trials.every((t) => t.system.localHalfWidth === undefined)).toBe(true);
   }, 30_000);
 
+  it('keeps the global asks within the early half-width of the best trial until 20 trials are complete', () => {
+    const study = createStudy({ space: box5, sampler: 'gp', seed: 4 });
+    let outside = 0;
+    for (let i = 0; i < 26; i++) {
+      const t = study.ask();
+      const before = study.trials.slice(0, t.number).filter((r) => r.state === 'complete');
+      if (t.number >= 10 && study.trial(t.number).system.localHalfWidth === undefined) {
+        const best = before.reduce((a, r) => ((r.value as number) < (a.value as number) ? r : a));
+        const center = enc5.encode(best.params);
+        const p = enc5.encode(t.params);
+        const distance = Math.max(...Array.from(p, (v, d) => Math.abs(v - center[d])));
+        if (t.number < 20) expect(distance, `trial ${t.number}`).toBeLessThanOrEqual(0.35 + 1e-9);
+        else if (distance > 0.35 + 1e-9) outside++;
+      }
+      study.tell(t, zakharov(t.params));
+    }
+    // From 20 complete trials on, the global asks search the whole space again.
+    expect(outside).toBeGreaterThan(0);
+  }, 30_000);
+
   it('keeps one local ask in flight at a time with parallel workers', () => {
     const study = createStudy({ space: box5, sampler: 'gp', seed: 5 });
     const running = [study.ask(), study.ask(), study.ask(), study.ask()];
@@ -122,10 +142,14 @@ describe('GP local asks', () => {
     expect(localWithPending).toBeGreaterThan(0);
   }, 30_000);
 
-  it('validates localHalfWidth, naming it', () => {
+  it('validates localHalfWidth and earlyHalfWidth, naming them', () => {
     for (const bad of [-0.1, 1.5, Number.NaN, '0.2' as never])
       expect(() => createStudy({ space: box5, sampler: { type: 'gp', localHalfWidth: bad } })).toThrow(
         /localHalfWidth must be a number in \[0, 1\]/,
+      );
+    for (const bad of [0, -0.1, 1.5, Number.NaN, '0.3' as never])
+      expect(() => createStudy({ space: box5, sampler: { type: 'gp', earlyHalfWidth: bad } })).toThrow(
+        /earlyHalfWidth must be a number in \(0, 1\]/,
       );
   });
 });

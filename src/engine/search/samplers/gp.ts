@@ -4,7 +4,8 @@
 // previous trial's fit (stored with that trial, so a reloaded study continues identically); pending trials
 // conditioned in at a lie value (constant liar, or the posterior mean: Kriging believer); the acquisition
 // maximised over random + local candidates followed by projected gradient ascent (Rprop) on the best few;
-// every other ask searches only a box around the best trial (a local ask, see `localHalfWidth`). When no
+// every other ask searches only a box around the best trial (a local ask, see `localHalfWidth`), and until
+// twice the start-up trials are complete the others search a wider box around it (`earlyHalfWidth`). When no
 // fit is usable (non-finite values, a kernel matrix that stays singular with jitter) the ask falls back to
 // TPE and says so in the trial's system record. With constraints, each constraint gets a GP of its own and
 // the acquisition is log EI over the feasible trials plus the log probability of feasibility (only the
@@ -60,6 +61,13 @@ export interface GpOptions {
    * global. Default 0.2.
    */
   localHalfWidth?: number;
+  /**
+   * While fewer than twice `nStartupTrials` trials are complete, the global asks too search only within
+   * this half-width of the best trial (per numeric coordinate of the unit encoding; 1 is the whole space).
+   * With so few points in 5+ dimensions EI over the whole space favours its faces and corners, where the
+   * posterior variance is largest. Default 0.35 (70 % of each axis).
+   */
+  earlyHalfWidth?: number;
 }
 
 /** The GP fitted to the complete trials under the chosen output warp. */
@@ -84,6 +92,7 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
   const liar = options.constantLiar ?? 'believer';
   const warps = options.warps ?? WARP_KINDS;
   const localHalfWidth = options.localHalfWidth ?? 0.2;
+  const earlyHalfWidth = options.earlyHalfWidth ?? 0.35;
   if (!Number.isInteger(nStartup) || nStartup < 1)
     throw new Error(`gp sampler: nStartupTrials must be a positive integer (got ${nStartup})`);
   if (!Number.isInteger(nCandidatesOpt) || nCandidatesOpt < 1)
@@ -99,6 +108,10 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
   if (typeof localHalfWidth !== 'number' || !(localHalfWidth >= 0 && localHalfWidth <= 1))
     throw new Error(
       `gp sampler: localHalfWidth must be a number in [0, 1] (got ${JSON.stringify(localHalfWidth)})`,
+    );
+  if (typeof earlyHalfWidth !== 'number' || !(earlyHalfWidth > 0 && earlyHalfWidth <= 1))
+    throw new Error(
+      `gp sampler: earlyHalfWidth must be a number in (0, 1] (got ${JSON.stringify(earlyHalfWidth)})`,
     );
   const startup = createSobolSampler();
   const fallback = createTpeSampler({ nStartupTrials: nStartup });
@@ -176,7 +189,8 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
         ctx.trials.length % 2 === 1 &&
         !pending.some((t) => t.system.localHalfWidth !== undefined);
       if (local) system.localHalfWidth = localHalfWidth;
-      const box = local ? boxAround(enc, order[0], localHalfWidth) : undefined;
+      const halfWidth = local ? localHalfWidth : n < 2 * nStartup ? earlyHalfWidth : 1;
+      const box = halfWidth < 1 ? boxAround(enc, order[0], halfWidth) : undefined;
       const next = maximizeAcquisition(sumOf(terms), enc, order, m, nCandidatesOpt, ctx.rng, box);
       return { params: enc.decode(next), system };
     },
