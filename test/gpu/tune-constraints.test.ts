@@ -2,40 +2,20 @@
 // exported configuration and adapter, is the best *feasible* one. The split is made deterministic by the
 // rank: a grid over r ∈ {4, 32} and a peak-memory bound halfway between what the two trials hold, measured by
 // a first study whose bound (1 GiB) both keep.
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadStudy } from '../../src/engine/search/index.ts';
 import type { TrialResult } from '../../src/engine/tune/index.ts';
 import { runCli } from '../fixtures/cli.ts';
-import { buildTinyModel, writeTinyModel } from '../fixtures/tiny-models.ts';
+import { useTuneWorkspace } from './tune-workspace.ts';
 
-let dir: string;
-let modelDir: string;
-let dataFile: string;
-let spaceFile: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'tunelab-tune-constraints-'));
-  modelDir = await writeTinyModel(buildTinyModel({ arch: 'llama' }), join(dir, 'model'));
-  dataFile = join(dir, 'add.jsonl');
-  const rows = Array.from({ length: 48 }, (_, i) => {
-    const a = (i * 7) % 50;
-    const b = (i * 13) % 50;
-    return JSON.stringify({ prompt: `${a}+${b}=`, completion: `${a + b}` });
-  });
-  await writeFile(dataFile, rows.join('\n'));
-  spaceFile = join(dir, 'space.json');
-  await writeFile(spaceFile, JSON.stringify({ r: { type: 'categorical', choices: [4, 32] } }));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const ws = useTuneWorkspace('tune-constraints', { r: { type: 'categorical', choices: [4, 32] } });
 
 const GiB = 2 ** 30;
 const tune = (out: string, bound: number) =>
   runCli(
-    `tune --model ${modelDir} --data ${dataFile} --space ${spaceFile} --lr 3e-2 --seq 8 --batch 4 --steps 6 ` +
+    `tune --model ${ws.modelDir} --data ${ws.dataFile} --space ${ws.spaceFile} --lr 3e-2 --seq 8 --batch 4 --steps 6 ` +
       `--eval-every 3 --workers 2 --sampler grid --trials 2 --constraints peak_memory<=${bound} --out ${out}`,
   );
 
@@ -52,16 +32,16 @@ async function outputs(out: string) {
 describe('tunelab tune with a constraint some trials break', { timeout: 400_000 }, () => {
   it('exports the best feasible trial, never a better-scoring infeasible one', async () => {
     // 1. Both ranks within 1 GiB: the constraint values give each trial's bytes (value = bytes − bound).
-    const loose = await tune(join(dir, 'loose'), GiB);
+    const loose = await tune(join(ws.dir, 'loose'), GiB);
     expect(loose.code).toBe(0);
-    const first = await outputs(join(dir, 'loose'));
+    const first = await outputs(join(ws.dir, 'loose'));
     expect(first.results.map((r) => r.feasible)).toEqual([true, true]);
     const bytes = new Map(first.study.trials.map((t) => [t.params.r as number, t.constraints![0] + GiB]));
     expect(bytes.get(4)! < bytes.get(32)!).toBe(true);
 
     // 2. A bound between the two: rank 32 breaks it, rank 4 keeps it.
     const bound = Math.round((bytes.get(4)! + bytes.get(32)!) / 2);
-    const out = join(dir, 'split');
+    const out = join(ws.dir, 'split');
     const { code, stdout } = await tune(out, bound);
     expect(code).toBe(0);
     expect(stdout).toMatch(/\(infeasible: breaks a constraint\)/);
