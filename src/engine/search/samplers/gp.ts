@@ -28,7 +28,7 @@ import {
   maximizeAcquisition,
   sumOf,
 } from '../acquisition.ts';
-import type { AcquisitionFn } from '../acquisition.ts';
+import type { AcquisitionFn, Box } from '../acquisition.ts';
 import type { Json, SampleContext, Sampler, Suggestion, TrialRecord } from '../types.ts';
 import type { PriorObservation } from '../warm-start.ts';
 import { constraintViolation, isFeasible, minimiseSign } from '../types.ts';
@@ -181,7 +181,7 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
         .sort((a, b) => a.key[0] - b.key[0] || a.key[1] - b.key[1])
         .map(({ i }) => i);
       const order = ranked.map((i) => x.subarray(i * dims, (i + 1) * dims));
-      let box;
+      let box: Box | undefined;
       if (isLocalAsk(ctx.trials.length, pending, localHalfWidth, maxLocalInFlight)) {
         const centre = localCentre(ranked, complete, pending);
         system.localHalfWidth = localHalfWidth;
