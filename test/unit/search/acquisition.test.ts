@@ -3,7 +3,8 @@ import { boxAround, maximizeAcquisition } from '../../../src/engine/search/acqui
 import type { AcquisitionFn } from '../../../src/engine/search/acquisition.ts';
 import { UnitEncoding } from '../../../src/engine/search/encoding.ts';
 import { createStudy } from '../../../src/engine/search/index.ts';
-import type { Params, SpaceSpec } from '../../../src/engine/search/index.ts';
+import type { Params, SamplerSpec, SpaceSpec, Study } from '../../../src/engine/search/index.ts';
+import type { TrialRecord } from '../../../src/engine/search/types.ts';
 import { createSpace } from '../../../src/engine/search/space.ts';
 import { Rng } from '../../../src/engine/rng.ts';
 
@@ -122,25 +123,67 @@ describe('GP local asks', () => {
     expect(outside).toBeGreaterThan(0);
   }, 30_000);
 
-  it('keeps one local ask in flight at a time with parallel workers', () => {
-    const study = createStudy({ space: box5, sampler: 'gp', seed: 5 });
+  /** 4 workers on Zakharov: each tell (oldest first) followed by an ask; `check` sees every model-guided ask. */
+  function fourWorkers(
+    sampler: SamplerSpec,
+    asks: number,
+    check: (t: TrialRecord, running: readonly TrialRecord[], study: Study) => void,
+  ): void {
+    const study = createStudy({ space: box5, sampler, seed: 5 });
     const running = [study.ask(), study.ask(), study.ask(), study.ask()];
-    let localWithPending = 0;
-    for (let i = 0; i < 14; i++) {
+    for (let i = 0; i < asks; i++) {
       const done = running.shift() as (typeof running)[number];
       study.tell(done, zakharov(done.params));
-      const before = running.filter((t) => study.trial(t.number).system.localHalfWidth !== undefined);
+      const before = running.map((r) => study.trial(r.number));
       const t = study.ask();
       running.push(t);
-      if (study.trial(t.number).system.localHalfWidth !== undefined) {
-        expect(before, `trial ${t.number}`).toEqual([]);
-        localWithPending++;
-      }
-      const inFlight = running.filter((r) => study.trial(r.number).system.localHalfWidth !== undefined);
-      expect(inFlight.length).toBeLessThanOrEqual(1);
+      const record = study.trial(t.number);
+      if (record.system.gp !== undefined) check(record, before, study);
     }
-    expect(localWithPending).toBeGreaterThan(0);
+  }
+
+  it('with trials running, asks locally until three local asks are in flight', () => {
+    const seen = { local: 0, global: 0 };
+    fourWorkers('gp', 16, (t, running) => {
+      const inFlight = running.filter((r) => r.system.localHalfWidth !== undefined).length;
+      expect(t.system.localHalfWidth !== undefined, `trial ${t.number}`).toBe(inFlight < 3);
+      seen[t.system.localHalfWidth !== undefined ? 'local' : 'global']++;
+    });
+    expect(seen.local).toBeGreaterThan(0);
+    expect(seen.global).toBeGreaterThan(0);
   }, 30_000);
+
+  it('centres each parallel local ask on the best trial no running local ask surrounds', () => {
+    let checked = 0;
+    fourWorkers('gp', 16, (t, running, study) => {
+      if (t.system.localHalfWidth === undefined) return;
+      const taken = new Set(
+        running.filter((r) => r.system.localCentre !== undefined).map((r) => r.system.localCentre),
+      );
+      const free = study.trials
+        .filter((r) => r.state === 'complete' && r.number < t.number && !taken.has(r.number))
+        .reduce((a, r) => ((r.value as number) < (a.value as number) ? r : a));
+      expect(t.system.localCentre, `trial ${t.number}`).toBe(free.number);
+      const centre = enc5.encode(free.params);
+      const p = enc5.encode(t.params);
+      for (let d = 0; d < 5; d++) expect(Math.abs(p[d] - centre[d])).toBeLessThanOrEqual(0.2 + 1e-9);
+      if (taken.size > 0) checked++;
+    });
+    expect(checked).toBeGreaterThan(0); // some were made beside other running local asks
+  }, 30_000);
+
+  it('makes no local ask while trials run with maxLocalInFlight 0', () => {
+    fourWorkers({ type: 'gp', maxLocalInFlight: 0 }, 8, (t) => {
+      expect(t.system.localHalfWidth, `trial ${t.number}`).toBeUndefined();
+    });
+  }, 30_000);
+
+  it('validates maxLocalInFlight, naming it', () => {
+    for (const bad of [-1, 1.5, Number.NaN, '2' as never])
+      expect(() => createStudy({ space: box5, sampler: { type: 'gp', maxLocalInFlight: bad } })).toThrow(
+        /maxLocalInFlight must be a non-negative integer/,
+      );
+  });
 
   it('validates localHalfWidth and earlyHalfWidth, naming them', () => {
     for (const bad of [-0.1, 1.5, Number.NaN, '0.2' as never])

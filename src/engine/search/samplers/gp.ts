@@ -4,12 +4,13 @@
 // previous trial's fit (stored with that trial, so a reloaded study continues identically); pending trials
 // conditioned in at a lie value (constant liar, or the posterior mean: Kriging believer); the acquisition
 // maximised over random + local candidates followed by projected gradient ascent (Rprop) on the best few;
-// every other ask searches only a box around the best trial (a local ask, see `localHalfWidth`), and until
-// twice the start-up trials are complete the others search a wider box around it (`earlyHalfWidth`). When no
-// fit is usable (non-finite values, a kernel matrix that stays singular with jitter) the ask falls back to
-// TPE and says so in the trial's system record. With constraints, each constraint gets a GP of its own and
-// the acquisition is log EI over the feasible trials plus the log probability of feasibility (only the
-// latter while no trial is feasible).
+// every other ask searches only a box around the best trial (a local ask, see `localHalfWidth`; while
+// trials are running, most asks are, each around a top trial no running one surrounds), and until twice the
+// start-up trials are complete the global asks search a wider box around the best trial (`earlyHalfWidth`).
+// When no fit is usable (non-finite values, a kernel matrix that stays singular with jitter) the ask falls
+// back to TPE and says so in the trial's system record. With constraints, each constraint gets a GP of its
+// own and the acquisition is log EI over the feasible trials plus the log probability of feasibility (only
+// the latter while no trial is feasible).
 // A warm-started study's prior observations (warm-start.ts) join the complete trials as observations: the
 // source values and this study's values are each standardised on their own (a per-study offset and scale,
 // since only the shape of the objective is expected to carry over) before the usual warp and fit, and they
@@ -28,7 +29,7 @@ import {
   maximizeAcquisition,
   sumOf,
 } from '../acquisition.ts';
-import type { AcquisitionFn } from '../acquisition.ts';
+import type { AcquisitionFn, Box } from '../acquisition.ts';
 import type { Json, SampleContext, Sampler, Suggestion, TrialRecord } from '../types.ts';
 import type { PriorObservation } from '../warm-start.ts';
 import { constraintViolation, isFeasible, minimiseSign } from '../types.ts';
@@ -55,10 +56,10 @@ export interface GpOptions {
   /** Output warps tried per ask. Default both: the identity and Yeo-Johnson. */
   warps?: readonly WarpKind[];
   /**
-   * Every other model-guided ask (those with an odd number of trials before it, while no running trial
-   * is itself a local ask) maximises the acquisition only within this half-width of the best trial, per
-   * numeric coordinate of the unit encoding; the others search the whole space. 0 keeps every ask
-   * global. Default 0.2.
+   * A local ask maximises the acquisition only within this half-width, per numeric coordinate of the unit
+   * encoding, of a top trial; the others search the whole space. With no trial running, every other
+   * model-guided ask (those with an odd number of trials before it) is local, around the best trial. 0
+   * keeps every ask global. Default 0.2.
    */
   localHalfWidth?: number;
   /**
@@ -68,6 +69,12 @@ export interface GpOptions {
    * posterior variance is largest. Default 0.35 (70 % of each axis).
    */
   earlyHalfWidth?: number;
+  /**
+   * While trials are running, an ask is local unless this many of them are local asks already, and its box
+   * surrounds the best trial that no running local ask surrounds (recorded as `localCentre`). Default 3
+   * (with 4 workers: three local asks in flight and one global). 0: no local ask while trials run.
+   */
+  maxLocalInFlight?: number;
 }
 
 /** The GP fitted to the complete trials under the chosen output warp. */
@@ -93,6 +100,7 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
   const warps = options.warps ?? WARP_KINDS;
   const localHalfWidth = options.localHalfWidth ?? 0.2;
   const earlyHalfWidth = options.earlyHalfWidth ?? 0.35;
+  const maxLocalInFlight = options.maxLocalInFlight ?? 3;
   if (!Number.isInteger(nStartup) || nStartup < 1)
     throw new Error(`gp sampler: nStartupTrials must be a positive integer (got ${nStartup})`);
   if (!Number.isInteger(nCandidatesOpt) || nCandidatesOpt < 1)
@@ -112,6 +120,10 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
   if (typeof earlyHalfWidth !== 'number' || !(earlyHalfWidth > 0 && earlyHalfWidth <= 1))
     throw new Error(
       `gp sampler: earlyHalfWidth must be a number in (0, 1] (got ${JSON.stringify(earlyHalfWidth)})`,
+    );
+  if (!Number.isInteger(maxLocalInFlight) || maxLocalInFlight < 0)
+    throw new Error(
+      `gp sampler: maxLocalInFlight must be a non-negative integer (got ${JSON.stringify(maxLocalInFlight)})`,
     );
   const startup = createSobolSampler();
   const fallback = createTpeSampler({ nStartupTrials: nStartup });
@@ -177,24 +189,58 @@ export function createGpSampler(options: GpOptions = {}): Sampler {
         system.gpConstraints = feasibility.thetas;
       }
       // Incumbents for local candidates: the best feasible trials first, then the least infeasible.
-      const order = complete
+      const ranked = complete
         .map((t, i) => ({ i, key: isFeasible(t) ? [0, y[i]] : [1, constraintViolation(t)] }))
         .sort((a, b) => a.key[0] - b.key[0] || a.key[1] - b.key[1])
-        .map(({ i }) => x.subarray(i * dims, (i + 1) * dims));
-      // Global EI in 5+ dimensions spends most asks on the corners, where the posterior variance is
-      // largest; every other ask refines around the best trial instead (as a trust region would). One
-      // local ask in flight at a time: parallel ones would crowd the same box around the same trial.
-      const local =
-        localHalfWidth > 0 &&
-        ctx.trials.length % 2 === 1 &&
-        !pending.some((t) => t.system.localHalfWidth !== undefined);
-      if (local) system.localHalfWidth = localHalfWidth;
-      const halfWidth = local ? localHalfWidth : n < 2 * nStartup ? earlyHalfWidth : 1;
-      const box = halfWidth < 1 ? boxAround(enc, order[0], halfWidth) : undefined;
+        .map(({ i }) => i);
+      const order = ranked.map((i) => x.subarray(i * dims, (i + 1) * dims));
+      let box: Box | undefined;
+      if (isLocalAsk(ctx.trials.length, pending, localHalfWidth, maxLocalInFlight)) {
+        const centre = localCentre(ranked, complete, pending);
+        system.localHalfWidth = localHalfWidth;
+        system.localCentre = complete[centre].number;
+        box = boxAround(enc, x.subarray(centre * dims, (centre + 1) * dims), localHalfWidth);
+      } else if (n < 2 * nStartup && earlyHalfWidth < 1) {
+        box = boxAround(enc, order[0], earlyHalfWidth);
+      }
       const next = maximizeAcquisition(sumOf(terms), enc, order, m, nCandidatesOpt, ctx.rng, box);
       return { params: enc.decode(next), system };
     },
   };
+}
+
+/**
+ * Whether an ask is local. Global EI in 5+ dimensions spends most asks on the corners, where the posterior
+ * variance is largest; local asks refine around a top trial instead (as a trust region would).
+ * Sequentially every other ask is local. With trials running, every ask is, up to `maxInFlight` local
+ * asks running at once: each ask then learns from fewer complete trials and needs that exploitation more
+ * (BENCHMARKS.md, "4 workers: three local asks in flight"). Depends only on the trial count and the
+ * running trials' system records, so resume reproduces it.
+ */
+export function isLocalAsk(
+  asked: number,
+  pending: readonly TrialRecord[],
+  halfWidth: number,
+  maxInFlight: number,
+): boolean {
+  if (halfWidth <= 0) return false;
+  if (pending.length === 0) return asked % 2 === 1;
+  return pending.filter((t) => t.system.localHalfWidth !== undefined).length < maxInFlight;
+}
+
+/**
+ * Index into `complete` of the trial a local ask's box surrounds: the best-ranked one (`ranked`, indices
+ * best first) that no running local ask is centred on, else the best. Parallel boxes around one trial
+ * crowd it even with the believer's imputed values; around the next best ones they refine other
+ * incumbents, and a new best gets a box of its own at once.
+ */
+export function localCentre(
+  ranked: readonly number[],
+  complete: readonly TrialRecord[],
+  pending: readonly TrialRecord[],
+): number {
+  const taken = new Set(pending.map((t) => t.system.localCentre));
+  return ranked.find((i) => !taken.has(complete[i].number)) ?? ranked[0];
 }
 
 /**
