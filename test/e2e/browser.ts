@@ -46,6 +46,16 @@ export async function startApp(): Promise<App> {
   };
 }
 
+/** Opens the app, waits for the default model, picks the addition sample dataset and goes to the Search step. */
+export async function openSearchStep(page: Page, url: string): Promise<void> {
+  await page.goto(url);
+  await page.getByTestId('model-summary').waitFor({ timeout: 60_000 });
+  await page.getByRole('button', { name: 'Next: data' }).click();
+  await page.getByLabel('Sample dataset').selectOption('addition.jsonl');
+  await page.getByTestId('data-summary').waitFor({ timeout: 30_000 });
+  await page.getByRole('button', { name: 'Next: search space' }).click();
+}
+
 /** Fails the test on uncaught page errors, which otherwise only show up as a timeout. */
 export function watchErrors(page: Page): string[] {
   const errors: string[] = [];

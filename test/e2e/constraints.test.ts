@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, startApp, watchErrors, type App } from './browser.ts';
+import { ARTIFACTS, startApp, watchErrors, type App, openSearchStep } from './browser.ts';
 
 let app: App;
 beforeAll(async () => {
@@ -48,12 +48,7 @@ describe('a constrained search in Chromium', () => {
   it('marks the trials that break the bound infeasible and keeps their constraint values', async () => {
     const page = await app.browser.newPage({ viewport: { width: 1280, height: 800 } });
     const errors = watchErrors(page);
-    await page.goto(app.url);
-    await page.getByTestId('model-summary').waitFor({ timeout: 60_000 });
-    await page.getByRole('button', { name: 'Next: data' }).click();
-    await page.getByLabel('Sample dataset').selectOption('addition.jsonl');
-    await page.getByTestId('data-summary').waitFor({ timeout: 30_000 });
-    await page.getByRole('button', { name: 'Next: search space' }).click();
+    await openSearchStep(page, app.url);
 
     const constraints = page.getByLabel(/^Constraints/);
     await constraints.fill('tokens_per_second>=fast');
@@ -96,12 +91,7 @@ describe('a constrained search in Chromium', () => {
   it('exports the best feasible trial when a better-scoring one breaks a peak-memory bound', async () => {
     const page = await app.browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
     const errors = watchErrors(page);
-    await page.goto(app.url);
-    await page.getByTestId('model-summary').waitFor({ timeout: 60_000 });
-    await page.getByRole('button', { name: 'Next: data' }).click();
-    await page.getByLabel('Sample dataset').selectOption('addition.jsonl');
-    await page.getByTestId('data-summary').waitFor({ timeout: 30_000 });
-    await page.getByRole('button', { name: 'Next: search space' }).click();
+    await openSearchStep(page, app.url);
     // Only the batch size is searched, on a grid of two points: batch 8 reaches the lower loss at this learning
     // rate but holds more activations (≈ 6.4 MiB against ≈ 2.4 MiB for batch 1 on the demo model, as the
     // pareto-front test shows), so a 4 MB bound makes the better-scoring trial the infeasible one.

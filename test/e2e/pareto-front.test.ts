@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, startApp, watchErrors, type App } from './browser.ts';
+import { ARTIFACTS, startApp, watchErrors, type App, openSearchStep } from './browser.ts';
 
 let app: App;
 beforeAll(async () => {
@@ -53,12 +53,7 @@ describe('a multi-objective search in Chromium', () => {
   it('draws the Pareto front, and the front trial clicked is the one exported', async () => {
     const page = await app.browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
     const errors = watchErrors(page);
-    await page.goto(app.url);
-    await page.getByTestId('model-summary').waitFor({ timeout: 60_000 });
-    await page.getByRole('button', { name: 'Next: data' }).click();
-    await page.getByLabel('Sample dataset').selectOption('addition.jsonl');
-    await page.getByTestId('data-summary').waitFor({ timeout: 30_000 });
-    await page.getByRole('button', { name: 'Next: search space' }).click();
+    await openSearchStep(page, app.url);
 
     await page.getByLabel(/^Second objective/).selectOption('peak_memory');
     // The form's default early stopping cannot run with two objectives: said under it, and Start waits.
