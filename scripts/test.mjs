@@ -7,11 +7,7 @@ import { SetupError, chromiumPath, gpuEnv } from './setup.mjs';
 
 mkdirSync('test-results', { recursive: true });
 const report = 'test-results/vitest.json';
-const isolatedReport = 'test-results/vitest-tune.json';
-// The tune tests run Dawn in several worker threads of one process. Under heavy load dawn.node has been seen to
-// abort the whole process (a native napi_throw, not a test failure) while threads are torn down; they run on
-// their own, and a run that died that way (no failing test, yet a failed run) is retried once, saying so.
-const ISOLATED = 'test/gpu/tune.test.ts';
+rmSync(report, { force: true }); // a run that dies before writing it must not count an old one
 
 let env;
 try {
@@ -33,19 +29,7 @@ const steps = [
   ],
   ['lint', 'npx', ['eslint', '.']],
   ['format', 'npx', ['prettier', '--check', '.']],
-  [
-    'tests',
-    'npx',
-    [
-      'vitest',
-      'run',
-      '--exclude',
-      ISOLATED,
-      '--reporter=default',
-      '--reporter=json',
-      `--outputFile.json=${report}`,
-    ],
-  ],
+  ['tests', 'npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`]],
 ];
 
 const results = [];
@@ -56,35 +40,6 @@ for (const [name, command, args] of steps) {
   results.push({ name, ok: status === 0, seconds: (Date.now() - start) / 1000 });
 }
 
-{
-  const args = [
-    'vitest',
-    'run',
-    ISOLATED,
-    '--reporter=default',
-    '--reporter=json',
-    `--outputFile.json=${isolatedReport}`,
-  ];
-  let ok = false;
-  const start = Date.now();
-  for (let attempt = 1; attempt <= 2 && !ok; attempt++) {
-    rmSync(isolatedReport, { force: true });
-    console.log(
-      `\n▶ tune tests${attempt > 1 ? ' (retry: the previous process died in dawn.node)' : ''}: npx ${args.join(' ')}`,
-    );
-    const { status } = spawnSync('npx', args, { stdio: 'inherit', env });
-    ok = status === 0;
-    // A real test failure is not retried; only a run whose process died with no failing test is.
-    if (
-      !ok &&
-      existsSync(isolatedReport) &&
-      JSON.parse(readFileSync(isolatedReport, 'utf8')).numFailedTests > 0
-    )
-      break;
-  }
-  results.push({ name: 'tune tests', ok, seconds: (Date.now() - start) / 1000 });
-}
-
 console.log('\ntunelab test summary');
 for (const { name, ok, seconds } of results) {
   console.log(`  ${ok ? 'ok  ' : 'FAIL'} ${name} (${seconds.toFixed(1)} s)`);
@@ -92,8 +47,8 @@ for (const { name, ok, seconds } of results) {
 const failed = results.filter((r) => !r.ok).length;
 {
   const totals = { passed: 0, failed: 0, skipped: 0 };
-  for (const file of [report, isolatedReport].filter((f) => existsSync(f))) {
-    const json = JSON.parse(readFileSync(file, 'utf8'));
+  if (existsSync(report)) {
+    const json = JSON.parse(readFileSync(report, 'utf8'));
     totals.passed += json.numPassedTests;
     totals.failed += json.numFailedTests;
     totals.skipped += json.numPendingTests + json.numTodoTests;

@@ -1,22 +1,46 @@
 // Node trial workers: worker_threads, each with its own Dawn device (see trial.worker.node.ts).
-import { Worker } from 'node:worker_threads';
+//
+// Terminating a thread from outside is not safe with Dawn: if the thread is inside a Dawn call when V8 stops it,
+// dawn.node's exception turns into a fatal napi_throw that aborts the whole process. So `terminate` asks the
+// thread, over a control port of its own, to free its device and exit between calls (its event loop runs only
+// between them), and forces it only if it has not gone within EXIT_GRACE_MS.
+import { MessageChannel, Worker } from 'node:worker_threads';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import type { SpawnWorker } from './pool.ts';
 
 const ENTRY = new URL('./trial.worker.node.mjs', import.meta.url);
+const EXIT_GRACE_MS = 10_000;
+
+/** What the host sends on a worker's control port: free the device and exit now. */
+export const EXIT_REQUEST = 'exit';
 
 export const spawnNodeWorker: SpawnWorker = (index) => {
-  const worker = new Worker(ENTRY, { name: `trial-${index}`, stderr: false });
+  const control = new MessageChannel();
+  const worker = new Worker(ENTRY, {
+    name: `trial-${index}`,
+    stderr: false,
+    workerData: { control: control.port2 },
+    transferList: [control.port2],
+  });
   let terminated = false;
+  let exited = false;
   let lastError = '';
   worker.on('error', (error) => {
     lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   });
+  worker.once('exit', () => {
+    exited = true;
+    control.port1.close();
+  });
   return {
     endpoint: nodeEndpoint(worker),
     terminate() {
+      if (terminated || exited) return;
       terminated = true;
-      void worker.terminate();
+      control.port1.postMessage(EXIT_REQUEST);
+      const force = setTimeout(() => void worker.terminate(), EXIT_GRACE_MS);
+      force.unref();
+      worker.once('exit', () => clearTimeout(force));
     },
     onExit(listener) {
       worker.on('exit', (code) => {

@@ -117,6 +117,22 @@ describe('errors are typed and specific', () => {
   });
 });
 
+it('drain, after destroy, resolves once a read in flight has settled (a Node thread may only end then)', async () => {
+  const gpu = await acquireGpu({ gpu: nodeGpu(), precision: 'f32' });
+  const x = gpu.device.createBuffer({ size: 64, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
+  const rec = new CommandRecorder(gpu);
+  const pending = rec.readback(x);
+  rec.submit();
+  // Nobody awaits this read before the device goes, as when a failing step abandons its loss read.
+  let settled = false;
+  const read = pending.read().finally(() => (settled = true));
+  read.catch(() => {});
+  gpu.destroy();
+  await gpu.drain();
+  expect(settled).toBe(true);
+  expect(gpu.lost).toBeInstanceOf(GpuDeviceLostError);
+});
+
 describe('CommandRecorder', () => {
   it('batches hundreds of dispatches (several uniform chunks) into one submit, reading back in the same submit', async () => {
     const n = 64;

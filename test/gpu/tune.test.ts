@@ -253,7 +253,7 @@ describe('tunelab tune on two worker threads', { timeout: 400_000 }, () => {
     const { code, stderr } = await runCli(
       `tune --model ${ws.modelDir} --data ${ws.dataFile} --preset lora-basic ${COMMON} --trials 1 --out ${out}`,
       {
-        // Mid-training, as in the test above (a worker killed inside its final evaluation can take Dawn down).
+        // Mid-training, as in the test above (worker-kill.test.ts kills at every moment of a trial).
         onTrialStep(pool, _trial, step, slot) {
           if (step === 3) (pool as WorkerPool).kill(slot, 'killed by the test');
         },

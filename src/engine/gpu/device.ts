@@ -60,6 +60,8 @@ export class Gpu {
   readonly tuning: KernelTuning;
   /** Totals since acquisition; benchmarks report them per step. */
   readonly stats = { dispatches: 0, passes: 0, submits: 0, readbacks: 0, bindGroups: 0, flops: 0, bytes: 0 };
+  /** Promises the device handed out that have not settled yet (see `track`). */
+  readonly #unsettled = new Set<Promise<unknown>>();
 
   constructor(
     readonly device: GPUDevice,
@@ -150,8 +152,8 @@ export class Gpu {
       thrown = error;
     }
     // Pop both scopes before awaiting: they must come off in order whatever `fn` did.
-    const validation = this.device.popErrorScope();
-    const oom = this.device.popErrorScope();
+    const validation = this.track(this.device.popErrorScope());
+    const oom = this.track(this.device.popErrorScope());
     if (thrown !== undefined) throw thrown;
     const [v, o] = await Promise.all([validation, oom]);
     if (v) throw new GpuValidationError(`${what}: ${v.message}`);
@@ -173,8 +175,27 @@ export class Gpu {
     }
   }
 
+  /**
+   * Registers a promise the device settles later (a buffer map, queue completion, an error scope) and returns
+   * it. `drain` waits for every one: in Node a thread must not end with one pending (dawn.node then aborts the
+   * whole process), and a step that failed may leave a read of its loss unawaited.
+   */
+  track<T>(promise: Promise<T>): Promise<T> {
+    this.#unsettled.add(promise);
+    const settled = () => this.#unsettled.delete(promise);
+    promise.then(settled, settled);
+    return promise;
+  }
+
   destroy(): void {
     this.device.destroy();
+  }
+
+  /** After `destroy`: resolves once the device has settled its loss and every tracked promise and compile check. */
+  async drain(): Promise<void> {
+    await this.device.lost;
+    await this.pipelines.check().catch(() => {});
+    while (this.#unsettled.size > 0) await Promise.allSettled([...this.#unsettled]);
   }
 }
 

@@ -50,7 +50,7 @@ export class Profiler {
   async durations(): Promise<{ label: string; ms: number }[]> {
     const count = this.#labels.length;
     if (count === 0) return [];
-    await this.#read.mapAsync(GPUMapMode.READ, 0, count * 16);
+    await this.gpu.track(this.#read.mapAsync(GPUMapMode.READ, 0, count * 16));
     const stamps = new BigInt64Array(this.#read.getMappedRange(0, count * 16).slice(0));
     this.#read.unmap();
     const result = this.#labels.map((label, i) => ({

@@ -195,7 +195,7 @@ export class PendingRead {
     this.#done = true;
     this.gpu.assertAlive();
     try {
-      await this.staging.mapAsync(GPUMapMode.READ, 0, this.size);
+      await this.gpu.track(this.staging.mapAsync(GPUMapMode.READ, 0, this.size));
     } catch (cause) {
       this.gpu.assertAlive();
       throw cause;
@@ -566,7 +566,7 @@ export class CommandRecorder {
   /** Submits and waits for the GPU to finish, surfacing compile errors and device loss as typed errors. */
   async submitAndWait(): Promise<void> {
     this.submit();
-    await this.gpu.device.queue.onSubmittedWorkDone();
+    await this.gpu.track(this.gpu.device.queue.onSubmittedWorkDone());
     await this.gpu.settle();
   }
 

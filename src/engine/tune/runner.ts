@@ -53,6 +53,8 @@ export const checkpointBuffers = (c: TrainerCheckpoint): ArrayBuffer[] =>
 export function createTrialRunner(host: RunnerHost) {
   let gpu: Gpu | null = null;
   let loaded: LoadedModel | null = null;
+  /** The last device `dispose` destroyed: `shutdown` waits for it to settle. */
+  let retired: Gpu | null = null;
   let train: readonly Example[] = [];
   let validation: readonly Example[] = [];
   let padId = 0;
@@ -169,8 +171,19 @@ export function createTrialRunner(host: RunnerHost) {
     dispose(): void {
       loaded?.destroy();
       gpu?.destroy();
+      retired = gpu ?? retired;
       loaded = null;
       gpu = null;
+    },
+
+    /**
+     * Ends this worker for good, at once: the running trial stops and the device is freed, so what is in flight
+     * fails at its next GPU call. Resolves once the device has settled everything it handed out.
+     */
+    async shutdown(): Promise<void> {
+      current?.stop.abort();
+      runner.dispose();
+      await retired?.drain();
     },
   };
 
