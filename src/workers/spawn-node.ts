@@ -6,13 +6,11 @@
 // between them), and forces it only if it has not gone within EXIT_GRACE_MS.
 import { MessageChannel, Worker } from 'node:worker_threads';
 import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
+import { EXIT_REQUEST } from './exit-request.ts';
 import type { SpawnWorker } from './pool.ts';
 
 const ENTRY = new URL('./trial.worker.node.mjs', import.meta.url);
 const EXIT_GRACE_MS = 10_000;
-
-/** What the host sends on a worker's control port: free the device and exit now. */
-export const EXIT_REQUEST = 'exit';
 
 export const spawnNodeWorker: SpawnWorker = (index) => {
   const control = new MessageChannel();

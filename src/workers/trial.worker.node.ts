@@ -6,7 +6,7 @@ import nodeEndpoint from 'comlink/dist/esm/node-adapter.mjs';
 import { nodeGpu } from '../node/dawn.ts';
 import { nodeDirectoryFiles } from '../node/files.ts';
 import { exposeTrialRunner } from './expose.ts';
-import { EXIT_REQUEST } from './spawn-node.ts';
+import { EXIT_REQUEST } from './exit-request.ts';
 
 if (!parentPort) throw new Error('trial.worker.node.ts runs in a worker thread');
 const runner = exposeTrialRunner({ gpu: nodeGpu, openDir: nodeDirectoryFiles }, nodeEndpoint(parentPort));
