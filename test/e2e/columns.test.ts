@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { ARTIFACTS, startApp, watchErrors, type App } from './browser.ts';
+import { ARTIFACTS, startApp, startSearch, watchErrors, type App } from './browser.ts';
 
 let app: App;
 let page: Page;
@@ -71,10 +71,7 @@ describe('the Data step maps columns', () => {
 
   it('saves the mapping with the study: a search trains on it and axolotl.yaml names the columns', async () => {
     await page.getByRole('button', { name: 'Next: search space' }).click();
-    await page.getByLabel('Trials', { exact: true }).fill('1');
-    await page.getByLabel('Steps per trial').fill('2');
-    await page.getByLabel('Parallel workers').fill('1');
-    await page.getByRole('button', { name: 'Start search' }).click();
+    await startSearch(page, { trials: 1, steps: 2, workers: 1 });
     await expect
       .poll(() => page.getByTestId('run-phase').textContent(), { timeout: 240_000 })
       .toBe('Finished');

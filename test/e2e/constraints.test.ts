@@ -7,7 +7,15 @@
 import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, startApp, watchErrors, type App, openSearchStep } from './browser.ts';
+import {
+  ARTIFACTS,
+  openSearchStep,
+  searchBatchGrid,
+  startApp,
+  startSearch,
+  watchErrors,
+  type App,
+} from './browser.ts';
 
 let app: App;
 beforeAll(async () => {
@@ -59,11 +67,7 @@ describe('a constrained search in Chromium', () => {
     expect(await constraints.getAttribute('aria-describedby')).toBe('constraints-problem');
     expect(await page.getByRole('button', { name: 'Start search' }).isDisabled()).toBe(true);
     await constraints.fill('tokens_per_second>=1e12');
-    await page.getByLabel('Trials', { exact: true }).fill('2');
-    await page.getByLabel('Steps per trial').fill('3');
-    await page.getByLabel('Parallel workers').fill('1');
-    await page.getByLabel('Early stopping').selectOption('none');
-    await page.getByRole('button', { name: 'Start search' }).click();
+    await startSearch(page, { trials: 2, steps: 3, workers: 1, earlyStopping: 'none' });
 
     await expect
       .poll(() => page.getByTestId('run-phase').textContent(), { timeout: 240_000, interval: 500 })
@@ -92,22 +96,11 @@ describe('a constrained search in Chromium', () => {
     const page = await app.browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
     const errors = watchErrors(page);
     await openSearchStep(page, app.url);
-    // Only the batch size is searched, on a grid of two points: batch 8 reaches the lower loss at this learning
-    // rate but holds more activations (≈ 6.4 MiB against ≈ 2.4 MiB for batch 1 on the demo model, as the
-    // pareto-front test shows), so a 4 MB bound makes the better-scoring trial the infeasible one.
-    await page.getByLabel('Learning rate: how it is set').selectOption('fixed');
-    await page.getByLabel('Learning rate: value').fill('3e-3');
-    await page.getByLabel('LoRA rank r: how it is set').selectOption('fixed');
-    await page.getByLabel('LoRA rank r: value').fill('8');
-    await page.getByLabel('Batch size: how it is set').selectOption('choices');
-    await page.getByLabel('Batch size: choices').fill('1, 8');
-    await page.getByLabel('Sampler').selectOption('grid');
+    // Batch 1 against batch 8 (searchBatchGrid): batch 8 reaches the lower loss but holds more activations, so
+    // a 4 MB bound makes the better-scoring trial the infeasible one.
+    await searchBatchGrid(page);
     await page.getByLabel(/^Constraints/).fill('peak_memory<=4000000');
-    await page.getByLabel('Trials', { exact: true }).fill('2');
-    await page.getByLabel('Steps per trial').fill('3');
-    await page.getByLabel('Parallel workers').fill('1');
-    await page.getByLabel('Early stopping').selectOption('none');
-    await page.getByRole('button', { name: 'Start search' }).click();
+    await startSearch(page, { trials: 2, steps: 3, workers: 1, earlyStopping: 'none' });
     await expect
       .poll(() => page.getByTestId('run-phase').textContent(), { timeout: 300_000, interval: 500 })
       .toBe('Finished');

@@ -5,7 +5,15 @@
 import { readFileSync } from 'node:fs';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, startApp, watchErrors, type App, openSearchStep } from './browser.ts';
+import {
+  ARTIFACTS,
+  openSearchStep,
+  searchBatchGrid,
+  startApp,
+  startSearch,
+  watchErrors,
+  type App,
+} from './browser.ts';
 
 let app: App;
 beforeAll(async () => {
@@ -62,21 +70,11 @@ describe('a multi-objective search in Chromium', () => {
       .toMatch(/a multi-objective study neither prunes nor runs PBT/);
     expect(await page.getByRole('button', { name: 'Start search' }).isDisabled()).toBe(true);
     await page.getByLabel('Early stopping').selectOption('none');
-    // Only the batch size is searched, on a grid of two points that four trials visit twice each: a trial is a
-    // deterministic function of its parameters and seed, so each point's two trials tie. At a learning rate the
-    // model learns at, the larger batch reaches the lower loss but holds more activations, so both points are on
-    // the front and a click on the chart can choose between them (at 3e-2 the loss rises, and batch 1 dominates).
-    await page.getByLabel('Learning rate: how it is set').selectOption('fixed');
-    await page.getByLabel('Learning rate: value').fill('3e-3');
-    await page.getByLabel('LoRA rank r: how it is set').selectOption('fixed');
-    await page.getByLabel('LoRA rank r: value').fill('8');
-    await page.getByLabel('Batch size: how it is set').selectOption('choices');
-    await page.getByLabel('Batch size: choices').fill('1, 8');
-    await page.getByLabel('Sampler').selectOption('grid');
-    await page.getByLabel('Trials', { exact: true }).fill('4');
-    await page.getByLabel('Steps per trial').fill('3');
-    await page.getByLabel('Parallel workers').fill('1');
-    await page.getByRole('button', { name: 'Start search' }).click();
+    // Batch 1 against batch 8 (searchBatchGrid), each visited twice by four trials: a trial is a deterministic
+    // function of its parameters and seed, so each point's two trials tie, and both points are on the front (the
+    // larger batch reaches the lower loss but holds more activations): a click on the chart chooses between them.
+    await searchBatchGrid(page);
+    await startSearch(page, { trials: 4, steps: 3, workers: 1 });
     await expect
       .poll(() => page.getByTestId('run-phase').textContent(), { timeout: 300_000, interval: 500 })
       .toBe('Finished');
