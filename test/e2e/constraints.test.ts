@@ -119,6 +119,9 @@ describe('a constrained search in Chromium', () => {
       .toMatch(new RegExp(`Best so far: trial ${keptTrial},`));
 
     await step(page, 'Export').click();
+    expect(await page.getByTestId('export-trial').textContent()).toMatch(
+      new RegExp(`Exporting trial #${keptTrial}, the best feasible trial \\(validation loss\\s+[\\d.]+\\)`),
+    );
     const [dl] = await Promise.all([
       page.waitForEvent('download'),
       page.getByRole('button', { name: 'Download best-config.json' }).click(),
