@@ -62,7 +62,8 @@ describe('the Data step maps columns', () => {
 
     // Choosing the label's column for the text swaps the two.
     await page.getByLabel('Text column').selectOption('verdict');
-    expect(await page.getByLabel('Label column').inputValue()).toBe('remark');
+    // Polled: the swap lands once the page has re-rendered (CI once read the select before it had).
+    await expect.poll(() => page.getByLabel('Label column').inputValue()).toBe('remark');
     await page.getByLabel('Text column').selectOption('remark');
     await expect
       .poll(async () => (await page.getByTestId('data-summary').textContent()) ?? '', { timeout: 30_000 })

@@ -17,15 +17,10 @@ import { InProcessSlots } from '../../src/engine/tune/in-process.ts';
 import type { TrialCallbacks, TrialJob } from '../../src/engine/tune/protocol.ts';
 import { nodeGpu } from '../../src/node/dawn.ts';
 import { randomExamples } from '../fixtures/examples.ts';
-import { buildTinyModel } from '../fixtures/tiny-models.ts';
+import { buildTinyModel, tinyModelBytes } from '../fixtures/tiny-models.ts';
 
 const tiny = buildTinyModel({ arch: 'llama' });
-const files = Object.fromEntries(
-  Object.entries(tiny.files).map(([name, data]) => [
-    name,
-    typeof data === 'string' ? new TextEncoder().encode(data) : data,
-  ]),
-);
+const files = tinyModelBytes(tiny);
 const train = randomExamples(300, 10, 12, 5);
 const validation = randomExamples(300, 3, 12, 6);
 const opened: InProcessSlots[] = [];

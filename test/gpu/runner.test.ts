@@ -7,17 +7,12 @@ import { InProcessSlots } from '../../src/engine/tune/in-process.ts';
 import type { TrainerOptions } from '../../src/engine/train/trainer.ts';
 import { nodeGpu } from '../../src/node/dawn.ts';
 import { randomExamples } from '../fixtures/examples.ts';
-import { buildTinyModel } from '../fixtures/tiny-models.ts';
+import { buildTinyModel, tinyModelBytes } from '../fixtures/tiny-models.ts';
 import { testGpu } from './harness.ts';
 
 const tiny = buildTinyModel({ arch: 'llama' });
 const rows = randomExamples(300, 6, 12, 5);
-const files = Object.fromEntries(
-  Object.entries(tiny.files).map(([name, data]) => [
-    name,
-    typeof data === 'string' ? new TextEncoder().encode(data) : data,
-  ]),
-);
+const files = tinyModelBytes(tiny);
 const slots = new InProcessSlots({ gpu: nodeGpu }, 1, {
   model: { kind: 'files', label: 'tiny-llama', files },
   precision: 'f32',

@@ -7,15 +7,10 @@ import type { TrialCallbacks, TrialJob } from '../../src/engine/tune/protocol.ts
 import { WorkerDiedError, WorkerPool } from '../../src/workers/pool.ts';
 import { spawnNodeWorker } from '../../src/workers/spawn-node.ts';
 import { randomExamples } from '../fixtures/examples.ts';
-import { buildTinyModel } from '../fixtures/tiny-models.ts';
+import { buildTinyModel, tinyModelBytes } from '../fixtures/tiny-models.ts';
 
 const tiny = buildTinyModel({ arch: 'llama' });
-const files = Object.fromEntries(
-  Object.entries(tiny.files).map(([name, data]) => [
-    name,
-    typeof data === 'string' ? new TextEncoder().encode(data) : data,
-  ]),
-);
+const files = tinyModelBytes(tiny);
 const rows = randomExamples(64, 6, 12, 5);
 const pool = new WorkerPool(spawnNodeWorker, 1, {
   model: { kind: 'files', label: 'tiny-llama', files },
