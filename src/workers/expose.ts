@@ -2,6 +2,7 @@
 import * as Comlink from 'comlink';
 import type { TrialCallbacks, TrialJob } from '../engine/tune/protocol.ts';
 import { createTrialRunner, type RunnerHost } from '../engine/tune/runner.ts';
+import { Unsettled } from '../engine/unsettled.ts';
 
 export interface ExposedRunner {
   /**
@@ -17,21 +18,13 @@ export function exposeTrialRunner(
   endpoint?: Comlink.Endpoint,
 ): ExposedRunner {
   const runner = createTrialRunner({ ...host, transfer: Comlink.transfer });
-  const inFlight = new Set<Promise<unknown>>();
-  const tracked = <T>(call: Promise<T>): Promise<T> => {
-    inFlight.add(call);
-    void call.then(
-      () => inFlight.delete(call),
-      () => inFlight.delete(call),
-    );
-    return call;
-  };
+  const inFlight = new Unsettled();
   const api: typeof runner = {
     ...runner,
-    init: (...args) => tracked(runner.init(...args)),
-    checkpoint: (number) => tracked(runner.checkpoint(number)),
+    init: (...args) => inFlight.add(runner.init(...args)),
+    checkpoint: (number) => inFlight.add(runner.checkpoint(number)),
     run(job: TrialJob, callbacks: TrialCallbacks) {
-      return tracked(
+      return inFlight.add(
         runner.run(job, callbacks).finally(() => {
           // Closes the callback channel, so nothing keeps the coordinator's event loop alive.
           (callbacks as Comlink.Remote<TrialCallbacks>)[Comlink.releaseProxy]();
@@ -44,7 +37,7 @@ export function exposeTrialRunner(
     async shutdown(graceMs) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
-      const settled = Promise.allSettled([runner.shutdown(), ...inFlight]);
+      const settled = Promise.allSettled([runner.shutdown(), inFlight.settled()]);
       await Promise.race([settled, grace]);
       clearTimeout(timer);
     },

@@ -22,12 +22,14 @@ export const spawnNodeWorker: SpawnWorker = (index) => {
   });
   let terminated = false;
   let exited = false;
+  let force: ReturnType<typeof setTimeout> | undefined;
   let lastError = '';
   worker.on('error', (error) => {
     lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
   });
   worker.once('exit', () => {
     exited = true;
+    clearTimeout(force);
     control.port1.close();
   });
   return {
@@ -36,9 +38,8 @@ export const spawnNodeWorker: SpawnWorker = (index) => {
       if (terminated || exited) return;
       terminated = true;
       control.port1.postMessage(EXIT_REQUEST);
-      const force = setTimeout(() => void worker.terminate(), EXIT_GRACE_MS);
+      force = setTimeout(() => void worker.terminate(), EXIT_GRACE_MS);
       force.unref();
-      worker.once('exit', () => clearTimeout(force));
     },
     onExit(listener) {
       worker.on('exit', (code) => {

@@ -14,6 +14,7 @@ import {
 } from './errors.ts';
 import { PipelineCache } from './program.ts';
 import { KernelTuning } from './tuning.ts';
+import { Unsettled } from '../unsettled.ts';
 import { resolvePrecision, type Precision, type PrecisionChoice } from './precision.ts';
 
 /** Features tunelab uses when the adapter has them. */
@@ -61,7 +62,7 @@ export class Gpu {
   /** Totals since acquisition; benchmarks report them per step. */
   readonly stats = { dispatches: 0, passes: 0, submits: 0, readbacks: 0, bindGroups: 0, flops: 0, bytes: 0 };
   /** Promises the device handed out that have not settled yet (see `track`). */
-  readonly #unsettled = new Set<Promise<unknown>>();
+  readonly #unsettled = new Unsettled();
 
   constructor(
     readonly device: GPUDevice,
@@ -181,10 +182,7 @@ export class Gpu {
    * whole process), and a step that failed may leave a read of its loss unawaited.
    */
   track<T>(promise: Promise<T>): Promise<T> {
-    this.#unsettled.add(promise);
-    const settled = () => this.#unsettled.delete(promise);
-    promise.then(settled, settled);
-    return promise;
+    return this.#unsettled.add(promise);
   }
 
   destroy(): void {
@@ -195,7 +193,7 @@ export class Gpu {
   async drain(): Promise<void> {
     await this.device.lost;
     await this.pipelines.check().catch(() => {});
-    while (this.#unsettled.size > 0) await Promise.allSettled([...this.#unsettled]);
+    await this.#unsettled.settled();
   }
 }
 
